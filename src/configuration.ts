@@ -1,0 +1,291 @@
+/**
+ * The Client's options: their types, defaults and validation. Invalid options fail at construction
+ * with an {@link InvalidOptionError} naming the option's path.
+ */
+import type { Dispatcher } from 'undici';
+import type { KeyObject } from 'node:crypto';
+import { InvalidOptionError } from './errors.js';
+import { validateClientAuth, type ClientAuthInput, type ClientAuthMethod, type PrivateKeyAlgorithm } from './auth/clientAuthentication.js';
+import { DEFAULT_CIRCUIT_BREAKER, DEFAULT_RETRY, type CircuitBreakerOptions, type RetryOptions } from './auth/resilience.js';
+import { DEFAULT_LIFETIME_POLICY, toSeconds, type LifetimePolicy, type OAuthToken } from './token.js';
+import type { ClientCredentialsAuthManager } from './auth/authManager.js';
+import { assertTokenStore, type TokenStore } from './stores/tokenStore.js';
+
+/** A source of the current time in milliseconds since the epoch; inject one to drive expiry in tests. */
+export interface Clock {
+  now(): number;
+}
+
+/** The system clock. */
+export const systemClock: Clock = { now: () => Date.now() };
+
+/**
+ * Supplies a token when there is none or it has expired. Return a stored token, or `authManager.fetchToken()`.
+ * When it is set, the provider is what refreshes.
+ */
+export type OAuthTokenProvider = (lastOAuthToken: OAuthToken | undefined, authManager: ClientCredentialsAuthManager) => Promise<OAuthToken> | OAuthToken;
+
+/** Called whenever the token is updated (not for a preset `oAuthToken`); use it to persist tokens. */
+export type OAuthOnTokenUpdate = (token: OAuthToken) => void;
+
+/**
+ * OAuth 2.0 Client Credentials Grant credentials (the seed's `clientCredentialsAuthCredentials`).
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-4.4
+ */
+export interface ClientCredentialsAuthCredentials {
+  /** OAuth 2 Client ID. */
+  oAuthClientId: string;
+  /** OAuth 2 Client Secret. Optional only for `private_key_jwt`, mTLS and `none`. */
+  oAuthClientSecret?: string;
+  /** Scopes to request, as an array or a space-separated string. */
+  oAuthScopes?: string | readonly string[];
+  /** A token the application already has; used while it is valid, with no fetch. */
+  oAuthToken?: OAuthToken;
+  /**
+   * Seconds subtracted from a token's expiry before it is considered expired, so a token is never sent in its last
+   * moments of validity. Clamped to half the token's lifetime. Default 0.
+   */
+  clockSkew?: number;
+  /** Alias of `clockSkew`, as the reference SDK's code spells it. */
+  oAuthClockSkew?: number;
+  /** Supplies tokens instead of the built-in fetch; see {@link OAuthTokenProvider}. */
+  oAuthTokenProvider?: OAuthTokenProvider;
+  /** Called whenever the token is updated; see {@link OAuthOnTokenUpdate}. */
+  oAuthOnTokenUpdate?: OAuthOnTokenUpdate;
+  /** How the client authenticates at the token endpoint. Default `client_secret_basic`. */
+  clientAuthMethod?: ClientAuthMethod;
+  /** For `private_key_jwt`: a PEM string, a private JWK or a KeyObject. */
+  privateKey?: string | Record<string, unknown> | KeyObject;
+  /** For `private_key_jwt`: the JWS algorithm; derived from the key by default. */
+  privateKeyAlgorithm?: PrivateKeyAlgorithm;
+  /** For JWT client assertions: the `kid` header. */
+  keyId?: string;
+  /** For JWT client assertions: the `aud` claim. Default: the token URL. */
+  assertionAudience?: string;
+  /** RFC 8707 resource indicator(s) sent with the token request. */
+  resource?: string | readonly string[];
+  /** The `audience` parameter some servers use. */
+  audience?: string;
+  /** Extra form parameters for the token request. */
+  tokenParameters?: Record<string, string>;
+}
+
+/** Options of the `Client`. Only `clientCredentialsAuthCredentials` comes from the seed; the rest are ours. */
+export interface ClientConfiguration {
+  /** Base URL that relative request paths are resolved against. */
+  baseUrl?: string;
+  /** The token endpoint: absolute, or a path relative to `baseUrl`. */
+  tokenUrl?: string;
+  /** Timeout in ms for API requests (to the response headers, and between body chunks); also bounds token requests. 0: none. */
+  timeout?: number;
+  /** OAuth 2.0 Client Credentials credentials. */
+  clientCredentialsAuthCredentials?: ClientCredentialsAuthCredentials;
+  /** Total timeout in ms of one token request. Default: `timeout` when set, else 30,000. */
+  tokenRequestTimeout?: number;
+  /** Largest token response accepted, in bytes. Default 65,536. */
+  maxTokenResponseBytes?: number;
+  /**
+   * Seconds before the expiry at which a token turns stale and is refreshed in the background.
+   * Default: the server's `refresh_in`, else the last 25 % of the token's usable lifetime.
+   */
+  refreshAhead?: number;
+  /** Lifetime in seconds assumed when the server sends no `expires_in` and the token is not a JWT with `exp`. Default 300. */
+  defaultTokenLifetime?: number;
+  /** Upper bound in seconds for any token lifetime. Default 31,536,000 (one year). */
+  maxTokenLifetime?: number;
+  /** Retries of the token endpoint; `false` disables them. */
+  retry?: Partial<RetryOptions> | false;
+  /** Circuit breaker for the token endpoint; `false` disables it. */
+  circuitBreaker?: Partial<CircuitBreakerOptions> | false;
+  /** On a 401 from the API, drop the token, fetch a new one and retry once. Default true. */
+  retryOnUnauthorized?: boolean;
+  /** Most tokens cached in process (one per scope set / resource); least recently used go first. Default 1,000. */
+  maxCachedTokens?: number;
+  /** Where tokens are shared between processes; see `TokenStore`. Default: in process only. */
+  tokenStore?: TokenStore;
+  /** Milliseconds a token store operation may take before the Client goes on without it. Default 1,000. */
+  tokenStoreTimeout?: number;
+  /** The clock; inject one in tests. */
+  clock?: Clock;
+  /** An undici dispatcher (Agent, Pool, ProxyAgent, MockAgent) for every request. Default: a keep-alive Agent. */
+  dispatcher?: Dispatcher;
+  /** TLS options for the default Agent, e.g. `{ cert, key }` for mTLS client authentication (RFC 8705). */
+  tls?: { cert?: string | Buffer; key?: string | Buffer; ca?: string | Buffer; passphrase?: string };
+  /** Headers sent with every API request. */
+  headers?: Record<string, string>;
+  /** Origins besides `baseUrl`'s that may receive the access token (for absolute request URLs). */
+  allowedOrigins?: readonly string[];
+  /** The `user-agent` header. */
+  userAgent?: string;
+}
+
+/** Credentials after validation and defaults. */
+export interface ResolvedCredentials {
+  clientAuth: ClientAuthInput;
+  scopes: readonly string[];
+  resource: readonly string[];
+  audience: string | undefined;
+  extra: Readonly<Record<string, string>>;
+  presetToken: OAuthToken | undefined;
+  clockSkew: number;
+  provider: OAuthTokenProvider | undefined;
+  onTokenUpdate: OAuthOnTokenUpdate | undefined;
+}
+
+/** The Client's configuration after validation and defaults. */
+export interface ResolvedConfiguration {
+  baseUrl: string | undefined;
+  tokenUrl: string | undefined;
+  timeout: number;
+  tokenRequestTimeout: number;
+  maxTokenResponseBytes: number;
+  refreshAhead: number | undefined;
+  lifetime: LifetimePolicy;
+  retry: RetryOptions;
+  circuitBreaker: CircuitBreakerOptions | undefined;
+  retryOnUnauthorized: boolean;
+  maxCachedTokens: number;
+  tokenStore: TokenStore | undefined;
+  tokenStoreTimeout: number;
+  clock: Clock;
+  dispatcher: Dispatcher | undefined;
+  tls: ClientConfiguration['tls'];
+  headers: Record<string, string>;
+  allowedOrigins: ReadonlySet<string>;
+  userAgent: string;
+  credentials: ResolvedCredentials | undefined;
+}
+
+/** The default user agent. */
+export const USER_AGENT = 'client-credentials/0.1';
+
+function checkNumber(path: string, value: unknown, min: number, max = Number.MAX_SAFE_INTEGER): number | undefined {
+  if (value === undefined) return undefined;
+  const n = toSeconds(value);
+  if (n === undefined) throw new InvalidOptionError(path, `must be a number, got ${typeof value}`);
+  if (n < min || n > max) throw new InvalidOptionError(path, `must be between ${min} and ${max}, got ${n}`);
+  return n;
+}
+
+function checkString(path: string, value: unknown, required = false): string | undefined {
+  if (value === undefined && !required) return undefined;
+  if (typeof value !== 'string' || value === '') throw new InvalidOptionError(path, 'must be a non-empty string');
+  return value;
+}
+
+function checkFunction<T>(path: string, value: unknown): T | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'function') throw new InvalidOptionError(path, 'must be a function');
+  return value as T;
+}
+
+function checkUrl(path: string, value: string, base?: string): string {
+  try {
+    const url = base ? new URL(value, base.endsWith('/') ? base : `${base}/`) : new URL(value);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('protocol');
+    return url.href;
+  } catch {
+    throw new InvalidOptionError(path, `must be an absolute http(s) URL${base ? ' or a path relative to `baseUrl`' : ''}`);
+  }
+}
+
+/** Splits scopes given as a space-separated string or an array. */
+export function parseScopes(value: unknown, path: string): string[] {
+  if (value === undefined) return [];
+  if (typeof value === 'string') return value.split(/\s+/).filter(Boolean);
+  if (Array.isArray(value) && value.every((s) => typeof s === 'string')) return value.flatMap((s: string) => s.split(/\s+/)).filter(Boolean);
+  throw new InvalidOptionError(path, 'must be a string or an array of strings');
+}
+
+function resolveCredentials(raw: unknown, path: string): ResolvedCredentials | undefined {
+  if (raw === undefined) return undefined;
+  if (typeof raw !== 'object' || raw === null) throw new InvalidOptionError(path, 'must be an object');
+  const c = raw as ClientCredentialsAuthCredentials;
+  const provider = checkFunction<OAuthTokenProvider>(`${path}.oAuthTokenProvider`, c.oAuthTokenProvider);
+  const clientId = checkString(`${path}.oAuthClientId`, c.oAuthClientId, true)!;
+  const method = c.clientAuthMethod ?? 'client_secret_basic';
+  const clientAuth: ClientAuthInput = {
+    method,
+    clientId,
+    clientSecret: c.oAuthClientSecret,
+    privateKey: c.privateKey,
+    algorithm: c.privateKeyAlgorithm,
+    keyId: c.keyId,
+    audience: c.assertionAudience,
+  };
+  if (c.oAuthClientSecret !== undefined && typeof c.oAuthClientSecret !== 'string') throw new InvalidOptionError(`${path}.oAuthClientSecret`, 'must be a string');
+  // A provider may never call fetchToken(); then the secret is not needed.
+  if (!provider || c.oAuthClientSecret !== undefined) validateClientAuth(clientAuth, path);
+  const skew = checkNumber(`${path}.clockSkew`, c.clockSkew ?? c.oAuthClockSkew, 0, 86_400) ?? 0;
+  if (c.oAuthToken !== undefined && (typeof c.oAuthToken !== 'object' || c.oAuthToken === null || typeof c.oAuthToken.accessToken !== 'string' || !c.oAuthToken.accessToken)) {
+    throw new InvalidOptionError(`${path}.oAuthToken`, 'must be an OAuthToken with a non-empty `accessToken`');
+  }
+  const resource = c.resource === undefined ? [] : typeof c.resource === 'string' ? [c.resource] : Array.isArray(c.resource) ? [...c.resource] : undefined;
+  if (!resource || !resource.every((r) => typeof r === 'string' && r)) throw new InvalidOptionError(`${path}.resource`, 'must be a string or an array of strings');
+  const extra = c.tokenParameters ?? {};
+  if (typeof extra !== 'object' || Object.values(extra).some((v) => typeof v !== 'string')) throw new InvalidOptionError(`${path}.tokenParameters`, 'must be an object of strings');
+  return {
+    clientAuth,
+    scopes: parseScopes(c.oAuthScopes, `${path}.oAuthScopes`),
+    resource,
+    audience: checkString(`${path}.audience`, c.audience),
+    extra,
+    presetToken: c.oAuthToken,
+    clockSkew: skew,
+    provider,
+    onTokenUpdate: checkFunction<OAuthOnTokenUpdate>(`${path}.oAuthOnTokenUpdate`, c.oAuthOnTokenUpdate),
+  };
+}
+
+/** Validates a {@link ClientConfiguration} and fills in defaults. */
+export function resolveConfiguration(config: ClientConfiguration = {}): ResolvedConfiguration {
+  if (typeof config !== 'object' || config === null) throw new InvalidOptionError('configuration', 'must be an object');
+  const baseUrl = config.baseUrl === undefined ? undefined : checkUrl('baseUrl', checkString('baseUrl', config.baseUrl)!).replace(/\/+$/, '');
+  const tokenUrl = config.tokenUrl === undefined ? undefined : checkUrl('tokenUrl', checkString('tokenUrl', config.tokenUrl)!, baseUrl);
+  const credentials = resolveCredentials(config.clientCredentialsAuthCredentials, 'clientCredentialsAuthCredentials');
+  if (credentials && !tokenUrl && !credentials.provider && !credentials.presetToken) {
+    throw new InvalidOptionError('tokenUrl', 'is required with clientCredentialsAuthCredentials (the token endpoint, e.g. https://auth.example.com/oauth2/token)');
+  }
+  const timeout = checkNumber('timeout', config.timeout, 0, 2_147_483_647) ?? 0;
+  const retry = config.retry === false ? { ...DEFAULT_RETRY, maxAttempts: 1 } : { ...DEFAULT_RETRY, ...(config.retry ?? {}) };
+  for (const key of Object.keys(DEFAULT_RETRY) as (keyof RetryOptions)[]) checkNumber(`retry.${key}`, retry[key], key === 'maxAttempts' ? 1 : 0);
+  const circuitBreaker = config.circuitBreaker === false ? undefined : { ...DEFAULT_CIRCUIT_BREAKER, ...(config.circuitBreaker ?? {}) };
+  if (circuitBreaker) {
+    checkNumber('circuitBreaker.failureThreshold', circuitBreaker.failureThreshold, 1);
+    checkNumber('circuitBreaker.cooldown', circuitBreaker.cooldown, 0);
+  }
+  if (config.tokenStore !== undefined) assertTokenStore(config.tokenStore, 'tokenStore');
+  if (config.clock !== undefined && typeof config.clock?.now !== 'function') throw new InvalidOptionError('clock', 'must have a now() method');
+  if (config.retryOnUnauthorized !== undefined && typeof config.retryOnUnauthorized !== 'boolean') throw new InvalidOptionError('retryOnUnauthorized', 'must be a boolean');
+  const headers = config.headers ?? {};
+  if (typeof headers !== 'object' || Object.values(headers).some((v) => typeof v !== 'string')) throw new InvalidOptionError('headers', 'must be an object of strings');
+  const allowedOrigins = new Set<string>();
+  if (baseUrl) allowedOrigins.add(new URL(baseUrl).origin);
+  for (const [i, origin] of (config.allowedOrigins ?? []).entries()) allowedOrigins.add(new URL(checkUrl(`allowedOrigins[${i}]`, origin)).origin);
+  return {
+    baseUrl,
+    tokenUrl,
+    timeout,
+    tokenRequestTimeout: checkNumber('tokenRequestTimeout', config.tokenRequestTimeout, 1, 2_147_483_647) ?? (timeout > 0 ? timeout : 30_000),
+    maxTokenResponseBytes: checkNumber('maxTokenResponseBytes', config.maxTokenResponseBytes, 256) ?? 65_536,
+    refreshAhead: checkNumber('refreshAhead', config.refreshAhead, 0),
+    lifetime: {
+      defaultLifetime: checkNumber('defaultTokenLifetime', config.defaultTokenLifetime, 1) ?? DEFAULT_LIFETIME_POLICY.defaultLifetime,
+      maxLifetime: checkNumber('maxTokenLifetime', config.maxTokenLifetime, 1) ?? DEFAULT_LIFETIME_POLICY.maxLifetime,
+    },
+    retry,
+    circuitBreaker,
+    retryOnUnauthorized: config.retryOnUnauthorized ?? true,
+    maxCachedTokens: checkNumber('maxCachedTokens', config.maxCachedTokens, 1) ?? 1_000,
+    tokenStore: config.tokenStore,
+    tokenStoreTimeout: checkNumber('tokenStoreTimeout', config.tokenStoreTimeout, 1) ?? 1_000,
+    clock: config.clock ?? systemClock,
+    dispatcher: config.dispatcher,
+    tls: config.tls,
+    headers,
+    allowedOrigins,
+    userAgent: checkString('userAgent', config.userAgent) ?? USER_AGENT,
+    credentials,
+  };
+}

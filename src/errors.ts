@@ -1,0 +1,219 @@
+/**
+ * The error classes this library throws. Every error extends {@link ClientCredentialsError},
+ * carries a stable `code` from {@link ErrorCode}, and keeps the original error in `cause`.
+ * No message ever contains a client secret or an access token.
+ */
+
+/** Stable error codes. Compare `error.code` against these, never the message. */
+export const ErrorCode = {
+  /** An option passed to a constructor is missing or of the wrong type or range. */
+  InvalidOption: 'ERR_INVALID_OPTION',
+  /** An authenticated call was made on a client that has no client credentials. */
+  MissingCredentials: 'ERR_MISSING_CREDENTIALS',
+  /** The authorization server answered with an RFC 6749 §5.2 error (`invalid_client`, `invalid_scope`…). */
+  OAuthProvider: 'ERR_OAUTH_PROVIDER',
+  /** A server answered with a status the caller did not expect (non-2xx from the API, or a bare error from the token endpoint). */
+  UnexpectedStatus: 'ERR_UNEXPECTED_STATUS',
+  /** The connection failed: refused, reset, DNS, TLS. */
+  Network: 'ERR_NETWORK',
+  /** A request took longer than its timeout. */
+  Timeout: 'ERR_TIMEOUT',
+  /** The caller's `AbortSignal` fired. */
+  Aborted: 'ERR_ABORTED',
+  /** The token endpoint answered 2xx with something that is not a usable token response. */
+  MalformedTokenResponse: 'ERR_MALFORMED_TOKEN_RESPONSE',
+  /** A token (preset, provided or stored) is expired and no fresh one could be had. */
+  TokenExpired: 'ERR_TOKEN_EXPIRED',
+  /** Retries of the token endpoint ran out (attempts or total time); `cause` is the last failure. */
+  RetriesExhausted: 'ERR_RETRIES_EXHAUSTED',
+  /** The token endpoint failed repeatedly, so calls fail fast for a cool-down; `cause` is the last failure. */
+  CircuitOpen: 'ERR_CIRCUIT_OPEN',
+  /** A user callback (`oAuthTokenProvider`) threw or returned something that is not a token. */
+  Callback: 'ERR_CALLBACK',
+} as const;
+
+/** One of the {@link ErrorCode} values. */
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/** Base class of every error this library throws. */
+export class ClientCredentialsError extends Error {
+  override name = 'ClientCredentialsError';
+  /** Stable machine-readable code; see {@link ErrorCode}. */
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+  }
+
+  /** A JSON view with name, code and message (and the cause's, when it is one of ours). */
+  toJSON(): Record<string, unknown> {
+    const cause = this.cause instanceof ClientCredentialsError ? this.cause.toJSON() : undefined;
+    return { name: this.name, code: this.code, message: this.message, ...(cause ? { cause } : {}) };
+  }
+}
+
+/** An option is missing or invalid; the message names the option's path, e.g. `clientCredentialsAuthCredentials.clockSkew`. */
+export class InvalidOptionError extends ClientCredentialsError {
+  override name = 'InvalidOptionError';
+  /** Path of the offending option. */
+  readonly option: string;
+  constructor(option: string, problem: string) {
+    super(ErrorCode.InvalidOption, `The \`${option}\` option ${problem}`);
+    this.option = option;
+  }
+}
+
+/** An authenticated call was made but the client has no `oAuthClientId`/`oAuthClientSecret` (nor a token source). */
+export class MissingCredentialsError extends ClientCredentialsError {
+  override name = 'MissingCredentialsError';
+  constructor(message = 'Client is not authorized: set clientCredentialsAuthCredentials (oAuthClientId and oAuthClientSecret) to call endpoints that need an OAuth token.') {
+    super(ErrorCode.MissingCredentials, message);
+  }
+}
+
+/** The connection to a server failed before a response arrived. */
+export class NetworkError extends ClientCredentialsError {
+  override name = 'NetworkError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(ErrorCode.Network, message, options);
+  }
+}
+
+/** A request exceeded its timeout. */
+export class TimeoutError extends ClientCredentialsError {
+  override name = 'TimeoutError';
+  /** The timeout that passed, in milliseconds. */
+  readonly timeout: number;
+  constructor(message: string, timeout: number, options?: { cause?: unknown }) {
+    super(ErrorCode.Timeout, message, options);
+    this.timeout = timeout;
+  }
+}
+
+/** The caller's `AbortSignal` aborted the request; `cause` is the signal's reason. */
+export class AbortError extends ClientCredentialsError {
+  override name = 'AbortError';
+  constructor(message = 'The request was aborted', options?: { cause?: unknown }) {
+    super(ErrorCode.Aborted, message, options);
+  }
+}
+
+/** The token endpoint answered 2xx with a body that is not a usable token response (not JSON, too large, no `access_token`). */
+export class MalformedTokenResponseError extends ClientCredentialsError {
+  override name = 'MalformedTokenResponseError';
+  /** HTTP status of the response. */
+  readonly statusCode: number;
+  constructor(message: string, statusCode: number, options?: { cause?: unknown }) {
+    super(ErrorCode.MalformedTokenResponse, message, options);
+    this.statusCode = statusCode;
+  }
+}
+
+/** A token is expired and could not be replaced. */
+export class TokenExpiredError extends ClientCredentialsError {
+  override name = 'TokenExpiredError';
+  constructor(message = 'OAuth token is expired: a valid token is needed to make API calls.', options?: { cause?: unknown }) {
+    super(ErrorCode.TokenExpired, message, options);
+  }
+}
+
+/** The token endpoint kept failing with retryable errors until the retry budget ran out. */
+export class RetriesExhaustedError extends ClientCredentialsError {
+  override name = 'RetriesExhaustedError';
+  /** How many attempts were made. */
+  readonly attempts: number;
+  constructor(attempts: number, cause: unknown) {
+    super(ErrorCode.RetriesExhausted, `The token endpoint failed ${attempts} time(s); giving up: ${messageOf(cause)}`, { cause });
+    this.attempts = attempts;
+  }
+}
+
+/** The circuit breaker is open: the token endpoint failed repeatedly and is given a cool-down. */
+export class CircuitOpenError extends ClientCredentialsError {
+  override name = 'CircuitOpenError';
+  /** Unix time in milliseconds at which a trial request will be let through. */
+  readonly retryAt: number;
+  constructor(retryAt: number, cause: unknown) {
+    super(ErrorCode.CircuitOpen, `The token endpoint is failing; not calling it again until ${new Date(retryAt).toISOString()}. Last failure: ${messageOf(cause)}`, { cause });
+    this.retryAt = retryAt;
+  }
+}
+
+/** A user callback misbehaved: `oAuthTokenProvider` threw or returned something that is not an OAuthToken. */
+export class CallbackError extends ClientCredentialsError {
+  override name = 'CallbackError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(ErrorCode.Callback, message, options);
+  }
+}
+
+/** A server answered with a non-2xx status. `result` is the parsed JSON body when there was one. */
+export class ApiError<T = unknown> extends ClientCredentialsError {
+  override name = 'ApiError';
+  /** HTTP status code. */
+  readonly statusCode: number;
+  /** Response headers, lower-cased. */
+  readonly headers: Record<string, string>;
+  /** Raw response body. */
+  readonly body: string;
+  /** Parsed JSON body, when the body was JSON. */
+  readonly result: T | undefined;
+
+  constructor(
+    response: { statusCode: number; headers: Record<string, string>; body: string; result?: T },
+    message?: string,
+    code: ErrorCode = ErrorCode.UnexpectedStatus,
+  ) {
+    super(code, message ?? `Server responded with status ${response.statusCode}`);
+    this.statusCode = response.statusCode;
+    this.headers = response.headers;
+    this.body = response.body;
+    this.result = response.result;
+  }
+
+  override toJSON(): Record<string, unknown> {
+    return { ...super.toJSON(), statusCode: this.statusCode };
+  }
+}
+
+/** The RFC 6749 §5.2 error body of a token endpoint. */
+export interface OAuthProviderErrorBody {
+  error: string;
+  error_description?: string;
+  error_uri?: string;
+}
+
+/**
+ * The authorization server refused the token request with an RFC 6749 §5.2 error.
+ * The message keeps the server's `error` and `error_description`.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-5.2
+ */
+export class OAuthProviderError extends ApiError<OAuthProviderErrorBody> {
+  override name = 'OAuthProviderError';
+  /** The server's `error` value, e.g. `invalid_client`. */
+  readonly error: string;
+  /** The server's `error_description`, when it sent one. */
+  readonly errorDescription: string | undefined;
+  /** The server's `error_uri`, when it sent one. */
+  readonly errorUri: string | undefined;
+
+  constructor(response: { statusCode: number; headers: Record<string, string>; body: string; result: OAuthProviderErrorBody }) {
+    const { error, error_description: description } = response.result;
+    super(response, `OAuth provider error ${response.statusCode} ${error}${description ? `: ${description}` : ''}`, ErrorCode.OAuthProvider);
+    this.error = error;
+    this.errorDescription = description;
+    this.errorUri = response.result.error_uri;
+  }
+
+  override toJSON(): Record<string, unknown> {
+    return { ...super.toJSON(), error: this.error, errorDescription: this.errorDescription };
+  }
+}
+
+/** The message of any thrown value, for composing messages. */
+export function messageOf(error: unknown): string {
+  if (error instanceof Error) return error.message;
+  return String(error);
+}

@@ -1,0 +1,117 @@
+/**
+ * The HTTP transport: one undici request, with its failures mapped to this library's typed errors.
+ * Everything above it (auth, retries, error mapping) is a layer in `pipeline.ts`.
+ */
+import { Agent, request, type Dispatcher } from 'undici';
+import { AbortError, NetworkError, TimeoutError, ClientCredentialsError } from '../errors.js';
+
+/** One HTTP request as the transport sends it. */
+export interface HttpRequest {
+  method: string;
+  url: string;
+  headers: Record<string, string>;
+  body?: string | Uint8Array | undefined;
+  /** Aborts the request; the transport rejects with {@link AbortError}. */
+  signal?: AbortSignal | undefined;
+  /** Milliseconds to wait for the response headers, and between body chunks; 0 or undefined: undici's defaults. */
+  timeout?: number | undefined;
+  /** Largest body to read, in bytes; a larger one rejects with `BodyTooLargeError` from the caller's mapper. */
+  maxBodyBytes?: number | undefined;
+}
+
+/** One HTTP response, fully read. */
+export interface HttpResponse {
+  statusCode: number;
+  /** Lower-cased names; repeated headers are joined with `, `. */
+  headers: Record<string, string>;
+  body: string;
+}
+
+/** Sends one request. */
+export type Transport = (request: HttpRequest) => Promise<HttpResponse>;
+
+/** Raised by the transport when a body exceeds `maxBodyBytes`. */
+export class BodyTooLargeError extends Error {
+  override name = 'BodyTooLargeError';
+  constructor(readonly limit: number, readonly statusCode: number, readonly headers: Record<string, string>) {
+    super(`Response body is larger than ${limit} bytes`);
+  }
+}
+
+/** A keep-alive undici Agent, as the Client uses by default. `connect` carries TLS options (mTLS). */
+export function createDispatcher(connect?: Record<string, unknown>): Dispatcher {
+  return new Agent({ keepAliveTimeout: 10_000, connections: 128, ...(connect ? { connect } : {}) });
+}
+
+function flattenHeaders(raw: Record<string, string | string[] | undefined>): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const name in raw) {
+    const value = raw[name];
+    if (value !== undefined) headers[name] = typeof value === 'string' ? value : value.join(', ');
+  }
+  return headers;
+}
+
+async function readCapped(body: AsyncIterable<Uint8Array>, limit: number, statusCode: number, headers: Record<string, string>): Promise<string> {
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += chunk.byteLength;
+    if (size > limit) throw new BodyTooLargeError(limit, statusCode, headers);
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT']);
+
+/** Where a request went, without query or credentials, for error messages. */
+export function describeUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.origin}${u.pathname}`;
+  } catch {
+    return '(invalid URL)';
+  }
+}
+
+/** Maps a failure of undici to a typed error; our own errors pass through. */
+export function mapTransportError(error: unknown, req: HttpRequest): Error {
+  if (error instanceof ClientCredentialsError || error instanceof BodyTooLargeError) return error;
+  if (req.signal?.aborted) {
+    const reason: unknown = req.signal.reason;
+    if (reason instanceof ClientCredentialsError) return reason;
+    return new AbortError(`${req.method} ${describeUrl(req.url)} was aborted`, { cause: reason });
+  }
+  const code = (error as { code?: string } | undefined)?.code;
+  if (code && TIMEOUT_CODES.has(code)) {
+    return new TimeoutError(`${req.method} ${describeUrl(req.url)} timed out after ${req.timeout ?? 0} ms`, req.timeout ?? 0, { cause: error });
+  }
+  const detail = (error as { cause?: { code?: string } })?.cause?.code ?? code ?? (error as Error)?.message ?? 'unknown error';
+  return new NetworkError(`${req.method} ${describeUrl(req.url)} failed: ${detail}`, { cause: error });
+}
+
+/** Creates the transport that sends requests through `dispatcher`. */
+export function createTransport(dispatcher: Dispatcher): Transport {
+  return async function send(req: HttpRequest): Promise<HttpResponse> {
+    try {
+      const options: Parameters<typeof request>[1] = {
+        method: req.method as Dispatcher.HttpMethod,
+        headers: req.headers,
+        body: req.body,
+        signal: req.signal,
+        dispatcher,
+      };
+      if (req.timeout) {
+        options.headersTimeout = req.timeout;
+        options.bodyTimeout = req.timeout;
+      }
+      const res = await request(req.url, options);
+      const headers = flattenHeaders(res.headers);
+      const body = req.maxBodyBytes === undefined ? await res.body.text() : await readCapped(res.body, req.maxBodyBytes, res.statusCode, headers);
+      return { statusCode: res.statusCode, headers, body };
+    } catch (error) {
+      throw mapTransportError(error, req);
+    }
+  };
+}

@@ -1,0 +1,198 @@
+/**
+ * The OAuthToken model and the pure arithmetic of its lifetime: parsing a token response,
+ * normalising user-supplied tokens, and computing when a token turns stale and expired.
+ * Nothing here does I/O; the clock is always passed in.
+ */
+import { CallbackError, MalformedTokenResponseError } from './errors.js';
+import { decodeJwtPayload } from './jwt.js';
+
+/**
+ * An OAuth 2.0 access token, as the client holds it. JSON-safe: every number is a plain `number`,
+ * so `JSON.parse(JSON.stringify(token))` gives an equal token back.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc6749#section-5.1
+ */
+export interface OAuthToken {
+  /** The access token sent as `Authorization: Bearer …`. */
+  accessToken: string;
+  /** The token type, normally `Bearer`. */
+  tokenType: string;
+  /** Lifetime in seconds, as the server sent it. */
+  expiresIn?: number;
+  /** Space-separated scopes the server granted. */
+  scope?: string;
+  /** Expiry as unix time in seconds, anchored at the moment the token request was sent. */
+  expiry?: number;
+  /** A refresh token, when the server sent one (client-credentials servers normally do not). */
+  refreshToken?: string;
+  /** Seconds after issue at which the server suggests refreshing (`refresh_in`), when it sent one. */
+  refreshIn?: number;
+}
+
+/** A token response as RFC 6749 §5.1 spells it on the wire. */
+export interface TokenResponseWire {
+  access_token?: unknown;
+  token_type?: unknown;
+  expires_in?: unknown;
+  scope?: unknown;
+  refresh_token?: unknown;
+  refresh_in?: unknown;
+  [key: string]: unknown;
+}
+
+/** How lifetimes are decided when the server is vague. */
+export interface LifetimePolicy {
+  /** Lifetime in seconds assumed when neither `expires_in` nor a JWT `exp` says. */
+  defaultLifetime: number;
+  /** Upper bound in seconds for any lifetime; absurd `expires_in` values are clamped to it. */
+  maxLifetime: number;
+}
+
+/** Defaults for {@link LifetimePolicy}: 5 minutes when unknown, at most 1 year. */
+export const DEFAULT_LIFETIME_POLICY: LifetimePolicy = { defaultLifetime: 300, maxLifetime: 365 * 24 * 3600 };
+
+/**
+ * Reads a number of seconds from a wire or user value: numbers, bigints and numeric strings.
+ * Returns undefined for anything else, and for NaN or infinities.
+ */
+export function toSeconds(value: unknown): number | undefined {
+  let n: number;
+  if (typeof value === 'number') n = value;
+  else if (typeof value === 'bigint') n = Number(value);
+  else if (typeof value === 'string' && value.trim() !== '' && /^[+-]?\d+(\.\d+)?$/.test(value.trim())) n = Number(value);
+  else return undefined;
+  return Number.isFinite(n) ? n : undefined;
+}
+
+/**
+ * The lifetime in seconds to use for a token: a positive `expires_in` (clamped to `maxLifetime`), else the JWT's
+ * `exp` relative to `nowSeconds`, else `defaultLifetime`. Zero, negative and non-numeric `expires_in` are
+ * treated as absent.
+ */
+export function effectiveLifetime(expiresIn: unknown, accessToken: string, nowSeconds: number, policy: LifetimePolicy): number {
+  const seconds = toSeconds(expiresIn);
+  if (seconds !== undefined && seconds > 0) return Math.min(seconds, policy.maxLifetime);
+  const exp = jwtExpiry(accessToken);
+  if (exp !== undefined) return Math.min(Math.max(exp - nowSeconds, 0), policy.maxLifetime);
+  return policy.defaultLifetime;
+}
+
+/** The `exp` claim of a JWT access token, in unix seconds, or undefined for opaque tokens. */
+export function jwtExpiry(accessToken: string): number | undefined {
+  const payload = decodeJwtPayload(accessToken);
+  const exp = payload ? toSeconds(payload['exp']) : undefined;
+  return exp !== undefined && exp > 0 ? exp : undefined;
+}
+
+/**
+ * Turns a token endpoint's JSON into an {@link OAuthToken}, with `expiry` anchored at `sentAtMs`,
+ * the moment the request was sent (so network latency never extends a token's life).
+ *
+ * @throws MalformedTokenResponseError when `access_token` is missing or not a string.
+ */
+export function tokenFromResponse(wire: TokenResponseWire, sentAtMs: number, policy: LifetimePolicy, statusCode = 200): OAuthToken {
+  if (typeof wire !== 'object' || wire === null || Array.isArray(wire)) {
+    throw new MalformedTokenResponseError('Token response is not a JSON object', statusCode);
+  }
+  const accessToken = wire.access_token;
+  if (typeof accessToken !== 'string' || accessToken === '') {
+    throw new MalformedTokenResponseError('Token response has no `access_token`', statusCode);
+  }
+  const nowSeconds = Math.floor(sentAtMs / 1000);
+  const lifetime = effectiveLifetime(wire.expires_in, accessToken, nowSeconds, policy);
+  const token: OAuthToken = {
+    accessToken,
+    tokenType: typeof wire.token_type === 'string' && wire.token_type ? wire.token_type : 'Bearer',
+    expiresIn: lifetime,
+    expiry: Math.floor(sentAtMs / 1000 + lifetime),
+  };
+  if (typeof wire.scope === 'string') token.scope = wire.scope;
+  if (typeof wire.refresh_token === 'string') token.refreshToken = wire.refresh_token;
+  const refreshIn = toSeconds(wire.refresh_in);
+  if (refreshIn !== undefined && refreshIn > 0 && refreshIn < lifetime) token.refreshIn = refreshIn;
+  return token;
+}
+
+/** True when `value` has the shape of an OAuthToken (a non-empty `accessToken` string). */
+export function isOAuthToken(value: unknown): value is OAuthToken {
+  return typeof value === 'object' && value !== null && typeof (value as OAuthToken).accessToken === 'string' && (value as OAuthToken).accessToken !== '';
+}
+
+/**
+ * Normalises a token a user handed us (preset `oAuthToken`, `oAuthTokenProvider` result, a stored token):
+ * bigint and numeric-string numbers become numbers, a missing `expiry` is derived from `expiresIn`, the JWT `exp`,
+ * or the default lifetime from `nowMs`. The result is a fresh JSON-safe object.
+ *
+ * @throws CallbackError when the value is not a token.
+ */
+export function normalizeToken(value: unknown, nowMs: number, policy: LifetimePolicy, source = 'token'): OAuthToken {
+  if (!isOAuthToken(value)) throw new CallbackError(`The ${source} is not an OAuthToken (it needs a non-empty \`accessToken\` string)`);
+  const raw = value as OAuthToken & Record<string, unknown>;
+  const token: OAuthToken = { accessToken: raw.accessToken, tokenType: typeof raw.tokenType === 'string' && raw.tokenType ? raw.tokenType : 'Bearer' };
+  const expiresIn = toSeconds(raw.expiresIn);
+  if (expiresIn !== undefined) token.expiresIn = expiresIn;
+  if (typeof raw.scope === 'string') token.scope = raw.scope;
+  if (typeof raw.refreshToken === 'string') token.refreshToken = raw.refreshToken;
+  const refreshIn = toSeconds(raw.refreshIn);
+  if (refreshIn !== undefined && refreshIn > 0) token.refreshIn = refreshIn;
+  const expiry = toSeconds(raw.expiry);
+  if (expiry !== undefined) token.expiry = expiry;
+  else {
+    const nowSeconds = Math.floor(nowMs / 1000);
+    token.expiry = nowSeconds + effectiveLifetime(raw.expiresIn, raw.accessToken, nowSeconds, policy);
+  }
+  return token;
+}
+
+/** When a token turns stale and when it expires, in milliseconds of the injected clock. */
+export interface TokenTimes {
+  /** From this moment the token is stale: still used, and one background refresh starts. */
+  refreshAt: number;
+  /** From this moment the token is expired: never sent again. Equals expiry − effective clock skew. */
+  expiresAt: number;
+}
+
+/** How early to treat a token as stale or expired. */
+export interface ExpiryPolicy {
+  /** Seconds subtracted from the expiry; clamped to half the token's lifetime. */
+  clockSkew: number;
+  /**
+   * Seconds before the expiry at which a token turns stale. `undefined` means the default:
+   * the server's `refresh_in` when sent, else the last quarter of the usable lifetime.
+   */
+  refreshAhead: number | undefined;
+}
+
+/**
+ * Computes the stale and expiry moments of a token.
+ *
+ * Rules:
+ * - the effective clock skew is `min(clockSkew, lifetime / 2)`, so a skew longer than the token's lifetime never makes
+ *   every call fail; the lifetime is `expiresIn` when known, else the time left at `nowMs`;
+ * - `expiresAt = expiry − skew`;
+ * - `refreshAt = expiry − refreshAhead` when set, else `issuedAt + refreshIn` when the server sent `refresh_in`,
+ *   else 75 % of the way from issue to `expiresAt`; never later than `expiresAt`.
+ */
+export function tokenTimes(token: OAuthToken, policy: ExpiryPolicy, nowMs: number): TokenTimes {
+  const expiryMs = (token.expiry ?? Number.POSITIVE_INFINITY) * 1000;
+  if (!Number.isFinite(expiryMs)) return { refreshAt: Number.POSITIVE_INFINITY, expiresAt: Number.POSITIVE_INFINITY };
+  const lifetimeMs = token.expiresIn !== undefined && token.expiresIn > 0 ? token.expiresIn * 1000 : Math.max(expiryMs - nowMs, 0);
+  const skewMs = Math.min(Math.max(policy.clockSkew, 0) * 1000, lifetimeMs / 2);
+  const expiresAt = expiryMs - skewMs;
+  const issuedAt = expiryMs - lifetimeMs;
+  let refreshAt: number;
+  if (policy.refreshAhead !== undefined) refreshAt = expiryMs - policy.refreshAhead * 1000;
+  else if (token.refreshIn !== undefined) refreshAt = issuedAt + token.refreshIn * 1000;
+  else refreshAt = issuedAt + (expiresAt - issuedAt) * 0.75;
+  return { refreshAt: Math.min(refreshAt, expiresAt), expiresAt };
+}
+
+/** The three states of a cached token. */
+export type TokenState = 'fresh' | 'stale' | 'expired';
+
+/** The state of a token at `nowMs`, given its {@link TokenTimes}. */
+export function tokenState(times: TokenTimes, nowMs: number): TokenState {
+  if (nowMs < times.refreshAt) return 'fresh';
+  if (nowMs < times.expiresAt) return 'stale';
+  return 'expired';
+}

@@ -1,0 +1,186 @@
+import http from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { exportJWK, generateKeyPair } from 'jose';
+import type { JWK } from 'jose';
+import { closeServer, listenLocal, readBody } from './http.js';
+import type { RecordedRequest } from './http.js';
+
+export type { RecordedRequest } from './http.js';
+
+/** Resource indicator (and JWT `aud`) that the test provider issues tokens for. */
+export const OIDC_RESOURCE = 'https://api.example.test';
+
+/** Scopes the test provider knows; `api:admin` is known but not granted to any default client. */
+export const OIDC_SCOPES = ['api:read', 'api:write', 'api:admin'] as const;
+
+/** Client auth methods the helper supports at the token endpoint. */
+export type OidcClientAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'client_secret_jwt' | 'private_key_jwt';
+
+/** Client registration passed to oidc-provider (snake_case metadata, extra keys passed through). */
+export interface OidcClient {
+  client_id: string;
+  client_secret?: string;
+  token_endpoint_auth_method?: OidcClientAuthMethod;
+  /** Pin a single assertion `alg` (optional; otherwise every enabled alg of the right family is accepted). */
+  token_endpoint_auth_signing_alg?: string;
+  /** Public keys for private_key_jwt. */
+  jwks?: { keys: JWK[] };
+  /** Space-separated allowed scopes (default 'api:read api:write'). */
+  scope?: string;
+  grant_types?: string[];
+  [metadata: string]: unknown;
+}
+
+/** The default clients: svc (basic), weird (basic, secret needing RFC 6749 §2.3.1 encoding), postclient (post). */
+export const DEFAULT_OIDC_CLIENTS: readonly OidcClient[] = Object.freeze([
+  { client_id: 'svc', client_secret: 'svc-secret' },
+  { client_id: 'weird', client_secret: 'p+s/s:w%rd' },
+  { client_id: 'postclient', client_secret: 'post-secret', token_endpoint_auth_method: 'client_secret_post' },
+]);
+
+/** Options for startOidcProvider. */
+export interface OidcProviderOptions {
+  /** Replaces DEFAULT_OIDC_CLIENTS (spread it to keep them). */
+  clients?: readonly OidcClient[];
+  /** Access token lifetime in seconds (default 60). */
+  ttl?: number;
+  /** 'jwt' (default): at+jwt for OIDC_RESOURCE even without `resource`; 'opaque': opaque tokens. */
+  format?: 'jwt' | 'opaque';
+}
+
+/** A running oidc-provider instance. */
+export interface OidcProviderHandle {
+  issuer: string;
+  tokenUrl: string;
+  jwksUrl: string;
+  introspectionUrl: string;
+  resource: string;
+  /** Every POST to the token endpoint, in arrival order. */
+  tokenRequests: RecordedRequest[];
+  close(): Promise<void>;
+}
+
+// Every JWS alg oidc-provider 9 supports on Node 20 (defaults omit HS384/512, RS384/512, PS384/512, ES384/512).
+const CLIENT_AUTH_ALGS = [
+  'HS256', 'HS384', 'HS512',
+  'RS256', 'RS384', 'RS512',
+  'PS256', 'PS384', 'PS512',
+  'ES256', 'ES384', 'ES512',
+  'Ed25519', 'EdDSA',
+];
+
+const SILENCED_WARNINGS = ['Unsupported runtime', 'already parsed request body detected', 'in-memory adapter is used'];
+let warningFilterInstalled = false;
+
+/** Drops only three known-harmless oidc-provider console warnings (Node 20 runtime, pre-read body, in-memory adapter). */
+function installWarningFilter(): void {
+  if (warningFilterInstalled) return;
+  warningFilterInstalled = true;
+  const original = console.warn;
+  console.warn = (...args: unknown[]): void => {
+    const first = args[0];
+    if (typeof first === 'string' && first.includes('oidc-provider WARNING') && SILENCED_WARNINGS.some((w) => first.includes(w))) {
+      return;
+    }
+    original.apply(console, args);
+  };
+}
+
+type OidcModule = typeof import('oidc-provider');
+let oidcModule: Promise<OidcModule> | undefined;
+function loadOidcProvider(): Promise<OidcModule> {
+  installWarningFilter(); // must precede the import: the runtime warning fires at module evaluation
+  oidcModule ??= import('oidc-provider');
+  return oidcModule;
+}
+
+let signingKey: Promise<JWK> | undefined;
+function getSigningKey(): Promise<JWK> {
+  signingKey ??= (async () => {
+    const { privateKey } = await generateKeyPair('RS256', { extractable: true });
+    return { ...(await exportJWK(privateKey)), kid: 'test-rs256', alg: 'RS256', use: 'sig' };
+  })();
+  return signingKey;
+}
+
+/** Starts an in-process oidc-provider (client_credentials, resource indicators, introspection) on 127.0.0.1:0. */
+export async function startOidcProvider(options: OidcProviderOptions = {}): Promise<OidcProviderHandle> {
+  const { default: Provider, errors } = await loadOidcProvider();
+  const ttl = options.ttl ?? 60;
+  const format = options.format ?? 'jwt';
+  const tokenRequests: RecordedRequest[] = [];
+  const tokenPath = '/token';
+
+  let handler: (req: IncomingMessage, res: ServerResponse) => unknown = (_req, res) => {
+    res.writeHead(503).end();
+  };
+  const server = http.createServer((req, res) => {
+    void (async () => {
+      const path = (req.url ?? '/').split('?')[0];
+      if (req.method === 'POST' && path === tokenPath) {
+        const at = Date.now();
+        let body: string;
+        try {
+          body = await readBody(req);
+        } catch {
+          res.destroy();
+          return;
+        }
+        tokenRequests.push({ method: req.method, url: req.url ?? '/', headers: { ...req.headers }, body, at });
+        // The stream is consumed, so oidc-provider's body parser falls back to req.body (a string is
+        // parsed with querystring, exactly like the raw body would have been).
+        (req as IncomingMessage & { body?: string }).body = body;
+      }
+      handler(req, res);
+    })();
+  });
+  const issuer = await listenLocal(server);
+
+  const clients = (options.clients ?? DEFAULT_OIDC_CLIENTS).map((c) => ({
+    grant_types: ['client_credentials'],
+    redirect_uris: [],
+    response_types: [],
+    scope: 'api:read api:write',
+    token_endpoint_auth_method: 'client_secret_basic',
+    ...c,
+  }));
+
+  const provider = new Provider(issuer, {
+    clients,
+    jwks: { keys: [await getSigningKey()] },
+    scopes: [...OIDC_SCOPES],
+    ttl: { ClientCredentials: ttl },
+    enabledJWA: { clientAuthSigningAlgValues: CLIENT_AUTH_ALGS },
+    features: {
+      devInteractions: { enabled: false },
+      clientCredentials: { enabled: true },
+      introspection: { enabled: true },
+      revocation: { enabled: true },
+      resourceIndicators: {
+        enabled: true,
+        defaultResource: (_ctx: unknown, _client: unknown, oneOf?: string) => oneOf ?? (format === 'jwt' ? OIDC_RESOURCE : undefined),
+        getResourceServerInfo: (_ctx: unknown, resourceIndicator: string) => {
+          if (resourceIndicator !== OIDC_RESOURCE) throw new errors.InvalidTarget();
+          return {
+            scope: OIDC_SCOPES.join(' '),
+            audience: OIDC_RESOURCE,
+            accessTokenTTL: ttl,
+            accessTokenFormat: format,
+            ...(format === 'jwt' ? { jwt: { sign: { alg: 'RS256' } } } : {}),
+          };
+        },
+      },
+    },
+  });
+  handler = provider.callback();
+
+  return {
+    issuer,
+    tokenUrl: `${issuer}${tokenPath}`,
+    jwksUrl: `${issuer}/jwks`,
+    introspectionUrl: `${issuer}/token/introspection`,
+    resource: OIDC_RESOURCE,
+    tokenRequests,
+    close: () => closeServer(server),
+  };
+}
