@@ -1,0 +1,104 @@
+/**
+ * `npm start`: the main job on an embedded default. Starts a real authorization server (oidc-provider) and a protected
+ * API on loopback, then shows the Client at work in plain words: a herd of concurrent calls sharing one token fetch,
+ * a wait past expiry and one refetch, a token persisted by `oAuthOnTokenUpdate` and reused by a second Client through
+ * `oAuthTokenProvider` with no fetch at all, and the command-line tool against the same servers.
+ */
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Client, type OAuthToken } from '../src/index.js';
+import { startOidcProvider } from '../test/helpers/oidc.js';
+import { startProtectedApi } from '../test/helpers/api.js';
+
+const TTL = 2;
+const say = (text: string) => console.log(text);
+const step = (n: number, text: string) => console.log(`\n${n}. ${text}`);
+
+async function main(): Promise<void> {
+  say('client-credentials demo: OAuth 2.0 Client Credentials against a real authorization server, all on 127.0.0.1');
+  const as = await startOidcProvider({ ttl: TTL });
+  const api = await startProtectedApi({ issuer: as.issuer, jwksUrl: as.jwksUrl, audience: as.resource });
+  say(`   authorization server (oidc-provider): ${as.issuer}  token endpoint ${as.tokenUrl}`);
+  say(`   protected API (verifies JWT access tokens with jose): ${api.url}  tokens live ${TTL} s`);
+  const dir = await mkdtemp(join(tmpdir(), 'client-credentials-demo-'));
+  const tokenFile = join(dir, 'token.json');
+  const clients: Client[] = [];
+  try {
+    const client = new Client({
+      baseUrl: api.url,
+      tokenUrl: as.tokenUrl,
+      clientCredentialsAuthCredentials: {
+        oAuthClientId: 'svc',
+        oAuthClientSecret: 'svc-secret',
+        oAuthScopes: ['api:read'],
+        oAuthOnTokenUpdate: (token: OAuthToken) => {
+          void writeFile(tokenFile, JSON.stringify(token), { mode: 0o600 });
+        },
+      },
+    });
+    clients.push(client);
+
+    step(1, 'A cold client gets 100 concurrent calls.');
+    const before = as.tokenRequests.length;
+    const results = await Promise.all(Array.from({ length: 100 }, () => client.get<{ items: number[]; client_id: string }>('/things')));
+    const ok = results.filter((r) => r.statusCode === 200).length;
+    say(`   ${ok} of 100 calls answered 200, with ${as.tokenRequests.length - before} token fetch between them (single flight).`);
+    say(`   The API saw client_id=${results[0]!.result.client_id}, scope from the token: ${JSON.stringify((results[0]!.result as { scope?: string }).scope)}.`);
+
+    step(2, `Wait past the token's expiry (${TTL} s), then call again.`);
+    await sleep(TTL * 1000 + 600);
+    const beforeExpiry = as.tokenRequests.length;
+    await client.get('/things');
+    await client.get('/things');
+    say(`   2 calls after expiry made ${as.tokenRequests.length - beforeExpiry} token fetch: the expired token was replaced once, then reused.`);
+
+    step(3, 'oAuthOnTokenUpdate saved the token to a file; a second Client loads it through oAuthTokenProvider.');
+    await sleep(50);
+    const saved = JSON.parse(await readFile(tokenFile, 'utf8')) as OAuthToken;
+    say(`   ${tokenFile} holds a token expiring at ${new Date((saved.expiry ?? 0) * 1000).toISOString()} (token not shown).`);
+    const beforeSecond = as.tokenRequests.length;
+    const second = new Client({
+      baseUrl: api.url,
+      tokenUrl: as.tokenUrl,
+      clientCredentialsAuthCredentials: {
+        oAuthClientId: 'svc',
+        oAuthClientSecret: 'svc-secret',
+        oAuthScopes: ['api:read'],
+        oAuthTokenProvider: async (lastOAuthToken, authManager) => {
+          const stored = JSON.parse(await readFile(tokenFile, 'utf8')) as OAuthToken;
+          return authManager.isValid(stored) && !authManager.isExpired(stored) ? stored : (lastOAuthToken ?? authManager.fetchToken());
+        },
+      },
+    });
+    clients.push(second);
+    const third = await second.get('/things');
+    say(`   The second Client's call answered ${third.statusCode} with ${as.tokenRequests.length - beforeSecond} token fetches.`);
+
+    const stats = client.stats();
+    say(`\n   First client's counters: ${stats.tokenRequests} token requests, ${stats.cacheHits} cache hits, ${stats.waits} calls waited for a fetch, ${stats.failures} failures.`);
+
+    const cliDemo = join(import.meta.dirname, 'cli-demo.js');
+    if (existsSync(cliDemo) && existsSync(join(import.meta.dirname, '..', 'src', 'cli', 'main.js'))) {
+      step(4, 'The command-line tool, against the same servers:');
+      const { runCliDemo } = (await import(cliDemo)) as { runCliDemo: (o: Record<string, string>) => Promise<void> };
+      await runCliDemo({ tokenUrl: as.tokenUrl, baseUrl: api.url, clientId: 'svc', clientSecret: 'svc-secret' });
+    }
+    say('\nDone: every call carried a valid token, and nobody had to think about tokens.');
+  } finally {
+    await Promise.all(clients.map((c) => c.close()));
+    await api.close();
+    await as.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    console.error(`demo failed: ${(error as Error)?.message ?? String(error)}`);
+    process.exit(1);
+  },
+);
