@@ -1,0 +1,108 @@
+/**
+ * The command-line tool at work, for `npm start`: runs the built `client-credentials` CLI a few times against the
+ * given servers and prints each command with its output. The secret is passed in a private file and never printed;
+ * tokens are shortened.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** Where the demo points the CLI. */
+export interface CliDemoOptions {
+  tokenUrl: string;
+  baseUrl: string;
+  clientId: string;
+  clientSecret: string;
+}
+
+const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+
+interface Result {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  ms: number;
+}
+
+function runCli(args: string[], env: Record<string, string>, input = ''): Promise<Result> {
+  const started = Date.now();
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], { env: { PATH: process.env['PATH'] ?? '', ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr, ms: Date.now() - started }));
+    child.stdin.end(input);
+  });
+}
+
+/** A token shortened for display: its first 16 and last 4 characters. */
+export function shortenToken(token: string): string {
+  return token.length <= 24 ? `${token.slice(0, 4)}…` : `${token.slice(0, 16)}…${token.slice(-4)}`;
+}
+
+/**
+ * Spawns the built CLI against `tokenUrl` and `baseUrl`: `token` twice (the second from the file cache),
+ * `token --json | inspect -`, and `call GET /things`, printing each command and its output.
+ */
+export async function runCliDemo(options: CliDemoOptions): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'client-credentials-cli-demo-'));
+  const secretFile = join(dir, 'client-secret');
+  await writeFile(secretFile, options.clientSecret, { mode: 0o600 });
+  const env = {
+    XDG_CACHE_HOME: join(dir, 'cache'),
+    NO_COLOR: '1',
+    CLIENT_CREDENTIALS_TOKEN_URL: options.tokenUrl,
+    CLIENT_CREDENTIALS_BASE_URL: options.baseUrl,
+    O_AUTH_CLIENT_ID: options.clientId,
+    CLIENT_CREDENTIALS_CLIENT_SECRET_FILE: secretFile,
+  };
+  const tokens = new Set<string>();
+  const scrub = (text: string): string => {
+    let out = text.split(options.clientSecret).join('[secret]');
+    for (const token of tokens) out = out.split(token).join(shortenToken(token));
+    return out;
+  };
+  const show = (text: string) => {
+    for (const line of scrub(text).trimEnd().split('\n')) console.log(`     ${line}`);
+  };
+  try {
+    console.log(`   $ export CLIENT_CREDENTIALS_TOKEN_URL=${options.tokenUrl} CLIENT_CREDENTIALS_BASE_URL=${options.baseUrl}`);
+    console.log(`   $ export O_AUTH_CLIENT_ID=${options.clientId} CLIENT_CREDENTIALS_CLIENT_SECRET_FILE=./client-secret`);
+
+    const first = await runCli(['token'], env);
+    tokens.add(first.stdout.trim());
+    console.log(`   $ client-credentials token                  # exit ${first.code}, ${first.ms} ms: fetched`);
+    show(first.stdout + first.stderr);
+
+    const second = await runCli(['token', '--verbose'], env);
+    tokens.add(second.stdout.trim());
+    const cached = second.stdout.trim() === first.stdout.trim();
+    console.log(`   $ client-credentials token                  # exit ${second.code}, ${second.ms} ms: ${cached ? 'the same token, from the file cache, no request' : 'a new token'}`);
+    show(second.stdout + second.stderr.split('\n').filter((line) => line.includes('cache: ')).join('\n'));
+
+    const json = await runCli(['token', '--json'], env);
+    try {
+      tokens.add((JSON.parse(json.stdout) as { accessToken: string }).accessToken);
+    } catch {
+      // shown as it is below
+    }
+    const inspect = await runCli(['inspect', '-'], env, json.stdout);
+    console.log(`   $ client-credentials token --json | client-credentials inspect -   # exit ${inspect.code}`);
+    show(inspect.stdout + inspect.stderr);
+
+    const call = await runCli(['call', 'GET', '/things', '-i'], env);
+    console.log(`   $ client-credentials call GET /things -i    # exit ${call.code}, ${call.ms} ms`);
+    show(call.stdout + call.stderr);
+
+    const missing = await runCli(['call', 'GET', '/status/404'], env);
+    console.log(`   $ client-credentials call GET /status/404   # exit ${missing.code}`);
+    show(missing.stdout + (missing.stdout.endsWith('\n') ? '' : '\n') + missing.stderr);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}

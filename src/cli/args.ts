@@ -1,0 +1,147 @@
+/**
+ * Command-line parsing with `node:util` `parseArgs`: the commands, their options, and the split of argv into a
+ * command, its positionals and its flags. Options may come before or after the command.
+ */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { CliError } from './failure.js';
+
+type OptionSpec = NonNullable<ParseArgsConfig['options']>;
+
+/** Options every command takes. */
+const GLOBAL_OPTIONS = {
+  help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean', short: 'V' },
+  quiet: { type: 'boolean', short: 'q' },
+  verbose: { type: 'boolean', short: 'v' },
+  'no-color': { type: 'boolean' },
+} as const satisfies OptionSpec;
+
+/** Options of the commands that talk to servers (`token`, `call`). */
+const CONNECTION_OPTIONS = {
+  config: { type: 'string' },
+  'token-url': { type: 'string' },
+  'base-url': { type: 'string' },
+  'client-id': { type: 'string' },
+  'client-secret': { type: 'string' },
+  'client-secret-file': { type: 'string' },
+  'client-secret-stdin': { type: 'boolean' },
+  'auth-method': { type: 'string' },
+  'private-key-file': { type: 'string' },
+  scope: { type: 'string', multiple: true },
+  resource: { type: 'string', multiple: true },
+  audience: { type: 'string' },
+  'clock-skew': { type: 'string' },
+  timeout: { type: 'string' },
+  retries: { type: 'string' },
+  cache: { type: 'string' },
+  'no-cache': { type: 'boolean' },
+} as const satisfies OptionSpec;
+
+/** The commands and their own options. */
+export const COMMANDS = {
+  token: { ...GLOBAL_OPTIONS, ...CONNECTION_OPTIONS, json: { type: 'boolean' } },
+  call: {
+    ...GLOBAL_OPTIONS,
+    ...CONNECTION_OPTIONS,
+    header: { type: 'string', short: 'H', multiple: true },
+    data: { type: 'string', short: 'd' },
+    json: { type: 'string' },
+    include: { type: 'boolean', short: 'i' },
+  },
+  inspect: { ...GLOBAL_OPTIONS, json: { type: 'boolean' } },
+  help: { ...GLOBAL_OPTIONS },
+} as const satisfies Record<string, OptionSpec>;
+
+/** A command name. */
+export type CommandName = keyof typeof COMMANDS;
+
+/** Every flag of every command, as parsed (absent ones undefined). */
+export interface Flags {
+  help?: boolean;
+  version?: boolean;
+  quiet?: boolean;
+  verbose?: boolean;
+  'no-color'?: boolean;
+  config?: string;
+  'token-url'?: string;
+  'base-url'?: string;
+  'client-id'?: string;
+  'client-secret'?: string;
+  'client-secret-file'?: string;
+  'client-secret-stdin'?: boolean;
+  'auth-method'?: string;
+  'private-key-file'?: string;
+  scope?: string[];
+  resource?: string[];
+  audience?: string;
+  'clock-skew'?: string;
+  timeout?: string;
+  retries?: string;
+  cache?: string;
+  'no-cache'?: boolean;
+  /** `token`/`inspect`: boolean; `call`: the JSON body. */
+  json?: boolean | string;
+  header?: string[];
+  data?: string;
+  include?: boolean;
+}
+
+/** The parsed command line. */
+export interface ParsedArgs {
+  /** The command, or undefined when none was given (only `--help`/`--version` or nothing). */
+  command: CommandName | undefined;
+  positionals: string[];
+  flags: Flags;
+}
+
+const ALL_STRING_OPTIONS = new Set<string>();
+const SHORT_STRING_OPTIONS = new Set<string>();
+for (const spec of Object.values(COMMANDS)) {
+  for (const [name, option] of Object.entries(spec as OptionSpec)) {
+    if (option.type === 'string' && name !== 'json') {
+      ALL_STRING_OPTIONS.add(name);
+      if (option.short) SHORT_STRING_OPTIONS.add(option.short);
+    }
+  }
+}
+
+/** The index of the command word: the first argument that is neither an option nor an option's value. */
+function commandIndex(argv: readonly string[]): number {
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--') return i + 1 < argv.length ? i + 1 : -1;
+    if (arg.startsWith('--')) {
+      if (!arg.includes('=') && ALL_STRING_OPTIONS.has(arg.slice(2))) i++;
+      continue;
+    }
+    if (arg.startsWith('-') && arg !== '-') {
+      if (arg.length === 2 && SHORT_STRING_OPTIONS.has(arg[1]!)) i++;
+      continue;
+    }
+    return i;
+  }
+  return -1;
+}
+
+/** Splits argv into the command, its positionals and its flags; unknown options and commands are usage errors. */
+export function parseCommandLine(argv: readonly string[]): ParsedArgs {
+  const at = commandIndex(argv);
+  const word = at >= 0 ? argv[at]! : undefined;
+  if (word !== undefined && !(word in COMMANDS)) {
+    throw new CliError(`unknown command '${word}'`, 'the commands are token, call, inspect and help; see `client-credentials help`');
+  }
+  const command = word as CommandName | undefined;
+  const rest = at >= 0 ? [...argv.slice(0, at), ...argv.slice(at + 1)] : [...argv];
+  let parsed;
+  try {
+    parsed = parseArgs({ args: rest, options: COMMANDS[command ?? 'help'], allowPositionals: true, strict: true });
+  } catch (error) {
+    const message = (error as Error).message.split('\n')[0]!.replace(/\. To specify a positional argument starting with a '-'.*$/, '');
+    throw new CliError(lowerFirst(message), `see \`client-credentials help${command && command !== 'help' ? ` ${command}` : ''}\``);
+  }
+  return { command, positionals: parsed.positionals, flags: parsed.values as Flags };
+}
+
+function lowerFirst(text: string): string {
+  return text.charAt(0).toLowerCase() + text.slice(1);
+}

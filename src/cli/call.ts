@@ -1,0 +1,122 @@
+/**
+ * `client-credentials call METHOD URL`: one authenticated request, curl-like. The body goes to stdout; `-i` puts the
+ * status line and headers before it. A 401 goes through the library's recovery (new token, one retry). Any secret or
+ * token the response echoes back is shown as `[redacted]`.
+ */
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { ApiError, type ApiResponse } from '../index.js';
+import type { Flags } from './args.js';
+import { CliError, ExitCode, statusLine, type Phase } from './failure.js';
+import type { Io, Output } from './output.js';
+import type { Session } from './session.js';
+
+/** Parses `-H 'Name: value'` flags; a header without a colon is a usage error. */
+export function parseHeaders(values: readonly string[] | undefined): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const value of values ?? []) {
+    const colon = value.indexOf(':');
+    const name = colon > 0 ? value.slice(0, colon).trim() : '';
+    if (!name || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) throw new CliError(`-H "${value}" is not a header; write it as 'Name: value'`);
+    const key = name.toLowerCase();
+    const text = value.slice(colon + 1).trim();
+    headers[key] = headers[key] === undefined ? text : `${headers[key]}, ${text}`;
+  }
+  return headers;
+}
+
+/** The text of `--data`/`--json`: the value itself, `@FILE` for a file's contents, or `@-` for standard input. */
+async function bodyText(value: string, flag: string, io: Io): Promise<string> {
+  if (!value.startsWith('@')) return value;
+  const source = value.slice(1);
+  if (source === '-') return io.readStdin();
+  try {
+    return await readFile(resolve(io.cwd, source), 'utf8');
+  } catch (error) {
+    throw new CliError(`cannot read ${flag} file ${source}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`);
+  }
+}
+
+function headBlock(statusCode: number, headers: Record<string, string>): string {
+  const lines = [`HTTP/1.1 ${statusLine(statusCode)}`];
+  for (const [name, value] of Object.entries(headers)) lines.push(`${name}: ${value}`);
+  return `${lines.join('\n')}\n\n`;
+}
+
+/** Runs `call`. */
+export async function callCommand(session: Session, positionals: string[], flags: Flags, io: Io, out: Output, signal: AbortSignal, context: { phase: Phase }): Promise<ExitCode> {
+  if (positionals.length !== 2) throw new CliError(`call takes a METHOD and a URL${positionals.length ? `, got ${positionals.length} argument(s)` : ''}`, 'usage: client-credentials call GET https://api.example.com/things');
+  const [methodArg, url] = positionals as [string, string];
+  if (!/^[A-Za-z]+$/.test(methodArg)) throw new CliError(`"${methodArg}" is not an HTTP method`, 'usage: client-credentials call METHOD URL');
+  const method = methodArg.toUpperCase();
+  const headers = parseHeaders(flags.header);
+  if (headers['authorization'] !== undefined) out.warn('-H Authorization is replaced by the OAuth access token');
+
+  if (flags.data !== undefined && typeof flags.json === 'string') throw new CliError('give --data or --json, not both');
+  let body: string | undefined;
+  if (flags.data !== undefined) {
+    body = await bodyText(flags.data, '--data', io);
+    headers['content-type'] ??= 'application/x-www-form-urlencoded';
+  } else if (typeof flags.json === 'string') {
+    body = await bodyText(flags.json, '--json', io);
+    try {
+      JSON.parse(body);
+    } catch (error) {
+      throw new CliError(`--json is not valid JSON: ${(error as Error).message}`);
+    }
+    headers['content-type'] ??= 'application/json';
+    headers['accept'] ??= 'application/json';
+  }
+
+  // The token first, so that a failure to get one is told as such (exit 3), apart from the API's answer.
+  const manager = session.client.clientCredentialsAuthManager;
+  context.phase = 'token';
+  const token = await manager.getToken({ signal });
+  out.redactor.add(token.accessToken);
+
+  // A 401 makes the library drop the token and fetch another: a failure between the two is the token's.
+  context.phase = 'api';
+  let recovered = false;
+  const offInvalidated = session.client.on('tokenInvalidated', (event) => {
+    if (event.reason === 'unauthorized') context.phase = 'token';
+  });
+  const offRetried = session.client.on('unauthorizedRetried', () => {
+    context.phase = 'api';
+    recovered = true;
+  });
+
+  const started = Date.now();
+  out.debug(`> ${method} ${url}`);
+  for (const [name, value] of Object.entries(headers)) out.debug(`> ${name}: ${value}`);
+  let response: ApiResponse | undefined;
+  let failure: ApiError | undefined;
+  try {
+    response = await session.client.request({ method, path: url, headers, ...(body !== undefined ? { body } : {}), signal });
+  } catch (error) {
+    if (!(error instanceof ApiError) || (context.phase as Phase) === 'token') throw error;
+    failure = error;
+  } finally {
+    offInvalidated();
+    offRetried();
+  }
+  if (recovered) {
+    out.debug('the API refused the cached token (401); it was replaced and the request sent again');
+    try {
+      out.redactor.add((await manager.getToken({ signal })).accessToken);
+    } catch {
+      // only needed for redaction; the request already went through
+    }
+  }
+
+  const statusCode = response?.statusCode ?? failure!.statusCode;
+  const responseHeaders = response?.headers ?? failure!.headers;
+  const responseBody = response?.body ?? failure!.body;
+  out.debug(`< ${statusLine(statusCode)} in ${Date.now() - started} ms`);
+  if (flags.include) out.result(headBlock(statusCode, responseHeaders));
+  if (responseBody !== '') out.result(out.stdoutIsTTY && !responseBody.endsWith('\n') ? `${responseBody}\n` : responseBody);
+  if (failure && statusCode >= 400) throw failure;
+  if (statusCode >= 300 && statusCode < 400) {
+    out.warn(`the API answered ${statusLine(statusCode)}${responseHeaders['location'] ? ` with Location ${responseHeaders['location']}` : ''}; redirects are not followed`);
+  }
+  return ExitCode.Ok;
+}

@@ -1,0 +1,128 @@
+/**
+ * The help texts: `client-credentials help [COMMAND]`, `--help`.
+ */
+import type { CommandName } from './args.js';
+
+const CONNECTION = `Connection and credentials:
+  --token-url URL            the token endpoint
+  --client-id ID             the client id
+  --client-secret-file FILE  read the client secret from FILE (one line)
+  --client-secret-stdin      read the client secret from standard input
+  --client-secret SECRET     works, but other users see it in the process list: avoid it
+  --auth-method METHOD       client_secret_basic (default), client_secret_post, client_secret_jwt,
+                             private_key_jwt, tls_client_auth, self_signed_tls_client_auth, none
+  --private-key-file FILE    the key for private_key_jwt (PEM or JWK)
+  --scope SCOPE              scopes to ask for; repeatable, or space-separated
+  --resource URI             RFC 8707 resource indicator; repeatable
+  --audience AUDIENCE        the audience parameter some servers want
+  --base-url URL             what relative URLs of \`call\` are resolved against
+  --clock-skew SECONDS       treat tokens as expired this much early (default 0)
+  --timeout SECONDS          per request; 0 for none (default 30)
+  --retries N                retries of the token endpoint on network errors and 5xx (default 3)
+  --cache FILE|off           the token cache file (default $XDG_CACHE_HOME/client-credentials/tokens.json,
+                             else ~/.cache/client-credentials/tokens.json)
+  --no-cache                 do not reuse a cached token: get a new one (it replaces the cached one)
+  --config FILE              a JSON file with any of: tokenUrl, baseUrl, clientId, clientSecretFile,
+                             clientSecret, authMethod, privateKeyFile, scope, resource, audience,
+                             clockSkew, timeout, retries, cache
+
+Environment (a flag wins over the environment, which wins over the config file):
+  CLIENT_CREDENTIALS_TOKEN_URL  CLIENT_CREDENTIALS_BASE_URL
+  CLIENT_CREDENTIALS_CLIENT_ID or O_AUTH_CLIENT_ID
+  CLIENT_CREDENTIALS_CLIENT_SECRET or O_AUTH_CLIENT_SECRET  CLIENT_CREDENTIALS_CLIENT_SECRET_FILE
+  CLIENT_CREDENTIALS_AUTH_METHOD  CLIENT_CREDENTIALS_PRIVATE_KEY_FILE  CLIENT_CREDENTIALS_SCOPE
+  CLIENT_CREDENTIALS_RESOURCE  CLIENT_CREDENTIALS_AUDIENCE
+  CLIENT_CREDENTIALS_CLOCK_SKEW or O_AUTH_CLOCK_SKEW  CLIENT_CREDENTIALS_TIMEOUT  CLIENT_CREDENTIALS_RETRIES
+  CLIENT_CREDENTIALS_CACHE  CLIENT_CREDENTIALS_CONFIG  NO_COLOR  XDG_CACHE_HOME`;
+
+const GLOBAL = `Output:
+  -q, --quiet                no warnings on stderr (errors still)
+  -v, --verbose              settings, cache and lifecycle events on stderr (secrets redacted)
+  --no-color                 no colour (also: NO_COLOR=1; colour is only used on a terminal)
+  -h, --help                 this help
+  -V, --version              the version`;
+
+const EXIT_CODES = `Exit codes:
+  0 ok   1 the API answered HTTP >= 400   2 usage or configuration   3 token refused or unusable
+  4 network failure or timeout   5 internal error   130 interrupted`;
+
+const TEXTS: Record<CommandName | 'main', string> = {
+  main: `client-credentials: OAuth 2.0 Client Credentials from the command line
+
+Usage:
+  client-credentials token [--json] [--no-cache]     print an access token (cached between runs)
+  client-credentials call METHOD URL [-H ...] [--data ...|--json ...] [-i]
+                                                     call an API with the token; body on stdout
+  client-credentials inspect [TOKEN|-]               decode a JWT (signature NOT verified)
+  client-credentials help [COMMAND]                  help on a command
+
+Example:
+  export CLIENT_CREDENTIALS_TOKEN_URL=https://auth.example.com/oauth2/token
+  export O_AUTH_CLIENT_ID=my-service
+  client-credentials token --client-secret-file ~/.secrets/my-service
+  client-credentials call GET https://api.example.com/things --client-secret-file ~/.secrets/my-service
+
+${CONNECTION}
+
+${GLOBAL}
+
+${EXIT_CODES}
+`,
+  token: `Usage: client-credentials token [options]
+
+Prints the access token alone, so that $(client-credentials token) works in scripts. The token is cached in a file
+between runs and reused while more than a quarter of its lifetime is left; repeated runs make no request.
+
+  --json                     print the whole token: accessToken, tokenType, expiresIn, expiry, scope
+  --no-cache                 do not reuse the cached token; get a new one (it replaces the cached one)
+
+${CONNECTION}
+
+${GLOBAL}
+
+${EXIT_CODES}
+`,
+  call: `Usage: client-credentials call METHOD URL [options]
+
+Sends one request with the access token, like curl. The response body goes to stdout; the exit code is 1 when the
+API answers HTTP 400 or more. A 401 makes the tool drop the token, get a new one and try once more.
+URL is absolute, or relative to --base-url. Secrets and tokens echoed back by the API are shown as [redacted].
+
+  -H, --header 'Name: value' a request header, repeatable
+  -d, --data TEXT|@FILE|@-   a request body (content-type application/x-www-form-urlencoded unless -H sets one)
+  --json TEXT|@FILE|@-       a JSON body (checked; content-type and accept application/json)
+  -i, --include              print the status line and headers before the body
+  --scope SCOPE              the token's scope for this call
+
+${CONNECTION}
+
+${GLOBAL}
+
+${EXIT_CODES}
+`,
+  inspect: `Usage: client-credentials inspect [TOKEN|-] [--json]
+
+Decodes a JWT's header and claims, and shows exp, iat and nbf as local times and relative to now ("expires in 4 min").
+The signature is NOT verified: this only reads what the token says about itself. An opaque token is said to be one.
+With - (or no argument and a pipe), the token is read from standard input; "Bearer ..." and the output of
+\`client-credentials token --json\` are accepted too (a token that starts with - goes after --, or through stdin).
+The token itself is never printed.
+
+  --json                     the decoded header and claims as JSON, with "signatureVerified": false
+
+${GLOBAL}
+`,
+  help: `Usage: client-credentials help [token|call|inspect]
+`,
+};
+
+/** The main help's usage lines, for a usage error on stderr. */
+export function usageText(): string {
+  return `${TEXTS.main.slice(0, TEXTS.main.indexOf('\nExample:'))}\n`;
+}
+
+/** The help text of a command, or the main one. */
+export function helpText(command?: string): string | undefined {
+  if (command === undefined) return TEXTS.main;
+  return command in TEXTS && command !== 'main' ? TEXTS[command as CommandName] : undefined;
+}

@@ -1,0 +1,159 @@
+/**
+ * What the CLI writes and where: the result alone on stdout, everything else on stderr; colour only on a terminal
+ * and never with `NO_COLOR`; every line passed through a redactor that knows the secret and the tokens in play.
+ */
+
+/** The process's streams and environment, injected so the commands never touch `process` directly. */
+export interface Io {
+  stdout: { write(text: string): unknown; isTTY?: boolean | undefined };
+  stderr: { write(text: string): unknown; isTTY?: boolean | undefined };
+  /** Reads all of standard input. */
+  readStdin(): Promise<string>;
+  /** Whether standard input is a terminal (then it is not read implicitly). */
+  stdinIsTTY: boolean;
+  env: NodeJS.ProcessEnv;
+  /** The current working directory, for relative paths. */
+  cwd: string;
+}
+
+/** The standard {@link Io} of this process. */
+export function processIo(): Io {
+  return {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    readStdin: async () => {
+      const chunks: Buffer[] = [];
+      for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+      return Buffer.concat(chunks).toString('utf8');
+    },
+    stdinIsTTY: process.stdin.isTTY === true,
+    env: process.env,
+    cwd: process.cwd(),
+  };
+}
+
+const STYLES = { bold: [1, 22], dim: [2, 22], red: [31, 39], green: [32, 39], yellow: [33, 39], cyan: [36, 39] } as const;
+
+/** A text style. */
+export type Style = keyof typeof STYLES;
+
+/**
+ * Whether to colour a stream: only a terminal, never when `NO_COLOR` is set to anything non-empty (no-color.org) or
+ * `--no-color` was given; `FORCE_COLOR` (non-empty, not `0`) turns it on for a non-terminal, below `NO_COLOR`.
+ */
+export function wantsColor(stream: { isTTY?: boolean | undefined }, env: NodeJS.ProcessEnv, noColorFlag: boolean): boolean {
+  if (noColorFlag || (env['NO_COLOR'] !== undefined && env['NO_COLOR'] !== '')) return false;
+  const force = env['FORCE_COLOR'];
+  if (force !== undefined && force !== '' && force !== '0' && force !== 'false') return true;
+  return stream.isTTY === true && env['TERM'] !== 'dumb';
+}
+
+/** Replaces every known secret and token in a text with `[redacted]`. */
+export class Redactor {
+  readonly #values = new Set<string>();
+
+  /** Adds a value never to be shown (ignored when shorter than 4 characters, which would redact ordinary words). */
+  add(value: string | undefined): void {
+    if (value === undefined || value.length < 4) return;
+    this.#values.add(value);
+    // The forms a secret or token takes on the wire and in JSON: form-encoded (Basic per RFC 6749 §2.3.1, POST bodies),
+    // percent-encoded, JSON-escaped.
+    for (const variant of [formEncode(value), encodeURIComponent(value), JSON.stringify(value).slice(1, -1)]) {
+      if (variant.length >= 4) this.#values.add(variant);
+    }
+  }
+
+  /** Adds the `Authorization: Basic` value of an id and secret, as the library sends it. */
+  addBasic(clientId: string, secret: string): void {
+    this.#values.add(Buffer.from(`${formEncode(clientId)}:${formEncode(secret)}`).toString('base64'));
+  }
+
+  /** The text with every known value replaced, longest first (so a value containing another is caught whole). */
+  redact(text: string): string {
+    if (this.#values.size === 0) return text;
+    let out = text;
+    for (const value of [...this.#values].sort((a, b) => b.length - a.length)) {
+      if (out.includes(value)) out = out.split(value).join('[redacted]');
+    }
+    return out;
+  }
+}
+
+/** RFC 6749 Appendix B form-urlencoding. */
+function formEncode(value: string): string {
+  return encodeURIComponent(value).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`).replace(/%20/g, '+');
+}
+
+/** The CLI's writer: results on stdout, diagnostics on stderr, both redacted and coloured only where wanted. */
+export class Output {
+  readonly redactor = new Redactor();
+  readonly #io: Io;
+  readonly #colorOut: boolean;
+  readonly #colorErr: boolean;
+  /** `--quiet`: no warnings or notes on stderr (errors still). */
+  readonly quiet: boolean;
+  /** `--verbose`: lifecycle events and HTTP exchanges on stderr. */
+  readonly verbose: boolean;
+
+  constructor(io: Io, options: { quiet: boolean; verbose: boolean; noColor: boolean }) {
+    this.#io = io;
+    this.quiet = options.quiet;
+    this.verbose = options.verbose && !options.quiet;
+    this.#colorOut = wantsColor(io.stdout, io.env, options.noColor);
+    this.#colorErr = wantsColor(io.stderr, io.env, options.noColor);
+  }
+
+  /** Whether stdout is a terminal (then a missing final newline is added to bodies). */
+  get stdoutIsTTY(): boolean {
+    return this.#io.stdout.isTTY === true;
+  }
+
+  /** `text` in `style` on stdout's terms. */
+  paintOut(style: Style, text: string): string {
+    return this.#colorOut ? paint(style, text) : text;
+  }
+
+  /** `text` in `style` on stderr's terms. */
+  paintErr(style: Style, text: string): string {
+    return this.#colorErr ? paint(style, text) : text;
+  }
+
+  /** Writes the result, redacted unless `raw` (only the `token` command prints a token on purpose). */
+  result(text: string, options: { raw?: boolean } = {}): void {
+    this.#io.stdout.write(options.raw ? text : this.redactor.redact(text));
+  }
+
+  /** An error line, always shown. */
+  error(message: string): void {
+    this.#err(`${this.paintErr('red', 'error:')} ${message}`);
+  }
+
+  /** An indented detail under an error (hint, what the server said), always shown. */
+  detail(label: string, text: string): void {
+    this.#io.stderr.write(`${this.redactor.redact(`  ${this.paintErr('yellow', `${label}:`)} ${text}`)}\n`);
+  }
+
+  /** A warning, hidden by `--quiet`. */
+  warn(message: string): void {
+    if (!this.quiet) this.#err(`${this.paintErr('yellow', 'warning:')} ${message}`);
+  }
+
+  /** A `--verbose` line. */
+  debug(message: string): void {
+    if (this.verbose) this.#err(this.paintErr('dim', `* ${message}`));
+  }
+
+  /** Plain text on stderr (usage on a usage error). */
+  plainErr(text: string): void {
+    this.#io.stderr.write(this.redactor.redact(text));
+  }
+
+  #err(line: string): void {
+    this.#io.stderr.write(`${this.redactor.redact(`client-credentials: ${line}`)}\n`);
+  }
+}
+
+function paint(style: Style, text: string): string {
+  const [open, close] = STYLES[style];
+  return `\u001b[${open}m${text}\u001b[${close}m`;
+}

@@ -1,0 +1,88 @@
+/**
+ * The CLI's dispatcher: parses the command line, runs one command, and turns any failure into a one-line cause,
+ * a hint, what the server said, and an exit code. Nothing but the result is written to stdout.
+ */
+import { readFileSync } from 'node:fs';
+import { parseCommandLine, type Flags } from './args.js';
+import { callCommand } from './call.js';
+import { CliError, describeFailure, ExitCode, type Phase } from './failure.js';
+import { helpText, usageText } from './help.js';
+import { inspectCommand } from './inspect.js';
+import { Output, type Io } from './output.js';
+import { openSession, type Session } from './session.js';
+import { tokenCommand } from './token.js';
+
+/** The package version, read from package.json beside the compiled files. */
+export function version(): string {
+  for (const relative of ['../../../package.json', '../../package.json']) {
+    try {
+      const json = JSON.parse(readFileSync(new URL(relative, import.meta.url), 'utf8')) as { name?: string; version?: string };
+      if (json.name === 'client-credentials' && json.version) return json.version;
+    } catch {
+      // try the next place
+    }
+  }
+  return 'unknown';
+}
+
+/** Output options from the raw argv, for reporting a usage error that happened before the flags were parsed. */
+function earlyOutput(argv: readonly string[], io: Io): Output {
+  return new Output(io, { quiet: argv.includes('-q') || argv.includes('--quiet'), verbose: false, noColor: argv.includes('--no-color') });
+}
+
+function report(out: Output, error: unknown, phase: Phase, command: string | undefined): ExitCode {
+  const failure = describeFailure(error, phase);
+  out.error(failure.cause);
+  if (failure.hint) out.detail('hint', failure.hint);
+  if (failure.serverSaid) out.detail('server said', failure.serverSaid);
+  if (failure.exitCode === ExitCode.Usage && !failure.hint && command) out.detail('help', `client-credentials help ${command}`);
+  return failure.exitCode;
+}
+
+/**
+ * Runs the CLI with `argv` (without `node` and the script) and returns the exit code.
+ * `signal` aborts a running command (Ctrl-C).
+ */
+export async function run(argv: readonly string[], io: Io, signal: AbortSignal = new AbortController().signal): Promise<ExitCode> {
+  let parsed;
+  try {
+    parsed = parseCommandLine(argv);
+  } catch (error) {
+    return report(earlyOutput(argv, io), error, 'token', undefined);
+  }
+  const { command, positionals, flags } = parsed;
+  const out = new Output(io, { quiet: flags.quiet === true, verbose: flags.verbose === true, noColor: flags['no-color'] === true });
+
+  if (flags.version) {
+    out.result(`${version()}\n`);
+    return ExitCode.Ok;
+  }
+  if (flags.help || command === 'help') {
+    const topic = command === 'help' ? positionals[0] : command;
+    const text = helpText(topic);
+    if (text === undefined) return report(out, new CliError(`no help on '${topic}'`, 'the commands are token, call, inspect and help'), 'token', undefined);
+    out.result(text);
+    return ExitCode.Ok;
+  }
+  if (command === undefined) {
+    out.plainErr(usageText());
+    return report(out, new CliError('no command given', 'try: client-credentials token --help'), 'token', undefined);
+  }
+
+  const context: { phase: Phase } = { phase: 'token' };
+  let session: Session | undefined;
+  try {
+    if (command === 'inspect') return await inspectCommand(positionals, flags, io, out);
+    if (command === 'token' && positionals.length > 0) throw new CliError(`token takes no arguments, got "${positionals[0]}"`, 'usage: client-credentials token [--json] [--no-cache]');
+    if (flags['client-secret-stdin'] && (flags.data === '@-' || flags.json === '@-')) {
+      throw new CliError(`--${flags.data === '@-' ? 'data' : 'json'} @- and --client-secret-stdin both want standard input`, 'read the secret from --client-secret-file instead');
+    }
+    session = await openSession(flags as Flags, io, out, version());
+    if (command === 'token') return await tokenCommand(session, flags, out, signal);
+    return await callCommand(session, positionals, flags, io, out, signal, context);
+  } catch (error) {
+    return report(out, error, context.phase, command);
+  } finally {
+    await session?.close();
+  }
+}

@@ -1,0 +1,97 @@
+/**
+ * A session of the `token` and `call` commands: the settings, a `Client` built from them with the file token cache,
+ * and, under `--verbose`, the Client's lifecycle events on stderr (they never carry a secret or a token; the output's
+ * redactor is a second guard).
+ */
+import { Client, FileTokenStore, type ClientEvents, type TokenStore } from '../index.js';
+import type { Flags } from './args.js';
+import { cliTokenCache, defaultCachePath } from './cache.js';
+import { expiryPhrase } from './format.js';
+import type { Io, Output } from './output.js';
+import { clientConfiguration, requireCredentials, resolveSettings, type Settings } from './settings.js';
+
+/** An open session; `close()` it when done. */
+export interface Session {
+  client: Client;
+  settings: Settings;
+  close(): Promise<void>;
+}
+
+function describeEvent<K extends keyof ClientEvents>(name: K, event: ClientEvents[K], now: number): string {
+  const e = event as Record<string, unknown>;
+  switch (name) {
+    case 'tokenFetched':
+    case 'tokenRefreshed': {
+      const source = { endpoint: 'the token endpoint', store: 'the cache', provider: 'the token provider', preset: 'the preset token', manual: 'updateToken' }[e['source'] as string] ?? String(e['source']);
+      const scope = e['scope'] === undefined ? '' : `, scope "${String(e['scope'])}"`;
+      const expiry = typeof e['expiry'] === 'number' ? `, ${expiryPhrase(e['expiry'], now)}` : '';
+      return `${name}: token from ${source}${scope}${expiry}`;
+    }
+    case 'requestRetried':
+      return `requestRetried: token request attempt ${String(e['attempt'])} failed (${(e['error'] as Error).message}); retrying in ${String(e['delayMs'])} ms`;
+    case 'refreshFailed':
+      return `refreshFailed: background refresh failed (${(e['error'] as Error).message})`;
+    case 'tokenInvalidated':
+      return `tokenInvalidated: the token was dropped (${String(e['reason'])}${e['reason'] === 'unauthorized' ? ': the API answered 401' : ''})`;
+    case 'tokenWait':
+      return 'tokenWait: no usable token in memory; getting one';
+    case 'unauthorizedRetried':
+      return 'unauthorizedRetried: the request was sent again with a new token';
+    case 'storeError':
+      return `storeError: the token cache failed on ${String(e['operation'])} (${(e['error'] as Error).message}); going on without it`;
+    case 'callbackError':
+      return `callbackError: ${String(e['callback'])} threw`;
+    case 'circuitOpen':
+      return `circuitOpen: after ${String(e['failures'])} failures`;
+    default:
+      return name;
+  }
+}
+
+const EVENTS: (keyof ClientEvents)[] = [
+  'tokenFetched', 'tokenRefreshed', 'refreshFailed', 'tokenInvalidated', 'requestRetried', 'unauthorizedRetried',
+  'circuitOpen', 'circuitClosed', 'tokenWait', 'callbackError', 'storeError',
+];
+
+/** Reads the settings and opens a Client with the token cache. */
+export async function openSession(flags: Flags, io: Io, out: Output, version: string): Promise<Session> {
+  const settings = await resolveSettings(flags, io, out, () => defaultCachePath(io.env));
+  requireCredentials(settings);
+  if (out.verbose) {
+    out.debug(`token URL ${settings.tokenUrl!.value} (${settings.tokenUrl!.source})`);
+    if (settings.baseUrl) out.debug(`base URL ${settings.baseUrl.value} (${settings.baseUrl.source})`);
+    out.debug(`client id ${settings.clientId!.value} (${settings.clientId!.source}), authentication ${settings.authMethod?.value ?? 'client_secret_basic'}`);
+    if (settings.clientSecret) out.debug(`client secret from ${settings.clientSecret.source} (not shown)`);
+    if (settings.scopes.length) out.debug(`scope "${settings.scopes.join(' ')}"`);
+    out.debug(settings.cachePath ? `token cache ${settings.cachePath.value} (${settings.cachePath.source})${settings.noCache ? ', not read (--no-cache)' : ''}` : 'token cache off');
+  }
+
+  let tokenStore: TokenStore | undefined;
+  let lastRead: string | undefined;
+  if (settings.cachePath) {
+    tokenStore = cliTokenCache(new FileTokenStore({ path: settings.cachePath.value }), {
+      reuse: !settings.noCache,
+      credential: settings.clientSecret?.value ?? settings.privateKey?.value,
+      clockSkew: settings.clockSkew ?? 0,
+      now: () => Date.now(),
+      onRead: (outcome, token) => {
+        if (!out.verbose || outcome === lastRead) return;
+        lastRead = outcome;
+        if (outcome === 'hit') out.debug(`cache: reusing the cached token (${token?.expiry ? expiryPhrase(token.expiry, Date.now()) : 'no expiry'})`);
+        else if (outcome === 'miss') out.debug('cache: no token cached for these settings');
+        else if (outcome === 'too-old') out.debug('cache: the cached token has less than a quarter of its lifetime left; getting a new one');
+        else out.debug('cache: not read (--no-cache)');
+      },
+    });
+  }
+
+  const client = new Client(clientConfiguration(settings, { ...(tokenStore ? { tokenStore } : {}), userAgent: `client-credentials-cli/${version}` }));
+  if (out.verbose) {
+    for (const name of EVENTS) client.on(name, (event) => out.debug(describeEvent(name, event, Date.now())));
+  }
+  return {
+    client,
+    settings,
+    close: () => client.close(),
+  };
+}

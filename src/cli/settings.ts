@@ -1,0 +1,309 @@
+/**
+ * The CLI's settings, each taken from the first of: a flag, an environment variable, the `--config` JSON file.
+ * The secret comes from a file, stdin, the environment, the config file, or (with a warning) a flag.
+ */
+import { readFile, stat } from 'node:fs/promises';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { CLIENT_AUTH_METHODS, type ClientAuthMethod, type ClientConfiguration } from '../index.js';
+import type { Flags } from './args.js';
+import { CliError } from './failure.js';
+import type { Io, Output } from './output.js';
+
+/** Where a setting came from, for `--verbose`. */
+export type Source = string;
+
+/** A value and where it came from. */
+export interface Sourced<T> {
+  value: T;
+  source: Source;
+}
+
+/** Everything the `token` and `call` commands need. */
+export interface Settings {
+  tokenUrl: Sourced<string> | undefined;
+  baseUrl: Sourced<string> | undefined;
+  clientId: Sourced<string> | undefined;
+  /** The client secret; never printed, only its source. */
+  clientSecret: Sourced<string> | undefined;
+  authMethod: Sourced<ClientAuthMethod> | undefined;
+  privateKey: Sourced<string> | undefined;
+  scopes: string[];
+  resource: string[];
+  audience: string | undefined;
+  /** Seconds. */
+  clockSkew: number | undefined;
+  /** Milliseconds; 0 for none. */
+  timeoutMs: number;
+  /** Retries of the token endpoint after the first attempt. */
+  retries: number | undefined;
+  /** The token cache file, or undefined when caching is off. */
+  cachePath: Sourced<string> | undefined;
+  /** `--no-cache`: do not reuse a cached token (a new one still replaces it in the cache). */
+  noCache: boolean;
+}
+
+/**
+ * The environment variables the CLI reads, by setting. The first one set wins; `O_AUTH_*` are the reference SDK's
+ * names (`Client.fromEnvironment`).
+ */
+export const ENVIRONMENT = {
+  tokenUrl: ['CLIENT_CREDENTIALS_TOKEN_URL'],
+  baseUrl: ['CLIENT_CREDENTIALS_BASE_URL'],
+  clientId: ['CLIENT_CREDENTIALS_CLIENT_ID', 'O_AUTH_CLIENT_ID'],
+  clientSecret: ['CLIENT_CREDENTIALS_CLIENT_SECRET', 'O_AUTH_CLIENT_SECRET'],
+  clientSecretFile: ['CLIENT_CREDENTIALS_CLIENT_SECRET_FILE'],
+  authMethod: ['CLIENT_CREDENTIALS_AUTH_METHOD'],
+  privateKeyFile: ['CLIENT_CREDENTIALS_PRIVATE_KEY_FILE'],
+  scope: ['CLIENT_CREDENTIALS_SCOPE'],
+  resource: ['CLIENT_CREDENTIALS_RESOURCE'],
+  audience: ['CLIENT_CREDENTIALS_AUDIENCE'],
+  clockSkew: ['CLIENT_CREDENTIALS_CLOCK_SKEW', 'O_AUTH_CLOCK_SKEW'],
+  timeout: ['CLIENT_CREDENTIALS_TIMEOUT'],
+  retries: ['CLIENT_CREDENTIALS_RETRIES'],
+  cache: ['CLIENT_CREDENTIALS_CACHE'],
+  config: ['CLIENT_CREDENTIALS_CONFIG'],
+} as const;
+
+/** The keys a config file may have, and their JSON types. */
+const CONFIG_KEYS: Record<string, 'string' | 'number' | 'strings' | 'cache'> = {
+  tokenUrl: 'string',
+  baseUrl: 'string',
+  clientId: 'string',
+  clientSecret: 'string',
+  clientSecretFile: 'string',
+  authMethod: 'string',
+  privateKeyFile: 'string',
+  scope: 'strings',
+  resource: 'strings',
+  audience: 'string',
+  clockSkew: 'number',
+  timeout: 'number',
+  retries: 'number',
+  cache: 'cache',
+};
+
+/** A parsed config file. */
+type ConfigFile = Partial<Record<keyof typeof CONFIG_KEYS, unknown>> & { readonly path?: string };
+
+/** Default timeout of one request, in seconds. */
+export const DEFAULT_TIMEOUT_SECONDS = 30;
+
+async function readConfig(path: string, out: Output): Promise<ConfigFile> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    throw new CliError(`cannot read the config file ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, 'check the path given to --config (or CLIENT_CREDENTIALS_CONFIG)');
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new CliError(`the config file ${path} is not valid JSON: ${(error as Error).message}`);
+  }
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new CliError(`the config file ${path} must hold a JSON object`);
+  const config = json as Record<string, unknown>;
+  for (const [key, value] of Object.entries(config)) {
+    const type = CONFIG_KEYS[key];
+    if (!type) throw new CliError(`the config file ${path} has an unknown key "${key}"`, `the keys are ${Object.keys(CONFIG_KEYS).join(', ')}`);
+    const ok =
+      type === 'string' ? typeof value === 'string' :
+      type === 'number' ? typeof value === 'number' && Number.isFinite(value) :
+      type === 'strings' ? typeof value === 'string' || (Array.isArray(value) && value.every((v) => typeof v === 'string')) :
+      typeof value === 'string' || value === false;
+    if (!ok) {
+      const expected = { string: 'a string', number: 'a number', strings: 'a string or an array of strings', cache: 'a path or false' }[type];
+      throw new CliError(`"${key}" in the config file ${path} must be ${expected}`);
+    }
+  }
+  if (typeof config['clientSecret'] === 'string' && process.platform !== 'win32') {
+    const mode = (await stat(path)).mode;
+    if ((mode & 0o077) !== 0) out.warn(`the config file ${path} holds a clientSecret and other users may read it; run: chmod 600 ${path}`);
+  }
+  return { ...config, path };
+}
+
+function fromEnv(io: Io, names: readonly string[]): Sourced<string> | undefined {
+  for (const name of names) {
+    const value = io.env[name];
+    if (value !== undefined && value !== '') return { value, source: `$${name}` };
+  }
+  return undefined;
+}
+
+/** The first of flag, environment, config file. */
+function pick(flag: string | undefined, flagName: string, io: Io, envNames: readonly string[], config: ConfigFile, key: keyof typeof CONFIG_KEYS): Sourced<string> | undefined {
+  if (flag !== undefined) return { value: flag, source: `--${flagName}` };
+  const env = fromEnv(io, envNames);
+  if (env) return env;
+  const value = config[key];
+  if (typeof value === 'string') return { value, source: `"${key}" in ${config.path}` };
+  if (typeof value === 'number') return { value: String(value), source: `"${key}" in ${config.path}` };
+  if (Array.isArray(value)) return { value: value.join(' '), source: `"${key}" in ${config.path}` };
+  return undefined;
+}
+
+/** A path from a flag or the environment resolves against the working directory; one from the config file against the file's folder. */
+function resolvePath(setting: Sourced<string>, io: Io, config: ConfigFile): string {
+  if (isAbsolute(setting.value)) return setting.value;
+  const base = setting.source.startsWith('"') && config.path ? dirname(config.path) : io.cwd;
+  return resolve(base, setting.value);
+}
+
+function parseNumber(setting: Sourced<string> | undefined, what: string, min: number, max: number, integer = false): number | undefined {
+  if (setting === undefined) return undefined;
+  const n = Number(setting.value.trim());
+  if (setting.value.trim() === '' || !Number.isFinite(n) || n < min || n > max || (integer && !Number.isInteger(n))) {
+    throw new CliError(`${setting.source} must be ${integer ? 'a whole number' : 'a number'} of ${what} between ${min} and ${max}, got "${setting.value}"`);
+  }
+  return n;
+}
+
+async function readSecretFile(path: string, source: string): Promise<string> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    throw new CliError(`cannot read the client secret file ${path} (${source}): ${(error as NodeJS.ErrnoException).code ?? 'error'}`);
+  }
+  return text.replace(/\r?\n$/, '');
+}
+
+async function resolveSecret(flags: Flags, io: Io, out: Output, config: ConfigFile): Promise<Sourced<string> | undefined> {
+  const given = (['client-secret', 'client-secret-file', 'client-secret-stdin'] as const).filter((name) => flags[name] !== undefined && flags[name] !== false);
+  if (given.length > 1) throw new CliError(`give the client secret one way only, not ${given.map((g) => `--${g}`).join(' and ')}`);
+  let secret: Sourced<string> | undefined;
+  if (flags['client-secret-stdin']) {
+    if (io.stdinIsTTY) out.warn('reading the client secret from standard input: type it, then press Enter and Ctrl-D');
+    secret = { value: (await io.readStdin()).replace(/\r?\n$/, ''), source: '--client-secret-stdin' };
+  } else if (flags['client-secret-file'] !== undefined) {
+    const path = resolve(io.cwd, flags['client-secret-file']);
+    secret = { value: await readSecretFile(path, '--client-secret-file'), source: `--client-secret-file ${path}` };
+  } else if (flags['client-secret'] !== undefined) {
+    out.warn('a secret given with --client-secret is visible to other users in the process list (ps); use --client-secret-file, --client-secret-stdin or $O_AUTH_CLIENT_SECRET instead');
+    secret = { value: flags['client-secret'], source: '--client-secret' };
+  } else {
+    const env = fromEnv(io, ENVIRONMENT.clientSecret);
+    const envFile = fromEnv(io, ENVIRONMENT.clientSecretFile);
+    if (env) secret = env;
+    else if (envFile) secret = { value: await readSecretFile(resolve(io.cwd, envFile.value), envFile.source), source: `${envFile.source} ${envFile.value}` };
+    else if (typeof config.clientSecret === 'string') secret = { value: config.clientSecret, source: `"clientSecret" in ${config.path}` };
+    else if (typeof config.clientSecretFile === 'string') {
+      const path = resolvePath({ value: config.clientSecretFile, source: '"clientSecretFile"' }, io, config);
+      secret = { value: await readSecretFile(path, `"clientSecretFile" in ${config.path}`), source: `"clientSecretFile" in ${config.path}` };
+    }
+  }
+  if (secret && secret.value === '') throw new CliError(`the client secret from ${secret.source} is empty`);
+  return secret;
+}
+
+/** Reads the settings of the `token` and `call` commands; registers the secret with the output's redactor at once. */
+export async function resolveSettings(flags: Flags, io: Io, out: Output, defaultCachePath: () => string): Promise<Settings> {
+  const configPath = flags.config ?? fromEnv(io, ENVIRONMENT.config)?.value;
+  const config: ConfigFile = configPath ? await readConfig(resolve(io.cwd, configPath), out) : {};
+
+  const clientSecret = await resolveSecret(flags, io, out, config);
+  out.redactor.add(clientSecret?.value);
+
+  const tokenUrl = pick(flags['token-url'], 'token-url', io, ENVIRONMENT.tokenUrl, config, 'tokenUrl');
+  const baseUrl = pick(flags['base-url'], 'base-url', io, ENVIRONMENT.baseUrl, config, 'baseUrl');
+  const clientId = pick(flags['client-id'], 'client-id', io, ENVIRONMENT.clientId, config, 'clientId');
+  if (clientId && clientSecret) out.redactor.addBasic(clientId.value, clientSecret.value);
+
+  const method = pick(flags['auth-method'], 'auth-method', io, ENVIRONMENT.authMethod, config, 'authMethod');
+  if (method && !(CLIENT_AUTH_METHODS as readonly string[]).includes(method.value)) {
+    throw new CliError(`${method.source} must be one of ${CLIENT_AUTH_METHODS.join(', ')}, got "${method.value}"`);
+  }
+  const keyFile = pick(flags['private-key-file'], 'private-key-file', io, ENVIRONMENT.privateKeyFile, config, 'privateKeyFile');
+  let privateKey: Sourced<string> | undefined;
+  if (keyFile) {
+    const path = resolvePath(keyFile, io, config);
+    try {
+      privateKey = { value: await readFile(path, 'utf8'), source: `${keyFile.source} ${path}` };
+    } catch (error) {
+      throw new CliError(`cannot read the private key file ${path}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`);
+    }
+  }
+
+  const scopeSetting = flags.scope?.length ? { value: flags.scope.join(' '), source: '--scope' } : pick(undefined, 'scope', io, ENVIRONMENT.scope, config, 'scope');
+  const resourceSetting = flags.resource?.length ? { value: flags.resource.join(' '), source: '--resource' } : pick(undefined, 'resource', io, ENVIRONMENT.resource, config, 'resource');
+  const audience = pick(flags.audience, 'audience', io, ENVIRONMENT.audience, config, 'audience');
+
+  const clockSkew = parseNumber(pick(flags['clock-skew'], 'clock-skew', io, ENVIRONMENT.clockSkew, config, 'clockSkew'), 'seconds', 0, 86_400);
+  const timeout = parseNumber(pick(flags.timeout, 'timeout', io, ENVIRONMENT.timeout, config, 'timeout'), 'seconds', 0, 2_147_483);
+  const retries = parseNumber(pick(flags.retries, 'retries', io, ENVIRONMENT.retries, config, 'retries'), 'retries', 0, 10, true);
+
+  let cachePath: Sourced<string> | undefined;
+  if (flags.cache !== undefined) cachePath = { value: flags.cache, source: '--cache' };
+  else {
+    const env = fromEnv(io, ENVIRONMENT.cache);
+    if (env) cachePath = env;
+    else if (config.cache === false) cachePath = { value: 'off', source: `"cache" in ${config.path}` };
+    else if (typeof config.cache === 'string') cachePath = { value: config.cache, source: `"cache" in ${config.path}` };
+  }
+  if (cachePath?.value === 'off') cachePath = undefined;
+  else cachePath = cachePath ? { value: resolvePath(cachePath, io, config), source: cachePath.source } : { value: defaultCachePath(), source: 'default' };
+
+  return {
+    tokenUrl,
+    baseUrl,
+    clientId,
+    clientSecret,
+    authMethod: method as Sourced<ClientAuthMethod> | undefined,
+    privateKey,
+    scopes: scopeSetting ? scopeSetting.value.split(/\s+/).filter(Boolean) : [],
+    resource: resourceSetting ? resourceSetting.value.split(/\s+/).filter(Boolean) : [],
+    audience: audience?.value,
+    clockSkew,
+    timeoutMs: Math.round((timeout ?? DEFAULT_TIMEOUT_SECONDS) * 1000),
+    retries,
+    cachePath,
+    noCache: flags['no-cache'] === true,
+  };
+}
+
+/** Checks that the settings name a token endpoint and a client, with what its authentication method needs. */
+export function requireCredentials(settings: Settings): void {
+  if (!settings.tokenUrl) throw new CliError('no token URL is set', 'give --token-url, or set CLIENT_CREDENTIALS_TOKEN_URL, or "tokenUrl" in the --config file');
+  if (!settings.clientId) throw new CliError('no client id is set', 'give --client-id, or set CLIENT_CREDENTIALS_CLIENT_ID (or O_AUTH_CLIENT_ID), or "clientId" in the --config file');
+  const method = settings.authMethod?.value ?? 'client_secret_basic';
+  if (method === 'private_key_jwt' && !settings.privateKey) throw new CliError('private_key_jwt needs a private key', 'give --private-key-file (PEM or JWK)');
+  if (['client_secret_basic', 'client_secret_post', 'client_secret_jwt'].includes(method) && !settings.clientSecret) {
+    throw new CliError('no client secret is set', 'give --client-secret-file FILE or --client-secret-stdin, or set O_AUTH_CLIENT_SECRET (or CLIENT_CREDENTIALS_CLIENT_SECRET)');
+  }
+}
+
+/** The library configuration for these settings. */
+export function clientConfiguration(settings: Settings, extra: Partial<ClientConfiguration>): ClientConfiguration {
+  let privateKey: string | Record<string, unknown> | undefined = settings.privateKey?.value;
+  if (privateKey !== undefined && privateKey.trimStart().startsWith('{')) {
+    try {
+      privateKey = JSON.parse(privateKey) as Record<string, unknown>;
+    } catch {
+      throw new CliError(`the private key file (${settings.privateKey!.source}) looks like JSON but does not parse`);
+    }
+  }
+  return {
+    ...(settings.baseUrl ? { baseUrl: settings.baseUrl.value } : {}),
+    ...(settings.tokenUrl ? { tokenUrl: settings.tokenUrl.value } : {}),
+    timeout: settings.timeoutMs,
+    ...(settings.retries !== undefined ? { retry: { maxAttempts: settings.retries + 1 } } : {}),
+    // One short-lived process: a breaker would never see enough calls to open.
+    circuitBreaker: false,
+    ...(settings.clientId
+      ? {
+          clientCredentialsAuthCredentials: {
+            oAuthClientId: settings.clientId.value,
+            ...(settings.clientSecret ? { oAuthClientSecret: settings.clientSecret.value } : {}),
+            ...(settings.scopes.length ? { oAuthScopes: settings.scopes } : {}),
+            ...(settings.clockSkew !== undefined ? { clockSkew: settings.clockSkew } : {}),
+            ...(settings.authMethod ? { clientAuthMethod: settings.authMethod.value } : {}),
+            ...(privateKey !== undefined ? { privateKey } : {}),
+            ...(settings.resource.length ? { resource: settings.resource } : {}),
+            ...(settings.audience !== undefined ? { audience: settings.audience } : {}),
+          },
+        }
+      : {}),
+    ...extra,
+  };
+}
