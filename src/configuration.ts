@@ -87,7 +87,8 @@ export interface ClientConfiguration {
   maxTokenResponseBytes?: number;
   /**
    * Seconds before the expiry at which a token turns stale and is refreshed in the background.
-   * Default: the server's `refresh_in`, else the last 25 % of the token's usable lifetime.
+   * Default: the server's `refresh_in`, else the last 25 % of the token's usable lifetime (a 60 s token is refreshed
+   * after 45 s, a 24 h token after 18 h). A value longer than half the token's usable lifetime is clamped to that half.
    */
   refreshAhead?: number;
   /** Lifetime in seconds assumed when the server sends no `expires_in` and the token is not a JWT with `exp`. Default 300. */
@@ -217,7 +218,8 @@ function resolveCredentials(raw: unknown, path: string): ResolvedCredentials | u
   if (c.oAuthClientSecret !== undefined && typeof c.oAuthClientSecret !== 'string') throw new InvalidOptionError(`${path}.oAuthClientSecret`, 'must be a string');
   // A provider may never call fetchToken(); then the secret is not needed.
   if (!provider || c.oAuthClientSecret !== undefined) validateClientAuth(clientAuth, path);
-  const skew = checkNumber(`${path}.clockSkew`, c.clockSkew ?? c.oAuthClockSkew, 0, 86_400) ?? 0;
+  const skewName = c.clockSkew === undefined && c.oAuthClockSkew !== undefined ? 'oAuthClockSkew' : 'clockSkew';
+  const skew = checkNumber(`${path}.${skewName}`, c.clockSkew ?? c.oAuthClockSkew, 0, 86_400) ?? 0;
   if (c.oAuthToken !== undefined && (typeof c.oAuthToken !== 'object' || c.oAuthToken === null || typeof c.oAuthToken.accessToken !== 'string' || !c.oAuthToken.accessToken)) {
     throw new InvalidOptionError(`${path}.oAuthToken`, 'must be an OAuthToken with a non-empty `accessToken`');
   }

@@ -159,6 +159,7 @@ export interface ExpiryPolicy {
   /**
    * Seconds before the expiry at which a token turns stale. `undefined` means the default:
    * the server's `refresh_in` when sent, else the last quarter of the usable lifetime.
+   * Clamped so that a token is always fresh for the first half of its usable lifetime.
    */
   refreshAhead: number | undefined;
 }
@@ -170,8 +171,11 @@ export interface ExpiryPolicy {
  * - the effective clock skew is `min(clockSkew, lifetime / 2)`, so a skew longer than the token's lifetime never makes
  *   every call fail; the lifetime is `expiresIn` when known, else the time left at `nowMs`;
  * - `expiresAt = expiry − skew`;
- * - `refreshAt = expiry − refreshAhead` when set, else `issuedAt + refreshIn` when the server sent `refresh_in`,
- *   else 75 % of the way from issue to `expiresAt`; never later than `expiresAt`.
+ * - `refreshAt = expiry − refreshAhead` when set, but never before the midpoint between issue and `expiresAt` (so a
+ *   `refreshAhead` longer than the token's lifetime cannot make every token stale at birth and refresh it in a loop);
+ * - else `issuedAt + refreshIn` when the server sent `refresh_in`;
+ * - else 75 % of the way from issue to `expiresAt` (a 60 s token turns stale after 45 s, a 24 h token after 18 h);
+ * - never later than `expiresAt`.
  */
 export function tokenTimes(token: OAuthToken, policy: ExpiryPolicy, nowMs: number): TokenTimes {
   const expiryMs = (token.expiry ?? Number.POSITIVE_INFINITY) * 1000;
@@ -181,7 +185,7 @@ export function tokenTimes(token: OAuthToken, policy: ExpiryPolicy, nowMs: numbe
   const expiresAt = expiryMs - skewMs;
   const issuedAt = expiryMs - lifetimeMs;
   let refreshAt: number;
-  if (policy.refreshAhead !== undefined) refreshAt = expiryMs - policy.refreshAhead * 1000;
+  if (policy.refreshAhead !== undefined) refreshAt = Math.max(expiryMs - policy.refreshAhead * 1000, issuedAt + (expiresAt - issuedAt) / 2);
   else if (token.refreshIn !== undefined) refreshAt = issuedAt + token.refreshIn * 1000;
   else refreshAt = issuedAt + (expiresAt - issuedAt) * 0.75;
   return { refreshAt: Math.min(refreshAt, expiresAt), expiresAt };

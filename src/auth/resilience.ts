@@ -3,7 +3,7 @@
  * (exponential backoff with full jitter, honouring `Retry-After`), and when to stop calling a sick server.
  * Pure logic: time and randomness are passed in.
  */
-import { ApiError, NetworkError, OAuthProviderError, TimeoutError } from '../errors.js';
+import { ApiError, MalformedTokenResponseError, NetworkError, OAuthProviderError, TimeoutError } from '../errors.js';
 
 /** How the token endpoint is retried. */
 export interface RetryOptions {
@@ -27,6 +27,15 @@ export const NEVER_RETRIED_ERRORS: ReadonlySet<string> = new Set(['invalid_clien
 
 const RETRYABLE_STATUS = (status: number) => status === 408 || status === 429 || status >= 500;
 
+/**
+ * True when `error` says the token endpoint is unhealthy, so it counts towards opening the circuit: every retryable
+ * failure, and a 2xx answer that is not a usable token response (HTML, truncated JSON, a body over the size cap).
+ * RFC 6749 errors such as `invalid_client` come from a healthy server and do not count.
+ */
+export function isServerFault(error: unknown): boolean {
+  return isRetryable(error) || error instanceof MalformedTokenResponseError;
+}
+
 /** True when a token request that failed with `error` may succeed if tried again. */
 export function isRetryable(error: unknown): boolean {
   if (error instanceof NetworkError || error instanceof TimeoutError) return true;
@@ -44,11 +53,18 @@ export function backoffDelay(attempt: number, options: Pick<RetryOptions, 'baseD
   return Math.floor(random() * ceiling);
 }
 
-/** Parses `Retry-After` (delay-seconds or an HTTP-date) into milliseconds from `nowMs`; undefined when absent or invalid. */
+/**
+ * Parses `Retry-After` (delay-seconds or an HTTP-date) into milliseconds from `nowMs`; undefined when absent or invalid.
+ * A date in the past means 0. Only the HTTP-date forms are read as dates (they all begin with a day name), so values
+ * such as `-1` or `1.5`, which `Date.parse` would read as years, are invalid.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc9110#section-10.2.3
+ */
 export function parseRetryAfter(value: string | undefined, nowMs: number): number | undefined {
   if (value === undefined) return undefined;
   const trimmed = value.trim();
   if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1000;
+  if (!/^[A-Za-z]{3,9},? /.test(trimmed)) return undefined;
   const date = Date.parse(trimmed);
   return Number.isNaN(date) ? undefined : Math.max(date - nowMs, 0);
 }
@@ -103,6 +119,14 @@ export class CircuitBreaker {
     this.#failures = 0;
     this.#trialInFlight = false;
     return wasOpen;
+  }
+
+  /**
+   * Records that a request let through ended with neither success nor failure (it was aborted), so a half-open
+   * trial does not hold the circuit open forever.
+   */
+  abandon(): void {
+    this.#trialInFlight = false;
   }
 
   /** Records a failure at `nowMs`; returns the moment it re-opens until when this failure opened the circuit. */

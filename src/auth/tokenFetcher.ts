@@ -1,13 +1,15 @@
 /**
  * Fetches tokens from the token endpoint with client authentication, retries (exponential backoff with full jitter,
  * honouring `Retry-After`, within a total bound) and a circuit breaker. Each outcome has its own error code.
+ * Network errors, timeouts, 408, 429 and 5xx are retried; RFC 6749 errors and malformed 2xx answers are not
+ * (the latter still count towards opening the circuit).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AbortError, CircuitOpenError, RetriesExhaustedError } from '../errors.js';
 import type { EventHub } from '../events.js';
 import type { OAuthToken } from '../token.js';
 import { clientAuthParts, type ClientAuthInput } from './clientAuthentication.js';
-import { backoffDelay, CircuitBreaker, isRetryable, retryAfterOf, type CircuitBreakerOptions, type RetryOptions } from './resilience.js';
+import { backoffDelay, CircuitBreaker, isRetryable, isServerFault, retryAfterOf, type CircuitBreakerOptions, type RetryOptions } from './resilience.js';
 import { requestToken, tokenRequestForm, type TokenEndpointContext, type TokenRequestParameters } from './tokenEndpoint.js';
 
 /** Mutable counters the fetcher reports into. */
@@ -68,8 +70,11 @@ export class TokenFetcher {
         if (this.#breaker?.success()) events.emit('circuitClosed', {});
         return token;
       } catch (error) {
-        if (error instanceof AbortError || signal?.aborted) throw error;
-        if (!isRetryable(error)) {
+        if (error instanceof AbortError || signal?.aborted) {
+          this.#breaker?.abandon();
+          throw error;
+        }
+        if (!isServerFault(error)) {
           if (this.#breaker?.success()) events.emit('circuitClosed', {});
           throw error;
         }
@@ -78,6 +83,7 @@ export class TokenFetcher {
           events.emit('circuitOpen', { failures: this.#breaker!.failures, retryAt: openUntil, error: error as Error });
           throw new CircuitOpenError(openUntil, error);
         }
+        if (!isRetryable(error)) throw error;
         const retryAfter = retryAfterOf(error, endpoint.now());
         const delay = retryAfter ?? backoffDelay(attempt, retry, this.#options.random);
         const elapsed = Date.now() - started;

@@ -1,0 +1,78 @@
+// Thundering herd: 10,000 concurrent requests on a cold client make exactly one token request, against the real
+// oidc-provider and the real protected API.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Client } from '../src/index.js';
+import { startOidcProvider, type OidcProviderHandle } from './helpers/oidc.js';
+import { startProtectedApi, type ProtectedApiHandle } from './helpers/api.js';
+import { startFaultProxy, type FaultProxyHandle } from './helpers/faultProxy.js';
+
+const N = 10_000;
+
+let op: OidcProviderHandle;
+let api: ProtectedApiHandle;
+let proxy: FaultProxyHandle;
+
+before(async () => {
+  op = await startOidcProvider({ ttl: 60 });
+  api = await startProtectedApi({ issuer: op.issuer, jwksUrl: op.jwksUrl, audience: op.resource });
+  proxy = await startFaultProxy(op.issuer);
+});
+
+after(async () => {
+  await proxy.close();
+  await api.close();
+  await op.close();
+});
+
+/** Sends `n` requests at once (the default keep-alive Agent queues them over its 128 connections). */
+async function herd(client: Client, n: number): Promise<Set<string>> {
+  const from = api.requests.length;
+  const responses = await Promise.allSettled(Array.from({ length: n }, () => client.get('/things')));
+  const failed = responses.filter((r) => r.status === 'rejected');
+  assert.equal(failed.length, 0, `${failed.length} failed, e.g. ${String((failed[0] as PromiseRejectedResult | undefined)?.reason)}`);
+  for (const r of responses) assert.equal((r as PromiseFulfilledResult<{ statusCode: number }>).value.statusCode, 200);
+  return new Set(api.requests.slice(from).map((r) => String(r.headers.authorization)));
+}
+
+test(`${N} concurrent requests on a cold client make exactly 1 token request`, async () => {
+  const client = new Client({
+    baseUrl: api.url,
+    tokenUrl: `${proxy.url}/token`,
+    clientCredentialsAuthCredentials: { oAuthClientId: 'svc', oAuthClientSecret: 'svc-secret', oAuthScopes: 'api:read' },
+  });
+  try {
+    proxy.inject({ kind: 'delay', ms: 200 }); // the herd piles up behind a slow token endpoint
+    const base = op.tokenRequests.length;
+    const sent = await herd(client, N);
+    assert.equal(op.tokenRequests.length - base, 1);
+    assert.equal(client.stats().tokenRequests, 1);
+    assert.equal(client.stats().waits, N);
+    assert.equal(sent.size, 1, 'every request carried the one token');
+  } finally {
+    await client.close();
+  }
+});
+
+test('2,000 concurrent requests when the cached token has expired make exactly 1 more token request', async () => {
+  const clock = { t: Date.now(), now() { return this.t; } };
+  const client = new Client({
+    baseUrl: api.url,
+    tokenUrl: `${proxy.url}/token`,
+    clock,
+    clientCredentialsAuthCredentials: { oAuthClientId: 'svc', oAuthClientSecret: 'svc-secret', oAuthScopes: 'api:read' },
+  });
+  try {
+    const first = await client.clientCredentialsAuthManager.getToken();
+    clock.t = first.expiry! * 1000;
+    const base = op.tokenRequests.length;
+    const waits = client.stats().waits;
+    const sent = await herd(client, 2_000);
+    assert.equal(op.tokenRequests.length - base, 1);
+    assert.equal(client.stats().waits - waits, 2_000);
+    assert.equal(sent.size, 1);
+    assert.ok(!sent.has(`Bearer ${first.accessToken}`), 'the expired token was never sent');
+  } finally {
+    await client.close();
+  }
+});

@@ -1,0 +1,238 @@
+// Observability: every lifecycle event fires, `stats()` counts exactly, and nothing either hands out carries the
+// client secret or an access token.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { inspect } from 'node:util';
+import { CircuitOpenError, Client, type ClientEventName, type ClientEvents, type ClientStats } from '../src/index.js';
+import { startOidcProvider, type OidcProviderHandle } from './helpers/oidc.js';
+import { startProtectedApi, type ProtectedApiHandle } from './helpers/api.js';
+import { startFaultProxy, type FaultProxyHandle } from './helpers/faultProxy.js';
+
+let op: OidcProviderHandle;
+let api: ProtectedApiHandle;
+let proxy: FaultProxyHandle;
+
+before(async () => {
+  op = await startOidcProvider({ ttl: 60 });
+  api = await startProtectedApi({ issuer: op.issuer, jwksUrl: op.jwksUrl, audience: op.resource });
+  proxy = await startFaultProxy(op.issuer);
+});
+
+after(async () => {
+  await proxy.close();
+  await api.close();
+  await op.close();
+});
+
+const SECRET = 'svc-secret';
+const EVENT_NAMES: readonly ClientEventName[] = [
+  'tokenFetched', 'tokenRefreshed', 'refreshFailed', 'tokenInvalidated', 'requestRetried', 'unauthorizedRetried',
+  'circuitOpen', 'circuitClosed', 'tokenWait', 'callbackError', 'storeError',
+];
+
+type Recorded = { name: ClientEventName; event: unknown };
+
+function record(client: Client): Recorded[] {
+  const seen: Recorded[] = [];
+  for (const name of EVENT_NAMES) client.on(name, (event: unknown) => seen.push({ name, event }));
+  return seen;
+}
+
+const count = (seen: Recorded[], name: ClientEventName) => seen.filter((r) => r.name === name).length;
+
+function next<K extends ClientEventName>(client: Client, name: K): Promise<ClientEvents[K]> {
+  return new Promise((resolve) => {
+    const off = client.on(name, (e) => {
+      off();
+      resolve(e);
+    });
+  });
+}
+
+/** Every secret-bearing string: the secret, its Basic credential, and every access token the API has seen. */
+function secrets(): string[] {
+  const tokens = new Set(api.requests.map((r) => String(r.headers.authorization ?? '').replace(/^Bearer /, '')).filter((t) => t.length > 20));
+  for (const r of op.tokenRequests) tokens.add(String(r.headers.authorization ?? '').replace(/^Basic /, ''));
+  return [SECRET, Buffer.from(`svc:${SECRET}`).toString('base64'), ...tokens].filter(Boolean);
+}
+
+function assertClean(label: string, value: unknown): void {
+  const texts = [JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v)) ?? '', inspect(value, { depth: Infinity, showHidden: true })];
+  for (const text of texts) {
+    for (const s of secrets()) assert.ok(!text.includes(s), `${label} leaks ${s.slice(0, 12)}…`);
+  }
+}
+
+test('every lifecycle event fires and stats() counts exactly, through a full life: cold, retry, refresh, 401, outage, circuit', async () => {
+  const clock = { t: Date.now(), now() { return this.t; } };
+  const client = new Client({
+    baseUrl: api.url,
+    tokenUrl: `${proxy.url}/token`,
+    clock,
+    retry: { maxAttempts: 2, baseDelay: 5, maxDelay: 10 },
+    circuitBreaker: { failureThreshold: 2, cooldown: 60_000 },
+    clientCredentialsAuthCredentials: { oAuthClientId: 'svc', oAuthClientSecret: SECRET, oAuthScopes: 'api:read' },
+  });
+  const seen = record(client);
+  try {
+    // 1. cold: one wait, one fetch
+    await client.get('/things');
+    const t1 = await client.clientCredentialsAuthManager.getToken();
+    assert.equal(count(seen, 'tokenWait'), 1);
+    assert.equal(count(seen, 'tokenFetched'), 1);
+    const fetched = seen.find((r) => r.name === 'tokenFetched')!.event as ClientEvents['tokenFetched'];
+    assert.deepEqual(Object.keys(fetched).sort(), ['expiry', 'key', 'scope', 'source']);
+    assert.equal(fetched.expiry, t1.expiry);
+    assert.equal(fetched.scope, 'api:read');
+    assert.equal(fetched.source, 'endpoint');
+
+    // 2. fresh: cache hits
+    for (let i = 0; i < 3; i++) await client.get('/things');
+
+    // 3. stale: a background refresh whose first attempt gets a 500
+    clock.t = t1.expiry! * 1000 - 15_000;
+    proxy.inject({ kind: 'status', status: 500 });
+    const refreshed = next(client, 'tokenRefreshed');
+    await client.get('/things');
+    await refreshed;
+    assert.equal(count(seen, 'requestRetried'), 1);
+    const t2 = await client.clientCredentialsAuthManager.getToken();
+
+    // 4. the API revokes the token: invalidated, refetched, retried
+    api.revoke(t2.accessToken);
+    await client.get('/things');
+    assert.equal(count(seen, 'tokenInvalidated'), 1);
+    assert.equal(count(seen, 'unauthorizedRetried'), 1);
+    const t3 = await client.clientCredentialsAuthManager.getToken();
+
+    // 5. stale while the endpoint is down: the refresh fails twice and opens the circuit
+    clock.t = t3.expiry! * 1000 - 15_000;
+    proxy.setDown(true);
+    const failed = next(client, 'refreshFailed');
+    await client.get('/things');
+    const failure = await failed;
+    assert.ok(failure.error instanceof CircuitOpenError);
+    assert.equal(count(seen, 'circuitOpen'), 1);
+
+    // 6. expired while the circuit is open: fails fast
+    clock.t = t3.expiry! * 1000;
+    assert.ok((await client.get('/things').catch((e: unknown) => e)) instanceof CircuitOpenError);
+
+    // 7. the endpoint is back and the cooldown passed: a trial closes the circuit
+    proxy.setDown(false);
+    clock.t += 60_000;
+    await client.get('/things');
+    assert.equal(count(seen, 'circuitClosed'), 1);
+
+    const expected: ClientStats = {
+      tokenRequests: 7, // 1 + 2 (500, retry) + 1 (after 401) + 2 (down, down) + 0 (circuit open) + 1 (trial)
+      tokensObtained: 4,
+      cacheHits: 9, // 3 fresh + 1 stale + 1 before the 401 + 1 stale while down, + 3 getToken() calls
+      waits: 4, // cold, after the 401, expired with the circuit open, the trial
+      backgroundRefreshes: 2,
+      failures: 2, // the background refresh in the outage, the fetch refused by the open circuit
+      retries: 2,
+      invalidations: 1,
+      unauthorizedRetries: 1,
+      storeHits: 0,
+      storeErrors: 0,
+      cachedTokens: 1,
+      circuitOpen: false,
+    };
+    assert.deepEqual(client.stats(), expected);
+    assert.deepEqual(
+      Object.fromEntries(EVENT_NAMES.map((n) => [n, count(seen, n)])),
+      { tokenFetched: 3, tokenRefreshed: 1, refreshFailed: 1, tokenInvalidated: 1, requestRetried: 2, unauthorizedRetried: 1, circuitOpen: 1, circuitClosed: 1, tokenWait: 4, callbackError: 0, storeError: 0 },
+    );
+
+    for (const { name, event } of seen) assertClean(`event ${name}`, event);
+    assertClean('stats', client.stats());
+  } finally {
+    proxy.clear();
+    await client.close();
+  }
+});
+
+test('callbackError and storeError fire; a throwing listener or callback never breaks a request', async () => {
+  const client = new Client({
+    baseUrl: api.url,
+    tokenUrl: op.tokenUrl,
+    tokenStore: {
+      get: async () => { throw new Error('redis is gone'); },
+      set: async () => undefined,
+      delete: async () => undefined,
+    },
+    clientCredentialsAuthCredentials: {
+      oAuthClientId: 'svc',
+      oAuthClientSecret: SECRET,
+      oAuthScopes: 'api:read',
+      oAuthOnTokenUpdate: () => { throw new Error('persisting failed'); },
+    },
+  });
+  const seen = record(client);
+  client.on('tokenFetched', () => { throw new Error('listener bug'); });
+  try {
+    const res = await client.get('/things');
+    assert.equal(res.statusCode, 200);
+    const callbacks = seen.filter((r) => r.name === 'callbackError').map((r) => (r.event as ClientEvents['callbackError']).callback).sort();
+    assert.deepEqual(callbacks, ['listener of tokenFetched', 'oAuthOnTokenUpdate']);
+    const storeErrors = seen.filter((r) => r.name === 'storeError').map((r) => r.event as ClientEvents['storeError']);
+    assert.equal(storeErrors.length, 1);
+    assert.equal(storeErrors[0]!.operation, 'get');
+    assert.ok(storeErrors[0]!.error instanceof Error);
+    assert.equal(client.stats().storeErrors, 1);
+    for (const { name, event } of seen) assertClean(`event ${name}`, event);
+  } finally {
+    await client.close();
+  }
+});
+
+test('on() returns an unsubscribe function', async () => {
+  const client = new Client({
+    baseUrl: api.url,
+    tokenUrl: op.tokenUrl,
+    clientCredentialsAuthCredentials: { oAuthClientId: 'svc', oAuthClientSecret: SECRET, oAuthScopes: 'api:read' },
+  });
+  try {
+    let calls = 0;
+    const off = client.on('tokenWait', () => calls++);
+    await client.get('/things');
+    off();
+    client.clientCredentialsAuthManager.invalidate();
+    await client.get('/things');
+    assert.equal(calls, 1);
+    assert.equal(client.stats().waits, 2, 'stats count even with nobody listening');
+  } finally {
+    await client.close();
+  }
+});
+
+test('errors handed out in events and to callers carry no secret, token or Basic credential', async () => {
+  const clock = { t: Date.now(), now() { return this.t; } };
+  const client = new Client({
+    baseUrl: api.url,
+    tokenUrl: `${proxy.url}/token`,
+    clock,
+    retry: { maxAttempts: 2, baseDelay: 1 },
+    circuitBreaker: false,
+    clientCredentialsAuthCredentials: { oAuthClientId: 'svc', oAuthClientSecret: SECRET, oAuthScopes: 'api:read' },
+  });
+  const seen = record(client);
+  try {
+    await client.get('/things');
+    const errors: unknown[] = [];
+    for (const fault of [{ kind: 'reset' }, { kind: 'malformed-json' }, { kind: 'html' }, { kind: 'status', status: 503, body: 'busy' }] as const) {
+      client.clientCredentialsAuthManager.invalidate();
+      proxy.inject(fault, 2);
+      errors.push(await client.get('/things').catch((e: unknown) => e));
+      proxy.clear();
+    }
+    errors.push(await client.get('/status/401').catch((e: unknown) => e));
+    assert.equal(errors.filter((e) => e instanceof Error).length, 5);
+    for (const [i, error] of errors.entries()) assertClean(`error ${i}`, error);
+    for (const { name, event } of seen) assertClean(`event ${name}`, event);
+  } finally {
+    proxy.clear();
+    await client.close();
+  }
+});

@@ -1,0 +1,456 @@
+// Token endpoint resilience: the pure retry / circuit-breaker policy, then every fault through a real proxy in front
+// of a real oidc-provider.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  ApiError,
+  CircuitOpenError,
+  Client,
+  ErrorCode,
+  MalformedTokenResponseError,
+  NetworkError,
+  OAuthProviderError,
+  RetriesExhaustedError,
+  TimeoutError,
+  AbortError,
+  type ClientConfiguration,
+  type ClientEvents,
+} from '../src/index.js';
+import { backoffDelay, CircuitBreaker, DEFAULT_CIRCUIT_BREAKER, DEFAULT_RETRY, isRetryable, NEVER_RETRIED_ERRORS, parseRetryAfter } from '../src/auth/resilience.js';
+import { startOidcProvider, type OidcProviderHandle } from './helpers/oidc.js';
+import { startProtectedApi, type ProtectedApiHandle } from './helpers/api.js';
+import { startFaultProxy, type FaultProxyHandle } from './helpers/faultProxy.js';
+
+const apiError = (statusCode: number, headers: Record<string, string> = {}) => new ApiError({ statusCode, headers, body: '' });
+const providerError = (statusCode: number, error: string) => new OAuthProviderError({ statusCode, headers: {}, body: '', result: { error } });
+
+describe('backoffDelay: full jitter over an exponential ceiling', () => {
+  const options = { baseDelay: 100, maxDelay: 1_000 };
+
+  test('the ceiling doubles per attempt from baseDelay and stops at maxDelay', () => {
+    const top = () => 0.999_999;
+    assert.deepEqual([1, 2, 3, 4, 5, 6].map((a) => backoffDelay(a, options, top)), [99, 199, 399, 799, 999, 999]);
+  });
+
+  test('the delay is random × ceiling, from 0 (full jitter, not equal jitter)', () => {
+    assert.equal(backoffDelay(3, options, () => 0), 0);
+    assert.equal(backoffDelay(3, options, () => 0.5), 200);
+    assert.equal(backoffDelay(1, options, () => 0.25), 25);
+  });
+
+  test('with Math.random every delay lies in [0, ceiling) and they spread', () => {
+    const delays = Array.from({ length: 2_000 }, () => backoffDelay(4, options));
+    assert.ok(delays.every((d) => Number.isInteger(d) && d >= 0 && d < 800));
+    assert.ok(Math.min(...delays) < 100 && Math.max(...delays) > 700, 'the whole range is used');
+    assert.ok(new Set(delays).size > 300);
+  });
+
+  test('the defaults are documented values', () => {
+    assert.deepEqual(DEFAULT_RETRY, { maxAttempts: 4, baseDelay: 200, maxDelay: 5_000, maxElapsed: 30_000, maxRetryAfter: 60_000 });
+    assert.deepEqual(DEFAULT_CIRCUIT_BREAKER, { failureThreshold: 5, cooldown: 30_000 });
+  });
+});
+
+describe('parseRetryAfter', () => {
+  const now = Date.UTC(2026, 10, 28, 12, 0, 0);
+
+  test('delay-seconds', () => {
+    assert.equal(parseRetryAfter('0', now), 0);
+    assert.equal(parseRetryAfter('5', now), 5_000);
+    assert.equal(parseRetryAfter(' 120 ', now), 120_000);
+  });
+
+  test('HTTP-date in all three RFC 9110 forms, relative to now; a past date is 0', () => {
+    const in30 = new Date(now + 30_000);
+    assert.equal(parseRetryAfter(in30.toUTCString(), now), 30_000);
+    assert.equal(parseRetryAfter('Saturday, 28-Nov-26 12:01:00 GMT', now), 60_000);
+    assert.equal(parseRetryAfter('Sat Nov 28 12:00:10 2026', Date.parse('Sat Nov 28 12:00:00 2026')), 10_000);
+    assert.equal(parseRetryAfter(new Date(now - 5_000).toUTCString(), now), 0);
+  });
+
+  test('absent or invalid values are undefined (never read as a year)', () => {
+    for (const value of [undefined, '', 'soon', '-1', '1.5', '2 3', '2026-11-28', 'Sat, garbage']) {
+      assert.equal(parseRetryAfter(value, now), undefined, String(value));
+    }
+  });
+});
+
+describe('isRetryable', () => {
+  test('network errors, timeouts, 408, 429 and 5xx are retried', () => {
+    assert.equal(isRetryable(new NetworkError('reset')), true);
+    assert.equal(isRetryable(new TimeoutError('slow', 10)), true);
+    for (const status of [408, 429, 500, 502, 503, 504]) assert.equal(isRetryable(apiError(status)), true, String(status));
+    assert.equal(isRetryable(providerError(503, 'temporarily_unavailable')), true);
+  });
+
+  test('RFC 6749 errors and other 4xx are never retried, whatever their status', () => {
+    for (const error of ['invalid_client', 'invalid_scope', 'unauthorized_client', 'unsupported_grant_type', 'invalid_request']) {
+      assert.ok(NEVER_RETRIED_ERRORS.has(error));
+      assert.equal(isRetryable(providerError(400, error)), false, error);
+      assert.equal(isRetryable(providerError(500, error)), false, `${error} with 500`);
+    }
+    for (const status of [400, 401, 403, 404]) assert.equal(isRetryable(apiError(status)), false, String(status));
+  });
+
+  test('malformed responses, aborts and foreign errors are not retried', () => {
+    assert.equal(isRetryable(new MalformedTokenResponseError('bad', 200)), false);
+    assert.equal(isRetryable(new AbortError()), false);
+    assert.equal(isRetryable(new Error('boom')), false);
+    assert.equal(isRetryable(undefined), false);
+  });
+});
+
+describe('CircuitBreaker transitions', () => {
+  test('closed → open after failureThreshold consecutive failures → half-open trial → closed', () => {
+    const breaker = new CircuitBreaker({ failureThreshold: 3, cooldown: 1_000 });
+    assert.deepEqual(breaker.check(0), { allowed: true });
+    assert.equal(breaker.failure(0, 'e1'), undefined);
+    assert.equal(breaker.failure(1, 'e2'), undefined);
+    assert.equal(breaker.isOpen(1), false);
+    assert.equal(breaker.failure(2, 'e3'), 1_002, 'the third failure opens it until now + cooldown');
+    assert.equal(breaker.isOpen(2), true);
+    assert.deepEqual(breaker.check(500), { allowed: false, retryAt: 1_002, cause: 'e3' });
+    assert.deepEqual(breaker.check(1_001), { allowed: false, retryAt: 1_002, cause: 'e3' });
+    // half-open: one trial, and nobody else while it runs
+    assert.deepEqual(breaker.check(1_002), { allowed: true });
+    assert.equal(breaker.isOpen(1_002), true);
+    assert.deepEqual(breaker.check(1_003), { allowed: false, retryAt: 1_003, cause: 'e3' });
+    assert.equal(breaker.success(), true, 'the trial succeeded: closed, and the caller learns it was open');
+    assert.equal(breaker.isOpen(1_003), false);
+    assert.deepEqual(breaker.check(1_003), { allowed: true });
+    assert.equal(breaker.success(), false);
+  });
+
+  test('a success resets the count: failures must be consecutive', () => {
+    const breaker = new CircuitBreaker({ failureThreshold: 2, cooldown: 1_000 });
+    breaker.failure(0, 'a');
+    breaker.success();
+    assert.equal(breaker.failure(0, 'b'), undefined);
+    assert.equal(breaker.failures, 1);
+  });
+
+  test('a failed trial re-opens for another cooldown', () => {
+    const breaker = new CircuitBreaker({ failureThreshold: 1, cooldown: 100 });
+    assert.equal(breaker.failure(0, 'a'), 100);
+    assert.deepEqual(breaker.check(100), { allowed: true });
+    assert.equal(breaker.failure(150, 'b'), 250);
+    assert.deepEqual(breaker.check(200), { allowed: false, retryAt: 250, cause: 'b' });
+  });
+
+  test('an abandoned (aborted) trial frees the half-open slot instead of holding the circuit open forever', () => {
+    const breaker = new CircuitBreaker({ failureThreshold: 1, cooldown: 100 });
+    breaker.failure(0, 'a');
+    assert.deepEqual(breaker.check(100), { allowed: true });
+    breaker.abandon();
+    assert.equal(breaker.isOpen(10_000), false);
+    assert.deepEqual(breaker.check(10_000), { allowed: true });
+  });
+});
+
+describe('through a fault proxy in front of oidc-provider', () => {
+  let op: OidcProviderHandle;
+  let api: ProtectedApiHandle;
+  let proxy: FaultProxyHandle;
+  const clients: Client[] = [];
+
+  before(async () => {
+    op = await startOidcProvider();
+    api = await startProtectedApi({ issuer: op.issuer, jwksUrl: op.jwksUrl, audience: op.resource });
+    proxy = await startFaultProxy(op.issuer);
+  });
+
+  after(async () => {
+    await Promise.all(clients.map((c) => c.close()));
+    await proxy.close();
+    await api.close();
+    await op.close();
+  });
+
+  /** A cold client whose token endpoint is the proxy; fast retries, breaker off unless asked. */
+  function makeClient(extra: Partial<ClientConfiguration> = {}, secret = 'svc-secret', scopes = 'api:read'): { client: Client; retried: ClientEvents['requestRetried'][] } {
+    proxy.clear();
+    const client = new Client({
+      baseUrl: api.url,
+      tokenUrl: `${proxy.url}/token`,
+      tokenRequestTimeout: 2_000,
+      retry: { maxAttempts: 4, baseDelay: 10, maxDelay: 40 },
+      circuitBreaker: false,
+      clientCredentialsAuthCredentials: { oAuthClientId: 'svc', oAuthClientSecret: secret, oAuthScopes: scopes },
+      ...extra,
+    });
+    clients.push(client);
+    const retried: ClientEvents['requestRetried'][] = [];
+    client.on('requestRetried', (e) => retried.push(e));
+    return { client, retried };
+  }
+
+  async function succeeds(client: Client): Promise<void> {
+    const res = await client.get('/things');
+    assert.equal(res.statusCode, 200);
+    assert.equal((res.result as { client_id: string }).client_id, 'svc');
+  }
+
+  test('500 is retried, then the request succeeds', async () => {
+    const { client, retried } = makeClient();
+    proxy.inject({ kind: 'status', status: 500, body: 'oops' }, 2);
+    const before = proxy.requests;
+    await succeeds(client);
+    assert.equal(proxy.requests - before, 3);
+    assert.equal(client.stats().tokenRequests, 3);
+    assert.equal(client.stats().retries, 2);
+    assert.deepEqual(retried.map((e) => [e.attempt, (e.error as ApiError).statusCode]), [[1, 500], [2, 500]]);
+    assert.ok(retried.every((e) => e.delayMs >= 0 && e.delayMs < 40));
+  });
+
+  test('429 with Retry-After: the retry waits exactly as long as asked', async () => {
+    const { client, retried } = makeClient();
+    proxy.inject({ kind: 'json', status: 429, body: { error: 'slow_down' }, headers: { 'retry-after': '1' } });
+    const started = Date.now();
+    await succeeds(client);
+    const elapsed = Date.now() - started;
+    assert.equal(retried.length, 1);
+    assert.equal(retried[0]!.delayMs, 1_000, 'Retry-After replaces the (much shorter) backoff');
+    assert.ok(elapsed >= 990, `waited ${elapsed} ms`);
+    assert.equal(client.stats().tokenRequests, 2);
+  });
+
+  test('Retry-After as an HTTP-date is honoured against the client clock', async () => {
+    const clock = { t: Math.floor(Date.now() / 1000) * 1000, now() { return this.t; } };
+    const { client, retried } = makeClient({ clock });
+    proxy.inject({ kind: 'status', status: 503, headers: { 'retry-after': new Date(clock.t + 1_000).toUTCString() } });
+    const started = Date.now();
+    await succeeds(client);
+    assert.equal(retried.length, 1);
+    assert.equal(retried[0]!.delayMs, 1_000);
+    assert.ok(Date.now() - started >= 990);
+  });
+
+  test('a Retry-After longer than maxRetryAfter ends the retries at once', async () => {
+    const { client } = makeClient({ retry: { maxAttempts: 4, baseDelay: 10, maxRetryAfter: 5_000 } });
+    proxy.inject({ kind: 'status', status: 503, headers: { 'retry-after': '120' } });
+    const started = Date.now();
+    const error = await client.get('/things').catch((e: unknown) => e);
+    assert.ok(error instanceof RetriesExhaustedError);
+    assert.equal(error.attempts, 1);
+    assert.equal((error.cause as ApiError).statusCode, 503);
+    assert.ok(Date.now() - started < 1_000);
+    assert.equal(client.stats().tokenRequests, 1);
+  });
+
+  test('a connection reset is retried', async () => {
+    const { client, retried } = makeClient();
+    proxy.inject({ kind: 'reset' });
+    await succeeds(client);
+    assert.equal(retried.length, 1);
+    assert.ok(retried[0]!.error instanceof NetworkError);
+    assert.equal(client.stats().tokenRequests, 2);
+  });
+
+  test('a hang past tokenRequestTimeout times out and is retried', async () => {
+    const { client, retried } = makeClient({ tokenRequestTimeout: 200 });
+    proxy.inject({ kind: 'hang' });
+    const started = Date.now();
+    await succeeds(client);
+    assert.ok(Date.now() - started >= 190);
+    assert.equal(retried.length, 1);
+    assert.ok(retried[0]!.error instanceof TimeoutError);
+    assert.equal((retried[0]!.error as TimeoutError).code, ErrorCode.Timeout);
+    assert.equal(client.stats().tokenRequests, 2);
+  });
+
+  test('malformed JSON fails with ERR_MALFORMED_TOKEN_RESPONSE and is not retried', async () => {
+    const { client, retried } = makeClient();
+    proxy.inject({ kind: 'malformed-json' });
+    const before = proxy.requests;
+    const error = await client.get('/things').catch((e: unknown) => e);
+    assert.ok(error instanceof MalformedTokenResponseError);
+    assert.equal(error.code, ErrorCode.MalformedTokenResponse);
+    assert.equal(proxy.requests - before, 1);
+    assert.equal(retried.length, 0);
+    await succeeds(client); // the next call fetches again and works
+  });
+
+  test('an HTML login page instead of JSON is malformed, not retried', async () => {
+    const { client } = makeClient();
+    proxy.inject({ kind: 'html' });
+    const error = await client.get('/things').catch((e: unknown) => e);
+    assert.ok(error instanceof MalformedTokenResponseError);
+    assert.match(error.message, /not JSON \(text\/html/);
+    assert.equal(client.stats().tokenRequests, 1);
+  });
+
+  test('a body over maxTokenResponseBytes is cut off and rejected, not retried', async () => {
+    const { client } = makeClient({ maxTokenResponseBytes: 4_096 });
+    proxy.inject({ kind: 'huge', bytes: 4 * 1024 * 1024 });
+    const error = await client.get('/things').catch((e: unknown) => e);
+    assert.ok(error instanceof MalformedTokenResponseError);
+    assert.match(error.message, /larger than 4096 bytes/);
+    assert.equal(client.stats().tokenRequests, 1);
+    await succeeds(client);
+  });
+
+  test('invalid_client (a wrong secret) is never retried: exactly 1 token request', async () => {
+    const { client, retried } = makeClient({ retry: { maxAttempts: 10, baseDelay: 1 } }, 'wrong-secret');
+    const before = op.tokenRequests.length;
+    const error = await client.get('/things').catch((e: unknown) => e);
+    assert.ok(error instanceof OAuthProviderError);
+    assert.equal(error.error, 'invalid_client');
+    assert.equal(error.code, ErrorCode.OAuthProvider);
+    assert.equal(op.tokenRequests.length - before, 1);
+    assert.equal(retried.length, 0);
+    assert.doesNotMatch(error.message + JSON.stringify(error), /wrong-secret/);
+  });
+
+  test('invalid_scope (a scope not granted) is never retried: exactly 1 token request', async () => {
+    const { client, retried } = makeClient({ retry: { maxAttempts: 10, baseDelay: 1 } }, 'svc-secret', 'api:admin');
+    const before = op.tokenRequests.length;
+    const error = await client.get('/things').catch((e: unknown) => e);
+    assert.ok(error instanceof OAuthProviderError);
+    assert.equal(error.error, 'invalid_scope');
+    assert.equal(op.tokenRequests.length - before, 1);
+    assert.equal(retried.length, 0);
+  });
+
+  test('unauthorized_client, unsupported_grant_type and invalid_request are never retried, even with a 5xx status', async () => {
+    for (const [status, code] of [[400, 'unauthorized_client'], [400, 'unsupported_grant_type'], [400, 'invalid_request'], [503, 'invalid_request']] as const) {
+      const { client, retried } = makeClient({ retry: { maxAttempts: 10, baseDelay: 1 } });
+      proxy.inject({ kind: 'json', status, body: { error: code } }, 3);
+      const before = proxy.requests;
+      const error = await client.get('/things').catch((e: unknown) => e);
+      assert.ok(error instanceof OAuthProviderError, code);
+      assert.equal(error.error, code);
+      assert.equal(proxy.requests - before, 1, code);
+      assert.equal(retried.length, 0);
+    }
+  });
+
+  test('retries are bounded by maxAttempts: RetriesExhaustedError with the last failure as cause', async () => {
+    const { client } = makeClient({ retry: { maxAttempts: 3, baseDelay: 5 } });
+    proxy.inject({ kind: 'status', status: 502, body: 'bad gateway' }, 10);
+    const before = proxy.requests;
+    const error = await client.get('/things').catch((e: unknown) => e);
+    assert.ok(error instanceof RetriesExhaustedError);
+    assert.equal(error.code, ErrorCode.RetriesExhausted);
+    assert.equal(error.attempts, 3);
+    assert.equal((error.cause as ApiError).statusCode, 502);
+    assert.equal(proxy.requests - before, 3);
+    assert.equal(client.stats().failures, 1);
+    assert.equal(client.stats().retries, 2);
+  });
+
+  test('retries are bounded in total time by maxElapsed', async () => {
+    const { client } = makeClient({ retry: { maxAttempts: 1_000, baseDelay: 50, maxDelay: 50, maxElapsed: 300 } });
+    proxy.setDown(true);
+    const started = Date.now();
+    const error = await client.get('/things').catch((e: unknown) => e);
+    const elapsed = Date.now() - started;
+    proxy.setDown(false);
+    assert.ok(error instanceof RetriesExhaustedError);
+    assert.ok(error.cause instanceof NetworkError);
+    assert.ok(error.attempts > 1 && error.attempts < 100, `${error.attempts} attempts`);
+    assert.ok(elapsed < 2_000, `took ${elapsed} ms`);
+  });
+
+  test('retry: false makes exactly one attempt and throws the failure itself', async () => {
+    const { client } = makeClient({ retry: false });
+    proxy.inject({ kind: 'status', status: 500 }, 3);
+    const error = await client.get('/things').catch((e: unknown) => e);
+    assert.ok(error instanceof ApiError);
+    assert.equal(error.code, ErrorCode.UnexpectedStatus);
+    assert.equal(client.stats().tokenRequests, 1);
+  });
+
+  test('the circuit opens after repeated failures, fails fast with the cause, and closes after the cooldown', async () => {
+    const clock = { t: Date.now(), now() { return this.t; } };
+    const { client } = makeClient({ clock, retry: { maxAttempts: 2, baseDelay: 5 }, circuitBreaker: { failureThreshold: 3, cooldown: 10_000 } });
+    const opened: ClientEvents['circuitOpen'][] = [];
+    let closed = 0;
+    client.on('circuitOpen', (e) => opened.push(e));
+    client.on('circuitClosed', () => closed++);
+    proxy.inject({ kind: 'status', status: 500, body: 'down' }, 3);
+
+    const first = await client.get('/things').catch((e: unknown) => e);
+    assert.ok(first instanceof RetriesExhaustedError, 'two failures: retries exhausted, circuit still closed');
+    assert.equal(client.stats().circuitOpen, false);
+    const second = await client.get('/things').catch((e: unknown) => e);
+    assert.ok(second instanceof CircuitOpenError, 'the third failure opens it');
+    assert.equal(second.code, ErrorCode.CircuitOpen);
+    assert.notEqual(ErrorCode.CircuitOpen, ErrorCode.RetriesExhausted);
+    assert.equal((second.cause as ApiError).statusCode, 500);
+    assert.equal(second.retryAt, clock.t + 10_000);
+    assert.equal(opened.length, 1);
+    assert.equal(opened[0]!.failures, 3);
+    assert.equal(client.stats().circuitOpen, true);
+
+    // open: fail fast, no token request at all, the last failure attached
+    const before = proxy.requests;
+    const started = Date.now();
+    for (let i = 0; i < 20; i++) {
+      const error = await client.get('/things').catch((e: unknown) => e);
+      assert.ok(error instanceof CircuitOpenError);
+      assert.equal((error.cause as ApiError).statusCode, 500);
+    }
+    assert.ok(Date.now() - started < 1_000);
+    assert.equal(proxy.requests, before);
+
+    // after the cooldown one trial goes out; it succeeds and the circuit closes
+    clock.t += 9_999;
+    assert.ok((await client.get('/things').catch((e: unknown) => e)) instanceof CircuitOpenError);
+    clock.t += 1;
+    await succeeds(client);
+    assert.equal(closed, 1);
+    assert.equal(client.stats().circuitOpen, false);
+    assert.equal(proxy.requests, before + 1);
+  });
+
+  test('a failed trial re-opens the circuit for another cooldown', async () => {
+    const clock = { t: Date.now(), now() { return this.t; } };
+    const { client } = makeClient({ clock, retry: false, circuitBreaker: { failureThreshold: 1, cooldown: 1_000 } });
+    const opened: number[] = [];
+    client.on('circuitOpen', (e) => opened.push(e.retryAt));
+    proxy.inject({ kind: 'reset' }, 2);
+    assert.ok((await client.get('/things').catch((e: unknown) => e)) instanceof CircuitOpenError);
+    clock.t += 1_000;
+    const trial = await client.get('/things').catch((e: unknown) => e);
+    assert.ok(trial instanceof CircuitOpenError);
+    assert.ok(trial.cause instanceof NetworkError);
+    assert.deepEqual(opened, [clock.t, clock.t + 1_000]);
+    clock.t += 1_000;
+    await succeeds(client);
+  });
+
+  test('regression: a half-open trial whose caller aborts does not keep the circuit open forever', async () => {
+    const clock = { t: Date.now(), now() { return this.t; } };
+    const { client } = makeClient({ clock, retry: false, circuitBreaker: { failureThreshold: 1, cooldown: 1_000 } });
+    proxy.inject({ kind: 'status', status: 500 });
+    assert.ok((await client.get('/things').catch((e: unknown) => e)) instanceof CircuitOpenError);
+    clock.t += 1_000;
+    proxy.inject({ kind: 'hang' });
+    const aborted = await client.get('/things', { signal: AbortSignal.timeout(100) }).catch((e: unknown) => e);
+    assert.ok(aborted instanceof AbortError);
+    // the cancelled trial settles a moment after its caller was released
+    for (let i = 0; i < 100 && client.stats().circuitOpen; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(client.stats().circuitOpen, false, 'the trial slot was freed');
+    await succeeds(client);
+  });
+
+  test('a malformed 200 is not retried but counts towards opening the circuit', async () => {
+    const { client } = makeClient({ circuitBreaker: { failureThreshold: 2, cooldown: 60_000 } });
+    proxy.inject({ kind: 'html' }, 2);
+    assert.ok((await client.get('/things').catch((e: unknown) => e)) instanceof MalformedTokenResponseError);
+    const second = await client.get('/things').catch((e: unknown) => e);
+    assert.ok(second instanceof CircuitOpenError);
+    assert.ok(second.cause instanceof MalformedTokenResponseError);
+    assert.equal(client.stats().tokenRequests, 2);
+  });
+
+  test('an OAuth error from a healthy server does not open the circuit', async () => {
+    const { client } = makeClient({ circuitBreaker: { failureThreshold: 1, cooldown: 60_000 } }, 'wrong-secret');
+    for (let i = 0; i < 3; i++) {
+      const error = await client.get('/things').catch((e: unknown) => e);
+      assert.ok(error instanceof OAuthProviderError);
+    }
+    assert.equal(client.stats().circuitOpen, false);
+    assert.equal(client.stats().tokenRequests, 3);
+  });
+});
