@@ -9,7 +9,7 @@ import { TokenFetcher } from './auth/tokenFetcher.js';
 import { TokenLifecycle, tokenKey, type TokenKey } from './auth/tokenLifecycle.js';
 import type { TokenEndpointContext, TokenRequestParameters } from './auth/tokenEndpoint.js';
 import { parseScopes, resolveConfiguration, type ClientConfiguration, type ResolvedConfiguration } from './configuration.js';
-import { ApiError, InvalidOptionError, MissingCredentialsError } from './errors.js';
+import { ApiError, InvalidOptionError, MissingCredentialsError, TimeoutError } from './errors.js';
 import { emptyStats, EventHub, type ClientEventName, type ClientStats, type Listener } from './events.js';
 import { createDispatcher, createTransport, type HttpRequest, type HttpResponse, type Transport } from './http/transport.js';
 import { GuardedStore } from './stores/guardedStore.js';
@@ -163,7 +163,7 @@ export class Client {
       let key = keys.get(list);
       if (!key) {
         if (keys.size >= config.maxCachedTokens) keys.clear();
-        key = tokenKey(keyBase[0], keyBase[1], { ...baseParameters, scopes: parseScopes(scopes, 'scopes') });
+        key = tokenKey(keyBase[0], keyBase[1], { ...baseParameters, scopes: parseScopes(scopes, 'scopes').slice() }); // slice: an exact-size copy, for thousands of cached keys
         keys.set(list, key);
       }
       return key;
@@ -184,8 +184,8 @@ export class Client {
       providerManager: manager,
       onTokenUpdate: credentials?.onTokenUpdate,
       store,
-      leaseTtl: Math.min(config.tokenRequestTimeout + 1_000, 30_000),
-      leaseWait: Math.min(config.tokenRequestTimeout + 2_000, 35_000),
+      leaseTtl: config.tokenStore?.leaseTtl ?? 5_000,
+      leaseWait: config.tokenStore?.leaseWait ?? Math.min(config.tokenRequestTimeout + 2_000, 35_000),
       refreshBackoff: { baseDelay: 1_000, maxDelay: 30_000 },
     });
     managerContext.lifecycle = lifecycle;
@@ -198,15 +198,22 @@ export class Client {
     const { lifecycle, counters, events } = this.#core;
     const transport = this.#io.transport;
     const hasCredentials = this.#config.credentials !== undefined;
+    // The header value of the last token sent, built once per token rather than once per request.
+    let lastToken: OAuthToken | undefined;
+    let lastAuthorization = '';
     return async (request, key, retry) => {
       if (key === undefined) return transport(request);
       if (!hasCredentials) throw new MissingCredentialsError();
-      const token = lifecycle.peek(key) ?? (await lifecycle.wait(key, request.signal));
-      request.headers.authorization = authorizationValue(token);
+      const token = lifecycle.peek(key) ?? (await waitForToken(lifecycle, key, request, false));
+      if (token !== lastToken) {
+        lastAuthorization = authorizationValue(token);
+        lastToken = token;
+      }
+      request.headers.authorization = lastAuthorization;
       const response = await transport(request);
       if (response.statusCode !== 401 || !retry) return response;
       lifecycle.invalidate(key, token.accessToken, 'unauthorized');
-      const fresh = await lifecycle.get(key, request.signal);
+      const fresh = await waitForToken(lifecycle, key, request, true);
       counters.unauthorizedRetries++;
       if (events.has('unauthorizedRetried')) events.emit('unauthorizedRetried', { key: key.hash });
       request.headers.authorization = authorizationValue(fresh);
@@ -356,6 +363,26 @@ export class Client {
 
 /** Marks the shared parts a clone inherits (not enumerable, not part of the public configuration). */
 const SHARED = Symbol('client-credentials.shared');
+
+/**
+ * The token for `request`, waiting on the shared fetch when needed (`peek` first when `peekFirst`). The request's
+ * `signal` and `timeout` bound the wait as they bound the request itself: a timeout rejects with `TimeoutError`.
+ */
+async function waitForToken(lifecycle: TokenLifecycle, key: TokenKey, request: HttpRequest, peekFirst: boolean): Promise<OAuthToken> {
+  const timeout = request.timeout ?? 0;
+  if (timeout <= 0) return peekFirst ? lifecycle.get(key, request.signal) : lifecycle.wait(key, request.signal);
+  const timer = new AbortController();
+  const handle = setTimeout(() => timer.abort(new TimeoutError(`Waiting for an OAuth token timed out after ${timeout} ms`, timeout)), timeout);
+  const signal = request.signal ? AbortSignal.any([request.signal, timer.signal]) : timer.signal;
+  try {
+    return await (peekFirst ? lifecycle.get(key, signal) : lifecycle.wait(key, signal));
+  } catch (error) {
+    if (timer.signal.aborted && !request.signal?.aborted) throw timer.signal.reason;
+    throw error;
+  } finally {
+    clearTimeout(handle);
+  }
+}
 
 function authorizationValue(token: OAuthToken): string {
   const type = token.tokenType;

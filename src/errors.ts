@@ -30,6 +30,8 @@ export const ErrorCode = {
   CircuitOpen: 'ERR_CIRCUIT_OPEN',
   /** A user callback (`oAuthTokenProvider`) threw or returned something that is not a token. */
   Callback: 'ERR_CALLBACK',
+  /** A token store (file, Redis…) failed or timed out; reported in the `storeError` event, never thrown by requests. */
+  TokenStore: 'ERR_TOKEN_STORE',
 } as const;
 
 /** One of the {@link ErrorCode} values. */
@@ -145,6 +147,20 @@ export class CallbackError extends ClientCredentialsError {
   override name = 'CallbackError';
   constructor(message: string, options?: { cause?: unknown }) {
     super(ErrorCode.Callback, message, options);
+  }
+}
+
+/**
+ * A token store operation failed or timed out. The Client never throws it from a request: it is reported in the
+ * `storeError` event and the Client goes on with its in-process cache. The message names the operation only.
+ */
+export class TokenStoreError extends ClientCredentialsError {
+  override name = 'TokenStoreError';
+  /** The store operation, e.g. `get`, `set`, `acquireLease`. */
+  readonly operation: string;
+  constructor(operation: string, message: string, options?: { cause?: unknown }) {
+    super(ErrorCode.TokenStore, message, options);
+    this.operation = operation;
   }
 }
 

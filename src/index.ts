@@ -28,6 +28,7 @@ export {
   RetriesExhaustedError,
   CircuitOpenError,
   CallbackError,
+  TokenStoreError,
   ApiError,
   OAuthProviderError,
   type OAuthProviderErrorBody,
@@ -36,4 +37,6 @@ export { CLIENT_AUTH_METHODS, type ClientAuthMethod, type PrivateKeyAlgorithm } 
 export type { RetryOptions, CircuitBreakerOptions } from './auth/resilience.js';
 export type { ClientEvents, ClientEventName, ClientStats, TokenInfo, Listener } from './events.js';
 export type { TokenStore, TokenLease } from './stores/tokenStore.js';
+export { MemoryTokenStore, type MemoryTokenStoreOptions } from './stores/memory.js';
+export { FileTokenStore, defaultTokenFilePath, type FileTokenStoreOptions } from './stores/file.js';
 export { decodeJwt, type DecodedJwt } from './jwt.js';

@@ -45,10 +45,12 @@ export interface LifecycleOptions {
   providerManager: unknown;
   onTokenUpdate: OAuthOnTokenUpdate | undefined;
   store: GuardedStore | undefined;
-  /** Lease time in ms for fleet single flight. */
+  /** Lease time in ms for fleet single flight; the holder renews it every third of it while its fetch runs. */
   leaseTtl: number;
   /** How long to wait for another process's fetch before fetching ourselves, in ms. */
   leaseWait: number;
+  /** How often a waiting process looks again (store, then lease), in ms; a pub/sub store wakes it earlier. Default 50. */
+  leasePoll?: number;
   /** Backoff of background refresh retries, in ms. */
   refreshBackoff: { baseDelay: number; maxDelay: number };
 }
@@ -78,17 +80,35 @@ interface Entry {
   flight: Flight | undefined;
   refreshFailures: number;
   nextRefreshAt: number;
-  /** Recently invalidated access tokens, never to be taken back from a store or a provider's refresh. */
-  revoked: string[];
+  /** Recently invalidated access tokens, never to be taken back from a store or a provider's refresh (allocated on first use). */
+  revoked: string[] | undefined;
 }
 
 const NO_TIMES: TokenTimes = { refreshAt: -Infinity, expiresAt: -Infinity };
+
+/**
+ * A cache key. The hash is computed on first use (stores and events need it; a Client without either never does),
+ * which keeps a key small when thousands of them are cached.
+ */
+class CacheKey implements TokenKey {
+  #hash: string | undefined;
+  constructor(
+    readonly id: string,
+    readonly parameters: TokenRequestParameters,
+  ) {}
+
+  get hash(): string {
+    return (this.#hash ??= createHash('sha256').update(this.id).digest('base64url'));
+  }
+}
 
 /** Builds the cache key of a token from its request parameters. */
 export function tokenKey(tokenUrl: string, clientId: string, parameters: TokenRequestParameters): TokenKey {
   const extra = Object.keys(parameters.extra).sort().map((k) => [k, parameters.extra[k]]);
   const id = JSON.stringify([tokenUrl, clientId, [...parameters.scopes].sort().join(' '), [...parameters.resource].sort(), parameters.audience ?? null, extra]);
-  return { id, hash: createHash('sha256').update(id).digest('base64url'), parameters };
+  // V8 returns a long JSON.stringify result as a rope of parts; reading a character flattens it, ~50 bytes less per key.
+  id.charCodeAt(0);
+  return new CacheKey(id, parameters);
 }
 
 /** The token lifecycle engine; see the module comment. */
@@ -115,7 +135,7 @@ export class TokenLifecycle {
       }
     } else {
       if (this.#entries.size >= this.#o.maxEntries) this.#evict();
-      entry = { key, token: undefined, times: NO_TIMES, generation: 0, flight: undefined, refreshFailures: 0, nextRefreshAt: 0, revoked: [] };
+      entry = { key, token: undefined, times: NO_TIMES, generation: 0, flight: undefined, refreshFailures: 0, nextRefreshAt: 0, revoked: undefined };
       this.#entries.set(key.id, entry);
     }
     this.#lastId = key.id;
@@ -161,11 +181,13 @@ export class TokenLifecycle {
 
   /** Waits on the shared fetch of `key` (starting it when none runs). */
   wait(key: TokenKey, signal?: AbortSignal): Promise<OAuthToken> {
+    // Checked before a flight starts: a flight started only to be cancelled would reject with nobody listening.
+    if (signal?.aborted) return Promise.reject(new AbortError('The request was aborted before a token was available', { cause: signal.reason }));
     const entry = this.#entry(key);
     this.#o.counters.waits++;
     if (this.#o.events.has('tokenWait')) this.#o.events.emit('tokenWait', { key: key.hash });
     const flight = entry.flight ?? this.#startFlight(entry, false);
-    return this.#join(flight, signal);
+    return this.#join(entry, flight, signal);
   }
 
   /** The cached token of `key` regardless of state, for inspection. */
@@ -182,8 +204,9 @@ export class TokenLifecycle {
     const entry = this.#entries.get(key.id);
     if (!entry?.token || (accessToken !== undefined && entry.token.accessToken !== accessToken)) return false;
     const revoked = entry.token.accessToken;
-    entry.revoked.push(revoked);
-    if (entry.revoked.length > 4) entry.revoked.shift();
+    const list = (entry.revoked ??= []);
+    list.push(revoked);
+    if (list.length > 4) list.shift();
     entry.token = undefined;
     entry.times = NO_TIMES;
     entry.generation++;
@@ -206,16 +229,16 @@ export class TokenLifecycle {
     return normalized;
   }
 
-  #join(flight: Flight, signal: AbortSignal | undefined): Promise<OAuthToken> {
+  #join(entry: Entry, flight: Flight, signal: AbortSignal | undefined): Promise<OAuthToken> {
     flight.waiters++;
     if (!signal) return flight.promise;
     if (signal.aborted) {
-      this.#leave(flight);
+      this.#leave(entry, flight);
       return Promise.reject(new AbortError('The request was aborted before a token was available', { cause: signal.reason }));
     }
     return new Promise<OAuthToken>((resolve, reject) => {
       const onAbort = () => {
-        this.#leave(flight);
+        this.#leave(entry, flight);
         reject(new AbortError('The request was aborted while waiting for a token', { cause: signal.reason }));
       };
       signal.addEventListener('abort', onAbort, { once: true });
@@ -232,10 +255,14 @@ export class TokenLifecycle {
     });
   }
 
-  /** A waiter left: when nobody waits on a foreground fetch any more, cancel it. */
-  #leave(flight: Flight): void {
+  /**
+   * A waiter left: when nobody waits on a foreground fetch any more, cancel it, and detach it at once so that a
+   * caller arriving before the cancellation has settled starts a new fetch instead of inheriting the abort.
+   */
+  #leave(entry: Entry, flight: Flight): void {
     flight.waiters--;
     if (flight.waiters <= 0 && !flight.background && !flight.settled) {
+      if (entry.flight === flight) entry.flight = undefined;
       flight.controller.abort(new AbortError('Every caller waiting for this token was aborted'));
     }
   }
@@ -304,7 +331,7 @@ export class TokenLifecycle {
 
   /** Whether a token from a store or provider may be used for `entry` now. */
   #usable(entry: Entry, token: OAuthToken | undefined, now: number): token is OAuthToken {
-    if (!token || entry.revoked.includes(token.accessToken)) return false;
+    if (!token || entry.revoked?.includes(token.accessToken)) return false;
     if (entry.token && token.accessToken === entry.token.accessToken) return false;
     const state = tokenState(tokenTimes(token, this.#o.expiry, now), now);
     return state === 'fresh' || (state === 'stale' && !entry.token);
@@ -345,20 +372,26 @@ export class TokenLifecycle {
       const lease = await store.acquireLease(key.hash, this.#o.leaseTtl);
       if (lease.state === 'unavailable') return undefined;
       if (lease.state === 'held') {
+        // Renew the lease while the token request (with its retries) runs: a slow holder keeps it, a dead one
+        // loses it within one lease time and a waiter takes over.
+        const ttl = this.#o.leaseTtl;
+        const renew = setInterval(() => void store.extend(lease.lease, ttl), Math.max(Math.floor(ttl / 3), 1));
+        renew.unref();
         try {
           const again = await store.get(key.hash);
           if (this.#usable(entry, again, this.#o.now())) return this.#fromStore(again);
           const token = await this.#o.fetch(key.parameters, signal);
-          await store.set(key.hash, token, this.#ttl(token));
+          await store.set(key.hash, token, this.#ttl(token), true);
           return { token, source: 'endpoint' };
         } finally {
+          clearInterval(renew);
           await store.release(lease.lease);
         }
       }
       if (signal.aborted) throw new AbortError('The token fetch was aborted', { cause: signal.reason });
       const left = deadline - Date.now();
       if (left <= 0) return undefined;
-      await store.waitForToken(key.hash, Math.min(left, 50));
+      await store.waitForToken(key.hash, Math.min(left, this.#o.leasePoll ?? 50));
       const stored = await store.get(key.hash);
       if (this.#usable(entry, stored, this.#o.now())) return this.#fromStore(stored);
     }

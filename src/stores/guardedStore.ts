@@ -4,9 +4,10 @@
  * short back-off, then tried again (so a restarted Redis is used again without a restart of ours).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
+import { TokenStoreError } from '../errors.js';
 import type { EventHub } from '../events.js';
-import { isOAuthToken, type OAuthToken } from '../token.js';
-import type { TokenLease, TokenStore } from './tokenStore.js';
+import type { OAuthToken } from '../token.js';
+import { isStoredToken, type TokenLease, type TokenStore } from './tokenStore.js';
 
 /** Counters the guard reports into. */
 export interface StoreCounters {
@@ -35,20 +36,20 @@ export class GuardedStore {
     return typeof this.store.acquireLease === 'function';
   }
 
-  async #run<T>(operation: string, fallback: T, action: () => Promise<T>): Promise<T> {
-    if (!this.available) return fallback;
+  async #run<T>(operation: string, fallback: T, action: () => Promise<T>, timeoutMs = this.timeoutMs, force = false): Promise<T> {
+    if (!force && !this.available) return fallback;
     let timer: NodeJS.Timeout | undefined;
     try {
       return await Promise.race([
         action(),
         new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`token store ${operation} timed out after ${this.timeoutMs} ms`)), this.timeoutMs);
+          timer = setTimeout(() => reject(new TokenStoreError(operation, `token store ${operation} timed out after ${timeoutMs} ms`)), timeoutMs);
         }),
       ]);
     } catch (error) {
       this.#downUntil = Date.now() + this.backoffMs;
       this.counters.storeErrors++;
-      const safe = new Error(`token store ${operation} failed: ${(error as Error)?.message ?? String(error)}`, { cause: error });
+      const safe = error instanceof TokenStoreError ? error : new TokenStoreError(operation, `token store ${operation} failed: ${(error as Error)?.message ?? String(error)}`, { cause: error });
       this.events.emit('storeError', { operation, error: safe });
       return fallback;
     } finally {
@@ -56,15 +57,19 @@ export class GuardedStore {
     }
   }
 
-  /** The stored token, or undefined when absent, corrupt or the store failed. */
+  /** The stored token, or undefined when absent, corrupt (no access token or no numeric expiry) or the store failed. */
   async get(key: string): Promise<OAuthToken | undefined> {
     const value = await this.#run('get', undefined, () => this.store.get(key));
-    return isOAuthToken(value) ? value : undefined;
+    return isStoredToken(value) ? value : undefined;
   }
 
-  /** Stores a token; failures are reported, not thrown. */
-  async set(key: string, token: OAuthToken, ttlMs: number): Promise<void> {
-    await this.#run('set', undefined, () => this.store.set(key, token, Math.max(Math.ceil(ttlMs), 1)));
+  /**
+   * Stores a token that has time left; failures are reported, not thrown. `force` tries even inside the back-off:
+   * a lease holder's token is what the other processes are waiting for.
+   */
+  async set(key: string, token: OAuthToken, ttlMs: number, force = false): Promise<void> {
+    if (!(ttlMs >= 1)) return;
+    await this.#run('set', undefined, () => this.store.set(key, token, Math.ceil(ttlMs)), this.timeoutMs, force);
   }
 
   /** Deletes a token (only that access token, when given); failures are reported, not thrown. */
@@ -83,15 +88,25 @@ export class GuardedStore {
     return result ? { state: 'held', lease: result } : { state: 'busy' };
   }
 
-  /** Releases a lease; failures are reported, not thrown (the lease then expires by itself). */
+  /**
+   * Releases a lease, even inside the back-off (a lease left behind makes the others wait for its expiry);
+   * failures are reported, not thrown (the lease then expires by itself).
+   */
   async release(lease: TokenLease): Promise<void> {
-    await this.#run('release', undefined, () => lease.release());
+    await this.#run('release', undefined, () => lease.release(), this.timeoutMs, true);
+  }
+
+  /** Renews a lease when the store can; resolves false when it is no longer ours or the store failed. */
+  async extend(lease: TokenLease, ttlMs: number): Promise<boolean> {
+    if (typeof lease.extend !== 'function') return true;
+    return this.#run('extendLease', false, () => lease.extend!(ttlMs));
   }
 
   /** Waits up to `timeoutMs` for a token to be stored under `key` (pub/sub when the store offers it, else a jittered sleep). */
   async waitForToken(key: string, timeoutMs: number): Promise<void> {
     if (this.store.waitForToken && this.available) {
-      await this.#run('waitForToken', undefined, () => this.store.waitForToken!(key, timeoutMs));
+      // The wait itself may take `timeoutMs`; only time beyond that counts as the store hanging.
+      await this.#run('waitForToken', undefined, () => this.store.waitForToken!(key, timeoutMs), timeoutMs + this.timeoutMs);
       return;
     }
     await sleep(Math.max(1, Math.floor(timeoutMs * (0.5 + Math.random()))));

@@ -1,6 +1,6 @@
 /**
  * The `TokenStore` interface: where tokens are shared beyond one Client (between Clients, processes or machines),
- * plus the guard the Client puts around any store so that a slow or broken store never fails a request.
+ * and the shape check the Client runs on a store at construction.
  */
 import { InvalidOptionError } from '../errors.js';
 import type { OAuthToken } from '../token.js';
@@ -9,17 +9,38 @@ import type { OAuthToken } from '../token.js';
 export interface TokenLease {
   /** Releases the lease, only if it is still this holder's (a slow holder never releases someone else's). */
   release(): Promise<void>;
+  /**
+   * Optional: pushes the lease's expiry to `ttlMs` from now, only if it is still this holder's. Resolves whether
+   * it still was. The Client renews its lease every third of the lease time while its token request runs, so a
+   * slow but live holder keeps the lease and a dead one loses it within one lease time.
+   */
+  extend?(ttlMs: number): Promise<boolean>;
 }
 
 /**
- * Stores tokens by key. Keys are already hashed by the Client (no secret ever appears in one); values are
- * {@link OAuthToken}s with an absolute `expiry` (unix seconds). Implementations: `MemoryTokenStore`,
- * `FileTokenStore`, and `RedisTokenStore` from `client-credentials/redis`.
+ * Stores tokens by key, so that several Clients, processes or machines share one token and fetch it once.
+ *
+ * Keys are already hashed by the Client (SHA-256 of the cache key, base64url: no secret ever appears in one).
+ * Values are {@link OAuthToken}s with an absolute `expiry` (unix seconds), so every reader applies its own
+ * `clockSkew` to it. A store only has to keep what it is given for `ttlMs`; the Client decides what is usable.
+ *
+ * Implementations: `MemoryTokenStore` (several Clients in one process), `FileTokenStore` (several processes on one
+ * machine) and `RedisTokenStore` from `client-credentials/redis` (a fleet). The Client checks a store by shape at
+ * construction and puts timeouts around every call: a store that fails or hangs never fails a request.
+ *
+ * @example
+ * ```ts
+ * const store: TokenStore = {
+ *   async get(key) { return cache.get(key); },
+ *   async set(key, token, ttlMs) { cache.set(key, token, ttlMs); },
+ *   async delete(key, accessToken) { if (!accessToken || cache.get(key)?.accessToken === accessToken) cache.delete(key); },
+ * };
+ * ```
  */
 export interface TokenStore {
-  /** The token stored under `key`, or undefined. A corrupt entry reads as undefined. */
+  /** The token stored under `key`, or undefined. A corrupt entry reads as undefined (it is overwritten by the next `set`). */
   get(key: string): Promise<OAuthToken | undefined>;
-  /** Stores `token` under `key` for `ttlMs` milliseconds. */
+  /** Stores `token` under `key` for `ttlMs` milliseconds, and wakes the processes waiting in `waitForToken`. */
   set(key: string, token: OAuthToken, ttlMs: number): Promise<void>;
   /**
    * Deletes the token under `key`. With `accessToken`, deletes only when the stored token is that one
@@ -28,14 +49,24 @@ export interface TokenStore {
   delete(key: string, accessToken?: string): Promise<void>;
   /**
    * Optional single flight across processes: takes the lease on `key` for `ttlMs` if nobody holds it.
-   * Resolves to the lease, or undefined when another holder has it.
+   * Resolves to the lease, or undefined when another holder has it. Without it, each process fetches for itself.
    */
   acquireLease?(key: string, ttlMs: number): Promise<TokenLease | undefined>;
   /**
-   * Optional: resolves when a token is stored under `key` or `timeoutMs` passes (pub/sub); without it,
+   * Optional: resolves when a token is stored under `key` or `timeoutMs` passes (pub/sub, file watch…); without it,
    * the Client polls with jitter.
    */
   waitForToken?(key: string, timeoutMs: number): Promise<void>;
+  /**
+   * Optional, milliseconds: how long a lease lives without renewal, i.e. how long a holder that died blocks the
+   * others before one of them takes over. Default 5,000.
+   */
+  readonly leaseTtl?: number;
+  /**
+   * Optional, milliseconds: how long a process waits for the lease holder's token before it fetches one itself.
+   * Default: the Client's `tokenRequestTimeout` + 2 s, at most 35 s.
+   */
+  readonly leaseWait?: number;
 }
 
 const REQUIRED = ['get', 'set', 'delete'] as const;
@@ -50,4 +81,25 @@ export function assertTokenStore(store: unknown, path: string): asserts store is
     const value = (store as Record<string, unknown>)[method];
     if (value !== undefined && typeof value !== 'function') throw new InvalidOptionError(path, `has a \`${method}\` that is not a function`);
   }
+  for (const name of ['leaseTtl', 'leaseWait']) {
+    const value = (store as Record<string, unknown>)[name];
+    if (value !== undefined && (typeof value !== 'number' || !Number.isFinite(value) || value < 1)) throw new InvalidOptionError(`${path}.${name}`, 'must be a positive number of milliseconds');
+  }
+}
+
+/** Checks a lease option of a store constructor: a positive finite number of milliseconds, or undefined. */
+export function checkLeaseOption(path: string, value: unknown): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 1) throw new InvalidOptionError(path, 'must be a positive number of milliseconds');
+  return value;
+}
+
+/**
+ * Whether a stored value is a token the Client may consider: an `accessToken` string and a finite absolute
+ * `expiry`. A token without an expiry is rejected, since its lifetime would otherwise restart on every read.
+ */
+export function isStoredToken(value: unknown): value is OAuthToken {
+  if (typeof value !== 'object' || value === null) return false;
+  const token = value as Partial<OAuthToken>;
+  return typeof token.accessToken === 'string' && token.accessToken !== '' && typeof token.expiry === 'number' && Number.isFinite(token.expiry);
 }

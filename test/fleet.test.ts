@@ -1,0 +1,302 @@
+/**
+ * Fleet-wide single flight, with real processes: child processes (test/fixtures/fleetWorker.ts) share tokens through
+ * a real redis-server or one file, against oidc-provider and a protected API. Figures are printed as diagnostics
+ * (`node --test dist/test/fleet.test.js`) and quoted in docs/fleet.md.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { fork, type ChildProcess } from 'node:child_process';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { createClient } from 'redis';
+import { startProtectedApi, type ProtectedApiHandle } from './helpers/api.js';
+import { startFaultProxy } from './helpers/faultProxy.js';
+import { startOidcProvider, type OidcProviderHandle } from './helpers/oidc.js';
+import { startRedis, type RedisHandle } from './helpers/redis.js';
+import type { GotToken, RunReport, WorkerCommand, WorkerConfig } from './fixtures/fleetWorker.js';
+
+const WORKER = fileURLToPath(new URL('./fixtures/fleetWorker.js', import.meta.url));
+const children = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of children) child.kill('SIGKILL');
+});
+
+/** A spawned worker process. */
+interface Worker {
+  pid: number;
+  child: ChildProcess;
+  send(command: WorkerCommand): void;
+  next<T>(type: string): Promise<T>;
+}
+
+async function spawnWorker(config: WorkerConfig): Promise<Worker> {
+  const child = fork(WORKER, [JSON.stringify(config)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  // Never let a forgotten worker keep this test process alive: the servers keep it alive while tests run, and the
+  // exit hook above kills whatever is left.
+  child.unref();
+  (child.channel as { unref?: () => void } | undefined)?.unref?.();
+  const inbox: { type: string }[] = [];
+  const waiting: { type: string; resolve: (m: unknown) => void; reject: (e: Error) => void }[] = [];
+  child.on('message', (message: { type: string }) => {
+    const index = waiting.findIndex((w) => w.type === message.type);
+    if (index >= 0) waiting.splice(index, 1)[0]!.resolve(message);
+    else inbox.push(message);
+  });
+  child.once('exit', (code, signal) => {
+    for (const w of waiting.splice(0)) w.reject(new Error(`worker ${child.pid} exited (${code ?? signal}) while we waited for ${w.type}`));
+  });
+  const worker: Worker = {
+    pid: child.pid!,
+    child,
+    send: (command) => child.send(command),
+    next<T>(type: string): Promise<T> {
+      const index = inbox.findIndex((m) => m.type === type);
+      if (index >= 0) return Promise.resolve(inbox.splice(index, 1)[0] as T);
+      return new Promise<T>((resolve, reject) => {
+        waiting.push({ type, resolve: resolve as (m: unknown) => void, reject });
+      });
+    },
+  };
+  await worker.next('ready');
+  return worker;
+}
+
+async function stopWorkers(workers: Worker[]): Promise<void> {
+  await Promise.all(
+    workers.map(async (w) => {
+      if (w.child.exitCode !== null || w.child.signalCode !== null) return;
+      const exited = new Promise((resolve) => w.child.once('exit', resolve));
+      if (w.child.connected) w.send({ type: 'exit' });
+      const timer = setTimeout(() => w.child.kill('SIGKILL'), 3_000);
+      await exited;
+      clearTimeout(timer);
+    }),
+  );
+}
+
+/** What one burst across the fleet showed. */
+interface Burst {
+  /** Token requests at the server from the start of the burst until every process had its token. */
+  untilEveryoneHadAToken: number;
+  /** Token requests at the server during the whole burst (a slow burst may outlive the token's fresh time). */
+  total: number;
+  /** The token each process got first (hash). */
+  firstTokens: Set<string>;
+  /** Milliseconds until every process had its token, and until the burst ended. */
+  tokenMs: number;
+  ms: number;
+  reports: RunReport[];
+}
+
+/** Every worker sends `n` concurrent API requests at once. */
+async function burst(workers: Worker[], n: number, op: OidcProviderHandle): Promise<Burst> {
+  const got = workers.map((w) => w.next<GotToken>('gotToken'));
+  const replies = workers.map((w) => w.next<RunReport>('report'));
+  const before = op.tokenRequests.length;
+  const t0 = Date.now();
+  for (const w of workers) w.send({ type: 'burst', n });
+  const first = await Promise.all(got);
+  const untilEveryoneHadAToken = op.tokenRequests.length - before;
+  const tokenMs = Date.now() - t0;
+  const reports = await Promise.all(replies);
+  return { untilEveryoneHadAToken, total: op.tokenRequests.length - before, firstTokens: new Set(first.map((g) => g.token)), tokenMs, ms: Date.now() - t0, reports };
+}
+
+function sum(reports: RunReport[], field: 'ok' | 'failed' | 'tokenRequests' | 'storeErrors'): number {
+  return reports.reduce((total, r) => total + r[field], 0);
+}
+
+function distinctTokens(reports: RunReport[]): Set<string> {
+  return new Set(reports.flatMap((r) => r.tokens));
+}
+
+async function waitFor(condition: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
+describe('fleet on Redis (child processes)', () => {
+  const TTL = 3; // seconds: tokens expire in real time during the test
+  let redis: RedisHandle;
+  let op: OidcProviderHandle;
+  let api: ProtectedApiHandle;
+  const workers: Worker[] = [];
+
+  before(async () => {
+    redis = await startRedis();
+    op = await startOidcProvider({ ttl: TTL });
+    api = await startProtectedApi({ issuer: op.issuer, jwksUrl: op.jwksUrl, audience: op.resource });
+  });
+  after(async () => {
+    await stopWorkers(workers);
+    await api?.close();
+    await op?.close();
+    await redis?.close();
+  });
+
+  test('8 processes × 200 concurrent requests make 1 token request cold, and 1 more after expiry (node-redis and ioredis mixed)', async (t) => {
+    const config = (i: number): WorkerConfig => ({ store: i % 2 ? 'ioredis' : 'node-redis', redisUrl: redis.url, prefix: 'fleet-a:', tokenUrl: op.tokenUrl, apiUrl: api.url });
+    const fleet = await Promise.all(Array.from({ length: 8 }, (_, i) => spawnWorker(config(i))));
+    workers.push(...fleet);
+    const before = op.tokenRequests.length;
+
+    const cold = await burst(fleet, 200, op);
+    assert.equal(sum(cold.reports, 'failed'), 0, JSON.stringify(cold.reports.flatMap((r) => r.errors)));
+    assert.equal(sum(cold.reports, 'ok'), 1_600);
+    assert.equal(cold.untilEveryoneHadAToken, 1, 'cold: exactly one token request for the whole fleet');
+    assert.equal(cold.firstTokens.size, 1, 'every process got the same token');
+
+    // Every token (including any refreshed while a slow burst ran) is now past its expiry.
+    await sleep(TTL * 1_000 + 1_200);
+    const expired = await burst(fleet, 200, op);
+    assert.equal(sum(expired.reports, 'failed'), 0, JSON.stringify(expired.reports.flatMap((r) => r.errors)));
+    assert.equal(expired.untilEveryoneHadAToken, 1, 'after expiry: exactly one more token request');
+    assert.equal(expired.firstTokens.size, 1);
+    assert.ok(![...cold.firstTokens].some((token) => expired.firstTokens.has(token)), 'a new token after expiry');
+    t.diagnostic(
+      `fleet: 8 processes x 200 concurrent requests; cold: ${cold.untilEveryoneHadAToken} token request, every process had the token after ${cold.tokenMs} ms, burst ${cold.ms} ms; ` +
+        `after expiry: ${expired.untilEveryoneHadAToken} token request, ${expired.tokenMs} ms; token requests in total ${op.tokenRequests.length - before}`,
+    );
+    await stopWorkers(fleet);
+  });
+
+  test('a lease holder killed mid-fetch is taken over within the lease time; a live slow holder keeps its lease', async (t) => {
+    const LEASE = 1_500;
+    const proxy = await startFaultProxy(op.issuer);
+    t.after(() => proxy.close());
+    const prefix = 'fleet-b:';
+    const config: WorkerConfig = { store: 'node-redis', redisUrl: redis.url, prefix, tokenUrl: `${proxy.url}/token`, apiUrl: api.url, leaseTtl: LEASE, leaseWait: 30_000 };
+    const fleet = await Promise.all(Array.from({ length: 4 }, () => spawnWorker(config)));
+    workers.push(...fleet);
+    const inspector = createClient({ url: redis.url });
+    inspector.on('error', () => undefined);
+    await inspector.connect();
+    t.after(() => inspector.destroy());
+
+    proxy.inject({ kind: 'delay', ms: 30_000 }); // the first token request hangs in the proxy
+    const before = op.tokenRequests.length;
+    const replies = fleet.map((w) => w.next<RunReport>('report').catch((error: Error) => error));
+    for (const w of fleet) w.send({ type: 'burst', n: 20 });
+
+    await waitFor(() => proxy.requests === 1, 10_000, 'the lease holder to send its token request');
+    const leaseKeys = await inspector.keys(`${prefix}*:lease`);
+    assert.equal(leaseKeys.length, 1);
+    assert.match(leaseKeys[0]!, /^fleet-b:\{[A-Za-z0-9_-]{43}\}:lease$/);
+    const owner = await inspector.get(leaseKeys[0]!);
+    const holderPid = Number(owner!.split(':')[1]);
+    const holder = fleet.find((w) => w.pid === holderPid);
+    assert.ok(holder, `the lease owner ${owner} is one of the workers`);
+
+    await sleep(LEASE * 2.5); // a live holder renews its lease: nobody takes over
+    assert.equal(proxy.requests, 1, 'no takeover while the holder is alive');
+
+    holder.child.kill('SIGKILL');
+    const killedAt = Date.now();
+    await waitFor(() => op.tokenRequests.length > before, LEASE * 4, 'another process to take over');
+    const takeoverMs = op.tokenRequests[before]!.at - killedAt;
+    const results = await Promise.all(replies);
+    const survivors = results.filter((r): r is RunReport => !(r instanceof Error));
+    assert.equal(survivors.length, 3);
+    assert.equal(sum(survivors, 'failed'), 0, JSON.stringify(survivors.flatMap((r) => r.errors)));
+    assert.equal(sum(survivors, 'ok'), 60);
+    assert.equal(distinctTokens(survivors).size, 1);
+    assert.equal(op.tokenRequests.length - before, 1, 'one takeover request reached the server');
+    assert.equal(proxy.requests, 2, 'the hung request and one takeover, nothing else');
+    assert.ok(takeoverMs <= LEASE + 500, `takeover after ${takeoverMs} ms, lease ${LEASE} ms`);
+    t.diagnostic(`fleet: lease ${LEASE} ms, holder killed mid-fetch, takeover after ${takeoverMs} ms`);
+    await stopWorkers(fleet);
+  });
+
+  test('Redis stopped under load: 0 failed requests; restarted: the fleet shares tokens again', async (t) => {
+    const config = (i: number): WorkerConfig => ({ store: i % 2 ? 'ioredis' : 'node-redis', redisUrl: redis.url, prefix: 'fleet-c:', tokenUrl: op.tokenUrl, apiUrl: api.url });
+    const fleet = await Promise.all(Array.from({ length: 8 }, (_, i) => spawnWorker(config(i))));
+    workers.push(...fleet);
+    const status = async (): Promise<boolean> => {
+      const replies = fleet.map((w) => w.next<{ redisReady: boolean }>('status'));
+      for (const w of fleet) w.send({ type: 'status' });
+      return (await Promise.all(replies)).every((r) => r.redisReady);
+    };
+
+    const started = fleet.map((w) => w.next('loading'));
+    for (const w of fleet) w.send({ type: 'load', concurrency: 5 });
+    await Promise.all(started);
+    await sleep(1_000);
+    await redis.stop({ hard: true });
+    const downAt = op.tokenRequests.length;
+    await sleep(TTL * 1_000 + 1_500); // the tokens expire while Redis is down
+    const duringOutage = op.tokenRequests.length - downAt;
+    await redis.start();
+    await waitFor(status, 10_000, 'every worker to reconnect');
+    await sleep(1_500); // past the store's back-off
+    const loadReports = fleet.map((w) => w.next<RunReport>('report'));
+    for (const w of fleet) w.send({ type: 'stopLoad' });
+    const load = await Promise.all(loadReports);
+    assert.equal(sum(load, 'failed'), 0, JSON.stringify(load.flatMap((r) => r.errors)));
+    assert.ok(sum(load, 'ok') > 1_000, `requests served under load: ${sum(load, 'ok')}`);
+    assert.ok(sum(load, 'storeErrors') > 0, 'the outage was noticed');
+    assert.ok(duringOutage >= 1, 'processes fetched for themselves during the outage');
+
+    await sleep(TTL * 1_000 + 1_200); // every token expires again
+    const shared = await burst(fleet, 50, op);
+    assert.equal(sum(shared.reports, 'failed'), 0);
+    assert.equal(shared.untilEveryoneHadAToken, 1, 'after the restart the fleet makes one token request again');
+    assert.equal(shared.firstTokens.size, 1);
+    t.diagnostic(`fleet: Redis down ${TTL + 1.5} s under load (8 processes x 5 loops): ${sum(load, 'ok')} requests, ${sum(load, 'failed')} failed, ${duringOutage} token requests during the outage; after restart and expiry: ${shared.untilEveryoneHadAToken} token request for the fleet`);
+    await stopWorkers(fleet);
+  });
+});
+
+describe('fleet on one file (child processes)', () => {
+  let op: OidcProviderHandle;
+  let api: ProtectedApiHandle;
+  let dir: string;
+  const workers: Worker[] = [];
+
+  before(async () => {
+    op = await startOidcProvider({ ttl: 60 });
+    api = await startProtectedApi({ issuer: op.issuer, jwksUrl: op.jwksUrl, audience: op.resource });
+    dir = await mkdtemp(path.join(tmpdir(), 'cc-fleet-'));
+  });
+  after(async () => {
+    await stopWorkers(workers);
+    await api?.close();
+    await op?.close();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  test('FileTokenStore: 4 processes cold make 1 token request; a corrupt file is ignored and overwritten', async (t) => {
+    const filePath = path.join(dir, 'cache', 'tokens.json');
+    const config: WorkerConfig = { store: 'file', filePath, tokenUrl: op.tokenUrl, apiUrl: api.url };
+    let fleet = await Promise.all(Array.from({ length: 4 }, () => spawnWorker(config)));
+    workers.push(...fleet);
+    const cold = await burst(fleet, 50, op);
+    assert.equal(sum(cold.reports, 'failed'), 0, JSON.stringify(cold.reports.flatMap((r) => r.errors)));
+    assert.equal(cold.total, 1);
+    assert.equal(distinctTokens(cold.reports).size, 1);
+    assert.equal((await stat(filePath)).mode & 0o777, 0o600);
+    await stopWorkers(fleet);
+
+    await writeFile(filePath, '{"version":1,"entries":{"x": tru', { mode: 0o600 });
+    fleet = await Promise.all(Array.from({ length: 4 }, () => spawnWorker(config)));
+    workers.push(...fleet);
+    const again = await burst(fleet, 50, op);
+    assert.equal(sum(again.reports, 'failed'), 0, JSON.stringify(again.reports.flatMap((r) => r.errors)));
+    assert.equal(again.total, 1, 'the corrupt file cost exactly one token request');
+    assert.equal(distinctTokens(again.reports).size, 1);
+    assert.ok(!distinctTokens(cold.reports).has([...distinctTokens(again.reports)][0]!), 'the corrupt file was not read as a token');
+    const data = JSON.parse(await readFile(filePath, 'utf8')) as { version: number; entries: Record<string, unknown> };
+    assert.equal(data.version, 1);
+    assert.equal(Object.keys(data.entries).length, 1);
+    assert.equal((await stat(filePath)).mode & 0o777, 0o600);
+    t.diagnostic(`file: 4 processes x 50 concurrent requests; cold: ${cold.total} token request, burst ${cold.ms} ms; corrupt file: ${again.total} token request, burst ${again.ms} ms`);
+    await stopWorkers(fleet);
+  });
+});
