@@ -1,0 +1,414 @@
+/**
+ * The Client as a whole, against oidc-provider (behind a fault proxy) and a protected API: requests and responses,
+ * a Client without credentials, single flight, failures that are not cached, callbacks that cannot break requests,
+ * cancellation and timeouts reaching the token fetch, `withConfiguration`, and `OAuthAuthorizationController`.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  AbortError,
+  ApiError,
+  CallbackError,
+  Client,
+  ErrorCode,
+  MissingCredentialsError,
+  NetworkError,
+  OAuthAuthorizationController,
+  OAuthProviderError,
+  TimeoutError,
+  type ClientConfiguration,
+  type OAuthToken,
+} from '../src/index.js';
+import { resolveConfiguration } from '../src/configuration.js';
+import { basicCredentials, bearerTokens, manualClock, startStack, waitUntil, type ManualClock, type Stack } from './helpers/fixtures.js';
+
+const TTL = 60;
+let stack: Stack;
+const clients: Client[] = [];
+
+before(async () => {
+  stack = await startStack({ ttl: TTL });
+});
+after(async () => {
+  await stack.close(); // first: frees any request still hanging in the proxy
+  await Promise.all(clients.map((c) => c.close()));
+});
+
+type Credentials = NonNullable<ClientConfiguration['clientCredentialsAuthCredentials']>;
+
+/** A Client on the proxied token URL, with an injected clock. */
+function makeClient(options: { clock?: ManualClock; credentials?: Partial<Credentials> } & Partial<ClientConfiguration> = {}): Client {
+  const { credentials, clock = manualClock(), ...config } = options;
+  const client = new Client({
+    baseUrl: stack.api.url,
+    tokenUrl: stack.proxiedTokenUrl,
+    clock,
+    refreshAhead: 0,
+    ...config,
+    clientCredentialsAuthCredentials: { oAuthClientId: 'svc', oAuthClientSecret: 'svc-secret', ...credentials },
+  });
+  clients.push(client);
+  return client;
+}
+
+function tokenRequestCounter(): () => number {
+  const start = stack.op.tokenRequests.length;
+  return () => stack.op.tokenRequests.length - start;
+}
+
+/** Runs `fn` and returns its rejection, failing when it resolves. */
+async function rejection(fn: () => Promise<unknown>): Promise<Error> {
+  try {
+    await fn();
+  } catch (error) {
+    return error as Error;
+  }
+  assert.fail('expected a rejection');
+}
+
+describe('requests and responses', () => {
+  test('request() sends method, path, query, headers and a JSON body, and parses a JSON response', async () => {
+    const client = makeClient();
+    const res = await client.request<{ method: string; path: string; query: Record<string, string>; headers: Record<string, string>; body: string }>({
+      method: 'put',
+      path: '/echo',
+      query: { a: 1, b: ['x', 'y'], skipped: undefined },
+      headers: { 'X-Custom': 'yes' },
+      json: { hello: 'world' },
+    });
+    assert.equal(res.statusCode, 200);
+    assert.match(res.headers['content-type']!, /^application\/json/);
+    assert.equal(typeof res.body, 'string');
+    assert.equal(res.result.method, 'PUT');
+    assert.equal(res.result.path, '/echo');
+    assert.deepEqual(res.result.query, { a: '1', b: 'y' });
+    assert.equal(res.result.headers['x-custom'], 'yes');
+    assert.equal(res.result.headers['content-type'], 'application/json');
+    assert.match(res.result.headers.authorization!, /^Bearer /);
+    assert.deepEqual(JSON.parse(res.result.body), { hello: 'world' });
+    assert.equal(stack.api.requests.at(-1)!.url, '/echo?a=1&b=x&b=y');
+  });
+
+  test('a non-JSON body comes back as text with result undefined; a non-2xx status rejects with ApiError', async () => {
+    const client = makeClient();
+    const text = await client.get('/text');
+    assert.deepEqual([text.statusCode, text.body, text.result], [200, 'hello', undefined]);
+    const error = await rejection(() => client.get('/status/503'));
+    assert.ok(error instanceof ApiError);
+    assert.equal(error.statusCode, 503);
+    assert.deepEqual(error.result, { status: 503 });
+  });
+});
+
+describe('a Client without credentials', () => {
+  test('calls auth: false endpoints; an authenticated call rejects with MissingCredentialsError and no token request', async () => {
+    const count = tokenRequestCounter();
+    const proxied = stack.proxy.requests;
+    const client = new Client({ baseUrl: stack.api.url, tokenUrl: stack.proxiedTokenUrl });
+    clients.push(client);
+
+    const pub = await client.request({ path: '/public', auth: false });
+    assert.deepEqual([pub.statusCode, pub.result], [200, { public: true }]);
+    assert.equal(stack.api.requests.at(-1)!.headers.authorization, undefined, 'no Authorization header on auth: false');
+
+    const apiRequests = stack.api.requests.length;
+    const error = await rejection(() => client.get('/things'));
+    assert.ok(error instanceof MissingCredentialsError);
+    assert.equal((error as MissingCredentialsError).code, ErrorCode.MissingCredentials);
+    assert.equal(count(), 0);
+    assert.equal(stack.proxy.requests, proxied, 'the token endpoint was never contacted');
+    assert.equal(stack.api.requests.length, apiRequests, 'nor the API');
+  });
+
+  test('a Client with credentials sends no token on auth: false calls either', async () => {
+    const count = tokenRequestCounter();
+    const client = makeClient();
+    await client.get('/public', { auth: false });
+    assert.equal(count(), 0);
+    assert.equal(stack.api.requests.at(-1)!.headers.authorization, undefined);
+  });
+});
+
+describe('single flight', () => {
+  const N = 25;
+
+  test(`${N} concurrent calls on a cold client make one token request and one oAuthOnTokenUpdate, and share the token`, async () => {
+    const updates: OAuthToken[] = [];
+    const count = tokenRequestCounter();
+    const client = makeClient({ credentials: { oAuthOnTokenUpdate: (t) => updates.push(t) } });
+    const seen = stack.api.requests.length;
+    const results = await Promise.all(Array.from({ length: N }, () => client.get('/things')));
+    assert.ok(results.every((r) => r.statusCode === 200));
+    assert.equal(count(), 1);
+    assert.equal(updates.length, 1);
+    const tokens = bearerTokens(stack.api).slice(seen);
+    assert.equal(tokens.length, N);
+    assert.deepEqual(new Set(tokens), new Set([updates[0]!.accessToken]));
+  });
+
+  test(`${N} concurrent calls on an expired client make one token request and share the new token`, async () => {
+    const clock = manualClock();
+    const updates: OAuthToken[] = [];
+    const count = tokenRequestCounter();
+    const client = makeClient({ clock, credentials: { oAuthOnTokenUpdate: (t) => updates.push(t) } });
+    await client.get('/things');
+    assert.equal(count(), 1);
+
+    clock.advance(TTL * 1000);
+    const seen = stack.api.requests.length;
+    await Promise.all(Array.from({ length: N }, () => client.get('/things')));
+    assert.equal(count(), 2);
+    assert.equal(updates.length, 2);
+    const tokens = bearerTokens(stack.api).slice(seen);
+    assert.deepEqual(new Set(tokens), new Set([updates[1]!.accessToken]));
+    assert.notEqual(updates[1]!.accessToken, updates[0]!.accessToken);
+  });
+});
+
+describe('failures are not cached', () => {
+  test('after a 500 from the token endpoint the next call fetches again and succeeds', async () => {
+    const count = tokenRequestCounter();
+    const client = makeClient({ retry: false });
+    stack.proxy.inject({ kind: 'status', status: 500, body: 'boom' });
+    const error = await rejection(() => client.get('/things'));
+    assert.ok(error instanceof ApiError);
+    assert.equal(error.statusCode, 500);
+    assert.equal((await client.get('/things')).statusCode, 200);
+    assert.equal(count(), 1, 'only the second token request reached the server');
+  });
+
+  test('after a network error the next call fetches again and succeeds', async () => {
+    const client = makeClient({ retry: false });
+    stack.proxy.inject({ kind: 'reset' });
+    assert.ok((await rejection(() => client.get('/things'))) instanceof NetworkError);
+    assert.equal((await client.get('/things')).statusCode, 200);
+  });
+
+  test('after a throwing oAuthTokenProvider the next call asks it again and succeeds', async () => {
+    let calls = 0;
+    const client = makeClient({
+      credentials: {
+        oAuthTokenProvider: (_last, manager) => {
+          calls++;
+          if (calls === 1) throw new Error('database unavailable');
+          return manager.fetchToken();
+        },
+      },
+    });
+    const error = await rejection(() => client.get('/things'));
+    assert.ok(error instanceof CallbackError);
+    assert.equal(error.code, ErrorCode.Callback);
+    assert.match(error.message, /database unavailable/);
+    assert.equal((error.cause as Error).message, 'database unavailable');
+    assert.equal((await client.get('/things')).statusCode, 200);
+    assert.equal(calls, 2);
+  });
+
+  test('a provider returning a non-token is an error, and the next call asks again', async () => {
+    let calls = 0;
+    const client = makeClient({ credentials: { oAuthTokenProvider: (_l, m) => (++calls === 1 ? (undefined as unknown as OAuthToken) : m.fetchToken()) } });
+    assert.ok((await rejection(() => client.get('/things'))) instanceof CallbackError);
+    assert.equal((await client.get('/things')).statusCode, 200);
+  });
+});
+
+describe('callbacks cannot break requests', () => {
+  test('a throwing oAuthOnTokenUpdate is reported as callbackError; the request succeeds and the callback keeps being called', async () => {
+    const clock = manualClock();
+    const count = tokenRequestCounter();
+    const thrown = new Error('disk full');
+    const calls: OAuthToken[] = [];
+    const client = makeClient({
+      clock,
+      credentials: {
+        oAuthOnTokenUpdate: (t) => {
+          calls.push(t);
+          throw thrown;
+        },
+      },
+    });
+    const reported: { callback: string; error: unknown }[] = [];
+    client.on('callbackError', (e) => reported.push(e));
+
+    assert.equal((await client.get('/things')).statusCode, 200);
+    assert.equal((await client.get('/things')).statusCode, 200);
+    assert.equal(count(), 1, 'the token fetched before the callback threw is kept');
+    assert.deepEqual(reported, [{ callback: 'oAuthOnTokenUpdate', error: thrown }]);
+
+    clock.advance(TTL * 1000);
+    assert.equal((await client.get('/things')).statusCode, 200);
+    assert.equal(count(), 2);
+    assert.equal(calls.length, 2);
+    assert.equal(reported.length, 2);
+  });
+
+  test('without a callbackError listener the throw becomes a process warning, never an exception', async () => {
+    const warnings: Error[] = [];
+    const onWarning = (w: Error) => warnings.push(w);
+    process.on('warning', onWarning);
+    try {
+      const client = makeClient({
+        credentials: {
+          oAuthOnTokenUpdate: () => {
+            throw new Error('nope');
+          },
+        },
+      });
+      assert.equal((await client.get('/things')).statusCode, 200);
+      await waitUntil(() => warnings.length > 0);
+      assert.match(warnings[0]!.message, /oAuthOnTokenUpdate threw/);
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
+});
+
+describe('cancellation and timeouts reach the token fetch', () => {
+  test('an AbortSignal aborting while the token endpoint hangs rejects promptly with ERR_ABORTED; the next call works', async () => {
+    const client = makeClient();
+    stack.proxy.inject({ kind: 'hang' });
+    const controller = new AbortController();
+    const started = Date.now();
+    const call = rejection(() => client.get('/things', { signal: controller.signal }));
+    setTimeout(() => controller.abort(), 100);
+    const error = await call;
+    assert.ok(error instanceof AbortError, String(error));
+    assert.equal((error as AbortError).code, ErrorCode.Aborted);
+    assert.ok(Date.now() - started < 1_000, `aborted after ${Date.now() - started} ms`);
+    assert.equal((await client.get('/things')).statusCode, 200);
+  });
+
+  test('an already aborted signal rejects with ERR_ABORTED and sends no token request', async () => {
+    const client = makeClient();
+    const proxied = stack.proxy.requests;
+    const error = await rejection(() => client.get('/things', { signal: AbortSignal.abort() }));
+    assert.equal((error as AbortError).code, ErrorCode.Aborted);
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(stack.proxy.requests, proxied);
+  });
+
+  test('one caller aborting does not cancel the fetch other callers wait on', async () => {
+    const count = tokenRequestCounter();
+    const client = makeClient();
+    stack.proxy.inject({ kind: 'delay', ms: 300 });
+    const controller = new AbortController();
+    const aborted = rejection(() => client.get('/things', { signal: controller.signal }));
+    const patient = client.get('/things');
+    setTimeout(() => controller.abort(), 50);
+    assert.equal((await aborted as AbortError).code, ErrorCode.Aborted);
+    assert.equal((await patient).statusCode, 200);
+    assert.equal(count(), 1);
+  });
+
+  test('a call made right after the only waiter aborted starts a new fetch instead of inheriting the abort', async () => {
+    const client = makeClient();
+    const proxied = stack.proxy.requests;
+    stack.proxy.inject({ kind: 'delay', ms: 300 });
+    const controller = new AbortController();
+    const aborted = rejection(() => client.get('/things', { signal: controller.signal }));
+    await waitUntil(() => stack.proxy.requests > proxied);
+    controller.abort();
+    const next = client.get('/things');
+    assert.equal((await aborted as AbortError).code, ErrorCode.Aborted);
+    assert.equal((await next).statusCode, 200);
+  });
+
+  for (const option of ['timeout', 'tokenRequestTimeout'] as const) {
+    test(`the Client's \`${option}\` bounds a hanging token request: ERR_TIMEOUT`, async () => {
+      const client = makeClient({ [option]: 300, retry: false });
+      stack.proxy.inject({ kind: 'hang' });
+      const started = Date.now();
+      const error = await rejection(() => client.get('/things'));
+      const elapsed = Date.now() - started;
+      assert.ok(error instanceof TimeoutError, String(error));
+      assert.equal(error.code, ErrorCode.Timeout);
+      assert.equal(error.timeout, 300);
+      assert.ok(elapsed >= 250 && elapsed < 2_000, `timed out after ${elapsed} ms`);
+      assert.equal((await client.get('/things')).statusCode, 200);
+    });
+  }
+
+  test("a request's own `timeout` bounds its wait for a hanging token request: ERR_TIMEOUT", async () => {
+    const client = makeClient({ retry: false });
+    stack.proxy.inject({ kind: 'hang' });
+    const started = Date.now();
+    const error = await rejection(() => client.get('/things', { timeout: 300 }));
+    const elapsed = Date.now() - started;
+    assert.ok(error instanceof TimeoutError, String(error));
+    assert.equal(error.code, ErrorCode.Timeout);
+    assert.ok(elapsed < 2_000, `timed out after ${elapsed} ms`);
+    assert.equal((await client.get('/things')).statusCode, 200);
+  });
+
+  test('the token request timeout defaults to 30 s, or to the Client timeout when one is set', () => {
+    const credentials = { oAuthClientId: 'svc', oAuthClientSecret: 'svc-secret' };
+    assert.equal(resolveConfiguration({ tokenUrl: stack.op.tokenUrl, clientCredentialsAuthCredentials: credentials }).tokenRequestTimeout, 30_000);
+    assert.equal(resolveConfiguration({ tokenUrl: stack.op.tokenUrl, timeout: 0, clientCredentialsAuthCredentials: credentials }).tokenRequestTimeout, 30_000);
+    assert.equal(resolveConfiguration({ tokenUrl: stack.op.tokenUrl, timeout: 5_000, clientCredentialsAuthCredentials: credentials }).tokenRequestTimeout, 5_000);
+    assert.equal(resolveConfiguration({ tokenUrl: stack.op.tokenUrl, timeout: 5_000, tokenRequestTimeout: 700, clientCredentialsAuthCredentials: credentials }).tokenRequestTimeout, 700);
+  });
+});
+
+describe('withConfiguration', () => {
+  test('returns a new Client with merged configuration, leaves the original unchanged, and shares its token', async () => {
+    const count = tokenRequestCounter();
+    const original = makeClient({ headers: { 'x-origin': 'original' }, credentials: { oAuthScopes: 'api:read' } });
+    await original.get('/things');
+    assert.equal(count(), 1);
+    const before = JSON.stringify(original);
+
+    const clone = original.withConfiguration({ headers: { 'x-origin': 'clone', 'x-extra': '1' } });
+    assert.ok(clone instanceof Client);
+    assert.notEqual(clone, original);
+    const echoed = await clone.get<{ headers: Record<string, string> }>('/echo');
+    assert.equal(echoed.result.headers['x-origin'], 'clone');
+    assert.equal(echoed.result.headers['x-extra'], '1');
+    assert.equal(count(), 1, 'the clone uses the token the original fetched');
+    assert.equal(bearerTokens(stack.api).at(-1), bearerTokens(stack.api).at(-2));
+
+    const fromOriginal = await original.get<{ headers: Record<string, string> }>('/echo');
+    assert.equal(fromOriginal.result.headers['x-origin'], 'original');
+    assert.equal(fromOriginal.result.headers['x-extra'], undefined);
+    assert.equal(JSON.stringify(original), before);
+
+    await clone.close();
+    assert.equal((await original.get('/things')).statusCode, 200, 'closing a clone leaves the original working');
+  });
+
+  test('credentials are merged field by field; other credentials get their own token', async () => {
+    const count = tokenRequestCounter();
+    const original = makeClient({ credentials: { oAuthScopes: 'api:read' } });
+    await original.get('/things');
+    const writer = original.withConfiguration({ clientCredentialsAuthCredentials: { oAuthClientId: 'svc', oAuthScopes: 'api:write' } });
+    clients.push(writer);
+    const res = await writer.get<{ scope: string; client_id: string }>('/things');
+    assert.equal(res.result.scope, 'api:write');
+    assert.equal(res.result.client_id, 'svc');
+    assert.equal(count(), 2);
+    assert.equal(stack.op.tokenRequests.at(-1)!.headers.authorization, basicCredentials('svc', 'svc-secret'), 'the secret was kept from the original');
+    assert.equal(((await original.get('/things')).result as { scope: string }).scope, 'api:read');
+    assert.equal(count(), 2);
+  });
+});
+
+describe('OAuthAuthorizationController', () => {
+  test('requestToken({ authorization, scope }, fieldParameters) calls the token endpoint', async () => {
+    const client = makeClient({ tokenUrl: stack.op.tokenUrl });
+    const controller = new OAuthAuthorizationController(client);
+    const res = await controller.requestToken({ authorization: basicCredentials('svc', 'svc-secret'), scope: 'api:read' }, { resource: stack.op.resource });
+    assert.equal(res.statusCode, 200);
+    assert.equal(res.result.tokenType, 'Bearer');
+    assert.equal(res.result.scope, 'api:read');
+    assert.equal(res.result.expiresIn, TTL);
+    const form = new URLSearchParams(stack.op.tokenRequests.at(-1)!.body);
+    assert.deepEqual(Object.fromEntries(form), { grant_type: 'client_credentials', scope: 'api:read', resource: stack.op.resource });
+
+    const api = await fetch(`${stack.api.url}/things`, { headers: { authorization: `Bearer ${res.result.accessToken}` } });
+    assert.equal(api.status, 200);
+    await api.arrayBuffer();
+
+    const error = await rejection(() => controller.requestToken({ authorization: basicCredentials('svc', 'wrong'), scope: 'api:read' }));
+    assert.ok(error instanceof OAuthProviderError);
+    assert.equal(error.error, 'invalid_client');
+  });
+});

@@ -1,0 +1,252 @@
+/**
+ * Typed errors, against oidc-provider, a fault proxy in front of it, and a protected API: one base class, a stable
+ * `code` per outcome, `instanceof` for every class, the server's `error` and `error_description` kept in the message
+ * (never the secret), `cause` kept, clear errors for malformed token responses, and invalid options named by path.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import {
+  ApiError,
+  Client,
+  ClientCredentialsError,
+  ErrorCode,
+  InvalidOptionError,
+  MalformedTokenResponseError,
+  NetworkError,
+  OAuthProviderError,
+  RetriesExhaustedError,
+  type ClientConfiguration,
+} from '../src/index.js';
+import { startStack, type Stack } from './helpers/fixtures.js';
+
+let stack: Stack;
+const clients: Client[] = [];
+
+before(async () => {
+  stack = await startStack();
+});
+after(async () => {
+  await stack.close();
+  await Promise.all(clients.map((c) => c.close()));
+});
+
+type Credentials = NonNullable<ClientConfiguration['clientCredentialsAuthCredentials']>;
+
+function makeClient(credentials: Partial<Credentials> = {}, config: Partial<ClientConfiguration> = {}): Client {
+  const client = new Client({
+    baseUrl: stack.api.url,
+    tokenUrl: stack.op.tokenUrl,
+    ...config,
+    clientCredentialsAuthCredentials: { oAuthClientId: 'svc', oAuthClientSecret: 'svc-secret', ...credentials },
+  });
+  clients.push(client);
+  return client;
+}
+
+async function rejection(promise: Promise<unknown>): Promise<Error> {
+  try {
+    await promise;
+  } catch (error) {
+    return error as Error;
+  }
+  assert.fail('expected a rejection');
+}
+
+test('ErrorCode has a stable code for every outcome the issue names', () => {
+  assert.deepEqual(
+    [ErrorCode.MissingCredentials, ErrorCode.OAuthProvider, ErrorCode.UnexpectedStatus, ErrorCode.Network, ErrorCode.Timeout, ErrorCode.Aborted, ErrorCode.MalformedTokenResponse, ErrorCode.InvalidOption],
+    ['ERR_MISSING_CREDENTIALS', 'ERR_OAUTH_PROVIDER', 'ERR_UNEXPECTED_STATUS', 'ERR_NETWORK', 'ERR_TIMEOUT', 'ERR_ABORTED', 'ERR_MALFORMED_TOKEN_RESPONSE', 'ERR_INVALID_OPTION'],
+  );
+});
+
+describe('the authorization server says no', () => {
+  test('a bad secret rejects with OAuthProviderError (an ApiError) keeping invalid_client and its description, not the secret', async () => {
+    const secret = 'Wr0ng-S3cret-value';
+    const before = stack.op.tokenRequests.length;
+    const error = await rejection(makeClient({ oAuthClientSecret: secret }).get('/things'));
+    assert.ok(error instanceof OAuthProviderError, String(error));
+    assert.ok(error instanceof ApiError);
+    assert.ok(error instanceof ClientCredentialsError);
+    assert.ok(error instanceof Error);
+    assert.equal(error.name, 'OAuthProviderError');
+    assert.equal(error.code, ErrorCode.OAuthProvider);
+    assert.equal(error.statusCode, 401);
+    assert.equal(error.error, 'invalid_client');
+    assert.equal(error.errorDescription, 'client authentication failed');
+    assert.equal(error.result?.error, 'invalid_client');
+    assert.match(error.message, /invalid_client/);
+    assert.match(error.message, /client authentication failed/);
+    assert.ok(!error.message.includes(secret));
+    assert.ok(!error.stack?.includes(secret));
+    assert.equal(stack.op.tokenRequests.length - before, 1, 'invalid_client is not retried');
+  });
+
+  test('a scope the client may not have rejects with invalid_scope and the server description', async () => {
+    const error = await rejection(makeClient({ oAuthScopes: 'api:admin' }).get('/things'));
+    assert.ok(error instanceof OAuthProviderError);
+    assert.equal(error.statusCode, 400);
+    assert.equal(error.error, 'invalid_scope');
+    assert.ok(error.errorDescription, 'oidc-provider sends a description');
+    assert.ok(error.message.includes(`invalid_scope: ${error.errorDescription}`), error.message);
+  });
+
+  test('a bare 5xx from the token endpoint is an ApiError with ERR_UNEXPECTED_STATUS, not an OAuthProviderError', async () => {
+    const client = makeClient({}, { tokenUrl: stack.proxiedTokenUrl, retry: false });
+    stack.proxy.inject({ kind: 'status', status: 502, body: '<h1>Bad gateway</h1>', headers: { 'content-type': 'text/html' } });
+    const error = await rejection(client.get('/things'));
+    assert.ok(error instanceof ApiError && !(error instanceof OAuthProviderError), String(error));
+    assert.equal(error.code, ErrorCode.UnexpectedStatus);
+    assert.equal(error.statusCode, 502);
+    assert.equal(error.body, '<h1>Bad gateway</h1>');
+  });
+
+  test('after retries run out, RetriesExhaustedError keeps the last failure in cause', async () => {
+    const client = makeClient({}, { tokenUrl: stack.proxiedTokenUrl, retry: { maxAttempts: 2, baseDelay: 1, maxDelay: 1 } });
+    stack.proxy.inject({ kind: 'status', status: 503 }, 2);
+    const error = await rejection(client.get('/things'));
+    assert.ok(error instanceof RetriesExhaustedError, String(error));
+    assert.equal(error.code, ErrorCode.RetriesExhausted);
+    assert.equal(error.attempts, 2);
+    assert.ok(error.cause instanceof ApiError);
+    assert.equal(error.cause.statusCode, 503);
+  });
+});
+
+describe('the API says no', () => {
+  test('a non-2xx API response is an ApiError with status, headers, body and parsed result', async () => {
+    const error = await rejection(makeClient().get('/status/404'));
+    assert.ok(error instanceof ApiError && !(error instanceof OAuthProviderError));
+    assert.equal(error.code, ErrorCode.UnexpectedStatus);
+    assert.equal(error.statusCode, 404);
+    assert.match(error.headers['content-type']!, /application\/json/);
+    assert.equal(error.body, '{"status":404}');
+    assert.deepEqual(error.result, { status: 404 });
+    assert.match(error.message, /404/);
+  });
+});
+
+describe('network failures keep their cause', () => {
+  test('a reset connection to the token endpoint is a NetworkError with the socket error in cause', async () => {
+    const client = makeClient({}, { tokenUrl: stack.proxiedTokenUrl, retry: false });
+    stack.proxy.inject({ kind: 'reset' });
+    const error = await rejection(client.get('/things'));
+    assert.ok(error instanceof NetworkError, String(error));
+    assert.equal(error.code, ErrorCode.Network);
+    assert.ok(error.cause instanceof Error, 'cause is the underlying error');
+  });
+
+  test('a refused connection is a NetworkError whose cause says ECONNREFUSED', async () => {
+    const server = net.createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as net.AddressInfo;
+    await new Promise((resolve) => server.close(resolve));
+    const client = makeClient({}, { tokenUrl: `http://127.0.0.1:${port}/token`, retry: false });
+    const error = await rejection(client.get('/things'));
+    assert.ok(error instanceof NetworkError, String(error));
+    assert.match(error.message, /ECONNREFUSED/);
+    const cause = error.cause as { code?: string; cause?: { code?: string } };
+    assert.ok(cause.code === 'ECONNREFUSED' || cause.cause?.code === 'ECONNREFUSED', 'the refusal is kept in cause');
+  });
+});
+
+describe('malformed token responses', () => {
+  const cases = [
+    { name: 'no access_token', fault: { kind: 'json', status: 200, body: { token_type: 'Bearer', expires_in: 60 } }, message: /access_token/ },
+    { name: 'an empty access_token', fault: { kind: 'json', status: 200, body: { access_token: '', token_type: 'Bearer' } }, message: /access_token/ },
+    { name: 'a JSON array', fault: { kind: 'json', status: 200, body: [1, 2] }, message: /not a JSON object/ },
+    { name: 'an HTML page', fault: { kind: 'html' }, message: /not JSON \(text\/html/ },
+    { name: 'truncated JSON', fault: { kind: 'malformed-json' }, message: /not JSON/ },
+    { name: 'a body over maxTokenResponseBytes', fault: { kind: 'huge', bytes: 200_000 }, message: /larger than 1024 bytes/ },
+  ] as const;
+
+  for (const { name, fault, message } of cases) {
+    test(`${name} rejects with ERR_MALFORMED_TOKEN_RESPONSE, and the next call fetches again`, async () => {
+      const client = makeClient({}, { tokenUrl: stack.proxiedTokenUrl, maxTokenResponseBytes: 1024 });
+      stack.proxy.inject(fault);
+      const error = await rejection(client.get('/things'));
+      assert.ok(error instanceof MalformedTokenResponseError, String(error));
+      assert.equal(error.code, ErrorCode.MalformedTokenResponse);
+      assert.equal(error.statusCode, 200);
+      assert.match(error.message, message);
+      assert.equal((await client.get('/things')).statusCode, 200);
+    });
+  }
+
+  test('a token response just under maxTokenResponseBytes is accepted', async () => {
+    const client = makeClient({}, { tokenUrl: stack.proxiedTokenUrl, maxTokenResponseBytes: 4096 });
+    const before = stack.op.tokenRequests.length;
+    stack.proxy.inject({ kind: 'huge', bytes: 4000 });
+    // The proxy's filler token is not valid at the API, but the Client accepted it as a token response.
+    const error = await rejection(client.get('/things', { retryOnUnauthorized: false }));
+    assert.ok(error instanceof ApiError && error.statusCode === 401, String(error));
+    assert.equal(stack.op.tokenRequests.length, before);
+  });
+});
+
+describe('invalid options fail at construction and name the option path', () => {
+  const credentials = { oAuthClientId: 'svc', oAuthClientSecret: 'svc-secret' };
+  const tokenUrl = 'https://auth.example.com/token';
+  const cases: [string, unknown][] = [
+    ['clientCredentialsAuthCredentials.clockSkew', { tokenUrl, clientCredentialsAuthCredentials: { ...credentials, clockSkew: -1 } }],
+    ['clientCredentialsAuthCredentials.clockSkew', { tokenUrl, clientCredentialsAuthCredentials: { ...credentials, clockSkew: 'soon' } }],
+    ['clientCredentialsAuthCredentials.oAuthClockSkew', { tokenUrl, clientCredentialsAuthCredentials: { ...credentials, oAuthClockSkew: -30 } }],
+    ['clientCredentialsAuthCredentials.oAuthClientId', { tokenUrl, clientCredentialsAuthCredentials: { oAuthClientSecret: 'x' } }],
+    ['clientCredentialsAuthCredentials.oAuthClientId', { tokenUrl, clientCredentialsAuthCredentials: { oAuthClientId: 42, oAuthClientSecret: 'x' } }],
+    ['clientCredentialsAuthCredentials.oAuthClientSecret', { tokenUrl, clientCredentialsAuthCredentials: { oAuthClientId: 'svc' } }],
+    ['clientCredentialsAuthCredentials.oAuthScopes', { tokenUrl, clientCredentialsAuthCredentials: { ...credentials, oAuthScopes: 7 } }],
+    ['clientCredentialsAuthCredentials.oAuthToken', { tokenUrl, clientCredentialsAuthCredentials: { ...credentials, oAuthToken: { tokenType: 'Bearer' } } }],
+    ['clientCredentialsAuthCredentials.oAuthTokenProvider', { tokenUrl, clientCredentialsAuthCredentials: { ...credentials, oAuthTokenProvider: 'load' } }],
+    ['clientCredentialsAuthCredentials.oAuthOnTokenUpdate', { tokenUrl, clientCredentialsAuthCredentials: { ...credentials, oAuthOnTokenUpdate: {} } }],
+    ['clientCredentialsAuthCredentials.clientAuthMethod', { tokenUrl, clientCredentialsAuthCredentials: { ...credentials, clientAuthMethod: 'client_secret_magic' } }],
+    ['clientCredentialsAuthCredentials.privateKey', { tokenUrl, clientCredentialsAuthCredentials: { oAuthClientId: 'svc', clientAuthMethod: 'private_key_jwt', privateKey: 'not a key' } }],
+    ['clientCredentialsAuthCredentials', { tokenUrl, clientCredentialsAuthCredentials: 'svc:svc-secret' }],
+    ['tokenUrl', { tokenUrl: 'not a url', clientCredentialsAuthCredentials: credentials }],
+    ['tokenUrl', { tokenUrl: 'ftp://auth.example.com/token', clientCredentialsAuthCredentials: credentials }],
+    ['tokenUrl', { clientCredentialsAuthCredentials: credentials }],
+    ['baseUrl', { baseUrl: 'api.example.com' }],
+    ['timeout', { timeout: -1 }],
+    ['tokenRequestTimeout', { tokenRequestTimeout: 0 }],
+    ['maxTokenResponseBytes', { maxTokenResponseBytes: 10 }],
+    ['retry.maxAttempts', { retry: { maxAttempts: 0 } }],
+    ['retry.baseDelay', { retry: { baseDelay: 'fast' } }],
+    ['circuitBreaker.failureThreshold', { circuitBreaker: { failureThreshold: 0 } }],
+    ['clock', { clock: { now: 5 } }],
+    ['retryOnUnauthorized', { retryOnUnauthorized: 'yes' }],
+    ['headers', { headers: { 'x-n': 1 } }],
+  ];
+  for (const [path, config] of cases) {
+    test(`${path}: ${JSON.stringify(config)}`, () => {
+      assert.throws(
+        () => new Client(config as ClientConfiguration),
+        (error: unknown) => {
+          assert.ok(error instanceof InvalidOptionError, String(error));
+          assert.equal(error.code, ErrorCode.InvalidOption);
+          assert.equal(error.option, path);
+          assert.ok(error.message.includes(`\`${path}\``), error.message);
+          assert.ok(!error.message.includes('svc-secret'));
+          return true;
+        },
+      );
+    });
+  }
+
+  test('a relative tokenUrl is resolved against baseUrl', async () => {
+    const client = new Client({ baseUrl: stack.op.issuer, tokenUrl: '/token', clientCredentialsAuthCredentials: credentials });
+    clients.push(client);
+    assert.equal((client.toJSON() as { tokenUrl: string }).tokenUrl, stack.op.tokenUrl);
+    assert.match((await client.clientCredentialsAuthManager.fetchToken()).accessToken, /\./);
+  });
+});
+
+test('errors serialise to JSON with name, code and message', async () => {
+  const error = await rejection(makeClient({ oAuthClientSecret: 'nope' }).get('/things'));
+  assert.deepEqual(JSON.parse(JSON.stringify(error)), {
+    name: 'OAuthProviderError',
+    code: 'ERR_OAUTH_PROVIDER',
+    message: error.message,
+    statusCode: 401,
+    error: 'invalid_client',
+    errorDescription: 'client authentication failed',
+  });
+});
