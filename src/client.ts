@@ -170,7 +170,7 @@ export class Client {
     };
     const expiry = { clockSkew: credentials?.clockSkew ?? 0, refreshAhead: config.refreshAhead };
     const store = config.tokenStore ? new GuardedStore(config.tokenStore, config.tokenStoreTimeout, events, counters) : undefined;
-    const managerContext = { lifecycle: undefined as unknown as TokenLifecycle, fetcher, defaultKey, keyFor, expiry, now };
+    const managerContext = { lifecycle: undefined as unknown as TokenLifecycle, fetcher, defaultKey, keyFor, expiry, lifetime: config.lifetime, now };
     const manager = new ClientCredentialsAuthManager(managerContext);
     const lifecycle = new TokenLifecycle({
       now,

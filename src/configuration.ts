@@ -7,7 +7,7 @@ import type { KeyObject } from 'node:crypto';
 import { InvalidOptionError } from './errors.js';
 import { validateClientAuth, type ClientAuthInput, type ClientAuthMethod, type PrivateKeyAlgorithm } from './auth/clientAuthentication.js';
 import { DEFAULT_CIRCUIT_BREAKER, DEFAULT_RETRY, type CircuitBreakerOptions, type RetryOptions } from './auth/resilience.js';
-import { DEFAULT_LIFETIME_POLICY, toSeconds, type LifetimePolicy, type OAuthToken } from './token.js';
+import { DEFAULT_LIFETIME_POLICY, toSeconds, type LifetimePolicy, type OAuthToken, type OAuthTokenInput } from './token.js';
 import type { ClientCredentialsAuthManager } from './auth/authManager.js';
 import { assertTokenStore, type TokenStore } from './stores/tokenStore.js';
 
@@ -23,7 +23,7 @@ export const systemClock: Clock = { now: () => Date.now() };
  * Supplies a token when there is none or it has expired. Return a stored token, or `authManager.fetchToken()`.
  * When it is set, the provider is what refreshes.
  */
-export type OAuthTokenProvider = (lastOAuthToken: OAuthToken | undefined, authManager: ClientCredentialsAuthManager) => Promise<OAuthToken> | OAuthToken;
+export type OAuthTokenProvider = (lastOAuthToken: OAuthToken | undefined, authManager: ClientCredentialsAuthManager) => Promise<OAuthTokenInput> | OAuthTokenInput;
 
 /** Called whenever the token is updated (not for a preset `oAuthToken`); use it to persist tokens. */
 export type OAuthOnTokenUpdate = (token: OAuthToken) => void;
@@ -41,7 +41,7 @@ export interface ClientCredentialsAuthCredentials {
   /** Scopes to request, as an array or a space-separated string. */
   oAuthScopes?: string | readonly string[];
   /** A token the application already has; used while it is valid, with no fetch. */
-  oAuthToken?: OAuthToken;
+  oAuthToken?: OAuthTokenInput;
   /**
    * Seconds subtracted from a token's expiry before it is considered expired, so a token is never sent in its last
    * moments of validity. Clamped to half the token's lifetime. Default 0.
@@ -128,7 +128,7 @@ export interface ResolvedCredentials {
   resource: readonly string[];
   audience: string | undefined;
   extra: Readonly<Record<string, string>>;
-  presetToken: OAuthToken | undefined;
+  presetToken: OAuthTokenInput | undefined;
   clockSkew: number;
   provider: OAuthTokenProvider | undefined;
   onTokenUpdate: OAuthOnTokenUpdate | undefined;

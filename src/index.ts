@@ -14,7 +14,7 @@ export {
   type OAuthTokenProvider,
   type OAuthOnTokenUpdate,
 } from './configuration.js';
-export type { OAuthToken } from './token.js';
+export type { OAuthToken, OAuthTokenInput } from './token.js';
 export {
   ErrorCode,
   ClientCredentialsError,

@@ -29,6 +29,16 @@ export interface OAuthToken {
   refreshIn?: number;
 }
 
+/**
+ * An {@link OAuthToken} as an application may hand it in (a preset `oAuthToken`, a provider's result, `updateToken`):
+ * numbers may also be bigints or numeric strings, as older SDKs stored them. They are normalised to numbers.
+ */
+export type OAuthTokenInput = Omit<OAuthToken, 'expiresIn' | 'expiry' | 'refreshIn'> & {
+  expiresIn?: number | bigint | string;
+  expiry?: number | bigint | string;
+  refreshIn?: number | bigint | string;
+};
+
 /** A token response as RFC 6749 §5.1 spells it on the wire. */
 export interface TokenResponseWire {
   access_token?: unknown;

@@ -213,7 +213,7 @@ describe('preset oAuthToken', () => {
       const t0 = clock.now();
       const count = tokenRequestCounter();
       const client = makeClient(clock, {
-        oAuthToken: { accessToken: wire.access_token, tokenType: 'Bearer', expiresIn, expiry: expiry(t0) } as unknown as OAuthToken,
+        oAuthToken: { accessToken: wire.access_token, tokenType: 'Bearer', expiresIn, expiry: expiry(t0) },
       });
       assert.equal((await client.get('/things')).statusCode, 200, label);
       assert.equal(count(), 0, `${label}: the preset token is used`);
@@ -223,6 +223,9 @@ describe('preset oAuthToken', () => {
       assert.equal(typeof held.expiry, 'number', label);
       assert.deepEqual(JSON.parse(JSON.stringify(held)), held);
       assert.equal(held.expiry, t0 / 1000 + 20);
+      const manager = client.clientCredentialsAuthManager;
+      assert.equal(manager.isExpired({ accessToken: 'x', tokenType: 'Bearer', expiry: expiry(t0) }), false, `${label}: isExpired reads it`);
+      assert.equal(manager.isExpired({ accessToken: 'x', tokenType: 'Bearer', expiry: typeof expiresIn === 'bigint' ? BigInt(t0 / 1000 - 1) : String(t0 / 1000 - 1) }), true, label);
 
       clock.set(t0 + 20_000 - 1);
       await client.get('/things');
@@ -351,7 +354,7 @@ describe('JSON-safe tokens', () => {
     const wire = await directToken(stack.op.tokenUrl);
     const updates: OAuthToken[] = [];
     const client = makeClient(clock, {
-      oAuthTokenProvider: () => ({ accessToken: wire.access_token, tokenType: 'Bearer', expiresIn: 60n, expiry: BigInt(clock.now() / 1000 + 60) }) as unknown as OAuthToken,
+      oAuthTokenProvider: () => ({ accessToken: wire.access_token, tokenType: 'Bearer', expiresIn: 60n, expiry: BigInt(clock.now() / 1000 + 60) }),
       oAuthOnTokenUpdate: (token) => updates.push(token),
     });
     await client.get('/things');

@@ -3,7 +3,7 @@
  * the Client's cached token.
  */
 import { MissingCredentialsError } from '../errors.js';
-import { tokenState, tokenTimes, isOAuthToken, type ExpiryPolicy, type OAuthToken } from '../token.js';
+import { normalizeToken, tokenState, tokenTimes, isOAuthToken, type ExpiryPolicy, type LifetimePolicy, type OAuthToken, type OAuthTokenInput } from '../token.js';
 import type { TokenFetcher } from './tokenFetcher.js';
 import type { TokenKey, TokenLifecycle } from './tokenLifecycle.js';
 
@@ -14,6 +14,7 @@ export interface AuthManagerContext {
   defaultKey: TokenKey;
   keyFor: (scopes?: string | readonly string[]) => TokenKey;
   expiry: ExpiryPolicy;
+  lifetime: LifetimePolicy;
   now: () => number;
 }
 
@@ -44,21 +45,26 @@ export class ClientCredentialsAuthManager {
   }
 
   /** True when `token` has the shape of an OAuthToken (a non-empty `accessToken`). */
-  isValid(token: OAuthToken | undefined | null): token is OAuthToken {
+  isValid(token: OAuthTokenInput | OAuthToken | undefined | null): token is OAuthToken {
     return isOAuthToken(token);
   }
 
-  /** True when `token` is past its expiry minus the clock skew (clamped to half its lifetime). */
-  isExpired(token: OAuthToken): boolean {
+  /**
+   * True when `token` is past its expiry minus the clock skew (clamped to half its lifetime). Numbers given as bigints
+   * or numeric strings are read as numbers; a token without `expiry` is judged by `expiresIn`, its JWT `exp` or the
+   * default lifetime, counted from now.
+   */
+  isExpired(token: OAuthTokenInput | OAuthToken): boolean {
     const now = this.#context.now();
-    return tokenState(tokenTimes(token, this.#context.expiry, now), now) === 'expired';
+    const normalized = normalizeToken(token, now, this.#context.lifetime);
+    return tokenState(tokenTimes(normalized, this.#context.expiry, now), now) === 'expired';
   }
 
   /**
    * With a token: installs it as the Client's current token (and fires `oAuthOnTokenUpdate`).
    * Without: drops the cached token and gets a new one (through `oAuthTokenProvider` when set).
    */
-  async updateToken(token?: OAuthToken, options?: { scopes?: string | readonly string[]; signal?: AbortSignal }): Promise<OAuthToken> {
+  async updateToken(token?: OAuthTokenInput, options?: { scopes?: string | readonly string[]; signal?: AbortSignal }): Promise<OAuthToken> {
     const key = this.#context.keyFor(options?.scopes);
     if (token !== undefined) return this.#context.lifecycle.set(key, token, 'manual');
     this.#context.lifecycle.invalidate(key, undefined, 'manual');

@@ -13,7 +13,7 @@
 import { createHash } from 'node:crypto';
 import { AbortError, CallbackError, ClientCredentialsError, TokenExpiredError } from '../errors.js';
 import type { EventHub, TokenInfo } from '../events.js';
-import { normalizeToken, tokenState, tokenTimes, type ExpiryPolicy, type LifetimePolicy, type OAuthToken, type TokenTimes } from '../token.js';
+import { normalizeToken, tokenState, tokenTimes, type ExpiryPolicy, type LifetimePolicy, type OAuthToken, type OAuthTokenInput, type TokenTimes } from '../token.js';
 import type { GuardedStore } from '../stores/guardedStore.js';
 import type { OAuthOnTokenUpdate, OAuthTokenProvider } from '../configuration.js';
 import { backoffDelay } from './resilience.js';
@@ -220,7 +220,7 @@ export class TokenLifecycle {
   }
 
   /** Installs a token by hand (`updateToken(token)`, a preset `oAuthToken`). */
-  set(key: TokenKey, token: OAuthToken, source: 'preset' | 'manual'): OAuthToken {
+  set(key: TokenKey, token: OAuthTokenInput, source: 'preset' | 'manual'): OAuthToken {
     const entry = this.#entry(key);
     const normalized = normalizeToken(token, this.#o.now(), this.#o.lifetime, source === 'preset' ? 'oAuthToken' : 'token');
     entry.generation++;
