@@ -12,8 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_OIDC_CLIENTS, startOidcProvider, type OidcProviderHandle } from './helpers/oidc.js';
-import { startProtectedApi, type ProtectedApiHandle } from './helpers/api.js';
-import { startFaultProxy, type FaultProxyHandle } from './helpers/faultProxy.js';
+import { startStack, tokenRequestCounter, type Stack } from './helpers/fixtures.js';
 
 const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -31,10 +30,8 @@ interface Run {
   stderr: string;
 }
 
-let op: OidcProviderHandle;
+let stack: Stack;
 let opaqueOp: OidcProviderHandle;
-let api: ProtectedApiHandle;
-let proxy: FaultProxyHandle;
 let work: string;
 let secretFile: string;
 let closedUrl: string;
@@ -48,7 +45,7 @@ const keys = generateKeyPairSync('ec', { namedCurve: 'P-256' });
 
 before(async () => {
   const publicJwk = { ...keys.publicKey.export({ format: 'jwk' }), alg: 'ES256', use: 'sig', kid: 'cli-key' };
-  op = await startOidcProvider({
+  stack = await startStack({
     ttl: 300,
     clients: [
       ...DEFAULT_OIDC_CLIENTS,
@@ -57,8 +54,6 @@ before(async () => {
     ],
   });
   opaqueOp = await startOidcProvider({ ttl: 300, format: 'opaque', clients: [{ client_id: 'cli', client_secret: SECRET }] });
-  api = await startProtectedApi({ issuer: op.issuer, jwksUrl: op.jwksUrl, audience: op.resource });
-  proxy = await startFaultProxy(op.issuer);
   work = await mkdtemp(join(tmpdir(), 'cli-test-'));
   secretFile = join(work, 'secret.txt');
   await writeFile(secretFile, `${SECRET}\n`, { mode: 0o600 });
@@ -69,10 +64,8 @@ before(async () => {
 });
 
 after(async () => {
-  await proxy?.close();
-  await api?.close();
+  await stack?.close();
   await opaqueOp?.close();
-  await op?.close();
   if (work) await rm(work, { recursive: true, force: true });
 });
 
@@ -95,7 +88,7 @@ function cli(args: string[], options: CliOptions = {}): Promise<Run> {
     PATH: process.env['PATH'] ?? '',
     HOME: work,
     XDG_CACHE_HOME: options.cache ?? freshCache(),
-    ...(options.bare ? {} : { CLIENT_CREDENTIALS_TOKEN_URL: op.tokenUrl, CLIENT_CREDENTIALS_BASE_URL: api.url, O_AUTH_CLIENT_ID: 'cli', CLIENT_CREDENTIALS_CLIENT_SECRET_FILE: secretFile }),
+    ...(options.bare ? {} : { CLIENT_CREDENTIALS_TOKEN_URL: stack.op.tokenUrl, CLIENT_CREDENTIALS_BASE_URL: stack.api.url, O_AUTH_CLIENT_ID: 'cli', CLIENT_CREDENTIALS_CLIENT_SECRET_FILE: secretFile }),
     ...options.env,
   };
   return new Promise((resolve, reject) => {
@@ -118,7 +111,7 @@ function cli(args: string[], options: CliOptions = {}): Promise<Run> {
 
 /** Access tokens the API has received. */
 function apiTokens(): string[] {
-  return api.requests.map((r) => /^Bearer (.+)$/.exec(r.headers.authorization ?? '')?.[1]).filter((t): t is string => t !== undefined);
+  return stack.api.requests.map((r) => /^Bearer (.+)$/.exec(r.headers.authorization ?? '')?.[1]).filter((t): t is string => t !== undefined);
 }
 
 /** The forms a secret takes on the wire: raw, form-encoded, in a Basic header. */
@@ -214,7 +207,7 @@ test('usage errors exit 2 with a cause and a hint, and nothing on stdout', async
 
 test('token prints only the access token, and 3 runs make exactly 1 token request (file cache)', async () => {
   const cache = freshCache();
-  const before = op.tokenRequests.length;
+  const tokenRequests = tokenRequestCounter(stack.op);
   const outputs: string[] = [];
   for (let i = 0; i < 3; i++) {
     const run = await cli(['token'], { cache });
@@ -225,44 +218,44 @@ test('token prints only the access token, and 3 runs make exactly 1 token reques
     assertNoSecret(run);
   }
   outputs.forEach((t) => tokensSeen.add(t));
-  assert.equal(op.tokenRequests.length - before, 1, 'one token request for three runs');
+  assert.equal(tokenRequests(), 1, 'one token request for three runs');
   assert.equal(new Set(outputs).size, 1, 'the same token each time');
 
   const file = join(cache, 'client-credentials', 'tokens.json');
   if (process.platform !== 'win32') assert.equal((await stat(file)).mode & 0o777, 0o600, 'the cache file is private');
 
   // The token works at the API.
-  const res = await fetch(`${api.url}/things`, { headers: { authorization: `Bearer ${outputs[0]}` } });
+  const res = await fetch(`${stack.api.url}/things`, { headers: { authorization: `Bearer ${outputs[0]}` } });
   assert.equal(res.status, 200);
 });
 
 test('4 `token` runs started at once on a cold cache make 1 token request between them (the file store\'s lease)', async () => {
   const cache = freshCache();
-  const before = op.tokenRequests.length;
+  const tokenRequests = tokenRequestCounter(stack.op);
   const results = await Promise.all(Array.from({ length: 4 }, () => cli(['token'], { cache })));
   for (const run of results) assert.equal(run.code, 0, run.stderr);
   const printed = new Set(results.map((r) => r.stdout.trim()));
   printed.forEach((t) => tokensSeen.add(t));
   assert.equal(printed.size, 1, 'all four print the same token');
-  assert.equal(op.tokenRequests.length - before, 1);
+  assert.equal(tokenRequests(), 1);
 });
 
 test('--no-cache gets a new token, which then replaces the cached one', async () => {
   const cache = freshCache();
   const first = await getToken(cache);
-  const before = op.tokenRequests.length;
+  const tokenRequests = tokenRequestCounter(stack.op);
   const forced = await getToken(cache, ['--no-cache']);
-  assert.equal(op.tokenRequests.length - before, 1);
+  assert.equal(tokenRequests(), 1);
   assert.notEqual(forced, first);
   const again = await getToken(cache);
   assert.equal(again, forced, 'the forced token is the cached one now');
-  assert.equal(op.tokenRequests.length - before, 1, 'and reusing it makes no request');
+  assert.equal(tokenRequests(), 1, 'and reusing it makes no request');
 
   const off = freshCache();
-  const beforeOff = op.tokenRequests.length;
+  const tokenRequestsOff = tokenRequestCounter(stack.op);
   await getToken(off, ['--cache', 'off']);
   await getToken(off, ['--cache', 'off']);
-  assert.equal(op.tokenRequests.length - beforeOff, 2, '--cache off caches nothing');
+  assert.equal(tokenRequestsOff(), 2, '--cache off caches nothing');
 });
 
 test('a changed secret never reuses a token cached with the old one', async () => {
@@ -273,7 +266,7 @@ test('a changed secret never reuses a token cached with the old one', async () =
 });
 
 test('token --json prints the whole OAuthToken; --scope is requested', async () => {
-  const before = op.tokenRequests.length;
+  const tokenRequests = tokenRequestCounter(stack.op);
   const run = await cli(['token', '--json', '--scope', 'api:read']);
   assert.equal(run.code, 0, run.stderr);
   const token = JSON.parse(run.stdout) as Record<string, unknown>;
@@ -284,8 +277,8 @@ test('token --json prints the whole OAuthToken; --scope is requested', async () 
   assert.equal(token['scope'], 'api:read');
   const expiry = token['expiry'] as number;
   assert.ok(Math.abs(expiry - (Date.now() / 1000 + 300)) < 10, 'expiry is about now + 300 s');
-  assert.equal(op.tokenRequests.length - before, 1);
-  assert.match(op.tokenRequests.at(-1)!.body, /scope=api%3Aread/);
+  assert.equal(tokenRequests(), 1);
+  assert.match(stack.op.tokenRequests.at(-1)!.body, /scope=api%3Aread/);
   assert.equal(run.stderr, '');
   assertNoSecret(run);
 });
@@ -303,15 +296,15 @@ test('settings: flags beat the environment, which beats the config file; O_AUTH_
   assert.equal(fromConfig.code, 4, 'the config file alone is used: its token URL is closed');
   assert.match(fromConfig.stderr, /could not reach the token endpoint/);
 
-  const envBeatsConfig = await cli(['token', '--config', config], { bare: true, env: { CLIENT_CREDENTIALS_TOKEN_URL: op.tokenUrl } });
+  const envBeatsConfig = await cli(['token', '--config', config], { bare: true, env: { CLIENT_CREDENTIALS_TOKEN_URL: stack.op.tokenUrl } });
   assert.equal(envBeatsConfig.code, 0, envBeatsConfig.stderr);
   tokensSeen.add(envBeatsConfig.stdout.trim());
 
-  const flagBeatsEnv = await cli(['token', '--config', config, '--token-url', `${closedUrl}/token`], { bare: true, env: { CLIENT_CREDENTIALS_TOKEN_URL: op.tokenUrl } });
+  const flagBeatsEnv = await cli(['token', '--config', config, '--token-url', `${closedUrl}/token`], { bare: true, env: { CLIENT_CREDENTIALS_TOKEN_URL: stack.op.tokenUrl } });
   assert.equal(flagBeatsEnv.code, 4);
 
   // The reference SDK's names.
-  const sdkNames = await cli(['token'], { bare: true, env: { CLIENT_CREDENTIALS_TOKEN_URL: op.tokenUrl, O_AUTH_CLIENT_ID: 'cli', O_AUTH_CLIENT_SECRET: SECRET } });
+  const sdkNames = await cli(['token'], { bare: true, env: { CLIENT_CREDENTIALS_TOKEN_URL: stack.op.tokenUrl, O_AUTH_CLIENT_ID: 'cli', O_AUTH_CLIENT_SECRET: SECRET } });
   assert.equal(sdkNames.code, 0, sdkNames.stderr);
   tokensSeen.add(sdkNames.stdout.trim());
   const skew = await cli(['token'], { env: { O_AUTH_CLOCK_SKEW: 'soon' } });
@@ -345,15 +338,15 @@ test('a secret in --client-secret works but warns that it shows in the process l
 });
 
 test('call GET prints the body; -i adds the status line and headers; --scope reaches the token request', async () => {
-  const before = op.tokenRequests.length;
+  const tokenRequests = tokenRequestCounter(stack.op);
   const run = await cli(['call', 'GET', '/things', '--scope', 'api:read']);
   assert.equal(run.code, 0, run.stderr);
   assert.deepEqual(JSON.parse(run.stdout), { items: [1, 2, 3], client_id: 'cli', scope: 'api:read' });
   assert.equal(run.stderr, '');
-  assert.match(op.tokenRequests.at(-1)!.body, /scope=api%3Aread/);
-  assert.equal(op.tokenRequests.length - before, 1);
+  assert.match(stack.op.tokenRequests.at(-1)!.body, /scope=api%3Aread/);
+  assert.equal(tokenRequests(), 1);
 
-  const include = await cli(['call', 'get', `${api.url}/things`, '-i']);
+  const include = await cli(['call', 'get', `${stack.api.url}/things`, '-i']);
   assert.equal(include.code, 0, include.stderr);
   const [head, body] = include.stdout.split('\n\n');
   assert.match(head!, /^HTTP\/1\.1 200 OK\n/);
@@ -424,17 +417,17 @@ test('call exits 1 on HTTP >= 400, with the body on stdout and the status on std
 test('a token the API revoked is replaced through the library\'s 401 recovery, and the cache learns the new one', async () => {
   const cache = freshCache();
   const revoked = await getToken(cache);
-  api.revoke(revoked);
-  const before = op.tokenRequests.length;
+  stack.api.revoke(revoked);
+  const tokenRequests = tokenRequestCounter(stack.op);
   const run = await cli(['call', 'GET', '/things', '--verbose'], { cache });
   assert.equal(run.code, 0, run.stderr);
   assert.deepEqual((JSON.parse(run.stdout) as { items: number[] }).items, [1, 2, 3]);
-  assert.equal(op.tokenRequests.length - before, 1, 'one new token');
+  assert.equal(tokenRequests(), 1, 'one new token');
   assert.match(run.stderr, /tokenInvalidated: .*401/);
   assert.match(run.stderr, /unauthorizedRetried/);
   const now = await getToken(cache);
   assert.notEqual(now, revoked);
-  assert.equal(op.tokenRequests.length - before, 1, 'the new token was cached');
+  assert.equal(tokenRequests(), 1, 'the new token was cached');
   apiTokens().forEach((t) => tokensSeen.add(t));
   assertNoSecret(run);
   assertNoToken(run, ['stdout', 'stderr']);
@@ -469,12 +462,12 @@ test('a bad secret exits 3 with the cause, the hint and what the server said', a
 test('private_key_jwt: the key comes from --private-key-file, and no secret is needed', async () => {
   const keyFile = join(work, 'key.pem');
   await writeFile(keyFile, keys.privateKey.export({ format: 'pem', type: 'pkcs8' }), { mode: 0o600 });
-  const before = op.tokenRequests.length;
+  const tokenRequests = tokenRequestCounter(stack.op);
   const run = await cli(['token', '--client-id', 'keyed', '--auth-method', 'private_key_jwt', '--private-key-file', keyFile], { env: { CLIENT_CREDENTIALS_CLIENT_SECRET_FILE: '' } });
   assert.equal(run.code, 0, run.stderr);
   tokensSeen.add(run.stdout.trim());
-  assert.equal(op.tokenRequests.length - before, 1);
-  assert.match(op.tokenRequests.at(-1)!.body, /client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer/);
+  assert.equal(tokenRequests(), 1);
+  assert.match(stack.op.tokenRequests.at(-1)!.body, /client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer/);
   const missing = await cli(['token', '--client-id', 'keyed', '--auth-method', 'private_key_jwt'], { env: { CLIENT_CREDENTIALS_CLIENT_SECRET_FILE: '' } });
   assert.equal(missing.code, 2);
   assert.match(missing.stderr, /private_key_jwt needs a private key/);
@@ -491,14 +484,14 @@ test('network failures exit 4 with a hint to check the URL; a timeout too', asyn
   assert.match(call.stderr, /could not reach the API/);
   assert.match(call.stderr, /hint: check the URL/);
 
-  proxy.inject({ kind: 'hang' }, 1);
+  stack.proxy.inject({ kind: 'hang' }, 1);
   const started = Date.now();
-  const slow = await cli(['token', '--token-url', `${proxy.url}/token`, '--timeout', '0.5', '--retries', '0', '--no-cache']);
+  const slow = await cli(['token', '--token-url', stack.proxiedTokenUrl, '--timeout', '0.5', '--retries', '0', '--no-cache']);
   assert.equal(slow.code, 4);
   assert.match(slow.stderr, /the token endpoint did not answer in time/);
   assert.match(slow.stderr, /hint: .*--timeout/);
   assert.ok(Date.now() - started < 10_000);
-  proxy.clear();
+  stack.proxy.clear();
   for (const r of [token, call, slow]) assertNoSecret(r);
 });
 

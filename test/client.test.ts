@@ -20,7 +20,7 @@ import {
   type OAuthToken,
 } from '../src/index.js';
 import { resolveConfiguration } from '../src/configuration.js';
-import { basicCredentials, bearerTokens, manualClock, startStack, waitUntil, type ManualClock, type Stack } from './helpers/fixtures.js';
+import { basicCredentials, bearerTokens, manualClock, startStack, tokenRequestCounter, waitUntil, type ManualClock, type Stack } from './helpers/fixtures.js';
 
 const TTL = 60;
 let stack: Stack;
@@ -49,11 +49,6 @@ function makeClient(options: { clock?: ManualClock; credentials?: Partial<Creden
   });
   clients.push(client);
   return client;
-}
-
-function tokenRequestCounter(): () => number {
-  const start = stack.op.tokenRequests.length;
-  return () => stack.op.tokenRequests.length - start;
 }
 
 /** Runs `fn` and returns its rejection, failing when it resolves. */
@@ -102,7 +97,7 @@ describe('requests and responses', () => {
 
 describe('a Client without credentials', () => {
   test('calls auth: false endpoints; an authenticated call rejects with MissingCredentialsError and no token request', async () => {
-    const count = tokenRequestCounter();
+    const count = tokenRequestCounter(stack.op);
     const proxied = stack.proxy.requests;
     const client = new Client({ baseUrl: stack.api.url, tokenUrl: stack.proxiedTokenUrl });
     clients.push(client);
@@ -121,7 +116,7 @@ describe('a Client without credentials', () => {
   });
 
   test('a Client with credentials sends no token on auth: false calls either', async () => {
-    const count = tokenRequestCounter();
+    const count = tokenRequestCounter(stack.op);
     const client = makeClient();
     await client.get('/public', { auth: false });
     assert.equal(count(), 0);
@@ -134,7 +129,7 @@ describe('single flight', () => {
 
   test(`${N} concurrent calls on a cold client make one token request and one oAuthOnTokenUpdate, and share the token`, async () => {
     const updates: OAuthToken[] = [];
-    const count = tokenRequestCounter();
+    const count = tokenRequestCounter(stack.op);
     const client = makeClient({ credentials: { oAuthOnTokenUpdate: (t) => updates.push(t) } });
     const seen = stack.api.requests.length;
     const results = await Promise.all(Array.from({ length: N }, () => client.get('/things')));
@@ -149,7 +144,7 @@ describe('single flight', () => {
   test(`${N} concurrent calls on an expired client make one token request and share the new token`, async () => {
     const clock = manualClock();
     const updates: OAuthToken[] = [];
-    const count = tokenRequestCounter();
+    const count = tokenRequestCounter(stack.op);
     const client = makeClient({ clock, credentials: { oAuthOnTokenUpdate: (t) => updates.push(t) } });
     await client.get('/things');
     assert.equal(count(), 1);
@@ -167,7 +162,7 @@ describe('single flight', () => {
 
 describe('failures are not cached', () => {
   test('after a 500 from the token endpoint the next call fetches again and succeeds', async () => {
-    const count = tokenRequestCounter();
+    const count = tokenRequestCounter(stack.op);
     const client = makeClient({ retry: false });
     stack.proxy.inject({ kind: 'status', status: 500, body: 'boom' });
     const error = await rejection(() => client.get('/things'));
@@ -215,7 +210,7 @@ describe('failures are not cached', () => {
 describe('callbacks cannot break requests', () => {
   test('a throwing oAuthOnTokenUpdate is reported as callbackError; the request succeeds and the callback keeps being called', async () => {
     const clock = manualClock();
-    const count = tokenRequestCounter();
+    const count = tokenRequestCounter(stack.op);
     const thrown = new Error('disk full');
     const calls: OAuthToken[] = [];
     const client = makeClient({
@@ -288,7 +283,7 @@ describe('cancellation and timeouts reach the token fetch', () => {
   });
 
   test('one caller aborting does not cancel the fetch other callers wait on', async () => {
-    const count = tokenRequestCounter();
+    const count = tokenRequestCounter(stack.op);
     const client = makeClient();
     stack.proxy.inject({ kind: 'delay', ms: 300 });
     const controller = new AbortController();
@@ -351,7 +346,7 @@ describe('cancellation and timeouts reach the token fetch', () => {
 
 describe('withConfiguration', () => {
   test('returns a new Client with merged configuration, leaves the original unchanged, and shares its token', async () => {
-    const count = tokenRequestCounter();
+    const count = tokenRequestCounter(stack.op);
     const original = makeClient({ headers: { 'x-origin': 'original' }, credentials: { oAuthScopes: 'api:read' } });
     await original.get('/things');
     assert.equal(count(), 1);
@@ -376,7 +371,7 @@ describe('withConfiguration', () => {
   });
 
   test('credentials are merged field by field; other credentials get their own token', async () => {
-    const count = tokenRequestCounter();
+    const count = tokenRequestCounter(stack.op);
     const original = makeClient({ credentials: { oAuthScopes: 'api:read' } });
     await original.get('/things');
     const writer = original.withConfiguration({ clientCredentialsAuthCredentials: { oAuthClientId: 'svc', oAuthScopes: 'api:write' } });

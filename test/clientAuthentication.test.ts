@@ -7,10 +7,10 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { Client, type ClientConfiguration } from '../src/index.js';
-import { startOidcProvider, DEFAULT_OIDC_CLIENTS, type OidcProviderHandle } from './helpers/oidc.js';
+import { DEFAULT_OIDC_CLIENTS } from './helpers/oidc.js';
 import { startProtectedApi, type ProtectedApiHandle } from './helpers/api.js';
 import { startNodeOAuthServer, type NodeOAuthHandle } from './helpers/nodeoauth.js';
-import { manualClock } from './helpers/fixtures.js';
+import { manualClock, startStack, type Stack } from './helpers/fixtures.js';
 
 const HS_SECRET = 'client-secret-jwt-shared-secret-0123456789abcdef';
 const SPECIAL = { id: 'my client:1', secret: "sp ace+plus/slash:colon%pct!'()*~" };
@@ -20,12 +20,11 @@ const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' });
 const ed = generateKeyPairSync('ed25519');
 const publicJwk = (key: KeyObject, kid: string) => ({ ...key.export({ format: 'jwk' }), kid, use: 'sig' });
 
-let op: OidcProviderHandle;
-let api: ProtectedApiHandle;
+let stack: Stack;
 const clients: Client[] = [];
 
 before(async () => {
-  op = await startOidcProvider({
+  stack = await startStack({
     clients: [
       ...DEFAULT_OIDC_CLIENTS,
       { client_id: SPECIAL.id, client_secret: SPECIAL.secret },
@@ -35,18 +34,16 @@ before(async () => {
       { client_id: 'pk-ed', token_endpoint_auth_method: 'private_key_jwt', jwks: { keys: [publicJwk(ed.publicKey, 'ed-1')] } },
     ],
   });
-  api = await startProtectedApi({ issuer: op.issuer, jwksUrl: op.jwksUrl, audience: op.resource });
 });
 after(async () => {
   await Promise.all(clients.map((c) => c.close()));
-  await api.close();
-  await op.close();
+  await stack.close();
 });
 
 type Credentials = NonNullable<ClientConfiguration['clientCredentialsAuthCredentials']>;
 
 function makeClient(credentials: Credentials, config: Partial<ClientConfiguration> = {}): Client {
-  const client = new Client({ baseUrl: api.url, tokenUrl: op.tokenUrl, refreshAhead: 0, ...config, clientCredentialsAuthCredentials: credentials });
+  const client = new Client({ baseUrl: stack.api.url, tokenUrl: stack.op.tokenUrl, refreshAhead: 0, ...config, clientCredentialsAuthCredentials: credentials });
   clients.push(client);
   return client;
 }
@@ -66,7 +63,7 @@ describe('client_secret_basic (the default)', () => {
   test("form-urlencodes id and secret before base64 (RFC 6749 §2.3.1): the `weird` client's secret p+s/s:w%rd works", async () => {
     const client = makeClient({ oAuthClientId: 'weird', oAuthClientSecret: 'p+s/s:w%rd' });
     assert.equal(await apiClientId(client), 'weird');
-    const sent = op.tokenRequests.at(-1)!;
+    const sent = stack.op.tokenRequests.at(-1)!;
     assert.equal(sent.headers.authorization, `Basic ${Buffer.from('weird:p%2Bs%2Fs%3Aw%25rd').toString('base64')}`);
     assert.equal(new URLSearchParams(sent.body).get('client_secret'), null, 'the secret is not also in the body');
     assert.equal(new URLSearchParams(sent.body).get('client_id'), null);
@@ -76,7 +73,7 @@ describe('client_secret_basic (the default)', () => {
     const client = makeClient({ oAuthClientId: SPECIAL.id, oAuthClientSecret: SPECIAL.secret });
     assert.equal(await apiClientId(client), SPECIAL.id);
     assert.equal(
-      op.tokenRequests.at(-1)!.headers.authorization,
+      stack.op.tokenRequests.at(-1)!.headers.authorization,
       `Basic ${Buffer.from('my+client%3A1:sp+ace%2Bplus%2Fslash%3Acolon%25pct%21%27%28%29%2A~').toString('base64')}`,
     );
   });
@@ -85,7 +82,7 @@ describe('client_secret_basic (the default)', () => {
 test('client_secret_post sends client_id and client_secret in the body and no Authorization header', async () => {
   const client = makeClient({ oAuthClientId: 'postclient', oAuthClientSecret: 'post-secret', clientAuthMethod: 'client_secret_post', oAuthScopes: 'api:read' });
   assert.equal(await apiClientId(client), 'postclient');
-  const sent = op.tokenRequests.at(-1)!;
+  const sent = stack.op.tokenRequests.at(-1)!;
   assert.equal(sent.headers.authorization, undefined);
   assert.deepEqual(Object.fromEntries(new URLSearchParams(sent.body)), {
     grant_type: 'client_credentials',
@@ -99,8 +96,8 @@ test('client_secret_jwt signs an HS256 assertion with the secret; each fetch has
   const clock = manualClock();
   const client = makeClient({ oAuthClientId: 'hs', oAuthClientSecret: HS_SECRET, clientAuthMethod: 'client_secret_jwt' }, { clock });
   assert.equal(await apiClientId(client), 'hs');
-  const form = new URLSearchParams(op.tokenRequests.at(-1)!.body);
-  assert.equal(op.tokenRequests.at(-1)!.headers.authorization, undefined);
+  const form = new URLSearchParams(stack.op.tokenRequests.at(-1)!.body);
+  assert.equal(stack.op.tokenRequests.at(-1)!.headers.authorization, undefined);
   assert.equal(form.get('client_id'), 'hs');
   assert.equal(form.get('client_secret'), null);
   assert.equal(form.get('client_assertion_type'), 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer');
@@ -109,7 +106,7 @@ test('client_secret_jwt signs an HS256 assertion with the secret; each fetch has
   const claims = decodeSegment(payload!);
   assert.equal(claims.iss, 'hs');
   assert.equal(claims.sub, 'hs');
-  assert.equal(claims.aud, op.tokenUrl);
+  assert.equal(claims.aud, stack.op.tokenUrl);
   assert.equal(typeof claims.jti, 'string');
   assert.equal(claims.iat, clock.now() / 1000);
   assert.ok((claims.exp as number) > (claims.iat as number));
@@ -117,7 +114,7 @@ test('client_secret_jwt signs an HS256 assertion with the secret; each fetch has
   // oidc-provider rejects a replayed jti, so a second fetch only succeeds with a new assertion.
   clock.advance(60_000);
   assert.equal(await apiClientId(client), 'hs');
-  const second = decodeSegment(new URLSearchParams(op.tokenRequests.at(-1)!.body).get('client_assertion')!.split('.')[1]!);
+  const second = decodeSegment(new URLSearchParams(stack.op.tokenRequests.at(-1)!.body).get('client_assertion')!.split('.')[1]!);
   assert.notEqual(second.jti, claims.jti);
 });
 
@@ -131,7 +128,7 @@ describe('private_key_jwt', () => {
     test(`${alg} with the key given as ${form}, no client secret`, async () => {
       const client = makeClient({ oAuthClientId: id, clientAuthMethod: 'private_key_jwt', privateKey: privateKey(), keyId: kid });
       assert.equal(await apiClientId(client), id);
-      const sent = new URLSearchParams(op.tokenRequests.at(-1)!.body);
+      const sent = new URLSearchParams(stack.op.tokenRequests.at(-1)!.body);
       assert.equal(sent.get('client_id'), id);
       assert.equal(sent.get('client_assertion_type'), 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer');
       const header = decodeSegment(sent.get('client_assertion')!.split('.')[0]!);

@@ -14,8 +14,7 @@ import {
   tokenTimes,
   type OAuthToken,
 } from '../src/token.js';
-import { startOidcProvider, type OidcProviderHandle } from './helpers/oidc.js';
-import { startFaultProxy, type FaultProxyHandle } from './helpers/faultProxy.js';
+import { directToken, manualClock, startStack, type Stack } from './helpers/fixtures.js';
 
 const policy = { defaultLifetime: 300, maxLifetime: 86_400 };
 const NOW = 1_800_000_000_000; // ms, a whole second
@@ -184,39 +183,27 @@ describe('tokenTimes and tokenState', () => {
 });
 
 describe('token responses with missing or odd expires_in, from a real server through a proxy', () => {
-  let op: OidcProviderHandle;
-  let proxy: FaultProxyHandle;
+  let stack: Stack;
   before(async () => {
-    op = await startOidcProvider({ ttl: 120 });
-    proxy = await startFaultProxy(op.issuer);
+    stack = await startStack({ ttl: 120 });
   });
-  after(async () => {
-    await proxy.close();
-    await op.close();
-  });
+  after(() => stack.close());
 
-  async function realToken(): Promise<string> {
-    const res = await fetch(op.tokenUrl, {
-      method: 'POST',
-      headers: { authorization: `Basic ${Buffer.from('svc:svc-secret').toString('base64')}` },
-      body: new URLSearchParams({ grant_type: 'client_credentials', scope: 'api:read' }),
-    });
-    return ((await res.json()) as { access_token: string }).access_token;
-  }
+  const realToken = async (): Promise<string> => (await directToken(stack.op.tokenUrl, 'svc', 'svc-secret', 'api:read')).access_token;
 
   /** Fetches one token through the proxy, answered with `body`, and returns it with the clock used. */
   async function fetchWith(body: Record<string, unknown>, extra: { defaultTokenLifetime?: number; maxTokenLifetime?: number } = {}) {
-    const clock = { t: Math.floor(Date.now() / 1000) * 1000, now() { return this.t; } };
+    const clock = manualClock();
     const client = new Client({
-      tokenUrl: `${proxy.url}/token`,
+      tokenUrl: stack.proxiedTokenUrl,
       clock,
       clientCredentialsAuthCredentials: { oAuthClientId: 'svc', oAuthClientSecret: 'svc-secret' },
       ...extra,
     });
-    proxy.inject({ kind: 'json', status: 200, body });
+    stack.proxy.inject({ kind: 'json', status: 200, body });
     try {
       const token = await client.clientCredentialsAuthManager.getToken();
-      return { token, nowS: clock.t / 1000, client, clock };
+      return { token, nowS: clock.now() / 1000, client, clock };
     } finally {
       await client.close();
     }
@@ -232,9 +219,9 @@ describe('token responses with missing or odd expires_in, from a real server thr
   test('no expires_in on an opaque token: defaultTokenLifetime', async () => {
     const { token, nowS, client, clock } = await fetchWith({ access_token: 'opaque-1', token_type: 'Bearer' }, { defaultTokenLifetime: 100 });
     assert.equal(token.expiry, nowS + 100);
-    clock.t = (nowS + 100) * 1000 - 1;
+    clock.set((nowS + 100) * 1000 - 1);
     assert.equal(client.clientCredentialsAuthManager.isExpired(token), false);
-    clock.t += 1;
+    clock.advance(1);
     assert.equal(client.clientCredentialsAuthManager.isExpired(token), true);
     const byDefault = await fetchWith({ access_token: 'opaque-2', token_type: 'Bearer' });
     assert.equal(byDefault.token.expiry, byDefault.nowS + 300, 'the default default is 300 s');

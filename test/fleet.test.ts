@@ -12,9 +12,9 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { createClient } from 'redis';
-import { startProtectedApi, type ProtectedApiHandle } from './helpers/api.js';
 import { startFaultProxy } from './helpers/faultProxy.js';
-import { startOidcProvider, type OidcProviderHandle } from './helpers/oidc.js';
+import { startStack, type Stack } from './helpers/fixtures.js';
+import type { OidcProviderHandle } from './helpers/oidc.js';
 import { startRedis, type RedisHandle } from './helpers/redis.js';
 import type { GotToken, RunReport, WorkerCommand, WorkerConfig } from './fixtures/fleetWorker.js';
 
@@ -126,29 +126,26 @@ async function waitFor(condition: () => boolean | Promise<boolean>, timeoutMs: n
 describe('fleet on Redis (child processes)', () => {
   const TTL = 3; // seconds: tokens expire in real time during the test
   let redis: RedisHandle;
-  let op: OidcProviderHandle;
-  let api: ProtectedApiHandle;
+  let stack: Stack;
   const workers: Worker[] = [];
 
   before(async () => {
     redis = await startRedis();
-    op = await startOidcProvider({ ttl: TTL });
-    api = await startProtectedApi({ issuer: op.issuer, jwksUrl: op.jwksUrl, audience: op.resource });
+    stack = await startStack({ ttl: TTL });
   });
   after(async () => {
     await stopWorkers(workers);
-    await api?.close();
-    await op?.close();
+    await stack?.close();
     await redis?.close();
   });
 
   test('8 processes × 200 concurrent requests make 1 token request cold, and 1 more after expiry (node-redis and ioredis mixed)', async (t) => {
-    const config = (i: number): WorkerConfig => ({ store: i % 2 ? 'ioredis' : 'node-redis', redisUrl: redis.url, prefix: 'fleet-a:', tokenUrl: op.tokenUrl, apiUrl: api.url });
+    const config = (i: number): WorkerConfig => ({ store: i % 2 ? 'ioredis' : 'node-redis', redisUrl: redis.url, prefix: 'fleet-a:', tokenUrl: stack.op.tokenUrl, apiUrl: stack.api.url });
     const fleet = await Promise.all(Array.from({ length: 8 }, (_, i) => spawnWorker(config(i))));
     workers.push(...fleet);
-    const before = op.tokenRequests.length;
+    const before = stack.op.tokenRequests.length;
 
-    const cold = await burst(fleet, 200, op);
+    const cold = await burst(fleet, 200, stack.op);
     assert.equal(sum(cold.reports, 'failed'), 0, JSON.stringify(cold.reports.flatMap((r) => r.errors)));
     assert.equal(sum(cold.reports, 'ok'), 1_600);
     assert.equal(cold.untilEveryoneHadAToken, 1, 'cold: exactly one token request for the whole fleet');
@@ -156,24 +153,25 @@ describe('fleet on Redis (child processes)', () => {
 
     // Every token (including any refreshed while a slow burst ran) is now past its expiry.
     await sleep(TTL * 1_000 + 1_200);
-    const expired = await burst(fleet, 200, op);
+    const expired = await burst(fleet, 200, stack.op);
     assert.equal(sum(expired.reports, 'failed'), 0, JSON.stringify(expired.reports.flatMap((r) => r.errors)));
     assert.equal(expired.untilEveryoneHadAToken, 1, 'after expiry: exactly one more token request');
     assert.equal(expired.firstTokens.size, 1);
     assert.ok(![...cold.firstTokens].some((token) => expired.firstTokens.has(token)), 'a new token after expiry');
     t.diagnostic(
       `fleet: 8 processes x 200 concurrent requests; cold: ${cold.untilEveryoneHadAToken} token request, every process had the token after ${cold.tokenMs} ms, burst ${cold.ms} ms; ` +
-        `after expiry: ${expired.untilEveryoneHadAToken} token request, ${expired.tokenMs} ms; token requests in total ${op.tokenRequests.length - before}`,
+        `after expiry: ${expired.untilEveryoneHadAToken} token request, ${expired.tokenMs} ms; token requests in total ${stack.op.tokenRequests.length - before}`,
     );
     await stopWorkers(fleet);
   });
 
   test('a lease holder killed mid-fetch is taken over within the lease time; a live slow holder keeps its lease', async (t) => {
     const LEASE = 1_500;
-    const proxy = await startFaultProxy(op.issuer);
+    // Its own proxy, so that the request it holds back ends with this test.
+    const proxy = await startFaultProxy(stack.op.issuer);
     t.after(() => proxy.close());
     const prefix = 'fleet-b:';
-    const config: WorkerConfig = { store: 'node-redis', redisUrl: redis.url, prefix, tokenUrl: `${proxy.url}/token`, apiUrl: api.url, leaseTtl: LEASE, leaseWait: 30_000 };
+    const config: WorkerConfig = { store: 'node-redis', redisUrl: redis.url, prefix, tokenUrl: `${proxy.url}/token`, apiUrl: stack.api.url, leaseTtl: LEASE, leaseWait: 30_000 };
     const fleet = await Promise.all(Array.from({ length: 4 }, () => spawnWorker(config)));
     workers.push(...fleet);
     const inspector = createClient({ url: redis.url });
@@ -182,7 +180,7 @@ describe('fleet on Redis (child processes)', () => {
     t.after(() => inspector.destroy());
 
     proxy.inject({ kind: 'delay', ms: 30_000 }); // the first token request hangs in the proxy
-    const before = op.tokenRequests.length;
+    const before = stack.op.tokenRequests.length;
     const replies = fleet.map((w) => w.next<RunReport>('report').catch((error: Error) => error));
     for (const w of fleet) w.send({ type: 'burst', n: 20 });
 
@@ -200,15 +198,15 @@ describe('fleet on Redis (child processes)', () => {
 
     holder.child.kill('SIGKILL');
     const killedAt = Date.now();
-    await waitFor(() => op.tokenRequests.length > before, LEASE * 4, 'another process to take over');
-    const takeoverMs = op.tokenRequests[before]!.at - killedAt;
+    await waitFor(() => stack.op.tokenRequests.length > before, LEASE * 4, 'another process to take over');
+    const takeoverMs = stack.op.tokenRequests[before]!.at - killedAt;
     const results = await Promise.all(replies);
     const survivors = results.filter((r): r is RunReport => !(r instanceof Error));
     assert.equal(survivors.length, 3);
     assert.equal(sum(survivors, 'failed'), 0, JSON.stringify(survivors.flatMap((r) => r.errors)));
     assert.equal(sum(survivors, 'ok'), 60);
     assert.equal(distinctTokens(survivors).size, 1);
-    assert.equal(op.tokenRequests.length - before, 1, 'one takeover request reached the server');
+    assert.equal(stack.op.tokenRequests.length - before, 1, 'one takeover request reached the server');
     assert.equal(proxy.requests, 2, 'the hung request and one takeover, nothing else');
     assert.ok(takeoverMs <= LEASE + 500, `takeover after ${takeoverMs} ms, lease ${LEASE} ms`);
     t.diagnostic(`fleet: lease ${LEASE} ms, holder killed mid-fetch, takeover after ${takeoverMs} ms`);
@@ -216,7 +214,7 @@ describe('fleet on Redis (child processes)', () => {
   });
 
   test('Redis stopped under load: 0 failed requests; restarted: the fleet shares tokens again', async (t) => {
-    const config = (i: number): WorkerConfig => ({ store: i % 2 ? 'ioredis' : 'node-redis', redisUrl: redis.url, prefix: 'fleet-c:', tokenUrl: op.tokenUrl, apiUrl: api.url });
+    const config = (i: number): WorkerConfig => ({ store: i % 2 ? 'ioredis' : 'node-redis', redisUrl: redis.url, prefix: 'fleet-c:', tokenUrl: stack.op.tokenUrl, apiUrl: stack.api.url });
     const fleet = await Promise.all(Array.from({ length: 8 }, (_, i) => spawnWorker(config(i))));
     workers.push(...fleet);
     const status = async (): Promise<boolean> => {
@@ -230,9 +228,9 @@ describe('fleet on Redis (child processes)', () => {
     await Promise.all(started);
     await sleep(1_000);
     await redis.stop({ hard: true });
-    const downAt = op.tokenRequests.length;
+    const downAt = stack.op.tokenRequests.length;
     await sleep(TTL * 1_000 + 1_500); // the tokens expire while Redis is down
-    const duringOutage = op.tokenRequests.length - downAt;
+    const duringOutage = stack.op.tokenRequests.length - downAt;
     await redis.start();
     await waitFor(status, 10_000, 'every worker to reconnect');
     await sleep(1_500); // past the store's back-off
@@ -245,7 +243,7 @@ describe('fleet on Redis (child processes)', () => {
     assert.ok(duringOutage >= 1, 'processes fetched for themselves during the outage');
 
     await sleep(TTL * 1_000 + 1_200); // every token expires again
-    const shared = await burst(fleet, 50, op);
+    const shared = await burst(fleet, 50, stack.op);
     assert.equal(sum(shared.reports, 'failed'), 0);
     assert.equal(shared.untilEveryoneHadAToken, 1, 'after the restart the fleet makes one token request again');
     assert.equal(shared.firstTokens.size, 1);
@@ -255,29 +253,26 @@ describe('fleet on Redis (child processes)', () => {
 });
 
 describe('fleet on one file (child processes)', () => {
-  let op: OidcProviderHandle;
-  let api: ProtectedApiHandle;
+  let stack: Stack;
   let dir: string;
   const workers: Worker[] = [];
 
   before(async () => {
-    op = await startOidcProvider({ ttl: 60 });
-    api = await startProtectedApi({ issuer: op.issuer, jwksUrl: op.jwksUrl, audience: op.resource });
+    stack = await startStack({ ttl: 60 });
     dir = await mkdtemp(path.join(tmpdir(), 'cc-fleet-'));
   });
   after(async () => {
     await stopWorkers(workers);
-    await api?.close();
-    await op?.close();
+    await stack?.close();
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
   test('FileTokenStore: 4 processes cold make 1 token request; a corrupt file is ignored and overwritten', async (t) => {
     const filePath = path.join(dir, 'cache', 'tokens.json');
-    const config: WorkerConfig = { store: 'file', filePath, tokenUrl: op.tokenUrl, apiUrl: api.url };
+    const config: WorkerConfig = { store: 'file', filePath, tokenUrl: stack.op.tokenUrl, apiUrl: stack.api.url };
     let fleet = await Promise.all(Array.from({ length: 4 }, () => spawnWorker(config)));
     workers.push(...fleet);
-    const cold = await burst(fleet, 50, op);
+    const cold = await burst(fleet, 50, stack.op);
     assert.equal(sum(cold.reports, 'failed'), 0, JSON.stringify(cold.reports.flatMap((r) => r.errors)));
     assert.equal(cold.total, 1);
     assert.equal(distinctTokens(cold.reports).size, 1);
@@ -287,7 +282,7 @@ describe('fleet on one file (child processes)', () => {
     await writeFile(filePath, '{"version":1,"entries":{"x": tru', { mode: 0o600 });
     fleet = await Promise.all(Array.from({ length: 4 }, () => spawnWorker(config)));
     workers.push(...fleet);
-    const again = await burst(fleet, 50, op);
+    const again = await burst(fleet, 50, stack.op);
     assert.equal(sum(again.reports, 'failed'), 0, JSON.stringify(again.reports.flatMap((r) => r.errors)));
     assert.equal(again.total, 1, 'the corrupt file cost exactly one token request');
     assert.equal(distinctTokens(again.reports).size, 1);

@@ -2,54 +2,23 @@
 // driven by an injected clock against a real oidc-provider and a real protected API.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Client, type ClientConfiguration, type ClientEventName, type ClientEvents, type OAuthToken } from '../src/index.js';
-import { startOidcProvider, type OidcProviderHandle } from './helpers/oidc.js';
-import { startProtectedApi, type ProtectedApiHandle } from './helpers/api.js';
-import { startFaultProxy, type FaultProxyHandle } from './helpers/faultProxy.js';
+import { Client, type ClientConfiguration, type ClientEvents, type OAuthToken } from '../src/index.js';
+import { SVC_CREDENTIALS, directToken, manualClock, nextEvent, startStack, tokenRequestCounter, type Stack } from './helpers/fixtures.js';
 
-let op: OidcProviderHandle;
-let api: ProtectedApiHandle;
-let proxy: FaultProxyHandle;
+let stack: Stack;
 
 before(async () => {
-  op = await startOidcProvider({ ttl: 60 });
-  api = await startProtectedApi({ issuer: op.issuer, jwksUrl: op.jwksUrl, audience: op.resource });
-  proxy = await startFaultProxy(op.issuer);
+  stack = await startStack({ ttl: 60 });
 });
+after(() => stack.close());
 
-after(async () => {
-  await proxy.close();
-  await api.close();
-  await op.close();
-});
-
-/** A clock the test moves by hand, starting at the real time so the real JWTs stay valid at the API. */
-function manualClock(): { t: number; now(): number } {
-  return { t: Date.now(), now() { return this.t; } };
-}
-
-function makeClient(clock: { now(): number }, extra: Partial<ClientConfiguration> = {}, tokenUrl = op.tokenUrl): Client {
-  return new Client({
-    baseUrl: api.url,
-    tokenUrl,
-    clock,
-    clientCredentialsAuthCredentials: { oAuthClientId: 'svc', oAuthClientSecret: 'svc-secret', oAuthScopes: 'api:read' },
-    ...extra,
-  });
-}
-
-function nextEvent<K extends ClientEventName>(client: Client, name: K): Promise<ClientEvents[K]> {
-  return new Promise((resolve) => {
-    const off = client.on(name, (event) => {
-      off();
-      resolve(event);
-    });
-  });
+function makeClient(clock: { now(): number }, extra: Partial<ClientConfiguration> = {}, tokenUrl = stack.op.tokenUrl): Client {
+  return new Client({ baseUrl: stack.api.url, tokenUrl, clock, clientCredentialsAuthCredentials: SVC_CREDENTIALS, ...extra });
 }
 
 /** The bearer tokens the API received from `from` on. */
 function tokensSeen(from: number): string[] {
-  return api.requests.slice(from).map((r) => String(r.headers.authorization).replace(/^Bearer /, ''));
+  return stack.api.requests.slice(from).map((r) => String(r.headers.authorization).replace(/^Bearer /, ''));
 }
 
 async function getAll(client: Client, n: number): Promise<void> {
@@ -61,13 +30,13 @@ test('three states on an injected clock: exact token requests in cold, fresh, st
   const clock = manualClock();
   const client = makeClient(clock);
   try {
-    const base = op.tokenRequests.length;
-    const t0 = clock.t;
+    const tokenRequests = tokenRequestCounter(stack.op);
+    const t0 = clock.now();
 
     // cold: five concurrent callers wait on one fetch
-    let seen = api.requests.length;
+    let seen = stack.api.requests.length;
     await getAll(client, 5);
-    assert.equal(op.tokenRequests.length - base, 1);
+    assert.equal(tokenRequests(), 1);
     assert.deepEqual(client.stats().waits, 5);
     const first = await client.clientCredentialsAuthManager.getToken();
     assert.deepEqual(new Set(tokensSeen(seen)), new Set([first.accessToken]));
@@ -77,33 +46,33 @@ test('three states on an injected clock: exact token requests in cold, fresh, st
     assert.ok(issuedMs <= t0 && t0 < issuedMs + 1000, 'expiry is anchored at the moment the request was sent');
 
     // fresh: up to 75 % of the lifetime, served from memory
-    clock.t = issuedMs + 45_000 - 1;
+    clock.set(issuedMs + 45_000 - 1);
     await getAll(client, 5);
-    assert.equal(op.tokenRequests.length - base, 1);
+    assert.equal(tokenRequests(), 1);
     assert.equal(client.stats().backgroundRefreshes, 0);
 
     // stale: the old token is served, and exactly one background refresh starts however many callers come
-    clock.t = issuedMs + 45_000;
+    clock.set(issuedMs + 45_000);
     const refreshed = nextEvent(client, 'tokenRefreshed');
-    seen = api.requests.length;
+    seen = stack.api.requests.length;
     await getAll(client, 5);
     assert.deepEqual(new Set(tokensSeen(seen)), new Set([first.accessToken]));
     assert.equal(client.stats().backgroundRefreshes, 1);
     assert.equal((await refreshed).source, 'endpoint');
-    assert.equal(op.tokenRequests.length - base, 2);
+    assert.equal(tokenRequests(), 2);
     assert.equal(client.stats().waits, 5, 'nobody waited in the stale window');
     const second = await client.clientCredentialsAuthManager.getToken();
     assert.notEqual(second.accessToken, first.accessToken);
-    seen = api.requests.length;
+    seen = stack.api.requests.length;
     await getAll(client, 5);
     assert.deepEqual(new Set(tokensSeen(seen)), new Set([second.accessToken]));
-    assert.equal(op.tokenRequests.length - base, 2);
+    assert.equal(tokenRequests(), 2);
 
     // expired: the new token's expiry is reached, so callers wait on one shared fetch
-    clock.t = second.expiry! * 1000;
-    seen = api.requests.length;
+    clock.set(second.expiry! * 1000);
+    seen = stack.api.requests.length;
     await getAll(client, 5);
-    assert.equal(op.tokenRequests.length - base, 3);
+    assert.equal(tokenRequests(), 3);
     assert.equal(client.stats().waits, 10);
     const third = await client.clientCredentialsAuthManager.getToken();
     assert.deepEqual(new Set(tokensSeen(seen)), new Set([third.accessToken]));
@@ -121,33 +90,33 @@ test('three states on an injected clock: exact token requests in cold, fresh, st
 
 test('clockSkew: a token expires at expiry − clockSkew; a skew longer than the token is clamped to half its lifetime', async () => {
   const clock = manualClock();
-  const client = makeClient(clock, { clientCredentialsAuthCredentials: { oAuthClientId: 'svc', oAuthClientSecret: 'svc-secret', oAuthScopes: 'api:read', clockSkew: 20 } });
-  const huge = makeClient(clock, { clientCredentialsAuthCredentials: { oAuthClientId: 'svc', oAuthClientSecret: 'svc-secret', oAuthScopes: 'api:read', oAuthClockSkew: 3600 } });
+  const client = makeClient(clock, { clientCredentialsAuthCredentials: { ...SVC_CREDENTIALS, clockSkew: 20 } });
+  const huge = makeClient(clock, { clientCredentialsAuthCredentials: { ...SVC_CREDENTIALS, oAuthClockSkew: 3600 } });
   try {
     const token = await client.clientCredentialsAuthManager.getToken();
     const expiryMs = token.expiry! * 1000;
     const issuedMs = expiryMs - 60_000;
     // usable lifetime 40 s: stale after 30 s, expired at 40 s
-    clock.t = issuedMs + 30_000 - 1;
+    clock.set(issuedMs + 30_000 - 1);
     assert.equal(client.clientCredentialsAuthManager.isExpired(token), false);
     await client.get('/things');
     assert.equal(client.stats().backgroundRefreshes, 0);
-    clock.t = expiryMs - 20_000 - 1;
+    clock.set(expiryMs - 20_000 - 1);
     assert.equal(client.clientCredentialsAuthManager.isExpired(token), false);
-    clock.t = expiryMs - 20_000;
+    clock.set(expiryMs - 20_000);
     assert.equal(client.clientCredentialsAuthManager.isExpired(token), true);
 
     // a 3600 s skew on a 60 s token: clamped to 30 s, so the token is still used (never "fetch then expired")
-    clock.t = Date.now();
+    clock.set(Date.now());
     const before = huge.stats().tokenRequests;
     const res = await huge.get('/things');
     assert.equal(res.statusCode, 200);
     await huge.get('/things');
     assert.equal(huge.stats().tokenRequests - before, 1);
     const t = await huge.clientCredentialsAuthManager.getToken();
-    clock.t = t.expiry! * 1000 - 30_000 - 1;
+    clock.set(t.expiry! * 1000 - 30_000 - 1);
     assert.equal(huge.clientCredentialsAuthManager.isExpired(t), false);
-    clock.t = t.expiry! * 1000 - 30_000;
+    clock.set(t.expiry! * 1000 - 30_000);
     assert.equal(huge.clientCredentialsAuthManager.isExpired(t), true);
   } finally {
     await client.close();
@@ -157,17 +126,17 @@ test('clockSkew: a token expires at expiry − clockSkew; a skew longer than the
 
 test('stale-while-revalidate: callers in the stale window never wait, and only one background refresh runs', async () => {
   const clock = manualClock();
-  const client = makeClient(clock, {}, `${proxy.url}/token`);
+  const client = makeClient(clock, {}, stack.proxiedTokenUrl);
   try {
     const first = await client.clientCredentialsAuthManager.getToken();
-    clock.t = first.expiry! * 1000 - 15_000; // stale
-    proxy.inject({ kind: 'delay', ms: 800 }); // the background refresh is slow
+    clock.set(first.expiry! * 1000 - 15_000); // stale
+    stack.proxy.inject({ kind: 'delay', ms: 800 }); // the background refresh is slow
     let refreshedAt = 0;
     const refreshed = nextEvent(client, 'tokenRefreshed').then(() => (refreshedAt = Date.now()));
     const waitsBefore = client.stats().waits;
-    const forwardedBefore = proxy.forwarded;
+    const forwardedBefore = stack.proxy.forwarded;
 
-    const seen = api.requests.length;
+    const seen = stack.api.requests.length;
     const settled: number[] = [];
     await Promise.all(Array.from({ length: 50 }, () => client.get('/things').then(() => settled.push(Date.now()))));
     assert.equal(refreshedAt, 0, 'every caller was answered before the refresh finished');
@@ -177,10 +146,10 @@ test('stale-while-revalidate: callers in the stale window never wait, and only o
     assert.equal(client.stats().waits, waitsBefore);
 
     await refreshed;
-    assert.equal(proxy.forwarded - forwardedBefore, 1, 'exactly one token request for the whole stale window');
+    assert.equal(stack.proxy.forwarded - forwardedBefore, 1, 'exactly one token request for the whole stale window');
     const second = await client.clientCredentialsAuthManager.getToken();
     assert.notEqual(second.accessToken, first.accessToken);
-    const after = api.requests.length;
+    const after = stack.api.requests.length;
     await client.get('/things');
     assert.deepEqual(tokensSeen(after), [second.accessToken]);
   } finally {
@@ -190,16 +159,11 @@ test('stale-while-revalidate: callers in the stale window never wait, and only o
 
 test('refresh_in from the token response sets when the token turns stale', async () => {
   // A real token from oidc-provider, handed back through the proxy with a refresh_in of 10 s.
-  const direct = await fetch(op.tokenUrl, {
-    method: 'POST',
-    headers: { authorization: `Basic ${Buffer.from('svc:svc-secret').toString('base64')}` },
-    body: new URLSearchParams({ grant_type: 'client_credentials', scope: 'api:read' }),
-  });
-  const wire = (await direct.json()) as { access_token: string };
-  proxy.inject({ kind: 'json', status: 200, body: { access_token: wire.access_token, token_type: 'Bearer', expires_in: 60, refresh_in: '10' } });
+  const wire = await directToken(stack.op.tokenUrl, 'svc', 'svc-secret', 'api:read');
+  stack.proxy.inject({ kind: 'json', status: 200, body: { access_token: wire.access_token, token_type: 'Bearer', expires_in: 60, refresh_in: '10' } });
 
   const clock = manualClock();
-  const client = makeClient(clock, {}, `${proxy.url}/token`);
+  const client = makeClient(clock, {}, stack.proxiedTokenUrl);
   try {
     assert.equal((await client.get('/things')).statusCode, 200);
     const token = await client.clientCredentialsAuthManager.getToken();
@@ -207,12 +171,12 @@ test('refresh_in from the token response sets when the token turns stale', async
     assert.equal(token.refreshIn, 10);
     const issuedMs = token.expiry! * 1000 - 60_000;
 
-    clock.t = issuedMs + 10_000 - 1;
+    clock.set(issuedMs + 10_000 - 1);
     await client.get('/things');
     assert.equal(client.stats().backgroundRefreshes, 0, 'still fresh just before refresh_in');
     assert.equal(client.stats().tokenRequests, 1);
 
-    clock.t = issuedMs + 10_000;
+    clock.set(issuedMs + 10_000);
     const refreshed = nextEvent(client, 'tokenRefreshed');
     await client.get('/things');
     assert.equal(client.stats().backgroundRefreshes, 1, 'stale at refresh_in, not at 75 % of the lifetime');
@@ -232,24 +196,24 @@ test('refreshAhead sets the stale point; one longer than the token is clamped so
   const long = makeClient(clock, { refreshAhead: 300 });
   try {
     const token = await client.clientCredentialsAuthManager.getToken();
-    clock.t = token.expiry! * 1000 - 20_000 - 1;
+    clock.set(token.expiry! * 1000 - 20_000 - 1);
     await client.get('/things');
     assert.equal(client.stats().backgroundRefreshes, 0);
-    clock.t = token.expiry! * 1000 - 20_000;
+    clock.set(token.expiry! * 1000 - 20_000);
     const refreshed = nextEvent(client, 'tokenRefreshed');
     await client.get('/things');
     assert.equal(client.stats().backgroundRefreshes, 1);
     await refreshed;
 
     // refreshAhead 300 s on a 60 s token: clamped to half the lifetime (30 s), never stale at birth
-    clock.t = Date.now();
+    clock.set(Date.now());
     const t = await long.clientCredentialsAuthManager.getToken();
     const issuedMs = t.expiry! * 1000 - 60_000;
-    clock.t = issuedMs + 30_000 - 1;
+    clock.set(issuedMs + 30_000 - 1);
     for (let i = 0; i < 5; i++) await long.get('/things');
     assert.equal(long.stats().backgroundRefreshes, 0);
     assert.equal(long.stats().tokenRequests, 1);
-    clock.t = issuedMs + 30_000;
+    clock.set(issuedMs + 30_000);
     const longRefreshed = nextEvent(long, 'tokenRefreshed');
     await long.get('/things');
     await longRefreshed;
@@ -268,9 +232,7 @@ test('oAuthTokenProvider is what refreshes: called once cold, once in the stale 
   const updates: OAuthToken[] = [];
   const client = makeClient(clock, {
     clientCredentialsAuthCredentials: {
-      oAuthClientId: 'svc',
-      oAuthClientSecret: 'svc-secret',
-      oAuthScopes: 'api:read',
+      ...SVC_CREDENTIALS,
       oAuthTokenProvider: async (last, authManager) => {
         calls.push(last?.accessToken);
         return authManager.fetchToken();
@@ -279,17 +241,17 @@ test('oAuthTokenProvider is what refreshes: called once cold, once in the stale 
     },
   });
   try {
-    const base = op.tokenRequests.length;
+    const tokenRequests = tokenRequestCounter(stack.op);
     await getAll(client, 5);
     assert.deepEqual(calls, [undefined]);
     const first = await client.clientCredentialsAuthManager.getToken();
     const issuedMs = first.expiry! * 1000 - 60_000;
 
-    clock.t = issuedMs + 45_000 - 1;
+    clock.set(issuedMs + 45_000 - 1);
     await getAll(client, 5);
     assert.equal(calls.length, 1, 'fresh: the provider is not called');
 
-    clock.t = issuedMs + 45_000;
+    clock.set(issuedMs + 45_000);
     const refreshed = nextEvent(client, 'tokenRefreshed');
     await getAll(client, 5);
     assert.equal((await refreshed).source, 'provider');
@@ -297,10 +259,10 @@ test('oAuthTokenProvider is what refreshes: called once cold, once in the stale 
     const second = await client.clientCredentialsAuthManager.getToken();
     assert.notEqual(second.accessToken, first.accessToken);
 
-    clock.t = second.expiry! * 1000;
+    clock.set(second.expiry! * 1000);
     await getAll(client, 5);
     assert.deepEqual(calls, [undefined, first.accessToken, second.accessToken], 'expired: one call that callers wait on');
-    assert.equal(op.tokenRequests.length - base, 3);
+    assert.equal(tokenRequests(), 3);
     assert.equal(updates.length, 3);
     assert.equal(updates[0]!.accessToken, first.accessToken);
     assert.equal(updates[1]!.accessToken, second.accessToken);
@@ -317,9 +279,7 @@ test('a provider that returns the same token in the stale window is asked again 
   const failures: ClientEvents['refreshFailed'][] = [];
   const client = makeClient(clock, {
     clientCredentialsAuthCredentials: {
-      oAuthClientId: 'svc',
-      oAuthClientSecret: 'svc-secret',
-      oAuthScopes: 'api:read',
+      ...SVC_CREDENTIALS,
       // Seed style: reuse the last token until it is expired.
       oAuthTokenProvider: async (last, authManager) => {
         calls++;
@@ -332,14 +292,14 @@ test('a provider that returns the same token in the stale window is asked again 
   try {
     await client.get('/things');
     assert.equal(calls, 1);
-    clock.t = held!.expiry! * 1000 - 15_000; // stale
+    clock.set(held!.expiry! * 1000 - 15_000); // stale
     await client.get('/things');
     await new Promise((r) => setImmediate(r));
     assert.equal(calls, 2);
-    clock.t += 499; // the first back-off is between 0.5 s and 1 s
+    clock.advance(499); // the first back-off is between 0.5 s and 1 s
     for (let i = 0; i < 10; i++) await client.get('/things');
     assert.equal(calls, 2, 'no call on every request while backing off');
-    clock.t += 502; // past the first back-off, still before expiry
+    clock.advance(502); // past the first back-off, still before expiry
     await client.get('/things');
     await new Promise((r) => setImmediate(r));
     assert.equal(calls, 3);
@@ -351,9 +311,9 @@ test('a provider that returns the same token in the stale window is asked again 
 });
 
 test('regression: a caller arriving just after every waiter aborted starts a new fetch instead of inheriting the abort', async () => {
-  const client = makeClient({ now: () => Date.now() }, {}, `${proxy.url}/token`);
+  const client = makeClient({ now: () => Date.now() }, {}, stack.proxiedTokenUrl);
   try {
-    proxy.inject({ kind: 'hang' });
+    stack.proxy.inject({ kind: 'hang' });
     const aborted = await client.get('/things', { signal: AbortSignal.timeout(100) }).catch((e: unknown) => e);
     assert.equal((aborted as Error).name, 'AbortError');
     const res = await client.get('/things');

@@ -4,25 +4,14 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { inspect } from 'node:util';
 import { CircuitOpenError, Client, type ClientEventName, type ClientEvents, type ClientStats } from '../src/index.js';
-import { startOidcProvider, type OidcProviderHandle } from './helpers/oidc.js';
-import { startProtectedApi, type ProtectedApiHandle } from './helpers/api.js';
-import { startFaultProxy, type FaultProxyHandle } from './helpers/faultProxy.js';
+import { manualClock, nextEvent, startStack, type Stack } from './helpers/fixtures.js';
 
-let op: OidcProviderHandle;
-let api: ProtectedApiHandle;
-let proxy: FaultProxyHandle;
+let stack: Stack;
 
 before(async () => {
-  op = await startOidcProvider({ ttl: 60 });
-  api = await startProtectedApi({ issuer: op.issuer, jwksUrl: op.jwksUrl, audience: op.resource });
-  proxy = await startFaultProxy(op.issuer);
+  stack = await startStack({ ttl: 60 });
 });
-
-after(async () => {
-  await proxy.close();
-  await api.close();
-  await op.close();
-});
+after(() => stack.close());
 
 const SECRET = 'svc-secret';
 const EVENT_NAMES: readonly ClientEventName[] = [
@@ -40,19 +29,10 @@ function record(client: Client): Recorded[] {
 
 const count = (seen: Recorded[], name: ClientEventName) => seen.filter((r) => r.name === name).length;
 
-function next<K extends ClientEventName>(client: Client, name: K): Promise<ClientEvents[K]> {
-  return new Promise((resolve) => {
-    const off = client.on(name, (e) => {
-      off();
-      resolve(e);
-    });
-  });
-}
-
 /** Every secret-bearing string: the secret, its Basic credential, and every access token the API has seen. */
 function secrets(): string[] {
-  const tokens = new Set(api.requests.map((r) => String(r.headers.authorization ?? '').replace(/^Bearer /, '')).filter((t) => t.length > 20));
-  for (const r of op.tokenRequests) tokens.add(String(r.headers.authorization ?? '').replace(/^Basic /, ''));
+  const tokens = new Set(stack.api.requests.map((r) => String(r.headers.authorization ?? '').replace(/^Bearer /, '')).filter((t) => t.length > 20));
+  for (const r of stack.op.tokenRequests) tokens.add(String(r.headers.authorization ?? '').replace(/^Basic /, ''));
   return [SECRET, Buffer.from(`svc:${SECRET}`).toString('base64'), ...tokens].filter(Boolean);
 }
 
@@ -64,10 +44,10 @@ function assertClean(label: string, value: unknown): void {
 }
 
 test('every lifecycle event fires and stats() counts exactly, through a full life: cold, retry, refresh, 401, outage, circuit', async () => {
-  const clock = { t: Date.now(), now() { return this.t; } };
+  const clock = manualClock();
   const client = new Client({
-    baseUrl: api.url,
-    tokenUrl: `${proxy.url}/token`,
+    baseUrl: stack.api.url,
+    tokenUrl: stack.proxiedTokenUrl,
     clock,
     retry: { maxAttempts: 2, baseDelay: 5, maxDelay: 10 },
     circuitBreaker: { failureThreshold: 2, cooldown: 60_000 },
@@ -90,37 +70,37 @@ test('every lifecycle event fires and stats() counts exactly, through a full lif
     for (let i = 0; i < 3; i++) await client.get('/things');
 
     // 3. stale: a background refresh whose first attempt gets a 500
-    clock.t = t1.expiry! * 1000 - 15_000;
-    proxy.inject({ kind: 'status', status: 500 });
-    const refreshed = next(client, 'tokenRefreshed');
+    clock.set(t1.expiry! * 1000 - 15_000);
+    stack.proxy.inject({ kind: 'status', status: 500 });
+    const refreshed = nextEvent(client, 'tokenRefreshed');
     await client.get('/things');
     await refreshed;
     assert.equal(count(seen, 'requestRetried'), 1);
     const t2 = await client.clientCredentialsAuthManager.getToken();
 
     // 4. the API revokes the token: invalidated, refetched, retried
-    api.revoke(t2.accessToken);
+    stack.api.revoke(t2.accessToken);
     await client.get('/things');
     assert.equal(count(seen, 'tokenInvalidated'), 1);
     assert.equal(count(seen, 'unauthorizedRetried'), 1);
     const t3 = await client.clientCredentialsAuthManager.getToken();
 
     // 5. stale while the endpoint is down: the refresh fails twice and opens the circuit
-    clock.t = t3.expiry! * 1000 - 15_000;
-    proxy.setDown(true);
-    const failed = next(client, 'refreshFailed');
+    clock.set(t3.expiry! * 1000 - 15_000);
+    stack.proxy.setDown(true);
+    const failed = nextEvent(client, 'refreshFailed');
     await client.get('/things');
     const failure = await failed;
     assert.ok(failure.error instanceof CircuitOpenError);
     assert.equal(count(seen, 'circuitOpen'), 1);
 
     // 6. expired while the circuit is open: fails fast
-    clock.t = t3.expiry! * 1000;
+    clock.set(t3.expiry! * 1000);
     assert.ok((await client.get('/things').catch((e: unknown) => e)) instanceof CircuitOpenError);
 
     // 7. the endpoint is back and the cooldown passed: a trial closes the circuit
-    proxy.setDown(false);
-    clock.t += 60_000;
+    stack.proxy.setDown(false);
+    clock.advance(60_000);
     await client.get('/things');
     assert.equal(count(seen, 'circuitClosed'), 1);
 
@@ -148,15 +128,15 @@ test('every lifecycle event fires and stats() counts exactly, through a full lif
     for (const { name, event } of seen) assertClean(`event ${name}`, event);
     assertClean('stats', client.stats());
   } finally {
-    proxy.clear();
+    stack.proxy.clear();
     await client.close();
   }
 });
 
 test('callbackError and storeError fire; a throwing listener or callback never breaks a request', async () => {
   const client = new Client({
-    baseUrl: api.url,
-    tokenUrl: op.tokenUrl,
+    baseUrl: stack.api.url,
+    tokenUrl: stack.op.tokenUrl,
     tokenStore: {
       get: async () => { throw new Error('redis is gone'); },
       set: async () => undefined,
@@ -189,8 +169,8 @@ test('callbackError and storeError fire; a throwing listener or callback never b
 
 test('on() returns an unsubscribe function', async () => {
   const client = new Client({
-    baseUrl: api.url,
-    tokenUrl: op.tokenUrl,
+    baseUrl: stack.api.url,
+    tokenUrl: stack.op.tokenUrl,
     clientCredentialsAuthCredentials: { oAuthClientId: 'svc', oAuthClientSecret: SECRET, oAuthScopes: 'api:read' },
   });
   try {
@@ -208,10 +188,10 @@ test('on() returns an unsubscribe function', async () => {
 });
 
 test('errors handed out in events and to callers carry no secret, token or Basic credential', async () => {
-  const clock = { t: Date.now(), now() { return this.t; } };
+  const clock = manualClock();
   const client = new Client({
-    baseUrl: api.url,
-    tokenUrl: `${proxy.url}/token`,
+    baseUrl: stack.api.url,
+    tokenUrl: stack.proxiedTokenUrl,
     clock,
     retry: { maxAttempts: 2, baseDelay: 1 },
     circuitBreaker: false,
@@ -223,16 +203,16 @@ test('errors handed out in events and to callers carry no secret, token or Basic
     const errors: unknown[] = [];
     for (const fault of [{ kind: 'reset' }, { kind: 'malformed-json' }, { kind: 'html' }, { kind: 'status', status: 503, body: 'busy' }] as const) {
       client.clientCredentialsAuthManager.invalidate();
-      proxy.inject(fault, 2);
+      stack.proxy.inject(fault, 2);
       errors.push(await client.get('/things').catch((e: unknown) => e));
-      proxy.clear();
+      stack.proxy.clear();
     }
     errors.push(await client.get('/status/401').catch((e: unknown) => e));
     assert.equal(errors.filter((e) => e instanceof Error).length, 5);
     for (const [i, error] of errors.entries()) assertClean(`error ${i}`, error);
     for (const { name, event } of seen) assertClean(`event ${name}`, event);
   } finally {
-    proxy.clear();
+    stack.proxy.clear();
     await client.close();
   }
 });

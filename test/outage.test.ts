@@ -4,44 +4,30 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { CircuitOpenError, Client, ErrorCode, NetworkError, RetriesExhaustedError, type ClientEvents } from '../src/index.js';
-import { startOidcProvider, type OidcProviderHandle } from './helpers/oidc.js';
-import { startProtectedApi, type ProtectedApiHandle } from './helpers/api.js';
-import { startFaultProxy, type FaultProxyHandle } from './helpers/faultProxy.js';
+import { SVC_CREDENTIALS, manualClock, nextEvent, startStack, type Stack } from './helpers/fixtures.js';
 
-let op: OidcProviderHandle;
-let opShort: OidcProviderHandle;
-let api: ProtectedApiHandle;
-let apiShort: ProtectedApiHandle;
-let proxy: FaultProxyHandle;
-let proxyShort: FaultProxyHandle;
+/** 60 s tokens for the test on an injected clock; 2 s tokens for the one in real time. */
+let stack: Stack;
+let short: Stack;
 
 before(async () => {
-  [op, opShort] = await Promise.all([startOidcProvider({ ttl: 60 }), startOidcProvider({ ttl: 2 })]);
-  [api, apiShort] = await Promise.all([
-    startProtectedApi({ issuer: op.issuer, jwksUrl: op.jwksUrl, audience: op.resource }),
-    startProtectedApi({ issuer: opShort.issuer, jwksUrl: opShort.jwksUrl, audience: opShort.resource }),
-  ]);
-  [proxy, proxyShort] = await Promise.all([startFaultProxy(op.issuer), startFaultProxy(opShort.issuer)]);
+  [stack, short] = await Promise.all([startStack({ ttl: 60 }), startStack({ ttl: 2 })]);
 });
 
 after(async () => {
-  await Promise.all([proxy.close(), proxyShort.close()]);
-  await Promise.all([api.close(), apiShort.close()]);
-  await Promise.all([op.close(), opShort.close()]);
+  await Promise.all([stack.close(), short.close()]);
 });
 
-const CREDENTIALS = { oAuthClientId: 'svc', oAuthClientSecret: 'svc-secret', oAuthScopes: 'api:read' };
-
 test('an outage longer than the token lifetime (injected clock): stale token, then ERR_CIRCUIT_OPEN fast, then recovery', async () => {
-  const clock = { t: Date.now(), now() { return this.t; } };
+  const clock = manualClock();
   const cooldown = 5_000;
   const client = new Client({
-    baseUrl: api.url,
-    tokenUrl: `${proxy.url}/token`,
+    baseUrl: stack.api.url,
+    tokenUrl: stack.proxiedTokenUrl,
     clock,
     retry: { maxAttempts: 2, baseDelay: 5, maxDelay: 10 },
     circuitBreaker: { failureThreshold: 3, cooldown },
-    clientCredentialsAuthCredentials: CREDENTIALS,
+    clientCredentialsAuthCredentials: SVC_CREDENTIALS,
   });
   const opened: ClientEvents['circuitOpen'][] = [];
   let closed = 0;
@@ -50,18 +36,18 @@ test('an outage longer than the token lifetime (injected clock): stale token, th
   try {
     const first = await client.clientCredentialsAuthManager.getToken();
     const expiryMs = first.expiry! * 1000;
-    const outageStart = clock.t;
-    proxy.setDown(true);
+    const outageStart = clock.now();
+    stack.proxy.setDown(true);
 
     // while the token is stale it is still served (the background refresh fails: 2 of the 3 failures)
-    clock.t = expiryMs - 15_000;
-    const refreshFailed = new Promise<ClientEvents['refreshFailed']>((resolve) => client.on('refreshFailed', resolve));
+    clock.set(expiryMs - 15_000);
+    const refreshFailed = nextEvent(client, 'refreshFailed');
     assert.equal((await client.get('/things')).statusCode, 200);
     assert.ok((await refreshFailed).error instanceof RetriesExhaustedError);
     assert.equal(client.stats().circuitOpen, false);
 
     // the token expires: the next fetch fails once more and opens the circuit
-    clock.t = expiryMs;
+    clock.set(expiryMs);
     const failure = await client.get('/things').catch((e: unknown) => e);
     assert.ok(failure instanceof CircuitOpenError);
     assert.equal(failure.code, ErrorCode.CircuitOpen);
@@ -70,26 +56,26 @@ test('an outage longer than the token lifetime (injected clock): stale token, th
     assert.equal(client.stats().circuitOpen, true);
 
     // the rest of a three-minute outage: every call fails fast with ERR_CIRCUIT_OPEN; one trial per cooldown reaches the proxy
-    const before = proxy.requests;
+    const before = stack.proxy.requests;
     let calls = 0;
     const started = Date.now();
-    while (clock.t < outageStart + 180_000) {
-      clock.t += 1_000;
+    while (clock.now() < outageStart + 180_000) {
+      clock.advance(1_000);
       calls++;
       const error = await client.get('/things').catch((e: unknown) => e);
       assert.ok(error instanceof CircuitOpenError, `call ${calls}: ${String(error)}`);
       assert.ok(error.cause instanceof NetworkError);
     }
-    const trials = proxy.requests - before;
-    const cooldowns = Math.floor((clock.t - expiryMs) / cooldown);
+    const trials = stack.proxy.requests - before;
+    const cooldowns = Math.floor((clock.now() - expiryMs) / cooldown);
     assert.ok(trials >= cooldowns - 1 && trials <= cooldowns + 1, `${trials} trials in ${cooldowns} cooldowns (${calls} calls)`);
     assert.equal(opened.length, 1 + trials, 'each failed trial re-opens the circuit');
     assert.ok(Date.now() - started < 5_000, 'calls failed fast');
     assert.equal(client.stats().waits, 2 + calls);
 
     // the endpoint is back: after the cooldown the next call recovers, with the same Client
-    proxy.setDown(false);
-    clock.t += cooldown;
+    stack.proxy.setDown(false);
+    clock.advance(cooldown);
     const res = await client.get('/things');
     assert.equal(res.statusCode, 200);
     assert.equal(closed, 1);
@@ -98,25 +84,25 @@ test('an outage longer than the token lifetime (injected clock): stale token, th
     assert.notEqual(next.accessToken, first.accessToken);
     for (let i = 0; i < 5; i++) assert.equal((await client.get('/things')).statusCode, 200);
   } finally {
-    proxy.clear();
+    stack.proxy.clear();
     await client.close();
   }
 });
 
 test('an outage in real time with 2 s tokens: failures carry the documented codes, and calls recover by themselves', async () => {
   const client = new Client({
-    baseUrl: apiShort.url,
-    tokenUrl: `${proxyShort.url}/token`,
+    baseUrl: short.api.url,
+    tokenUrl: short.proxiedTokenUrl,
     tokenRequestTimeout: 500,
     retry: { maxAttempts: 2, baseDelay: 10, maxDelay: 20 },
     circuitBreaker: { failureThreshold: 3, cooldown: 300 },
-    clientCredentialsAuthCredentials: CREDENTIALS,
+    clientCredentialsAuthCredentials: SVC_CREDENTIALS,
   });
   let closed = 0;
   client.on('circuitClosed', () => closed++);
   try {
     await client.get('/things');
-    proxyShort.setDown(true);
+    short.proxy.setDown(true);
     const downAt = Date.now();
     const outageMs = 2_600; // longer than the token's 2 s lifetime
     const codes = new Map<string, number>();
@@ -135,9 +121,9 @@ test('an outage in real time with 2 s tokens: failures carry the documented code
     assert.ok((codes.get(ErrorCode.CircuitOpen) ?? 0) > 0, 'the circuit opened');
     assert.deepEqual([...codes.keys()].filter((c) => c !== ErrorCode.CircuitOpen && c !== ErrorCode.RetriesExhausted), [], 'only the documented codes');
     const trialsBound = 3 + Math.ceil(outageMs / 300) * 2; // initial failures + at most one trial per cooldown (plus retries)
-    assert.ok(proxyShort.requests < trialsBound + 5, `${proxyShort.requests} token requests during the outage`);
+    assert.ok(short.proxy.requests < trialsBound + 5, `${short.proxy.requests} token requests during the outage`);
 
-    proxyShort.setDown(false);
+    short.proxy.setDown(false);
     const backAt = Date.now();
     let recovered = false;
     while (!recovered && Date.now() - backAt < 2_000) {
@@ -148,7 +134,7 @@ test('an outage in real time with 2 s tokens: failures carry the documented code
     assert.ok(Date.now() - backAt < 1_000, 'within about one cooldown');
     assert.equal(closed, 1);
   } finally {
-    proxyShort.clear();
+    short.proxy.clear();
     await client.close();
   }
 });

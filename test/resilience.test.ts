@@ -17,9 +17,7 @@ import {
   type ClientEvents,
 } from '../src/index.js';
 import { backoffDelay, CircuitBreaker, DEFAULT_CIRCUIT_BREAKER, DEFAULT_RETRY, isRetryable, NEVER_RETRIED_ERRORS, parseRetryAfter } from '../src/auth/resilience.js';
-import { startOidcProvider, type OidcProviderHandle } from './helpers/oidc.js';
-import { startProtectedApi, type ProtectedApiHandle } from './helpers/api.js';
-import { startFaultProxy, type FaultProxyHandle } from './helpers/faultProxy.js';
+import { manualClock, startStack, tokenRequestCounter, type Stack } from './helpers/fixtures.js';
 
 const apiError = (statusCode: number, headers: Record<string, string> = {}) => new ApiError({ statusCode, headers, body: '' });
 const providerError = (statusCode: number, error: string) => new OAuthProviderError({ statusCode, headers: {}, body: '', result: { error } });
@@ -148,30 +146,24 @@ describe('CircuitBreaker transitions', () => {
 });
 
 describe('through a fault proxy in front of oidc-provider', () => {
-  let op: OidcProviderHandle;
-  let api: ProtectedApiHandle;
-  let proxy: FaultProxyHandle;
+  let stack: Stack;
   const clients: Client[] = [];
 
   before(async () => {
-    op = await startOidcProvider();
-    api = await startProtectedApi({ issuer: op.issuer, jwksUrl: op.jwksUrl, audience: op.resource });
-    proxy = await startFaultProxy(op.issuer);
+    stack = await startStack();
   });
 
   after(async () => {
     await Promise.all(clients.map((c) => c.close()));
-    await proxy.close();
-    await api.close();
-    await op.close();
+    await stack.close();
   });
 
   /** A cold client whose token endpoint is the proxy; fast retries, breaker off unless asked. */
   function makeClient(extra: Partial<ClientConfiguration> = {}, secret = 'svc-secret', scopes = 'api:read'): { client: Client; retried: ClientEvents['requestRetried'][] } {
-    proxy.clear();
+    stack.proxy.clear();
     const client = new Client({
-      baseUrl: api.url,
-      tokenUrl: `${proxy.url}/token`,
+      baseUrl: stack.api.url,
+      tokenUrl: stack.proxiedTokenUrl,
       tokenRequestTimeout: 2_000,
       retry: { maxAttempts: 4, baseDelay: 10, maxDelay: 40 },
       circuitBreaker: false,
@@ -192,10 +184,10 @@ describe('through a fault proxy in front of oidc-provider', () => {
 
   test('500 is retried, then the request succeeds', async () => {
     const { client, retried } = makeClient();
-    proxy.inject({ kind: 'status', status: 500, body: 'oops' }, 2);
-    const before = proxy.requests;
+    stack.proxy.inject({ kind: 'status', status: 500, body: 'oops' }, 2);
+    const before = stack.proxy.requests;
     await succeeds(client);
-    assert.equal(proxy.requests - before, 3);
+    assert.equal(stack.proxy.requests - before, 3);
     assert.equal(client.stats().tokenRequests, 3);
     assert.equal(client.stats().retries, 2);
     assert.deepEqual(retried.map((e) => [e.attempt, (e.error as ApiError).statusCode]), [[1, 500], [2, 500]]);
@@ -204,7 +196,7 @@ describe('through a fault proxy in front of oidc-provider', () => {
 
   test('429 with Retry-After: the retry waits exactly as long as asked', async () => {
     const { client, retried } = makeClient();
-    proxy.inject({ kind: 'json', status: 429, body: { error: 'slow_down' }, headers: { 'retry-after': '1' } });
+    stack.proxy.inject({ kind: 'json', status: 429, body: { error: 'slow_down' }, headers: { 'retry-after': '1' } });
     const started = Date.now();
     await succeeds(client);
     const elapsed = Date.now() - started;
@@ -215,9 +207,9 @@ describe('through a fault proxy in front of oidc-provider', () => {
   });
 
   test('Retry-After as an HTTP-date is honoured against the client clock', async () => {
-    const clock = { t: Math.floor(Date.now() / 1000) * 1000, now() { return this.t; } };
+    const clock = manualClock();
     const { client, retried } = makeClient({ clock });
-    proxy.inject({ kind: 'status', status: 503, headers: { 'retry-after': new Date(clock.t + 1_000).toUTCString() } });
+    stack.proxy.inject({ kind: 'status', status: 503, headers: { 'retry-after': new Date(clock.now() + 1_000).toUTCString() } });
     const started = Date.now();
     await succeeds(client);
     assert.equal(retried.length, 1);
@@ -227,7 +219,7 @@ describe('through a fault proxy in front of oidc-provider', () => {
 
   test('a Retry-After longer than maxRetryAfter ends the retries at once', async () => {
     const { client } = makeClient({ retry: { maxAttempts: 4, baseDelay: 10, maxRetryAfter: 5_000 } });
-    proxy.inject({ kind: 'status', status: 503, headers: { 'retry-after': '120' } });
+    stack.proxy.inject({ kind: 'status', status: 503, headers: { 'retry-after': '120' } });
     const started = Date.now();
     const error = await client.get('/things').catch((e: unknown) => e);
     assert.ok(error instanceof RetriesExhaustedError);
@@ -239,7 +231,7 @@ describe('through a fault proxy in front of oidc-provider', () => {
 
   test('a connection reset is retried', async () => {
     const { client, retried } = makeClient();
-    proxy.inject({ kind: 'reset' });
+    stack.proxy.inject({ kind: 'reset' });
     await succeeds(client);
     assert.equal(retried.length, 1);
     assert.ok(retried[0]!.error instanceof NetworkError);
@@ -248,7 +240,7 @@ describe('through a fault proxy in front of oidc-provider', () => {
 
   test('a hang past tokenRequestTimeout times out and is retried', async () => {
     const { client, retried } = makeClient({ tokenRequestTimeout: 200 });
-    proxy.inject({ kind: 'hang' });
+    stack.proxy.inject({ kind: 'hang' });
     const started = Date.now();
     await succeeds(client);
     assert.ok(Date.now() - started >= 190);
@@ -260,19 +252,19 @@ describe('through a fault proxy in front of oidc-provider', () => {
 
   test('malformed JSON fails with ERR_MALFORMED_TOKEN_RESPONSE and is not retried', async () => {
     const { client, retried } = makeClient();
-    proxy.inject({ kind: 'malformed-json' });
-    const before = proxy.requests;
+    stack.proxy.inject({ kind: 'malformed-json' });
+    const before = stack.proxy.requests;
     const error = await client.get('/things').catch((e: unknown) => e);
     assert.ok(error instanceof MalformedTokenResponseError);
     assert.equal(error.code, ErrorCode.MalformedTokenResponse);
-    assert.equal(proxy.requests - before, 1);
+    assert.equal(stack.proxy.requests - before, 1);
     assert.equal(retried.length, 0);
     await succeeds(client); // the next call fetches again and works
   });
 
   test('an HTML login page instead of JSON is malformed, not retried', async () => {
     const { client } = makeClient();
-    proxy.inject({ kind: 'html' });
+    stack.proxy.inject({ kind: 'html' });
     const error = await client.get('/things').catch((e: unknown) => e);
     assert.ok(error instanceof MalformedTokenResponseError);
     assert.match(error.message, /not JSON \(text\/html/);
@@ -281,7 +273,7 @@ describe('through a fault proxy in front of oidc-provider', () => {
 
   test('a body over maxTokenResponseBytes is cut off and rejected, not retried', async () => {
     const { client } = makeClient({ maxTokenResponseBytes: 4_096 });
-    proxy.inject({ kind: 'huge', bytes: 4 * 1024 * 1024 });
+    stack.proxy.inject({ kind: 'huge', bytes: 4 * 1024 * 1024 });
     const error = await client.get('/things').catch((e: unknown) => e);
     assert.ok(error instanceof MalformedTokenResponseError);
     assert.match(error.message, /larger than 4096 bytes/);
@@ -291,60 +283,60 @@ describe('through a fault proxy in front of oidc-provider', () => {
 
   test('invalid_client (a wrong secret) is never retried: exactly 1 token request', async () => {
     const { client, retried } = makeClient({ retry: { maxAttempts: 10, baseDelay: 1 } }, 'wrong-secret');
-    const before = op.tokenRequests.length;
+    const tokenRequests = tokenRequestCounter(stack.op);
     const error = await client.get('/things').catch((e: unknown) => e);
     assert.ok(error instanceof OAuthProviderError);
     assert.equal(error.error, 'invalid_client');
     assert.equal(error.code, ErrorCode.OAuthProvider);
-    assert.equal(op.tokenRequests.length - before, 1);
+    assert.equal(tokenRequests(), 1);
     assert.equal(retried.length, 0);
     assert.doesNotMatch(error.message + JSON.stringify(error), /wrong-secret/);
   });
 
   test('invalid_scope (a scope not granted) is never retried: exactly 1 token request', async () => {
     const { client, retried } = makeClient({ retry: { maxAttempts: 10, baseDelay: 1 } }, 'svc-secret', 'api:admin');
-    const before = op.tokenRequests.length;
+    const tokenRequests = tokenRequestCounter(stack.op);
     const error = await client.get('/things').catch((e: unknown) => e);
     assert.ok(error instanceof OAuthProviderError);
     assert.equal(error.error, 'invalid_scope');
-    assert.equal(op.tokenRequests.length - before, 1);
+    assert.equal(tokenRequests(), 1);
     assert.equal(retried.length, 0);
   });
 
   test('unauthorized_client, unsupported_grant_type and invalid_request are never retried, even with a 5xx status', async () => {
     for (const [status, code] of [[400, 'unauthorized_client'], [400, 'unsupported_grant_type'], [400, 'invalid_request'], [503, 'invalid_request']] as const) {
       const { client, retried } = makeClient({ retry: { maxAttempts: 10, baseDelay: 1 } });
-      proxy.inject({ kind: 'json', status, body: { error: code } }, 3);
-      const before = proxy.requests;
+      stack.proxy.inject({ kind: 'json', status, body: { error: code } }, 3);
+      const before = stack.proxy.requests;
       const error = await client.get('/things').catch((e: unknown) => e);
       assert.ok(error instanceof OAuthProviderError, code);
       assert.equal(error.error, code);
-      assert.equal(proxy.requests - before, 1, code);
+      assert.equal(stack.proxy.requests - before, 1, code);
       assert.equal(retried.length, 0);
     }
   });
 
   test('retries are bounded by maxAttempts: RetriesExhaustedError with the last failure as cause', async () => {
     const { client } = makeClient({ retry: { maxAttempts: 3, baseDelay: 5 } });
-    proxy.inject({ kind: 'status', status: 502, body: 'bad gateway' }, 10);
-    const before = proxy.requests;
+    stack.proxy.inject({ kind: 'status', status: 502, body: 'bad gateway' }, 10);
+    const before = stack.proxy.requests;
     const error = await client.get('/things').catch((e: unknown) => e);
     assert.ok(error instanceof RetriesExhaustedError);
     assert.equal(error.code, ErrorCode.RetriesExhausted);
     assert.equal(error.attempts, 3);
     assert.equal((error.cause as ApiError).statusCode, 502);
-    assert.equal(proxy.requests - before, 3);
+    assert.equal(stack.proxy.requests - before, 3);
     assert.equal(client.stats().failures, 1);
     assert.equal(client.stats().retries, 2);
   });
 
   test('retries are bounded in total time by maxElapsed', async () => {
     const { client } = makeClient({ retry: { maxAttempts: 1_000, baseDelay: 50, maxDelay: 50, maxElapsed: 300 } });
-    proxy.setDown(true);
+    stack.proxy.setDown(true);
     const started = Date.now();
     const error = await client.get('/things').catch((e: unknown) => e);
     const elapsed = Date.now() - started;
-    proxy.setDown(false);
+    stack.proxy.setDown(false);
     assert.ok(error instanceof RetriesExhaustedError);
     assert.ok(error.cause instanceof NetworkError);
     assert.ok(error.attempts > 1 && error.attempts < 100, `${error.attempts} attempts`);
@@ -353,7 +345,7 @@ describe('through a fault proxy in front of oidc-provider', () => {
 
   test('retry: false makes exactly one attempt and throws the failure itself', async () => {
     const { client } = makeClient({ retry: false });
-    proxy.inject({ kind: 'status', status: 500 }, 3);
+    stack.proxy.inject({ kind: 'status', status: 500 }, 3);
     const error = await client.get('/things').catch((e: unknown) => e);
     assert.ok(error instanceof ApiError);
     assert.equal(error.code, ErrorCode.UnexpectedStatus);
@@ -361,13 +353,13 @@ describe('through a fault proxy in front of oidc-provider', () => {
   });
 
   test('the circuit opens after repeated failures, fails fast with the cause, and closes after the cooldown', async () => {
-    const clock = { t: Date.now(), now() { return this.t; } };
+    const clock = manualClock();
     const { client } = makeClient({ clock, retry: { maxAttempts: 2, baseDelay: 5 }, circuitBreaker: { failureThreshold: 3, cooldown: 10_000 } });
     const opened: ClientEvents['circuitOpen'][] = [];
     let closed = 0;
     client.on('circuitOpen', (e) => opened.push(e));
     client.on('circuitClosed', () => closed++);
-    proxy.inject({ kind: 'status', status: 500, body: 'down' }, 3);
+    stack.proxy.inject({ kind: 'status', status: 500, body: 'down' }, 3);
 
     const first = await client.get('/things').catch((e: unknown) => e);
     assert.ok(first instanceof RetriesExhaustedError, 'two failures: retries exhausted, circuit still closed');
@@ -377,13 +369,13 @@ describe('through a fault proxy in front of oidc-provider', () => {
     assert.equal(second.code, ErrorCode.CircuitOpen);
     assert.notEqual(ErrorCode.CircuitOpen, ErrorCode.RetriesExhausted);
     assert.equal((second.cause as ApiError).statusCode, 500);
-    assert.equal(second.retryAt, clock.t + 10_000);
+    assert.equal(second.retryAt, clock.now() + 10_000);
     assert.equal(opened.length, 1);
     assert.equal(opened[0]!.failures, 3);
     assert.equal(client.stats().circuitOpen, true);
 
     // open: fail fast, no token request at all, the last failure attached
-    const before = proxy.requests;
+    const before = stack.proxy.requests;
     const started = Date.now();
     for (let i = 0; i < 20; i++) {
       const error = await client.get('/things').catch((e: unknown) => e);
@@ -391,41 +383,41 @@ describe('through a fault proxy in front of oidc-provider', () => {
       assert.equal((error.cause as ApiError).statusCode, 500);
     }
     assert.ok(Date.now() - started < 1_000);
-    assert.equal(proxy.requests, before);
+    assert.equal(stack.proxy.requests, before);
 
     // after the cooldown one trial goes out; it succeeds and the circuit closes
-    clock.t += 9_999;
+    clock.advance(9_999);
     assert.ok((await client.get('/things').catch((e: unknown) => e)) instanceof CircuitOpenError);
-    clock.t += 1;
+    clock.advance(1);
     await succeeds(client);
     assert.equal(closed, 1);
     assert.equal(client.stats().circuitOpen, false);
-    assert.equal(proxy.requests, before + 1);
+    assert.equal(stack.proxy.requests, before + 1);
   });
 
   test('a failed trial re-opens the circuit for another cooldown', async () => {
-    const clock = { t: Date.now(), now() { return this.t; } };
+    const clock = manualClock();
     const { client } = makeClient({ clock, retry: false, circuitBreaker: { failureThreshold: 1, cooldown: 1_000 } });
     const opened: number[] = [];
     client.on('circuitOpen', (e) => opened.push(e.retryAt));
-    proxy.inject({ kind: 'reset' }, 2);
+    stack.proxy.inject({ kind: 'reset' }, 2);
     assert.ok((await client.get('/things').catch((e: unknown) => e)) instanceof CircuitOpenError);
-    clock.t += 1_000;
+    clock.advance(1_000);
     const trial = await client.get('/things').catch((e: unknown) => e);
     assert.ok(trial instanceof CircuitOpenError);
     assert.ok(trial.cause instanceof NetworkError);
-    assert.deepEqual(opened, [clock.t, clock.t + 1_000]);
-    clock.t += 1_000;
+    assert.deepEqual(opened, [clock.now(), clock.now() + 1_000]);
+    clock.advance(1_000);
     await succeeds(client);
   });
 
   test('regression: a half-open trial whose caller aborts does not keep the circuit open forever', async () => {
-    const clock = { t: Date.now(), now() { return this.t; } };
+    const clock = manualClock();
     const { client } = makeClient({ clock, retry: false, circuitBreaker: { failureThreshold: 1, cooldown: 1_000 } });
-    proxy.inject({ kind: 'status', status: 500 });
+    stack.proxy.inject({ kind: 'status', status: 500 });
     assert.ok((await client.get('/things').catch((e: unknown) => e)) instanceof CircuitOpenError);
-    clock.t += 1_000;
-    proxy.inject({ kind: 'hang' });
+    clock.advance(1_000);
+    stack.proxy.inject({ kind: 'hang' });
     const aborted = await client.get('/things', { signal: AbortSignal.timeout(100) }).catch((e: unknown) => e);
     assert.ok(aborted instanceof AbortError);
     // the cancelled trial settles a moment after its caller was released
@@ -436,7 +428,7 @@ describe('through a fault proxy in front of oidc-provider', () => {
 
   test('a malformed 200 is not retried but counts towards opening the circuit', async () => {
     const { client } = makeClient({ circuitBreaker: { failureThreshold: 2, cooldown: 60_000 } });
-    proxy.inject({ kind: 'html' }, 2);
+    stack.proxy.inject({ kind: 'html' }, 2);
     assert.ok((await client.get('/things').catch((e: unknown) => e)) instanceof MalformedTokenResponseError);
     const second = await client.get('/things').catch((e: unknown) => e);
     assert.ok(second instanceof CircuitOpenError);

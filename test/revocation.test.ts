@@ -3,36 +3,28 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ApiError, Client, ErrorCode, type ClientConfiguration, type ClientEvents, type OAuthToken } from '../src/index.js';
-import { startOidcProvider, type OidcProviderHandle } from './helpers/oidc.js';
-import { startProtectedApi, type ProtectedApiHandle } from './helpers/api.js';
 import { startFaultProxy, type FaultProxyHandle } from './helpers/faultProxy.js';
+import { SVC_CREDENTIALS, manualClock, startStack, tokenRequestCounter, type Stack } from './helpers/fixtures.js';
 
-let op: OidcProviderHandle;
-let api: ProtectedApiHandle;
-let tokenProxy: FaultProxyHandle;
+let stack: Stack;
+/** A second fault proxy, in front of the API. */
 let apiProxy: FaultProxyHandle;
 
 before(async () => {
-  op = await startOidcProvider({ ttl: 60 });
-  api = await startProtectedApi({ issuer: op.issuer, jwksUrl: op.jwksUrl, audience: op.resource });
-  tokenProxy = await startFaultProxy(op.issuer);
-  apiProxy = await startFaultProxy(api.url);
+  stack = await startStack({ ttl: 60 });
+  apiProxy = await startFaultProxy(stack.api.url);
 });
 
 after(async () => {
   await apiProxy.close();
-  await tokenProxy.close();
-  await api.close();
-  await op.close();
+  await stack.close();
 });
 
-const CREDENTIALS = { oAuthClientId: 'svc', oAuthClientSecret: 'svc-secret', oAuthScopes: 'api:read' };
-
 function setup(extra: Partial<ClientConfiguration> = {}) {
-  tokenProxy.clear();
+  stack.proxy.clear();
   apiProxy.clear();
-  const clock = { t: Date.now(), now() { return this.t; } };
-  const client = new Client({ baseUrl: apiProxy.url, tokenUrl: `${tokenProxy.url}/token`, clock, clientCredentialsAuthCredentials: CREDENTIALS, ...extra });
+  const clock = manualClock();
+  const client = new Client({ baseUrl: apiProxy.url, tokenUrl: stack.proxiedTokenUrl, clock, clientCredentialsAuthCredentials: SVC_CREDENTIALS, ...extra });
   const invalidated: ClientEvents['tokenInvalidated'][] = [];
   const retried: ClientEvents['unauthorizedRetried'][] = [];
   const installed: string[] = [];
@@ -43,17 +35,17 @@ function setup(extra: Partial<ClientConfiguration> = {}) {
   return { client, clock, invalidated, retried, installed };
 }
 
-const bearer = (i: number): string => String(api.requests[i]!.headers.authorization).replace(/^Bearer /, '');
+const bearer = (i: number): string => String(stack.api.requests[i]!.headers.authorization).replace(/^Bearer /, '');
 
 test('a revoked token: 401 → the token is dropped, one new token is fetched, the request is retried once and succeeds', async () => {
   const { client, invalidated, retried } = setup();
   try {
     const first = await client.clientCredentialsAuthManager.getToken();
-    api.revoke(first.accessToken);
-    const index = api.requests.length;
+    stack.api.revoke(first.accessToken);
+    const index = stack.api.requests.length;
     const res = await client.get('/things');
     assert.equal(res.statusCode, 200);
-    assert.equal(api.requests.length - index, 2, 'one 401, one retry');
+    assert.equal(stack.api.requests.length - index, 2, 'one 401, one retry');
     assert.equal(bearer(index), first.accessToken);
     const second = await client.clientCredentialsAuthManager.getToken();
     assert.notEqual(second.accessToken, first.accessToken);
@@ -74,15 +66,15 @@ test('many concurrent 401s for the same revoked token: one invalidation, one fet
   const { client, invalidated } = setup();
   try {
     const first = await client.clientCredentialsAuthManager.getToken();
-    api.revoke(first.accessToken);
-    const index = api.requests.length;
+    stack.api.revoke(first.accessToken);
+    const index = stack.api.requests.length;
     const responses = await Promise.all(Array.from({ length: 50 }, () => client.get('/things')));
     assert.ok(responses.every((r) => r.statusCode === 200));
-    assert.equal(api.requests.length - index, 100);
+    assert.equal(stack.api.requests.length - index, 100);
     assert.equal(invalidated.length, 1, 'the generation guard: only the first 401 drops the token');
     assert.equal(client.stats().tokenRequests, 2, 'single flight');
     const second = await client.clientCredentialsAuthManager.getToken();
-    const sent = api.requests.slice(index).map((_, i) => bearer(index + i));
+    const sent = stack.api.requests.slice(index).map((_, i) => bearer(index + i));
     assert.equal(sent.filter((t) => t === first.accessToken).length, 50);
     assert.equal(sent.filter((t) => t === second.accessToken).length, 50);
   } finally {
@@ -94,9 +86,9 @@ test('a 401 to a token that is no longer the cached one leaves the newer token a
   const { client, invalidated } = setup();
   try {
     const first = await client.clientCredentialsAuthManager.getToken();
-    api.revoke(first.accessToken);
+    stack.api.revoke(first.accessToken);
     apiProxy.inject({ kind: 'delay', ms: 800 });
-    const index = api.requests.length;
+    const index = stack.api.requests.length;
     const slow = client.get('/things'); // carries the first token, held back by the proxy
     // Meanwhile the application installs a newer token.
     const second = await client.clientCredentialsAuthManager.fetchToken();
@@ -117,12 +109,12 @@ test('a second 401 rejects the caller with ApiError (no loop)', async () => {
   const { client } = setup();
   try {
     await client.clientCredentialsAuthManager.getToken();
-    const index = api.requests.length;
+    const index = stack.api.requests.length;
     const error = await client.get('/status/401').catch((e: unknown) => e);
     assert.ok(error instanceof ApiError);
     assert.equal(error.statusCode, 401);
     assert.equal(error.code, ErrorCode.UnexpectedStatus);
-    assert.equal(api.requests.length - index, 2, 'exactly one retry');
+    assert.equal(stack.api.requests.length - index, 2, 'exactly one retry');
     assert.notEqual(bearer(index), bearer(index + 1));
     assert.equal(client.stats().tokenRequests, 2);
     assert.equal(client.stats().unauthorizedRetries, 1);
@@ -135,28 +127,28 @@ test('a background refresh in flight when the 401 arrives does not install its t
   const { client, clock, installed } = setup();
   try {
     const first = await client.clientCredentialsAuthManager.getToken();
-    api.revoke(first.accessToken);
-    clock.t = first.expiry! * 1000 - 15_000; // stale
-    tokenProxy.inject({ kind: 'delay', ms: 800 }); // the background refresh is slow
-    const base = op.tokenRequests.length;
-    const index = api.requests.length;
+    stack.api.revoke(first.accessToken);
+    clock.set(first.expiry! * 1000 - 15_000); // stale
+    stack.proxy.inject({ kind: 'delay', ms: 800 }); // the background refresh is slow
+    const tokenRequests = tokenRequestCounter(stack.op);
+    const index = stack.api.requests.length;
 
     const res = await client.get('/things'); // starts the refresh, gets 401, fetches anew, retries
     assert.equal(res.statusCode, 200);
     assert.equal(bearer(index), first.accessToken);
     const second = await client.clientCredentialsAuthManager.getToken();
     assert.equal(bearer(index + 1), second.accessToken);
-    assert.equal(op.tokenRequests.length - base, 1, 'the retry did not wait for the slow refresh');
+    assert.equal(tokenRequests(), 1, 'the retry did not wait for the slow refresh');
 
     // the slow refresh lands now; it began before the invalidation, so it must not replace the token
-    while (op.tokenRequests.length - base < 2) await new Promise((r) => setTimeout(r, 20));
+    while (tokenRequests() < 2) await new Promise((r) => setTimeout(r, 20));
     await new Promise((r) => setTimeout(r, 150));
     assert.deepEqual(installed, ['fetched', 'fetched'], 'no tokenRefreshed: the stale refresh was discarded');
     assert.equal((await client.clientCredentialsAuthManager.getToken()).accessToken, second.accessToken);
-    const after = api.requests.length;
+    const after = stack.api.requests.length;
     assert.equal((await client.get('/things')).statusCode, 200);
     assert.equal(bearer(after), second.accessToken);
-    assert.equal(api.requests.length - after, 1);
+    assert.equal(stack.api.requests.length - after, 1);
   } finally {
     await client.close();
   }
@@ -169,7 +161,7 @@ test('a provider that returns the revoked token late (it read it before the 401)
   let revokedToken: OAuthToken | undefined;
   const { client, clock } = setup({
     clientCredentialsAuthCredentials: {
-      ...CREDENTIALS,
+      ...SVC_CREDENTIALS,
       oAuthTokenProvider: async (last, authManager) => {
         calls++;
         if (calls === 2) {
@@ -185,9 +177,9 @@ test('a provider that returns the revoked token late (it read it before the 401)
   try {
     const first = await client.clientCredentialsAuthManager.getToken();
     revokedToken = first;
-    api.revoke(first.accessToken);
-    clock.t = first.expiry! * 1000 - 15_000; // stale: the next call starts the background refresh (call 2)
-    const index = api.requests.length;
+    stack.api.revoke(first.accessToken);
+    clock.set(first.expiry! * 1000 - 15_000); // stale: the next call starts the background refresh (call 2)
+    const index = stack.api.requests.length;
     const res = await client.get('/things');
     assert.equal(res.statusCode, 200);
     assert.equal(calls, 3, 'cold fetch, the slow background refresh, the fetch after the 401');
@@ -199,9 +191,9 @@ test('a provider that returns the revoked token late (it read it before the 401)
     const current = await client.clientCredentialsAuthManager.getToken();
     assert.equal(current.accessToken, second.accessToken, 'the revoked token was not put back');
     assert.notEqual(current.accessToken, revokedToken.accessToken);
-    const after = api.requests.length;
+    const after = stack.api.requests.length;
     assert.equal((await client.get('/things')).statusCode, 200);
-    assert.equal(api.requests.length - after, 1, 'no 401 any more');
+    assert.equal(stack.api.requests.length - after, 1, 'no 401 any more');
     assert.equal(client.stats().invalidations, 1);
   } finally {
     release();
@@ -213,12 +205,12 @@ test('retryOnUnauthorized: false per client: a 401 fails at once and the token s
   const { client, invalidated } = setup({ retryOnUnauthorized: false });
   try {
     const first = await client.clientCredentialsAuthManager.getToken();
-    api.revoke(first.accessToken);
-    const index = api.requests.length;
+    stack.api.revoke(first.accessToken);
+    const index = stack.api.requests.length;
     const error = await client.get('/things').catch((e: unknown) => e);
     assert.ok(error instanceof ApiError);
     assert.equal(error.statusCode, 401);
-    assert.equal(api.requests.length - index, 1);
+    assert.equal(stack.api.requests.length - index, 1);
     assert.equal(invalidated.length, 0);
     assert.equal(client.stats().tokenRequests, 1);
 
@@ -235,12 +227,12 @@ test('retryOnUnauthorized: false per request on a client that retries by default
   const { client, invalidated } = setup();
   try {
     const first = await client.clientCredentialsAuthManager.getToken();
-    api.revoke(first.accessToken);
-    const index = api.requests.length;
+    stack.api.revoke(first.accessToken);
+    const index = stack.api.requests.length;
     const error = await client.get('/things', { retryOnUnauthorized: false }).catch((e: unknown) => e);
     assert.ok(error instanceof ApiError);
     assert.equal(error.statusCode, 401);
-    assert.equal(api.requests.length - index, 1);
+    assert.equal(stack.api.requests.length - index, 1);
     assert.equal(invalidated.length, 0);
     assert.equal((await client.get('/things')).statusCode, 200, 'the default still recovers');
   } finally {

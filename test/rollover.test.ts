@@ -3,31 +3,24 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Client } from '../src/index.js';
-import { startOidcProvider, type OidcProviderHandle } from './helpers/oidc.js';
-import { startProtectedApi, type ProtectedApiHandle } from './helpers/api.js';
+import { SVC_CREDENTIALS, startStack, type Stack } from './helpers/fixtures.js';
 
 const TTL = 2; // seconds
 const DURATION = 10_000; // ms
 const CONCURRENCY = 32;
 
-let op: OidcProviderHandle;
-let api: ProtectedApiHandle;
+let stack: Stack;
 
 before(async () => {
-  op = await startOidcProvider({ ttl: TTL });
-  api = await startProtectedApi({ issuer: op.issuer, jwksUrl: op.jwksUrl, audience: op.resource });
+  stack = await startStack({ ttl: TTL });
 });
-
-after(async () => {
-  await api.close();
-  await op.close();
-});
+after(() => stack.close());
 
 test(`${TTL} s tokens under ${DURATION / 1000} s of load at concurrency ${CONCURRENCY}: 0 failures, 0 waits after the first token`, async () => {
   const client = new Client({
-    baseUrl: api.url,
-    tokenUrl: op.tokenUrl,
-    clientCredentialsAuthCredentials: { oAuthClientId: 'svc', oAuthClientSecret: 'svc-secret', oAuthScopes: 'api:read' },
+    baseUrl: stack.api.url,
+    tokenUrl: stack.op.tokenUrl,
+    clientCredentialsAuthCredentials: SVC_CREDENTIALS,
   });
   let firstToken = false;
   let waitsBeforeFirstToken = 0;
@@ -48,7 +41,7 @@ test(`${TTL} s tokens under ${DURATION / 1000} s of load at concurrency ${CONCUR
 
   let ok = 0;
   const failures: unknown[] = [];
-  const from = api.requests.length;
+  const from = stack.api.requests.length;
   const end = Date.now() + DURATION;
   const worker = async (): Promise<void> => {
     while (Date.now() < end) {
@@ -78,7 +71,7 @@ test(`${TTL} s tokens under ${DURATION / 1000} s of load at concurrency ${CONCUR
     // token's exp; it is then retried once with the new token and does not fail. So 401s are not asserted to be 0.)
     assert.equal(stats.tokenRequests, 1 + refreshed);
     assert.equal(stats.backgroundRefreshes, refreshed);
-    const distinct = new Set(api.requests.slice(from).map((r) => r.headers.authorization));
+    const distinct = new Set(stack.api.requests.slice(from).map((r) => r.headers.authorization));
     assert.ok(distinct.size >= refreshed, 'the API saw every token (the very last one may have arrived after the load)');
     assert.ok(ok > 1_000, `${ok} requests`);
   } finally {

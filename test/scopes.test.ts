@@ -5,28 +5,21 @@ import { inspect } from 'node:util';
 import { Client, type OAuthToken, type TokenStore } from '../src/index.js';
 import { tokenKey } from '../src/auth/tokenLifecycle.js';
 import type { TokenRequestParameters } from '../src/auth/tokenEndpoint.js';
-import { startOidcProvider, type OidcProviderHandle } from './helpers/oidc.js';
-import { startProtectedApi, type ProtectedApiHandle } from './helpers/api.js';
+import { startStack, type Stack } from './helpers/fixtures.js';
 
-let op: OidcProviderHandle;
-let api: ProtectedApiHandle;
+let stack: Stack;
 
 before(async () => {
-  op = await startOidcProvider();
-  api = await startProtectedApi({ issuer: op.issuer, jwksUrl: op.jwksUrl, audience: op.resource });
+  stack = await startStack();
 });
-
-after(async () => {
-  await api.close();
-  await op.close();
-});
+after(() => stack.close());
 
 const SECRET = 'svc-secret';
 
 function makeClient(extra: Partial<ConstructorParameters<typeof Client>[0]> = {}): Client {
   return new Client({
-    baseUrl: api.url,
-    tokenUrl: op.tokenUrl,
+    baseUrl: stack.api.url,
+    tokenUrl: stack.op.tokenUrl,
     clientCredentialsAuthCredentials: { oAuthClientId: 'svc', oAuthClientSecret: SECRET, oAuthScopes: 'api:read' },
     ...extra,
   });
@@ -35,12 +28,12 @@ function makeClient(extra: Partial<ConstructorParameters<typeof Client>[0]> = {}
 const scopeOf = async (client: Client, scopes?: string | string[]): Promise<string> =>
   ((await client.get('/things', scopes === undefined ? {} : { scopes })).result as { scope: string }).scope;
 
-const requestedScopes = (from: number): (string | null)[] => op.tokenRequests.slice(from).map((r) => new URLSearchParams(r.body).get('scope'));
+const requestedScopes = (from: number): (string | null)[] => stack.op.tokenRequests.slice(from).map((r) => new URLSearchParams(r.body).get('scope'));
 
 test('a per-request `scopes` selects its own token; the default scopes keep theirs', async () => {
   const client = makeClient();
   try {
-    const base = op.tokenRequests.length;
+    const base = stack.op.tokenRequests.length;
     assert.equal(await scopeOf(client), 'api:read');
     assert.equal(await scopeOf(client, 'api:write'), 'api:write');
     assert.equal(await scopeOf(client, 'api:read api:write'), 'api:read api:write');
@@ -52,13 +45,13 @@ test('a per-request `scopes` selects its own token; the default scopes keep thei
     assert.equal(await scopeOf(client, 'api:write  api:read'), 'api:read api:write');
     assert.equal(await scopeOf(client, ['api:write', 'api:read']), 'api:read api:write');
     assert.equal(await scopeOf(client, 'api:read'), 'api:read', 'explicit default scopes share the default token');
-    assert.equal(op.tokenRequests.length - base, 3);
+    assert.equal(stack.op.tokenRequests.length - base, 3);
     assert.equal(client.stats().cachedTokens, 3);
 
     // the manager takes the same option
     const write = await client.clientCredentialsAuthManager.getToken({ scopes: 'api:write' });
     assert.equal(write.scope, 'api:write');
-    assert.equal(op.tokenRequests.length - base, 3);
+    assert.equal(stack.op.tokenRequests.length - base, 3);
   } finally {
     await client.close();
   }
@@ -67,11 +60,11 @@ test('a per-request `scopes` selects its own token; the default scopes keep thei
 test('concurrent requests for several scope sets: one token request per set', async () => {
   const client = makeClient();
   try {
-    const base = op.tokenRequests.length;
+    const base = stack.op.tokenRequests.length;
     const sets = [undefined, 'api:write', 'api:read api:write'];
     const results = await Promise.all(Array.from({ length: 60 }, (_, i) => scopeOf(client, sets[i % 3])));
     assert.deepEqual(new Set(results), new Set(['api:read', 'api:write', 'api:read api:write']));
-    assert.equal(op.tokenRequests.length - base, 3);
+    assert.equal(stack.op.tokenRequests.length - base, 3);
   } finally {
     await client.close();
   }
@@ -111,7 +104,7 @@ test('the key a store and events see is a hash that holds no secret', async () =
   };
   const client = makeClient({
     tokenStore: store,
-    clientCredentialsAuthCredentials: { oAuthClientId: 'svc', oAuthClientSecret: SECRET, oAuthScopes: 'api:read', resource: op.resource, tokenParameters: { tenant: 'blue' } },
+    clientCredentialsAuthCredentials: { oAuthClientId: 'svc', oAuthClientSecret: SECRET, oAuthScopes: 'api:read', resource: stack.op.resource, tokenParameters: { tenant: 'blue' } },
   });
   const eventKeys: string[] = [];
   client.on('tokenFetched', (e) => eventKeys.push(e.key));
@@ -135,7 +128,7 @@ test('the key a store and events see is a hash that holds no secret', async () =
 test('the cache is an LRU bounded by maxCachedTokens', async () => {
   const client = makeClient({ maxCachedTokens: 2 });
   try {
-    const base = op.tokenRequests.length;
+    const base = stack.op.tokenRequests.length;
     const A = undefined;
     const B = 'api:write';
     const C = 'api:read api:write';
@@ -143,15 +136,15 @@ test('the cache is an LRU bounded by maxCachedTokens', async () => {
     await scopeOf(client, B);
     assert.equal(client.stats().cachedTokens, 2);
     await scopeOf(client, A); // A is now the most recently used
-    assert.equal(op.tokenRequests.length - base, 2);
+    assert.equal(stack.op.tokenRequests.length - base, 2);
     await scopeOf(client, C); // evicts B, the least recently used
     assert.equal(client.stats().cachedTokens, 2);
-    assert.equal(op.tokenRequests.length - base, 3);
+    assert.equal(stack.op.tokenRequests.length - base, 3);
     await scopeOf(client, A);
     await scopeOf(client, C);
-    assert.equal(op.tokenRequests.length - base, 3, 'A and C are still cached');
+    assert.equal(stack.op.tokenRequests.length - base, 3, 'A and C are still cached');
     await scopeOf(client, B);
-    assert.equal(op.tokenRequests.length - base, 4, 'B was evicted and is fetched again');
+    assert.equal(stack.op.tokenRequests.length - base, 4, 'B was evicted and is fetched again');
     assert.deepEqual(requestedScopes(base), ['api:read', 'api:write', 'api:read api:write', 'api:write']);
   } finally {
     await client.close();

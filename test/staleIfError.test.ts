@@ -3,36 +3,25 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { CircuitOpenError, Client, ErrorCode, NetworkError, RetriesExhaustedError, type ClientConfiguration, type ClientEvents } from '../src/index.js';
-import { startOidcProvider, type OidcProviderHandle } from './helpers/oidc.js';
-import { startProtectedApi, type ProtectedApiHandle } from './helpers/api.js';
-import { startFaultProxy, type FaultProxyHandle } from './helpers/faultProxy.js';
+import { SVC_CREDENTIALS, manualClock, nextEvent, startStack, type Stack } from './helpers/fixtures.js';
 
-let op: OidcProviderHandle;
-let api: ProtectedApiHandle;
-let proxy: FaultProxyHandle;
+let stack: Stack;
 
 before(async () => {
-  op = await startOidcProvider({ ttl: 60 });
-  api = await startProtectedApi({ issuer: op.issuer, jwksUrl: op.jwksUrl, audience: op.resource });
-  proxy = await startFaultProxy(op.issuer);
+  stack = await startStack({ ttl: 60 });
 });
-
-after(async () => {
-  await proxy.close();
-  await api.close();
-  await op.close();
-});
+after(() => stack.close());
 
 function setup(extra: Partial<ClientConfiguration> = {}) {
-  proxy.clear();
-  const clock = { t: Date.now(), now() { return this.t; } };
+  stack.proxy.clear();
+  const clock = manualClock();
   const client = new Client({
-    baseUrl: api.url,
-    tokenUrl: `${proxy.url}/token`,
+    baseUrl: stack.api.url,
+    tokenUrl: stack.proxiedTokenUrl,
     clock,
     retry: { maxAttempts: 2, baseDelay: 5, maxDelay: 10 },
     circuitBreaker: false,
-    clientCredentialsAuthCredentials: { oAuthClientId: 'svc', oAuthClientSecret: 'svc-secret', oAuthScopes: 'api:read' },
+    clientCredentialsAuthCredentials: SVC_CREDENTIALS,
     ...extra,
   });
   const failed: ClientEvents['refreshFailed'][] = [];
@@ -47,10 +36,10 @@ function setup(extra: Partial<ClientConfiguration> = {}) {
 
 /** Sends a request and returns the bearer token the API received with it. */
 async function tokenSent(client: Client): Promise<string> {
-  const index = api.requests.length;
+  const index = stack.api.requests.length;
   const res = await client.get('/things');
   assert.equal(res.statusCode, 200);
-  return String(api.requests[index]!.headers.authorization).replace(/^Bearer /, '');
+  return String(stack.api.requests[index]!.headers.authorization).replace(/^Bearer /, '');
 }
 
 test('a failing background refresh keeps the current token in use until it really expires, retrying with backoff', async () => {
@@ -58,60 +47,60 @@ test('a failing background refresh keeps the current token in use until it reall
   try {
     const first = await client.clientCredentialsAuthManager.getToken();
     const expiryMs = first.expiry! * 1000;
-    proxy.setDown(true);
+    stack.proxy.setDown(true);
 
     // stale: served, and the background refresh fails (2 attempts, both reset)
-    clock.t = expiryMs - 15_000;
+    clock.set(expiryMs - 15_000);
     let failure = nextFailure();
-    let before = proxy.requests;
+    let before = stack.proxy.requests;
     assert.equal(await tokenSent(client), first.accessToken);
     let event = await failure;
-    assert.equal(proxy.requests - before, 2);
+    assert.equal(stack.proxy.requests - before, 2);
     assert.equal(event.attempt, 1);
     assert.ok(event.error instanceof RetriesExhaustedError);
     assert.ok(event.error.cause instanceof NetworkError);
-    assert.ok(event.nextAttemptAt >= clock.t + 500 && event.nextAttemptAt <= clock.t + 1_000, 'first back-off: 0.5–1 s');
+    assert.ok(event.nextAttemptAt >= clock.now() + 500 && event.nextAttemptAt <= clock.now() + 1_000, 'first back-off: 0.5–1 s');
     assert.match(event.key, /^[A-Za-z0-9_-]{43}$/, 'the key is a hash');
     assert.equal(failed.length, 1);
 
     // during the back-off: served, and no new refresh
-    before = proxy.requests;
+    before = stack.proxy.requests;
     for (let i = 0; i < 10; i++) assert.equal(await tokenSent(client), first.accessToken);
-    clock.t = event.nextAttemptAt - 1;
+    clock.set(event.nextAttemptAt - 1);
     assert.equal(await tokenSent(client), first.accessToken);
-    assert.equal(proxy.requests, before);
+    assert.equal(stack.proxy.requests, before);
     assert.equal(client.stats().backgroundRefreshes, 1);
 
     // the back-off grows (full jitter under a doubling ceiling, capped at 30 s), and the token is still served
     const ceilings = [2_000, 4_000, 8_000];
     for (const [i, ceiling] of ceilings.entries()) {
-      clock.t = event.nextAttemptAt;
+      clock.set(event.nextAttemptAt);
       failure = nextFailure();
       assert.equal(await tokenSent(client), first.accessToken);
       event = await failure;
       assert.equal(event.attempt, i + 2);
-      assert.ok(event.nextAttemptAt >= clock.t + 500 && event.nextAttemptAt <= clock.t + ceiling, `back-off ${i + 2} within its ceiling`);
+      assert.ok(event.nextAttemptAt >= clock.now() + 500 && event.nextAttemptAt <= clock.now() + ceiling, `back-off ${i + 2} within its ceiling`);
     }
     assert.equal(client.stats().backgroundRefreshes, 4);
     assert.equal(client.stats().failures, 4);
     assert.equal(client.stats().waits, 1, 'only the very first call waited');
 
     // the last moment of validity: still served
-    clock.t = expiryMs - 1;
+    clock.set(expiryMs - 1);
     assert.equal(await tokenSent(client), first.accessToken);
 
     // really expired: callers wait on a fetch, which fails with the documented code
-    clock.t = expiryMs;
+    clock.set(expiryMs);
     const error = await client.get('/things').catch((e: unknown) => e);
     assert.ok(error instanceof RetriesExhaustedError);
     assert.equal(error.code, ErrorCode.RetriesExhausted);
 
     // the endpoint is back: the next call fetches a new token, no restart needed
-    proxy.setDown(false);
+    stack.proxy.setDown(false);
     const next = await tokenSent(client);
     assert.notEqual(next, first.accessToken);
   } finally {
-    proxy.setDown(false);
+    stack.proxy.setDown(false);
     await client.close();
   }
 });
@@ -120,15 +109,15 @@ test('when the endpoint comes back during the stale window, the next retry refre
   const { client, clock, failed, nextFailure } = setup();
   try {
     const first = await client.clientCredentialsAuthManager.getToken();
-    clock.t = first.expiry! * 1000 - 15_000;
-    proxy.inject({ kind: 'status', status: 503 }, 2);
+    clock.set(first.expiry! * 1000 - 15_000);
+    stack.proxy.inject({ kind: 'status', status: 503 }, 2);
     const failure = nextFailure();
     assert.equal(await tokenSent(client), first.accessToken);
     const event = await failure;
     assert.ok(event.error instanceof RetriesExhaustedError);
 
-    clock.t = event.nextAttemptAt;
-    const refreshed = new Promise<ClientEvents['tokenRefreshed']>((resolve) => client.on('tokenRefreshed', resolve));
+    clock.set(event.nextAttemptAt);
+    const refreshed = nextEvent(client, 'tokenRefreshed');
     assert.equal(await tokenSent(client), first.accessToken);
     const info = await refreshed;
     assert.equal(info.source, 'endpoint');
@@ -138,8 +127,8 @@ test('when the endpoint comes back during the stale window, the next retry refre
     assert.equal(failed.length, 1);
 
     // the new token's stale window starts a refresh at once: the failure count was reset
-    clock.t = second.expiry! * 1000 - 15_000;
-    proxy.inject({ kind: 'status', status: 503 }, 2);
+    clock.set(second.expiry! * 1000 - 15_000);
+    stack.proxy.inject({ kind: 'status', status: 503 }, 2);
     const again = nextFailure();
     await tokenSent(client);
     assert.equal((await again).attempt, 1);
@@ -155,8 +144,8 @@ test('a stale token is served while the circuit is open; the refresh fails fast 
   try {
     const first = await client.clientCredentialsAuthManager.getToken();
     const expiryMs = first.expiry! * 1000;
-    proxy.setDown(true);
-    clock.t = expiryMs - 15_000;
+    stack.proxy.setDown(true);
+    clock.set(expiryMs - 15_000);
     let failure = nextFailure();
     assert.equal(await tokenSent(client), first.accessToken);
     let event = await failure;
@@ -165,26 +154,26 @@ test('a stale token is served while the circuit is open; the refresh fails fast 
     assert.equal(client.stats().circuitOpen, true);
 
     // the circuit is open: the token is served, and a retried refresh does not reach the endpoint
-    const before = proxy.requests;
-    clock.t = event.nextAttemptAt;
+    const before = stack.proxy.requests;
+    clock.set(event.nextAttemptAt);
     failure = nextFailure();
     assert.equal(await tokenSent(client), first.accessToken);
     event = await failure;
     assert.ok(event.error instanceof CircuitOpenError);
     assert.ok(event.error.cause instanceof NetworkError);
-    assert.equal(proxy.requests, before);
-    clock.t = expiryMs - 1;
+    assert.equal(stack.proxy.requests, before);
+    clock.set(expiryMs - 1);
     assert.equal(await tokenSent(client), first.accessToken);
 
-    clock.t = expiryMs;
+    clock.set(expiryMs);
     const started = Date.now();
     const error = await client.get('/things').catch((e: unknown) => e);
     assert.ok(error instanceof CircuitOpenError);
     assert.equal(error.code, ErrorCode.CircuitOpen);
     assert.ok(Date.now() - started < 500, 'failed fast');
-    assert.equal(proxy.requests, before);
+    assert.equal(stack.proxy.requests, before);
   } finally {
-    proxy.setDown(false);
+    stack.proxy.setDown(false);
     await client.close();
   }
 });

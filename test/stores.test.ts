@@ -23,21 +23,18 @@ import {
   type TokenStore,
 } from '../src/index.js';
 import { RedisTokenStore } from '../src/stores/redis.js';
-import { startProtectedApi, type ProtectedApiHandle } from './helpers/api.js';
-import { startOidcProvider, type OidcProviderHandle } from './helpers/oidc.js';
+import { SVC_CREDENTIALS, startStack, tokenRequestCounter, type Stack } from './helpers/fixtures.js';
 import { startRedis, type RedisHandle } from './helpers/redis.js';
 
 let redis: RedisHandle;
-let op: OidcProviderHandle;
-let api: ProtectedApiHandle;
+let stack: Stack;
 let dir: string;
 let nodeRedis: ReturnType<typeof createClient>;
 let ioredis: Redis;
 
 before(async () => {
   redis = await startRedis();
-  op = await startOidcProvider({ ttl: 60 });
-  api = await startProtectedApi({ issuer: op.issuer, jwksUrl: op.jwksUrl, audience: op.resource });
+  stack = await startStack({ ttl: 60 });
   dir = await mkdtemp(path.join(tmpdir(), 'cc-stores-'));
   nodeRedis = createClient({ url: redis.url, socket: { reconnectStrategy: () => 100 } });
   nodeRedis.on('error', () => undefined);
@@ -49,8 +46,7 @@ before(async () => {
 after(async () => {
   nodeRedis?.destroy();
   ioredis?.disconnect();
-  await api?.close();
-  await op?.close();
+  await stack?.close();
   await redis?.close();
   if (dir) await rm(dir, { recursive: true, force: true });
 });
@@ -322,9 +318,9 @@ function keySlot(key: string): number {
 
 function makeClient(extra: Partial<ClientConfiguration> = {}): Client {
   return new Client({
-    baseUrl: api.url,
-    tokenUrl: op.tokenUrl,
-    clientCredentialsAuthCredentials: { oAuthClientId: 'svc', oAuthClientSecret: 'svc-secret', oAuthScopes: 'api:read' },
+    baseUrl: stack.api.url,
+    tokenUrl: stack.op.tokenUrl,
+    clientCredentialsAuthCredentials: SVC_CREDENTIALS,
     ...extra,
   });
 }
@@ -336,7 +332,7 @@ async function getAll(client: Client, n: number): Promise<void> {
 
 /** The bearer tokens the API received from request index `from` on. */
 function tokensSeen(from: number): Set<string> {
-  return new Set(api.requests.slice(from).map((r) => String(r.headers.authorization).replace(/^Bearer /, '')));
+  return new Set(stack.api.requests.slice(from).map((r) => String(r.headers.authorization).replace(/^Bearer /, '')));
 }
 
 describe('RedisTokenStore', () => {
@@ -411,10 +407,10 @@ describe('Client with a token store', () => {
     const tokenStore = new MemoryTokenStore();
     const a = makeClient({ tokenStore });
     const b = makeClient({ tokenStore });
-    const before = op.tokenRequests.length;
-    const seen = api.requests.length;
+    const tokenRequests = tokenRequestCounter(stack.op);
+    const seen = stack.api.requests.length;
     await Promise.all([getAll(a, 50), getAll(b, 50)]);
-    assert.equal(op.tokenRequests.length - before, 1);
+    assert.equal(tokenRequests(), 1);
     assert.equal(tokensSeen(seen).size, 1);
     assert.equal(a.stats().tokenRequests + b.stats().tokenRequests, 1);
     assert.equal(a.stats().storeHits + b.stats().storeHits, 1);
@@ -430,12 +426,12 @@ describe('Client with a token store', () => {
     const fetched: ClientEvents['tokenFetched'][] = [];
     const second = makeClient({
       tokenStore,
-      clientCredentialsAuthCredentials: { oAuthClientId: 'svc', oAuthClientSecret: 'svc-secret', oAuthScopes: 'api:read', oAuthOnTokenUpdate: (t) => updates.push(t) },
+      clientCredentialsAuthCredentials: { ...SVC_CREDENTIALS, oAuthOnTokenUpdate: (t) => updates.push(t) },
     });
     second.on('tokenFetched', (e) => fetched.push(e));
-    const before = op.tokenRequests.length;
+    const tokenRequests = tokenRequestCounter(stack.op);
     await getAll(second, 3);
-    assert.equal(op.tokenRequests.length, before, 'no token request: the store had it');
+    assert.equal(tokenRequests(), 0, 'no token request: the store had it');
     assert.equal(updates.length, 1);
     assert.equal(updates[0]!.accessToken, (await first.clientCredentialsAuthManager.getToken()).accessToken);
     assert.equal(fetched[0]!.source, 'store');
@@ -445,9 +441,7 @@ describe('Client with a token store', () => {
     const provided = makeClient({
       tokenStore: new MemoryTokenStore(),
       clientCredentialsAuthCredentials: {
-        oAuthClientId: 'svc',
-        oAuthClientSecret: 'svc-secret',
-        oAuthScopes: 'api:read',
+        ...SVC_CREDENTIALS,
         oAuthTokenProvider: async (current, manager) => {
           seenByProvider = current;
           return manager.fetchToken();
@@ -468,9 +462,9 @@ describe('Client with a token store', () => {
     client.on('storeError', (e) => events.push(e));
     const key = store.tokenKey(await keyHashOf(makeClient));
     await ioredis.set(key, '{"accessToken": tru', 'PX', 60_000);
-    const before = op.tokenRequests.length;
+    const tokenRequests = tokenRequestCounter(stack.op);
     await getAll(client, 3);
-    assert.equal(op.tokenRequests.length - before, 1);
+    assert.equal(tokenRequests(), 1);
     const stored = JSON.parse((await ioredis.get(key))!) as OAuthToken;
     assert.equal(typeof stored.accessToken, 'string');
     assert.equal(events.length, 0, 'a corrupt entry is not a store failure');
@@ -489,21 +483,21 @@ describe('Client with a token store', () => {
     const ahead = makeClient({
       tokenStore,
       clock: { now: () => stored * 1000 - (SKEW - 1) * 1000 },
-      clientCredentialsAuthCredentials: { oAuthClientId: 'svc', oAuthClientSecret: 'svc-secret', oAuthScopes: 'api:read', clockSkew: SKEW },
+      clientCredentialsAuthCredentials: { ...SVC_CREDENTIALS, clockSkew: SKEW },
     });
     // A machine whose clock is 40 s ahead: expiry − skew is still 10 s away.
     const behind = makeClient({
       tokenStore,
       clock: { now: () => stored * 1000 - (SKEW + 10) * 1000 },
-      clientCredentialsAuthCredentials: { oAuthClientId: 'svc', oAuthClientSecret: 'svc-secret', oAuthScopes: 'api:read', clockSkew: SKEW },
+      clientCredentialsAuthCredentials: { ...SVC_CREDENTIALS, clockSkew: SKEW },
     });
     const writerToken = (await writer.clientCredentialsAuthManager.getToken()).accessToken;
-    const before = op.tokenRequests.length;
+    const tokenRequests = tokenRequestCounter(stack.op);
     assert.equal((await behind.clientCredentialsAuthManager.getToken()).accessToken, writerToken, 'usable before expiry − skew');
-    assert.equal(op.tokenRequests.length, before);
+    assert.equal(tokenRequests(), 0);
     const aheadToken = await ahead.clientCredentialsAuthManager.getToken();
     assert.notEqual(aheadToken.accessToken, writerToken, 'not used past expiry − skew');
-    assert.equal(op.tokenRequests.length - before, 1);
+    assert.equal(tokenRequests(), 1);
     assert.ok(aheadToken.expiry! * 1000 - SKEW * 1000 > stored * 1000 - (SKEW - 1) * 1000, 'the new token is usable on the fast clock');
     await Promise.all([writer.close(), ahead.close(), behind.close()]);
   });
@@ -516,11 +510,11 @@ describe('Client with a token store', () => {
     await getAll(b, 1);
     const old = (await a.clientCredentialsAuthManager.getToken()).accessToken;
     assert.equal((await b.clientCredentialsAuthManager.getToken()).accessToken, old);
-    api.revoke(old);
-    const before = op.tokenRequests.length;
+    stack.api.revoke(old);
+    const tokenRequests = tokenRequestCounter(stack.op);
     await getAll(a, 1); // 401 → drops `old` here and in Redis → fetches and stores a new one
     await getAll(b, 1); // 401 → Redis already holds the new token: no token request
-    assert.equal(op.tokenRequests.length - before, 1);
+    assert.equal(tokenRequests(), 1);
     assert.equal((await b.clientCredentialsAuthManager.getToken()).accessToken, (await a.clientCredentialsAuthManager.getToken()).accessToken);
     await Promise.all([a.close(), b.close()]);
   });
@@ -550,9 +544,9 @@ describe('Client with a token store', () => {
       const keys = await nodeRedis.keys(`${prefix}*`);
       assert.equal(keys.length, 1, 'the new token went to Redis again');
       const other = makeClient({ tokenStore: new RedisTokenStore({ client: ioredis, prefix }) });
-      const before = op.tokenRequests.length;
+      const tokenRequests = tokenRequestCounter(stack.op);
       await getAll(other, 5);
-      assert.equal(op.tokenRequests.length, before, 'another Client shares it again');
+      assert.equal(tokenRequests(), 0, 'another Client shares it again');
       await other.close();
     } finally {
       if (!redis.running) await redis.start();

@@ -8,9 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client, ClientCredentialsAuthManager, type ClientConfiguration, type OAuthToken } from '../src/index.js';
-import { bearerTokens, directToken, manualClock, startStack, waitUntil, type ManualClock, type Stack } from './helpers/fixtures.js';
-import { startOidcProvider } from './helpers/oidc.js';
-import { startProtectedApi } from './helpers/api.js';
+import { bearerTokens, directToken, manualClock, startStack, tokenRequestCounter, waitUntil, type ManualClock, type Stack } from './helpers/fixtures.js';
 
 const TTL = 60;
 let stack: Stack;
@@ -37,12 +35,6 @@ function makeClient(clock: ManualClock, credentials: Partial<NonNullable<ClientC
   return client;
 }
 
-/** A counter of the token requests oidc-provider receives from now on. */
-function tokenRequestCounter(): () => number {
-  const start = stack.op.tokenRequests.length;
-  return () => stack.op.tokenRequests.length - start;
-}
-
 /** The expiry (unix seconds) of every token the client obtained, from its `tokenFetched` events. */
 function fetchedExpiries(client: Client): (number | undefined)[] {
   const expiries: (number | undefined)[] = [];
@@ -54,7 +46,7 @@ describe('fetching and reusing the token', () => {
   test('the first authenticated call POSTs grant_type=client_credentials with the scopes and client authentication', async () => {
     const clock = manualClock();
     const client = makeClient(clock, { oAuthScopes: ['api:read', 'api:write'] });
-    const count = tokenRequestCounter();
+    const count = tokenRequestCounter(stack.op);
     assert.equal(count(), 0, 'constructing a Client fetches nothing');
 
     const res = await client.get<{ client_id: string; scope: string }>('/things');
@@ -88,7 +80,7 @@ describe('fetching and reusing the token', () => {
     const t0 = clock.now();
     const client = makeClient(clock);
     const expiries = fetchedExpiries(client);
-    const count = tokenRequestCounter();
+    const count = tokenRequestCounter(stack.op);
 
     await client.get('/things');
     assert.equal(count(), 1);
@@ -118,7 +110,7 @@ describe('clock skew', () => {
       const clock = manualClock();
       const t0 = clock.now();
       const client = makeClient(clock, { [name]: 10 });
-      const count = tokenRequestCounter();
+      const count = tokenRequestCounter(stack.op);
       await client.get('/things');
 
       clock.set(t0 + (TTL - 10) * 1000 - 1);
@@ -141,7 +133,7 @@ describe('clock skew', () => {
     const clock = manualClock();
     const t0 = clock.now();
     const client = makeClient(clock, { clockSkew: 3600 });
-    const count = tokenRequestCounter();
+    const count = tokenRequestCounter(stack.op);
     for (let i = 0; i < 5; i++) assert.equal((await client.get('/things')).statusCode, 200);
     assert.equal(count(), 1, 'the skew does not make every fetched token look expired');
 
@@ -159,7 +151,7 @@ test('expiry is anchored at the moment the token request was sent, not when the 
   const t0 = clock.now();
   const client = makeClient(clock, {}, { tokenUrl: stack.proxiedTokenUrl });
   const expiries = fetchedExpiries(client);
-  const count = tokenRequestCounter();
+  const count = tokenRequestCounter(stack.op);
   const proxied = stack.proxy.requests;
 
   stack.proxy.inject({ kind: 'delay', ms: 300 });
@@ -184,7 +176,7 @@ describe('preset oAuthToken', () => {
     const t0 = clock.now();
     const wire = await directToken(stack.op.tokenUrl);
     const updates: OAuthToken[] = [];
-    const count = tokenRequestCounter();
+    const count = tokenRequestCounter(stack.op);
     const client = makeClient(clock, {
       oAuthToken: { accessToken: wire.access_token, tokenType: 'Bearer', expiresIn: TTL, expiry: t0 / 1000 + TTL },
       oAuthOnTokenUpdate: (token) => updates.push(token),
@@ -211,7 +203,7 @@ describe('preset oAuthToken', () => {
     ] as const) {
       const clock = manualClock();
       const t0 = clock.now();
-      const count = tokenRequestCounter();
+      const count = tokenRequestCounter(stack.op);
       const client = makeClient(clock, {
         oAuthToken: { accessToken: wire.access_token, tokenType: 'Bearer', expiresIn, expiry: expiry(t0) },
       });
@@ -243,7 +235,7 @@ describe('oAuthTokenProvider', () => {
     const t0 = clock.now();
     const calls: { last: OAuthToken | undefined; manager: ClientCredentialsAuthManager }[] = [];
     const updates: OAuthToken[] = [];
-    const count = tokenRequestCounter();
+    const count = tokenRequestCounter(stack.op);
     const client = makeClient(clock, {
       oAuthTokenProvider: (lastOAuthToken, authManager) => {
         calls.push({ last: lastOAuthToken, manager: authManager });
@@ -279,7 +271,7 @@ describe('oAuthTokenProvider', () => {
     const wire = await directToken(stack.op.tokenUrl);
     const stored: OAuthToken = { accessToken: wire.access_token, tokenType: wire.token_type, expiresIn: wire.expires_in, expiry: clock.now() / 1000 + wire.expires_in };
     const updates: OAuthToken[] = [];
-    const count = tokenRequestCounter();
+    const count = tokenRequestCounter(stack.op);
     const client = makeClient(clock, {
       oAuthTokenProvider: async () => stored,
       oAuthOnTokenUpdate: (token) => updates.push(token),
@@ -311,7 +303,7 @@ test('authManager: updateToken(token) installs a token, updateToken() fetches a 
   const clock = manualClock();
   const wire = await directToken(stack.op.tokenUrl);
   const updates: OAuthToken[] = [];
-  const count = tokenRequestCounter();
+  const count = tokenRequestCounter(stack.op);
   const client = makeClient(clock, { oAuthOnTokenUpdate: (token) => updates.push(token) });
   const manager = client.clientCredentialsAuthManager;
 
@@ -365,8 +357,7 @@ describe('JSON-safe tokens', () => {
 });
 
 test('real expiry end to end: a 2 s token is fetched again after 2.5 s', async () => {
-  const op = await startOidcProvider({ ttl: 2 });
-  const api = await startProtectedApi({ issuer: op.issuer, jwksUrl: op.jwksUrl, audience: op.resource });
+  const { op, api, close: closeServers } = await startStack({ ttl: 2 });
   const client = new Client({ baseUrl: api.url, tokenUrl: op.tokenUrl, clientCredentialsAuthCredentials: { oAuthClientId: 'svc', oAuthClientSecret: 'svc-secret' } });
   try {
     assert.equal((await client.get('/things')).statusCode, 200);
@@ -379,7 +370,6 @@ test('real expiry end to end: a 2 s token is fetched again after 2.5 s', async (
     assert.notEqual(third, first);
   } finally {
     await client.close();
-    await api.close();
-    await op.close();
+    await closeServers();
   }
 });

@@ -8,9 +8,7 @@ import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 import type { OAuthToken } from '../src/index.js';
 import { clientInitialization, customTokenProvider, tokenUpdateCallback } from './types/seed-examples.js';
-import { startOidcProvider, type OidcProviderHandle } from './helpers/oidc.js';
-import { startProtectedApi, type ProtectedApiHandle } from './helpers/api.js';
-import { bearerTokens } from './helpers/fixtures.js';
+import { bearerTokens, startStack, type Stack } from './helpers/fixtures.js';
 
 /** The application functions the seed's examples call; declared in seed-examples.ts, provided here. */
 interface SeedGlobals {
@@ -20,13 +18,11 @@ interface SeedGlobals {
 const seedGlobals = globalThis as SeedGlobals;
 
 describe('the seed examples run against real servers', () => {
-  let op: OidcProviderHandle;
-  let api: ProtectedApiHandle;
+  let stack: Stack;
   const database: OAuthToken[] = [];
 
   before(async () => {
-    op = await startOidcProvider({ clients: [{ client_id: 'OAuthClientId', client_secret: 'OAuthClientSecret' }] });
-    api = await startProtectedApi({ issuer: op.issuer, jwksUrl: op.jwksUrl, audience: op.resource });
+    stack = await startStack({ clients: [{ client_id: 'OAuthClientId', client_secret: 'OAuthClientSecret' }] });
     seedGlobals.saveTokenToDatabase = (token) => {
       database.push(JSON.parse(JSON.stringify(token)) as OAuthToken);
     };
@@ -34,30 +30,29 @@ describe('the seed examples run against real servers', () => {
   after(async () => {
     delete seedGlobals.saveTokenToDatabase;
     delete seedGlobals.loadTokenFromDatabase;
-    await api.close();
-    await op.close();
+    await stack.close();
   });
 
   test('Client Initialization: the first call fetches a token, the next reuse it', async () => {
-    const client = clientInitialization(api.url, op.tokenUrl);
+    const client = clientInitialization(stack.api.url, stack.op.tokenUrl);
     try {
-      const before = op.tokenRequests.length;
+      const before = stack.op.tokenRequests.length;
       const res = await client.get<{ client_id: string }>('/things');
       assert.equal(res.result.client_id, 'OAuthClientId');
       await client.get('/things');
-      assert.equal(op.tokenRequests.length - before, 1);
+      assert.equal(stack.op.tokenRequests.length - before, 1);
     } finally {
       await client.close();
     }
   });
 
   test('Adding OAuth Token Update Callback: the token is saved to the "database"', async () => {
-    const client = tokenUpdateCallback(api.url, op.tokenUrl);
+    const client = tokenUpdateCallback(stack.api.url, stack.op.tokenUrl);
     try {
       await client.get('/things');
       await client.get('/things');
       assert.equal(database.length, 1);
-      assert.equal(database[0]!.accessToken, bearerTokens(api).at(-1));
+      assert.equal(database[0]!.accessToken, bearerTokens(stack.api).at(-1));
     } finally {
       await client.close();
     }
@@ -66,22 +61,22 @@ describe('the seed examples run against real servers', () => {
   test('Adding Custom OAuth Token Provider: a stored token is used with no fetch; without one, it fetches', async () => {
     assert.equal(database.length, 1, 'the previous test saved a token');
     seedGlobals.loadTokenFromDatabase = () => database[0];
-    const before = op.tokenRequests.length;
-    const stored = customTokenProvider(api.url, op.tokenUrl);
+    const before = stack.op.tokenRequests.length;
+    const stored = customTokenProvider(stack.api.url, stack.op.tokenUrl);
     try {
       assert.equal((await stored.get('/things')).statusCode, 200);
-      assert.equal(op.tokenRequests.length, before, 'no token request');
-      assert.equal(bearerTokens(api).at(-1), database[0]!.accessToken);
+      assert.equal(stack.op.tokenRequests.length, before, 'no token request');
+      assert.equal(bearerTokens(stack.api).at(-1), database[0]!.accessToken);
     } finally {
       await stored.close();
     }
 
     seedGlobals.loadTokenFromDatabase = () => undefined;
-    const empty = customTokenProvider(api.url, op.tokenUrl);
+    const empty = customTokenProvider(stack.api.url, stack.op.tokenUrl);
     try {
       assert.equal((await empty.get('/things')).statusCode, 200);
-      assert.equal(op.tokenRequests.length, before + 1, 'authManager.fetchToken() fetched one');
-      assert.notEqual(bearerTokens(api).at(-1), database[0]!.accessToken);
+      assert.equal(stack.op.tokenRequests.length, before + 1, 'authManager.fetchToken() fetched one');
+      assert.notEqual(bearerTokens(stack.api).at(-1), database[0]!.accessToken);
     } finally {
       await empty.close();
     }

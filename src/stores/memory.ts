@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { InvalidOptionError } from '../errors.js';
 import type { OAuthToken } from '../token.js';
-import { checkLeaseOption, isStoredToken, type TokenLease, type TokenStore } from './tokenStore.js';
+import { TokenWaiters, checkLeaseOption, isStoredToken, type TokenLease, type TokenStore } from './tokenStore.js';
 
 /** Options of {@link MemoryTokenStore}. */
 export interface MemoryTokenStoreOptions {
@@ -51,7 +51,7 @@ export class MemoryTokenStore implements TokenStore {
   readonly leaseWait: number | undefined;
   readonly #entries = new Map<string, Stored>();
   readonly #leases = new Map<string, Lease>();
-  readonly #waiters = new Map<string, Set<() => void>>();
+  readonly #waiters = new TokenWaiters();
   readonly #maxEntries: number;
   readonly #now: () => number;
 
@@ -88,7 +88,7 @@ export class MemoryTokenStore implements TokenStore {
     this.#entries.delete(key);
     if (this.#entries.size >= this.#maxEntries) this.#evict();
     this.#entries.set(key, { json: JSON.stringify(token), expiresAt: this.#now() + ttlMs });
-    this.#wake(key);
+    this.#waiters.wake(key);
   }
 
   async delete(key: string, accessToken?: string): Promise<void> {
@@ -122,29 +122,13 @@ export class MemoryTokenStore implements TokenStore {
   }
 
   waitForToken(key: string, timeoutMs: number): Promise<void> {
-    return new Promise((resolve) => {
-      let set = this.#waiters.get(key);
-      if (!set) this.#waiters.set(key, (set = new Set()));
-      const done = (): void => {
-        clearTimeout(timer);
-        set.delete(done);
-        if (set.size === 0 && this.#waiters.get(key) === set) this.#waiters.delete(key);
-        resolve();
-      };
-      const timer = setTimeout(done, Math.max(timeoutMs, 0));
-      set.add(done);
-    });
+    return this.#waiters.wait(key, timeoutMs);
   }
 
   /** Drops every entry and lease. */
   clear(): void {
     this.#entries.clear();
     this.#leases.clear();
-  }
-
-  #wake(key: string): void {
-    const set = this.#waiters.get(key);
-    if (set) for (const done of [...set]) done();
   }
 
   #evict(): void {

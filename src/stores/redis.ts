@@ -8,7 +8,7 @@ import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { InvalidOptionError, TokenStoreError } from '../errors.js';
 import type { OAuthToken } from '../token.js';
-import { checkLeaseOption, isStoredToken, type TokenLease, type TokenStore } from './tokenStore.js';
+import { TokenWaiters, checkLeaseOption, isStoredToken, type TokenLease, type TokenStore } from './tokenStore.js';
 
 export type { TokenStore, TokenLease } from './tokenStore.js';
 
@@ -98,7 +98,7 @@ export class RedisTokenStore implements TokenStore {
   readonly #redis: RedisAdapter;
   readonly #pubsub: boolean;
   readonly #owner = `${hostname()}:${process.pid}`;
-  readonly #waiters = new Map<string, Set<() => void>>();
+  readonly #waiters = new TokenWaiters();
   #subscription: Promise<(() => Promise<void>) | undefined> | undefined;
   #subscribed = false;
   #retrySubscribeAt = 0;
@@ -184,18 +184,7 @@ export class RedisTokenStore implements TokenStore {
       await sleep(Math.max(1, Math.floor(left * (0.5 + Math.random() / 2))));
       return;
     }
-    await new Promise<void>((resolve) => {
-      let set = this.#waiters.get(key);
-      if (!set) this.#waiters.set(key, (set = new Set()));
-      const done = (): void => {
-        clearTimeout(timer);
-        set.delete(done);
-        if (set.size === 0 && this.#waiters.get(key) === set) this.#waiters.delete(key);
-        resolve();
-      };
-      const timer = setTimeout(done, left);
-      set.add(done);
-    });
+    await this.#waiters.wait(key, left);
   }
 
   /** Closes the subscriber connection this store opened (never the client it was given) and wakes every waiter. */
@@ -203,7 +192,7 @@ export class RedisTokenStore implements TokenStore {
     this.#closed = true;
     this.#offEnd?.();
     this.#offEnd = undefined;
-    for (const set of this.#waiters.values()) for (const done of [...set]) done();
+    this.#waiters.wakeAll();
     const subscription = this.#subscription;
     this.#subscription = undefined;
     this.#subscribed = false;
@@ -220,10 +209,7 @@ export class RedisTokenStore implements TokenStore {
     if (this.#subscribed) return true;
     if (!this.#subscription && Date.now() >= this.#retrySubscribeAt) {
       const attempt: Promise<(() => Promise<void>) | undefined> = this.#redis
-        .subscribe(this.channel, (message) => {
-          const set = this.#waiters.get(message);
-          if (set) for (const done of [...set]) done();
-        })
+        .subscribe(this.channel, (message) => this.#waiters.wake(message))
         .then(
           (closer) => {
             if (this.#closed) {

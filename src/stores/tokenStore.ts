@@ -103,3 +103,38 @@ export function isStoredToken(value: unknown): value is OAuthToken {
   const token = value as Partial<OAuthToken>;
   return typeof token.accessToken === 'string' && token.accessToken !== '' && typeof token.expiry === 'number' && Number.isFinite(token.expiry);
 }
+
+/**
+ * The callers of a store's `waitForToken`, by key: each is released when a token is stored under its key
+ * ({@link wake}) or when its time runs out, whichever comes first.
+ */
+export class TokenWaiters {
+  readonly #waiters = new Map<string, Set<() => void>>();
+
+  /** Resolves on the next {@link wake} of `key`, or after `timeoutMs`. */
+  wait(key: string, timeoutMs: number): Promise<void> {
+    return new Promise((resolve) => {
+      let set = this.#waiters.get(key);
+      if (!set) this.#waiters.set(key, (set = new Set()));
+      const done = (): void => {
+        clearTimeout(timer);
+        set.delete(done);
+        if (set.size === 0 && this.#waiters.get(key) === set) this.#waiters.delete(key);
+        resolve();
+      };
+      const timer = setTimeout(done, Math.max(timeoutMs, 0));
+      set.add(done);
+    });
+  }
+
+  /** Releases every caller waiting for `key`. */
+  wake(key: string): void {
+    const set = this.#waiters.get(key);
+    if (set) for (const done of [...set]) done();
+  }
+
+  /** Releases every caller. */
+  wakeAll(): void {
+    for (const set of [...this.#waiters.values()]) for (const done of [...set]) done();
+  }
+}

@@ -1,10 +1,15 @@
 /**
- * Small fixtures shared by the foundation tests: a manual clock, the usual server stack
- * (oidc-provider → fault proxy, protected API), and a direct token request that bypasses the library.
+ * Small fixtures shared by the tests: a manual clock, the usual server stack (oidc-provider → fault proxy,
+ * protected API), a token request counter, the next event of a Client, and a direct token request that bypasses
+ * the library.
  */
+import type { Client, ClientEventName, ClientEvents } from '../../src/index.js';
 import { startOidcProvider, type OidcProviderHandle, type OidcProviderOptions } from './oidc.js';
 import { startProtectedApi, type ProtectedApiHandle } from './api.js';
 import { startFaultProxy, type FaultProxyHandle } from './faultProxy.js';
+
+/** The default `svc` client of oidc-provider (see `DEFAULT_OIDC_CLIENTS`), asking for `api:read`. */
+export const SVC_CREDENTIALS = { oAuthClientId: 'svc', oAuthClientSecret: 'svc-secret', oAuthScopes: 'api:read' };
 
 /** A clock the test moves by hand; starts on a whole second so expiry arithmetic is exact. */
 export interface ManualClock {
@@ -55,6 +60,22 @@ export async function startStack(options: OidcProviderOptions = {}): Promise<Sta
       await op.close();
     },
   };
+}
+
+/** A counter of the token requests `server` receives from now on. */
+export function tokenRequestCounter(server: { readonly tokenRequests: readonly unknown[] }): () => number {
+  const start = server.tokenRequests.length;
+  return () => server.tokenRequests.length - start;
+}
+
+/** Resolves with the next `name` event `client` emits (the listener is removed once it fired). */
+export function nextEvent<K extends ClientEventName>(client: Client, name: K): Promise<ClientEvents[K]> {
+  return new Promise((resolve) => {
+    const off = client.on(name, (event) => {
+      off();
+      resolve(event);
+    });
+  });
 }
 
 /** RFC 6749 §2.3.1 Basic credentials, computed independently of the library. */
