@@ -200,14 +200,18 @@ export class Client {
     const hasCredentials = this.#config.credentials !== undefined;
     // The header value of the last token sent, built once per token rather than once per request.
     let lastToken: OAuthToken | undefined;
+    let lastAccessToken = '';
+    let lastType = '';
     let lastAuthorization = '';
     return async (request, key, retry) => {
       if (key === undefined) return transport(request);
       if (!hasCredentials) throw new MissingCredentialsError();
       const token = lifecycle.peek(key) ?? (await waitForToken(lifecycle, key, request, false));
-      if (token !== lastToken) {
+      if (token !== lastToken || token.accessToken !== lastAccessToken || token.tokenType !== lastType) {
         lastAuthorization = authorizationValue(token);
         lastToken = token;
+        lastAccessToken = token.accessToken;
+        lastType = token.tokenType;
       }
       request.headers.authorization = lastAuthorization;
       const response = await transport(request);

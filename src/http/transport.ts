@@ -131,14 +131,16 @@ export function createTransport(dispatcher: Dispatcher): Transport {
       const split = splitUrl(req.url, origins);
       let res: Dispatcher.ResponseData<unknown>;
       if (split) {
-        // The hot path: straight to the dispatcher, as undici's `request(url)` does after parsing the URL.
-        const options: Dispatcher.RequestOptions = {
+        // The hot path: straight to the dispatcher, with the options undici's `request(url)` passes it after parsing
+        // the URL (`dispatcher` included: interceptors may read it).
+        const options: Dispatcher.RequestOptions & { dispatcher: Dispatcher } = {
           origin: split.origin,
           path: split.path,
           method: req.method as Dispatcher.HttpMethod,
           headers: req.headers,
           body: req.body,
           signal: req.signal,
+          dispatcher,
         };
         if (req.timeout) {
           options.headersTimeout = req.timeout;

@@ -1,0 +1,255 @@
+/**
+ * The contenders: the two bare-HTTP baselines, our Client, and each peer written the way its README teaches.
+ * Every contender does the same unit of work per call: one authenticated `GET /things` on the protected API,
+ * the body read and parsed as JSON, a non-2xx status turned into a thrown error.
+ */
+import type { AccessToken } from 'simple-oauth2';
+import { Agent, getGlobalDispatcher, request } from 'undici';
+import { Client, type ClientConfiguration } from '../src/index.js';
+
+/** Where the servers are, and the credentials. */
+export interface BenchEnv {
+  /** The protected API's origin, e.g. `http://127.0.0.1:PORT`. */
+  apiUrl: string;
+  /** The token endpoint, e.g. `http://127.0.0.1:PORT/token`. */
+  tokenUrl: string;
+  clientId: string;
+  clientSecret: string;
+  /** A long-lived token for the baselines, which carry a fixed bearer token. */
+  fixedToken: string;
+}
+
+/** One contender, ready to call. */
+export interface Contender {
+  /** One authenticated GET /things; rejects on a non-2xx status or a failure. */
+  get(): Promise<void>;
+  /** Requests that waited for a token fetch, when the library counts them (ours). */
+  waits?(): number;
+  close(): Promise<void>;
+}
+
+/** A contender's description, as reported. */
+export interface ContenderSpec {
+  name: ContenderName;
+  label: string;
+  kind: 'baseline' | 'ours' | 'peer';
+  /** The idiom the contender is written in. */
+  idiom: string;
+  /** Builds the contender; peers are imported here, so a worker loads only the library it measures. */
+  create(env: BenchEnv, options?: { client?: Partial<ClientConfiguration> }): Promise<Contender>;
+}
+
+export type ContenderName = 'undici' | 'undici-dispatcher' | 'fetch' | 'ours' | 'badgateway' | 'simple-oauth2' | 'openid-client' | 'axios-oauth-client' | 'undici-oidc-interceptor';
+
+async function okJson(status: number, read: () => Promise<unknown>): Promise<void> {
+  await read();
+  if (status < 200 || status >= 300) throw new Error(`status ${status}`);
+}
+
+/**
+ * The token cache a user writes around a library that only fetches tokens (openid-client, axios-oauth-client):
+ * one module-level token, refetched once `expires_in` has passed. Like the READMEs' examples, it has no single
+ * flight: callers that find no valid token each fetch one.
+ */
+function userTokenCache(fetchToken: () => Promise<{ access_token: string; expires_in?: number }>): () => Promise<string> {
+  let cached: { accessToken: string; expiresAt: number } | undefined;
+  return async () => {
+    if (cached && Date.now() < cached.expiresAt) return cached.accessToken;
+    const tokens = await fetchToken();
+    cached = { accessToken: tokens.access_token, expiresAt: Date.now() + (tokens.expires_in ?? 300) * 1000 };
+    return cached.accessToken;
+  };
+}
+
+const specs: ContenderSpec[] = [
+  {
+    name: 'undici',
+    label: 'raw undici.request',
+    kind: 'baseline',
+    idiom: '`undici.request(url, { headers: { authorization } })` on the global dispatcher, fixed bearer token, `body.json()`',
+    async create(env) {
+      const url = `${env.apiUrl}/things`;
+      const headers = { authorization: `Bearer ${env.fixedToken}` };
+      return {
+        async get() {
+          const { statusCode, body } = await request(url, { headers });
+          await okJson(statusCode, () => body.json());
+        },
+        async close() {},
+      };
+    },
+  },
+  {
+    name: 'undici-dispatcher',
+    label: 'raw undici dispatcher.request',
+    kind: 'baseline',
+    idiom: '`getGlobalDispatcher().request({ origin, path, method, headers })`: undici below its URL parsing, fixed bearer token, `body.json()`',
+    async create(env) {
+      const dispatcher = getGlobalDispatcher();
+      const options = { origin: env.apiUrl, path: '/things', method: 'GET' as const, headers: { authorization: `Bearer ${env.fixedToken}` } };
+      return {
+        async get() {
+          const { statusCode, body } = await dispatcher.request(options);
+          await okJson(statusCode, () => body.json());
+        },
+        async close() {},
+      };
+    },
+  },
+  {
+    name: 'fetch',
+    label: 'raw fetch',
+    kind: 'baseline',
+    idiom: 'global `fetch(url, { headers: { authorization } })`, fixed bearer token, `res.json()`',
+    async create(env) {
+      const url = `${env.apiUrl}/things`;
+      const headers = { authorization: `Bearer ${env.fixedToken}` };
+      return {
+        async get() {
+          const res = await fetch(url, { headers });
+          await okJson(res.status, () => res.json());
+        },
+        async close() {},
+      };
+    },
+  },
+  {
+    name: 'ours',
+    label: 'client-credentials (ours)',
+    kind: 'ours',
+    idiom: '`new Client({ baseUrl, tokenUrl, clientCredentialsAuthCredentials })`, `client.get(\'/things\')` (defaults)',
+    async create(env, options) {
+      const client = new Client({
+        baseUrl: env.apiUrl,
+        tokenUrl: env.tokenUrl,
+        clientCredentialsAuthCredentials: { oAuthClientId: env.clientId, oAuthClientSecret: env.clientSecret },
+        ...options?.client,
+      });
+      return {
+        async get() {
+          await client.get('/things');
+        },
+        waits: () => client.stats().waits,
+        close: () => client.close(),
+      };
+    },
+  },
+  {
+    name: 'badgateway',
+    label: '@badgateway/oauth2-client',
+    kind: 'peer',
+    idiom: '`new OAuth2Fetch({ client, getNewToken: () => client.clientCredentials() })`, `wrapper.fetch(url)`, `res.json()`',
+    async create(env) {
+      const { OAuth2Client, OAuth2Fetch } = await import('@badgateway/oauth2-client');
+      const client = new OAuth2Client({ server: new URL(env.tokenUrl).origin, tokenEndpoint: '/token', clientId: env.clientId, clientSecret: env.clientSecret });
+      const wrapper = new OAuth2Fetch({ client, getNewToken: () => client.clientCredentials() });
+      const url = `${env.apiUrl}/things`;
+      return {
+        async get() {
+          const res = await wrapper.fetch(url);
+          await okJson(res.status, () => res.json());
+        },
+        async close() {},
+      };
+    },
+  },
+  {
+    name: 'simple-oauth2',
+    label: 'simple-oauth2 + fetch',
+    kind: 'peer',
+    idiom: '`new ClientCredentials(config)`; `if (!accessToken || accessToken.expired()) accessToken = await client.getToken({})`; `fetch` with the bearer header',
+    async create(env) {
+      const { ClientCredentials } = await import('simple-oauth2');
+      const tokenUrl = new URL(env.tokenUrl);
+      const client = new ClientCredentials({ client: { id: env.clientId, secret: env.clientSecret }, auth: { tokenHost: tokenUrl.origin, tokenPath: tokenUrl.pathname } });
+      let accessToken: AccessToken | undefined;
+      const url = `${env.apiUrl}/things`;
+      return {
+        async get() {
+          if (!accessToken || accessToken.expired()) accessToken = await client.getToken({});
+          const res = await fetch(url, { headers: { authorization: `Bearer ${accessToken.token.access_token}` } });
+          await okJson(res.status, () => res.json());
+        },
+        async close() {},
+      };
+    },
+  },
+  {
+    name: 'openid-client',
+    label: 'openid-client v6',
+    kind: 'peer',
+    idiom: '`clientCredentialsGrant(config)` behind a user-written token cache (refetch after `expires_in`, no single flight), `fetchProtectedResource(config, token, url, \'GET\')`',
+    async create(env) {
+      const oidc = await import('openid-client');
+      const config = new oidc.Configuration({ issuer: new URL(env.tokenUrl).origin, token_endpoint: env.tokenUrl }, env.clientId, env.clientSecret);
+      oidc.allowInsecureRequests(config); // plain http on loopback
+      const accessToken = userTokenCache(async () => {
+        const tokens = await oidc.clientCredentialsGrant(config);
+        return { access_token: tokens.access_token, expires_in: tokens.expiresIn() };
+      });
+      const url = new URL(`${env.apiUrl}/things`);
+      return {
+        async get() {
+          const res = await oidc.fetchProtectedResource(config, await accessToken(), url, 'GET');
+          await okJson(res.status, () => res.json());
+        },
+        async close() {},
+      };
+    },
+  },
+  {
+    name: 'axios-oauth-client',
+    label: 'axios + axios-oauth-client',
+    kind: 'peer',
+    idiom: '`clientCredentials(axios.create(), tokenUrl, id, secret)` behind a user-written token cache, added by an axios request interceptor',
+    async create(env) {
+      const { default: axios } = await import('axios');
+      const { clientCredentials } = await import('axios-oauth-client');
+      const getClientCredentials = clientCredentials(axios.create(), env.tokenUrl, env.clientId, env.clientSecret);
+      const accessToken = userTokenCache(() => getClientCredentials('') as Promise<{ access_token: string; expires_in?: number }>);
+      const api = axios.create({ baseURL: env.apiUrl });
+      api.interceptors.request.use(async (config) => {
+        config.headers.Authorization = `Bearer ${await accessToken()}`;
+        return config;
+      });
+      return {
+        async get() {
+          await api.get('/things');
+        },
+        async close() {},
+      };
+    },
+  },
+  {
+    name: 'undici-oidc-interceptor',
+    label: 'undici-oidc-interceptor',
+    kind: 'peer',
+    idiom: '`new Agent().compose(createOidcInterceptor({ idpTokenUrl, clientId, clientSecret, urls }))`, `undici.request(url, { dispatcher })`',
+    async create(env) {
+      const { createOidcInterceptor } = await import('undici-oidc-interceptor');
+      const dispatcher = new Agent().compose(
+        createOidcInterceptor({ idpTokenUrl: env.tokenUrl, clientId: env.clientId, clientSecret: env.clientSecret, retryOnStatusCodes: [401], urls: [env.apiUrl] }),
+      );
+      const url = `${env.apiUrl}/things`;
+      return {
+        async get() {
+          const { statusCode, body } = await request(url, { dispatcher });
+          await okJson(statusCode, () => body.json());
+        },
+        close: () => dispatcher.close(),
+      };
+    },
+  },
+];
+
+/** Every contender, baselines first. */
+export const CONTENDERS: readonly ContenderSpec[] = specs;
+
+/** The contenders that obtain tokens themselves (ours and the peers), for S2–S4. */
+export const TOKEN_CONTENDERS: readonly ContenderSpec[] = specs.filter((s) => s.kind !== 'baseline');
+
+export function contender(name: string): ContenderSpec {
+  const spec = specs.find((s) => s.name === name);
+  if (!spec) throw new Error(`unknown contender ${name}`);
+  return spec;
+}

@@ -1,0 +1,531 @@
+/**
+ * `npm run bench`: measures client-credentials against the bare HTTP request (raw `undici.request`, raw `fetch`) and
+ * against the peers, in one run, and writes bench/results/<date>.json, bench/results/latest.json, docs/bench.md and
+ * docs/bench.svg.
+ *
+ * The token endpoint and the protected API run in their own child processes (bench/servers.ts), on loopback, with
+ * keep-alive; every client under test runs in its own child process too (bench/worker.ts). The machine is shared and
+ * noisy, so S1 is measured in rounds that alternate the contenders, and reports the median of each with its ratio to
+ * raw undici from the same run.
+ *
+ * Flags:
+ *   --quick             every scenario, briefly; asserts that each ran and that our Client's correctness counts hold
+ *                       (no speed is asserted). Results go to the OS temp directory, not bench/results.
+ *   --only S1,S3        run only these scenarios (results are not written to bench/results).
+ *   --report            regenerate docs/bench.md and docs/bench.svg from bench/results/latest.json, run nothing.
+ *   --profile           run our Client on the S1 load at concurrency 64 under `--cpu-prof`; writes .cpuprofile files
+ *                       to the OS temp directory (`--contender=undici`, `--concurrency=1` to change either).
+ */
+import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { tmpdir, cpus } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { request } from 'undici';
+import { Child } from './child.js';
+import { CONTENDERS, TOKEN_CONTENDERS, contender, type BenchEnv, type ContenderName } from './impls.js';
+import { renderMarkdown, renderSvg, type BenchResults, type TargetResult } from './report.js';
+import { BENCH_CLIENT, type ServerStats, type TokenServerConfig } from './servers.js';
+import { median, round } from './stats.js';
+import type { LoadResult } from './worker.js';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const args = process.argv.slice(2);
+const quick = args.includes('--quick');
+
+/** The scenario sizes of a full run and of `--quick`. */
+function flag(name: string): string | undefined {
+  const arg = args.find((a) => a === `--${name}` || a.startsWith(`--${name}=`));
+  if (!arg) return undefined;
+  return arg.includes('=') ? arg.slice(arg.indexOf('=') + 1) : args[args.indexOf(arg) + 1];
+}
+
+const PLAN = quick
+  ? { s1: { rounds: 1, warmupMs: 30, windowMs: 150, firstWarmupMs: 100 }, s2: { requests: 500, latency: 50 }, s3: { ttl: 2, latency: 100, concurrency: 16, durationMs: 800 }, s5: { tokens: 1_000, requests: 20_000, samples: 5 }, s6: { processes: 8, ttl: 2, durationMs: 2_000, concurrency: 2 } }
+  : { s1: { rounds: 10, warmupMs: 100, windowMs: 300, firstWarmupMs: 600 }, s2: { requests: 1000, latency: 50 }, s3: { ttl: 2, latency: 100, concurrency: 16, durationMs: 10_000 }, s5: { tokens: 10_000, requests: 1_000_000, samples: 20 }, s6: { processes: 8, ttl: 3, durationMs: 10_000, concurrency: 4 } };
+
+const onlyArg = flag('only');
+const only = onlyArg ? new Set(onlyArg.split(',').map((s) => s.trim().toUpperCase())) : undefined;
+const s1Contenders = flag('contenders')?.split(',') ?? CONTENDERS.map((s) => s.name);
+if (flag('rounds')) PLAN.s1.rounds = Number(flag('rounds'));
+if (flag('window')) PLAN.s1.windowMs = Number(flag('window'));
+
+function log(line: string): void {
+  process.stderr.write(`${line}\n`);
+}
+
+function wanted(id: string): boolean {
+  return !only || only.has(id);
+}
+
+interface Servers {
+  token: Child;
+  /** A second token endpoint for S3's steady-state companion (long TTL), so that its counts stay apart. */
+  steadyToken: Child;
+  api: Child;
+  env: BenchEnv;
+  steadyEnv: BenchEnv;
+}
+
+async function tokenServer(servers: Servers, message: { type: 'config'; config: Partial<TokenServerConfig> } | { type: 'reset' } | { type: 'stats' }): Promise<ServerStats> {
+  const reply = await servers.token.call<{ stats: ServerStats }>(message);
+  return reply.stats;
+}
+
+async function startServers(): Promise<Servers> {
+  const token = new Child('./servers.js', ['token']);
+  const steadyToken = new Child('./servers.js', ['token']);
+  const api = new Child('./servers.js', ['api']);
+  const [t, a, st] = await Promise.all([token.ready, api.ready, steadyToken.ready]);
+  const tokenUrl = `${t.url as string}/token`;
+  const apiUrl = a.url as string;
+  // The baselines carry one fixed, long-lived token, fetched once here.
+  await token.call({ type: 'config', config: { ttl: 7 * 24 * 3600, latency: 0, failNext: 0 } });
+  const basic = Buffer.from(`${BENCH_CLIENT.id}:${BENCH_CLIENT.secret}`).toString('base64');
+  const res = await request(tokenUrl, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${basic}` }, body: 'grant_type=client_credentials' });
+  const { access_token: fixedToken } = (await res.body.json()) as { access_token: string };
+  await token.call({ type: 'config', config: { ttl: 3600 } });
+  const env = { apiUrl, tokenUrl, clientId: BENCH_CLIENT.id, clientSecret: BENCH_CLIENT.secret, fixedToken };
+  return { token, steadyToken, api, env, steadyEnv: { ...env, tokenUrl: `${st.url as string}/token` } };
+}
+
+async function startWorker(execArgv: string[] = []): Promise<Child> {
+  const worker = new Child('./worker.js', [], execArgv);
+  await worker.ready;
+  return worker;
+}
+
+async function withWorker<T>(fn: (worker: Child) => Promise<T>, execArgv: string[] = []): Promise<T> {
+  const worker = await startWorker(execArgv);
+  try {
+    return await fn(worker);
+  } finally {
+    await worker.call({ type: 'close' }).catch(() => {});
+    await worker.stop();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// S1: hot path
+
+async function s1(servers: Servers): Promise<NonNullable<BenchResults['s1']>> {
+  const plan = PLAN.s1;
+  const specs = CONTENDERS.filter((s) => s1Contenders.includes(s.name));
+  log(`S1 hot path: ${specs.length} contenders × c=1,64 × ${plan.rounds} rounds of ${plan.windowMs} ms`);
+  await tokenServer(servers, { type: 'config', config: { ttl: 3600, latency: 0, failNext: 0 } });
+  const workers = new Map<ContenderName, Child>();
+  for (const spec of specs) {
+    const worker = await startWorker();
+    await worker.call({ type: 'init', env: servers.env, contender: spec.name });
+    workers.set(spec.name, worker);
+  }
+  const concurrencies = [1, 64] as const;
+  const samples: Record<string, Record<string, number[]>> = { c1: {}, c64: {} };
+  const cpu: Record<string, Record<string, number[]>> = { c1: {}, c64: {} };
+  const errors: Record<string, number> = {};
+  try {
+    for (const spec of specs) {
+      // JIT warm-up, connections and the first token, outside the measured rounds.
+      await workers.get(spec.name)!.call({ type: 'load', concurrency: 64, warmupMs: 0, durationMs: plan.firstWarmupMs });
+    }
+    for (let roundNo = 0; roundNo < plan.rounds; roundNo++) {
+      const order = specs.map((_, i) => specs[(i + roundNo) % specs.length]!);
+      for (const c of concurrencies) {
+        for (const spec of order) {
+          const result = await workers.get(spec.name)!.call<LoadResult>({ type: 'load', concurrency: c, warmupMs: plan.warmupMs, durationMs: plan.windowMs });
+          (samples[`c${c}`]![spec.name] ??= []).push((result.count / result.elapsedMs) * 1000);
+          (cpu[`c${c}`]![spec.name] ??= []).push(result.cpuPerRequestUs);
+          if (result.errors > 0) {
+            errors[spec.name] = (errors[spec.name] ?? 0) + result.errors;
+            log(`  ${spec.name} c=${c}: ${result.errors} errors (${result.errorSample})`);
+          }
+        }
+      }
+      log(`  round ${roundNo + 1}/${plan.rounds}: ` + specs.map((s) => `${s.name} ${Math.round(samples.c64![s.name]!.at(-1)!)}`).join(', ') + ' req/s at c=64');
+    }
+  } finally {
+    await Promise.all([...workers.values()].map(async (w) => {
+      await w.call({ type: 'close' }).catch(() => {});
+      await w.stop();
+    }));
+  }
+  const table: NonNullable<BenchResults['s1']>['results'] = {};
+  for (const c of concurrencies) {
+    const baseline = samples[`c${c}`]!['undici'];
+    const base = baseline ? median(baseline) : Number.NaN;
+    for (const spec of specs) {
+      const rps = samples[`c${c}`]![spec.name]!;
+      const m = median(rps);
+      const roundRatios = baseline ? rps.map((v, i) => v / baseline[i]!) : [];
+      (table[spec.name] ??= {} as NonNullable<BenchResults['s1']>['results'][string])[`c${c}`] = {
+        rps: rps.map((v) => round(v, 0)),
+        median: round(m, 0),
+        ratio: round(m / base, 3),
+        medianRoundRatio: round(median(roundRatios), 3),
+        cpuPerRequestUs: round(median(cpu[`c${c}`]![spec.name]!), 1),
+      };
+    }
+  }
+  for (const spec of specs) table[spec.name]!.errors = errors[spec.name] ?? 0;
+  return { rounds: plan.rounds, windowMs: plan.windowMs, warmupMs: plan.warmupMs, results: table };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// S2: cold herd
+
+async function s2(servers: Servers): Promise<NonNullable<BenchResults['s2']>> {
+  const plan = PLAN.s2;
+  log(`S2 cold herd: ${plan.requests} concurrent requests on a fresh client, token endpoint latency ${plan.latency} ms`);
+  const rows: NonNullable<BenchResults['s2']>['results'] = [];
+  for (const spec of TOKEN_CONTENDERS) {
+    const row = await withWorker(async (worker) => {
+      await tokenServer(servers, { type: 'config', config: { ttl: 3600, latency: plan.latency, failNext: 0 } });
+      await tokenServer(servers, { type: 'reset' });
+      await worker.call({ type: 'init', env: servers.env, contender: spec.name });
+      const started = performance.now();
+      const result = await worker.call<{ ok: number; failed: number; errorSample?: string }>({ type: 'herd', requests: plan.requests });
+      const elapsedMs = performance.now() - started;
+      const stats = await tokenServer(servers, { type: 'stats' });
+      return { name: spec.name, tokenRequests: stats.requests, ok: result.ok, failed: result.failed, elapsedMs: round(elapsedMs, 0), ...(result.errorSample ? { errorSample: result.errorSample } : {}) };
+    });
+    log(`  ${spec.name}: ${row.tokenRequests} token requests, ${row.ok}/${plan.requests} ok`);
+    rows.push(row);
+  }
+  return { requests: plan.requests, tokenLatencyMs: plan.latency, results: rows };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// S3: rollover
+
+type S3Row = NonNullable<BenchResults['s3']>['results'][number];
+
+function s3Row(name: ContenderName, ttl: number, r: LoadResult, tokenRequests: number): S3Row {
+  const row: S3Row = {
+    name,
+    ttl,
+    requests: r.count,
+    failures: r.errors,
+    p50: round(r.p50 ?? 0, 2),
+    p99: round(r.p99 ?? 0, 2),
+    max: round(r.max ?? 0, 1),
+    slowRequests: r.slow ?? 0,
+    tokenRequests,
+  };
+  if (r.waits !== undefined) row.waits = r.waits;
+  if (r.errorSample) row.errorSample = r.errorSample;
+  return row;
+}
+
+/**
+ * One S3 run: `name` on the short TTL, and at the same moment, in another process, our Client on a long TTL (the
+ * steady-state companion) under the same load. Measured side by side, both see the same noise of a shared machine,
+ * so the ratio of their p99s is the effect of the rollover alone.
+ */
+async function s3Run(servers: Servers, name: ContenderName): Promise<S3Row> {
+  const plan = PLAN.s3;
+  return withWorker((worker) => withWorker(async (companion) => {
+    await tokenServer(servers, { type: 'config', config: { ttl: plan.ttl, latency: plan.latency, failNext: 0 } });
+    await servers.steadyToken.call({ type: 'config', config: { ttl: 3600, latency: plan.latency, failNext: 0 } });
+    await worker.call({ type: 'init', env: servers.env, contender: name });
+    await companion.call({ type: 'init', env: servers.steadyEnv, contender: 'ours' });
+    // The first token of each, outside the measured window.
+    await Promise.all([worker, companion].map((w) => w.call({ type: 'load', concurrency: 1, warmupMs: 0, durationMs: 50 })));
+    await tokenServer(servers, { type: 'reset' });
+    await servers.steadyToken.call({ type: 'reset' });
+    const load = { type: 'load', concurrency: plan.concurrency, warmupMs: 0, durationMs: plan.durationMs, latency: true, slowMs: plan.latency };
+    const [r, c] = await Promise.all([worker.call<LoadResult>(load), companion.call<LoadResult>(load)]);
+    const stats = await tokenServer(servers, { type: 'stats' });
+    const steadyStats = (await servers.steadyToken.call<{ stats: ServerStats }>({ type: 'stats' })).stats;
+    return { ...s3Row(name, plan.ttl, r, stats.requests), steady: s3Row('ours', 3600, c, steadyStats.requests) };
+  }));
+}
+
+async function s3(servers: Servers): Promise<NonNullable<BenchResults['s3']>> {
+  const plan = PLAN.s3;
+  log(`S3 rollover: TTL ${plan.ttl} s, token latency ${plan.latency} ms, concurrency ${plan.concurrency} for ${plan.durationMs / 1000} s, each beside a steady-state companion`);
+  const rows: S3Row[] = [];
+  for (const spec of TOKEN_CONTENDERS) {
+    const row = await s3Run(servers, spec.name);
+    log(`  ${spec.name}: p50 ${row.p50} ms, p99 ${row.p99} ms (steady companion p99 ${row.steady!.p99} ms), ${row.slowRequests} requests ≥ ${plan.latency} ms${row.waits !== undefined ? `, ${row.waits} waits` : ''}, ${row.failures} failures, ${row.tokenRequests} token requests`);
+    rows.push(row);
+  }
+  return { ttl: plan.ttl, tokenLatencyMs: plan.latency, concurrency: plan.concurrency, durationMs: plan.durationMs, results: rows };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// S4: recovery
+
+async function s4(servers: Servers): Promise<NonNullable<BenchResults['s4']>> {
+  log('S4 recovery: the token endpoint fails its first call (503 temporarily_unavailable)');
+  const runs: { name: ContenderName; label?: string; client?: Record<string, unknown> }[] = [
+    { name: 'ours' },
+    { name: 'ours', label: 'ours, retry: false', client: { retry: false } },
+    ...TOKEN_CONTENDERS.filter((s) => s.kind === 'peer').map((s) => ({ name: s.name })),
+  ];
+  const rows: NonNullable<BenchResults['s4']>['results'] = [];
+  for (const run of runs) {
+    const row = await withWorker(async (worker) => {
+      await tokenServer(servers, { type: 'config', config: { ttl: 3600, latency: 0, failNext: 1 } });
+      await tokenServer(servers, { type: 'reset' });
+      await worker.call({ type: 'init', env: servers.env, contender: run.name, ...(run.client ? { client: run.client } : {}) });
+      const result = await worker.call<{ first: string; next: string }>({ type: 'recover' });
+      const stats = await tokenServer(servers, { type: 'stats' });
+      return { name: run.name, variant: run.label ?? contender(run.name).label, first: result.first, next: result.next, recovered: result.next === 'ok', tokenRequests: stats.requests };
+    });
+    log(`  ${row.variant}: first ${row.first}; next ${row.next}`);
+    rows.push(row);
+  }
+  await tokenServer(servers, { type: 'config', config: { failNext: 0 } });
+  return { results: rows };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// S5: memory
+
+async function s5(servers: Servers): Promise<NonNullable<BenchResults['s5']>> {
+  const plan = PLAN.s5;
+  log(`S5 memory: heap per cached token at ${plan.tokens} keyed tokens; RSS over ${plan.requests} requests`);
+  await tokenServer(servers, { type: 'config', config: { ttl: 3600, latency: 0, failNext: 0 } });
+  const keyed = await withWorker((worker) => worker.call<NonNullable<BenchResults['s5']>['keyed']>({ type: 'keyedMemory', env: servers.env, tokens: plan.tokens, concurrency: 64 }), ['--expose-gc']);
+  log(`  ${keyed.cachedTokens} cached tokens: ${round(keyed.bytesPerToken, 0)} bytes of heap each (access tokens are ${keyed.accessTokenChars} characters)`);
+  const soak = await withWorker((worker) => worker.call<NonNullable<BenchResults['s5']>['soak']>({ type: 'soak', env: servers.env, requests: plan.requests, concurrency: 64, samples: plan.samples }), ['--expose-gc']);
+  const from = soak.samples[Math.min(1, soak.samples.length - 1)]!;
+  const to = soak.samples[soak.samples.length - 1]!;
+  soak.heapGrowth = to.heapUsed - from.heapUsed;
+  soak.rssGrowth = to.rss - from.rss;
+  log(`  ${to.requests} requests: heap ${mb(from.heapUsed)} → ${mb(to.heapUsed)} MB, RSS ${mb(from.rss)} → ${mb(to.rss)} MB, ${soak.errors} errors`);
+  return { keyed, soak };
+}
+
+function mb(bytes: number): number {
+  return round(bytes / 1024 / 1024, 1);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// S6: fleet
+
+/** Groups token request times into expiry windows: a gap longer than a quarter of the TTL starts a new window. */
+function windows(times: number[], ttlSeconds: number): number[] {
+  const sorted = [...times].sort((a, b) => a - b);
+  const groups: number[] = [];
+  let last = -Infinity;
+  for (const t of sorted) {
+    if (t - last > (ttlSeconds * 1000) / 4) groups.push(0);
+    groups[groups.length - 1]!++;
+    last = t;
+  }
+  return groups;
+}
+
+async function fleet(servers: Servers, redisUrl: string | undefined): Promise<NonNullable<BenchResults['s6']>['results'][number]> {
+  const plan = PLAN.s6;
+  const workers = await Promise.all(Array.from({ length: plan.processes }, () => startWorker()));
+  try {
+    await tokenServer(servers, { type: 'config', config: { ttl: plan.ttl, latency: 100, failNext: 0 } });
+    await Promise.all(workers.map((w) => w.call({ type: 'init', env: servers.env, contender: 'ours', ...(redisUrl ? { redisUrl } : {}) })));
+    await tokenServer(servers, { type: 'reset' });
+    const results = await Promise.all(workers.map((w) => w.call<LoadResult>({ type: 'load', concurrency: plan.concurrency, warmupMs: 0, durationMs: plan.durationMs })));
+    const stats = await tokenServer(servers, { type: 'stats' });
+    const groups = windows(stats.times, plan.ttl);
+    return {
+      store: redisUrl ? 'redis' : 'none (in-process cache only)',
+      processes: plan.processes,
+      requests: results.reduce((n, r) => n + r.count, 0),
+      failures: results.reduce((n, r) => n + r.errors, 0),
+      tokenRequests: stats.requests,
+      windows: groups.length,
+      perWindow: round(stats.requests / Math.max(groups.length, 1), 2),
+      maxInWindow: Math.max(0, ...groups),
+      ...(results.find((r) => r.errorSample) ? { errorSample: results.find((r) => r.errorSample)!.errorSample! } : {}),
+    };
+  } finally {
+    await Promise.all(workers.map(async (w) => {
+      await w.call({ type: 'close' }).catch(() => {});
+      await w.stop();
+    }));
+  }
+}
+
+async function s6(servers: Servers): Promise<NonNullable<BenchResults['s6']>> {
+  const plan = PLAN.s6;
+  log(`S6 fleet: ${plan.processes} processes, TTL ${plan.ttl} s, token latency 100 ms, ${plan.durationMs / 1000} s`);
+  if (!existsSync(join(ROOT, 'dist/src/stores/redis.js'))) {
+    log('  skipped: src/stores/redis.ts (RedisTokenStore) does not exist yet');
+    return { ttl: plan.ttl, durationMs: plan.durationMs, skipped: 'RedisTokenStore (src/stores/redis.ts) was not available when this ran', results: [] };
+  }
+  const { startRedis } = await import('../test/helpers/redis.js');
+  const redis = await startRedis();
+  try {
+    // The fleet without a store is the contrast for the report; --quick checks only that the Redis fleet works.
+    const rows = quick ? [await fleet(servers, redis.url)] : [await fleet(servers, redis.url), await fleet(servers, undefined)];
+    for (const row of rows) log(`  store ${row.store}: ${row.tokenRequests} token requests in ${row.windows} windows (${row.perWindow} per window, at most ${row.maxInWindow}), ${row.failures} failures`);
+    return { ttl: plan.ttl, durationMs: plan.durationMs, results: rows };
+  } finally {
+    await redis.close();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Targets
+
+function targets(r: BenchResults): TargetResult[] {
+  const out: TargetResult[] = [];
+  if (r.s1) {
+    const ours = r.s1.results['ours']!;
+    const peers = CONTENDERS.filter((s) => s.kind === 'peer' && r.s1!.results[s.name]);
+    const best = Math.max(...peers.map((p) => r.s1!.results[p.name]!.c64.ratio));
+    out.push({ id: 'S1', target: 'c=64: ≥ 0.95 of raw undici', value: `${ours.c64.ratio}`, met: ours.c64.ratio >= 0.95 });
+    out.push({ id: 'S1', target: 'c=64: ahead of every peer', value: `${ours.c64.ratio} vs best peer ${best}`, met: ours.c64.ratio > best });
+  }
+  if (r.s2) {
+    const ours = r.s2.results.find((x) => x.name === 'ours')!;
+    out.push({ id: 'S2', target: 'exactly 1 token request', value: `${ours.tokenRequests} (${ours.ok}/${r.s2.requests} ok)`, met: ours.tokenRequests === 1 && ours.ok === r.s2.requests });
+  }
+  if (r.s3) {
+    const ours = r.s3.results.find((x) => x.name === 'ours')!;
+    out.push({ id: 'S3', target: '0 waits after the first token', value: `${ours.waits}`, met: ours.waits === 0 });
+    const ratio = round(ours.p99 / ours.steady!.p99, 2);
+    out.push({ id: 'S3', target: 'p99 ≤ 1.2× steady-state p99', value: `${ours.p99} ms vs ${ours.steady!.p99} ms (${ratio}×)`, met: ratio <= 1.2 });
+    out.push({ id: 'S3', target: '0 failures', value: `${ours.failures}`, met: ours.failures === 0 });
+  }
+  if (r.s5) {
+    out.push({ id: 'S5', target: '≤ 1 KB heap per cached token', value: `${round(r.s5.keyed.bytesPerToken, 0)} B`, met: r.s5.keyed.bytesPerToken <= 1024 });
+    const growth = r.s5.soak.heapGrowth ?? 0;
+    out.push({ id: 'S5', target: `no heap growth over ${r.s5.soak.samples.at(-1)!.requests.toLocaleString('en-US')} requests (< 1 MB after GC)`, value: `${round(growth / 1024, 0)} KB heap, ${round((r.s5.soak.rssGrowth ?? 0) / 1024 / 1024, 1)} MB RSS`, met: growth < 1024 * 1024 });
+  }
+  if (r.s6) {
+    const redis = r.s6.results.find((x) => x.store === 'redis');
+    if (redis) out.push({ id: 'S6', target: '1 token request per expiry window', value: `${redis.perWindow} (at most ${redis.maxInWindow} in a window)`, met: redis.maxInWindow === 1 });
+    else out.push({ id: 'S6', target: '1 token request per expiry window', value: 'not measured', met: false });
+  }
+  return out;
+}
+
+/** `--quick`: the correctness counts of our Client that must hold however noisy the machine is. */
+function correctness(r: BenchResults): string[] {
+  const problems: string[] = [];
+  if (r.s1) {
+    for (const spec of CONTENDERS.filter((c) => s1Contenders.includes(c.name))) if (!r.s1.results[spec.name] || !(r.s1.results[spec.name]!.c64.median > 0)) problems.push(`S1: ${spec.name} completed no requests`);
+    if (r.s1.results['ours']!.errors > 0) problems.push(`S1: our Client had ${r.s1.results['ours']!.errors} failed requests`);
+  }
+  if (r.s2) {
+    const ours = r.s2.results.find((x) => x.name === 'ours')!;
+    if (ours.tokenRequests !== 1) problems.push(`S2: our Client made ${ours.tokenRequests} token requests for a cold herd (expected 1)`);
+    if (ours.ok !== r.s2.requests) problems.push(`S2: ${ours.failed} of our requests failed`);
+  }
+  if (r.s3) {
+    const ours = r.s3.results.find((x) => x.name === 'ours')!;
+    if (ours.failures > 0) problems.push(`S3: our Client had ${ours.failures} failures during rollover (${ours.errorSample})`);
+    for (const row of r.s3.results) if (row.steady!.failures > 0) problems.push(`S3: our steady-state companion had ${row.steady!.failures} failures beside ${row.name}`);
+    if (ours.requests === 0) problems.push('S3: our Client completed no requests');
+  }
+  if (r.s4) {
+    for (const row of r.s4.results.filter((x) => x.name === 'ours')) if (!row.recovered) problems.push(`S4: ${row.variant} did not recover (${row.next})`);
+  }
+  if (r.s5) {
+    if (r.s5.keyed.cachedTokens !== r.s5.keyed.tokens + r.s5.keyed.warmUpTokens) problems.push(`S5: ${r.s5.keyed.cachedTokens} tokens cached, expected ${r.s5.keyed.tokens + r.s5.keyed.warmUpTokens}`);
+    if (r.s5.soak.errors > 0) problems.push(`S5: ${r.s5.soak.errors} requests failed during the soak`);
+  }
+  if (r.s6 && !r.s6.skipped) {
+    const redis = r.s6.results.find((x) => x.store === 'redis');
+    if (redis && redis.failures > 0) problems.push(`S6: ${redis.failures} failures in the fleet`);
+    if (redis && redis.tokenRequests === 0) problems.push('S6: the fleet made no token requests');
+  }
+  return problems;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+
+async function profile(): Promise<void> {
+  const dir = join(tmpdir(), 'client-credentials-profiles');
+  mkdirSync(dir, { recursive: true });
+  const servers = await startServers();
+  const name = (args.find((a) => a.startsWith('--contender=')) ?? '--contender=ours').split('=')[1] as ContenderName;
+  try {
+    await withWorker(async (worker) => {
+      await worker.call({ type: 'init', env: servers.env, contender: name });
+      const concurrency = Number(flag('concurrency') ?? 64);
+      const r = await worker.call<LoadResult>({ type: 'load', concurrency, warmupMs: 1_000, durationMs: 5_000 });
+      log(`profile ${name}: ${Math.round((r.count / r.elapsedMs) * 1000)} req/s at c=${concurrency}, ${r.cpuPerRequestUs.toFixed(1)} µs CPU per request; profile in ${dir}`);
+    }, ['--cpu-prof', `--cpu-prof-dir=${dir}`]);
+  } finally {
+    await Promise.all([servers.token.stop(), servers.steadyToken.stop(), servers.api.stop()]);
+  }
+}
+
+function writeReports(results: BenchResults): void {
+  writeFileSync(join(ROOT, 'docs/bench.md'), renderMarkdown(results));
+  writeFileSync(join(ROOT, 'docs/bench.svg'), renderSvg(results));
+}
+
+async function main(): Promise<void> {
+  if (args.includes('--report')) {
+    const saved = JSON.parse(readFileSync(join(ROOT, 'bench/results/latest.json'), 'utf8')) as BenchResults;
+    saved.targets = targets(saved); // the same verdicts, in the current wording
+    writeReports(saved);
+    log('wrote docs/bench.md and docs/bench.svg from bench/results/latest.json');
+    return;
+  }
+  if (args.includes('--profile')) return profile();
+  const started = Date.now();
+  const servers = await startServers();
+  const results: BenchResults = {
+    date: new Date().toISOString(),
+    mode: quick ? 'quick' : 'full',
+    command: quick ? 'npm run bench -- --quick' : 'npm run bench',
+    machine: { node: process.version, cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', platform: `${process.platform} ${process.arch}` },
+    contenders: CONTENDERS.map((s) => ({ name: s.name, label: s.label, kind: s.kind, idiom: s.idiom })),
+    durationMs: 0,
+    targets: [],
+  };
+  const crashed: string[] = [];
+  const scenarios: [string, () => Promise<void>][] = [
+    ['S1', async () => void (results.s1 = await s1(servers))],
+    ['S2', async () => void (results.s2 = await s2(servers))],
+    ['S3', async () => void (results.s3 = await s3(servers))],
+    ['S4', async () => void (results.s4 = await s4(servers))],
+    ['S5', async () => void (results.s5 = await s5(servers))],
+    ['S6', async () => void (results.s6 = await s6(servers))],
+  ];
+  try {
+    for (const [id, run] of scenarios) {
+      if (!wanted(id)) continue;
+      const t0 = Date.now();
+      try {
+        await run();
+      } catch (error) {
+        crashed.push(`${id} crashed: ${(error as Error).stack ?? String(error)}`);
+        log(`${id} crashed: ${(error as Error).message}`);
+      }
+      log(`  (${id}: ${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+    }
+  } finally {
+    await Promise.all([servers.token.stop(), servers.steadyToken.stop(), servers.api.stop()]);
+  }
+  results.durationMs = Date.now() - started;
+  results.targets = targets(results);
+  const json = `${JSON.stringify(results, null, 2)}\n`;
+  if (quick || only) {
+    const file = join(tmpdir(), `client-credentials-bench-${quick ? 'quick' : 'partial'}.json`);
+    writeFileSync(file, json);
+    log(`results: ${file}`);
+  } else {
+    const dir = join(ROOT, 'bench/results');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, `${results.date.slice(0, 10)}.json`), json);
+    writeFileSync(join(dir, 'latest.json'), json);
+    writeReports(results);
+    log(`results: bench/results/${results.date.slice(0, 10)}.json, bench/results/latest.json, docs/bench.md, docs/bench.svg`);
+  }
+  for (const t of results.targets) log(`${t.met ? 'met   ' : 'MISSED'} ${t.id} ${t.target}: ${t.value}`);
+  log(`total ${(results.durationMs / 1000).toFixed(1)} s`);
+  const problems = [...crashed, ...(quick ? correctness(results) : [])];
+  if (problems.length > 0) {
+    for (const p of problems) log(`bench: ${p}`);
+    process.exitCode = 1;
+  }
+}
+
+main().catch((error: unknown) => {
+  log(`bench failed: ${(error as Error).stack ?? String(error)}`);
+  process.exitCode = 1;
+});

@@ -1,0 +1,277 @@
+/**
+ * The benchmark client process: it holds one contender and runs what the orchestrator (`run.ts`) asks for over IPC,
+ * so that the client under test never shares an event loop with the servers or the orchestrator.
+ *
+ * Started as `node [--expose-gc] dist/bench/worker.js`; messages are `{ id, type, … }` and each gets one reply
+ * `{ id, result }` or `{ id, error }`.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Client, type ClientConfiguration, type TokenStore } from '../src/index.js';
+import { contender, type BenchEnv, type Contender, type ContenderName } from './impls.js';
+import { percentile } from './stats.js';
+
+/** The outcome of a closed-loop load run. */
+export interface LoadResult {
+  /** Requests completed inside the measured window. */
+  count: number;
+  /** Requests that failed inside the measured window. */
+  errors: number;
+  errorSample?: string;
+  elapsedMs: number;
+  /** CPU time (user + system) this client process spent per completed request, in microseconds. */
+  cpuPerRequestUs: number;
+  /** Latency percentiles in ms, when asked for. */
+  p50?: number;
+  p99?: number;
+  max?: number;
+  /** Requests slower than `slowMs`, when asked for. */
+  slow?: number;
+  /** `waits()` of the contender over the window, when it counts them. */
+  waits?: number;
+}
+
+export type WorkerRequest =
+  | { type: 'init'; env: BenchEnv; contender: ContenderName; client?: Partial<ClientConfiguration>; redisUrl?: string }
+  | { type: 'load'; concurrency: number; warmupMs: number; durationMs: number; latency?: boolean; slowMs?: number }
+  | { type: 'herd'; requests: number }
+  | { type: 'recover' }
+  | { type: 'waits' }
+  | { type: 'keyedMemory'; env: BenchEnv; tokens: number; concurrency: number }
+  | { type: 'soak'; env: BenchEnv; requests: number; concurrency: number; samples: number }
+  | { type: 'close' };
+
+let current: Contender | undefined;
+let redisClose: (() => Promise<void>) | undefined;
+
+function describe(error: unknown): string {
+  const e = error as { name?: string; code?: string; message?: string } | undefined;
+  return `${e?.name ?? 'Error'}${e?.code ? ` ${e.code}` : ''}: ${String(e?.message ?? error).slice(0, 200)}`;
+}
+
+async function load(target: Contender, request: Extract<WorkerRequest, { type: 'load' }>): Promise<LoadResult> {
+  let measuring = false;
+  let stop = false;
+  let count = 0;
+  let errors = 0;
+  let errorSample: string | undefined;
+  const latencies: number[] = [];
+  const record = request.latency === true;
+  const loop = async () => {
+    while (!stop) {
+      const started = performance.now();
+      try {
+        await target.get();
+        if (measuring) {
+          count++;
+          if (record) latencies.push(performance.now() - started);
+        }
+      } catch (error) {
+        if (measuring) {
+          errors++;
+          if (record) latencies.push(performance.now() - started);
+        }
+        errorSample ??= describe(error);
+        await sleep(1);
+      }
+    }
+  };
+  const loops = Array.from({ length: request.concurrency }, loop);
+  if (request.warmupMs > 0) await sleep(request.warmupMs);
+  const waitsBefore = target.waits?.();
+  measuring = true;
+  const started = performance.now();
+  const cpuBefore = process.cpuUsage();
+  await sleep(request.durationMs);
+  measuring = false;
+  const cpu = process.cpuUsage(cpuBefore);
+  const elapsedMs = performance.now() - started;
+  const waitsAfter = target.waits?.();
+  stop = true;
+  await Promise.all(loops);
+  const result: LoadResult = { count, errors, elapsedMs, cpuPerRequestUs: count > 0 ? (cpu.user + cpu.system) / count : 0 };
+  if (errorSample) result.errorSample = errorSample;
+  if (record) {
+    latencies.sort((a, b) => a - b);
+    result.p50 = percentile(latencies, 0.5);
+    result.p99 = percentile(latencies, 0.99);
+    result.max = latencies[latencies.length - 1] ?? 0;
+    result.slow = request.slowMs === undefined ? 0 : latencies.filter((l) => l >= request.slowMs!).length;
+  }
+  if (waitsBefore !== undefined && waitsAfter !== undefined) result.waits = waitsAfter - waitsBefore;
+  return result;
+}
+
+/** S2: `requests` concurrent calls on a fresh contender. */
+async function herd(target: Contender, requests: number): Promise<{ ok: number; failed: number; errorSample?: string; waits?: number }> {
+  const outcomes = await Promise.allSettled(Array.from({ length: requests }, () => target.get()));
+  const failed = outcomes.filter((o) => o.status === 'rejected') as PromiseRejectedResult[];
+  const result: { ok: number; failed: number; errorSample?: string; waits?: number } = { ok: requests - failed.length, failed: failed.length };
+  if (failed[0]) result.errorSample = describe(failed[0].reason);
+  const waits = target.waits?.();
+  if (waits !== undefined) result.waits = waits;
+  return result;
+}
+
+/** S4: one call while the token endpoint fails, then the next call. */
+async function recover(target: Contender): Promise<{ first: string; next: string }> {
+  const attempt = async () => {
+    try {
+      await target.get();
+      return 'ok';
+    } catch (error) {
+      return `failed (${describe(error)})`;
+    }
+  };
+  const first = await attempt();
+  const next = await attempt();
+  return { first, next };
+}
+
+function gc(): void {
+  const collect = (globalThis as { gc?: () => void }).gc;
+  if (!collect) throw new Error('the memory scenario needs node --expose-gc');
+  for (let i = 0; i < 4; i++) collect();
+}
+
+function baseClient(env: BenchEnv, extra: Partial<ClientConfiguration> = {}): Client {
+  return new Client({
+    baseUrl: env.apiUrl,
+    tokenUrl: env.tokenUrl,
+    clientCredentialsAuthCredentials: { oAuthClientId: env.clientId, oAuthClientSecret: env.clientSecret },
+    ...extra,
+  });
+}
+
+/** S5a: heap per cached token, with `tokens` distinct scope sets (one token each). */
+async function keyedMemory(env: BenchEnv, tokens: number, concurrency: number): Promise<Record<string, number>> {
+  const warmUp = 256;
+  const client = baseClient(env, { maxCachedTokens: (tokens + warmUp) * 2 });
+  let next = 0;
+  const fill = async (count: number, prefix: string) => {
+    const end = next + count;
+    const loop = async () => {
+      while (next < end) await client.get('/things', { scopes: `${prefix}-${next++}` });
+    };
+    await Promise.all(Array.from({ length: concurrency }, loop));
+  };
+  // Warm-up: the code paths, and every connection to the token endpoint and the API, before the baseline.
+  await client.get('/things');
+  await fill(warmUp, 'warm-up');
+  gc();
+  const before = process.memoryUsage().heapUsed;
+  const started = performance.now();
+  next = 0;
+  await fill(tokens, 'scope');
+  const elapsedMs = performance.now() - started;
+  gc();
+  const after = process.memoryUsage().heapUsed;
+  const stats = client.stats();
+  const sample = await client.clientCredentialsAuthManager.getToken({ scopes: 'scope-0' });
+  const tokenChars = sample.accessToken.length;
+  await client.close();
+  return {
+    tokens,
+    warmUpTokens: warmUp + 1,
+    cachedTokens: stats.cachedTokens,
+    tokenRequests: stats.tokenRequests,
+    heapBefore: before,
+    heapAfter: after,
+    bytesPerToken: (after - before) / tokens,
+    accessTokenChars: tokenChars,
+    elapsedMs,
+  };
+}
+
+/** S5b: `requests` authenticated GETs at `concurrency`, sampling RSS and the heap after a GC along the way. */
+async function soak(env: BenchEnv, requests: number, concurrency: number, samples: number): Promise<{ samples: { requests: number; rss: number; heapUsed: number }[]; errors: number; elapsedMs: number; tokenRequests: number }> {
+  const client = baseClient(env);
+  await client.get('/things');
+  const every = Math.max(1, Math.floor(requests / samples));
+  const points: { requests: number; rss: number; heapUsed: number }[] = [];
+  let started = 0;
+  let done = 0;
+  let errors = 0;
+  const sample = () => {
+    gc();
+    const m = process.memoryUsage();
+    points.push({ requests: done, rss: m.rss, heapUsed: m.heapUsed });
+  };
+  sample();
+  const loop = async () => {
+    while (started < requests) {
+      started++;
+      try {
+        await client.get('/things');
+      } catch {
+        errors++;
+      }
+      done++;
+      if (done % every === 0) sample();
+    }
+  };
+  const t0 = performance.now();
+  await Promise.all(Array.from({ length: concurrency }, loop));
+  const elapsedMs = performance.now() - t0;
+  if (points[points.length - 1]!.requests !== done) sample();
+  const tokenRequests = client.stats().tokenRequests;
+  await client.close();
+  return { samples: points, errors, elapsedMs, tokenRequests };
+}
+
+async function init(request: Extract<WorkerRequest, { type: 'init' }>): Promise<{ ready: true }> {
+  const spec = contender(request.contender);
+  let client = request.client;
+  if (request.redisUrl) {
+    // RedisTokenStore as its README teaches: a connected node-redis client that the application owns.
+    const { createClient } = await import('redis');
+    const module = '../src/stores/redis.js'; // resolved at run time: another engineer's file, still moving
+    const { RedisTokenStore } = (await import(module)) as { RedisTokenStore: new (options: { client: unknown }) => TokenStore & { close?(): Promise<void> } };
+    const redis = createClient({ url: request.redisUrl });
+    redis.on('error', () => {});
+    await redis.connect();
+    const store = new RedisTokenStore({ client: redis });
+    redisClose = async () => {
+      await store.close?.();
+      await redis.quit();
+    };
+    client = { ...client, tokenStore: store };
+  }
+  current = await spec.create(request.env, client === undefined ? undefined : { client });
+  return { ready: true };
+}
+
+async function handle(request: WorkerRequest): Promise<unknown> {
+  switch (request.type) {
+    case 'init':
+      return init(request);
+    case 'load':
+      return load(current!, request);
+    case 'herd':
+      return herd(current!, request.requests);
+    case 'recover':
+      return recover(current!);
+    case 'waits':
+      return { waits: current?.waits?.() };
+    case 'keyedMemory':
+      return keyedMemory(request.env, request.tokens, request.concurrency);
+    case 'soak':
+      return soak(request.env, request.requests, request.concurrency, request.samples);
+    case 'close':
+      await current?.close();
+      await redisClose?.();
+      current = undefined;
+      return { closed: true };
+  }
+}
+
+process.on('message', (message: WorkerRequest & { id: number }) => {
+  const reply = (payload: Record<string, unknown>) => {
+    if (process.connected) process.send!({ id: message.id, ...payload });
+  };
+  handle(message).then(
+    (result) => reply({ result }),
+    (error: unknown) => reply({ error: `${describe(error)}\n${String((error as Error)?.stack ?? '')}` }),
+  );
+});
+process.on('disconnect', () => process.exit(0));
+process.send!({ ready: true });
