@@ -128,37 +128,26 @@ export function createTransport(dispatcher: Dispatcher): Transport {
   const origins = new Map<string, boolean>();
   return async function send(req: HttpRequest): Promise<HttpResponse> {
     try {
+      // undici's `request(url)` parses the URL, then passes these options with `origin` and `path` to the dispatcher
+      // (`dispatcher` included: interceptors may read it). For a URL in normal form the hot path does that split itself.
+      const options = {
+        method: req.method as Dispatcher.HttpMethod,
+        headers: req.headers,
+        body: req.body,
+        signal: req.signal,
+        dispatcher,
+      } as Dispatcher.RequestOptions & { dispatcher: Dispatcher };
+      if (req.timeout) {
+        options.headersTimeout = req.timeout;
+        options.bodyTimeout = req.timeout;
+      }
       const split = splitUrl(req.url, origins);
       let res: Dispatcher.ResponseData<unknown>;
       if (split) {
-        // The hot path: straight to the dispatcher, with the options undici's `request(url)` passes it after parsing
-        // the URL (`dispatcher` included: interceptors may read it).
-        const options: Dispatcher.RequestOptions & { dispatcher: Dispatcher } = {
-          origin: split.origin,
-          path: split.path,
-          method: req.method as Dispatcher.HttpMethod,
-          headers: req.headers,
-          body: req.body,
-          signal: req.signal,
-          dispatcher,
-        };
-        if (req.timeout) {
-          options.headersTimeout = req.timeout;
-          options.bodyTimeout = req.timeout;
-        }
+        options.origin = split.origin;
+        options.path = split.path;
         res = await dispatcher.request(options);
       } else {
-        const options: Parameters<typeof request>[1] = {
-          method: req.method as Dispatcher.HttpMethod,
-          headers: req.headers,
-          body: req.body,
-          signal: req.signal,
-          dispatcher,
-        };
-        if (req.timeout) {
-          options.headersTimeout = req.timeout;
-          options.bodyTimeout = req.timeout;
-        }
         res = await request(req.url, options);
       }
       const headers = flattenHeaders(res.headers);
