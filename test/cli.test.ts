@@ -319,6 +319,27 @@ test('settings: flags beat the environment, which beats the config file; O_AUTH_
   for (const run of [fromConfig, envBeatsConfig, flagBeatsEnv, sdkNames, skew, typo]) assertNoSecret(run);
 });
 
+test('a config file that is not JSON is reported without quoting any of it (it may hold the secret)', async () => {
+  const unquoted = join(work, 'unquoted.json');
+  await writeFile(unquoted, `{"clientId": "cli", "clientSecret": ${SECRET}}`, { mode: 0o600 });
+  const short = join(work, 'short.json');
+  await writeFile(short, '{"clientSecret": s3cr}', { mode: 0o600 });
+  const cut = join(work, 'cut.json');
+  await writeFile(cut, `{"clientSecret": "${SECRET}`, { mode: 0o600 });
+  for (const [file, parts] of [[unquoted, ['Secret-9f', '4e3f']], [short, ['s3cr']], [cut, ['Secret-9f', '4e3f']]] as const) {
+    const run = await cli(['token', '--config', file], { bare: true });
+    assert.equal(run.code, 2, run.stderr);
+    assert.match(run.stderr, /the config file .* is not valid JSON: (unexpected character|unterminated string)/);
+    // V8 quotes up to ten characters either side of a syntax error: half a secret, which no redactor recognises.
+    for (const part of parts) assert.ok(!run.stderr.includes(part), `stderr holds part of the secret: ${run.stderr}`);
+    assert.equal(run.stdout, '');
+  }
+  const body = await cli(['call', 'POST', '/echo', '--json', '{"password": hunter2}']);
+  assert.equal(body.code, 2);
+  assert.match(body.stderr, /--json is not valid JSON: unexpected character/);
+  assert.ok(!body.stderr.includes('hunter'));
+});
+
 test('a secret in --client-secret works but warns that it shows in the process list; --quiet hides the warning', async () => {
   const flag = await cli(['token', '--client-secret', SECRET], { env: { CLIENT_CREDENTIALS_CLIENT_SECRET_FILE: '' } });
   assert.equal(flag.code, 0, flag.stderr);
@@ -445,6 +466,11 @@ test('a bad secret exits 3 with the cause, the hint and what the server said', a
   assert.match(lines[2]!, /^ {2}server said: invalid_client/);
   assert.ok(!run.stderr.includes('not-the-secret'), 'the wrong secret is not shown either');
 
+  const json = await cli(['token', '--json', '--client-secret-file', badFile]);
+  assert.equal(json.code, 3);
+  assert.equal(json.stdout, '', '--json: an error is never printed as a result');
+  assert.match(json.stderr, /invalid_client/);
+
   const call = await cli(['call', 'GET', '/things', '--client-secret-file', badFile]);
   assert.equal(call.code, 3, 'call: a token failure is an auth failure, not an HTTP one');
   assert.ok(!call.stderr.includes('not-the-secret'));
@@ -456,7 +482,7 @@ test('a bad secret exits 3 with the cause, the hint and what the server said', a
   const weirdBad = await cli(['call', 'GET', '/things', '--client-id', 'weird', '--client-secret-stdin', '--verbose'], { input: `${WEIRD_SECRET}x` });
   assert.equal(weirdBad.code, 3);
   assert.ok(!weirdBad.stderr.includes(`${WEIRD_SECRET}x`));
-  for (const r of [run, call, weird, weirdBad]) assertNoSecret(r);
+  for (const r of [run, json, call, weird, weirdBad]) assertNoSecret(r);
 });
 
 test('private_key_jwt: the key comes from --private-key-file, and no secret is needed', async () => {
@@ -493,6 +519,45 @@ test('network failures exit 4 with a hint to check the URL; a timeout too', asyn
   assert.ok(Date.now() - started < 10_000);
   stack.proxy.clear();
   for (const r of [token, call, slow]) assertNoSecret(r);
+});
+
+test('a 503 with a Retry-After beyond the retry budget is told as one attempt (singular), exit 3', async () => {
+  stack.proxy.inject({ kind: 'json', status: 503, body: { error: 'temporarily_unavailable' }, headers: { 'retry-after': '3600' } }, 1);
+  const run = await cli(['token', '--token-url', stack.proxiedTokenUrl, '--no-cache']);
+  stack.proxy.clear();
+  assert.equal(run.code, 3, run.stderr);
+  assert.match(run.stderr, /^client-credentials: error: the authorization server refused the token request \(503 Service Unavailable temporarily_unavailable\) \(after 1 attempt\)$/m);
+  assert.equal(run.stdout, '');
+});
+
+test('Ctrl-C (SIGINT) while the token request hangs exits 130 with "interrupted", at once', async () => {
+  for (const command of [['token'], ['call', 'GET', '/things']]) {
+    stack.proxy.inject({ kind: 'hang' }, 1);
+    const sent = stack.proxy.requests;
+    const args = [...command, '--token-url', stack.proxiedTokenUrl, '--no-cache'];
+    const child = spawn(process.execPath, [CLI, ...args], {
+      env: { PATH: process.env['PATH'] ?? '', HOME: work, XDG_CACHE_HOME: freshCache(), CLIENT_CREDENTIALS_BASE_URL: stack.api.url, O_AUTH_CLIENT_ID: 'cli', CLIENT_CREDENTIALS_CLIENT_SECRET_FILE: secretFile },
+      cwd: work,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    const closed = new Promise<number | null>((resolve) => child.on('close', resolve));
+    const started = Date.now();
+    while (stack.proxy.requests === sent && Date.now() - started < 10_000) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(stack.proxy.requests, sent + 1, 'the token request reached the (hanging) proxy');
+    const interruptedAt = Date.now();
+    child.kill('SIGINT');
+    const code = await closed;
+    runs.push({ args, code, stdout, stderr });
+    assert.equal(code, 130, stderr);
+    assert.equal(stderr, 'client-credentials: error: interrupted\n');
+    assert.equal(stdout, '');
+    assert.ok(Date.now() - interruptedAt < 5_000, 'it did not wait for the 30 s timeout');
+    stack.proxy.clear();
+  }
 });
 
 test('inspect decodes a JWT: header, claims, local times, "expires in", and says the signature was not verified', async () => {

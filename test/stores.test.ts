@@ -403,6 +403,30 @@ describe('RedisTokenStore', () => {
 });
 
 describe('Client with a token store', () => {
+  test('checks the store by shape at construction and names what is missing or wrong', () => {
+    const get = async () => undefined;
+    const set = async () => undefined;
+    const cases: [unknown, string, RegExp][] = [
+      ['redis://localhost', 'tokenStore', /must be a TokenStore object/],
+      [{ get, set }, 'tokenStore', /must have a `delete` method/],
+      [{ get, delete: set }, 'tokenStore', /must have a `set` method/],
+      [{ get, set, delete: set, acquireLease: true }, 'tokenStore', /`acquireLease` that is not a function/],
+      [{ get, set, delete: set, waitForToken: 'pubsub' }, 'tokenStore', /`waitForToken` that is not a function/],
+      [{ get, set, delete: set, leaseTtl: 0 }, 'tokenStore.leaseTtl', /positive number of milliseconds/],
+      [{ get, set, delete: set, leaseWait: Number.NaN }, 'tokenStore.leaseWait', /positive number of milliseconds/],
+    ];
+    for (const [tokenStore, option, message] of cases) {
+      assert.throws(
+        () => makeClient({ tokenStore: tokenStore as TokenStore }),
+        (e: unknown) => e instanceof InvalidOptionError && e.option === option && message.test(e.message),
+        `${option}: ${inspect(tokenStore)}`,
+      );
+    }
+    // A store with only the three required methods is enough.
+    const plain = makeClient({ tokenStore: { get, set, delete: set } });
+    void plain.close();
+  });
+
   test('two Clients sharing one MemoryTokenStore make one token request between them', async () => {
     const tokenStore = new MemoryTokenStore();
     const a = makeClient({ tokenStore });
@@ -436,10 +460,12 @@ describe('Client with a token store', () => {
     assert.equal(updates[0]!.accessToken, (await first.clientCredentialsAuthManager.getToken()).accessToken);
     assert.equal(fetched[0]!.source, 'store');
 
-    // With a provider, the provider decides (and sees the stored token as the current one).
-    let seenByProvider: OAuthToken | undefined;
+    // With a provider, the provider supplies what the store lacks (the endpoint is reached only through it), and
+    // its token is stored for the others: a Client sharing the store finds it there and asks its own provider nothing.
+    const providerStore = new MemoryTokenStore();
+    let seenByProvider: OAuthToken | undefined | 'not called' = 'not called';
     const provided = makeClient({
-      tokenStore: new MemoryTokenStore(),
+      tokenStore: providerStore,
       clientCredentialsAuthCredentials: {
         ...SVC_CREDENTIALS,
         oAuthTokenProvider: async (current, manager) => {
@@ -449,9 +475,23 @@ describe('Client with a token store', () => {
       },
     });
     await getAll(provided, 2);
-    assert.equal(seenByProvider, undefined);
+    assert.equal(seenByProvider, undefined, 'the provider was asked, with no current token');
     assert.equal(provided.stats().tokenRequests, 1);
-    await Promise.all([first.close(), second.close(), provided.close()]);
+    let asked = 0;
+    const sharing = makeClient({
+      tokenStore: providerStore,
+      clientCredentialsAuthCredentials: {
+        ...SVC_CREDENTIALS,
+        oAuthTokenProvider: async (_current, manager) => {
+          asked++;
+          return manager.fetchToken();
+        },
+      },
+    });
+    await getAll(sharing, 2);
+    assert.equal(asked, 0);
+    assert.equal((await sharing.clientCredentialsAuthManager.getToken()).accessToken, (await provided.clientCredentialsAuthManager.getToken()).accessToken);
+    await Promise.all([first.close(), second.close(), provided.close(), sharing.close()]);
   });
 
   test('a corrupt Redis entry is ignored and overwritten with the new token', async () => {
@@ -550,6 +590,44 @@ describe('Client with a token store', () => {
       await other.close();
     } finally {
       if (!redis.running) await redis.start();
+      await client.close();
+      await store.close();
+    }
+  });
+
+  test('Redis hanging (CLIENT PAUSE) mid-fetch: the lease holder\'s callers wait for at most one tokenStoreTimeout, and no request fails', async () => {
+    const prefix = `${unique('hang')}:`;
+    const store = new RedisTokenStore({ client: nodeRedis, prefix });
+    // Without Redis a token takes ~300 ms here, far inside the 2 s request timeout: Redis hanging must not change that
+    // outcome. The holder's store write may cost one tokenStoreTimeout (1 s); waiting out its lease release as well
+    // would cost a second one, and the requests would time out.
+    const client = makeClient({ tokenUrl: stack.proxiedTokenUrl, tokenStore: store, tokenStoreTimeout: 1_000, timeout: 2_000 });
+    const admin = createClient({ url: redis.url });
+    admin.on('error', () => undefined);
+    await admin.connect();
+    const errors: ClientEvents['storeError'][] = [];
+    client.on('storeError', (e) => errors.push(e));
+    const PAUSE = 3_000;
+    let pausedAt = 0;
+    try {
+      const sent = stack.proxy.requests;
+      stack.proxy.inject({ kind: 'delay', ms: 300 }, 1);
+      const started = Date.now();
+      const pending = Promise.allSettled(Array.from({ length: 5 }, () => client.get('/things')));
+      while (stack.proxy.requests === sent && Date.now() - started < 5_000) await sleep(5);
+      assert.equal(stack.proxy.requests, sent + 1, 'the lease holder sent its token request');
+      await admin.sendCommand(['CLIENT', 'PAUSE', String(PAUSE), 'ALL']);
+      pausedAt = Date.now();
+      const results = await pending;
+      const elapsed = Date.now() - started;
+      const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => String(r.reason));
+      assert.deepEqual(failed, [], `requests failed after ${elapsed} ms`);
+      assert.ok(errors.some((e) => e.operation === 'set'), 'the holder\'s write timed out; the Client went on');
+      for (const e of errors) assert.ok(['set', 'release'].includes(e.operation), e.operation);
+    } finally {
+      stack.proxy.clear();
+      if (pausedAt) await sleep(Math.max(0, pausedAt + PAUSE + 50 - Date.now()));
+      admin.destroy();
       await client.close();
       await store.close();
     }

@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { ApiError, type ApiResponse } from '../index.js';
 import type { Flags } from './args.js';
-import { CliError, ExitCode, statusLine, type Phase } from './failure.js';
+import { CliError, ExitCode, jsonSyntaxProblem, statusLine, type Phase } from './failure.js';
 import type { Io, Output } from './output.js';
 import type { Session } from './session.js';
 
@@ -62,7 +62,7 @@ export async function callCommand(session: Session, positionals: string[], flags
     try {
       JSON.parse(body);
     } catch (error) {
-      throw new CliError(`--json is not valid JSON: ${(error as Error).message}`);
+      throw new CliError(`--json is not valid JSON: ${jsonSyntaxProblem(error)}`);
     }
     headers['content-type'] ??= 'application/json';
     headers['accept'] ??= 'application/json';

@@ -38,6 +38,22 @@ export class CliError extends Error {
   }
 }
 
+/**
+ * What is wrong with a text that `JSON.parse` rejected, without the excerpt of the text that V8 quotes in some of its
+ * messages (`Unexpected token 's', ..."Secret": s3cr}" is not valid JSON`): the text may be a config file holding the
+ * client secret, and the redactor cannot recognise a secret cut in half.
+ */
+export function jsonSyntaxProblem(error: unknown): string {
+  const message = error instanceof Error ? error.message : '';
+  const position = /\bat position (\d+)/.exec(message)?.[1];
+  if (/^Unexpected token\b/.test(message) || message.includes('"')) return `unexpected character${position === undefined ? '' : ` at position ${position}`}`;
+  return lowerFirst(message.replace(/ \(line \d+ column \d+\)$/, '')) || 'not JSON';
+}
+
+function lowerFirst(text: string): string {
+  return text.charAt(0).toLowerCase() + text.slice(1);
+}
+
 /** How a failure is reported. */
 export interface FailureReport {
   exitCode: ExitCode;
@@ -132,7 +148,7 @@ export function describeFailure(error: unknown, phase: Phase): FailureReport {
   }
 
   const root = rootCause(error);
-  const attempts = error instanceof RetriesExhaustedError ? ` (after ${error.attempts} attempts)` : '';
+  const attempts = error instanceof RetriesExhaustedError ? ` (after ${error.attempts} attempt${error.attempts === 1 ? '' : 's'})` : '';
   const where = phase === 'token' ? 'the token endpoint' : 'the API';
 
   if (root instanceof ClientCredentialsError && root.code === ErrorCode.Network) {

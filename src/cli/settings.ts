@@ -6,7 +6,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { CLIENT_AUTH_METHODS, type ClientAuthMethod, type ClientConfiguration } from '../index.js';
 import type { Flags } from './args.js';
-import { CliError } from './failure.js';
+import { CliError, jsonSyntaxProblem } from './failure.js';
 import type { Io, Output } from './output.js';
 
 /** Where a setting came from, for `--verbose`. */
@@ -99,7 +99,7 @@ async function readConfig(path: string, out: Output): Promise<ConfigFile> {
   try {
     json = JSON.parse(text);
   } catch (error) {
-    throw new CliError(`the config file ${path} is not valid JSON: ${(error as Error).message}`);
+    throw new CliError(`the config file ${path} is not valid JSON: ${jsonSyntaxProblem(error)}`);
   }
   if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new CliError(`the config file ${path} must hold a JSON object`);
   const config = json as Record<string, unknown>;

@@ -13,7 +13,7 @@ import { TokenWaiters, checkLeaseOption, isStoredToken, type TokenLease, type To
 export type { TokenStore, TokenLease } from './tokenStore.js';
 
 /**
- * A Redis client the store can use: a node-redis v4–v6 client or cluster (has `sendCommand`), or an ioredis v5+
+ * A Redis client the store can use: a node-redis v5+ client or cluster (has `sendCommand`), or an ioredis v5+
  * client or cluster (has `call`). Connect it before the first request, and give it an `error` listener (node-redis
  * throws unhandled `error` events while Redis is down).
  */
