@@ -9,9 +9,9 @@ import { TokenFetcher } from './auth/tokenFetcher.js';
 import { TokenLifecycle, tokenKey, type TokenKey } from './auth/tokenLifecycle.js';
 import type { TokenEndpointContext, TokenRequestParameters } from './auth/tokenEndpoint.js';
 import { parseScopes, resolveConfiguration, type ClientConfiguration, type ResolvedConfiguration } from './configuration.js';
-import { ApiError, InvalidOptionError, MissingCredentialsError, TimeoutError } from './errors.js';
+import { ApiError, InvalidOptionError, MissingCredentialsError, TimeoutError, TokenExpiredError } from './errors.js';
 import { emptyStats, EventHub, type ClientEventName, type ClientStats, type Listener } from './events.js';
-import { createDispatcher, createTransport, type HttpRequest, type HttpResponse, type Transport } from './http/transport.js';
+import { createDispatcher, createTransport, describeUrl, type HttpRequest, type HttpResponse, type Transport } from './http/transport.js';
 import { GuardedStore } from './stores/guardedStore.js';
 import type { OAuthToken } from './token.js';
 
@@ -36,7 +36,7 @@ export interface RequestOptions {
   auth?: boolean;
   /** Cancels the request, including a token fetch it waits on. */
   signal?: AbortSignal;
-  /** Timeout in ms for this request, and for its wait for a token (`TimeoutError`); default the Client's `timeout`. */
+  /** Timeout in ms (0 to 2^31−1) for this request, and for its wait for a token (`TimeoutError`); default the Client's `timeout`. */
   timeout?: number;
   /** Scopes for this request's token, instead of the configured `oAuthScopes`; tokens are cached per scope set. */
   scopes?: string | readonly string[];
@@ -113,10 +113,13 @@ export class Client {
   readonly #raw: ClientConfiguration;
   readonly #config: ResolvedConfiguration;
   readonly #core: AuthCore;
+  /** False for a clone that shares its original's token cache: closing the clone leaves that cache alone. */
+  readonly #ownsCore: boolean;
   readonly #io: Transports;
   readonly #headers: Record<string, string>;
   readonly #baseUrl: string;
   readonly #send: (request: HttpRequest, key: TokenKey | undefined, retry: boolean) => Promise<HttpResponse>;
+  #closing: Promise<void> | undefined;
 
   constructor(config: ClientConfiguration = {}) {
     const resolved = resolveConfiguration(config);
@@ -124,7 +127,10 @@ export class Client {
     this.#raw = config;
     this.#config = resolved;
     this.#io = inherited?.io ?? Client.#transports(resolved);
-    this.#core = inherited?.core ?? Client.#authCore(resolved, this.#io.transport);
+    // A relative tokenUrl follows baseUrl: a clone whose token endpoint moved with it gets a token cache of its own.
+    const core = inherited?.core && inherited.core.endpoint?.tokenUrl === resolved.tokenUrl ? inherited.core : undefined;
+    this.#ownsCore = core === undefined;
+    this.#core = core ?? Client.#authCore(resolved, this.#io.transport);
     this.clientCredentialsAuthManager = this.#core.manager;
     this.#headers = { 'user-agent': resolved.userAgent, ...lowerCaseKeys(resolved.headers) };
     this.#baseUrl = resolved.baseUrl ?? '';
@@ -179,7 +185,7 @@ export class Client {
       maxEntries: config.maxCachedTokens,
       events,
       counters,
-      fetch: (parameters, signal) => (fetcher ? fetcher.fetch(parameters, signal) : Promise.reject(new MissingCredentialsError())),
+      fetch: (parameters, signal) => (fetcher ? fetcher.fetch(parameters, signal) : Promise.reject(cannotFetch(credentials !== undefined))),
       provider: credentials?.provider,
       providerManager: manager,
       onTokenUpdate: credentials?.onTokenUpdate,
@@ -243,7 +249,8 @@ export class Client {
       body = JSON.stringify(options.json);
       headers['content-type'] ??= 'application/json';
     }
-    const request: HttpRequest = { method, url, headers, body, signal: options.signal, timeout: options.timeout ?? this.#config.timeout };
+    const timeout = options.timeout === undefined ? this.#config.timeout : requestTimeout(options.timeout);
+    const request: HttpRequest = { method, url, headers, body, signal: options.signal, timeout };
     const key = auth ? (options.scopes === undefined ? this.#core.defaultKey : this.#core.keyFor(options.scopes)) : undefined;
     const response = await this.#send(request, key, options.retryOnUnauthorized ?? this.#config.retryOnUnauthorized);
     let result: unknown;
@@ -255,7 +262,7 @@ export class Client {
       }
     }
     if (response.statusCode < 200 || response.statusCode >= 300) {
-      throw new ApiError({ ...response, result }, `${method} ${url.split('?')[0]} responded with status ${response.statusCode}`);
+      throw new ApiError({ ...response, result }, `${method} ${describeUrl(url)} responded with status ${response.statusCode}`);
     }
     return { statusCode: response.statusCode, headers: response.headers, body: response.body, result: result as T };
   }
@@ -290,8 +297,14 @@ export class Client {
     if (path.startsWith('https://') || path.startsWith('http://')) {
       url = path;
       const allowed = this.#config.allowedOrigins;
-      if (auth && allowed.size > 0 && !allowed.has(new URL(path).origin)) {
-        throw new InvalidOptionError('path', `points at ${new URL(path).origin}, which may not receive the access token (add it to \`allowedOrigins\`)`);
+      if (auth && allowed.size > 0) {
+        let origin: string;
+        try {
+          origin = new URL(path).origin;
+        } catch {
+          throw new InvalidOptionError('path', 'is not a valid absolute URL');
+        }
+        if (!allowed.has(origin)) throw new InvalidOptionError('path', `points at ${origin}, which may not receive the access token (add it to \`allowedOrigins\`)`);
       }
     } else {
       if (!this.#baseUrl) throw new InvalidOptionError('baseUrl', 'is required for relative request paths');
@@ -336,8 +349,18 @@ export class Client {
     return { ...this.#core.counters, cachedTokens: this.#core.lifecycle.size, circuitOpen: this.#core.fetcher?.circuitOpen() ?? false };
   }
 
-  /** Closes the connection pool this Client created. */
-  async close(): Promise<void> {
+  /**
+   * Closes the Client: cancels its token fetches in flight (background refreshes included, so no retry timer keeps
+   * the process alive) and closes the connection pool it created. Afterwards a call that needs a new token rejects
+   * with `AbortError`. A clone made by `withConfiguration` that shares this Client's token cache or connections
+   * leaves them open when it is closed; closing the original ends them for every clone. Closing twice is harmless.
+   */
+  close(): Promise<void> {
+    return (this.#closing ??= this.#close());
+  }
+
+  async #close(): Promise<void> {
+    if (this.#ownsCore) this.#core.lifecycle.close();
     if (this.#io.owned) await this.#io.dispatcher.close();
   }
 
@@ -350,8 +373,8 @@ export class Client {
   toJSON(): Record<string, unknown> {
     const credentials = this.#config.credentials;
     return {
-      baseUrl: this.#config.baseUrl,
-      tokenUrl: this.#config.tokenUrl,
+      baseUrl: withoutUserinfo(this.#config.baseUrl),
+      tokenUrl: withoutUserinfo(this.#config.tokenUrl),
       clientId: credentials?.clientAuth.clientId,
       clientAuthMethod: credentials?.clientAuth.method,
       scopes: credentials?.scopes,
@@ -386,6 +409,29 @@ async function waitForToken(lifecycle: TokenLifecycle, key: TokenKey, request: H
   } finally {
     clearTimeout(handle);
   }
+}
+
+/** Largest timeout Node's timers accept, in ms. */
+const MAX_TIMEOUT = 2_147_483_647;
+
+/** A request's own `timeout`, checked: a bad value would otherwise end as a confusing network error, or fire at once. */
+function requestTimeout(value: unknown): number {
+  if (typeof value !== 'number' || !(value >= 0 && value <= MAX_TIMEOUT)) {
+    throw new InvalidOptionError('timeout', `of a request must be a number of milliseconds from 0 to ${MAX_TIMEOUT}, got ${typeof value === 'number' ? value : typeof value}`);
+  }
+  return value;
+}
+
+/** Why a token cannot be fetched on a Client without a token fetcher. */
+function cannotFetch(hasCredentials: boolean): Error {
+  if (!hasCredentials) return new MissingCredentialsError();
+  // Credentials with neither a token endpoint nor a provider: only a preset oAuthToken, now expired or rejected.
+  return new TokenExpiredError('The preset oAuthToken is expired or was rejected, and the Client cannot fetch another: set `tokenUrl` (or `oAuthTokenProvider`).');
+}
+
+/** `url` without `user:password@`, for descriptions. */
+function withoutUserinfo(url: string | undefined): string | undefined {
+  return url?.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/?#@]*@/i, '$1');
 }
 
 function authorizationValue(token: OAuthToken): string {

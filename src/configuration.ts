@@ -25,7 +25,10 @@ export const systemClock: Clock = { now: () => Date.now() };
  */
 export type OAuthTokenProvider = (lastOAuthToken: OAuthToken | undefined, authManager: ClientCredentialsAuthManager) => Promise<OAuthTokenInput> | OAuthTokenInput;
 
-/** Called whenever the token is updated (not for a preset `oAuthToken`); use it to persist tokens. */
+/**
+ * Called whenever the token is updated (not for a preset `oAuthToken`); use it to persist tokens. It may be async;
+ * a throw or a rejection is reported (`callbackError`, else a process warning) and never breaks a request.
+ */
 export type OAuthOnTokenUpdate = (token: OAuthToken) => void;
 
 /**
@@ -250,12 +253,18 @@ export function resolveConfiguration(config: ClientConfiguration = {}): Resolved
     throw new InvalidOptionError('tokenUrl', 'is required with clientCredentialsAuthCredentials (the token endpoint, e.g. https://auth.example.com/oauth2/token)');
   }
   const timeout = checkNumber('timeout', config.timeout, 0, 2_147_483_647) ?? 0;
+  // Numbers given as numeric strings or bigints are stored as numbers (`cooldown: '30000'` would otherwise be
+  // concatenated to the clock reading: a circuit open for ever), and a key given as undefined keeps its default.
   const retry = config.retry === false ? { ...DEFAULT_RETRY, maxAttempts: 1 } : { ...DEFAULT_RETRY, ...(config.retry ?? {}) };
-  for (const key of Object.keys(DEFAULT_RETRY) as (keyof RetryOptions)[]) checkNumber(`retry.${key}`, retry[key], key === 'maxAttempts' ? 1 : 0);
+  for (const key of Object.keys(DEFAULT_RETRY) as (keyof RetryOptions)[]) retry[key] = checkNumber(`retry.${key}`, retry[key], key === 'maxAttempts' ? 1 : 0) ?? DEFAULT_RETRY[key];
   const circuitBreaker = config.circuitBreaker === false ? undefined : { ...DEFAULT_CIRCUIT_BREAKER, ...(config.circuitBreaker ?? {}) };
   if (circuitBreaker) {
-    checkNumber('circuitBreaker.failureThreshold', circuitBreaker.failureThreshold, 1);
-    checkNumber('circuitBreaker.cooldown', circuitBreaker.cooldown, 0);
+    circuitBreaker.failureThreshold = checkNumber('circuitBreaker.failureThreshold', circuitBreaker.failureThreshold, 1) ?? DEFAULT_CIRCUIT_BREAKER.failureThreshold;
+    circuitBreaker.cooldown = checkNumber('circuitBreaker.cooldown', circuitBreaker.cooldown, 0) ?? DEFAULT_CIRCUIT_BREAKER.cooldown;
+  }
+  const dispatcher = config.dispatcher as Partial<Dispatcher> | undefined;
+  if (dispatcher !== undefined && (typeof dispatcher !== 'object' || dispatcher === null || typeof dispatcher.request !== 'function')) {
+    throw new InvalidOptionError('dispatcher', 'must be an undici Dispatcher (Agent, Pool, ProxyAgent, MockAgent…) with a request() method');
   }
   if (config.tokenStore !== undefined) assertTokenStore(config.tokenStore, 'tokenStore');
   if (config.clock !== undefined && typeof config.clock?.now !== 'function') throw new InvalidOptionError('clock', 'must have a now() method');

@@ -18,7 +18,7 @@ export const ErrorCode = {
   Network: 'ERR_NETWORK',
   /** A request took longer than its timeout. */
   Timeout: 'ERR_TIMEOUT',
-  /** The caller's `AbortSignal` fired. */
+  /** The caller's `AbortSignal` fired, or a token was needed after `client.close()`. */
   Aborted: 'ERR_ABORTED',
   /** The token endpoint answered 2xx with something that is not a usable token response. */
   MalformedTokenResponse: 'ERR_MALFORMED_TOKEN_RESPONSE',
@@ -93,7 +93,7 @@ export class TimeoutError extends ClientCredentialsError {
   }
 }
 
-/** The caller's `AbortSignal` aborted the request; `cause` is the signal's reason. */
+/** The caller's `AbortSignal` aborted the request (`cause` is the signal's reason), or the Client was closed. */
 export class AbortError extends ClientCredentialsError {
   override name = 'AbortError';
   constructor(message = 'The request was aborted', options?: { cause?: unknown }) {
@@ -216,11 +216,13 @@ export class OAuthProviderError extends ApiError<OAuthProviderErrorBody> {
   readonly errorUri: string | undefined;
 
   constructor(response: { statusCode: number; headers: Record<string, string>; body: string; result: OAuthProviderErrorBody }) {
-    const { error, error_description: description } = response.result;
+    const { error, error_description: rawDescription, error_uri: rawUri } = response.result;
+    // The server's JSON is not trusted to match RFC 6749 §5.2: a non-string description or URI is left out.
+    const description = typeof rawDescription === 'string' && rawDescription !== '' ? rawDescription : undefined;
     super(response, `OAuth provider error ${response.statusCode} ${error}${description ? `: ${description}` : ''}`, ErrorCode.OAuthProvider);
     this.error = error;
     this.errorDescription = description;
-    this.errorUri = response.result.error_uri;
+    this.errorUri = typeof rawUri === 'string' ? rawUri : undefined;
   }
 
   override toJSON(): Record<string, unknown> {

@@ -44,7 +44,7 @@ export interface ClientEvents {
 /** The name of one {@link ClientEvents} event. */
 export type ClientEventName = keyof ClientEvents;
 
-/** A listener of one event. */
+/** A listener of one event. It may be async: a throw or a rejection is reported as `callbackError`. */
 export type Listener<K extends ClientEventName> = (event: ClientEvents[K]) => void;
 
 /** A small synchronous typed event emitter; a listener that throws is reported, never propagated. */
@@ -73,12 +73,20 @@ export class EventHub {
     if (!set) return;
     for (const listener of set) {
       try {
-        (listener as Listener<K>)(event);
+        const result: unknown = (listener as Listener<K>)(event);
+        // An async listener rejects instead of throwing; unhandled, that rejection would end the process.
+        if (typeof (result as PromiseLike<unknown> | undefined)?.then === 'function') {
+          (result as PromiseLike<unknown>).then(undefined, (error: unknown) => this.#listenerFailed(name, error));
+        }
       } catch (error) {
-        if (name === 'callbackError') process.emitWarning(`client-credentials: a callbackError listener threw: ${(error as Error)?.name ?? 'error'}`);
-        else this.emit('callbackError', { callback: `listener of ${name}`, error });
+        this.#listenerFailed(name, error);
       }
     }
+  }
+
+  #listenerFailed(name: ClientEventName, error: unknown): void {
+    if (name === 'callbackError') process.emitWarning(`client-credentials: a callbackError listener threw: ${(error as Error)?.name ?? 'error'}`);
+    else this.emit('callbackError', { callback: `listener of ${name}`, error });
   }
 }
 

@@ -5,12 +5,15 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import http from 'node:http';
+import { spawn } from 'node:child_process';
 import {
   AbortError,
   ApiError,
   CallbackError,
   Client,
   ErrorCode,
+  InvalidOptionError,
   MissingCredentialsError,
   NetworkError,
   OAuthAuthorizationController,
@@ -20,7 +23,8 @@ import {
   type OAuthToken,
 } from '../src/index.js';
 import { resolveConfiguration } from '../src/configuration.js';
-import { basicCredentials, bearerTokens, manualClock, startStack, tokenRequestCounter, waitUntil, type ManualClock, type Stack } from './helpers/fixtures.js';
+import { basicCredentials, bearerTokens, directToken, manualClock, startStack, tokenRequestCounter, waitUntil, type ManualClock, type Stack } from './helpers/fixtures.js';
+import { closeServer, listenLocal } from './helpers/http.js';
 
 const TTL = 60;
 let stack: Stack;
@@ -92,6 +96,45 @@ describe('requests and responses', () => {
     assert.ok(error instanceof ApiError);
     assert.equal(error.statusCode, 503);
     assert.deepEqual(error.result, { status: 503 });
+  });
+
+  test('a raw body (string or bytes) is sent as given; post, put, patch and delete send their method and JSON', async () => {
+    type Echo = { method: string; body: string; headers: Record<string, string> };
+    const client = makeClient();
+    const form = await client.request<Echo>({ method: 'POST', path: '/echo', body: 'a=1&b=2', headers: { 'Content-Type': 'application/x-www-form-urlencoded' } });
+    assert.deepEqual([form.result.method, form.result.body, form.result.headers['content-type']], ['POST', 'a=1&b=2', 'application/x-www-form-urlencoded']);
+    const bytes = await client.request<Echo>({ method: 'PUT', path: '/echo', body: new TextEncoder().encode('bytes \u00e9') });
+    assert.equal(bytes.result.body, 'bytes \u00e9');
+
+    const calls: [string, () => Promise<{ result: Echo }>][] = [
+      ['POST', () => client.post<Echo>('/echo', { n: 1 })],
+      ['PUT', () => client.put<Echo>('/echo', { n: 2 })],
+      ['PATCH', () => client.patch<Echo>('/echo', { n: 3 })],
+      ['DELETE', () => client.delete<Echo>('/echo')],
+    ];
+    for (const [i, [method, call]] of calls.entries()) {
+      const { result } = await call();
+      assert.equal(result.method, method);
+      assert.match(result.headers.authorization!, /^Bearer /);
+      if (method === 'DELETE') assert.equal(result.body, '');
+      else assert.deepEqual([JSON.parse(result.body), result.headers['content-type']], [{ n: i + 1 }, 'application/json']);
+    }
+  });
+
+  test('regression: a bad per-request timeout, or an absolute URL that does not parse, is an InvalidOptionError naming it; nothing is sent', async () => {
+    const client = makeClient();
+    const count = tokenRequestCounter(stack.op);
+    const apiRequests = stack.api.requests.length;
+    for (const timeout of [-1, Number.NaN, 2 ** 31, '100']) {
+      const error = await rejection(() => client.get('/things', { timeout: timeout as number }));
+      assert.ok(error instanceof InvalidOptionError, `${String(timeout)}: ${String(error)}`);
+      assert.equal(error.option, 'timeout');
+    }
+    const error = await rejection(() => client.get('http://exa mple.com/things'));
+    assert.ok(error instanceof InvalidOptionError, String(error));
+    assert.equal(error.option, 'path');
+    assert.equal(count(), 0);
+    assert.equal(stack.api.requests.length, apiRequests);
   });
 });
 
@@ -258,6 +301,44 @@ describe('callbacks cannot break requests', () => {
   });
 });
 
+describe('async callbacks cannot break requests either', () => {
+  test('regression: an async oAuthOnTokenUpdate or event listener that rejects is reported as callbackError, never an unhandled rejection', async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const saveFailed = new Error('database down');
+      const logFailed = new Error('log shipper down');
+      const client = makeClient({
+        credentials: {
+          oAuthOnTokenUpdate: async () => {
+            await new Promise((r) => setTimeout(r, 5));
+            throw saveFailed;
+          },
+        },
+      });
+      client.on('tokenFetched', async () => {
+        throw logFailed;
+      });
+      const reported: { callback: string; error: unknown }[] = [];
+      client.on('callbackError', (e) => reported.push(e));
+      assert.equal((await client.get('/things')).statusCode, 200);
+      await waitUntil(() => reported.length === 2);
+      assert.deepEqual(
+        reported.sort((a, b) => a.callback.localeCompare(b.callback)),
+        [
+          { callback: 'listener of tokenFetched', error: logFailed },
+          { callback: 'oAuthOnTokenUpdate', error: saveFailed },
+        ],
+      );
+      await new Promise((r) => setTimeout(r, 20));
+      assert.deepEqual(unhandled, []);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
+});
+
 describe('cancellation and timeouts reach the token fetch', () => {
   test('an AbortSignal aborting while the token endpoint hangs rejects promptly with ERR_ABORTED; the next call works', async () => {
     const client = makeClient();
@@ -335,6 +416,33 @@ describe('cancellation and timeouts reach the token fetch', () => {
     assert.equal((await client.get('/things')).statusCode, 200);
   });
 
+  test('the abort reaches the token request itself: the token endpoint sees its connection closed (signal and timeout)', async () => {
+    // A token endpoint that never answers and records when the client hangs up.
+    let received = 0;
+    const hungUp: string[] = [];
+    const server = http.createServer((req) => {
+      received++;
+      req.resume();
+      req.socket.once('close', () => hungUp.push(String(req.headers['x-case'])));
+    });
+    const url = await listenLocal(server);
+    try {
+      for (const how of ['signal', 'timeout'] as const) {
+        const client = makeClient({ tokenUrl: `${url}/token`, retry: false, headers: {} });
+        const before = received;
+        const controller = new AbortController();
+        const call = rejection(() => client.get('/things', how === 'signal' ? { signal: controller.signal } : { timeout: 200 }));
+        await waitUntil(() => received > before);
+        controller.abort();
+        const error = await call;
+        assert.equal((error as AbortError).code, how === 'signal' ? ErrorCode.Aborted : ErrorCode.Timeout, String(error));
+        await waitUntil(() => hungUp.length > before, 2_000); // the token request timeout (30 s) would be far later
+      }
+    } finally {
+      await closeServer(server);
+    }
+  });
+
   test('the token request timeout defaults to 30 s, or to the Client timeout when one is set', () => {
     const credentials = { oAuthClientId: 'svc', oAuthClientSecret: 'svc-secret' };
     assert.equal(resolveConfiguration({ tokenUrl: stack.op.tokenUrl, clientCredentialsAuthCredentials: credentials }).tokenRequestTimeout, 30_000);
@@ -383,6 +491,84 @@ describe('withConfiguration', () => {
     assert.equal(stack.op.tokenRequests.at(-1)!.headers.authorization, basicCredentials('svc', 'svc-secret'), 'the secret was kept from the original');
     assert.equal(((await original.get('/things')).result as { scope: string }).scope, 'api:read');
     assert.equal(count(), 2);
+  });
+});
+
+describe('withConfiguration and a relative tokenUrl', () => {
+  test('regression: a clone whose relative tokenUrl moved with baseUrl gets its tokens from the new endpoint, not the old cache', async () => {
+    const count = tokenRequestCounter(stack.op);
+    const original = makeClient({ baseUrl: stack.op.issuer, tokenUrl: '/token' });
+    const first = await original.clientCredentialsAuthManager.getToken();
+    assert.equal(count(), 1);
+
+    const proxied = stack.proxy.requests;
+    const moved = original.withConfiguration({ baseUrl: stack.proxy.url });
+    clients.push(moved);
+    assert.equal((moved.toJSON() as { tokenUrl: string }).tokenUrl, stack.proxiedTokenUrl);
+    const second = await moved.clientCredentialsAuthManager.getToken();
+    assert.notEqual(second.accessToken, first.accessToken, 'not the token of the other endpoint');
+    assert.equal(stack.proxy.requests - proxied, 1, 'fetched through its own token URL');
+    assert.equal(count(), 2);
+    assert.equal((await original.clientCredentialsAuthManager.getToken()).accessToken, first.accessToken);
+  });
+});
+
+describe('close()', () => {
+  test('a call that needs a new token after close() rejects with ERR_ABORTED and sends nothing; a clone closing leaves the original open; closing twice is fine', async () => {
+    const original = makeClient();
+    await original.get('/things');
+    const clone = original.withConfiguration({ headers: { 'x-clone': '1' } });
+    await clone.close();
+    await clone.close();
+    original.clientCredentialsAuthManager.invalidate();
+    assert.equal((await original.get('/things')).statusCode, 200, 'the shared token cache still fetches');
+
+    await original.close();
+    await original.close();
+    original.clientCredentialsAuthManager.invalidate();
+    const proxied = stack.proxy.requests;
+    const error = await rejection(() => original.get('/things'));
+    assert.ok(error instanceof AbortError, String(error));
+    assert.match(error.message, /closed/);
+    assert.equal(stack.proxy.requests, proxied, 'no token request');
+  });
+
+  test('regression: close() cancels a background refresh sleeping before a retry, so the process exits at once', async () => {
+    // The child's cold fetch gets a real token (60 s); its background refresh gets a 503 asking to retry in 20 s.
+    const wire = await directToken(stack.op.tokenUrl, 'svc', 'svc-secret');
+    stack.proxy.inject({ kind: 'json', status: 200, body: { access_token: wire.access_token, token_type: 'Bearer', expires_in: 60 } });
+    stack.proxy.inject({ kind: 'status', status: 503, headers: { 'retry-after': '20' } });
+    const script = `
+      import { Client } from ${JSON.stringify(new URL('../src/index.js', import.meta.url).href)};
+      const clock = { t: Date.now(), now() { return this.t; } };
+      const client = new Client({ tokenUrl: process.env.TOKEN_URL, clock,
+        clientCredentialsAuthCredentials: { oAuthClientId: 'svc', oAuthClientSecret: 'svc-secret' } });
+      const token = await client.clientCredentialsAuthManager.getToken();
+      clock.t = token.expiry * 1000 - 10_000; // stale
+      const retrying = new Promise((resolve) => client.on('requestRetried', resolve));
+      await client.clientCredentialsAuthManager.getToken(); // served; starts the background refresh
+      const { delayMs } = await retrying;
+      await client.close();
+      console.log('closed ' + delayMs);
+    `;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { env: { ...process.env, TOKEN_URL: stack.proxiedTokenUrl }, stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    let closedAt = 0;
+    child.stdout.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+      if (!closedAt && out.includes('closed')) closedAt = Date.now();
+    });
+    const killer = setTimeout(() => child.kill(), 10_000);
+    try {
+      const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+      const exitedAt = Date.now();
+      assert.equal(code, 0, `the child exited with ${code}: ${out}`);
+      assert.match(out, /closed 20000/, 'the refresh was waiting 20 s to retry when the Client was closed');
+      assert.ok(exitedAt - closedAt < 2_000, `exited ${exitedAt - closedAt} ms after close()`);
+    } finally {
+      clearTimeout(killer);
+      stack.proxy.clear();
+    }
   });
 });
 

@@ -101,6 +101,17 @@ describe('the authorization server says no', () => {
     assert.equal(error.body, '<h1>Bad gateway</h1>');
   });
 
+  test('regression: an error_description or error_uri that is not a string is left out, not printed as [object Object]', async () => {
+    const client = makeClient({}, { tokenUrl: stack.proxiedTokenUrl });
+    stack.proxy.inject({ kind: 'json', status: 400, body: { error: 'invalid_request', error_description: { detail: 'nested' }, error_uri: 42 } });
+    const error = await rejection(client.get('/things'));
+    assert.ok(error instanceof OAuthProviderError, String(error));
+    assert.equal(error.message, 'OAuth provider error 400 invalid_request');
+    assert.equal(error.errorDescription, undefined);
+    assert.equal(error.errorUri, undefined);
+    assert.deepEqual(error.result, { error: 'invalid_request', error_description: { detail: 'nested' }, error_uri: 42 }, 'the body is kept as sent');
+  });
+
   test('after retries run out, RetriesExhaustedError keeps the last failure in cause', async () => {
     const client = makeClient({}, { tokenUrl: stack.proxiedTokenUrl, retry: { maxAttempts: 2, baseDelay: 1, maxDelay: 1 } });
     stack.proxy.inject({ kind: 'status', status: 503 }, 2);
@@ -214,6 +225,8 @@ describe('invalid options fail at construction and name the option path', () => 
     ['clock', { clock: { now: 5 } }],
     ['retryOnUnauthorized', { retryOnUnauthorized: 'yes' }],
     ['headers', { headers: { 'x-n': 1 } }],
+    ['dispatcher', { dispatcher: {} }],
+    ['dispatcher', { dispatcher: 'http://proxy.example:3128' }],
   ];
   for (const [path, config] of cases) {
     test(`${path}: ${JSON.stringify(config)}`, () => {

@@ -2,7 +2,7 @@
 // driven by an injected clock against a real oidc-provider and a real protected API.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Client, type ClientConfiguration, type ClientEvents, type OAuthToken } from '../src/index.js';
+import { Client, ErrorCode, TimeoutError, TokenExpiredError, type ClientConfiguration, type ClientEvents, type OAuthToken } from '../src/index.js';
 import { SVC_CREDENTIALS, directToken, manualClock, nextEvent, startStack, tokenRequestCounter, type Stack } from './helpers/fixtures.js';
 
 let stack: Stack;
@@ -319,6 +319,64 @@ test('regression: a caller arriving just after every waiter aborted starts a new
     const res = await client.get('/things');
     assert.equal(res.statusCode, 200);
     assert.equal(client.stats().tokenRequests, 2);
+  } finally {
+    await client.close();
+  }
+});
+
+test('regression: a background refresh whose provider returns an expired token keeps the stale token in use (stale-if-error)', async () => {
+  const clock = manualClock();
+  let calls = 0;
+  const client = makeClient(clock, {
+    clientCredentialsAuthCredentials: {
+      ...SVC_CREDENTIALS,
+      // The background call hands back an old token from the application's storage, long expired.
+      oAuthTokenProvider: async (_last, authManager) =>
+        ++calls === 2 ? { accessToken: 'an-old-expired-token', tokenType: 'Bearer', expiry: Math.floor(clock.now() / 1000) - 60 } : authManager.fetchToken(),
+    },
+  });
+  try {
+    const first = await client.clientCredentialsAuthManager.getToken();
+    clock.set(first.expiry! * 1000 - 10_000); // stale
+    const outcome = Promise.race([nextEvent(client, 'refreshFailed'), nextEvent(client, 'tokenRefreshed')]);
+    await client.get('/things');
+    const event = await outcome;
+    assert.ok('error' in event, 'the expired token was not installed as a refresh');
+    assert.ok(event.error instanceof TokenExpiredError, String(event.error));
+    assert.equal(event.error.code, ErrorCode.TokenExpired);
+
+    const seen = stack.api.requests.length;
+    await getAll(client, 5);
+    assert.deepEqual(new Set(tokensSeen(seen)), new Set([first.accessToken]), 'the stale token is still served');
+    assert.equal(client.stats().waits, 1, 'nobody waited after the cold start');
+    assert.equal(calls, 2);
+  } finally {
+    await client.close();
+  }
+});
+
+test('regression: a background refresh that never settles does not hold the callers of the expired token', async () => {
+  const clock = manualClock();
+  let calls = 0;
+  const client = makeClient(clock, {
+    clientCredentialsAuthCredentials: {
+      ...SVC_CREDENTIALS,
+      // The background call (the second) hangs for ever, as a provider awaiting a dead connection may.
+      oAuthTokenProvider: (_last, authManager) => (++calls === 2 ? new Promise<never>(() => {}) : authManager.fetchToken()),
+    },
+  });
+  try {
+    const first = await client.clientCredentialsAuthManager.getToken();
+    clock.set(first.expiry! * 1000 - 10_000); // stale: the hanging background refresh starts
+    assert.equal((await client.get('/things')).statusCode, 200);
+    assert.equal(calls, 2);
+
+    clock.set(first.expiry! * 1000); // expired: the next caller joins the hanging refresh, and gives up
+    const error = await client.get('/things', { timeout: 100 }).catch((e: unknown) => e);
+    assert.ok(error instanceof TimeoutError, String(error));
+    const res = await client.get('/things', { timeout: 5_000 });
+    assert.equal(res.statusCode, 200, 'the next caller started a fetch of its own');
+    assert.equal(calls, 3);
   } finally {
     await client.close();
   }

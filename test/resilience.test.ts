@@ -436,6 +436,30 @@ describe('through a fault proxy in front of oidc-provider', () => {
     assert.equal(client.stats().tokenRequests, 2);
   });
 
+  test('regression: retry and breaker numbers given as strings, or as undefined, work as numbers and defaults', async () => {
+    const clock = manualClock();
+    // As read from environment variables: strings, and an unset one. `cooldown: '1000'` used to be concatenated to the
+    // clock reading (a circuit open for ever), and `maxAttempts: undefined` used to retry without a bound on attempts.
+    const { client } = makeClient({
+      clock,
+      retry: { maxAttempts: undefined, baseDelay: '1', maxDelay: '2' } as unknown as ClientConfiguration['retry'],
+      circuitBreaker: { failureThreshold: '5', cooldown: '1000' } as unknown as ClientConfiguration['circuitBreaker'],
+    });
+    stack.proxy.inject({ kind: 'status', status: 500 }, 10);
+    const first = await client.get('/things').catch((e: unknown) => e);
+    assert.ok(first instanceof RetriesExhaustedError, String(first));
+    assert.equal(first.attempts, 4, 'the default maxAttempts');
+    const second = await client.get('/things').catch((e: unknown) => e);
+    assert.ok(second instanceof CircuitOpenError, 'the fifth failure opens the circuit');
+    assert.equal(second.retryAt, clock.now() + 1_000);
+    stack.proxy.clear();
+    clock.advance(999);
+    assert.ok((await client.get('/things').catch((e: unknown) => e)) instanceof CircuitOpenError);
+    clock.advance(1);
+    await succeeds(client);
+    assert.equal(client.stats().tokenRequests, 6);
+  });
+
   test('an OAuth error from a healthy server does not open the circuit', async () => {
     const { client } = makeClient({ circuitBreaker: { failureThreshold: 1, cooldown: 60_000 } }, 'wrong-secret');
     for (let i = 0; i < 3; i++) {

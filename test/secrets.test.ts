@@ -7,7 +7,8 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { inspect } from 'node:util';
-import { Client, type ClientConfiguration, type ClientEventName, type OAuthToken } from '../src/index.js';
+import { MockAgent } from 'undici';
+import { ApiError, Client, NetworkError, type ClientConfiguration, type ClientEventName, type OAuthToken } from '../src/index.js';
 import { bearerTokens, startStack, type Stack } from './helpers/fixtures.js';
 import { DEFAULT_OIDC_CLIENTS } from './helpers/oidc.js';
 
@@ -179,4 +180,63 @@ test('the sentinel check itself catches a leak', () => {
   tokens.add('probe.token.signature');
   assert.throws(() => assertClean('probe', 'x signature y'), /access token signature/);
   tokens.delete('probe.token.signature');
+});
+
+/** Asserts that `error`, however it is printed or serialised, is clean. */
+function assertErrorClean(label: string, error: unknown): void {
+  assertClean(`inspect(${label})`, inspect(error, { depth: Infinity, showHidden: true }));
+  assertClean(`JSON.stringify(${label})`, JSON.stringify(error) ?? '');
+  assertClean(`String(${label})`, String(error));
+  assertClean(`${label}.stack`, (error as Error).stack ?? '');
+}
+
+test('regression: a dispatcher failure that repeats the request (undici MockAgent) is handed out without the secret or the token', async () => {
+  const ACCESS_TOKEN = 'mock-access-token-3b9e41c07d5a';
+  tokens.add(ACCESS_TOKEN);
+  /** A MockAgent whose token endpoint answers only a request unlike ours, unless `token` is set. */
+  const mock = (intercept: { body?: string; headers?: Record<string, string> }, token = false) => {
+    const agent = new MockAgent();
+    agent.disableNetConnect();
+    const auth = agent.get('https://auth.example').intercept({ path: '/token', method: 'POST', ...intercept });
+    if (token) auth.reply(200, { access_token: ACCESS_TOKEN, token_type: 'Bearer', expires_in: 60 });
+    else auth.reply(200, {});
+    agent.get('https://api.example').intercept({ path: '/things', headers: { authorization: 'Bearer another-token' } }).reply(200, {});
+    return agent;
+  };
+  const cases: { label: string; dispatcher: MockAgent; method?: 'client_secret_post' }[] = [
+    { label: 'client_secret_post body not matched', dispatcher: mock({ body: 'grant_type=other' }), method: 'client_secret_post' },
+    { label: 'Basic header not matched', dispatcher: mock({ headers: { authorization: 'Basic other' } }) },
+    { label: 'Bearer header not matched', dispatcher: mock({}, true) },
+  ];
+  for (const { label, dispatcher, method } of cases) {
+    const client = new Client({
+      baseUrl: 'https://api.example',
+      tokenUrl: 'https://auth.example/token',
+      dispatcher,
+      retry: false,
+      clientCredentialsAuthCredentials: { oAuthClientId: 'sentinel', oAuthClientSecret: SECRET, ...(method ? { clientAuthMethod: method } : {}) },
+    });
+    try {
+      const error = await client.get('/things').catch((e: unknown) => e);
+      assert.ok(error instanceof NetworkError, `${label}: ${String(error)}`);
+      const cause = error.cause as Error & { code?: string };
+      assert.equal(cause.code, 'UND_MOCK_ERR_MOCK_NOT_MATCHED', `${label}: the cause still says what failed`);
+      assert.match(cause.message, /\[redacted\]/, `${label}: the mock did print the credential, and it was cut out`);
+      assertErrorClean(label, error);
+    } finally {
+      await dispatcher.close();
+    }
+  }
+});
+
+test('regression: credentials in baseUrl or tokenUrl (user:password@) stay out of errors and the Client description', async () => {
+  const withUserinfo = (url: string) => url.replace('://', `://sentinel:${SECRET}@`);
+  const client = makeClient({}, { baseUrl: withUserinfo(stack.api.url), tokenUrl: withUserinfo(stack.op.tokenUrl) });
+  const error = await client.get('/status/404').catch((e: unknown) => e);
+  assert.ok(error instanceof ApiError && error.statusCode === 404, String(error));
+  assert.match(error.message, /\/status\/404/);
+  assertErrorClean('ApiError', error);
+  assertClean('inspect(client)', inspect(client, { depth: Infinity, showHidden: true }));
+  assertClean('JSON.stringify(client)', JSON.stringify(client));
+  assert.match(JSON.stringify(client), /"baseUrl":"http:\/\/127\.0\.0\.1:\d+"/);
 });

@@ -7,7 +7,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Client, ClientCredentialsAuthManager, type ClientConfiguration, type OAuthToken } from '../src/index.js';
+import { Client, ClientCredentialsAuthManager, ErrorCode, TokenExpiredError, type ClientConfiguration, type OAuthToken } from '../src/index.js';
 import { bearerTokens, directToken, manualClock, startStack, tokenRequestCounter, waitUntil, type ManualClock, type Stack } from './helpers/fixtures.js';
 
 const TTL = 60;
@@ -193,6 +193,28 @@ describe('preset oAuthToken', () => {
     assert.equal(count(), 1);
     assert.equal(updates.length, 1, 'the fetched replacement is reported');
     assert.notEqual(updates[0]!.accessToken, wire.access_token);
+  });
+
+  test('regression: on a Client without tokenUrl, an expired preset token fails with ERR_TOKEN_EXPIRED naming tokenUrl', async () => {
+    const clock = manualClock();
+    const t0 = clock.now();
+    const wire = await directToken(stack.op.tokenUrl);
+    const client = new Client({
+      baseUrl: stack.api.url,
+      clock,
+      clientCredentialsAuthCredentials: {
+        oAuthClientId: 'svc',
+        oAuthClientSecret: 'svc-secret',
+        oAuthToken: { accessToken: wire.access_token, tokenType: 'Bearer', expiresIn: TTL, expiry: t0 / 1000 + TTL },
+      },
+    });
+    clients.push(client);
+    assert.equal((await client.get('/things')).statusCode, 200);
+    clock.set(t0 + TTL * 1000);
+    const error = await client.get('/things').catch((e: unknown) => e);
+    assert.ok(error instanceof TokenExpiredError, `not "set your credentials" when they are set: ${String(error)}`);
+    assert.equal(error.code, ErrorCode.TokenExpired);
+    assert.match(error.message, /tokenUrl/);
   });
 
   test('accepts bigint and numeric-string numbers, and hands back JSON-safe numbers', async () => {

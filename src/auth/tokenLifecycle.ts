@@ -116,6 +116,7 @@ export class TokenLifecycle {
   readonly #entries = new Map<string, Entry>();
   readonly #o: LifecycleOptions;
   #lastId: string | undefined;
+  #closed = false;
 
   constructor(options: LifecycleOptions) {
     this.#o = options;
@@ -166,7 +167,7 @@ export class TokenLifecycle {
     }
     if (now < entry.times.expiresAt) {
       this.#o.counters.cacheHits++;
-      if (!entry.flight && now >= entry.nextRefreshAt) this.#startBackground(entry);
+      if (!entry.flight && now >= entry.nextRefreshAt && !this.#closed) this.#startBackground(entry);
       return token;
     }
     return undefined;
@@ -181,6 +182,7 @@ export class TokenLifecycle {
 
   /** Waits on the shared fetch of `key` (starting it when none runs). */
   wait(key: TokenKey, signal?: AbortSignal): Promise<OAuthToken> {
+    if (this.#closed) return Promise.reject(new AbortError('The Client is closed: it fetches no more tokens'));
     // Checked before a flight starts: a flight started only to be cancelled would reject with nobody listening.
     if (signal?.aborted) return Promise.reject(new AbortError('The request was aborted before a token was available', { cause: signal.reason }));
     const entry = this.#entry(key);
@@ -229,6 +231,21 @@ export class TokenLifecycle {
     return normalized;
   }
 
+  /**
+   * Stops all token work, for `client.close()`: every fetch in flight is cancelled (a background refresh sleeping
+   * before a retry included, so no timer keeps the process alive), no background refresh starts any more, and a
+   * caller that would have to wait for a token is rejected with {@link AbortError}. Cached tokens are still served.
+   */
+  close(): void {
+    this.#closed = true;
+    for (const entry of this.#entries.values()) {
+      const flight = entry.flight;
+      if (!flight) continue;
+      entry.flight = undefined;
+      flight.controller.abort(new AbortError('The Client was closed while a token was being fetched'));
+    }
+  }
+
   #join(entry: Entry, flight: Flight, signal: AbortSignal | undefined): Promise<OAuthToken> {
     flight.waiters++;
     if (!signal) return flight.promise;
@@ -256,12 +273,14 @@ export class TokenLifecycle {
   }
 
   /**
-   * A waiter left: when nobody waits on a foreground fetch any more, cancel it, and detach it at once so that a
-   * caller arriving before the cancellation has settled starts a new fetch instead of inheriting the abort.
+   * A waiter left: when nobody waits on a fetch any more, cancel it, and detach it at once so that a caller arriving
+   * before the cancellation has settled starts a new fetch instead of inheriting the abort. This holds for a
+   * background refresh that callers joined once the token expired, too: one that hangs (a provider that never
+   * settles) must not hold every later caller of its key.
    */
   #leave(entry: Entry, flight: Flight): void {
     flight.waiters--;
-    if (flight.waiters <= 0 && !flight.background && !flight.settled) {
+    if (flight.waiters <= 0 && !flight.settled) {
       if (entry.flight === flight) entry.flight = undefined;
       flight.controller.abort(new AbortError('Every caller waiting for this token was aborted'));
     }
@@ -278,7 +297,7 @@ export class TokenLifecycle {
     const controller = new AbortController();
     const flight: Flight = { promise: undefined as unknown as Promise<OAuthToken>, controller, waiters: 0, background, settled: false };
     entry.flight = flight;
-    flight.promise = this.#acquire(entry, controller.signal, background).then(
+    flight.promise = this.#acquire(entry, controller.signal).then(
       ({ token, source }) => {
         flight.settled = true;
         if (entry.flight === flight) entry.flight = undefined;
@@ -321,12 +340,22 @@ export class TokenLifecycle {
     if (this.#o.events.has(name)) this.#o.events.emit(name, { key: entry.key.hash, scope: token.scope, expiry: token.expiry, source });
     if (source !== 'preset' && this.#o.onTokenUpdate) {
       try {
-        this.#o.onTokenUpdate({ ...token });
+        const result: unknown = this.#o.onTokenUpdate({ ...token });
+        // An async callback (`async (token) => save(token)`) rejects instead of throwing: an unhandled rejection
+        // would end the process.
+        if (typeof (result as PromiseLike<unknown> | undefined)?.then === 'function') {
+          (result as PromiseLike<unknown>).then(undefined, (error: unknown) => this.#callbackFailed(error));
+        }
       } catch (error) {
-        if (this.#o.events.has('callbackError')) this.#o.events.emit('callbackError', { callback: 'oAuthOnTokenUpdate', error });
-        else process.emitWarning(`client-credentials: oAuthOnTokenUpdate threw (${(error as Error)?.name ?? 'error'}); the request went on`);
+        this.#callbackFailed(error);
       }
     }
+  }
+
+  /** Reports an `oAuthOnTokenUpdate` that threw or rejected: as `callbackError`, or a process warning with no listener. */
+  #callbackFailed(error: unknown): void {
+    if (this.#o.events.has('callbackError')) this.#o.events.emit('callbackError', { callback: 'oAuthOnTokenUpdate', error });
+    else process.emitWarning(`client-credentials: oAuthOnTokenUpdate threw (${(error as Error)?.name ?? 'error'}); the request went on`);
   }
 
   /** Whether a token from a store or provider may be used for `entry` now. */
@@ -337,7 +366,7 @@ export class TokenLifecycle {
     return state === 'fresh' || (state === 'stale' && !entry.token);
   }
 
-  async #acquire(entry: Entry, signal: AbortSignal, background: boolean): Promise<{ token: OAuthToken; source: TokenInfo['source'] }> {
+  async #acquire(entry: Entry, signal: AbortSignal): Promise<{ token: OAuthToken; source: TokenInfo['source'] }> {
     const { store, provider } = this.#o;
     const key = entry.key;
     let stored: OAuthToken | undefined;
@@ -346,7 +375,7 @@ export class TokenLifecycle {
       if (this.#usable(entry, stored, this.#o.now())) return this.#fromStore(stored);
     }
     if (provider) {
-      const token = await this.#callProvider(entry, stored, background);
+      const token = await this.#callProvider(entry, stored);
       if (store) await store.set(key.hash, token, this.#ttl(token));
       return { token, source: 'provider' };
     }
@@ -385,7 +414,9 @@ export class TokenLifecycle {
           return { token, source: 'endpoint' };
         } finally {
           clearInterval(renew);
-          await store.release(lease.lease);
+          // Not awaited: the token is stored (or the fetch failed), and a hanging store must not hold this process's
+          // callers for a second store timeout. The release never rejects; if it fails, the lease expires by itself.
+          void store.release(lease.lease);
         }
       }
       if (signal.aborted) throw new AbortError('The token fetch was aborted', { cause: signal.reason });
@@ -402,7 +433,7 @@ export class TokenLifecycle {
     return { token: normalizeToken(token, this.#o.now(), this.#o.lifetime, 'stored token'), source: 'store' };
   }
 
-  async #callProvider(entry: Entry, stored: OAuthToken | undefined, background: boolean): Promise<OAuthToken> {
+  async #callProvider(entry: Entry, stored: OAuthToken | undefined): Promise<OAuthToken> {
     let result: unknown;
     try {
       result = await this.#o.provider!(entry.token ?? stored, this.#o.providerManager as never);
@@ -412,7 +443,8 @@ export class TokenLifecycle {
     }
     const now = this.#o.now();
     const token = normalizeToken(result, now, this.#o.lifetime, 'value returned by oAuthTokenProvider');
-    if (!background && tokenState(tokenTimes(token, this.#o.expiry, now), now) === 'expired') {
+    // In the background too: an expired token must never replace the stale one still being served (stale-if-error).
+    if (tokenState(tokenTimes(token, this.#o.expiry, now), now) === 'expired') {
       throw new TokenExpiredError('oAuthTokenProvider returned an expired token: return a valid token or authManager.fetchToken()');
     }
     return token;

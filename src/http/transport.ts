@@ -75,7 +75,63 @@ export function describeUrl(url: string): string {
   }
 }
 
-/** Maps a failure of undici to a typed error; our own errors pass through. */
+/**
+ * The credentials `req` carries: its `authorization` value after the scheme, and a token request's `client_secret`
+ * and `client_assertion` form fields, as sent and decoded.
+ */
+function credentialsOf(req: HttpRequest): string[] {
+  const found: string[] = [];
+  const authorization = req.headers.authorization;
+  if (authorization) found.push(authorization.slice(authorization.indexOf(' ') + 1));
+  if (typeof req.body === 'string' && req.body.includes('client_')) {
+    for (const pair of req.body.split('&')) {
+      const eq = pair.indexOf('=');
+      const name = pair.slice(0, eq);
+      if (name !== 'client_secret' && name !== 'client_assertion') continue;
+      const value = pair.slice(eq + 1);
+      found.push(value);
+      try {
+        found.push(decodeURIComponent(value.replace(/\+/g, ' ')));
+      } catch {
+        // not valid percent-encoding: the raw value is enough
+      }
+    }
+  }
+  return found.filter((s) => s !== '');
+}
+
+const MAX_CAUSE_DEPTH = 5;
+
+/**
+ * `error` as it is, unless its message (or a cause's) repeats one of `req`'s credentials, as a dispatcher may when it
+ * describes the request it failed on (undici's MockAgent prints the unmatched body and headers). Then a copy with
+ * each credential replaced by `[redacted]`: name, code, message, stack and causes, nothing else.
+ */
+function withoutCredentials(error: unknown, req: HttpRequest): unknown {
+  const secrets = credentialsOf(req);
+  if (secrets.length === 0) return error;
+  const text = (e: unknown): string => (typeof e === 'string' ? e : e instanceof Error ? `${e.message}\n${e.stack ?? ''}` : '');
+  const leaks = (e: unknown, depth: number): boolean =>
+    depth < MAX_CAUSE_DEPTH && (secrets.some((s) => text(e).includes(s)) || (e instanceof Error && leaks(e.cause, depth + 1)));
+  if (!leaks(error, 0)) return error;
+  const redact = (value: string): string => secrets.reduce((out, s) => out.replaceAll(s, '[redacted]'), value);
+  const scrub = (e: unknown, depth: number): unknown => {
+    if (typeof e === 'string') return redact(e);
+    if (!(e instanceof Error)) return e;
+    const cause = depth + 1 < MAX_CAUSE_DEPTH && e.cause !== undefined ? { cause: scrub(e.cause, depth + 1) } : undefined;
+    const copy = new Error(redact(e.message), cause) as Error & { code?: unknown };
+    copy.name = e.name;
+    if ((e as { code?: unknown }).code !== undefined) copy.code = (e as { code?: unknown }).code;
+    copy.stack = redact(e.stack ?? '');
+    return copy;
+  };
+  return scrub(error, 0);
+}
+
+/**
+ * Maps a failure of undici to a typed error; our own errors pass through. The original failure is kept in `cause`,
+ * scrubbed of the request's credentials if it repeats them.
+ */
 export function mapTransportError(error: unknown, req: HttpRequest): Error {
   if (error instanceof ClientCredentialsError || error instanceof BodyTooLargeError) return error;
   if (req.signal?.aborted) {
@@ -83,12 +139,13 @@ export function mapTransportError(error: unknown, req: HttpRequest): Error {
     if (reason instanceof ClientCredentialsError) return reason;
     return new AbortError(`${req.method} ${describeUrl(req.url)} was aborted`, { cause: reason });
   }
-  const code = (error as { code?: string } | undefined)?.code;
+  const cause = withoutCredentials(error, req);
+  const code = (cause as { code?: string } | undefined)?.code;
   if (code && TIMEOUT_CODES.has(code)) {
-    return new TimeoutError(`${req.method} ${describeUrl(req.url)} timed out after ${req.timeout ?? 0} ms`, req.timeout ?? 0, { cause: error });
+    return new TimeoutError(`${req.method} ${describeUrl(req.url)} timed out after ${req.timeout ?? 0} ms`, req.timeout ?? 0, { cause });
   }
-  const detail = (error as { cause?: { code?: string } })?.cause?.code ?? code ?? (error as Error)?.message ?? 'unknown error';
-  return new NetworkError(`${req.method} ${describeUrl(req.url)} failed: ${detail}`, { cause: error });
+  const detail = (cause as { cause?: { code?: string } })?.cause?.code ?? code ?? (cause as Error)?.message ?? 'unknown error';
+  return new NetworkError(`${req.method} ${describeUrl(req.url)} failed: ${detail}`, { cause });
 }
 
 /** Characters a WHATWG URL parser leaves as they are in a path and query: RFC 3986 unreserved, sub-delims, `:@/?%`. */
