@@ -8,7 +8,7 @@ import { ClientCredentialsAuthManager } from './auth/authManager.js';
 import { TokenFetcher } from './auth/tokenFetcher.js';
 import { TokenLifecycle, tokenKey, type TokenKey } from './auth/tokenLifecycle.js';
 import type { TokenEndpointContext, TokenRequestParameters } from './auth/tokenEndpoint.js';
-import { parseScopes, resolveConfiguration, type ClientConfiguration, type ResolvedConfiguration } from './configuration.js';
+import { parseResource, parseScopes, resolveConfiguration, type ClientConfiguration, type ResolvedConfiguration, type TokenSelector } from './configuration.js';
 import { ApiError, InvalidOptionError, MissingCredentialsError, TimeoutError, TokenExpiredError } from './errors.js';
 import { emptyStats, EventHub, type ClientEventName, type ClientStats, type Listener } from './events.js';
 import { createDispatcher, createTransport, describeUrl, type HttpRequest, type HttpResponse, type Transport } from './http/transport.js';
@@ -40,6 +40,10 @@ export interface RequestOptions {
   timeout?: number;
   /** Scopes for this request's token, instead of the configured `oAuthScopes`; tokens are cached per scope set. */
   scopes?: string | readonly string[];
+  /** RFC 8707 resource indicator(s) for this request's token, instead of the configured `resource`; cached per resource. */
+  resource?: string | readonly string[];
+  /** The `audience` for this request's token, instead of the configured one; cached per audience. */
+  audience?: string;
   /** On a 401, drop the token, fetch a new one and retry once. Default: the Client's `retryOnUnauthorized`. */
   retryOnUnauthorized?: boolean;
 }
@@ -60,7 +64,7 @@ interface AuthCore {
   fetcher: TokenFetcher | undefined;
   manager: ClientCredentialsAuthManager;
   defaultKey: TokenKey;
-  keyFor: (scopes?: string | readonly string[]) => TokenKey;
+  keyFor: (selector?: TokenSelector) => TokenKey;
   endpoint: TokenEndpointContext | undefined;
 }
 
@@ -163,14 +167,23 @@ export class Client {
     const keyBase = [config.tokenUrl ?? '', credentials?.clientAuth.clientId ?? ''] as const;
     const defaultKey = tokenKey(keyBase[0], keyBase[1], baseParameters);
     const keys = new Map<string, TokenKey>();
-    const keyFor = (scopes?: string | readonly string[]): TokenKey => {
-      if (scopes === undefined) return defaultKey;
-      const list = typeof scopes === 'string' ? scopes : scopes.join(' ');
-      let key = keys.get(list);
+    const keyFor = (selector?: TokenSelector): TokenKey => {
+      if (!selector || (selector.scopes === undefined && selector.resource === undefined && selector.audience === undefined)) return defaultKey;
+      const { scopes, resource, audience } = selector;
+      const memo = `${typeof scopes === 'string' ? scopes : (scopes?.join(' ') ?? '\u0000')}\u0001${typeof resource === 'string' ? resource : (resource?.join(' ') ?? '\u0000')}\u0001${audience ?? '\u0000'}`;
+      let key = keys.get(memo);
       if (!key) {
         if (keys.size >= config.maxCachedTokens) keys.clear();
-        key = tokenKey(keyBase[0], keyBase[1], { ...baseParameters, scopes: parseScopes(scopes, 'scopes').slice() }); // slice: an exact-size copy, for thousands of cached keys
-        keys.set(list, key);
+        const parameters: TokenRequestParameters = { ...baseParameters };
+        // slice: an exact-size copy, for thousands of cached keys
+        if (scopes !== undefined) parameters.scopes = parseScopes(scopes, 'scopes').slice();
+        if (resource !== undefined) parameters.resource = parseResource(resource);
+        if (audience !== undefined) {
+          if (typeof audience !== 'string' || audience === '') throw new InvalidOptionError('audience', 'must be a non-empty string');
+          parameters.audience = audience;
+        }
+        key = tokenKey(keyBase[0], keyBase[1], parameters);
+        keys.set(memo, key);
       }
       return key;
     };
@@ -251,7 +264,7 @@ export class Client {
     }
     const timeout = options.timeout === undefined ? this.#config.timeout : requestTimeout(options.timeout);
     const request: HttpRequest = { method, url, headers, body, signal: options.signal, timeout };
-    const key = auth ? (options.scopes === undefined ? this.#core.defaultKey : this.#core.keyFor(options.scopes)) : undefined;
+    const key = auth ? (options.scopes === undefined && options.resource === undefined && options.audience === undefined ? this.#core.defaultKey : this.#core.keyFor(options)) : undefined;
     const response = await this.#send(request, key, options.retryOnUnauthorized ?? this.#config.retryOnUnauthorized);
     let result: unknown;
     if (response.body !== '' && isJsonType(response.headers['content-type'])) {

@@ -194,6 +194,24 @@ function checkUrl(path: string, value: string, base?: string): string {
   }
 }
 
+/** Which token a request or a manager call wants, when it is not the configured one; each combination is cached apart. */
+export interface TokenSelector {
+  /** Scopes, instead of the configured `oAuthScopes`. */
+  scopes?: string | readonly string[];
+  /** RFC 8707 resource indicator(s), instead of the configured `resource`. */
+  resource?: string | readonly string[];
+  /** The `audience`, instead of the configured one. */
+  audience?: string;
+}
+
+/** Reads RFC 8707 resource indicators given as one string or an array of non-empty strings. */
+export function parseResource(value: unknown, path = 'resource'): string[] {
+  if (value === undefined) return [];
+  const list = typeof value === 'string' ? [value] : Array.isArray(value) ? [...(value as unknown[])] : undefined;
+  if (!list || !list.every((r) => typeof r === 'string' && r)) throw new InvalidOptionError(path, 'must be a string or an array of strings');
+  return list as string[];
+}
+
 /** Splits scopes given as a space-separated string or an array. */
 export function parseScopes(value: unknown, path: string): string[] {
   if (value === undefined) return [];
@@ -226,8 +244,7 @@ function resolveCredentials(raw: unknown, path: string): ResolvedCredentials | u
   if (c.oAuthToken !== undefined && (typeof c.oAuthToken !== 'object' || c.oAuthToken === null || typeof c.oAuthToken.accessToken !== 'string' || !c.oAuthToken.accessToken)) {
     throw new InvalidOptionError(`${path}.oAuthToken`, 'must be an OAuthToken with a non-empty `accessToken`');
   }
-  const resource = c.resource === undefined ? [] : typeof c.resource === 'string' ? [c.resource] : Array.isArray(c.resource) ? [...c.resource] : undefined;
-  if (!resource || !resource.every((r) => typeof r === 'string' && r)) throw new InvalidOptionError(`${path}.resource`, 'must be a string or an array of strings');
+  const resource = parseResource(c.resource, `${path}.resource`);
   const extra = c.tokenParameters ?? {};
   if (typeof extra !== 'object' || Object.values(extra).some((v) => typeof v !== 'string')) throw new InvalidOptionError(`${path}.tokenParameters`, 'must be an object of strings');
   return {

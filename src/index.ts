@@ -13,6 +13,7 @@ export {
   type ClientCredentialsAuthCredentials,
   type OAuthTokenProvider,
   type OAuthOnTokenUpdate,
+  type TokenSelector,
 } from './configuration.js';
 export type { OAuthToken, OAuthTokenInput } from './token.js';
 export {

@@ -57,6 +57,33 @@ test('a per-request `scopes` selects its own token; the default scopes keep thei
   }
 });
 
+test('a per-request `resource` or `audience` selects its own token, sent as RFC 8707 `resource` / `audience`', async () => {
+  const client = makeClient();
+  try {
+    const base = stack.op.tokenRequests.length;
+    const bodies = () => stack.op.tokenRequests.slice(base).map((r) => new URLSearchParams(r.body));
+    await client.get('/things');
+    const resource = stack.op.resource;
+    const [a, b] = await Promise.all([client.get('/things', { resource }), client.get('/things', { resource: [resource] })]);
+    assert.equal(a.statusCode, 200);
+    assert.equal(b.statusCode, 200);
+    assert.equal(stack.op.tokenRequests.length - base, 2, 'one token for the default, one shared by both spellings of the resource');
+    assert.deepEqual(bodies().map((f) => f.getAll('resource')), [[], [resource]]);
+    await client.get('/things', { audience: 'reports' });
+    assert.equal(stack.op.tokenRequests.length - base, 3, 'an audience is a token of its own');
+    assert.equal(bodies()[2]!.get('audience'), 'reports');
+    await client.get('/things', { resource });
+    await client.get('/things', { audience: 'reports' });
+    assert.equal(stack.op.tokenRequests.length - base, 3, 'each is cached');
+    assert.equal(client.stats().cachedTokens, 3);
+    const viaManager = await client.clientCredentialsAuthManager.getToken({ resource });
+    assert.equal(viaManager.accessToken, (await client.clientCredentialsAuthManager.getToken({ resource: [resource] })).accessToken);
+    assert.throws(() => client.clientCredentialsAuthManager.invalidate({ resource: [''] }), { code: 'ERR_INVALID_OPTION' });
+  } finally {
+    await client.close();
+  }
+});
+
 test('concurrent requests for several scope sets: one token request per set', async () => {
   const client = makeClient();
   try {

@@ -4,6 +4,7 @@
  */
 import { MissingCredentialsError } from '../errors.js';
 import { normalizeToken, tokenState, tokenTimes, isOAuthToken, type ExpiryPolicy, type LifetimePolicy, type OAuthToken, type OAuthTokenInput } from '../token.js';
+import type { TokenSelector } from '../configuration.js';
 import type { TokenFetcher } from './tokenFetcher.js';
 import type { TokenKey, TokenLifecycle } from './tokenLifecycle.js';
 
@@ -12,7 +13,7 @@ export interface AuthManagerContext {
   lifecycle: TokenLifecycle;
   fetcher: TokenFetcher | undefined;
   defaultKey: TokenKey;
-  keyFor: (scopes?: string | readonly string[]) => TokenKey;
+  keyFor: (selector?: TokenSelector) => TokenKey;
   expiry: ExpiryPolicy;
   lifetime: LifetimePolicy;
   now: () => number;
@@ -31,16 +32,16 @@ export class ClientCredentialsAuthManager {
   }
 
   /**
-   * Fetches a new token from the token endpoint (with retries), for the configured scopes or `options.scopes`.
+   * Fetches a new token from the token endpoint (with retries), for the configured scopes, resource and audience, or those of `options`.
    * It does not replace the Client's cached token: return it from `oAuthTokenProvider`, or pass it to `updateToken`.
    *
    * @param additionalParams extra form parameters for this token request.
    * @throws MissingCredentialsError when the Client has no token endpoint credentials.
    */
-  async fetchToken(additionalParams?: Record<string, string>, options?: { scopes?: string | readonly string[]; signal?: AbortSignal }): Promise<OAuthToken> {
+  async fetchToken(additionalParams?: Record<string, string>, options?: TokenSelector & { signal?: AbortSignal }): Promise<OAuthToken> {
     const fetcher = this.#context.fetcher;
     if (!fetcher) throw new MissingCredentialsError('fetchToken() needs oAuthClientId, a client secret (or key) and tokenUrl');
-    const key = this.#context.keyFor(options?.scopes);
+    const key = this.#context.keyFor(options);
     return fetcher.fetch(key.parameters, options?.signal, additionalParams);
   }
 
@@ -64,20 +65,20 @@ export class ClientCredentialsAuthManager {
    * With a token: installs it as the Client's current token (and fires `oAuthOnTokenUpdate`).
    * Without: drops the cached token and gets a new one (through `oAuthTokenProvider` when set).
    */
-  async updateToken(token?: OAuthTokenInput, options?: { scopes?: string | readonly string[]; signal?: AbortSignal }): Promise<OAuthToken> {
-    const key = this.#context.keyFor(options?.scopes);
+  async updateToken(token?: OAuthTokenInput, options?: TokenSelector & { signal?: AbortSignal }): Promise<OAuthToken> {
+    const key = this.#context.keyFor(options);
     if (token !== undefined) return this.#context.lifecycle.set(key, token, 'manual');
     this.#context.lifecycle.invalidate(key, undefined, 'manual');
     return this.#context.lifecycle.wait(key, options?.signal);
   }
 
-  /** The Client's usable token for the configured scopes or `options.scopes`, fetching one only when needed. */
-  getToken(options?: { scopes?: string | readonly string[]; signal?: AbortSignal }): Promise<OAuthToken> {
-    return this.#context.lifecycle.get(this.#context.keyFor(options?.scopes), options?.signal);
+  /** The Client's usable token for the configured scopes, resource and audience, or those of `options`, fetching one only when needed. */
+  getToken(options?: TokenSelector & { signal?: AbortSignal }): Promise<OAuthToken> {
+    return this.#context.lifecycle.get(this.#context.keyFor(options), options?.signal);
   }
 
-  /** Drops the cached token (for the configured scopes or `options.scopes`); the next call fetches a new one. */
-  invalidate(options?: { scopes?: string | readonly string[] }): boolean {
-    return this.#context.lifecycle.invalidate(this.#context.keyFor(options?.scopes), undefined, 'manual');
+  /** Drops the cached token (for the configured scopes, resource and audience, or those of `options`); the next call fetches a new one. */
+  invalidate(options?: TokenSelector): boolean {
+    return this.#context.lifecycle.invalidate(this.#context.keyFor(options), undefined, 'manual');
   }
 }
