@@ -113,10 +113,18 @@ test('the cache key includes token URL, client id, sorted scopes, resource, audi
     tokenKey('https://as/token', 'svc', p({ extra: { tenant: 'x' } })),
     tokenKey('https://as/token', 'svc', p({ extra: { tenant: 'y' } })),
   ];
-  const ids = new Set([base.id, ...variants.map((k) => k.id)]);
-  assert.equal(ids.size, variants.length + 1, 'every component changes the key');
+  // The full key (what stores see, hashed) changes with every component; the in-process id, scoped to one Client's
+  // token URL and client id, changes with every other component.
+  const hashes = new Set([base.hash, ...variants.map((k) => k.hash)]);
+  assert.equal(hashes.size, variants.length + 1, 'every component changes the key');
+  const ids = new Set([base.id, ...variants.slice(2).map((k) => k.id)]);
+  assert.equal(ids.size, variants.length - 1, 'every request parameter changes the in-process id');
   // no ambiguity between components that could collide when joined naively
-  assert.notEqual(tokenKey('https://as/token', 'a b', p({ scopes: [] })).id, tokenKey('https://as/token', 'a', p({ scopes: ['b'] })).id);
+  assert.notEqual(tokenKey('https://as/token', 'a b', p({ scopes: [] })).hash, tokenKey('https://as/token', 'a', p({ scopes: ['b'] })).hash);
+  assert.notEqual(tokenKey('https://as/t', 'oken svc', p()).hash, tokenKey('https://as/token', 'svc', p()).hash);
+  // the request parameters read back from the key (scopes sorted, duplicates dropped)
+  assert.deepEqual(tokenKey('https://as/token', 'svc', p({ scopes: ['b', 'a', 'b'], resource: ['r'], audience: 'x', extra: { t: '1' } })).parameters, { scopes: ['a', 'b'], resource: ['r'], audience: 'x', extra: { t: '1' } });
+  assert.deepEqual(tokenKey('https://as/token', 'svc', p({ scopes: [] })).parameters, { scopes: [], resource: [], audience: undefined, extra: {} });
   assert.match(base.hash, /^[A-Za-z0-9_-]{43}$/);
   assert.notEqual(base.hash, variants[0]!.hash);
 });

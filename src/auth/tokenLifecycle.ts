@@ -13,7 +13,7 @@
 import { createHash } from 'node:crypto';
 import { AbortError, CallbackError, ClientCredentialsError, TokenExpiredError } from '../errors.js';
 import type { EventHub, TokenInfo } from '../events.js';
-import { normalizeToken, tokenState, tokenTimes, type ExpiryPolicy, type LifetimePolicy, type OAuthToken, type OAuthTokenInput, type TokenTimes } from '../token.js';
+import { normalizeToken, tokenState, tokenTimes, type ExpiryPolicy, type LifetimePolicy, type OAuthToken, type OAuthTokenInput } from '../token.js';
 import type { GuardedStore } from '../stores/guardedStore.js';
 import type { OAuthOnTokenUpdate, OAuthTokenProvider } from '../configuration.js';
 import { backoffDelay } from './resilience.js';
@@ -57,10 +57,14 @@ export interface LifecycleOptions {
 
 /** The identity of one cached token: the parameters that make tokens differ. */
 export interface TokenKey {
-  /** Full cache key (token URL, client id, sorted scopes, resources, audience, extra parameters); no secret. */
+  /**
+   * The in-process cache key: sorted scopes, sorted resources, audience and sorted extra parameters. A Client's cache
+   * belongs to one token URL and client id, so they are not repeated in it; no secret.
+   */
   readonly id: string;
-  /** SHA-256 of `id`, base64url: what stores and events see. */
+  /** SHA-256 of the full key (token URL, client id and `id`'s parts), base64url: what stores and events see. */
   readonly hash: string;
+  /** The token request parameters of this key (scopes in sorted order). */
   readonly parameters: TokenRequestParameters;
 }
 
@@ -75,7 +79,10 @@ interface Flight {
 interface Entry {
   key: TokenKey;
   token: OAuthToken | undefined;
-  times: TokenTimes;
+  /** When the token turns stale (ms of the injected clock); -Infinity without a token. */
+  refreshAt: number;
+  /** When the token expires (expiry − clamped skew); -Infinity without a token. */
+  expiresAt: number;
   generation: number;
   flight: Flight | undefined;
   refreshFailures: number;
@@ -84,31 +91,51 @@ interface Entry {
   revoked: string[] | undefined;
 }
 
-const NO_TIMES: TokenTimes = { refreshAt: -Infinity, expiresAt: -Infinity };
+
+/** The token URL and client id a cache key belongs to; shared by every key of a Client. */
+interface KeyOwner {
+  readonly tokenUrl: string;
+  readonly clientId: string;
+}
 
 /**
- * A cache key. The hash is computed on first use (stores and events need it; a Client without either never does),
- * which keeps a key small when thousands of them are cached.
+ * A cache key, kept small because thousands may be cached: one canonical string and a shared owner. The request
+ * parameters are read back from the string when a fetch needs them, and the hash is computed on first use (stores
+ * and events need it; a Client without either never does).
  */
 class CacheKey implements TokenKey {
   #hash: string | undefined;
   constructor(
     readonly id: string,
-    readonly parameters: TokenRequestParameters,
+    readonly owner: KeyOwner,
   ) {}
 
+  get parameters(): TokenRequestParameters {
+    const [scopes, resource, audience, extra] = JSON.parse(this.id) as [string, string[], string | null, [string, string][]];
+    return { scopes: scopes === '' ? [] : scopes.split(' '), resource, audience: audience ?? undefined, extra: Object.fromEntries(extra) };
+  }
+
   get hash(): string {
-    return (this.#hash ??= createHash('sha256').update(this.id).digest('base64url'));
+    return (this.#hash ??= createHash('sha256').update(JSON.stringify([this.owner.tokenUrl, this.owner.clientId, this.id])).digest('base64url'));
   }
 }
+
+const owners = new Map<string, KeyOwner>();
 
 /** Builds the cache key of a token from its request parameters. */
 export function tokenKey(tokenUrl: string, clientId: string, parameters: TokenRequestParameters): TokenKey {
   const extra = Object.keys(parameters.extra).sort().map((k) => [k, parameters.extra[k]]);
-  const id = JSON.stringify([tokenUrl, clientId, [...parameters.scopes].sort().join(' '), [...parameters.resource].sort(), parameters.audience ?? null, extra]);
-  // V8 returns a long JSON.stringify result as a rope of parts; reading a character flattens it, ~50 bytes less per key.
+  const scopes = [...new Set(parameters.scopes)].sort().join(' ');
+  const id = JSON.stringify([scopes, [...new Set(parameters.resource)].sort(), parameters.audience ?? null, extra]);
+  // V8 returns a long JSON.stringify result as a rope of parts; reading a character flattens it, so it is stored once.
   id.charCodeAt(0);
-  return new CacheKey(id, parameters);
+  const ownerId = `${tokenUrl}\u0000${clientId}`;
+  let owner = owners.get(ownerId);
+  if (!owner) {
+    if (owners.size >= 256) owners.clear();
+    owners.set(ownerId, (owner = { tokenUrl, clientId }));
+  }
+  return new CacheKey(id, owner);
 }
 
 /** The token lifecycle engine; see the module comment. */
@@ -136,7 +163,7 @@ export class TokenLifecycle {
       }
     } else {
       if (this.#entries.size >= this.#o.maxEntries) this.#evict();
-      entry = { key, token: undefined, times: NO_TIMES, generation: 0, flight: undefined, refreshFailures: 0, nextRefreshAt: 0, revoked: undefined };
+      entry = { key, token: undefined, refreshAt: -Infinity, expiresAt: -Infinity, generation: 0, flight: undefined, refreshFailures: 0, nextRefreshAt: 0, revoked: undefined };
       this.#entries.set(key.id, entry);
     }
     this.#lastId = key.id;
@@ -161,11 +188,11 @@ export class TokenLifecycle {
     const token = entry.token;
     if (token === undefined) return undefined;
     const now = this.#o.now();
-    if (now < entry.times.refreshAt) {
+    if (now < entry.refreshAt) {
       this.#o.counters.cacheHits++;
       return token;
     }
-    if (now < entry.times.expiresAt) {
+    if (now < entry.expiresAt) {
       this.#o.counters.cacheHits++;
       if (!entry.flight && now >= entry.nextRefreshAt && !this.#closed) this.#startBackground(entry);
       return token;
@@ -210,7 +237,8 @@ export class TokenLifecycle {
     list.push(revoked);
     if (list.length > 4) list.shift();
     entry.token = undefined;
-    entry.times = NO_TIMES;
+    entry.refreshAt = -Infinity;
+    entry.expiresAt = -Infinity;
     entry.generation++;
     entry.flight = undefined;
     entry.refreshFailures = 0;
@@ -332,7 +360,9 @@ export class TokenLifecycle {
 
   #install(entry: Entry, token: OAuthToken, source: TokenInfo['source'], background: boolean): void {
     entry.token = token;
-    entry.times = tokenTimes(token, this.#o.expiry, this.#o.now());
+    const times = tokenTimes(token, this.#o.expiry, this.#o.now());
+    entry.refreshAt = times.refreshAt;
+    entry.expiresAt = times.expiresAt;
     entry.refreshFailures = 0;
     entry.nextRefreshAt = 0;
     this.#o.counters.tokensObtained++;
