@@ -162,7 +162,7 @@ export interface ResolvedConfiguration {
 }
 
 /** The default user agent. */
-export const USER_AGENT = 'client-credentials/0.1';
+export const USER_AGENT = 'oauth-client-credentials/0.1';
 
 function checkNumber(path: string, value: unknown, min: number, max = Number.MAX_SAFE_INTEGER): number | undefined {
   if (value === undefined) return undefined;

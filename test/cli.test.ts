@@ -171,7 +171,7 @@ test('help, --help and --version print to stdout and exit 0', async () => {
 
 test('`npm exec client-credentials` runs the bin of package.json', async () => {
   const run = await new Promise<{ code: number | null; stdout: string }>((resolve, reject) => {
-    const child = spawn('npm', ['exec', '--offline', '--yes', 'client-credentials', '--', '--version'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], shell: process.platform === 'win32' });
+    const child = spawn('npm', ['exec', '--offline', '--yes', 'oauth-client-credentials', '--', '--version'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], shell: process.platform === 'win32' });
     let stdout = '';
     child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
     child.on('error', reject);

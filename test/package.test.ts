@@ -16,7 +16,7 @@ const root = join(import.meta.dirname, '..', '..');
 test('the packed tarball installs and both entry points and the bin work', { timeout: 120_000 }, async () => {
   const dir = await mkdtemp(join(tmpdir(), 'cc-pack-'));
   try {
-    const { stdout } = await run('npm', ['pack', '--json', '--pack-destination', dir], { cwd: root });
+    const { stdout } = await run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', dir], { cwd: root });
     const [info] = JSON.parse(stdout) as [{ filename: string; files: { path: string }[] }];
     const paths = info.files.map((f) => f.path);
     assert.ok(paths.includes('dist/src/index.js') && paths.includes('dist/src/index.d.ts'));
@@ -27,8 +27,8 @@ test('the packed tarball installs and both entry points and the bin work', { tim
     await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', join(dir, info.filename)], { cwd: dir });
     await writeFile(
       join(dir, 'check.mjs'),
-      `import { Client, OAuthProviderError, ApiError, ErrorCode } from 'client-credentials';
-       import { RedisTokenStore } from 'client-credentials/redis';
+      `import { Client, OAuthProviderError, ApiError, ErrorCode } from 'oauth-client-credentials';
+       import { RedisTokenStore } from 'oauth-client-credentials/redis';
        const c = new Client({ baseUrl: 'https://api.example.com', tokenUrl: '/token', clientCredentialsAuthCredentials: { oAuthClientId: 'a', oAuthClientSecret: 'b' } });
        console.log(typeof c.request, typeof RedisTokenStore, new OAuthProviderError({ statusCode: 400, headers: {}, body: '', result: { error: 'x' } }) instanceof ApiError, ErrorCode.OAuthProvider);`,
     );

@@ -369,7 +369,7 @@ describe('RedisTokenStore', () => {
   });
 
   test('is the `client-credentials/redis` subpath export', async () => {
-    const specifier = 'client-credentials/redis';
+    const specifier = 'oauth-client-credentials/redis';
     const module = (await import(specifier)) as { RedisTokenStore: unknown };
     assert.equal(module.RedisTokenStore, RedisTokenStore);
   });

@@ -17,7 +17,7 @@ export function version(): string {
   for (const relative of ['../../../package.json', '../../package.json']) {
     try {
       const json = JSON.parse(readFileSync(new URL(relative, import.meta.url), 'utf8')) as { name?: string; version?: string };
-      if (json.name === 'client-credentials' && json.version) return json.version;
+      if (json.name === 'oauth-client-credentials' && json.version) return json.version;
     } catch {
       // try the next place
     }

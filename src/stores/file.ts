@@ -69,7 +69,7 @@ export function defaultTokenFilePath(env: NodeJS.ProcessEnv = process.env, home:
  *
  * @example
  * ```ts
- * import { Client, FileTokenStore } from 'client-credentials';
+ * import { Client, FileTokenStore } from 'oauth-client-credentials';
  * const client = new Client({ tokenUrl, clientCredentialsAuthCredentials, tokenStore: new FileTokenStore() });
  * ```
  */

@@ -40,7 +40,7 @@ interface Lease {
  *
  * @example
  * ```ts
- * import { Client, MemoryTokenStore } from 'client-credentials';
+ * import { Client, MemoryTokenStore } from 'oauth-client-credentials';
  * const tokenStore = new MemoryTokenStore();
  * const orders = new Client({ baseUrl: 'https://orders.example.com', tokenUrl, clientCredentialsAuthCredentials, tokenStore });
  * const billing = new Client({ baseUrl: 'https://billing.example.com', tokenUrl, clientCredentialsAuthCredentials, tokenStore });

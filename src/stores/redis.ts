@@ -81,8 +81,8 @@ return redis.call('DEL', KEYS[1])`;
  * @example
  * ```ts
  * import { createClient } from 'redis';
- * import { Client } from 'client-credentials';
- * import { RedisTokenStore } from 'client-credentials/redis';
+ * import { Client } from 'oauth-client-credentials';
+ * import { RedisTokenStore } from 'oauth-client-credentials/redis';
  *
  * const redis = createClient({ url: process.env.REDIS_URL });
  * redis.on('error', (error) => log.warn({ error }, 'redis'));
