@@ -6,7 +6,10 @@ import { inspect } from 'node:util';
 import type { Dispatcher } from 'undici';
 import { ClientCredentialsAuthManager } from './auth/authManager.js';
 import { TokenFetcher } from './auth/tokenFetcher.js';
-import { TokenLifecycle, tokenKey, type TokenKey } from './auth/tokenLifecycle.js';
+import { TokenLifecycle } from './auth/tokenLifecycle.js';
+import { tokenKey, type TokenKey } from './auth/tokenKey.js';
+import { assertUsableLifetime, recordFromInput, type TimePolicy } from './auth/tokenRecord.js';
+import { TokenSource } from './auth/tokenSource.js';
 import type { TokenEndpointContext, TokenRequestParameters } from './auth/tokenEndpoint.js';
 import { parseResource, parseScopes, resolveConfiguration, type ClientConfiguration, type ResolvedConfiguration, type TokenSelector } from './configuration.js';
 import { ApiError, InvalidOptionError, MissingCredentialsError, TimeoutError, TokenExpiredError } from './errors.js';
@@ -152,11 +155,17 @@ export class Client {
     const counters = emptyStats();
     const credentials = config.credentials;
     const now = () => config.clock.now();
+    const monotonic = config.monotonic;
+    const policy: TimePolicy = { ...config.lifetime, clockSkew: credentials?.clockSkew ?? 0, refreshAhead: config.refreshAhead };
     const endpoint: TokenEndpointContext | undefined = config.tokenUrl
       ? { tokenUrl: config.tokenUrl, transport, timeout: config.tokenRequestTimeout, maxBodyBytes: config.maxTokenResponseBytes, lifetime: config.lifetime, now, userAgent: config.userAgent }
       : undefined;
+    const check = (token: OAuthToken): void => {
+      const at = now();
+      assertUsableLifetime(recordFromInput(token, at, policy, 'endpoint', 'token response'), at, 'The token from the token endpoint');
+    };
     const fetcher = credentials && endpoint && (credentials.clientAuth.clientSecret !== undefined || !['client_secret_basic', 'client_secret_post', 'client_secret_jwt'].includes(credentials.clientAuth.method))
-      ? new TokenFetcher({ endpoint, clientAuth: credentials.clientAuth, retry: config.retry, circuitBreaker: config.circuitBreaker, events, counters })
+      ? new TokenFetcher({ endpoint, clientAuth: credentials.clientAuth, retry: config.retry, circuitBreaker: config.circuitBreaker, events, counters, monotonic, check })
       : undefined;
     const baseParameters: TokenRequestParameters = {
       scopes: credentials?.scopes ?? [],
@@ -187,26 +196,25 @@ export class Client {
       }
       return key;
     };
-    const expiry = { clockSkew: credentials?.clockSkew ?? 0, refreshAhead: config.refreshAhead };
     const store = config.tokenStore ? new GuardedStore(config.tokenStore, config.tokenStoreTimeout, events, counters) : undefined;
-    const managerContext = { lifecycle: undefined as unknown as TokenLifecycle, fetcher, defaultKey, keyFor, expiry, lifetime: config.lifetime, now };
+    const managerContext = { lifecycle: undefined as unknown as TokenLifecycle, fetcher, defaultKey, keyFor, policy, now };
     const manager = new ClientCredentialsAuthManager(managerContext);
-    const lifecycle = new TokenLifecycle({
+    const source = new TokenSource({
       now,
-      expiry,
-      lifetime: config.lifetime,
-      maxEntries: config.maxCachedTokens,
-      events,
+      monotonic,
+      policy,
       counters,
-      fetch: (parameters, signal) => (fetcher ? fetcher.fetch(parameters, signal) : Promise.reject(cannotFetch(credentials !== undefined))),
+      fetch: (key, signal, background) => (fetcher ? fetcher.fetch(key.parameters, { signal, background }) : Promise.reject(cannotFetch(credentials !== undefined))),
       provider: credentials?.provider,
-      providerManager: manager,
-      onTokenUpdate: credentials?.onTokenUpdate,
+      managerFor: (key) => manager.forKey(key),
+      canFetch: fetcher !== undefined,
       store,
+      timeout: config.tokenRequestTimeout,
       leaseTtl: config.tokenStore?.leaseTtl ?? 5_000,
       leaseWait: config.tokenStore?.leaseWait ?? Math.min(config.tokenRequestTimeout + 2_000, 35_000),
-      refreshBackoff: { baseDelay: 1_000, maxDelay: 30_000 },
+      leasePoll: 50,
     });
+    const lifecycle = new TokenLifecycle({ now, monotonic, policy, maxEntries: config.maxCachedTokens, events, counters, source, onTokenUpdate: credentials?.onTokenUpdate, store });
     managerContext.lifecycle = lifecycle;
     if (credentials?.presetToken) lifecycle.set(defaultKey, credentials.presetToken, 'preset');
     return { events, counters, lifecycle, fetcher, manager, defaultKey, keyFor, endpoint };
@@ -225,7 +233,7 @@ export class Client {
     return async (request, key, retry) => {
       if (key === undefined) return transport(request);
       if (!hasCredentials) throw new MissingCredentialsError();
-      const token = lifecycle.peek(key) ?? (await waitForToken(lifecycle, key, request, false));
+      const token = lifecycle.peek(key) ?? (await waitForToken(lifecycle, key, request));
       if (token !== lastToken || token.accessToken !== lastAccessToken || token.tokenType !== lastType) {
         lastAuthorization = authorizationValue(token);
         lastToken = token;
@@ -235,8 +243,11 @@ export class Client {
       request.headers.authorization = lastAuthorization;
       const response = await transport(request);
       if (response.statusCode !== 401 || !retry) return response;
-      lifecycle.invalidate(key, token.accessToken, 'unauthorized');
-      const fresh = await waitForToken(lifecycle, key, request, true);
+      // A 401 drops the token for good (never installed again from any source) and joins the fetch that replaces it,
+      // a background refresh already running included; a route that refuses every new token is not re-fetched for
+      // each call: its 401 reaches the caller.
+      if (lifecycle.refuse(key, token.accessToken) === 'throttled') return response;
+      const fresh = await waitForToken(lifecycle, key, request);
       counters.unauthorizedRetries++;
       if (events.has('unauthorizedRetried')) events.emit('unauthorizedRetried', { key: key.hash });
       request.headers.authorization = authorizationValue(fresh);
@@ -402,20 +413,21 @@ export class Client {
 }
 
 /** Marks the shared parts a clone inherits (not enumerable, not part of the public configuration). */
-const SHARED = Symbol('client-credentials.shared');
+const SHARED = Symbol('oauth-client-credentials.shared');
 
 /**
- * The token for `request`, waiting on the shared fetch when needed (`peek` first when `peekFirst`). The request's
- * `signal` and `timeout` bound the wait as they bound the request itself: a timeout rejects with `TimeoutError`.
+ * The token for `request`, waiting on the shared fetch when needed. The request's `signal` and `timeout` bound the
+ * wait as they bound the request itself (a timeout rejects with `TimeoutError`); the shared fetch goes on for later
+ * callers.
  */
-async function waitForToken(lifecycle: TokenLifecycle, key: TokenKey, request: HttpRequest, peekFirst: boolean): Promise<OAuthToken> {
+async function waitForToken(lifecycle: TokenLifecycle, key: TokenKey, request: HttpRequest): Promise<OAuthToken> {
   const timeout = request.timeout ?? 0;
-  if (timeout <= 0) return peekFirst ? lifecycle.get(key, request.signal) : lifecycle.wait(key, request.signal);
+  if (timeout <= 0) return lifecycle.get(key, request.signal);
   const timer = new AbortController();
   const handle = setTimeout(() => timer.abort(new TimeoutError(`Waiting for an OAuth token timed out after ${timeout} ms`, timeout)), timeout);
   const signal = request.signal ? AbortSignal.any([request.signal, timer.signal]) : timer.signal;
   try {
-    return await (peekFirst ? lifecycle.get(key, signal) : lifecycle.wait(key, signal));
+    return await lifecycle.get(key, signal);
   } catch (error) {
     if (timer.signal.aborted && !request.signal?.aborted) throw timer.signal.reason;
     throw error;

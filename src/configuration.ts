@@ -11,13 +11,18 @@ import { DEFAULT_LIFETIME_POLICY, toSeconds, type LifetimePolicy, type OAuthToke
 import type { ClientCredentialsAuthManager } from './auth/authManager.js';
 import { assertTokenStore, type TokenStore } from './stores/tokenStore.js';
 
-/** A source of the current time in milliseconds since the epoch; inject one to drive expiry in tests. */
+/**
+ * A source of time; inject one to drive expiry in tests. `now()` is wall-clock milliseconds since the epoch (token
+ * expiry). `monotonic()`, when given, is a clock that never steps (retry budgets, circuit-breaker trials, lease
+ * waits); without it an injected clock's `now()` serves for both.
+ */
 export interface Clock {
   now(): number;
+  monotonic?(): number;
 }
 
-/** The system clock. */
-export const systemClock: Clock = { now: () => Date.now() };
+/** The system clock: `Date.now()`, and `performance.now()` as the monotonic clock. */
+export const systemClock: Clock = { now: () => Date.now(), monotonic: () => performance.now() };
 
 /**
  * Supplies a token when there is none or it has expired. Return a stored token, or `authManager.fetchToken()`.
@@ -89,9 +94,11 @@ export interface ClientConfiguration {
   /** Largest token response accepted, in bytes. Default 65,536. */
   maxTokenResponseBytes?: number;
   /**
-   * Seconds before the expiry at which a token turns stale and is refreshed in the background.
-   * Default: the server's `refresh_in`, else the last 25 % of the token's usable lifetime (a 60 s token is refreshed
-   * after 45 s, a 24 h token after 18 h). A value longer than half the token's usable lifetime is clamped to that half.
+   * Seconds before the expiry at which a token turns stale and is refreshed in the background. Default: half the
+   * token's usable lifetime (a 60 s token is refreshed after 30 s, a 24 h token after 12 h; a server's earlier
+   * `refresh_in` wins), which makes a token-endpoint outage shorter than half a token's lifetime fail no request.
+   * A smaller value saves token requests (a provider that bills per token) at the cost of that guarantee; a value
+   * longer than half the usable lifetime is clamped to that half.
    */
   refreshAhead?: number;
   /** Lifetime in seconds assumed when the server sends no `expires_in` and the token is not a JWT with `exp`. Default 300. */
@@ -100,8 +107,11 @@ export interface ClientConfiguration {
   maxTokenLifetime?: number;
   /** Retries of the token endpoint; `false` disables them. */
   retry?: Partial<RetryOptions> | false;
-  /** Circuit breaker for the token endpoint; `false` disables it. */
-  circuitBreaker?: Partial<CircuitBreakerOptions> | false;
+  /**
+   * Circuit breaker for the token endpoint; `false` disables it. `cooldown` is accepted as the old name of
+   * `maxProbeInterval`.
+   */
+  circuitBreaker?: (Partial<CircuitBreakerOptions> & { cooldown?: number }) | false;
   /** On a 401 from the API, drop the token, fetch a new one and retry once. Default true. */
   retryOnUnauthorized?: boolean;
   /** Most tokens cached in process (one per scope set / resource); least recently used go first. Default 1,000. */
@@ -153,6 +163,8 @@ export interface ResolvedConfiguration {
   tokenStore: TokenStore | undefined;
   tokenStoreTimeout: number;
   clock: Clock;
+  /** The monotonic clock: `clock.monotonic`, else `clock.now`. */
+  monotonic: () => number;
   dispatcher: Dispatcher | undefined;
   tls: ClientConfiguration['tls'];
   headers: Record<string, string>;
@@ -274,10 +286,15 @@ export function resolveConfiguration(config: ClientConfiguration = {}): Resolved
   // concatenated to the clock reading: a circuit open for ever), and a key given as undefined keeps its default.
   const retry = config.retry === false ? { ...DEFAULT_RETRY, maxAttempts: 1 } : { ...DEFAULT_RETRY, ...(config.retry ?? {}) };
   for (const key of Object.keys(DEFAULT_RETRY) as (keyof RetryOptions)[]) retry[key] = checkNumber(`retry.${key}`, retry[key], key === 'maxAttempts' ? 1 : 0) ?? DEFAULT_RETRY[key];
-  const circuitBreaker = config.circuitBreaker === false ? undefined : { ...DEFAULT_CIRCUIT_BREAKER, ...(config.circuitBreaker ?? {}) };
-  if (circuitBreaker) {
-    circuitBreaker.failureThreshold = checkNumber('circuitBreaker.failureThreshold', circuitBreaker.failureThreshold, 1) ?? DEFAULT_CIRCUIT_BREAKER.failureThreshold;
-    circuitBreaker.cooldown = checkNumber('circuitBreaker.cooldown', circuitBreaker.cooldown, 0) ?? DEFAULT_CIRCUIT_BREAKER.cooldown;
+  let circuitBreaker: CircuitBreakerOptions | undefined;
+  if (config.circuitBreaker !== false) {
+    const given = config.circuitBreaker ?? {};
+    if (typeof given !== 'object' || given === null) throw new InvalidOptionError('circuitBreaker', 'must be an object or false');
+    const probeName = given.maxProbeInterval === undefined && given.cooldown !== undefined ? 'cooldown' : 'maxProbeInterval';
+    circuitBreaker = {
+      failureThreshold: checkNumber('circuitBreaker.failureThreshold', given.failureThreshold, 1) ?? DEFAULT_CIRCUIT_BREAKER.failureThreshold,
+      maxProbeInterval: checkNumber(`circuitBreaker.${probeName}`, given.maxProbeInterval ?? given.cooldown, 0) ?? DEFAULT_CIRCUIT_BREAKER.maxProbeInterval,
+    };
   }
   const dispatcher = config.dispatcher as Partial<Dispatcher> | undefined;
   if (dispatcher !== undefined && (typeof dispatcher !== 'object' || dispatcher === null || typeof dispatcher.request !== 'function')) {
@@ -285,6 +302,8 @@ export function resolveConfiguration(config: ClientConfiguration = {}): Resolved
   }
   if (config.tokenStore !== undefined) assertTokenStore(config.tokenStore, 'tokenStore');
   if (config.clock !== undefined && typeof config.clock?.now !== 'function') throw new InvalidOptionError('clock', 'must have a now() method');
+  if (config.clock?.monotonic !== undefined && typeof config.clock.monotonic !== 'function') throw new InvalidOptionError('clock.monotonic', 'must be a function');
+  const clock = config.clock ?? systemClock;
   if (config.retryOnUnauthorized !== undefined && typeof config.retryOnUnauthorized !== 'boolean') throw new InvalidOptionError('retryOnUnauthorized', 'must be a boolean');
   const headers = config.headers ?? {};
   if (typeof headers !== 'object' || Object.values(headers).some((v) => typeof v !== 'string')) throw new InvalidOptionError('headers', 'must be an object of strings');
@@ -308,7 +327,8 @@ export function resolveConfiguration(config: ClientConfiguration = {}): Resolved
     maxCachedTokens: checkNumber('maxCachedTokens', config.maxCachedTokens, 1) ?? 1_000,
     tokenStore: config.tokenStore,
     tokenStoreTimeout: checkNumber('tokenStoreTimeout', config.tokenStoreTimeout, 1) ?? 1_000,
-    clock: config.clock ?? systemClock,
+    clock,
+    monotonic: clock.monotonic ? () => clock.monotonic!() : () => clock.now(),
     dispatcher: config.dispatcher,
     tls: config.tls,
     headers,

@@ -32,6 +32,8 @@ export const ErrorCode = {
   Callback: 'ERR_CALLBACK',
   /** A token store (file, Redis…) failed or timed out; reported in the `storeError` event, never thrown by requests. */
   TokenStore: 'ERR_TOKEN_STORE',
+  /** A token arrived with less than a second of usable life (expired at birth, or shorter-lived than the clock skew allows). */
+  TokenLifetime: 'ERR_TOKEN_LIFETIME',
 } as const;
 
 /** One of the {@link ErrorCode} values. */
@@ -136,9 +138,12 @@ export class CircuitOpenError extends ClientCredentialsError {
   override name = 'CircuitOpenError';
   /** Unix time in milliseconds at which a trial request will be let through. */
   readonly retryAt: number;
-  constructor(retryAt: number, cause: unknown) {
-    super(ErrorCode.CircuitOpen, `The token endpoint is failing; not calling it again until ${new Date(retryAt).toISOString()}. Last failure: ${messageOf(cause)}`, { cause });
+  /** Milliseconds from when this error was made until a trial request will be let through. */
+  readonly retryInMs: number;
+  constructor(retryAt: number, cause: unknown, retryInMs = 0) {
+    super(ErrorCode.CircuitOpen, `The token endpoint is failing; the next trial request goes out in ${Math.max(Math.ceil(retryInMs), 0)} ms. Last failure: ${messageOf(cause)}`, { cause });
     this.retryAt = retryAt;
+    this.retryInMs = retryInMs;
   }
 }
 
@@ -234,4 +239,19 @@ export class OAuthProviderError extends ApiError<OAuthProviderErrorBody> {
 export function messageOf(error: unknown): string {
   if (error instanceof Error) return error.message;
   return String(error);
+}
+
+/**
+ * A token arrived with less than a second of usable life: expired at birth (a server clock far ahead, `expires_in: 0`),
+ * or a lifetime shorter than the clock skew allows. It is not cached: caching it would mean one token request per
+ * call. From the token endpoint it counts towards opening the circuit, which bounds the requests.
+ */
+export class TokenLifetimeError extends ClientCredentialsError {
+  override name = 'TokenLifetimeError';
+  /** Milliseconds of usable life the token had when it arrived (0 or less: expired). */
+  readonly usableMs: number;
+  constructor(message: string, usableMs: number) {
+    super(ErrorCode.TokenLifetime, message);
+    this.usableMs = usableMs;
+  }
 }

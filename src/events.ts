@@ -9,8 +9,8 @@ export interface TokenInfo {
   key: string;
   /** Granted scope, when known. */
   scope: string | undefined;
-  /** Expiry in unix seconds, when known. */
-  expiry: number | undefined;
+  /** The exact expiry, in ms since the epoch on the Client's clock (before clock skew). */
+  expiresAtMs: number;
   /** Where the token came from. */
   source: 'endpoint' | 'provider' | 'store' | 'preset' | 'manual';
 }
@@ -22,15 +22,15 @@ export interface ClientEvents {
   /** A stale token was replaced by a background refresh (callers did not wait). */
   tokenRefreshed: TokenInfo;
   /** A background refresh failed; the current token keeps being served until it expires. */
-  refreshFailed: { key: string; error: Error; attempt: number; nextAttemptAt: number };
+  refreshFailed: { key: string; error: Error; attempt: number; nextAttemptInMs: number };
   /** A token was dropped because a resource answered 401 to it, or by `invalidate()`. */
   tokenInvalidated: { key: string; reason: 'unauthorized' | 'manual' };
   /** A token request is retried after a retryable failure. */
   requestRetried: { attempt: number; delayMs: number; error: Error };
   /** An API request was retried once with a new token after a 401. */
   unauthorizedRetried: { key: string };
-  /** The token endpoint failed repeatedly; calls fail fast until `retryAt`. */
-  circuitOpen: { failures: number; retryAt: number; error: Error };
+  /** The token endpoint failed repeatedly; callers without a usable token fail fast until a trial request in `retryInMs`. */
+  circuitOpen: { failures: number; retryInMs: number; error: Error };
   /** The token endpoint answered again; the circuit is closed. */
   circuitClosed: Record<string, never>;
   /** A request had to wait for a token fetch (no usable token was cached). */
@@ -85,7 +85,7 @@ export class EventHub {
   }
 
   #listenerFailed(name: ClientEventName, error: unknown): void {
-    if (name === 'callbackError') process.emitWarning(`client-credentials: a callbackError listener threw: ${(error as Error)?.name ?? 'error'}`);
+    if (name === 'callbackError') process.emitWarning(`oauth-client-credentials: a callbackError listener threw: ${(error as Error)?.name ?? 'error'}`);
     else this.emit('callbackError', { callback: `listener of ${name}`, error });
   }
 }

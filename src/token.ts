@@ -1,7 +1,6 @@
 /**
- * The OAuthToken model and the pure arithmetic of its lifetime: parsing a token response,
- * normalising user-supplied tokens, and computing when a token turns stale and expired.
- * Nothing here does I/O; the clock is always passed in.
+ * The OAuthToken model: parsing a token response and normalising user-supplied tokens. When a token turns stale and
+ * expires is decided in one place, `auth/tokenRecord.ts`. Nothing here does I/O; the clock is always passed in.
  */
 import { CallbackError, MalformedTokenResponseError } from './errors.js';
 import { decodeJwtPayload } from './jwt.js';
@@ -152,61 +151,4 @@ export function normalizeToken(value: unknown, nowMs: number, policy: LifetimePo
     token.expiry = nowSeconds + effectiveLifetime(raw.expiresIn, raw.accessToken, nowSeconds, policy);
   }
   return token;
-}
-
-/** When a token turns stale and when it expires, in milliseconds of the injected clock. */
-export interface TokenTimes {
-  /** From this moment the token is stale: still used, and one background refresh starts. */
-  refreshAt: number;
-  /** From this moment the token is expired: never sent again. Equals expiry − effective clock skew. */
-  expiresAt: number;
-}
-
-/** How early to treat a token as stale or expired. */
-export interface ExpiryPolicy {
-  /** Seconds subtracted from the expiry; clamped to half the token's lifetime. */
-  clockSkew: number;
-  /**
-   * Seconds before the expiry at which a token turns stale. `undefined` means the default:
-   * the server's `refresh_in` when sent, else the last quarter of the usable lifetime.
-   * Clamped so that a token is always fresh for the first half of its usable lifetime.
-   */
-  refreshAhead: number | undefined;
-}
-
-/**
- * Computes the stale and expiry moments of a token.
- *
- * Rules:
- * - the effective clock skew is `min(clockSkew, lifetime / 2)`, so a skew longer than the token's lifetime never makes
- *   every call fail; the lifetime is `expiresIn` when known, else the time left at `nowMs`;
- * - `expiresAt = expiry − skew`;
- * - `refreshAt = expiry − refreshAhead` when set, but never before the midpoint between issue and `expiresAt` (so a
- *   `refreshAhead` longer than the token's lifetime cannot make every token stale at birth and refresh it in a loop);
- * - else `issuedAt + refreshIn` when the server sent `refresh_in`;
- * - else 75 % of the way from issue to `expiresAt` (a 60 s token turns stale after 45 s, a 24 h token after 18 h);
- * - never later than `expiresAt`.
- */
-export function tokenTimes(token: OAuthToken, policy: ExpiryPolicy, nowMs: number): TokenTimes {
-  const expiryMs = (token.expiry ?? Number.POSITIVE_INFINITY) * 1000;
-  if (!Number.isFinite(expiryMs)) return { refreshAt: Number.POSITIVE_INFINITY, expiresAt: Number.POSITIVE_INFINITY };
-  const lifetimeMs = token.expiresIn !== undefined && token.expiresIn > 0 ? token.expiresIn * 1000 : Math.max(expiryMs - nowMs, 0);
-  const skewMs = Math.min(Math.max(policy.clockSkew, 0) * 1000, lifetimeMs / 2);
-  const expiresAt = expiryMs - skewMs;
-  const issuedAt = expiryMs - lifetimeMs;
-  let refreshAt: number;
-  if (policy.refreshAhead !== undefined) refreshAt = Math.max(expiryMs - policy.refreshAhead * 1000, issuedAt + (expiresAt - issuedAt) / 2);
-  else if (token.refreshIn !== undefined) refreshAt = issuedAt + token.refreshIn * 1000;
-  else refreshAt = issuedAt + (expiresAt - issuedAt) * 0.75;
-  return { refreshAt: Math.min(refreshAt, expiresAt), expiresAt };
-}
-
-/** The three states of a cached token. */
-export type TokenState = 'fresh' | 'stale' | 'expired';
-
-/** The state of a token at `nowMs`, given its {@link TokenTimes}. */
-export function tokenState(times: TokenTimes, nowMs: number): TokenState {
-  if (nowMs < times.refreshAt) return 'fresh';
-  if (nowMs < times.expiresAt) return 'stale';
-  return 'expired';
 }

@@ -400,48 +400,60 @@ describe('cancellation and timeouts reach the token fetch', () => {
       assert.equal(error.code, ErrorCode.Timeout);
       assert.equal(error.timeout, 300);
       assert.ok(elapsed >= 250 && elapsed < 2_000, `timed out after ${elapsed} ms`);
+      // The shared fetch ends at its own timeout (a caller leaving does not cancel it); then the next call fetches anew.
+      await waitUntil(() => client.stats().failures === 1);
       assert.equal((await client.get('/things')).statusCode, 200);
     });
   }
 
-  test("a request's own `timeout` bounds its wait for a hanging token request: ERR_TIMEOUT", async () => {
-    const client = makeClient({ retry: false });
+  test("a request's own `timeout` bounds its wait for a hanging token request: ERR_TIMEOUT; the fetch ends at tokenRequestTimeout", async () => {
+    const client = makeClient({ retry: false, tokenRequestTimeout: 1_500 });
     stack.proxy.inject({ kind: 'hang' });
     const started = Date.now();
     const error = await rejection(() => client.get('/things', { timeout: 300 }));
     const elapsed = Date.now() - started;
     assert.ok(error instanceof TimeoutError, String(error));
     assert.equal(error.code, ErrorCode.Timeout);
-    assert.ok(elapsed < 2_000, `timed out after ${elapsed} ms`);
+    assert.equal((error as TimeoutError).timeout, 300, "the caller's own timeout");
+    assert.ok(elapsed < 1_400, `timed out after ${elapsed} ms`);
+    await waitUntil(() => client.stats().failures === 1, 5_000);
     assert.equal((await client.get('/things')).statusCode, 200);
   });
 
-  test('the abort reaches the token request itself: the token endpoint sees its connection closed (signal and timeout)', async () => {
+  test('a caller giving up (signal or timeout) does not cancel the shared token request; close() does, at once', async () => {
     // A token endpoint that never answers and records when the client hangs up.
     let received = 0;
     const hungUp: string[] = [];
     const server = http.createServer((req) => {
       received++;
       req.resume();
-      req.socket.once('close', () => hungUp.push(String(req.headers['x-case'])));
+      req.socket.once('close', () => hungUp.push('closed'));
     });
     const url = await listenLocal(server);
     try {
       for (const how of ['signal', 'timeout'] as const) {
         const client = makeClient({ tokenUrl: `${url}/token`, retry: false, headers: {} });
         const before = received;
+        const closedBefore = hungUp.length;
         const controller = new AbortController();
         const call = rejection(() => client.get('/things', how === 'signal' ? { signal: controller.signal } : { timeout: 200 }));
         await waitUntil(() => received > before);
         controller.abort();
         const error = await call;
         assert.equal((error as AbortError).code, how === 'signal' ? ErrorCode.Aborted : ErrorCode.Timeout, String(error));
-        await waitUntil(() => hungUp.length > before, 2_000); // the token request timeout (30 s) would be far later
+        await new Promise((r) => setTimeout(r, 300));
+        assert.equal(hungUp.length, closedBefore, 'the shared token request is still open after its only caller left');
+        const closing = Date.now();
+        await client.close();
+        await waitUntil(() => hungUp.length > closedBefore, 2_000);
+        assert.ok(Date.now() - closing < 2_000);
       }
     } finally {
-      await closeServer(server);
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
     }
   });
+
 
   test('the token request timeout defaults to 30 s, or to the Client timeout when one is set', () => {
     const credentials = { oAuthClientId: 'svc', oAuthClientSecret: 'svc-secret' };
@@ -533,7 +545,7 @@ describe('close()', () => {
     assert.equal(stack.proxy.requests, proxied, 'no token request');
   });
 
-  test('regression: close() cancels a background refresh sleeping before a retry, so the process exits at once', async () => {
+  test('regression: a failed background refresh leaves no timer behind: a script that never calls close() exits at once', async () => {
     // The child's cold fetch gets a real token (60 s); its background refresh gets a 503 asking to retry in 20 s.
     const wire = await directToken(stack.op.tokenUrl, 'svc', 'svc-secret');
     stack.proxy.inject({ kind: 'json', status: 200, body: { access_token: wire.access_token, token_type: 'Bearer', expires_in: 60 } });
@@ -545,31 +557,31 @@ describe('close()', () => {
         clientCredentialsAuthCredentials: { oAuthClientId: 'svc', oAuthClientSecret: 'svc-secret' } });
       const token = await client.clientCredentialsAuthManager.getToken();
       clock.t = token.expiry * 1000 - 10_000; // stale
-      const retrying = new Promise((resolve) => client.on('requestRetried', resolve));
+      const failed = new Promise((resolve) => client.on('refreshFailed', resolve));
       await client.clientCredentialsAuthManager.getToken(); // served; starts the background refresh
-      const { delayMs } = await retrying;
-      await client.close();
-      console.log('closed ' + delayMs);
+      const { error } = await failed;
+      console.log('failed ' + error.statusCode);
     `;
     const child = spawn(process.execPath, ['--input-type=module', '-e', script], { env: { ...process.env, TOKEN_URL: stack.proxiedTokenUrl }, stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
-    let closedAt = 0;
+    let failedAt = 0;
     child.stdout.on('data', (chunk: Buffer) => {
       out += chunk.toString();
-      if (!closedAt && out.includes('closed')) closedAt = Date.now();
+      if (!failedAt && out.includes('failed')) failedAt = Date.now();
     });
-    const killer = setTimeout(() => child.kill(), 10_000);
+    const killer = setTimeout(() => child.kill(), 15_000);
     try {
       const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
       const exitedAt = Date.now();
       assert.equal(code, 0, `the child exited with ${code}: ${out}`);
-      assert.match(out, /closed 20000/, 'the refresh was waiting 20 s to retry when the Client was closed');
-      assert.ok(exitedAt - closedAt < 2_000, `exited ${exitedAt - closedAt} ms after close()`);
+      assert.match(out, /failed 503/);
+      assert.ok(exitedAt - failedAt < 3_000, `exited ${exitedAt - failedAt} ms after the refresh failed`);
     } finally {
       clearTimeout(killer);
       stack.proxy.clear();
     }
   });
+
 });
 
 describe('OAuthAuthorizationController', () => {

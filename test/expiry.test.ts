@@ -10,8 +10,6 @@ import {
   normalizeToken,
   toSeconds,
   tokenFromResponse,
-  tokenState,
-  tokenTimes,
   type OAuthToken,
 } from '../src/token.js';
 import { directToken, manualClock, startStack, type Stack } from './helpers/fixtures.js';
@@ -135,50 +133,6 @@ describe('normalizeToken: tokens handed in by the application', () => {
 
   test('something that is not a token is a CallbackError', () => {
     for (const v of [undefined, null, {}, { accessToken: '' }, 'token']) assert.throws(() => normalizeToken(v, NOW, policy), CallbackError);
-  });
-});
-
-describe('tokenTimes and tokenState', () => {
-  const token = (lifetime: number, extra: Partial<OAuthToken> = {}): OAuthToken => ({ accessToken: 'a', tokenType: 'Bearer', expiresIn: lifetime, expiry: NOW_S + lifetime, ...extra });
-  const none = { clockSkew: 0, refreshAhead: undefined };
-
-  test('default: stale after 75 % of the lifetime — 45 s for a 60 s token, 18 h for a 24 h token', () => {
-    assert.deepEqual(tokenTimes(token(60), none, NOW), { refreshAt: NOW + 45_000, expiresAt: NOW + 60_000 });
-    assert.deepEqual(tokenTimes(token(86_400), none, NOW), { refreshAt: NOW + 64_800_000, expiresAt: NOW + 86_400_000 });
-  });
-
-  test('clockSkew moves the expiry earlier, and the 75 % point with it; it is clamped to half the lifetime', () => {
-    assert.deepEqual(tokenTimes(token(60), { clockSkew: 20, refreshAhead: undefined }, NOW), { refreshAt: NOW + 30_000, expiresAt: NOW + 40_000 });
-    assert.deepEqual(tokenTimes(token(60), { clockSkew: 3600, refreshAhead: undefined }, NOW), { refreshAt: NOW + 22_500, expiresAt: NOW + 30_000 });
-    assert.deepEqual(tokenTimes(token(60), { clockSkew: -5, refreshAhead: undefined }, NOW).expiresAt, NOW + 60_000);
-  });
-
-  test('refreshAhead sets the stale point; longer than half the usable lifetime it is clamped to that half', () => {
-    assert.equal(tokenTimes(token(60), { clockSkew: 0, refreshAhead: 10 }, NOW).refreshAt, NOW + 50_000);
-    assert.equal(tokenTimes(token(60), { clockSkew: 0, refreshAhead: 300 }, NOW).refreshAt, NOW + 30_000);
-    assert.equal(tokenTimes(token(60), { clockSkew: 20, refreshAhead: 300 }, NOW).refreshAt, NOW + 20_000);
-    assert.equal(tokenTimes(token(86_400), { clockSkew: 0, refreshAhead: 300 }, NOW).refreshAt, NOW + 86_100_000);
-    assert.equal(tokenTimes(token(60), { clockSkew: 0, refreshAhead: 0 }, NOW).refreshAt, NOW + 60_000, 'refreshAhead 0: no stale window');
-  });
-
-  test('refresh_in sets the stale point when refreshAhead is not set; refreshAhead wins when it is', () => {
-    assert.equal(tokenTimes(token(60, { refreshIn: 10 }), none, NOW).refreshAt, NOW + 10_000);
-    assert.equal(tokenTimes(token(60, { refreshIn: 10 }), { clockSkew: 0, refreshAhead: 20 }, NOW).refreshAt, NOW + 40_000);
-    assert.equal(tokenTimes(token(60, { refreshIn: 59 }), { clockSkew: 5, refreshAhead: undefined }, NOW).refreshAt, NOW + 55_000, 'never after expiresAt');
-  });
-
-  test('a token without expiresIn uses the time left as its lifetime; one without expiry never expires', () => {
-    const stored: OAuthToken = { accessToken: 'a', tokenType: 'Bearer', expiry: NOW_S + 100 };
-    assert.deepEqual(tokenTimes(stored, none, NOW), { refreshAt: NOW + 75_000, expiresAt: NOW + 100_000 });
-    assert.deepEqual(tokenTimes({ accessToken: 'a', tokenType: 'Bearer' }, none, NOW), { refreshAt: Infinity, expiresAt: Infinity });
-  });
-
-  test('tokenState boundaries: fresh before refreshAt, stale from it, expired from expiresAt', () => {
-    const times = { refreshAt: 100, expiresAt: 200 };
-    assert.equal(tokenState(times, 99), 'fresh');
-    assert.equal(tokenState(times, 100), 'stale');
-    assert.equal(tokenState(times, 199), 'stale');
-    assert.equal(tokenState(times, 200), 'expired');
   });
 });
 

@@ -123,8 +123,17 @@ async function waitFor(condition: () => boolean | Promise<boolean>, timeoutMs: n
   }
 }
 
+/** Moves every worker's wall clock `ms` ahead (their waits stay on real time). */
+async function advance(workers: Worker[], ms: number): Promise<void> {
+  const replies = workers.map((w) => w.next('advanced'));
+  for (const w of workers) w.send({ type: 'advance', ms });
+  await Promise.all(replies);
+}
+
 describe('fleet on Redis (child processes)', () => {
-  const TTL = 3; // seconds: tokens expire in real time during the test
+  // Tokens live 60 s in real time, so no token expires by accident on a loaded machine; the workers' clocks are moved
+  // past the expiry when a test wants it expired.
+  const TTL = 60;
   let redis: RedisHandle;
   let stack: Stack;
   const workers: Worker[] = [];
@@ -151,8 +160,8 @@ describe('fleet on Redis (child processes)', () => {
     assert.equal(cold.untilEveryoneHadAToken, 1, 'cold: exactly one token request for the whole fleet');
     assert.equal(cold.firstTokens.size, 1, 'every process got the same token');
 
-    // Every token (including any refreshed while a slow burst ran) is now past its expiry.
-    await sleep(TTL * 1_000 + 1_200);
+    // Every token is now past its expiry.
+    await advance(fleet, (TTL + 1) * 1_000);
     const expired = await burst(fleet, 200, stack.op);
     assert.equal(sum(expired.reports, 'failed'), 0, JSON.stringify(expired.reports.flatMap((r) => r.errors)));
     assert.equal(expired.untilEveryoneHadAToken, 1, 'after expiry: exactly one more token request');
@@ -229,7 +238,8 @@ describe('fleet on Redis (child processes)', () => {
     await sleep(1_000);
     await redis.stop({ hard: true });
     const downAt = stack.op.tokenRequests.length;
-    await sleep(TTL * 1_000 + 1_500); // the tokens expire while Redis is down
+    await advance(fleet, (TTL + 1) * 1_000); // the tokens expire while Redis is down
+    await sleep(1_500);
     const duringOutage = stack.op.tokenRequests.length - downAt;
     await redis.start();
     await waitFor(status, 10_000, 'every worker to reconnect');
@@ -242,12 +252,12 @@ describe('fleet on Redis (child processes)', () => {
     assert.ok(sum(load, 'storeErrors') > 0, 'the outage was noticed');
     assert.ok(duringOutage >= 1, 'processes fetched for themselves during the outage');
 
-    await sleep(TTL * 1_000 + 1_200); // every token expires again
+    await advance(fleet, (TTL + 1) * 1_000); // every token expires again
     const shared = await burst(fleet, 50, stack.op);
     assert.equal(sum(shared.reports, 'failed'), 0);
     assert.equal(shared.untilEveryoneHadAToken, 1, 'after the restart the fleet makes one token request again');
     assert.equal(shared.firstTokens.size, 1);
-    t.diagnostic(`fleet: Redis down ${TTL + 1.5} s under load (8 processes x 5 loops): ${sum(load, 'ok')} requests, ${sum(load, 'failed')} failed, ${duringOutage} token requests during the outage; after restart and expiry: ${shared.untilEveryoneHadAToken} token request for the fleet`);
+    t.diagnostic(`fleet: Redis down 1.5 s under load, tokens expiring meanwhile (8 processes x 5 loops): ${sum(load, 'ok')} requests, ${sum(load, 'failed')} failed, ${duringOutage} token requests during the outage; after restart and expiry: ${shared.untilEveryoneHadAToken} token request for the fleet`);
     await stopWorkers(fleet);
   });
 });

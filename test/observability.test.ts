@@ -61,8 +61,8 @@ test('every lifecycle event fires and stats() counts exactly, through a full lif
     assert.equal(count(seen, 'tokenWait'), 1);
     assert.equal(count(seen, 'tokenFetched'), 1);
     const fetched = seen.find((r) => r.name === 'tokenFetched')!.event as ClientEvents['tokenFetched'];
-    assert.deepEqual(Object.keys(fetched).sort(), ['expiry', 'key', 'scope', 'source']);
-    assert.equal(fetched.expiry, t1.expiry);
+    assert.deepEqual(Object.keys(fetched).sort(), ['expiresAtMs', 'key', 'scope', 'source']);
+    assert.equal(Math.floor(fetched.expiresAtMs / 1000), t1.expiry);
     assert.equal(fetched.scope, 'api:read');
     assert.equal(fetched.source, 'endpoint');
 

@@ -99,50 +99,64 @@ describe('isRetryable', () => {
 });
 
 describe('CircuitBreaker transitions', () => {
-  test('closed → open after failureThreshold consecutive failures → half-open trial → closed', () => {
-    const breaker = new CircuitBreaker({ failureThreshold: 3, cooldown: 1_000 });
-    assert.deepEqual(breaker.check(0), { allowed: true });
+  test('closed → open after failureThreshold consecutive failures → exactly one half-open trial → closed', () => {
+    const breaker = new CircuitBreaker({ failureThreshold: 3, maxProbeInterval: 1_000 });
+    assert.deepEqual(breaker.check(0), { allowed: true, trial: false });
     assert.equal(breaker.failure(0, 'e1'), undefined);
     assert.equal(breaker.failure(1, 'e2'), undefined);
     assert.equal(breaker.isOpen(1), false);
-    assert.equal(breaker.failure(2, 'e3'), 1_002, 'the third failure opens it until now + cooldown');
+    assert.equal(breaker.failure(2, 'e3'), 250, 'the third failure opens it; the first trial waits 250 ms');
     assert.equal(breaker.isOpen(2), true);
-    assert.deepEqual(breaker.check(500), { allowed: false, retryAt: 1_002, cause: 'e3' });
-    assert.deepEqual(breaker.check(1_001), { allowed: false, retryAt: 1_002, cause: 'e3' });
+    assert.deepEqual(breaker.check(100), { allowed: false, retryInMs: 152, cause: 'e3' });
     // half-open: one trial, and nobody else while it runs
-    assert.deepEqual(breaker.check(1_002), { allowed: true });
-    assert.equal(breaker.isOpen(1_002), true);
-    assert.deepEqual(breaker.check(1_003), { allowed: false, retryAt: 1_003, cause: 'e3' });
+    assert.deepEqual(breaker.check(252), { allowed: true, trial: true });
+    assert.equal(breaker.isOpen(252), true);
+    assert.deepEqual(breaker.check(253), { allowed: false, retryInMs: 0, cause: 'e3' });
     assert.equal(breaker.success(), true, 'the trial succeeded: closed, and the caller learns it was open');
-    assert.equal(breaker.isOpen(1_003), false);
-    assert.deepEqual(breaker.check(1_003), { allowed: true });
+    assert.equal(breaker.isOpen(253), false);
+    assert.deepEqual(breaker.check(253), { allowed: true, trial: false });
     assert.equal(breaker.success(), false);
   });
 
   test('a success resets the count: failures must be consecutive', () => {
-    const breaker = new CircuitBreaker({ failureThreshold: 2, cooldown: 1_000 });
+    const breaker = new CircuitBreaker({ failureThreshold: 2, maxProbeInterval: 1_000 });
     breaker.failure(0, 'a');
     breaker.success();
     assert.equal(breaker.failure(0, 'b'), undefined);
     assert.equal(breaker.failures, 1);
   });
 
-  test('a failed trial re-opens for another cooldown', () => {
-    const breaker = new CircuitBreaker({ failureThreshold: 1, cooldown: 100 });
-    assert.equal(breaker.failure(0, 'a'), 100);
-    assert.deepEqual(breaker.check(100), { allowed: true });
-    assert.equal(breaker.failure(150, 'b'), 250);
-    assert.deepEqual(breaker.check(200), { allowed: false, retryAt: 250, cause: 'b' });
+  test('failed trials re-open it for a doubling interval capped at maxProbeInterval: the breaker never extends an outage by more than that', () => {
+    const breaker = new CircuitBreaker({ failureThreshold: 1, maxProbeInterval: 1_000 });
+    let t = 0;
+    const waits: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      const wait = breaker.failure(t, 'x')!;
+      waits.push(wait);
+      t += wait;
+      assert.deepEqual(breaker.check(t), { allowed: true, trial: true });
+    }
+    assert.deepEqual(waits, [250, 500, 1_000, 1_000, 1_000, 1_000]);
   });
 
-  test('an abandoned (aborted) trial frees the half-open slot instead of holding the circuit open forever', () => {
-    const breaker = new CircuitBreaker({ failureThreshold: 1, cooldown: 100 });
-    breaker.failure(0, 'a');
-    assert.deepEqual(breaker.check(100), { allowed: true });
-    breaker.abandon();
-    assert.equal(breaker.isOpen(10_000), false);
-    assert.deepEqual(breaker.check(10_000), { allowed: true });
+  test("a server's Retry-After wins over the probe interval, up to maxRetryAfter", () => {
+    const breaker = new CircuitBreaker({ failureThreshold: 1, maxProbeInterval: 1_000 }, 60_000);
+    assert.equal(breaker.failure(0, 'x', 2_000), 2_000);
+    assert.deepEqual(breaker.check(1_999), { allowed: false, retryInMs: 1, cause: 'x' });
+    assert.equal(breaker.failure(0, 'x', 3_600_000), 60_000);
   });
+
+  test('an abandoned (aborted) trial frees the half-open slot; an aborted non-trial request does not', () => {
+    const breaker = new CircuitBreaker({ failureThreshold: 1, maxProbeInterval: 100 });
+    breaker.failure(0, 'a');
+    assert.deepEqual(breaker.check(100), { allowed: true, trial: true });
+    breaker.abandon(false);
+    assert.equal(breaker.check(10_000).allowed, false, 'a non-trial abort must not let a second trial through');
+    breaker.abandon(true);
+    assert.equal(breaker.isOpen(10_000), false);
+    assert.deepEqual(breaker.check(10_000), { allowed: true, trial: true });
+  });
+
 });
 
 describe('through a fault proxy in front of oidc-provider', () => {
@@ -399,7 +413,7 @@ describe('through a fault proxy in front of oidc-provider', () => {
     const clock = manualClock();
     const { client } = makeClient({ clock, retry: false, circuitBreaker: { failureThreshold: 1, cooldown: 1_000 } });
     const opened: number[] = [];
-    client.on('circuitOpen', (e) => opened.push(e.retryAt));
+    client.on('circuitOpen', (e) => opened.push(e.retryInMs));
     stack.proxy.inject({ kind: 'reset' }, 2);
     assert.ok((await client.get('/things').catch((e: unknown) => e)) instanceof CircuitOpenError);
     clock.advance(1_000);

@@ -3,7 +3,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { inspect } from 'node:util';
 import { Client, type OAuthToken, type TokenStore } from '../src/index.js';
-import { tokenKey } from '../src/auth/tokenLifecycle.js';
+import { tokenKey } from '../src/auth/tokenKey.js';
 import type { TokenRequestParameters } from '../src/auth/tokenEndpoint.js';
 import { startStack, type Stack } from './helpers/fixtures.js';
 

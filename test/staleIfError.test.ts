@@ -59,14 +59,14 @@ test('a failing background refresh keeps the current token in use until it reall
     assert.equal(event.attempt, 1);
     assert.ok(event.error instanceof RetriesExhaustedError);
     assert.ok(event.error.cause instanceof NetworkError);
-    assert.ok(event.nextAttemptAt >= clock.now() + 500 && event.nextAttemptAt <= clock.now() + 1_000, 'first back-off: 0.5–1 s');
+    assert.ok((clock.now() + event.nextAttemptInMs) >= clock.now() + 500 && (clock.now() + event.nextAttemptInMs) <= clock.now() + 1_000, 'first back-off: 0.5–1 s');
     assert.match(event.key, /^[A-Za-z0-9_-]{43}$/, 'the key is a hash');
     assert.equal(failed.length, 1);
 
     // during the back-off: served, and no new refresh
     before = stack.proxy.requests;
     for (let i = 0; i < 10; i++) assert.equal(await tokenSent(client), first.accessToken);
-    clock.set(event.nextAttemptAt - 1);
+    clock.set((clock.now() + event.nextAttemptInMs) - 1);
     assert.equal(await tokenSent(client), first.accessToken);
     assert.equal(stack.proxy.requests, before);
     assert.equal(client.stats().backgroundRefreshes, 1);
@@ -74,12 +74,12 @@ test('a failing background refresh keeps the current token in use until it reall
     // the back-off grows (full jitter under a doubling ceiling, capped at 30 s), and the token is still served
     const ceilings = [2_000, 4_000, 8_000];
     for (const [i, ceiling] of ceilings.entries()) {
-      clock.set(event.nextAttemptAt);
+      clock.set((clock.now() + event.nextAttemptInMs));
       failure = nextFailure();
       assert.equal(await tokenSent(client), first.accessToken);
       event = await failure;
       assert.equal(event.attempt, i + 2);
-      assert.ok(event.nextAttemptAt >= clock.now() + 500 && event.nextAttemptAt <= clock.now() + ceiling, `back-off ${i + 2} within its ceiling`);
+      assert.ok((clock.now() + event.nextAttemptInMs) >= clock.now() + 500 && (clock.now() + event.nextAttemptInMs) <= clock.now() + ceiling, `back-off ${i + 2} within its ceiling`);
     }
     assert.equal(client.stats().backgroundRefreshes, 4);
     assert.equal(client.stats().failures, 4);
@@ -116,7 +116,7 @@ test('when the endpoint comes back during the stale window, the next retry refre
     const event = await failure;
     assert.ok(event.error instanceof RetriesExhaustedError);
 
-    clock.set(event.nextAttemptAt);
+    clock.set((clock.now() + event.nextAttemptInMs));
     const refreshed = nextEvent(client, 'tokenRefreshed');
     assert.equal(await tokenSent(client), first.accessToken);
     const info = await refreshed;
@@ -155,7 +155,7 @@ test('a stale token is served while the circuit is open; the refresh fails fast 
 
     // the circuit is open: the token is served, and a retried refresh does not reach the endpoint
     const before = stack.proxy.requests;
-    clock.set(event.nextAttemptAt);
+    clock.set((clock.now() + event.nextAttemptInMs));
     failure = nextFailure();
     assert.equal(await tokenSent(client), first.accessToken);
     event = await failure;

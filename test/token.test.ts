@@ -38,7 +38,7 @@ function makeClient(clock: ManualClock, credentials: Partial<NonNullable<ClientC
 /** The expiry (unix seconds) of every token the client obtained, from its `tokenFetched` events. */
 function fetchedExpiries(client: Client): (number | undefined)[] {
   const expiries: (number | undefined)[] = [];
-  client.on('tokenFetched', (e) => expiries.push(e.expiry));
+  client.on('tokenFetched', (e) => expiries.push(Math.floor(e.expiresAtMs / 1000)));
   return expiries;
 }
 

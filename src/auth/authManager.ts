@@ -3,10 +3,12 @@
  * the Client's cached token.
  */
 import { MissingCredentialsError } from '../errors.js';
-import { normalizeToken, tokenState, tokenTimes, isOAuthToken, type ExpiryPolicy, type LifetimePolicy, type OAuthToken, type OAuthTokenInput } from '../token.js';
+import { isOAuthToken, type OAuthToken, type OAuthTokenInput } from '../token.js';
 import type { TokenSelector } from '../configuration.js';
 import type { TokenFetcher } from './tokenFetcher.js';
-import type { TokenKey, TokenLifecycle } from './tokenLifecycle.js';
+import type { TokenKey } from './tokenKey.js';
+import type { TokenLifecycle } from './tokenLifecycle.js';
+import { recordFromInput, recordState, type TimePolicy } from './tokenRecord.js';
 
 /** What the manager works on; built by the Client. */
 export interface AuthManagerContext {
@@ -14,9 +16,12 @@ export interface AuthManagerContext {
   fetcher: TokenFetcher | undefined;
   defaultKey: TokenKey;
   keyFor: (selector?: TokenSelector) => TokenKey;
-  expiry: ExpiryPolicy;
-  lifetime: LifetimePolicy;
+  policy: TimePolicy;
   now: () => number;
+}
+
+function hasSelection(options: TokenSelector | undefined): boolean {
+  return options !== undefined && (options.scopes !== undefined || options.resource !== undefined || options.audience !== undefined);
 }
 
 /**
@@ -25,14 +30,37 @@ export interface AuthManagerContext {
  */
 export class ClientCredentialsAuthManager {
   readonly #context: AuthManagerContext;
+  /** The selection this manager works on when a call names none: the Client's default, or the key a provider was asked for. */
+  readonly #key: TokenKey;
+  readonly #bound = new Map<string, ClientCredentialsAuthManager>();
 
   /** @internal Created by the Client. */
-  constructor(context: AuthManagerContext) {
+  constructor(context: AuthManagerContext, key: TokenKey = context.defaultKey) {
     this.#context = context;
+    this.#key = key;
   }
 
   /**
-   * Fetches a new token from the token endpoint (with retries), for the configured scopes, resource and audience, or those of `options`.
+   * @internal The manager handed to `oAuthTokenProvider` when the Client wants the token of `key`: its `fetchToken()`,
+   * `getToken()`, `updateToken()` and `invalidate()` work on that selection (scopes, resource, audience).
+   */
+  forKey(key: TokenKey): ClientCredentialsAuthManager {
+    if (key.id === this.#context.defaultKey.id) return this;
+    let manager = this.#bound.get(key.id);
+    if (!manager) {
+      if (this.#bound.size >= 1_000) this.#bound.clear();
+      this.#bound.set(key.id, (manager = new ClientCredentialsAuthManager(this.#context, key)));
+    }
+    return manager;
+  }
+
+  #keyFor(options: TokenSelector | undefined): TokenKey {
+    return hasSelection(options) ? this.#context.keyFor(options) : this.#key;
+  }
+
+  /**
+   * Fetches a new token from the token endpoint (with retries), for this manager's selection (the configured scopes,
+   * resource and audience, or, inside `oAuthTokenProvider`, the selection the Client asked for), or those of `options`.
    * It does not replace the Client's cached token: return it from `oAuthTokenProvider`, or pass it to `updateToken`.
    *
    * @param additionalParams extra form parameters for this token request.
@@ -41,8 +69,8 @@ export class ClientCredentialsAuthManager {
   async fetchToken(additionalParams?: Record<string, string>, options?: TokenSelector & { signal?: AbortSignal }): Promise<OAuthToken> {
     const fetcher = this.#context.fetcher;
     if (!fetcher) throw new MissingCredentialsError('fetchToken() needs oAuthClientId, a client secret (or key) and tokenUrl');
-    const key = this.#context.keyFor(options);
-    return fetcher.fetch(key.parameters, options?.signal, additionalParams);
+    const key = this.#keyFor(options);
+    return fetcher.fetch(key.parameters, { signal: options?.signal, extraFields: additionalParams });
   }
 
   /** True when `token` has the shape of an OAuthToken (a non-empty `accessToken`). */
@@ -51,14 +79,14 @@ export class ClientCredentialsAuthManager {
   }
 
   /**
-   * True when `token` is past its expiry minus the clock skew (clamped to half its lifetime). Numbers given as bigints
-   * or numeric strings are read as numbers; a token without `expiry` is judged by `expiresIn`, its JWT `exp` or the
-   * default lifetime, counted from now.
+   * True when `token` is past its expiry minus the clock skew. The skew applies as configured when only `expiry` is
+   * known, and is clamped to half the lifetime when `expiresIn` says how long the token lives. Numbers given as bigints
+   * or numeric strings are read as numbers; an `expiry` in milliseconds by mistake is read as milliseconds; a token
+   * without `expiry` is judged by `expiresIn`, its JWT `exp` or the default lifetime, counted from now.
    */
   isExpired(token: OAuthTokenInput | OAuthToken): boolean {
     const now = this.#context.now();
-    const normalized = normalizeToken(token, now, this.#context.lifetime);
-    return tokenState(tokenTimes(normalized, this.#context.expiry, now), now) === 'expired';
+    return recordState(recordFromInput(token, now, this.#context.policy, 'manual', 'token'), now) === 'expired';
   }
 
   /**
@@ -66,7 +94,7 @@ export class ClientCredentialsAuthManager {
    * Without: drops the cached token and gets a new one (through `oAuthTokenProvider` when set).
    */
   async updateToken(token?: OAuthTokenInput, options?: TokenSelector & { signal?: AbortSignal }): Promise<OAuthToken> {
-    const key = this.#context.keyFor(options);
+    const key = this.#keyFor(options);
     if (token !== undefined) return this.#context.lifecycle.set(key, token, 'manual');
     this.#context.lifecycle.invalidate(key, undefined, 'manual');
     return this.#context.lifecycle.wait(key, options?.signal);
@@ -74,11 +102,11 @@ export class ClientCredentialsAuthManager {
 
   /** The Client's usable token for the configured scopes, resource and audience, or those of `options`, fetching one only when needed. */
   getToken(options?: TokenSelector & { signal?: AbortSignal }): Promise<OAuthToken> {
-    return this.#context.lifecycle.get(this.#context.keyFor(options), options?.signal);
+    return this.#context.lifecycle.get(this.#keyFor(options), options?.signal);
   }
 
   /** Drops the cached token (for the configured scopes, resource and audience, or those of `options`); the next call fetches a new one. */
   invalidate(options?: TokenSelector): boolean {
-    return this.#context.lifecycle.invalidate(this.#context.keyFor(options), undefined, 'manual');
+    return this.#context.lifecycle.invalidate(this.#keyFor(options), undefined, 'manual');
   }
 }

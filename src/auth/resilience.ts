@@ -3,7 +3,7 @@
  * (exponential backoff with full jitter, honouring `Retry-After`), and when to stop calling a sick server.
  * Pure logic: time and randomness are passed in.
  */
-import { ApiError, MalformedTokenResponseError, NetworkError, OAuthProviderError, TimeoutError } from '../errors.js';
+import { ApiError, MalformedTokenResponseError, NetworkError, OAuthProviderError, TimeoutError, TokenLifetimeError } from '../errors.js';
 
 /** How the token endpoint is retried. */
 export interface RetryOptions {
@@ -29,11 +29,12 @@ const RETRYABLE_STATUS = (status: number) => status === 408 || status === 429 ||
 
 /**
  * True when `error` says the token endpoint is unhealthy, so it counts towards opening the circuit: every retryable
- * failure, and a 2xx answer that is not a usable token response (HTML, truncated JSON, a body over the size cap).
+ * failure, a 2xx answer that is not a usable token response (HTML, truncated JSON, a body over the size cap), and a
+ * token with less than a second of usable life (so such tokens cost about one request per probe interval, not per call).
  * RFC 6749 errors such as `invalid_client` come from a healthy server and do not count.
  */
 export function isServerFault(error: unknown): boolean {
-  return isRetryable(error) || error instanceof MalformedTokenResponseError;
+  return isRetryable(error) || error instanceof MalformedTokenResponseError || error instanceof TokenLifetimeError;
 }
 
 /** True when a token request that failed with `error` may succeed if tried again. */
@@ -55,17 +56,23 @@ export function backoffDelay(attempt: number, options: Pick<RetryOptions, 'baseD
 
 /**
  * Parses `Retry-After` (delay-seconds or an HTTP-date) into milliseconds from `nowMs`; undefined when absent or invalid.
- * A date in the past means 0. Only the HTTP-date forms are read as dates (they all begin with a day name), so values
+ * A date in the past means 0. All three HTTP-date forms of RFC 9110 are read as GMT: IMF-fixdate
+ * (`Sun, 06 Nov 1994 08:49:37 GMT`), the obsolete RFC 850 form (`Sunday, 06-Nov-94 08:49:37 GMT`) and asctime
+ * (`Sun Nov  6 08:49:37 1994`, which carries no zone and which `Date.parse` alone would read in local time). Values
  * such as `-1` or `1.5`, which `Date.parse` would read as years, are invalid.
  *
  * @see https://www.rfc-editor.org/rfc/rfc9110#section-10.2.3
+ * @see https://www.rfc-editor.org/rfc/rfc9110#section-5.6.7
  */
 export function parseRetryAfter(value: string | undefined, nowMs: number): number | undefined {
   if (value === undefined) return undefined;
   const trimmed = value.trim();
   if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1000;
-  if (!/^[A-Za-z]{3,9},? /.test(trimmed)) return undefined;
-  const date = Date.parse(trimmed);
+  let date: number;
+  const asctime = /^[A-Za-z]{3} ([A-Za-z]{3}) ( \d|\d{2}) (\d{2}:\d{2}:\d{2}) (\d{4})$/.exec(trimmed);
+  if (asctime) date = Date.parse(`${asctime[2]!.trim()} ${asctime[1]} ${asctime[4]} ${asctime[3]} GMT`);
+  else if (/^[A-Za-z]{3,9}, .* GMT$/.test(trimmed)) date = Date.parse(trimmed);
+  else return undefined;
   return Number.isNaN(date) ? undefined : Math.max(date - nowMs, 0);
 }
 
@@ -78,67 +85,88 @@ export function retryAfterOf(error: unknown, nowMs: number): number | undefined 
 export interface CircuitBreakerOptions {
   /** Consecutive failed attempts that open the circuit. Default 5. */
   failureThreshold: number;
-  /** Milliseconds the circuit stays open before one trial request. Default 30,000. */
-  cooldown: number;
+  /**
+   * Longest wait in ms between trial requests while the circuit is open. Trials start 250 ms apart (or this value
+   * when smaller) and double up to it, so once the endpoint is back the first caller succeeds within about this
+   * long, while an outage costs about one token request per this interval. A server's `Retry-After` wins (up to
+   * `retry.maxRetryAfter`). Default 1,000.
+   */
+  maxProbeInterval: number;
 }
 
 /** Defaults for {@link CircuitBreakerOptions}. */
-export const DEFAULT_CIRCUIT_BREAKER: CircuitBreakerOptions = { failureThreshold: 5, cooldown: 30_000 };
+export const DEFAULT_CIRCUIT_BREAKER: CircuitBreakerOptions = { failureThreshold: 5, maxProbeInterval: 1_000 };
+
+/** The first wait between trial requests, in ms. */
+const FIRST_PROBE_INTERVAL = 250;
 
 /** A circuit breaker's decision for a request at some moment. */
-export type CircuitDecision = { allowed: true } | { allowed: false; retryAt: number; cause: unknown };
+export type CircuitDecision = { allowed: true; trial: boolean } | { allowed: false; retryInMs: number; cause: unknown };
 
 /**
- * A consecutive-failure circuit breaker: closed → open after `failureThreshold` failures → half-open after `cooldown`,
- * when one trial is let through; a success closes it, a failure opens it again.
+ * A consecutive-failure circuit breaker on a monotonic clock: closed → open after `failureThreshold` failures →
+ * half-open when the probe interval has passed, when exactly one trial is let through; a success closes it, a failure
+ * opens it again for a doubled interval (capped at `maxProbeInterval`, or the server's `Retry-After`).
  */
 export class CircuitBreaker {
   #failures = 0;
   #openUntil = 0;
+  #reopens = 0;
   #trialInFlight = false;
   #lastError: unknown;
 
-  constructor(private readonly options: CircuitBreakerOptions) {}
+  constructor(
+    private readonly options: CircuitBreakerOptions,
+    private readonly maxRetryAfter = DEFAULT_RETRY.maxRetryAfter,
+  ) {}
 
-  /** Whether the circuit is open at `nowMs`. */
+  /** Whether the circuit is open at `nowMs` (monotonic). */
   isOpen(nowMs: number): boolean {
     return this.#failures >= this.options.failureThreshold && (nowMs < this.#openUntil || this.#trialInFlight);
   }
 
-  /** May a request go out at `nowMs`? In half-open state only one trial at a time may. */
+  /**
+   * May a request go out at `nowMs` (monotonic)? While open, none may; once the interval has passed, exactly one
+   * trial may (`trial: true`), until it succeeds, fails or is {@link abandon}ed.
+   */
   check(nowMs: number): CircuitDecision {
-    if (this.#failures < this.options.failureThreshold) return { allowed: true };
-    if (nowMs < this.#openUntil || this.#trialInFlight) return { allowed: false, retryAt: Math.max(this.#openUntil, nowMs), cause: this.#lastError };
+    if (this.#failures < this.options.failureThreshold) return { allowed: true, trial: false };
+    if (nowMs < this.#openUntil || this.#trialInFlight) return { allowed: false, retryInMs: Math.max(this.#openUntil - nowMs, 0), cause: this.#lastError };
     this.#trialInFlight = true;
-    return { allowed: true };
+    return { allowed: true, trial: true };
   }
 
   /** Records a success; returns true when that closed an open circuit. */
   success(): boolean {
     const wasOpen = this.#failures >= this.options.failureThreshold;
     this.#failures = 0;
+    this.#reopens = 0;
     this.#trialInFlight = false;
     return wasOpen;
   }
 
   /**
-   * Records that a request let through ended with neither success nor failure (it was aborted), so a half-open
-   * trial does not hold the circuit open forever.
+   * Records that a request let through ended with neither success nor failure (it was aborted). Only the trial's
+   * own request frees the trial slot: an aborted request that was not the trial must not let a second one through.
    */
-  abandon(): void {
-    this.#trialInFlight = false;
+  abandon(trial: boolean): void {
+    if (trial) this.#trialInFlight = false;
   }
 
-  /** Records a failure at `nowMs`; returns the moment it re-opens until when this failure opened the circuit. */
-  failure(nowMs: number, error: unknown): number | undefined {
+  /**
+   * Records a failure at `nowMs` (monotonic), with the server's `Retry-After` in ms when it sent one; returns the
+   * milliseconds until the next trial when this failure opened (or re-opened) the circuit, else undefined.
+   */
+  failure(nowMs: number, error: unknown, retryAfterMs?: number): number | undefined {
     this.#lastError = error;
     this.#failures++;
     this.#trialInFlight = false;
-    if (this.#failures >= this.options.failureThreshold) {
-      this.#openUntil = nowMs + this.options.cooldown;
-      return this.#openUntil;
-    }
-    return undefined;
+    if (this.#failures < this.options.failureThreshold) return undefined;
+    const probe = Math.min(FIRST_PROBE_INTERVAL * 2 ** this.#reopens, this.options.maxProbeInterval);
+    this.#reopens++;
+    const wait = retryAfterMs !== undefined ? Math.min(Math.max(retryAfterMs, 0), this.maxRetryAfter) : probe;
+    this.#openUntil = nowMs + wait;
+    return wait;
   }
 
   /** Consecutive failures so far. */

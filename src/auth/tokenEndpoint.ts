@@ -34,6 +34,8 @@ export interface TokenEndpointContext {
 /** The response of a token request, with the parsed token. */
 export interface TokenEndpointResponse extends HttpResponse {
   result: OAuthToken;
+  /** The Client's clock (ms) just before the request was sent: the token's issue time. */
+  sentAt: number;
 }
 
 function parseJson(body: string): unknown {
@@ -121,5 +123,5 @@ export async function requestToken(
   signal?: AbortSignal,
 ): Promise<TokenEndpointResponse> {
   const { response, sentAt } = await postTokenRequest(context, form, headers, signal);
-  return { ...response, result: parseTokenResponse(response, sentAt, context.lifetime) };
+  return { ...response, result: parseTokenResponse(response, sentAt, context.lifetime), sentAt };
 }

@@ -8,6 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { AbortError, CircuitOpenError, RetriesExhaustedError } from '../errors.js';
 import type { EventHub } from '../events.js';
 import type { OAuthToken } from '../token.js';
+import { rememberExactTimes } from './tokenRecord.js';
 import { clientAuthParts, type ClientAuthInput } from './clientAuthentication.js';
 import { backoffDelay, CircuitBreaker, isRetryable, isServerFault, retryAfterOf, type CircuitBreakerOptions, type RetryOptions } from './resilience.js';
 import { requestToken, tokenRequestForm, type TokenEndpointContext, type TokenRequestParameters } from './tokenEndpoint.js';
@@ -26,7 +27,24 @@ export interface TokenFetcherOptions {
   circuitBreaker: CircuitBreakerOptions | undefined;
   events: EventHub;
   counters: FetcherCounters;
+  /** A monotonic clock in ms, for the retry budget and the circuit breaker (a wall-clock step cannot hold it open). */
+  monotonic: () => number;
+  /** Checks a token just received (e.g. that it has usable life left); a throw counts as a server fault, not retried. */
+  check?: (token: OAuthToken) => void;
   random?: () => number;
+}
+
+/** How one fetch behaves. */
+export interface FetchOptions {
+  /** Cancels the fetch (and a retry sleep). */
+  signal?: AbortSignal | undefined;
+  /** Extra form fields for this fetch. */
+  extraFields?: Record<string, string> | undefined;
+  /**
+   * A background refresh: a single attempt (the lifecycle paces background retries itself, against the time left),
+   * not gated by an open circuit (it still reports its outcome to the breaker, so its success closes the circuit).
+   */
+  background?: boolean;
 }
 
 /** Fetches tokens from one token endpoint for one client, resiliently. */
@@ -36,34 +54,40 @@ export class TokenFetcher {
 
   constructor(options: TokenFetcherOptions) {
     this.#options = options;
-    this.#breaker = options.circuitBreaker ? new CircuitBreaker(options.circuitBreaker) : undefined;
+    this.#breaker = options.circuitBreaker ? new CircuitBreaker(options.circuitBreaker, options.retry.maxRetryAfter) : undefined;
   }
 
   /** Whether the circuit breaker is open now. */
   circuitOpen(): boolean {
-    return this.#breaker?.isOpen(this.#options.endpoint.now()) ?? false;
+    return this.#breaker?.isOpen(this.#options.monotonic()) ?? false;
   }
 
-  /** One attempt, without retries: authenticate, POST, parse. */
+  /** One attempt, without retries: authenticate, POST, parse, check. */
   async attempt(parameters: TokenRequestParameters, signal?: AbortSignal, extraFields: Record<string, string> = {}): Promise<OAuthToken> {
     const { endpoint, clientAuth } = this.#options;
     const auth = clientAuthParts(clientAuth, endpoint.tokenUrl, endpoint.now());
     const form = tokenRequestForm(parameters, { ...extraFields, ...auth.form });
     this.#options.counters.tokenRequests++;
-    return (await requestToken(endpoint, form, auth.headers, signal)).result;
+    const { result, sentAt } = await requestToken(endpoint, form, auth.headers, signal);
+    rememberExactTimes(result, sentAt);
+    this.#options.check?.(result);
+    return result;
   }
 
   /**
    * Fetches a token, retrying retryable failures. Throws the failure itself when it is not retryable
    * (e.g. `invalid_client`), {@link RetriesExhaustedError} when the budget ran out, and {@link CircuitOpenError}
-   * while the circuit is open.
+   * while the circuit is open. Retry sleeps never keep the process alive on their own (a caller waiting for the
+   * token does).
    */
-  async fetch(parameters: TokenRequestParameters, signal?: AbortSignal, extraFields?: Record<string, string>): Promise<OAuthToken> {
-    const { retry, endpoint, events } = this.#options;
-    const started = Date.now();
+  async fetch(parameters: TokenRequestParameters, options: FetchOptions = {}): Promise<OAuthToken> {
+    const { retry, events, monotonic } = this.#options;
+    const { signal, extraFields, background = false } = options;
+    const started = monotonic();
+    const maxAttempts = background ? 1 : retry.maxAttempts;
     let attempt = 0;
     for (;;) {
-      this.#checkCircuit();
+      const trial = background ? false : this.#checkCircuit();
       attempt++;
       try {
         const token = await this.attempt(parameters, signal, extraFields);
@@ -71,29 +95,29 @@ export class TokenFetcher {
         return token;
       } catch (error) {
         if (error instanceof AbortError || signal?.aborted) {
-          this.#breaker?.abandon();
+          this.#breaker?.abandon(trial);
           throw error;
         }
         if (!isServerFault(error)) {
           if (this.#breaker?.success()) events.emit('circuitClosed', {});
           throw error;
         }
-        const openUntil = this.#breaker?.failure(endpoint.now(), error);
-        if (openUntil !== undefined) {
-          events.emit('circuitOpen', { failures: this.#breaker!.failures, retryAt: openUntil, error: error as Error });
-          throw new CircuitOpenError(openUntil, error);
+        const retryAfter = retryAfterOf(error, this.#options.endpoint.now());
+        const openFor = this.#breaker?.failure(monotonic(), error, retryAfter);
+        if (openFor !== undefined) {
+          events.emit('circuitOpen', { failures: this.#breaker!.failures, retryInMs: openFor, error: error as Error });
+          throw new CircuitOpenError(this.#options.endpoint.now() + openFor, error, openFor);
         }
         if (!isRetryable(error)) throw error;
-        const retryAfter = retryAfterOf(error, endpoint.now());
         const delay = retryAfter ?? backoffDelay(attempt, retry, this.#options.random);
-        const elapsed = Date.now() - started;
-        if (attempt >= retry.maxAttempts || (retryAfter !== undefined && retryAfter > retry.maxRetryAfter) || elapsed + delay > retry.maxElapsed) {
-          throw retry.maxAttempts <= 1 ? error : new RetriesExhaustedError(attempt, error);
+        const elapsed = monotonic() - started;
+        if (attempt >= maxAttempts || (retryAfter !== undefined && retryAfter > retry.maxRetryAfter) || elapsed + delay > retry.maxElapsed) {
+          throw maxAttempts <= 1 ? error : new RetriesExhaustedError(attempt, error);
         }
         this.#options.counters.retries++;
         events.emit('requestRetried', { attempt, delayMs: delay, error: error as Error });
         try {
-          await sleep(delay, undefined, { signal });
+          await sleep(delay, undefined, { signal, ref: false });
         } catch {
           throw new AbortError('The token request was aborted while waiting to retry', { cause: signal?.reason });
         }
@@ -101,10 +125,11 @@ export class TokenFetcher {
     }
   }
 
-  #checkCircuit(): void {
-    const decision = this.#breaker?.check(this.#options.endpoint.now());
-    if (decision && !decision.allowed) {
-      throw new CircuitOpenError(decision.retryAt, decision.cause);
-    }
+  /** Throws {@link CircuitOpenError} while the circuit is open; returns whether this request is the half-open trial. */
+  #checkCircuit(): boolean {
+    const decision = this.#breaker?.check(this.#options.monotonic());
+    if (!decision) return false;
+    if (!decision.allowed) throw new CircuitOpenError(this.#options.endpoint.now() + decision.retryInMs, decision.cause, decision.retryInMs);
+    return decision.trial;
   }
 }

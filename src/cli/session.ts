@@ -24,7 +24,7 @@ function describeEvent<K extends keyof ClientEvents>(name: K, event: ClientEvent
     case 'tokenRefreshed': {
       const source = { endpoint: 'the token endpoint', store: 'the cache', provider: 'the token provider', preset: 'the preset token', manual: 'updateToken' }[e['source'] as string] ?? String(e['source']);
       const scope = e['scope'] === undefined ? '' : `, scope "${String(e['scope'])}"`;
-      const expiry = typeof e['expiry'] === 'number' ? `, ${expiryPhrase(e['expiry'], now)}` : '';
+      const expiry = typeof e['expiresAtMs'] === 'number' ? `, ${expiryPhrase(Math.floor(e['expiresAtMs'] / 1000), now)}` : '';
       return `${name}: token from ${source}${scope}${expiry}`;
     }
     case 'requestRetried':

@@ -1,6 +1,6 @@
 /**
  * The HTTP transport: one undici request, with its failures mapped to this library's typed errors.
- * Everything above it (auth, retries, error mapping) is a layer in `pipeline.ts`.
+ * Everything above it (auth, 401 recovery, error mapping) is the Client's.
  */
 import { Agent, request, type Dispatcher } from 'undici';
 import { AbortError, NetworkError, TimeoutError, ClientCredentialsError } from '../errors.js';

@@ -28,6 +28,8 @@ export interface FaultProxyHandle {
   inject(fault: Fault, times?: number): void;
   /** true: every request gets its socket destroyed (outage) until setDown(false). */
   setDown(down: boolean): void;
+  /** A status (e.g. 503): every request is answered with it (an outage that answers) until setOutage(undefined). */
+  setOutage(status: number | undefined): void;
   /** Drops queued faults and ends any outage (counters are kept). */
   clear(): void;
   close(): Promise<void>;
@@ -44,6 +46,7 @@ export async function startFaultProxy(targetUrl: string): Promise<FaultProxyHand
   const queue: Fault[] = [];
   const timers = new Set<NodeJS.Timeout>();
   let down = false;
+  let outage: number | undefined;
   let requests = 0;
   let forwarded = 0;
 
@@ -83,6 +86,13 @@ export async function startFaultProxy(targetUrl: string): Promise<FaultProxyHand
     res.on('error', () => undefined);
     if (down) {
       req.socket.destroy();
+      return;
+    }
+    if (outage !== undefined) {
+      const status = outage;
+      req.resume();
+      await finished(req).catch(() => undefined);
+      if (!req.socket.destroyed) sendBody(res, status, 'application/json', JSON.stringify({ error: 'temporarily_unavailable' }));
       return;
     }
     const fault = queue.shift();
@@ -146,9 +156,13 @@ export async function startFaultProxy(targetUrl: string): Promise<FaultProxyHand
     setDown(value) {
       down = value;
     },
+    setOutage(status) {
+      outage = status;
+    },
     clear() {
       queue.length = 0;
       down = false;
+      outage = undefined;
     },
     async close() {
       for (const t of timers) clearTimeout(t);
