@@ -3,7 +3,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Client, ErrorCode, TimeoutError, TokenExpiredError, type ClientConfiguration, type ClientEvents, type OAuthToken } from '../src/index.js';
-import { SVC_CREDENTIALS, directToken, manualClock, nextEvent, startStack, tokenRequestCounter, type Stack } from './helpers/fixtures.js';
+import { SVC_CREDENTIALS, directToken, manualClock, nextEvent, startStack, tokenRequestCounter, waitUntil, type Stack } from './helpers/fixtures.js';
 
 let stack: Stack;
 
@@ -45,14 +45,14 @@ test('three states on an injected clock: exact token requests in cold, fresh, st
     const issuedMs = expiryMs - 60_000;
     assert.ok(issuedMs <= t0 && t0 < issuedMs + 1000, 'expiry is anchored at the moment the request was sent');
 
-    // fresh: up to 75 % of the lifetime, served from memory
-    clock.set(issuedMs + 45_000 - 1);
+    // fresh: up to half the lifetime, served from memory
+    clock.set(issuedMs + 30_000 - 1);
     await getAll(client, 5);
     assert.equal(tokenRequests(), 1);
     assert.equal(client.stats().backgroundRefreshes, 0);
 
     // stale: the old token is served, and exactly one background refresh starts however many callers come
-    clock.set(issuedMs + 45_000);
+    clock.set(issuedMs + 30_000);
     const refreshed = nextEvent(client, 'tokenRefreshed');
     seen = stack.api.requests.length;
     await getAll(client, 5);
@@ -96,8 +96,8 @@ test('clockSkew: a token expires at expiry − clockSkew; a skew longer than the
     const token = await client.clientCredentialsAuthManager.getToken();
     const expiryMs = token.expiry! * 1000;
     const issuedMs = expiryMs - 60_000;
-    // usable lifetime 40 s: stale after 30 s, expired at 40 s
-    clock.set(issuedMs + 30_000 - 1);
+    // usable lifetime 40 s: stale after 20 s (its middle), expired at 40 s
+    clock.set(issuedMs + 20_000 - 1);
     assert.equal(client.clientCredentialsAuthManager.isExpired(token), false);
     await client.get('/things');
     assert.equal(client.stats().backgroundRefreshes, 0);
@@ -206,7 +206,7 @@ test('refreshAhead sets the stale point; one longer than the token is clamped so
     await refreshed;
 
     // refreshAhead 300 s on a 60 s token: clamped to half the lifetime (30 s), never stale at birth
-    clock.set(Date.now());
+    clock.set(Math.ceil(Date.now() / 1000) * 1000); // a whole second, so that `expiry` (whole seconds) is exact
     const t = await long.clientCredentialsAuthManager.getToken();
     const issuedMs = t.expiry! * 1000 - 60_000;
     clock.set(issuedMs + 30_000 - 1);
@@ -247,11 +247,11 @@ test('oAuthTokenProvider is what refreshes: called once cold, once in the stale 
     const first = await client.clientCredentialsAuthManager.getToken();
     const issuedMs = first.expiry! * 1000 - 60_000;
 
-    clock.set(issuedMs + 45_000 - 1);
+    clock.set(issuedMs + 30_000 - 1);
     await getAll(client, 5);
     assert.equal(calls.length, 1, 'fresh: the provider is not called');
 
-    clock.set(issuedMs + 45_000);
+    clock.set(issuedMs + 30_000);
     const refreshed = nextEvent(client, 'tokenRefreshed');
     await getAll(client, 5);
     assert.equal((await refreshed).source, 'provider');
@@ -310,15 +310,16 @@ test('a provider that returns the same token in the stale window is asked again 
   }
 });
 
-test('regression: a caller arriving just after every waiter aborted starts a new fetch instead of inheriting the abort', async () => {
-  const client = makeClient({ now: () => Date.now() }, {}, stack.proxiedTokenUrl);
+test('a caller arriving after every waiter gave up joins the shared fetch, which runs on to tokenRequestTimeout and a retry', async () => {
+  const client = makeClient({ now: () => Date.now() }, { tokenRequestTimeout: 1_000 }, stack.proxiedTokenUrl);
   try {
     stack.proxy.inject({ kind: 'hang' });
     const aborted = await client.get('/things', { signal: AbortSignal.timeout(100) }).catch((e: unknown) => e);
     assert.equal((aborted as Error).name, 'AbortError');
     const res = await client.get('/things');
     assert.equal(res.statusCode, 200);
-    assert.equal(client.stats().tokenRequests, 2);
+    assert.equal(client.stats().tokenRequests, 2, 'the hung attempt (timed out at 1 s) and its retry');
+    assert.equal(client.stats().tokensObtained, 1);
   } finally {
     await client.close();
   }
@@ -355,7 +356,7 @@ test('regression: a background refresh whose provider returns an expired token k
   }
 });
 
-test('regression: a background refresh that never settles does not hold the callers of the expired token', async () => {
+test('regression: a background refresh that never settles holds the callers of the expired token no longer than tokenRequestTimeout', async () => {
   const clock = manualClock();
   let calls = 0;
   const client = makeClient(clock, {
@@ -364,6 +365,7 @@ test('regression: a background refresh that never settles does not hold the call
       // The background call (the second) hangs for ever, as a provider awaiting a dead connection may.
       oAuthTokenProvider: (_last, authManager) => (++calls === 2 ? new Promise<never>(() => {}) : authManager.fetchToken()),
     },
+    tokenRequestTimeout: 500,
   });
   try {
     const first = await client.clientCredentialsAuthManager.getToken();
@@ -374,6 +376,7 @@ test('regression: a background refresh that never settles does not hold the call
     clock.set(first.expiry! * 1000); // expired: the next caller joins the hanging refresh, and gives up
     const error = await client.get('/things', { timeout: 100 }).catch((e: unknown) => e);
     assert.ok(error instanceof TimeoutError, String(error));
+    await waitUntil(() => client.stats().failures === 1, 5_000); // the hung provider call ends at tokenRequestTimeout
     const res = await client.get('/things', { timeout: 5_000 });
     assert.equal(res.statusCode, 200, 'the next caller started a fetch of its own');
     assert.equal(calls, 3);

@@ -50,7 +50,7 @@ test('every lifecycle event fires and stats() counts exactly, through a full lif
     tokenUrl: stack.proxiedTokenUrl,
     clock,
     retry: { maxAttempts: 2, baseDelay: 5, maxDelay: 10 },
-    circuitBreaker: { failureThreshold: 2, cooldown: 60_000 },
+    circuitBreaker: { failureThreshold: 2 },
     clientCredentialsAuthCredentials: { oAuthClientId: 'svc', oAuthClientSecret: SECRET, oAuthScopes: 'api:read' },
   });
   const seen = record(client);
@@ -69,13 +69,16 @@ test('every lifecycle event fires and stats() counts exactly, through a full lif
     // 2. fresh: cache hits
     for (let i = 0; i < 3; i++) await client.get('/things');
 
-    // 3. stale: a background refresh whose first attempt gets a 500
+    // 3. stale: a background refresh (one attempt) gets a 500; the next one, after its back-off, succeeds
     clock.set(t1.expiry! * 1000 - 15_000);
     stack.proxy.inject({ kind: 'status', status: 500 });
+    const firstFailure = nextEvent(client, 'refreshFailed');
+    await client.get('/things');
+    assert.ok((await firstFailure).nextAttemptInMs <= 1_000);
+    clock.advance(1_000);
     const refreshed = nextEvent(client, 'tokenRefreshed');
     await client.get('/things');
     await refreshed;
-    assert.equal(count(seen, 'requestRetried'), 1);
     const t2 = await client.clientCredentialsAuthManager.getToken();
 
     // 4. the API revokes the token: invalidated, refetched, retried
@@ -85,33 +88,38 @@ test('every lifecycle event fires and stats() counts exactly, through a full lif
     assert.equal(count(seen, 'unauthorizedRetried'), 1);
     const t3 = await client.clientCredentialsAuthManager.getToken();
 
-    // 5. stale while the endpoint is down: the refresh fails twice and opens the circuit
+    // 5. stale while the endpoint is down: two background attempts fail, and the second opens the circuit
     clock.set(t3.expiry! * 1000 - 15_000);
     stack.proxy.setDown(true);
-    const failed = nextEvent(client, 'refreshFailed');
+    let failed = nextEvent(client, 'refreshFailed');
+    await client.get('/things');
+    await failed;
+    clock.advance(1_000);
+    failed = nextEvent(client, 'refreshFailed');
     await client.get('/things');
     const failure = await failed;
     assert.ok(failure.error instanceof CircuitOpenError);
     assert.equal(count(seen, 'circuitOpen'), 1);
 
-    // 6. expired while the circuit is open: fails fast
+    // 6. expired while the endpoint is down: the one trial fails and re-opens the circuit; the caller fails fast
     clock.set(t3.expiry! * 1000);
     assert.ok((await client.get('/things').catch((e: unknown) => e)) instanceof CircuitOpenError);
+    assert.ok((await client.get('/things').catch((e: unknown) => e)) instanceof CircuitOpenError, 'no second trial inside the interval');
 
-    // 7. the endpoint is back and the cooldown passed: a trial closes the circuit
+    // 7. the endpoint is back and the probe interval (at most 1 s) passed: a trial closes the circuit
     stack.proxy.setDown(false);
-    clock.advance(60_000);
+    clock.advance(1_000);
     await client.get('/things');
     assert.equal(count(seen, 'circuitClosed'), 1);
 
     const expected: ClientStats = {
-      tokenRequests: 7, // 1 + 2 (500, retry) + 1 (after 401) + 2 (down, down) + 0 (circuit open) + 1 (trial)
+      tokenRequests: 8, // 1 + 2 (background: 500, then success) + 1 (after 401) + 2 (background, down) + 1 (trial, down) + 1 (trial)
       tokensObtained: 4,
-      cacheHits: 9, // 3 fresh + 1 stale + 1 before the 401 + 1 stale while down, + 3 getToken() calls
-      waits: 4, // cold, after the 401, expired with the circuit open, the trial
-      backgroundRefreshes: 2,
-      failures: 2, // the background refresh in the outage, the fetch refused by the open circuit
-      retries: 2,
+      cacheHits: 11, // 3 fresh + 2 stale + 1 before the 401 + 2 stale while down, + 3 getToken() calls
+      waits: 5, // cold, after the 401, expired with the circuit open (twice), the trial
+      backgroundRefreshes: 4,
+      failures: 5, // the first background attempt, the two in the outage, the failed trial, the fetch refused by the open circuit
+      retries: 0,
       invalidations: 1,
       unauthorizedRetries: 1,
       storeHits: 0,
@@ -122,7 +130,7 @@ test('every lifecycle event fires and stats() counts exactly, through a full lif
     assert.deepEqual(client.stats(), expected);
     assert.deepEqual(
       Object.fromEntries(EVENT_NAMES.map((n) => [n, count(seen, n)])),
-      { tokenFetched: 3, tokenRefreshed: 1, refreshFailed: 1, tokenInvalidated: 1, requestRetried: 2, unauthorizedRetried: 1, circuitOpen: 1, circuitClosed: 1, tokenWait: 4, callbackError: 0, storeError: 0 },
+      { tokenFetched: 3, tokenRefreshed: 1, refreshFailed: 3, tokenInvalidated: 1, requestRetried: 0, unauthorizedRetried: 1, circuitOpen: 2, circuitClosed: 1, tokenWait: 5, callbackError: 0, storeError: 0 },
     );
 
     for (const { name, event } of seen) assertClean(`event ${name}`, event);

@@ -45,7 +45,7 @@ describe('backoffDelay: full jitter over an exponential ceiling', () => {
 
   test('the defaults are documented values', () => {
     assert.deepEqual(DEFAULT_RETRY, { maxAttempts: 4, baseDelay: 200, maxDelay: 5_000, maxElapsed: 30_000, maxRetryAfter: 60_000 });
-    assert.deepEqual(DEFAULT_CIRCUIT_BREAKER, { failureThreshold: 5, cooldown: 30_000 });
+    assert.deepEqual(DEFAULT_CIRCUIT_BREAKER, { failureThreshold: 5, maxProbeInterval: 1_000 });
   });
 });
 
@@ -366,9 +366,9 @@ describe('through a fault proxy in front of oidc-provider', () => {
     assert.equal(client.stats().tokenRequests, 1);
   });
 
-  test('the circuit opens after repeated failures, fails fast with the cause, and closes after the cooldown', async () => {
+  test('the circuit opens after repeated failures, fails fast with the cause, and closes after the first probe interval (250 ms)', async () => {
     const clock = manualClock();
-    const { client } = makeClient({ clock, retry: { maxAttempts: 2, baseDelay: 5 }, circuitBreaker: { failureThreshold: 3, cooldown: 10_000 } });
+    const { client } = makeClient({ clock, retry: { maxAttempts: 2, baseDelay: 5 }, circuitBreaker: { failureThreshold: 3, maxProbeInterval: 10_000 } });
     const opened: ClientEvents['circuitOpen'][] = [];
     let closed = 0;
     client.on('circuitOpen', (e) => opened.push(e));
@@ -383,7 +383,8 @@ describe('through a fault proxy in front of oidc-provider', () => {
     assert.equal(second.code, ErrorCode.CircuitOpen);
     assert.notEqual(ErrorCode.CircuitOpen, ErrorCode.RetriesExhausted);
     assert.equal((second.cause as ApiError).statusCode, 500);
-    assert.equal(second.retryAt, clock.now() + 10_000);
+    assert.equal(second.retryAt, clock.now() + 250);
+    assert.equal(second.retryInMs, 250);
     assert.equal(opened.length, 1);
     assert.equal(opened[0]!.failures, 3);
     assert.equal(client.stats().circuitOpen, true);
@@ -399,8 +400,8 @@ describe('through a fault proxy in front of oidc-provider', () => {
     assert.ok(Date.now() - started < 1_000);
     assert.equal(stack.proxy.requests, before);
 
-    // after the cooldown one trial goes out; it succeeds and the circuit closes
-    clock.advance(9_999);
+    // after the probe interval one trial goes out; it succeeds and the circuit closes
+    clock.advance(249);
     assert.ok((await client.get('/things').catch((e: unknown) => e)) instanceof CircuitOpenError);
     clock.advance(1);
     await succeeds(client);
@@ -416,28 +417,29 @@ describe('through a fault proxy in front of oidc-provider', () => {
     client.on('circuitOpen', (e) => opened.push(e.retryInMs));
     stack.proxy.inject({ kind: 'reset' }, 2);
     assert.ok((await client.get('/things').catch((e: unknown) => e)) instanceof CircuitOpenError);
-    clock.advance(1_000);
+    clock.advance(250);
     const trial = await client.get('/things').catch((e: unknown) => e);
     assert.ok(trial instanceof CircuitOpenError);
     assert.ok(trial.cause instanceof NetworkError);
-    assert.deepEqual(opened, [clock.now(), clock.now() + 1_000]);
-    clock.advance(1_000);
+    assert.deepEqual(opened, [250, 500], 'the interval doubles after a failed trial');
+    clock.advance(500);
     await succeeds(client);
   });
 
-  test('regression: a half-open trial whose caller aborts does not keep the circuit open forever', async () => {
+  test('regression: a half-open trial whose caller gives up ends at tokenRequestTimeout and frees the trial slot', async () => {
     const clock = manualClock();
-    const { client } = makeClient({ clock, retry: false, circuitBreaker: { failureThreshold: 1, cooldown: 1_000 } });
+    const { client } = makeClient({ clock, retry: false, tokenRequestTimeout: 300, circuitBreaker: { failureThreshold: 1, maxProbeInterval: 1_000 } });
     stack.proxy.inject({ kind: 'status', status: 500 });
     assert.ok((await client.get('/things').catch((e: unknown) => e)) instanceof CircuitOpenError);
-    clock.advance(1_000);
+    clock.advance(250);
     stack.proxy.inject({ kind: 'hang' });
     const aborted = await client.get('/things', { signal: AbortSignal.timeout(100) }).catch((e: unknown) => e);
     assert.ok(aborted instanceof AbortError);
-    // the cancelled trial settles a moment after its caller was released
-    for (let i = 0; i < 100 && client.stats().circuitOpen; i++) await new Promise((r) => setTimeout(r, 10));
-    assert.equal(client.stats().circuitOpen, false, 'the trial slot was freed');
+    // the trial runs on to its own timeout, fails, and re-opens the circuit for the next interval
+    for (let i = 0; i < 200 && client.stats().failures < 2; i++) await new Promise((r) => setTimeout(r, 10));
+    clock.advance(1_000);
     await succeeds(client);
+    assert.equal(client.stats().circuitOpen, false, 'the trial slot was freed');
   });
 
   test('a malformed 200 is not retried but counts towards opening the circuit', async () => {
@@ -465,9 +467,9 @@ describe('through a fault proxy in front of oidc-provider', () => {
     assert.equal(first.attempts, 4, 'the default maxAttempts');
     const second = await client.get('/things').catch((e: unknown) => e);
     assert.ok(second instanceof CircuitOpenError, 'the fifth failure opens the circuit');
-    assert.equal(second.retryAt, clock.now() + 1_000);
+    assert.equal(second.retryAt, clock.now() + 250);
     stack.proxy.clear();
-    clock.advance(999);
+    clock.advance(249);
     assert.ok((await client.get('/things').catch((e: unknown) => e)) instanceof CircuitOpenError);
     clock.advance(1);
     await succeeds(client);

@@ -285,6 +285,8 @@ export class TokenLifecycle {
       for (let round = 0; ; round++) {
         const record = await this.#o.source.acquire({ key: entry.key, signal, background, current: entry.record?.token, refused });
         if (this.#closed || signal.aborted) throw new AbortError('The Client was closed while a token was being fetched');
+        // Detached before anything is announced, so a listener that reacts to the event sees no fetch running.
+        if (entry.flight === flight && !refused(record.token.accessToken)) entry.flight = undefined;
         if (entry.generation !== generation) return record.token; // replaced by hand meanwhile: for this fetch's waiters only
         // Refused while it was being acquired: acquire again (the refusal now steers it to the endpoint). An endpoint
         // that answers with the refused token again gets it handed to the waiters, never installed.
@@ -301,6 +303,7 @@ export class TokenLifecycle {
         return record.token;
       }
     } catch (error) {
+      if (entry.flight === flight) entry.flight = undefined;
       const aborted = error instanceof AbortError || signal.aborted;
       if (!aborted) this.#o.counters.failures++;
       if (background && !aborted && entry.generation === generation) {
