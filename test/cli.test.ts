@@ -516,7 +516,7 @@ test('network failures exit 4 with a hint to check the URL; a timeout too', asyn
   assert.equal(slow.code, 4);
   assert.match(slow.stderr, /the token endpoint did not answer in time/);
   assert.match(slow.stderr, /hint: .*--timeout/);
-  assert.ok(Date.now() - started < 10_000);
+  assert.ok(Date.now() - started < 20_000, 'bounded by --timeout, not by the 30 s default (room for a loaded machine)');
   stack.proxy.clear();
   for (const r of [token, call, slow]) assertNoSecret(r);
 });

@@ -248,7 +248,7 @@ describe('fleet on Redis (child processes)', () => {
     for (const w of fleet) w.send({ type: 'stopLoad' });
     const load = await Promise.all(loadReports);
     assert.equal(sum(load, 'failed'), 0, JSON.stringify(load.flatMap((r) => r.errors)));
-    assert.ok(sum(load, 'ok') > 1_000, `requests served under load: ${sum(load, 'ok')}`);
+    assert.ok(sum(load, 'ok') > 100, `requests served under load: ${sum(load, 'ok')}`);
     assert.ok(sum(load, 'storeErrors') > 0, 'the outage was noticed');
     assert.ok(duringOutage >= 1, 'processes fetched for themselves during the outage');
 
