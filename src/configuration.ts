@@ -60,7 +60,11 @@ export interface ClientCredentialsAuthCredentials {
   clientAuthMethod?: ClientAuthMethod;
   /** For `private_key_jwt`: a PEM string, a private JWK or a KeyObject. */
   privateKey?: string | Record<string, unknown> | KeyObject;
-  /** For `private_key_jwt`: the JWS algorithm; derived from the key by default. */
+  /**
+   * The JWS algorithm of the client assertion: `HS256`/`HS384`/`HS512` for `client_secret_jwt`, any the key supports
+   * for `private_key_jwt`. Default: the first the server's metadata offers (with `issuer`), else the key's default
+   * (`HS256`, `RS256`, `PS256` for an RSA-PSS key, `ES256`/`ES384`/`ES512` by curve, `EdDSA`).
+   */
   privateKeyAlgorithm?: PrivateKeyAlgorithm;
   /** For JWT client assertions: the `kid` header. */
   keyId?: string;
