@@ -6,6 +6,7 @@ import { inspect } from 'node:util';
 import type { Dispatcher } from 'undici';
 import { ClientCredentialsAuthManager } from './auth/authManager.js';
 import { TokenFetcher } from './auth/tokenFetcher.js';
+import { Discovery } from './auth/discovery.js';
 import { TokenLifecycle, tokenKey, type TokenKey } from './auth/tokenLifecycle.js';
 import type { TokenEndpointContext, TokenRequestParameters } from './auth/tokenEndpoint.js';
 import { parseResource, parseScopes, resolveConfiguration, type ClientConfiguration, type ResolvedConfiguration, type TokenSelector } from './configuration.js';
@@ -76,7 +77,7 @@ interface Transports {
 
 /** Options that, when changed by `withConfiguration`, need a separate token cache. */
 const AUTH_OPTIONS: readonly (keyof ClientConfiguration)[] = [
-  'tokenUrl', 'clientCredentialsAuthCredentials', 'tokenStore', 'tokenStoreTimeout', 'clock', 'retry', 'circuitBreaker',
+  'tokenUrl', 'issuer', 'clientCredentialsAuthCredentials', 'tokenStore', 'tokenStoreTimeout', 'clock', 'retry', 'circuitBreaker',
   'refreshAhead', 'defaultTokenLifetime', 'maxTokenLifetime', 'tokenRequestTimeout', 'maxTokenResponseBytes', 'maxCachedTokens', 'dispatcher', 'tls',
 ];
 
@@ -132,7 +133,7 @@ export class Client {
     this.#config = resolved;
     this.#io = inherited?.io ?? Client.#transports(resolved);
     // A relative tokenUrl follows baseUrl: a clone whose token endpoint moved with it gets a token cache of its own.
-    const core = inherited?.core && inherited.core.endpoint?.tokenUrl === resolved.tokenUrl ? inherited.core : undefined;
+    const core = inherited?.core && inherited.core.endpoint?.tokenUrl === (resolved.tokenUrl ?? resolved.issuer) ? inherited.core : undefined;
     this.#ownsCore = core === undefined;
     this.#core = core ?? Client.#authCore(resolved, this.#io.transport);
     this.clientCredentialsAuthManager = this.#core.manager;
@@ -152,8 +153,10 @@ export class Client {
     const counters = emptyStats();
     const credentials = config.credentials;
     const now = () => config.clock.now();
-    const endpoint: TokenEndpointContext | undefined = config.tokenUrl
-      ? { tokenUrl: config.tokenUrl, transport, timeout: config.tokenRequestTimeout, maxBodyBytes: config.maxTokenResponseBytes, lifetime: config.lifetime, now, userAgent: config.userAgent }
+    const tokenUrl = config.tokenUrl ?? config.issuer;
+    const discovery = config.issuer ? new Discovery({ issuer: config.issuer, transport, now, timeout: config.tokenRequestTimeout, userAgent: config.userAgent }) : undefined;
+    const endpoint: TokenEndpointContext | undefined = tokenUrl
+      ? { tokenUrl, discovery, transport, timeout: config.tokenRequestTimeout, maxBodyBytes: config.maxTokenResponseBytes, lifetime: config.lifetime, now, userAgent: config.userAgent }
       : undefined;
     const fetcher = credentials && endpoint && (credentials.clientAuth.clientSecret !== undefined || !['client_secret_basic', 'client_secret_post', 'client_secret_jwt'].includes(credentials.clientAuth.method))
       ? new TokenFetcher({ endpoint, clientAuth: credentials.clientAuth, retry: config.retry, circuitBreaker: config.circuitBreaker, events, counters })
@@ -164,7 +167,7 @@ export class Client {
       audience: credentials?.audience,
       extra: credentials?.extra ?? {},
     };
-    const keyBase = [config.tokenUrl ?? '', credentials?.clientAuth.clientId ?? ''] as const;
+    const keyBase = [tokenUrl ?? '', credentials?.clientAuth.clientId ?? ''] as const;
     const defaultKey = tokenKey(keyBase[0], keyBase[1], baseParameters);
     const keys = new Map<string, TokenKey>();
     const keyFor = (selector?: TokenSelector): TokenKey => {

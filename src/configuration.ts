@@ -84,6 +84,12 @@ export interface ClientConfiguration {
   baseUrl?: string;
   /** The token endpoint: absolute, or a path relative to `baseUrl`. */
   tokenUrl?: string;
+  /**
+   * The authorization server's issuer identifier, instead of `tokenUrl`: the token endpoint (its mTLS alias for
+   * `tls_client_auth`), authentication methods and signing algorithms are read from its metadata (RFC 8414, then
+   * OpenID Connect Discovery), which must name this exact issuer. Fetched on first use, cached for an hour.
+   */
+  issuer?: string;
   /** Timeout in ms for API requests (to the response headers, and between body chunks); also bounds token requests. 0: none. */
   timeout?: number;
   /** OAuth 2.0 Client Credentials credentials. */
@@ -145,6 +151,7 @@ export interface ResolvedCredentials {
 export interface ResolvedConfiguration {
   baseUrl: string | undefined;
   tokenUrl: string | undefined;
+  issuer: string | undefined;
   timeout: number;
   tokenRequestTimeout: number;
   maxTokenResponseBytes: number;
@@ -233,6 +240,7 @@ function resolveCredentials(raw: unknown, path: string): ResolvedCredentials | u
   const method = c.clientAuthMethod ?? 'client_secret_basic';
   const clientAuth: ClientAuthInput = {
     method,
+    methodExplicit: c.clientAuthMethod !== undefined,
     clientId,
     clientSecret: c.oAuthClientSecret,
     privateKey: c.privateKey,
@@ -269,9 +277,14 @@ export function resolveConfiguration(config: ClientConfiguration = {}): Resolved
   if (typeof config !== 'object' || config === null) throw new InvalidOptionError('configuration', 'must be an object');
   const baseUrl = config.baseUrl === undefined ? undefined : checkUrl('baseUrl', checkString('baseUrl', config.baseUrl)!).replace(/\/+$/, '');
   const tokenUrl = config.tokenUrl === undefined ? undefined : checkUrl('tokenUrl', checkString('tokenUrl', config.tokenUrl)!, baseUrl);
+  const issuer = config.issuer === undefined ? undefined : checkString('issuer', config.issuer)!;
+  if (issuer !== undefined) {
+    checkUrl('issuer', issuer);
+    if (tokenUrl !== undefined) throw new InvalidOptionError('issuer', 'and `tokenUrl` cannot both be set: the token endpoint comes from the issuer\'s metadata');
+  }
   const credentials = resolveCredentials(config.clientCredentialsAuthCredentials, 'clientCredentialsAuthCredentials');
-  if (credentials && !tokenUrl && !credentials.provider && !credentials.presetToken) {
-    throw new InvalidOptionError('tokenUrl', 'is required with clientCredentialsAuthCredentials (the token endpoint, e.g. https://auth.example.com/oauth2/token)');
+  if (credentials && !tokenUrl && !issuer && !credentials.provider && !credentials.presetToken) {
+    throw new InvalidOptionError('tokenUrl', 'is required with clientCredentialsAuthCredentials (the token endpoint, e.g. https://auth.example.com/oauth2/token), or `issuer`');
   }
   const timeout = checkNumber('timeout', config.timeout, 0, 2_147_483_647) ?? 0;
   // Numbers given as numeric strings or bigints are stored as numbers (`cooldown: '30000'` would otherwise be
@@ -298,6 +311,7 @@ export function resolveConfiguration(config: ClientConfiguration = {}): Resolved
   return {
     baseUrl,
     tokenUrl,
+    issuer,
     timeout,
     tokenRequestTimeout: checkNumber('tokenRequestTimeout', config.tokenRequestTimeout, 1, 2_147_483_647) ?? (timeout > 0 ? timeout : 30_000),
     maxTokenResponseBytes: checkNumber('maxTokenResponseBytes', config.maxTokenResponseBytes, 256) ?? 65_536,

@@ -32,6 +32,8 @@ export const ErrorCode = {
   Callback: 'ERR_CALLBACK',
   /** A token store (file, Redis…) failed or timed out; reported in the `storeError` event, never thrown by requests. */
   TokenStore: 'ERR_TOKEN_STORE',
+  /** Authorization server metadata (`issuer`) could not be found or used, or does not offer what is configured. */
+  Discovery: 'ERR_DISCOVERY',
 } as const;
 
 /** One of the {@link ErrorCode} values. */
@@ -234,4 +236,26 @@ export class OAuthProviderError extends ApiError<OAuthProviderErrorBody> {
 export function messageOf(error: unknown): string {
   if (error instanceof Error) return error.message;
   return String(error);
+}
+
+/** Why discovery failed; see {@link DiscoveryError}. */
+export type DiscoveryFailure = 'not_found' | 'issuer_mismatch' | 'invalid_metadata' | 'unsupported_method' | 'unsupported_algorithm';
+
+/**
+ * Authorization server metadata (RFC 8414, OpenID Connect Discovery) for the configured `issuer` could not be
+ * found or used: none at either well-known URL, an `issuer` that does not match, no `token_endpoint`; or the server
+ * does not offer the configured client authentication method or signing algorithm. `reason` says which.
+ */
+export class DiscoveryError extends ClientCredentialsError {
+  override name = 'DiscoveryError';
+  /** Which check failed. */
+  readonly reason: DiscoveryFailure;
+  constructor(reason: DiscoveryFailure, message: string, options?: { cause?: unknown }) {
+    super(ErrorCode.Discovery, message, options);
+    this.reason = reason;
+  }
+
+  override toJSON(): Record<string, unknown> {
+    return { ...super.toJSON(), reason: this.reason };
+  }
 }

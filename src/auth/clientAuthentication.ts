@@ -49,6 +49,8 @@ export const CLIENT_ASSERTION_ALGORITHMS: readonly PrivateKeyAlgorithm[] = [
 /** What a client authentication method needs. */
 export interface ClientAuthInput {
   method: ClientAuthMethod;
+  /** Whether `method` was configured (else it is the default, and discovery may choose another the server offers). */
+  methodExplicit?: boolean | undefined;
   clientId: string;
   clientSecret: string | undefined;
   /** For `private_key_jwt`: a PEM string, a JWK object or a KeyObject. */

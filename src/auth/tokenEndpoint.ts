@@ -4,8 +4,10 @@
  * form-encoded token responses, and error bodies of other shapes (kept as a short excerpt in the message).
  * No retries here: those are `tokenFetcher.ts`'s.
  */
-import { ApiError, MalformedTokenResponseError, OAuthProviderError, TimeoutError, type OAuthProviderErrorBody } from '../errors.js';
+import { ApiError, DiscoveryError, MalformedTokenResponseError, OAuthProviderError, TimeoutError, type OAuthProviderErrorBody } from '../errors.js';
 import { BodyTooLargeError, describeUrl, type HttpResponse, type Transport } from '../http/transport.js';
+import { clientAuthParts, type ClientAuthInput } from './clientAuthentication.js';
+import { staleMetadataFailure, type Discovery } from './discovery.js';
 import { tokenFromResponse, type LifetimePolicy, type OAuthToken, type TokenResponseWire } from '../token.js';
 
 /** What one token request asks for, besides client authentication. */
@@ -22,7 +24,10 @@ export interface TokenRequestParameters {
 
 /** Everything needed to POST to the token endpoint. */
 export interface TokenEndpointContext {
+  /** The token endpoint; with `discovery`, the issuer (an identity only: the endpoint comes from the metadata). */
   tokenUrl: string;
+  /** With the `issuer` option: where the token endpoint, methods and algorithms come from. */
+  discovery?: Discovery | undefined;
   transport: Transport;
   /** Total timeout in ms of one token request. */
   timeout: number;
@@ -199,6 +204,41 @@ export async function requestToken(
   headers: Record<string, string>,
   signal?: AbortSignal,
 ): Promise<TokenEndpointResponse> {
+  if (context.discovery) {
+    const tokenUrl = (await context.discovery.metadata(signal)).token_endpoint;
+    if (!tokenUrl) throw new DiscoveryError('invalid_metadata', `The metadata of ${context.discovery.issuer} has no token_endpoint`);
+    context = { ...context, tokenUrl, discovery: undefined };
+  }
   const { response, sentAt } = await postTokenRequest(context, form, headers, signal);
   return { ...response, result: parseTokenResponse(response, sentAt, context.lifetime, requestSecrets(form, headers)) };
+}
+
+/**
+ * One authenticated token request: resolves the endpoint through discovery when configured, authenticates the
+ * client, POSTs and parses. A 404 or a connection failure drops the cached metadata, so the next attempt reads it again.
+ */
+export async function sendTokenRequest(
+  context: TokenEndpointContext,
+  clientAuth: ClientAuthInput,
+  parameters: TokenRequestParameters,
+  extraFields: Record<string, string>,
+  signal?: AbortSignal,
+): Promise<TokenEndpointResponse> {
+  const discovery = context.discovery;
+  let auth = clientAuth;
+  let algorithms: readonly string[] | undefined;
+  if (discovery) {
+    const resolved = await discovery.resolve(clientAuth, signal);
+    context = { ...context, tokenUrl: resolved.tokenUrl, discovery: undefined };
+    auth = resolved.clientAuth;
+    algorithms = resolved.signingAlgorithms;
+  }
+  const parts = clientAuthParts(auth, context.tokenUrl, context.now(), algorithms);
+  const form = tokenRequestForm(parameters, { ...extraFields, ...parts.form });
+  try {
+    return await requestToken(context, form, parts.headers, signal);
+  } catch (error) {
+    if (discovery && staleMetadataFailure(error)) discovery.invalidate();
+    throw error;
+  }
 }
