@@ -7,6 +7,7 @@ import type { Dispatcher } from 'undici';
 import { ClientCredentialsAuthManager } from './auth/authManager.js';
 import { TokenFetcher } from './auth/tokenFetcher.js';
 import { Discovery } from './auth/discovery.js';
+import { createDpopSigner, dpopTransport, type DpopSigner } from './auth/dpop.js';
 import { TokenLifecycle, tokenKey, type TokenKey } from './auth/tokenLifecycle.js';
 import type { TokenEndpointContext, TokenRequestParameters } from './auth/tokenEndpoint.js';
 import { parseResource, parseScopes, resolveConfiguration, type ClientConfiguration, type ResolvedConfiguration, type TokenSelector } from './configuration.js';
@@ -67,6 +68,7 @@ interface AuthCore {
   defaultKey: TokenKey;
   keyFor: (selector?: TokenSelector) => TokenKey;
   endpoint: TokenEndpointContext | undefined;
+  dpop: DpopSigner | undefined;
 }
 
 interface Transports {
@@ -77,7 +79,7 @@ interface Transports {
 
 /** Options that, when changed by `withConfiguration`, need a separate token cache. */
 const AUTH_OPTIONS: readonly (keyof ClientConfiguration)[] = [
-  'tokenUrl', 'issuer', 'clientCredentialsAuthCredentials', 'tokenStore', 'tokenStoreTimeout', 'clock', 'retry', 'circuitBreaker',
+  'tokenUrl', 'issuer', 'dpop', 'clientCredentialsAuthCredentials', 'tokenStore', 'tokenStoreTimeout', 'clock', 'retry', 'circuitBreaker',
   'refreshAhead', 'defaultTokenLifetime', 'maxTokenLifetime', 'tokenRequestTimeout', 'maxTokenResponseBytes', 'maxCachedTokens', 'dispatcher', 'tls',
 ];
 
@@ -155,8 +157,9 @@ export class Client {
     const now = () => config.clock.now();
     const tokenUrl = config.tokenUrl ?? config.issuer;
     const discovery = config.issuer ? new Discovery({ issuer: config.issuer, transport, now, timeout: config.tokenRequestTimeout, userAgent: config.userAgent }) : undefined;
+    const dpop = createDpopSigner(config.dpop, now);
     const endpoint: TokenEndpointContext | undefined = tokenUrl
-      ? { tokenUrl, discovery, transport, timeout: config.tokenRequestTimeout, maxBodyBytes: config.maxTokenResponseBytes, lifetime: config.lifetime, now, userAgent: config.userAgent }
+      ? { tokenUrl, discovery, dpop, transport, timeout: config.tokenRequestTimeout, maxBodyBytes: config.maxTokenResponseBytes, lifetime: config.lifetime, now, userAgent: config.userAgent }
       : undefined;
     const fetcher = credentials && endpoint && (credentials.clientAuth.clientSecret !== undefined || !['client_secret_basic', 'client_secret_post', 'client_secret_jwt'].includes(credentials.clientAuth.method))
       ? new TokenFetcher({ endpoint, clientAuth: credentials.clientAuth, retry: config.retry, circuitBreaker: config.circuitBreaker, events, counters })
@@ -167,7 +170,8 @@ export class Client {
       audience: credentials?.audience,
       extra: credentials?.extra ?? {},
     };
-    const keyBase = [tokenUrl ?? '', credentials?.clientAuth.clientId ?? ''] as const;
+    // DPoP-bound tokens are cached (and stored) per DPoP key: only a Client with the same key can use them.
+    const keyBase = [`${tokenUrl ?? ''}${dpop ? `#dpop=${dpop.thumbprint}` : ''}`, credentials?.clientAuth.clientId ?? ''] as const;
     const defaultKey = tokenKey(keyBase[0], keyBase[1], baseParameters);
     const keys = new Map<string, TokenKey>();
     const keyFor = (selector?: TokenSelector): TokenKey => {
@@ -212,13 +216,13 @@ export class Client {
     });
     managerContext.lifecycle = lifecycle;
     if (credentials?.presetToken) lifecycle.set(defaultKey, credentials.presetToken, 'preset');
-    return { events, counters, lifecycle, fetcher, manager, defaultKey, keyFor, endpoint };
+    return { events, counters, lifecycle, fetcher, manager, defaultKey, keyFor, endpoint, dpop };
   }
 
   /** The sender of authenticated requests, with 401 recovery: one layer over the transport. */
   #authenticatedSender(): (request: HttpRequest, key: TokenKey | undefined, retry: boolean) => Promise<HttpResponse> {
     const { lifecycle, counters, events } = this.#core;
-    const transport = this.#io.transport;
+    const transport = dpopTransport(this.#core.dpop, this.#io.transport);
     const hasCredentials = this.#config.credentials !== undefined;
     // The header value of the last token sent, built once per token rather than once per request.
     let lastToken: OAuthToken | undefined;

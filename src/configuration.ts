@@ -9,6 +9,7 @@ import { validateClientAuth, type ClientAuthInput, type ClientAuthMethod, type P
 import { DEFAULT_CIRCUIT_BREAKER, DEFAULT_RETRY, type CircuitBreakerOptions, type RetryOptions } from './auth/resilience.js';
 import { DEFAULT_LIFETIME_POLICY, toSeconds, type LifetimePolicy, type OAuthToken, type OAuthTokenInput } from './token.js';
 import type { ClientCredentialsAuthManager } from './auth/authManager.js';
+import type { DpopOption } from './auth/dpop.js';
 import { assertTokenStore, type TokenStore } from './stores/tokenStore.js';
 
 /** A source of the current time in milliseconds since the epoch; inject one to drive expiry in tests. */
@@ -132,6 +133,12 @@ export interface ClientConfiguration {
   allowedOrigins?: readonly string[];
   /** The `user-agent` header. */
   userAgent?: string;
+  /**
+   * DPoP (RFC 9449) sender-constrained tokens: `true` for an ephemeral ES256 key kept for the Client's life, or
+   * `{ privateKey, algorithm? }`. Proofs go with token requests and with API requests that carry a `DPoP` token.
+   * Tokens are cached per DPoP key: a token store shares them only between Clients configured with the same key.
+   */
+  dpop?: DpopOption;
 }
 
 /** Credentials after validation and defaults. */
@@ -170,6 +177,7 @@ export interface ResolvedConfiguration {
   allowedOrigins: ReadonlySet<string>;
   userAgent: string;
   credentials: ResolvedCredentials | undefined;
+  dpop: DpopOption | undefined;
 }
 
 /** The default user agent. */
@@ -333,5 +341,6 @@ export function resolveConfiguration(config: ClientConfiguration = {}): Resolved
     allowedOrigins,
     userAgent: checkString('userAgent', config.userAgent) ?? USER_AGENT,
     credentials,
+    dpop: config.dpop,
   };
 }

@@ -43,3 +43,4 @@ export { FileTokenStore, defaultTokenFilePath, type FileTokenStoreOptions } from
 export { decodeJwt, type DecodedJwt } from './jwt.js';
 export { DiscoveryError, type DiscoveryFailure } from './errors.js';
 export type { AuthorizationServerMetadata } from './auth/discovery.js';
+export type { DpopOption } from './auth/dpop.js';

@@ -95,7 +95,8 @@ function assertionClaims(input: ClientAuthInput, tokenUrl: string, nowMs: number
 
 const keyObjects = new WeakMap<object, KeyObject>();
 
-function toKeyObject(key: NonNullable<ClientAuthInput['privateKey']>): KeyObject {
+/** A private key given as PEM, JWK or KeyObject, as a KeyObject (JWK conversions are memoised). */
+export function toKeyObject(key: NonNullable<ClientAuthInput['privateKey']>): KeyObject {
   if (typeof key === 'string') return createPrivateKey(key);
   if ('asymmetricKeyType' in key && typeof (key as KeyObject).export === 'function') return key as KeyObject;
   let converted = keyObjects.get(key);
@@ -152,7 +153,8 @@ export function assertionAlgorithm(input: ClientAuthInput, serverAlgorithms?: re
   return supported[0]!;
 }
 
-function signJws(alg: PrivateKeyAlgorithm, key: KeyObject, input: string): Buffer {
+/** Signs a JWS signing input with `alg` (RSASSA-PKCS1-v1_5, RSASSA-PSS, ECDSA in IEEE P1363 form, EdDSA). */
+export function signJws(alg: PrivateKeyAlgorithm, key: KeyObject, input: string): Buffer {
   if (alg === 'EdDSA' || alg === 'Ed25519') return sign(null, Buffer.from(input), key);
   const hash = `sha${alg.slice(2)}`;
   if (alg.startsWith('PS')) return sign(hash, Buffer.from(input), { key, padding: 6 /* RSA_PKCS1_PSS_PADDING */, saltLength: Number(alg.slice(2)) / 8 });

@@ -8,6 +8,7 @@ import { ApiError, DiscoveryError, MalformedTokenResponseError, OAuthProviderErr
 import { BodyTooLargeError, describeUrl, type HttpResponse, type Transport } from '../http/transport.js';
 import { clientAuthParts, type ClientAuthInput } from './clientAuthentication.js';
 import { staleMetadataFailure, type Discovery } from './discovery.js';
+import type { DpopSigner } from './dpop.js';
 import { tokenFromResponse, type LifetimePolicy, type OAuthToken, type TokenResponseWire } from '../token.js';
 
 /** What one token request asks for, besides client authentication. */
@@ -28,6 +29,8 @@ export interface TokenEndpointContext {
   tokenUrl: string;
   /** With the `issuer` option: where the token endpoint, methods and algorithms come from. */
   discovery?: Discovery | undefined;
+  /** With the `dpop` option: signs a DPoP proof for each token request (RFC 9449 §5). */
+  dpop?: DpopSigner | undefined;
   transport: Transport;
   /** Total timeout in ms of one token request. */
   timeout: number;
@@ -215,7 +218,8 @@ export async function requestToken(
 
 /**
  * One authenticated token request: resolves the endpoint through discovery when configured, authenticates the
- * client, POSTs and parses. A 404 or a connection failure drops the cached metadata, so the next attempt reads it again.
+ * client, adds a DPoP proof when configured, POSTs and parses. A 404 or a connection failure drops the cached
+ * metadata, so the next attempt reads it again. A DPoP `use_dpop_nonce` error with a new nonce is retried once.
  */
 export async function sendTokenRequest(
   context: TokenEndpointContext,
@@ -224,7 +228,7 @@ export async function sendTokenRequest(
   extraFields: Record<string, string>,
   signal?: AbortSignal,
 ): Promise<TokenEndpointResponse> {
-  const discovery = context.discovery;
+  const { discovery, dpop } = context;
   let auth = clientAuth;
   let algorithms: readonly string[] | undefined;
   if (discovery) {
@@ -232,13 +236,27 @@ export async function sendTokenRequest(
     context = { ...context, tokenUrl: resolved.tokenUrl, discovery: undefined };
     auth = resolved.clientAuth;
     algorithms = resolved.signingAlgorithms;
+    const dpopAlgorithms = resolved.metadata.dpop_signing_alg_values_supported;
+    if (dpop && dpopAlgorithms && !dpopAlgorithms.includes(dpop.algorithm)) {
+      throw new DiscoveryError('unsupported_algorithm', `The authorization server ${discovery.issuer} does not accept ${dpop.algorithm} DPoP proofs (it accepts ${dpopAlgorithms.join(', ') || 'none'})`);
+    }
   }
-  const parts = clientAuthParts(auth, context.tokenUrl, context.now(), algorithms);
-  const form = tokenRequestForm(parameters, { ...extraFields, ...parts.form });
-  try {
-    return await requestToken(context, form, parts.headers, signal);
-  } catch (error) {
-    if (discovery && staleMetadataFailure(error)) discovery.invalidate();
-    throw error;
+  for (let attempt = 1; ; attempt++) {
+    // Rebuilt for the retry too: a client assertion's jti may not be replayed.
+    const parts = clientAuthParts(auth, context.tokenUrl, context.now(), algorithms);
+    const form = tokenRequestForm(parameters, { ...extraFields, ...parts.form });
+    const headers = dpop ? { ...parts.headers, dpop: dpop.proof('POST', context.tokenUrl) } : parts.headers;
+    try {
+      const response = await requestToken(context, form, headers, signal);
+      dpop?.remember(context.tokenUrl, response.headers);
+      return response;
+    } catch (error) {
+      if (dpop && error instanceof ApiError) {
+        const fresh = dpop.remember(context.tokenUrl, error.headers);
+        if (fresh && attempt === 1 && error instanceof OAuthProviderError && error.error === 'use_dpop_nonce') continue;
+      }
+      if (discovery && staleMetadataFailure(error)) discovery.invalidate();
+      throw error;
+    }
   }
 }

@@ -1,4 +1,5 @@
 import http from 'node:http';
+import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { exportJWK, generateKeyPair } from 'jose';
 import type { JWK } from 'jose';
@@ -46,6 +47,8 @@ export interface OidcProviderOptions {
   ttl?: number;
   /** 'jwt' (default): at+jwt for OIDC_RESOURCE even without `resource`; 'opaque': opaque tokens. */
   format?: 'jwt' | 'opaque';
+  /** DPoP (RFC 9449): `'nonce'` makes every DPoP proof need a server nonce (`use_dpop_nonce` first). Default: DPoP on, no nonce. */
+  dpop?: 'nonce' | 'no-nonce';
 }
 
 /** A running oidc-provider instance. */
@@ -153,6 +156,7 @@ export async function startOidcProvider(options: OidcProviderOptions = {}): Prom
     enabledJWA: { clientAuthSigningAlgValues: CLIENT_AUTH_ALGS },
     features: {
       devInteractions: { enabled: false },
+      dPoP: { enabled: true, nonceSecret: randomBytes(32), requireNonce: () => options.dpop === 'nonce' },
       clientCredentials: { enabled: true },
       introspection: { enabled: true },
       revocation: { enabled: true },
