@@ -127,7 +127,7 @@ test('a key of your own (Ed25519, EdDSA) works, and the tokens are bound to it',
 
 test('without dpop, a client registered with dpop_bound_access_tokens is refused (the server requires DPoP)', async () => {
   const client = makeClient({ dpop: false });
-  await assert.rejects(client.clientCredentialsAuthManager.fetchToken(), { code: 'ERR_OAUTH_PROVIDER' });
+  await assert.rejects(client.clientCredentialsAuthManager.fetchToken(), { code: 'ERR_OAUTH_PROVIDER', error: 'invalid_grant', statusCode: 400 });
 });
 
 describe('token sharing', () => {
