@@ -287,7 +287,11 @@ export function resolveConfiguration(config: ClientConfiguration = {}): Resolved
   const tokenUrl = config.tokenUrl === undefined ? undefined : checkUrl('tokenUrl', checkString('tokenUrl', config.tokenUrl)!, baseUrl);
   const issuer = config.issuer === undefined ? undefined : checkString('issuer', config.issuer)!;
   if (issuer !== undefined) {
-    checkUrl('issuer', issuer);
+    const parsed = new URL(checkUrl('issuer', issuer));
+    // RFC 8414 §2: an https URL with no query or fragment; credentials in it would end up in error messages.
+    if (parsed.username || parsed.password || parsed.search || parsed.hash || issuer.includes('#') || issuer.includes('?')) {
+      throw new InvalidOptionError('issuer', 'must be a URL without credentials, query or fragment (RFC 8414 §2)');
+    }
     if (tokenUrl !== undefined) throw new InvalidOptionError('issuer', 'and `tokenUrl` cannot both be set: the token endpoint comes from the issuer\'s metadata');
   }
   const credentials = resolveCredentials(config.clientCredentialsAuthCredentials, 'clientCredentialsAuthCredentials');

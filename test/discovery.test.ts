@@ -35,7 +35,9 @@ test('metadataUrls: RFC 8414 inserts the well-known segment before the issuer pa
 test('`issuer` and `tokenUrl` together are an InvalidOptionError; `issuer` must be a URL', () => {
   const credentials = { oAuthClientId: 'a', oAuthClientSecret: 's' };
   assert.throws(() => new Client({ issuer: 'https://as.example', tokenUrl: 'https://as.example/token', clientCredentialsAuthCredentials: credentials }), (e: unknown) => e instanceof InvalidOptionError && e.option === 'issuer');
-  assert.throws(() => new Client({ issuer: 'as.example', clientCredentialsAuthCredentials: credentials }), (e: unknown) => e instanceof InvalidOptionError && e.option === 'issuer');
+  for (const issuer of ['as.example', 'https://user:pw@as.example', 'https://as.example/?tenant=a', 'https://as.example/#x']) {
+    assert.throws(() => new Client({ issuer, clientCredentialsAuthCredentials: credentials }), (e: unknown) => e instanceof InvalidOptionError && e.option === 'issuer' && !e.message.includes('pw'), issuer);
+  }
 });
 
 describe('against oidc-provider (OpenID Connect discovery)', () => {

@@ -176,3 +176,23 @@ test('bad dpop options are InvalidOptionError at construction', () => {
     );
   }
 });
+
+test('a token endpoint that keeps asking for a new nonce is retried once only, then its error is thrown', async () => {
+  const http = await import('node:http');
+  const { listenLocal, closeServer, readBody } = await import('./helpers/http.js');
+  let count = 0;
+  const server = http.createServer((req, res) => {
+    void readBody(req).then(() => {
+      count++;
+      res.writeHead(400, { 'content-type': 'application/json', 'dpop-nonce': `nonce-${count}` }).end(JSON.stringify({ error: 'use_dpop_nonce', error_description: 'nonce required' }));
+    });
+  });
+  const url = await listenLocal(server);
+  try {
+    const client = makeClient({ tokenUrl: `${url}/token`, circuitBreaker: false });
+    await assert.rejects(client.clientCredentialsAuthManager.fetchToken(), { code: 'ERR_OAUTH_PROVIDER', error: 'use_dpop_nonce' });
+    assert.equal(count, 2);
+  } finally {
+    await closeServer(server);
+  }
+});
