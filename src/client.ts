@@ -395,6 +395,8 @@ export class Client {
     return {
       baseUrl: withoutUserinfo(this.#config.baseUrl),
       tokenUrl: withoutUserinfo(this.#config.tokenUrl),
+      ...(this.#config.issuer ? { issuer: this.#config.issuer } : {}),
+      ...(this.#core.dpop ? { dpop: this.#core.dpop.algorithm } : {}),
       clientId: credentials?.clientAuth.clientId,
       clientAuthMethod: credentials?.clientAuth.method,
       scopes: credentials?.scopes,

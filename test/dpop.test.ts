@@ -196,3 +196,13 @@ test('a token endpoint that keeps asking for a new nonce is retried once only, t
     await closeServer(server);
   }
 });
+
+test('htu is the URL without query, fragment or credentials; toJSON names the DPoP algorithm, never the key', async () => {
+  const { htu } = await import('../src/auth/dpop.js');
+  assert.equal(htu('https://user:pw@api.example/a/b?c=1#d'), 'https://api.example/a/b');
+  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-384' });
+  const client = makeClient({ dpop: { privateKey } });
+  const json = JSON.stringify(client.toJSON());
+  assert.match(json, /"dpop":"ES384"/);
+  assert.ok(!json.includes(String(privateKey.export({ format: 'jwk' }).d)));
+});

@@ -43,11 +43,13 @@ export function jwkThumbprint(jwk: JsonWebKey): string {
   return sha256(canonical);
 }
 
-/** `url` without query and fragment: the `htu` claim (RFC 9449 §4.2). */
+/** `url` without query, fragment and credentials: the `htu` claim (RFC 9449 §4.2). */
 export function htu(url: string): string {
   const u = new URL(url);
   u.search = '';
   u.hash = '';
+  u.username = '';
+  u.password = '';
   return u.href;
 }
 
