@@ -33,6 +33,7 @@ const FEATURES = {
   privateKeyJwt: '`private_key_jwt` (ES256)',
   tls: '`tls_client_auth`, certificate-bound token',
   selfSigned: '`self_signed_tls_client_auth`, certificate-bound token',
+  none: '`none` (public client)',
   alias: 'mTLS endpoint alias (RFC 8705 §5)',
   dpop: 'DPoP with nonces (RFC 9449)',
   discovery: 'discovery (`issuer`)',
@@ -45,22 +46,22 @@ type ServerName = (typeof SERVERS)[number];
 /** The outcome of every cell. `yes`: a token the resource server accepted. Anything else: what happened instead. */
 const EXPECTED: Record<ServerName, Record<Feature, string>> = {
   'oidc-provider': {
-    basic: 'yes', post: 'yes', secretJwt: 'yes', privateKeyJwt: 'yes', tls: 'yes', selfSigned: 'yes', alias: 'yes', dpop: 'yes', discovery: 'yes', resource: 'yes',
+    basic: 'yes', post: 'yes', secretJwt: 'yes', privateKeyJwt: 'yes', tls: 'yes', selfSigned: 'yes', none: 'yes', alias: 'yes', dpop: 'yes', discovery: 'yes', resource: 'yes',
   },
   '@node-oauth/oauth2-server': {
-    basic: 'yes', post: 'yes', secretJwt: 'no: invalid_client', privateKeyJwt: 'no: invalid_client', tls: 'no: invalid_client', selfSigned: 'no: invalid_client',
+    basic: 'yes', post: 'yes', secretJwt: 'no: invalid_client', privateKeyJwt: 'no: invalid_client', tls: 'no: invalid_client', selfSigned: 'no: invalid_client', none: 'no: invalid_client',
     alias: 'no: no metadata (DiscoveryError not_found)', dpop: 'no: DPoP ignored (Bearer token)', discovery: 'no: no metadata (DiscoveryError not_found)', resource: 'no: resource ignored',
   },
   'oauth2-mock-server': {
     basic: 'yes', post: 'yes', secretJwt: 'yes (accepts any client)', privateKeyJwt: 'yes (accepts any client)', tls: 'yes (accepts any client; token not bound)',
-    selfSigned: 'yes (accepts any client; token not bound)', alias: 'no: method not offered (DiscoveryError unsupported_method)', dpop: 'no: DPoP ignored (Bearer token)', discovery: 'yes (advertises only `none`)', resource: 'no: resource ignored',
+    selfSigned: 'yes (accepts any client; token not bound)', none: 'yes', alias: 'no: method not offered (DiscoveryError unsupported_method)', dpop: 'no: DPoP ignored (Bearer token)', discovery: 'yes (advertises only `none`)', resource: 'no: resource ignored',
   },
   '@jmondi/oauth2-server': {
-    basic: 'yes', post: 'yes', secretJwt: 'no: invalid_client', privateKeyJwt: 'no: invalid_client', tls: 'no: invalid_client', selfSigned: 'no: invalid_client',
+    basic: 'yes', post: 'yes', secretJwt: 'no: invalid_client', privateKeyJwt: 'no: invalid_client', tls: 'no: invalid_client', selfSigned: 'no: invalid_client', none: 'no: invalid_client',
     alias: 'no: no metadata (DiscoveryError not_found)', dpop: 'no: DPoP ignored (Bearer token)', discovery: 'no: no metadata (DiscoveryError not_found)', resource: 'no: resource ignored',
   },
   oauth2orize: {
-    basic: 'yes', post: 'yes', secretJwt: 'no: invalid_client', privateKeyJwt: 'no: invalid_client', tls: 'no: invalid_client', selfSigned: 'no: invalid_client',
+    basic: 'yes', post: 'yes', secretJwt: 'no: invalid_client', privateKeyJwt: 'no: invalid_client', tls: 'no: invalid_client', selfSigned: 'no: invalid_client', none: 'no: invalid_client',
     alias: 'no: no metadata (DiscoveryError not_found)', dpop: 'no: DPoP ignored (Bearer token)', discovery: 'no: no metadata (DiscoveryError not_found)', resource: 'no: resource ignored',
   },
 };
@@ -136,6 +137,7 @@ before(async () => {
       { client_id: 'mtls', token_endpoint_auth_method: 'tls_client_auth', tls_client_auth_subject_dn: 'CN=client-a', tls_client_certificate_bound_access_tokens: true },
       { client_id: 'self', token_endpoint_auth_method: 'self_signed_tls_client_auth', jwks: { keys: [selfSignedJwk as never] }, tls_client_certificate_bound_access_tokens: true },
       { client_id: 'dpop', client_secret: 'dpop-secret', dpop_bound_access_tokens: true },
+      { client_id: 'public', token_endpoint_auth_method: 'none' },
     ],
   });
   const agent = new Agent({ connect: { ca: certs.ca } });
@@ -152,6 +154,7 @@ before(async () => {
     privateKeyJwt: { oAuthClientId: 'pk', clientAuthMethod: 'private_key_jwt', privateKey: ecKey.privateKey, keyId: 'pk-1' },
     tls: { oAuthClientId: 'mtls', clientAuthMethod: 'tls_client_auth' },
     selfSigned: { oAuthClientId: 'self', clientAuthMethod: 'self_signed_tls_client_auth' },
+    none: { oAuthClientId: 'public', clientAuthMethod: 'none' },
     alias: { oAuthClientId: 'mtls', clientAuthMethod: 'tls_client_auth' },
     dpop: { oAuthClientId: 'dpop', oAuthClientSecret: 'dpop-secret' },
     discovery: { oAuthClientId: 'svc', oAuthClientSecret: 'svc-secret' },
@@ -184,6 +187,7 @@ before(async () => {
           case 'privateKeyJwt': return { oAuthClientId: INTEROP_CLIENT.id, clientAuthMethod: 'private_key_jwt', privateKey: ecKey.privateKey };
           case 'tls': case 'alias': return { oAuthClientId: INTEROP_CLIENT.id, clientAuthMethod: 'tls_client_auth' };
           case 'selfSigned': return { oAuthClientId: INTEROP_CLIENT.id, clientAuthMethod: 'self_signed_tls_client_auth' };
+          case 'none': return { oAuthClientId: INTEROP_CLIENT.id, clientAuthMethod: 'none' };
           case 'post': return { ...secretCredentials(), clientAuthMethod: 'client_secret_post' };
           case 'resource': return { ...secretCredentials(), resource: OIDC_RESOURCE };
           // oauth2-mock-server advertises only `none`; elsewhere discovery fails before the method matters.
