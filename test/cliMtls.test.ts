@@ -14,10 +14,14 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startOidcProvider, type OidcProviderHandle } from './helpers/oidc.js';
 import { certificateThumbprint, testCertificates } from './helpers/certs.js';
+import { startDpopApi, type DpopApiHandle } from './helpers/dpopApi.js';
+import { Agent } from 'undici';
+import { createLocalJWKSet, type JSONWebKeySet } from 'jose';
 
 const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const SECRET = 'cli-mtls-secret-4d1b9e';
 let op: OidcProviderHandle;
+let dpopApi: DpopApiHandle;
 let work: string;
 const files = { cert: '', key: '', ca: '', secret: '' };
 
@@ -31,6 +35,10 @@ before(async () => {
       { client_id: 'dpop-svc', client_secret: SECRET, dpop_bound_access_tokens: true },
     ],
   });
+  const agent = new Agent({ connect: { ca: certs.ca } });
+  const jwks = (await (await fetch(op.jwksUrl, { dispatcher: agent } as unknown as RequestInit)).json()) as JSONWebKeySet;
+  await agent.close();
+  dpopApi = await startDpopApi({ issuer: op.issuer, audience: op.resource, keySet: createLocalJWKSet(jwks), requireNonce: true });
   work = await mkdtemp(join(tmpdir(), 'cli-mtls-'));
   for (const [name, value] of [['cert', certs.clientCert], ['key', certs.clientKey], ['ca', certs.ca], ['secret', SECRET]] as const) {
     files[name] = join(work, `${name}.pem`);
@@ -38,6 +46,7 @@ before(async () => {
   }
 });
 after(async () => {
+  await dpopApi?.close();
   await op?.close();
   if (work) await rm(work, { recursive: true, force: true });
 });
@@ -120,6 +129,14 @@ test('--dpop gets a DPoP-bound token (and does not cache it)', async () => {
   assert.equal(token.tokenType, 'DPoP');
   assert.equal(typeof (payloadOf(token.accessToken)['cnf'] as Record<string, string>)['jkt'], 'string');
   assert.match(run.stderr, /not cached between runs/);
+});
+
+test('call --dpop: the API verifies the proof, after one nonce round trip', async () => {
+  const start = dpopApi.requests.length;
+  const run = await cli(['call', 'GET', `${dpopApi.url}/things`, '--issuer', op.issuer, '--client-id', 'dpop-svc', '--client-secret-file', files.secret, '--ca', files.ca, '--dpop']);
+  assert.equal(run.code, 0, run.stderr);
+  assert.equal((JSON.parse(run.stdout) as { client_id: string }).client_id, 'dpop-svc');
+  assert.deepEqual(dpopApi.requests.slice(start).map((r) => r.verdict), ['nonce required', 'ok']);
 });
 
 test('inspect --verify: a token from the issuer passes every check', async () => {
