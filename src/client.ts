@@ -10,6 +10,8 @@ import { TokenLifecycle } from './auth/tokenLifecycle.js';
 import { tokenKey, type TokenKey } from './auth/tokenKey.js';
 import { assertUsableLifetime, recordFromInput, type TimePolicy } from './auth/tokenRecord.js';
 import { TokenSource } from './auth/tokenSource.js';
+import { Discovery } from './auth/discovery.js';
+import { createDpopSigner, dpopTransport, type DpopSigner } from './auth/dpop.js';
 import type { TokenEndpointContext, TokenRequestParameters } from './auth/tokenEndpoint.js';
 import { parseResource, parseScopes, resolveConfiguration, type ClientConfiguration, type ResolvedConfiguration, type TokenSelector } from './configuration.js';
 import { ApiError, InvalidOptionError, MissingCredentialsError, TimeoutError, TokenExpiredError } from './errors.js';
@@ -69,6 +71,7 @@ interface AuthCore {
   defaultKey: TokenKey;
   keyFor: (selector?: TokenSelector) => TokenKey;
   endpoint: TokenEndpointContext | undefined;
+  dpop: DpopSigner | undefined;
 }
 
 interface Transports {
@@ -79,7 +82,7 @@ interface Transports {
 
 /** Options that, when changed by `withConfiguration`, need a separate token cache. */
 const AUTH_OPTIONS: readonly (keyof ClientConfiguration)[] = [
-  'tokenUrl', 'clientCredentialsAuthCredentials', 'tokenStore', 'tokenStoreTimeout', 'clock', 'retry', 'circuitBreaker',
+  'tokenUrl', 'issuer', 'dpop', 'clientCredentialsAuthCredentials', 'tokenStore', 'tokenStoreTimeout', 'clock', 'retry', 'circuitBreaker',
   'refreshAhead', 'defaultTokenLifetime', 'maxTokenLifetime', 'tokenRequestTimeout', 'maxTokenResponseBytes', 'maxCachedTokens', 'dispatcher', 'tls',
 ];
 
@@ -135,7 +138,7 @@ export class Client {
     this.#config = resolved;
     this.#io = inherited?.io ?? Client.#transports(resolved);
     // A relative tokenUrl follows baseUrl: a clone whose token endpoint moved with it gets a token cache of its own.
-    const core = inherited?.core && inherited.core.endpoint?.tokenUrl === resolved.tokenUrl ? inherited.core : undefined;
+    const core = inherited?.core && inherited.core.endpoint?.tokenUrl === (resolved.tokenUrl ?? resolved.issuer) ? inherited.core : undefined;
     this.#ownsCore = core === undefined;
     this.#core = core ?? Client.#authCore(resolved, this.#io.transport);
     this.clientCredentialsAuthManager = this.#core.manager;
@@ -157,8 +160,11 @@ export class Client {
     const now = () => config.clock.now();
     const monotonic = config.monotonic;
     const policy: TimePolicy = { ...config.lifetime, clockSkew: credentials?.clockSkew ?? 0, refreshAhead: config.refreshAhead };
-    const endpoint: TokenEndpointContext | undefined = config.tokenUrl
-      ? { tokenUrl: config.tokenUrl, transport, timeout: config.tokenRequestTimeout, maxBodyBytes: config.maxTokenResponseBytes, lifetime: config.lifetime, now, userAgent: config.userAgent }
+    const tokenUrl = config.tokenUrl ?? config.issuer;
+    const discovery = config.issuer ? new Discovery({ issuer: config.issuer, transport, now, timeout: config.tokenRequestTimeout, userAgent: config.userAgent }) : undefined;
+    const dpop = createDpopSigner(config.dpop, now);
+    const endpoint: TokenEndpointContext | undefined = tokenUrl
+      ? { tokenUrl, discovery, dpop, transport, timeout: config.tokenRequestTimeout, maxBodyBytes: config.maxTokenResponseBytes, lifetime: config.lifetime, now, userAgent: config.userAgent }
       : undefined;
     const check = (token: OAuthToken): void => {
       const at = now();
@@ -173,7 +179,8 @@ export class Client {
       audience: credentials?.audience,
       extra: credentials?.extra ?? {},
     };
-    const keyBase = [config.tokenUrl ?? '', credentials?.clientAuth.clientId ?? ''] as const;
+    // DPoP-bound tokens are cached (and stored) per DPoP key: only a Client with the same key can use them.
+    const keyBase = [`${tokenUrl ?? ''}${dpop ? `#dpop=${dpop.thumbprint}` : ''}`, credentials?.clientAuth.clientId ?? ''] as const;
     const defaultKey = tokenKey(keyBase[0], keyBase[1], baseParameters);
     const keys = new Map<string, TokenKey>();
     const keyFor = (selector?: TokenSelector): TokenKey => {
@@ -217,13 +224,13 @@ export class Client {
     const lifecycle = new TokenLifecycle({ now, monotonic, policy, maxEntries: config.maxCachedTokens, events, counters, source, onTokenUpdate: credentials?.onTokenUpdate, store });
     managerContext.lifecycle = lifecycle;
     if (credentials?.presetToken) lifecycle.set(defaultKey, credentials.presetToken, 'preset');
-    return { events, counters, lifecycle, fetcher, manager, defaultKey, keyFor, endpoint };
+    return { events, counters, lifecycle, fetcher, manager, defaultKey, keyFor, endpoint, dpop };
   }
 
   /** The sender of authenticated requests, with 401 recovery: one layer over the transport. */
   #authenticatedSender(): (request: HttpRequest, key: TokenKey | undefined, retry: boolean) => Promise<HttpResponse> {
     const { lifecycle, counters, events } = this.#core;
-    const transport = this.#io.transport;
+    const transport = dpopTransport(this.#core.dpop, this.#io.transport);
     const hasCredentials = this.#config.credentials !== undefined;
     // The header value of the last token sent, built once per token rather than once per request.
     let lastToken: OAuthToken | undefined;
@@ -399,6 +406,8 @@ export class Client {
     return {
       baseUrl: withoutUserinfo(this.#config.baseUrl),
       tokenUrl: withoutUserinfo(this.#config.tokenUrl),
+      ...(this.#config.issuer ? { issuer: this.#config.issuer } : {}),
+      ...(this.#core.dpop ? { dpop: this.#core.dpop.algorithm } : {}),
       clientId: credentials?.clientAuth.clientId,
       clientAuthMethod: credentials?.clientAuth.method,
       scopes: credentials?.scopes,

@@ -9,6 +9,7 @@ import { validateClientAuth, type ClientAuthInput, type ClientAuthMethod, type P
 import { DEFAULT_CIRCUIT_BREAKER, DEFAULT_RETRY, type CircuitBreakerOptions, type RetryOptions } from './auth/resilience.js';
 import { DEFAULT_LIFETIME_POLICY, toSeconds, type LifetimePolicy, type OAuthToken, type OAuthTokenInput } from './token.js';
 import type { ClientCredentialsAuthManager } from './auth/authManager.js';
+import type { DpopOption } from './auth/dpop.js';
 import { assertTokenStore, type TokenStore } from './stores/tokenStore.js';
 
 /**
@@ -65,7 +66,11 @@ export interface ClientCredentialsAuthCredentials {
   clientAuthMethod?: ClientAuthMethod;
   /** For `private_key_jwt`: a PEM string, a private JWK or a KeyObject. */
   privateKey?: string | Record<string, unknown> | KeyObject;
-  /** For `private_key_jwt`: the JWS algorithm; derived from the key by default. */
+  /**
+   * The JWS algorithm of the client assertion: `HS256`/`HS384`/`HS512` for `client_secret_jwt`, any the key supports
+   * for `private_key_jwt`. Default: the first the server's metadata offers (with `issuer`), else the key's default
+   * (`HS256`, `RS256`, `PS256` for an RSA-PSS key, `ES256`/`ES384`/`ES512` by curve, `EdDSA`).
+   */
   privateKeyAlgorithm?: PrivateKeyAlgorithm;
   /** For JWT client assertions: the `kid` header. */
   keyId?: string;
@@ -85,6 +90,12 @@ export interface ClientConfiguration {
   baseUrl?: string;
   /** The token endpoint: absolute, or a path relative to `baseUrl`. */
   tokenUrl?: string;
+  /**
+   * The authorization server's issuer identifier, instead of `tokenUrl`: the token endpoint (its mTLS alias for
+   * `tls_client_auth`), authentication methods and signing algorithms are read from its metadata (RFC 8414, then
+   * OpenID Connect Discovery), which must name this exact issuer. Fetched on first use, cached for an hour.
+   */
+  issuer?: string;
   /** Timeout in ms for API requests (to the response headers, and between body chunks); also bounds token requests. 0: none. */
   timeout?: number;
   /** OAuth 2.0 Client Credentials credentials. */
@@ -132,6 +143,12 @@ export interface ClientConfiguration {
   allowedOrigins?: readonly string[];
   /** The `user-agent` header. */
   userAgent?: string;
+  /**
+   * DPoP (RFC 9449) sender-constrained tokens: `true` for an ephemeral ES256 key kept for the Client's life, or
+   * `{ privateKey, algorithm? }`. Proofs go with token requests and with API requests that carry a `DPoP` token.
+   * Tokens are cached per DPoP key: a token store shares them only between Clients configured with the same key.
+   */
+  dpop?: DpopOption;
 }
 
 /** Credentials after validation and defaults. */
@@ -151,6 +168,7 @@ export interface ResolvedCredentials {
 export interface ResolvedConfiguration {
   baseUrl: string | undefined;
   tokenUrl: string | undefined;
+  issuer: string | undefined;
   timeout: number;
   tokenRequestTimeout: number;
   maxTokenResponseBytes: number;
@@ -171,6 +189,7 @@ export interface ResolvedConfiguration {
   allowedOrigins: ReadonlySet<string>;
   userAgent: string;
   credentials: ResolvedCredentials | undefined;
+  dpop: DpopOption | undefined;
 }
 
 /** The default user agent. */
@@ -241,6 +260,7 @@ function resolveCredentials(raw: unknown, path: string): ResolvedCredentials | u
   const method = c.clientAuthMethod ?? 'client_secret_basic';
   const clientAuth: ClientAuthInput = {
     method,
+    methodExplicit: c.clientAuthMethod !== undefined,
     clientId,
     clientSecret: c.oAuthClientSecret,
     privateKey: c.privateKey,
@@ -277,9 +297,18 @@ export function resolveConfiguration(config: ClientConfiguration = {}): Resolved
   if (typeof config !== 'object' || config === null) throw new InvalidOptionError('configuration', 'must be an object');
   const baseUrl = config.baseUrl === undefined ? undefined : checkUrl('baseUrl', checkString('baseUrl', config.baseUrl)!).replace(/\/+$/, '');
   const tokenUrl = config.tokenUrl === undefined ? undefined : checkUrl('tokenUrl', checkString('tokenUrl', config.tokenUrl)!, baseUrl);
+  const issuer = config.issuer === undefined ? undefined : checkString('issuer', config.issuer)!;
+  if (issuer !== undefined) {
+    const parsed = new URL(checkUrl('issuer', issuer));
+    // RFC 8414 §2: an https URL with no query or fragment; credentials in it would end up in error messages.
+    if (parsed.username || parsed.password || parsed.search || parsed.hash || issuer.includes('#') || issuer.includes('?')) {
+      throw new InvalidOptionError('issuer', 'must be a URL without credentials, query or fragment (RFC 8414 §2)');
+    }
+    if (tokenUrl !== undefined) throw new InvalidOptionError('issuer', 'and `tokenUrl` cannot both be set: the token endpoint comes from the issuer\'s metadata');
+  }
   const credentials = resolveCredentials(config.clientCredentialsAuthCredentials, 'clientCredentialsAuthCredentials');
-  if (credentials && !tokenUrl && !credentials.provider && !credentials.presetToken) {
-    throw new InvalidOptionError('tokenUrl', 'is required with clientCredentialsAuthCredentials (the token endpoint, e.g. https://auth.example.com/oauth2/token)');
+  if (credentials && !tokenUrl && !issuer && !credentials.provider && !credentials.presetToken) {
+    throw new InvalidOptionError('tokenUrl', 'is required with clientCredentialsAuthCredentials (the token endpoint, e.g. https://auth.example.com/oauth2/token), or `issuer`');
   }
   const timeout = checkNumber('timeout', config.timeout, 0, 2_147_483_647) ?? 0;
   // Numbers given as numeric strings or bigints are stored as numbers (`cooldown: '30000'` would otherwise be
@@ -313,6 +342,7 @@ export function resolveConfiguration(config: ClientConfiguration = {}): Resolved
   return {
     baseUrl,
     tokenUrl,
+    issuer,
     timeout,
     tokenRequestTimeout: checkNumber('tokenRequestTimeout', config.tokenRequestTimeout, 1, 2_147_483_647) ?? (timeout > 0 ? timeout : 30_000),
     maxTokenResponseBytes: checkNumber('maxTokenResponseBytes', config.maxTokenResponseBytes, 256) ?? 65_536,
@@ -335,5 +365,6 @@ export function resolveConfiguration(config: ClientConfiguration = {}): Resolved
     allowedOrigins,
     userAgent: checkString('userAgent', config.userAgent) ?? USER_AGENT,
     credentials,
+    dpop: config.dpop,
   };
 }

@@ -34,6 +34,8 @@ export const ErrorCode = {
   TokenStore: 'ERR_TOKEN_STORE',
   /** A token arrived with less than a second of usable life (expired at birth, or shorter-lived than the clock skew allows). */
   TokenLifetime: 'ERR_TOKEN_LIFETIME',
+  /** Authorization server metadata (`issuer`) could not be found or used, or does not offer what is configured. */
+  Discovery: 'ERR_DISCOVERY',
 } as const;
 
 /** One of the {@link ErrorCode} values. */
@@ -253,5 +255,27 @@ export class TokenLifetimeError extends ClientCredentialsError {
   constructor(message: string, usableMs: number) {
     super(ErrorCode.TokenLifetime, message);
     this.usableMs = usableMs;
+  }
+}
+
+/** Why discovery failed; see {@link DiscoveryError}. */
+export type DiscoveryFailure = 'not_found' | 'issuer_mismatch' | 'invalid_metadata' | 'unsupported_method' | 'unsupported_algorithm';
+
+/**
+ * Authorization server metadata (RFC 8414, OpenID Connect Discovery) for the configured `issuer` could not be
+ * found or used: none at either well-known URL, an `issuer` that does not match, no `token_endpoint`; or the server
+ * does not offer the configured client authentication method or signing algorithm. `reason` says which.
+ */
+export class DiscoveryError extends ClientCredentialsError {
+  override name = 'DiscoveryError';
+  /** Which check failed. */
+  readonly reason: DiscoveryFailure;
+  constructor(reason: DiscoveryFailure, message: string, options?: { cause?: unknown }) {
+    super(ErrorCode.Discovery, message, options);
+    this.reason = reason;
+  }
+
+  override toJSON(): Record<string, unknown> {
+    return { ...super.toJSON(), reason: this.reason };
   }
 }

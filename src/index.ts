@@ -41,3 +41,6 @@ export type { TokenStore, TokenLease } from './stores/tokenStore.js';
 export { MemoryTokenStore, type MemoryTokenStoreOptions } from './stores/memory.js';
 export { FileTokenStore, defaultTokenFilePath, type FileTokenStoreOptions } from './stores/file.js';
 export { decodeJwt, type DecodedJwt } from './jwt.js';
+export { DiscoveryError, type DiscoveryFailure } from './errors.js';
+export type { AuthorizationServerMetadata } from './auth/discovery.js';
+export type { DpopOption } from './auth/dpop.js';

@@ -10,7 +10,7 @@ import { InvalidOptionError } from '../errors.js';
  *
  * - `client_secret_basic` (default): HTTP Basic with the id and secret form-urlencoded first (RFC 6749 §2.3.1).
  * - `client_secret_post`: `client_id` and `client_secret` in the form body.
- * - `client_secret_jwt`: an HS256 JWT assertion signed with the secret (RFC 7523).
+ * - `client_secret_jwt`: a JWT assertion signed with the secret (HS256, HS384 or HS512; RFC 7523).
  * - `private_key_jwt`: a JWT assertion signed with the client's private key (RFC 7523).
  * - `tls_client_auth`, `self_signed_tls_client_auth`: a TLS client certificate (RFC 8705); set `tls` on the Client.
  * - `none`: a public client; only `client_id` is sent.
@@ -27,17 +27,38 @@ export type ClientAuthMethod =
 /** All {@link ClientAuthMethod} values. */
 export const CLIENT_AUTH_METHODS: readonly ClientAuthMethod[] = ['client_secret_basic', 'client_secret_post', 'client_secret_jwt', 'private_key_jwt', 'tls_client_auth', 'self_signed_tls_client_auth', 'none'];
 
-/** JWS algorithms supported for `private_key_jwt`. */
-export type PrivateKeyAlgorithm = 'RS256' | 'RS384' | 'RS512' | 'PS256' | 'PS384' | 'PS512' | 'ES256' | 'ES384' | 'ES512' | 'EdDSA';
+/**
+ * JWS algorithms of client assertions: `HS256`/`HS384`/`HS512` for `client_secret_jwt`, the others for
+ * `private_key_jwt` (each with a key that supports it; `Ed25519` is the fully-specified name of EdDSA on Ed25519).
+ */
+export type PrivateKeyAlgorithm =
+  | 'HS256' | 'HS384' | 'HS512'
+  | 'RS256' | 'RS384' | 'RS512'
+  | 'PS256' | 'PS384' | 'PS512'
+  | 'ES256' | 'ES384' | 'ES512'
+  | 'EdDSA' | 'Ed25519';
+
+/** The HMAC algorithms of `client_secret_jwt`, strongest last. */
+export const SECRET_JWT_ALGORITHMS: readonly PrivateKeyAlgorithm[] = ['HS256', 'HS384', 'HS512'];
+
+/** Every {@link PrivateKeyAlgorithm}. */
+export const CLIENT_ASSERTION_ALGORITHMS: readonly PrivateKeyAlgorithm[] = [
+  ...SECRET_JWT_ALGORITHMS, 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519',
+];
 
 /** What a client authentication method needs. */
 export interface ClientAuthInput {
   method: ClientAuthMethod;
+  /** Whether `method` was configured (else it is the default, and discovery may choose another the server offers). */
+  methodExplicit?: boolean | undefined;
   clientId: string;
   clientSecret: string | undefined;
   /** For `private_key_jwt`: a PEM string, a JWK object or a KeyObject. */
   privateKey?: string | Record<string, unknown> | KeyObject | undefined;
-  /** For `private_key_jwt`: the signing algorithm; derived from the key when absent. */
+  /**
+   * The assertion's signing algorithm. When absent: the first the server's metadata offers that the key (or secret)
+   * supports, else the key's default (`HS256` for `client_secret_jwt`).
+   */
   algorithm?: PrivateKeyAlgorithm | undefined;
   /** For JWT assertions: the `kid` header. */
   keyId?: string | undefined;
@@ -72,28 +93,69 @@ function assertionClaims(input: ClientAuthInput, tokenUrl: string, nowMs: number
   return { iss: input.clientId, sub: input.clientId, aud: input.audience ?? tokenUrl, jti: randomUUID(), iat, exp: iat + 60 };
 }
 
-function toKeyObject(key: NonNullable<ClientAuthInput['privateKey']>): KeyObject {
+const keyObjects = new WeakMap<object, KeyObject>();
+
+/** A private key given as PEM, JWK or KeyObject, as a KeyObject (JWK conversions are memoised). */
+export function toKeyObject(key: NonNullable<ClientAuthInput['privateKey']>): KeyObject {
   if (typeof key === 'string') return createPrivateKey(key);
   if ('asymmetricKeyType' in key && typeof (key as KeyObject).export === 'function') return key as KeyObject;
-  return createPrivateKey({ key: key as import('node:crypto').JsonWebKey, format: 'jwk' });
+  let converted = keyObjects.get(key);
+  if (!converted) {
+    converted = createPrivateKey({ key: key as import('node:crypto').JsonWebKey, format: 'jwk' });
+    keyObjects.set(key, converted);
+  }
+  return converted;
 }
 
-function defaultAlgorithm(key: KeyObject): PrivateKeyAlgorithm {
+/** The JWS algorithms a private key can sign with, its default first. Empty for an unsupported key type. */
+export function keyAlgorithms(key: KeyObject): PrivateKeyAlgorithm[] {
   switch (key.asymmetricKeyType) {
-    case 'rsa': return 'RS256';
-    case 'rsa-pss': return 'PS256';
+    case 'rsa': return ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512'];
+    case 'rsa-pss': return ['PS256', 'PS384', 'PS512'];
     case 'ec': {
       const curve = key.asymmetricKeyDetails?.namedCurve;
-      return curve === 'secp384r1' ? 'ES384' : curve === 'secp521r1' ? 'ES512' : 'ES256';
+      return curve === 'prime256v1' ? ['ES256'] : curve === 'secp384r1' ? ['ES384'] : curve === 'secp521r1' ? ['ES512'] : [];
     }
-    case 'ed25519':
-    case 'ed448': return 'EdDSA';
-    default: throw new InvalidOptionError('clientCredentialsAuthCredentials.privateKey', `has an unsupported key type (${key.asymmetricKeyType ?? 'unknown'})`);
+    case 'ed25519': return ['EdDSA', 'Ed25519'];
+    case 'ed448': return ['EdDSA'];
+    default: return [];
   }
 }
 
-function signJws(alg: PrivateKeyAlgorithm, key: KeyObject, input: string): Buffer {
-  if (alg === 'EdDSA') return sign(null, Buffer.from(input), key);
+/**
+ * The algorithms `input` can sign with: the HMAC ones for `client_secret_jwt`, the key's for `private_key_jwt`.
+ * @throws InvalidOptionError for a key type no JWS algorithm covers.
+ */
+function supportedAlgorithms(input: ClientAuthInput, path = 'clientCredentialsAuthCredentials'): readonly PrivateKeyAlgorithm[] {
+  if (input.method === 'client_secret_jwt') return SECRET_JWT_ALGORITHMS;
+  const key = toKeyObject(input.privateKey!);
+  const algorithms = keyAlgorithms(key);
+  if (algorithms.length === 0) {
+    const detail = key.asymmetricKeyType === 'ec' ? `ec ${key.asymmetricKeyDetails?.namedCurve ?? 'unknown curve'}` : (key.asymmetricKeyType ?? 'unknown');
+    throw new InvalidOptionError(`${path}.privateKey`, `has an unsupported key type (${detail})`);
+  }
+  return algorithms;
+}
+
+/**
+ * The algorithm of `input`'s assertions: the configured one; else the key's default (`HS256` for a secret) when
+ * `serverAlgorithms` (the server's `token_endpoint_auth_signing_alg_values_supported`) is absent or offers it; else
+ * the first of `serverAlgorithms` that the key or secret supports; else the key's default.
+ */
+export function assertionAlgorithm(input: ClientAuthInput, serverAlgorithms?: readonly string[]): PrivateKeyAlgorithm {
+  if (input.algorithm) return input.algorithm;
+  const supported = supportedAlgorithms(input);
+  if (serverAlgorithms && serverAlgorithms.length > 0) {
+    if (serverAlgorithms.includes(supported[0]!)) return supported[0]!;
+    const offered = serverAlgorithms.find((alg) => supported.includes(alg as PrivateKeyAlgorithm));
+    if (offered) return offered as PrivateKeyAlgorithm;
+  }
+  return supported[0]!;
+}
+
+/** Signs a JWS signing input with `alg` (RSASSA-PKCS1-v1_5, RSASSA-PSS, ECDSA in IEEE P1363 form, EdDSA). */
+export function signJws(alg: PrivateKeyAlgorithm, key: KeyObject, input: string): Buffer {
+  if (alg === 'EdDSA' || alg === 'Ed25519') return sign(null, Buffer.from(input), key);
   const hash = `sha${alg.slice(2)}`;
   if (alg.startsWith('PS')) return sign(hash, Buffer.from(input), { key, padding: 6 /* RSA_PKCS1_PSS_PADDING */, saltLength: Number(alg.slice(2)) / 8 });
   if (alg.startsWith('ES')) return sign(hash, Buffer.from(input), { key, dsaEncoding: 'ieee-p1363' });
@@ -101,23 +163,21 @@ function signJws(alg: PrivateKeyAlgorithm, key: KeyObject, input: string): Buffe
 }
 
 /**
- * Builds a signed client assertion JWT (RFC 7523 §3) for `client_secret_jwt` (HS256 with the secret) or
- * `private_key_jwt` (the private key).
+ * Builds a signed client assertion JWT (RFC 7523 §3) for `client_secret_jwt` (HS256/384/512 with the secret) or
+ * `private_key_jwt` (the private key), with the algorithm {@link assertionAlgorithm} picks.
  */
-export function clientAssertion(input: ClientAuthInput, tokenUrl: string, nowMs: number): string {
+export function clientAssertion(input: ClientAuthInput, tokenUrl: string, nowMs: number, serverAlgorithms?: readonly string[]): string {
   const claims = assertionClaims(input, tokenUrl, nowMs);
-  if (input.method === 'client_secret_jwt') {
-    const signingInput = `${b64url({ alg: 'HS256', typ: 'JWT', ...(input.keyId ? { kid: input.keyId } : {}) })}.${b64url(claims)}`;
-    return `${signingInput}.${createHmac('sha256', input.clientSecret ?? '').update(signingInput).digest('base64url')}`;
-  }
-  const key = toKeyObject(input.privateKey!);
-  const alg = input.algorithm ?? defaultAlgorithm(key);
+  const alg = assertionAlgorithm(input, serverAlgorithms);
   const signingInput = `${b64url({ alg, typ: 'JWT', ...(input.keyId ? { kid: input.keyId } : {}) })}.${b64url(claims)}`;
-  return `${signingInput}.${signJws(alg, key, signingInput).toString('base64url')}`;
+  if (input.method === 'client_secret_jwt') {
+    return `${signingInput}.${createHmac(`sha${alg.slice(2)}`, input.clientSecret ?? '').update(signingInput).digest('base64url')}`;
+  }
+  return `${signingInput}.${signJws(alg, toKeyObject(input.privateKey!), signingInput).toString('base64url')}`;
 }
 
 /** The headers and form fields that authenticate a token request with `input.method`. */
-export function clientAuthParts(input: ClientAuthInput, tokenUrl: string, nowMs: number): ClientAuthParts {
+export function clientAuthParts(input: ClientAuthInput, tokenUrl: string, nowMs: number, serverAlgorithms?: readonly string[]): ClientAuthParts {
   switch (input.method) {
     case 'client_secret_basic':
       return { headers: { authorization: basicAuthorization(input.clientId, input.clientSecret ?? '') }, form: {} };
@@ -125,7 +185,7 @@ export function clientAuthParts(input: ClientAuthInput, tokenUrl: string, nowMs:
       return { headers: {}, form: { client_id: input.clientId, client_secret: input.clientSecret ?? '' } };
     case 'client_secret_jwt':
     case 'private_key_jwt':
-      return { headers: {}, form: { client_id: input.clientId, client_assertion_type: JWT_BEARER, client_assertion: clientAssertion(input, tokenUrl, nowMs) } };
+      return { headers: {}, form: { client_id: input.clientId, client_assertion_type: JWT_BEARER, client_assertion: clientAssertion(input, tokenUrl, nowMs, serverAlgorithms) } };
     case 'tls_client_auth':
     case 'self_signed_tls_client_auth':
     case 'none':
@@ -143,11 +203,19 @@ export function validateClientAuth(input: ClientAuthInput, path: string): void {
   if (input.method === 'private_key_jwt') {
     if (!input.privateKey) throw new InvalidOptionError(`${path}.privateKey`, 'is required for private_key_jwt');
     try {
-      const key = toKeyObject(input.privateKey);
-      if (!input.algorithm) defaultAlgorithm(key);
-    } catch (error) {
-      if (error instanceof InvalidOptionError) throw error;
+      toKeyObject(input.privateKey);
+    } catch {
       throw new InvalidOptionError(`${path}.privateKey`, 'is not a valid private key (PEM, JWK or KeyObject)');
+    }
+  }
+  if (input.algorithm !== undefined && !CLIENT_ASSERTION_ALGORITHMS.includes(input.algorithm)) {
+    throw new InvalidOptionError(`${path}.privateKeyAlgorithm`, `must be one of ${CLIENT_ASSERTION_ALGORITHMS.join(', ')}`);
+  }
+  if (input.method === 'client_secret_jwt' || input.method === 'private_key_jwt') {
+    const supported = supportedAlgorithms(input, path);
+    if (input.algorithm !== undefined && !supported.includes(input.algorithm)) {
+      const what = input.method === 'client_secret_jwt' ? 'client_secret_jwt (a shared secret)' : 'this private key';
+      throw new InvalidOptionError(`${path}.privateKeyAlgorithm`, `${input.algorithm} is not supported by ${what}; use one of ${supported.join(', ')}`);
     }
   }
 }

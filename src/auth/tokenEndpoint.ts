@@ -1,9 +1,14 @@
 /**
  * One token request to the token endpoint (RFC 6749 §4.4.2) and the mapping of its response (§5.1, §5.2)
- * to an {@link OAuthToken} or a typed error. No retries here: those are `tokenFetcher.ts`'s.
+ * to an {@link OAuthToken} or a typed error, including the quirks of real servers: an RFC 6749 error in a 2xx answer,
+ * form-encoded token responses, and error bodies of other shapes (kept as a short excerpt in the message).
+ * No retries here: those are `tokenFetcher.ts`'s.
  */
-import { ApiError, MalformedTokenResponseError, OAuthProviderError, TimeoutError, type OAuthProviderErrorBody } from '../errors.js';
+import { ApiError, DiscoveryError, MalformedTokenResponseError, OAuthProviderError, TimeoutError, type OAuthProviderErrorBody } from '../errors.js';
 import { BodyTooLargeError, describeUrl, type HttpResponse, type Transport } from '../http/transport.js';
+import { clientAuthParts, type ClientAuthInput } from './clientAuthentication.js';
+import { staleMetadataFailure, type Discovery } from './discovery.js';
+import type { DpopSigner } from './dpop.js';
 import { tokenFromResponse, type LifetimePolicy, type OAuthToken, type TokenResponseWire } from '../token.js';
 
 /** What one token request asks for, besides client authentication. */
@@ -20,7 +25,12 @@ export interface TokenRequestParameters {
 
 /** Everything needed to POST to the token endpoint. */
 export interface TokenEndpointContext {
+  /** The token endpoint; with `discovery`, the issuer (an identity only: the endpoint comes from the metadata). */
   tokenUrl: string;
+  /** With the `issuer` option: where the token endpoint, methods and algorithms come from. */
+  discovery?: Discovery | undefined;
+  /** With the `dpop` option: signs a DPoP proof for each token request (RFC 9449 §5). */
+  dpop?: DpopSigner | undefined;
   transport: Transport;
   /** Total timeout in ms of one token request. */
   timeout: number;
@@ -46,22 +56,99 @@ function parseJson(body: string): unknown {
   }
 }
 
+/**
+ * A form-encoded token response (`access_token=…&token_type=bearer`, as GitHub's legacy endpoint answers), as an
+ * object; undefined unless the content-type says form, or says nothing or text/plain and the body has an
+ * `access_token` or `error` field.
+ */
+function parseForm(body: string, contentType: string | undefined): Record<string, string> | undefined {
+  const type = (contentType ?? '').toLowerCase();
+  const declared = type.includes('application/x-www-form-urlencoded');
+  if (!declared && type !== '' && !type.startsWith('text/plain')) return undefined;
+  if (!/^[A-Za-z0-9_.~%+-]+=/.test(body.trim())) return undefined;
+  const form = Object.fromEntries(new URLSearchParams(body.trim()));
+  return declared || 'access_token' in form || 'error' in form ? form : undefined;
+}
+
 function isErrorBody(value: unknown): value is OAuthProviderErrorBody {
   return typeof value === 'object' && value !== null && typeof (value as OAuthProviderErrorBody).error === 'string';
 }
 
-/** Maps a token endpoint's HTTP response to a token, or throws the matching typed error. */
-export function parseTokenResponse(response: HttpResponse, sentAtMs: number, lifetime: LifetimePolicy): OAuthToken {
-  const json = parseJson(response.body);
+/**
+ * An RFC 6749 §5.2 error in a 2xx answer: `{"error": "…"}`, or a nested `{"error": {"code"|"type": "…", "message": "…"}}`
+ * (only when no `access_token` came with it).
+ */
+function errorIn2xx(value: unknown): OAuthProviderErrorBody | undefined {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
+  const record = value as Record<string, unknown>;
+  if (isErrorBody(record)) return record;
+  const nested = record['error'];
+  if (typeof record['access_token'] === 'string' || typeof nested !== 'object' || nested === null) return undefined;
+  const inner = nested as Record<string, unknown>;
+  const code = [inner['code'], inner['type'], inner['error']].find((v) => typeof v === 'string' && v !== '') as string | undefined;
+  const description = [inner['message'], inner['description'], inner['error_description']].find((v) => typeof v === 'string') as string | undefined;
+  return { error: code ?? 'server_error', ...(description !== undefined ? { error_description: description } : {}) };
+}
+
+/** Longest body excerpt kept in an error message, in characters. */
+const EXCERPT_LENGTH = 160;
+
+/**
+ * A short, single-line excerpt of an error body for a message: control characters stripped, whitespace collapsed,
+ * `secrets` (what the request carried) masked, truncated to {@link EXCERPT_LENGTH} characters.
+ * TODO redact: wire to the shared redactor of issue 10 when it lands.
+ */
+export function bodyExcerpt(body: string, secrets: readonly string[] = []): string {
+  let text = body.slice(0, EXCERPT_LENGTH * 4);
+  for (const secret of secrets) if (secret.length >= 4) text = text.replaceAll(secret, '[redacted]');
+  // eslint-disable-next-line no-control-regex
+  text = text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g, ' ').replace(/\s+/g, ' ').trim();
+  return text.length > EXCERPT_LENGTH ? `${text.slice(0, EXCERPT_LENGTH)}…` : text;
+}
+
+/**
+ * Maps a token endpoint's HTTP response to a token, or throws the matching typed error. `secrets` (the request's
+ * credentials) are masked in any body excerpt.
+ */
+export function parseTokenResponse(response: HttpResponse, sentAtMs: number, lifetime: LifetimePolicy, secrets: readonly string[] = []): OAuthToken {
+  const json = parseJson(response.body) ?? parseForm(response.body, response.headers['content-type']);
   if (response.statusCode < 200 || response.statusCode >= 300) {
     if (isErrorBody(json)) throw new OAuthProviderError({ ...response, result: json });
-    throw new ApiError({ ...response, result: json }, `Token endpoint responded with status ${response.statusCode}`);
+    const excerpt = bodyExcerpt(response.body, secrets);
+    throw new ApiError({ ...response, result: json }, `Token endpoint responded with status ${response.statusCode}${excerpt ? `: ${excerpt}` : ''}`);
   }
   if (json === undefined) {
     const type = response.headers['content-type'] ?? 'no content-type';
     throw new MalformedTokenResponseError(`Token response is not JSON (${type})`, response.statusCode);
   }
+  const error = errorIn2xx(json);
+  if (error) throw new OAuthProviderError({ ...response, result: error });
   return tokenFromResponse(json as TokenResponseWire, sentAtMs, lifetime, response.statusCode);
+}
+
+/** The credentials a token request carries (Basic value and its decoded parts, `client_secret`, `client_assertion`), to mask in excerpts. */
+export function requestSecrets(form: URLSearchParams, headers: Record<string, string>): string[] {
+  const secrets: string[] = [];
+  for (const name of ['client_secret', 'client_assertion']) {
+    const value = form.get(name);
+    if (value) secrets.push(value, encodeURIComponent(value));
+  }
+  const authorization = headers['authorization'];
+  if (authorization) {
+    const value = authorization.slice(authorization.indexOf(' ') + 1);
+    secrets.push(value);
+    if (/^basic /i.test(authorization)) {
+      const decoded = Buffer.from(value, 'base64').toString('utf8');
+      const secret = decoded.slice(decoded.indexOf(':') + 1);
+      secrets.push(secret);
+      try {
+        secrets.push(decodeURIComponent(secret.replace(/\+/g, ' ')));
+      } catch {
+        // not percent-encoded
+      }
+    }
+  }
+  return secrets;
 }
 
 /** Encodes token request parameters and authentication fields as an `application/x-www-form-urlencoded` body. */
@@ -122,6 +209,56 @@ export async function requestToken(
   headers: Record<string, string>,
   signal?: AbortSignal,
 ): Promise<TokenEndpointResponse> {
+  if (context.discovery) {
+    const tokenUrl = (await context.discovery.metadata(signal)).token_endpoint;
+    if (!tokenUrl) throw new DiscoveryError('invalid_metadata', `The metadata of ${context.discovery.issuer} has no token_endpoint`);
+    context = { ...context, tokenUrl, discovery: undefined };
+  }
   const { response, sentAt } = await postTokenRequest(context, form, headers, signal);
-  return { ...response, result: parseTokenResponse(response, sentAt, context.lifetime), sentAt };
+  return { ...response, result: parseTokenResponse(response, sentAt, context.lifetime, requestSecrets(form, headers)), sentAt };
+}
+
+/**
+ * One authenticated token request: resolves the endpoint through discovery when configured, authenticates the
+ * client, adds a DPoP proof when configured, POSTs and parses. A 404 or a connection failure drops the cached
+ * metadata, so the next attempt reads it again. A DPoP `use_dpop_nonce` error with a new nonce is retried once.
+ */
+export async function sendTokenRequest(
+  context: TokenEndpointContext,
+  clientAuth: ClientAuthInput,
+  parameters: TokenRequestParameters,
+  extraFields: Record<string, string>,
+  signal?: AbortSignal,
+): Promise<TokenEndpointResponse> {
+  const { discovery, dpop } = context;
+  let auth = clientAuth;
+  let algorithms: readonly string[] | undefined;
+  if (discovery) {
+    const resolved = await discovery.resolve(clientAuth, signal);
+    context = { ...context, tokenUrl: resolved.tokenUrl, discovery: undefined };
+    auth = resolved.clientAuth;
+    algorithms = resolved.signingAlgorithms;
+    const dpopAlgorithms = resolved.metadata.dpop_signing_alg_values_supported;
+    if (dpop && dpopAlgorithms && !dpopAlgorithms.includes(dpop.algorithm)) {
+      throw new DiscoveryError('unsupported_algorithm', `The authorization server ${discovery.issuer} does not accept ${dpop.algorithm} DPoP proofs (it accepts ${dpopAlgorithms.join(', ') || 'none'})`);
+    }
+  }
+  for (let attempt = 1; ; attempt++) {
+    // Rebuilt for the retry too: a client assertion's jti may not be replayed.
+    const parts = clientAuthParts(auth, context.tokenUrl, context.now(), algorithms);
+    const form = tokenRequestForm(parameters, { ...extraFields, ...parts.form });
+    const headers = dpop ? { ...parts.headers, dpop: dpop.proof('POST', context.tokenUrl) } : parts.headers;
+    try {
+      const response = await requestToken(context, form, headers, signal);
+      dpop?.remember(context.tokenUrl, response.headers);
+      return response;
+    } catch (error) {
+      if (dpop && error instanceof ApiError) {
+        const fresh = dpop.remember(context.tokenUrl, error.headers);
+        if (fresh && attempt === 1 && error instanceof OAuthProviderError && error.error === 'use_dpop_nonce') continue;
+      }
+      if (discovery && staleMetadataFailure(error)) discovery.invalidate();
+      throw error;
+    }
+  }
 }

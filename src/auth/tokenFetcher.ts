@@ -8,10 +8,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { AbortError, CircuitOpenError, RetriesExhaustedError } from '../errors.js';
 import type { EventHub } from '../events.js';
 import type { OAuthToken } from '../token.js';
+import type { ClientAuthInput } from './clientAuthentication.js';
 import { rememberExactTimes } from './tokenRecord.js';
-import { clientAuthParts, type ClientAuthInput } from './clientAuthentication.js';
 import { backoffDelay, CircuitBreaker, isRetryable, isServerFault, retryAfterOf, type CircuitBreakerOptions, type RetryOptions } from './resilience.js';
-import { requestToken, tokenRequestForm, type TokenEndpointContext, type TokenRequestParameters } from './tokenEndpoint.js';
+import { sendTokenRequest, type TokenEndpointContext, type TokenRequestParameters } from './tokenEndpoint.js';
 
 /** Mutable counters the fetcher reports into. */
 export interface FetcherCounters {
@@ -64,11 +64,8 @@ export class TokenFetcher {
 
   /** One attempt, without retries: authenticate, POST, parse, check. */
   async attempt(parameters: TokenRequestParameters, signal?: AbortSignal, extraFields: Record<string, string> = {}): Promise<OAuthToken> {
-    const { endpoint, clientAuth } = this.#options;
-    const auth = clientAuthParts(clientAuth, endpoint.tokenUrl, endpoint.now());
-    const form = tokenRequestForm(parameters, { ...extraFields, ...auth.form });
     this.#options.counters.tokenRequests++;
-    const { result, sentAt } = await requestToken(endpoint, form, auth.headers, signal);
+    const { result, sentAt } = await sendTokenRequest(this.#options.endpoint, this.#options.clientAuth, parameters, extraFields, signal);
     rememberExactTimes(result, sentAt);
     this.#options.check?.(result);
     return result;

@@ -27,6 +27,11 @@ const CONNECTION_OPTIONS = {
   'client-secret-stdin': { type: 'boolean' },
   'auth-method': { type: 'string' },
   'private-key-file': { type: 'string' },
+  issuer: { type: 'string' },
+  cert: { type: 'string' },
+  key: { type: 'string' },
+  ca: { type: 'string' },
+  dpop: { type: 'boolean' },
   scope: { type: 'string', multiple: true },
   resource: { type: 'string', multiple: true },
   audience: { type: 'string' },
@@ -48,7 +53,15 @@ export const COMMANDS = {
     json: { type: 'string' },
     include: { type: 'boolean', short: 'i' },
   },
-  inspect: { ...GLOBAL_OPTIONS, json: { type: 'boolean' } },
+  inspect: {
+    ...GLOBAL_OPTIONS,
+    json: { type: 'boolean' },
+    verify: { type: 'boolean' },
+    issuer: { type: 'string' },
+    audience: { type: 'string' },
+    ca: { type: 'string' },
+    timeout: { type: 'string' },
+  },
   help: { ...GLOBAL_OPTIONS },
 } as const satisfies Record<string, OptionSpec>;
 
@@ -71,6 +84,13 @@ export interface Flags {
   'client-secret-stdin'?: boolean;
   'auth-method'?: string;
   'private-key-file'?: string;
+  issuer?: string;
+  cert?: string;
+  key?: string;
+  ca?: string;
+  dpop?: boolean;
+  /** `inspect`: verify the signature and RFC 9068 claims. */
+  verify?: boolean;
   scope?: string[];
   resource?: string[];
   audience?: string;

@@ -12,6 +12,12 @@ const CONNECTION = `Connection and credentials:
   --auth-method METHOD       client_secret_basic (default), client_secret_post, client_secret_jwt,
                              private_key_jwt, tls_client_auth, self_signed_tls_client_auth, none
   --private-key-file FILE    the key for private_key_jwt (PEM or JWK)
+  --issuer URL               the authorization server's issuer, instead of --token-url: the token endpoint
+                             (its mTLS alias with a certificate), methods and algorithms are discovered
+  --cert FILE, --key FILE    a TLS client certificate and its key (PEM), for tls_client_auth and
+                             self_signed_tls_client_auth (and certificate-bound tokens)
+  --ca FILE                  CA certificates (PEM) to trust for the servers, besides the system's
+  --dpop                     DPoP-bound tokens (RFC 9449) with a key made for this run (not cached)
   --scope SCOPE              scopes to ask for; repeatable, or space-separated
   --resource URI             RFC 8707 resource indicator; repeatable
   --audience AUDIENCE        the audience parameter some servers want
@@ -23,15 +29,16 @@ const CONNECTION = `Connection and credentials:
                              else ~/.cache/client-credentials/tokens.json)
   --no-cache                 do not reuse a cached token: get a new one (it replaces the cached one)
   --config FILE              a JSON file with any of: tokenUrl, baseUrl, clientId, clientSecretFile,
-                             clientSecret, authMethod, privateKeyFile, scope, resource, audience,
-                             clockSkew, timeout, retries, cache
+                             clientSecret, authMethod, privateKeyFile, issuer, cert, key, ca, dpop,
+                             scope, resource, audience, clockSkew, timeout, retries, cache
 
 Environment (a flag wins over the environment, which wins over the config file):
   CLIENT_CREDENTIALS_TOKEN_URL  CLIENT_CREDENTIALS_BASE_URL
   CLIENT_CREDENTIALS_CLIENT_ID or O_AUTH_CLIENT_ID
   CLIENT_CREDENTIALS_CLIENT_SECRET or O_AUTH_CLIENT_SECRET  CLIENT_CREDENTIALS_CLIENT_SECRET_FILE
   CLIENT_CREDENTIALS_AUTH_METHOD  CLIENT_CREDENTIALS_PRIVATE_KEY_FILE  CLIENT_CREDENTIALS_SCOPE
-  CLIENT_CREDENTIALS_RESOURCE  CLIENT_CREDENTIALS_AUDIENCE
+  CLIENT_CREDENTIALS_RESOURCE  CLIENT_CREDENTIALS_AUDIENCE  CLIENT_CREDENTIALS_ISSUER
+  CLIENT_CREDENTIALS_CERT  CLIENT_CREDENTIALS_KEY  CLIENT_CREDENTIALS_CA  CLIENT_CREDENTIALS_DPOP
   CLIENT_CREDENTIALS_CLOCK_SKEW or O_AUTH_CLOCK_SKEW  CLIENT_CREDENTIALS_TIMEOUT  CLIENT_CREDENTIALS_RETRIES
   CLIENT_CREDENTIALS_CACHE  CLIENT_CREDENTIALS_CONFIG  NO_COLOR  XDG_CACHE_HOME`;
 
@@ -53,7 +60,7 @@ Usage:
   client-credentials token [--json] [--no-cache]     print an access token (cached between runs)
   client-credentials call METHOD URL [-H ...] [--data ...|--json ...] [-i]
                                                      call an API with the token; body on stdout
-  client-credentials inspect [TOKEN|-]               decode a JWT (signature NOT verified)
+  client-credentials inspect [TOKEN|-] [--verify]    decode a JWT; --verify checks it against --issuer
   client-credentials help [COMMAND]                  help on a command
 
 Example:
@@ -100,15 +107,22 @@ ${GLOBAL}
 
 ${EXIT_CODES}
 `,
-  inspect: `Usage: client-credentials inspect [TOKEN|-] [--json]
+  inspect: `Usage: client-credentials inspect [TOKEN|-] [--json] [--verify --issuer URL [--audience AUD]]
 
 Decodes a JWT's header and claims, and shows exp, iat and nbf as local times and relative to now ("expires in 4 min").
-The signature is NOT verified: this only reads what the token says about itself. An opaque token is said to be one.
+Without --verify the signature is NOT verified: this only reads what the token says about itself. An opaque token is said to be one.
 With - (or no argument and a pipe), the token is read from standard input; "Bearer ..." and the output of
 \`client-credentials token --json\` are accepted too (a token that starts with - goes after --, or through stdin).
 The token itself is never printed.
 
-  --json                     the decoded header and claims as JSON, with "signatureVerified": false
+  --json                     the decoded header and claims as JSON, with "signatureVerified"
+  --verify                   verify the signature with the issuer's keys (JWKS, found through discovery) and
+                             the RFC 9068 claims: typ at+jwt, iss, aud, exp, iat; says which check failed
+                             (exit code 3)
+  --issuer URL               with --verify: the issuer to trust (or CLIENT_CREDENTIALS_ISSUER)
+  --audience AUD             with --verify: the audience the token must be for
+  --ca FILE                  with --verify: CA certificates (PEM) to trust for the issuer
+  --timeout SECONDS          with --verify: per request (default 30)
 
 ${GLOBAL}
 `,

@@ -2,7 +2,12 @@
  * `client-credentials inspect [TOKEN|-]`: decodes a JWT's header and claims, shows the time claims as local times and
  * relative to now, and says plainly that the signature was not verified. Never prints the token itself.
  */
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { decodeJwt } from '../index.js';
+import { verifyAccessToken, type AccessTokenCheck } from '../auth/accessTokenVerification.js';
+import { createDispatcher, createTransport } from '../http/transport.js';
+import { withSystemRoots } from './settings.js';
 import type { Flags } from './args.js';
 import { CliError, ExitCode } from './failure.js';
 import { expiryPhrase, localTime, relative } from './format.js';
@@ -69,6 +74,13 @@ export async function inspectCommand(positionals: string[], flags: Flags, io: Io
   const parts = token.split('.');
   const decoded = decodeJwt(token);
   const asJson = flags.json === true;
+  if (flags.verify && !decoded) {
+    requireIssuer(flags, io);
+    const detail = 'not a signed JWT (JWS compact serialization), so there is nothing to verify';
+    if (asJson) out.result(`${JSON.stringify({ format: parts.length === 5 ? 'jwe' : 'opaque', verified: false, signatureVerified: false, checks: [{ name: 'format', ok: false, detail }] }, null, 2)}\n`);
+    else out.result(`${out.paintOut('red', 'verification FAILED: format')}: ${detail}.\n`);
+    return ExitCode.Auth;
+  }
 
   if (!decoded) {
     const jweHeader = parts.length === 5 ? decodeHeaderOnly(parts[0]!) : undefined;
@@ -90,6 +102,10 @@ export async function inspectCommand(positionals: string[], flags: Flags, io: Io
     return ExitCode.Ok;
   }
 
+  const verification = flags.verify ? await verifyChecks(token, flags, io, nowMs) : undefined;
+  const verified = verification?.every((c) => c.ok);
+  const exitCode = verification && !verified ? ExitCode.Auth : ExitCode.Ok;
+
   const { header, payload } = decoded;
   const exp = typeof payload['exp'] === 'number' ? payload['exp'] : undefined;
   const nbf = typeof payload['nbf'] === 'number' ? payload['nbf'] : undefined;
@@ -104,7 +120,8 @@ export async function inspectCommand(positionals: string[], flags: Flags, io: Io
     }
     const report = {
       format: 'jwt',
-      signatureVerified: false,
+      signatureVerified: verification?.find((c) => c.name === 'signature')?.ok ?? false,
+      ...(verification ? { verified, checks: verification } : {}),
       header,
       claims: payload,
       times,
@@ -112,12 +129,25 @@ export async function inspectCommand(positionals: string[], flags: Flags, io: Io
       ...(exp !== undefined ? { expiresInSeconds: Math.round(exp - nowMs / 1000) } : {}),
     };
     out.result(`${JSON.stringify(report, null, 2)}\n`);
-    return ExitCode.Ok;
+    return exitCode;
   }
 
   const kind = [header['typ'], header['alg']].filter((v) => typeof v === 'string').join(', ');
   const lines: string[] = [];
-  lines.push(`${out.paintOut('bold', `JWT${kind ? ` (${kind})` : ''}`)}: ${out.paintOut('yellow', 'signature NOT verified')}; these claims are only decoded, do not trust them.`);
+  if (verification) {
+    const failed = verification.filter((c) => !c.ok);
+    lines.push(
+      failed.length === 0
+        ? `${out.paintOut('bold', `JWT${kind ? ` (${kind})` : ''}`)}: ${out.paintOut('green', 'verified')}: signature and RFC 9068 claims (typ, iss, aud, exp, iat) check out.`
+        : `${out.paintOut('bold', `JWT${kind ? ` (${kind})` : ''}`)}: ${out.paintOut('red', `verification FAILED: ${failed.map((c) => c.name).join(', ')}`)}.`,
+    );
+    lines.push('');
+    lines.push(out.paintOut('bold', 'Checks'));
+    lines.push(table(out, verification.map((c) => [c.name, `${c.ok ? out.paintOut('green', 'ok') : out.paintOut('red', 'FAILED')}  ${c.detail}`])));
+    lines.push('');
+  } else {
+    lines.push(`${out.paintOut('bold', `JWT${kind ? ` (${kind})` : ''}`)}: ${out.paintOut('yellow', 'signature NOT verified')}; these claims are only decoded, do not trust them.`);
+  }
   if (exp === undefined) lines.push('No exp claim: the token does not say when it expires.');
   else lines.push(`${expired ? out.paintOut('red', expiryPhrase(exp, nowMs)) : out.paintOut('green', expiryPhrase(exp, nowMs))} (${localTime(exp)})${notYet ? `, and not valid before ${localTime(nbf!)}` : ''}.`);
   lines.push('');
@@ -138,5 +168,41 @@ export async function inspectCommand(positionals: string[], flags: Flags, io: Io
     ),
   );
   out.result(`${lines.join('\n')}\n`);
-  return ExitCode.Ok;
+  return exitCode;
+}
+
+/** `--verify`: the checks of {@link verifyAccessToken} against `--issuer` (or $CLIENT_CREDENTIALS_ISSUER), over `--ca` when given. */
+async function verifyChecks(token: string, flags: Flags, io: Io, nowMs: number): Promise<AccessTokenCheck[]> {
+  const issuer = requireIssuer(flags, io);
+  const caPath = flags.ca ?? io.env['CLIENT_CREDENTIALS_CA'];
+  let ca: string | undefined;
+  if (caPath) {
+    try {
+      ca = await readFile(resolve(io.cwd, caPath), 'utf8');
+    } catch (error) {
+      throw new CliError(`cannot read the CA certificate file ${caPath}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`);
+    }
+  }
+  const seconds = flags.timeout === undefined ? 30 : Number(flags.timeout);
+  if (!Number.isFinite(seconds) || seconds <= 0) throw new CliError(`--timeout must be a positive number of seconds, got "${flags.timeout}"`);
+  const dispatcher = createDispatcher(ca ? { ca: withSystemRoots(ca) } : undefined);
+  try {
+    return await verifyAccessToken(token, {
+      issuer,
+      audience: flags.audience,
+      transport: createTransport(dispatcher),
+      now: nowMs,
+      timeout: Math.round(seconds * 1000),
+      userAgent: 'client-credentials-cli',
+    });
+  } finally {
+    await dispatcher.close();
+  }
+}
+
+/** The issuer `--verify` trusts: `--issuer`, else $CLIENT_CREDENTIALS_ISSUER. */
+function requireIssuer(flags: Flags, io: Io): string {
+  const issuer = flags.issuer ?? io.env['CLIENT_CREDENTIALS_ISSUER'];
+  if (!issuer) throw new CliError('--verify needs the issuer to trust', 'give --issuer URL (or set CLIENT_CREDENTIALS_ISSUER); its metadata gives the keys');
+  return issuer;
 }

@@ -58,20 +58,25 @@ export async function openSession(flags: Flags, io: Io, out: Output, version: st
   const settings = await resolveSettings(flags, io, out, () => defaultCachePath(io.env));
   requireCredentials(settings);
   if (out.verbose) {
-    out.debug(`token URL ${settings.tokenUrl!.value} (${settings.tokenUrl!.source})`);
+    if (settings.tokenUrl) out.debug(`token URL ${settings.tokenUrl.value} (${settings.tokenUrl.source})`);
+    if (settings.issuer) out.debug(`issuer ${settings.issuer.value} (${settings.issuer.source}): the token endpoint is discovered`);
+    if (settings.cert) out.debug(`client certificate from ${settings.cert.source}, key from ${settings.key!.source} (not shown)`);
+    if (settings.ca) out.debug(`trusted CA certificates from ${settings.ca.source}`);
+    if (settings.dpop) out.debug('DPoP: tokens are bound to a key made for this run, so they are not cached between runs');
     if (settings.baseUrl) out.debug(`base URL ${settings.baseUrl.value} (${settings.baseUrl.source})`);
     out.debug(`client id ${settings.clientId!.value} (${settings.clientId!.source}), authentication ${settings.authMethod?.value ?? 'client_secret_basic'}`);
     if (settings.clientSecret) out.debug(`client secret from ${settings.clientSecret.source} (not shown)`);
     if (settings.scopes.length) out.debug(`scope "${settings.scopes.join(' ')}"`);
-    out.debug(settings.cachePath ? `token cache ${settings.cachePath.value} (${settings.cachePath.source})${settings.noCache ? ', not read (--no-cache)' : ''}` : 'token cache off');
+    out.debug(settings.cachePath && !settings.dpop ? `token cache ${settings.cachePath.value} (${settings.cachePath.source})${settings.noCache ? ', not read (--no-cache)' : ''}` : 'token cache off');
   }
 
   let tokenStore: TokenStore | undefined;
   let lastRead: string | undefined;
-  if (settings.cachePath) {
+  // A DPoP-bound token is useless to the next run, which has another key.
+  if (settings.cachePath && !settings.dpop) {
     tokenStore = cliTokenCache(new FileTokenStore({ path: settings.cachePath.value }), {
       reuse: !settings.noCache,
-      credential: settings.clientSecret?.value ?? settings.privateKey?.value,
+      credential: settings.clientSecret?.value ?? settings.privateKey?.value ?? settings.key?.value,
       clockSkew: settings.clockSkew ?? 0,
       now: () => Date.now(),
       onRead: (outcome, token) => {

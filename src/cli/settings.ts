@@ -3,6 +3,7 @@
  * The secret comes from a file, stdin, the environment, the config file, or (with a warning) a flag.
  */
 import { readFile, stat } from 'node:fs/promises';
+import { rootCertificates } from 'node:tls';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { CLIENT_AUTH_METHODS, type ClientAuthMethod, type ClientConfiguration } from '../index.js';
 import type { Flags } from './args.js';
@@ -27,6 +28,14 @@ export interface Settings {
   clientSecret: Sourced<string> | undefined;
   authMethod: Sourced<ClientAuthMethod> | undefined;
   privateKey: Sourced<string> | undefined;
+  /** The authorization server's issuer, for discovery instead of a token URL. */
+  issuer: Sourced<string> | undefined;
+  /** TLS client certificate and key (PEM, read from files), and extra trusted CA certificates. */
+  cert: Sourced<string> | undefined;
+  key: Sourced<string> | undefined;
+  ca: Sourced<string> | undefined;
+  /** `--dpop`: DPoP-bound tokens with an ephemeral key (not cached between runs: the key does not outlive the run). */
+  dpop: boolean;
   scopes: string[];
   resource: string[];
   audience: string | undefined;
@@ -54,6 +63,11 @@ export const ENVIRONMENT = {
   clientSecretFile: ['CLIENT_CREDENTIALS_CLIENT_SECRET_FILE'],
   authMethod: ['CLIENT_CREDENTIALS_AUTH_METHOD'],
   privateKeyFile: ['CLIENT_CREDENTIALS_PRIVATE_KEY_FILE'],
+  issuer: ['CLIENT_CREDENTIALS_ISSUER'],
+  cert: ['CLIENT_CREDENTIALS_CERT'],
+  key: ['CLIENT_CREDENTIALS_KEY'],
+  ca: ['CLIENT_CREDENTIALS_CA'],
+  dpop: ['CLIENT_CREDENTIALS_DPOP'],
   scope: ['CLIENT_CREDENTIALS_SCOPE'],
   resource: ['CLIENT_CREDENTIALS_RESOURCE'],
   audience: ['CLIENT_CREDENTIALS_AUDIENCE'],
@@ -65,7 +79,7 @@ export const ENVIRONMENT = {
 } as const;
 
 /** The keys a config file may have, and their JSON types. */
-const CONFIG_KEYS: Record<string, 'string' | 'number' | 'strings' | 'cache'> = {
+const CONFIG_KEYS: Record<string, 'string' | 'number' | 'strings' | 'cache' | 'boolean'> = {
   tokenUrl: 'string',
   baseUrl: 'string',
   clientId: 'string',
@@ -73,6 +87,11 @@ const CONFIG_KEYS: Record<string, 'string' | 'number' | 'strings' | 'cache'> = {
   clientSecretFile: 'string',
   authMethod: 'string',
   privateKeyFile: 'string',
+  issuer: 'string',
+  cert: 'string',
+  key: 'string',
+  ca: 'string',
+  dpop: 'boolean',
   scope: 'strings',
   resource: 'strings',
   audience: 'string',
@@ -110,9 +129,10 @@ async function readConfig(path: string, out: Output): Promise<ConfigFile> {
       type === 'string' ? typeof value === 'string' :
       type === 'number' ? typeof value === 'number' && Number.isFinite(value) :
       type === 'strings' ? typeof value === 'string' || (Array.isArray(value) && value.every((v) => typeof v === 'string')) :
+      type === 'boolean' ? typeof value === 'boolean' :
       typeof value === 'string' || value === false;
     if (!ok) {
-      const expected = { string: 'a string', number: 'a number', strings: 'a string or an array of strings', cache: 'a path or false' }[type];
+      const expected = { string: 'a string', number: 'a number', strings: 'a string or an array of strings', cache: 'a path or false', boolean: 'true or false' }[type];
       throw new CliError(`"${key}" in the config file ${path} must be ${expected}`);
     }
   }
@@ -225,6 +245,22 @@ export async function resolveSettings(flags: Flags, io: Io, out: Output, default
     }
   }
 
+  const issuer = pick(flags.issuer, 'issuer', io, ENVIRONMENT.issuer, config, 'issuer');
+  const readPem = async (setting: Sourced<string> | undefined, what: string): Promise<Sourced<string> | undefined> => {
+    if (!setting) return undefined;
+    const path = resolvePath(setting, io, config);
+    try {
+      return { value: await readFile(path, 'utf8'), source: `${setting.source} ${path}` };
+    } catch (error) {
+      throw new CliError(`cannot read the ${what} file ${path}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`);
+    }
+  };
+  const cert = await readPem(pick(flags.cert, 'cert', io, ENVIRONMENT.cert, config, 'cert'), 'client certificate');
+  const tlsKey = await readPem(pick(flags.key, 'key', io, ENVIRONMENT.key, config, 'key'), 'client certificate key');
+  const ca = await readPem(pick(flags.ca, 'ca', io, ENVIRONMENT.ca, config, 'ca'), 'CA certificate');
+  const dpopEnv = fromEnv(io, ENVIRONMENT.dpop)?.value;
+  const dpop = flags.dpop === true || (dpopEnv !== undefined ? /^(1|true|yes)$/i.test(dpopEnv) : config.dpop === true);
+
   const scopeSetting = flags.scope?.length ? { value: flags.scope.join(' '), source: '--scope' } : pick(undefined, 'scope', io, ENVIRONMENT.scope, config, 'scope');
   const resourceSetting = flags.resource?.length ? { value: flags.resource.join(' '), source: '--resource' } : pick(undefined, 'resource', io, ENVIRONMENT.resource, config, 'resource');
   const audience = pick(flags.audience, 'audience', io, ENVIRONMENT.audience, config, 'audience');
@@ -251,6 +287,11 @@ export async function resolveSettings(flags: Flags, io: Io, out: Output, default
     clientSecret,
     authMethod: method as Sourced<ClientAuthMethod> | undefined,
     privateKey,
+    issuer,
+    cert,
+    key: tlsKey,
+    ca,
+    dpop,
     scopes: scopeSetting ? scopeSetting.value.split(/\s+/).filter(Boolean) : [],
     resource: resourceSetting ? resourceSetting.value.split(/\s+/).filter(Boolean) : [],
     audience: audience?.value,
@@ -264,10 +305,15 @@ export async function resolveSettings(flags: Flags, io: Io, out: Output, default
 
 /** Checks that the settings name a token endpoint and a client, with what its authentication method needs. */
 export function requireCredentials(settings: Settings): void {
-  if (!settings.tokenUrl) throw new CliError('no token URL is set', 'give --token-url, or set CLIENT_CREDENTIALS_TOKEN_URL, or "tokenUrl" in the --config file');
+  if (!settings.tokenUrl && !settings.issuer) throw new CliError('no token URL is set', 'give --token-url (or --issuer to discover it), or set CLIENT_CREDENTIALS_TOKEN_URL, or "tokenUrl" in the --config file');
+  if (settings.tokenUrl && settings.issuer) throw new CliError(`give a token URL or an issuer, not both (${settings.tokenUrl.source}, ${settings.issuer.source})`);
+  if (Boolean(settings.cert) !== Boolean(settings.key)) throw new CliError('a client certificate needs both --cert and --key', 'give the certificate (PEM) with --cert and its private key (PEM) with --key');
   if (!settings.clientId) throw new CliError('no client id is set', 'give --client-id, or set CLIENT_CREDENTIALS_CLIENT_ID (or O_AUTH_CLIENT_ID), or "clientId" in the --config file');
   const method = settings.authMethod?.value ?? 'client_secret_basic';
   if (method === 'private_key_jwt' && !settings.privateKey) throw new CliError('private_key_jwt needs a private key', 'give --private-key-file (PEM or JWK)');
+  if ((method === 'tls_client_auth' || method === 'self_signed_tls_client_auth') && !settings.cert) {
+    throw new CliError(`${method} needs a client certificate`, 'give --cert FILE and --key FILE (PEM), and --ca FILE if the server\'s certificate is not publicly trusted');
+  }
   if (['client_secret_basic', 'client_secret_post', 'client_secret_jwt'].includes(method) && !settings.clientSecret) {
     throw new CliError('no client secret is set', 'give --client-secret-file FILE or --client-secret-stdin, or set O_AUTH_CLIENT_SECRET (or CLIENT_CREDENTIALS_CLIENT_SECRET)');
   }
@@ -286,6 +332,11 @@ export function clientConfiguration(settings: Settings, extra: Partial<ClientCon
   return {
     ...(settings.baseUrl ? { baseUrl: settings.baseUrl.value } : {}),
     ...(settings.tokenUrl ? { tokenUrl: settings.tokenUrl.value } : {}),
+    ...(settings.issuer ? { issuer: settings.issuer.value } : {}),
+    ...(settings.cert || settings.ca
+      ? { tls: { ...(settings.cert ? { cert: settings.cert.value } : {}), ...(settings.key ? { key: settings.key.value } : {}), ...(settings.ca ? { ca: withSystemRoots(settings.ca.value) } : {}) } }
+      : {}),
+    ...(settings.dpop ? { dpop: true } : {}),
     timeout: settings.timeoutMs,
     ...(settings.retries !== undefined ? { retry: { maxAttempts: settings.retries + 1 } } : {}),
     // One short-lived process: a breaker would never see enough calls to open.
@@ -306,4 +357,9 @@ export function clientConfiguration(settings: Settings, extra: Partial<ClientCon
       : {}),
     ...extra,
   };
+}
+
+/** `pem` added to Node's bundled root certificates (a `ca` option alone would replace them). */
+export function withSystemRoots(pem: string): string {
+  return `${rootCertificates.join('\n')}\n${pem}`;
 }

@@ -13,7 +13,7 @@ export interface RecordedRequest {
 }
 
 /** Listens on 127.0.0.1:0 and resolves to the base URL (`http://127.0.0.1:PORT`). */
-export async function listenLocal(server: Server): Promise<string> {
+export async function listenLocal(server: Server | import("node:https").Server): Promise<string> {
   await new Promise<void>((resolve, reject) => {
     const onError = (err: Error): void => reject(err);
     server.once('error', onError);
@@ -27,7 +27,7 @@ export async function listenLocal(server: Server): Promise<string> {
 }
 
 /** Closes a server and destroys every open socket (keep-alive included), resolving when done. */
-export async function closeServer(server: Server): Promise<void> {
+export async function closeServer(server: Server | import("node:https").Server): Promise<void> {
   if (!server.listening) return;
   await new Promise<void>((resolve) => {
     server.close(() => resolve());

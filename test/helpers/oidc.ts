@@ -1,4 +1,7 @@
 import http from 'node:http';
+import https from 'node:https';
+import { randomBytes, X509Certificate } from 'node:crypto';
+import type { TLSSocket } from 'node:tls';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { exportJWK, generateKeyPair } from 'jose';
 import type { JWK } from 'jose';
@@ -14,7 +17,7 @@ export const OIDC_RESOURCE = 'https://api.example.test';
 export const OIDC_SCOPES = ['api:read', 'api:write', 'api:admin'] as const;
 
 /** Client auth methods the helper supports at the token endpoint. */
-export type OidcClientAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'client_secret_jwt' | 'private_key_jwt';
+export type OidcClientAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'client_secret_jwt' | 'private_key_jwt' | 'tls_client_auth' | 'self_signed_tls_client_auth' | 'none';
 
 /** Client registration passed to oidc-provider (snake_case metadata, extra keys passed through). */
 export interface OidcClient {
@@ -46,6 +49,15 @@ export interface OidcProviderOptions {
   ttl?: number;
   /** 'jwt' (default): at+jwt for OIDC_RESOURCE even without `resource`; 'opaque': opaque tokens. */
   format?: 'jwt' | 'opaque';
+  /** DPoP (RFC 9449): `'nonce'` makes every DPoP proof need a server nonce (`use_dpop_nonce` first). Default: DPoP on, no nonce. */
+  dpop?: 'nonce' | 'no-nonce';
+  /**
+   * Serve HTTPS with this server key and certificate, ask for client certificates (verified against `ca`), and turn
+   * on RFC 8705: tls_client_auth, self_signed_tls_client_auth and certificate-bound access tokens. With `alias`, a
+   * second HTTPS listener serves the same provider and is published as `mtls_endpoint_aliases.token_endpoint`, and
+   * the main listener asks for no client certificate.
+   */
+  mtls?: { key: string; cert: string; ca: string; alias?: boolean };
 }
 
 /** A running oidc-provider instance. */
@@ -57,6 +69,8 @@ export interface OidcProviderHandle {
   resource: string;
   /** Every POST to the token endpoint, in arrival order. */
   tokenRequests: RecordedRequest[];
+  /** With `mtls.alias`: the mTLS alias base URL (its token endpoint is `${mtlsAliasUrl}/token`). */
+  mtlsAliasUrl?: string;
   close(): Promise<void>;
 }
 
@@ -114,7 +128,7 @@ export async function startOidcProvider(options: OidcProviderOptions = {}): Prom
   let handler: (req: IncomingMessage, res: ServerResponse) => unknown = (_req, res) => {
     res.writeHead(503).end();
   };
-  const server = http.createServer((req, res) => {
+  const listener = (req: IncomingMessage, res: ServerResponse): void => {
     void (async () => {
       const path = (req.url ?? '/').split('?')[0];
       if (req.method === 'POST' && path === tokenPath) {
@@ -133,8 +147,14 @@ export async function startOidcProvider(options: OidcProviderOptions = {}): Prom
       }
       handler(req, res);
     })();
-  });
-  const issuer = await listenLocal(server);
+  };
+  const mtls = options.mtls;
+  const server = mtls
+    ? https.createServer({ key: mtls.key, cert: mtls.cert, ca: mtls.ca, requestCert: !mtls.alias, rejectUnauthorized: false }, listener)
+    : http.createServer(listener);
+  const aliasServer = mtls?.alias ? https.createServer({ key: mtls.key, cert: mtls.cert, ca: mtls.ca, requestCert: true, rejectUnauthorized: false }, listener) : undefined;
+  const issuer = (await listenLocal(server)).replace(/^http:/, mtls ? 'https:' : 'http:');
+  const mtlsAliasUrl = aliasServer ? (await listenLocal(aliasServer)).replace(/^http:/, 'https:') : undefined;
 
   const clients = (options.clients ?? DEFAULT_OIDC_CLIENTS).map((c) => ({
     grant_types: ['client_credentials'],
@@ -151,8 +171,28 @@ export async function startOidcProvider(options: OidcProviderOptions = {}): Prom
     scopes: [...OIDC_SCOPES],
     ttl: { ClientCredentials: ttl },
     enabledJWA: { clientAuthSigningAlgValues: CLIENT_AUTH_ALGS },
+    ...(mtls ? { clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'client_secret_jwt', 'private_key_jwt', 'tls_client_auth', 'self_signed_tls_client_auth', 'none'] } : {}),
+    ...(mtlsAliasUrl ? { discovery: { mtls_endpoint_aliases: { token_endpoint: `${mtlsAliasUrl}${tokenPath}` } } } : {}),
     features: {
       devInteractions: { enabled: false },
+      ...(mtls
+        ? {
+            mTLS: {
+              enabled: true,
+              certificateBoundAccessTokens: true,
+              tlsClientAuth: true,
+              selfSignedTlsClientAuth: true,
+              getCertificate: (ctx: { socket: TLSSocket }) => {
+                const peer = typeof ctx.socket.getPeerCertificate === 'function' ? ctx.socket.getPeerCertificate() : undefined;
+                return peer?.raw ? new X509Certificate(peer.raw) : undefined;
+              },
+              certificateAuthorized: (ctx: { socket: TLSSocket }) => ctx.socket.authorized,
+              certificateSubjectMatches: (ctx: { socket: TLSSocket }, property: string, expected: string) =>
+                property === 'tls_client_auth_subject_dn' && `CN=${String(ctx.socket.getPeerCertificate().subject?.CN)}` === expected,
+            },
+          }
+        : {}),
+      dPoP: { enabled: true, nonceSecret: randomBytes(32), requireNonce: () => options.dpop === 'nonce' },
       clientCredentials: { enabled: true },
       introspection: { enabled: true },
       revocation: { enabled: true },
@@ -181,6 +221,10 @@ export async function startOidcProvider(options: OidcProviderOptions = {}): Prom
     introspectionUrl: `${issuer}/token/introspection`,
     resource: OIDC_RESOURCE,
     tokenRequests,
-    close: () => closeServer(server),
+    ...(mtlsAliasUrl ? { mtlsAliasUrl } : {}),
+    close: async () => {
+      if (aliasServer) await closeServer(aliasServer);
+      await closeServer(server);
+    },
   };
 }

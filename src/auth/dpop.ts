@@ -1,0 +1,169 @@
+/**
+ * DPoP (RFC 9449): sender-constrained access tokens. The Client signs a proof JWT with its DPoP key for every token
+ * request (`DPoP` header) and, when the token it holds is of type `DPoP`, for every API request (with `ath`, the
+ * token's hash). Server nonces are honoured at both: a token endpoint `use_dpop_nonce` error and an API
+ * `WWW-Authenticate: DPoP error="use_dpop_nonce"` are each retried once with the nonce, and the last nonce each
+ * origin sent (`DPoP-Nonce`) is remembered for the next proof to it.
+ *
+ * One key per Client, shared by its clones and its token cache; `iat` is read from the Client's clock.
+ */
+import { createHash, createPublicKey, generateKeyPairSync, randomUUID, type JsonWebKey, type KeyObject } from 'node:crypto';
+import { InvalidOptionError } from '../errors.js';
+import type { HttpRequest, HttpResponse, Transport } from '../http/transport.js';
+import { keyAlgorithms, signJws, toKeyObject, type PrivateKeyAlgorithm } from './clientAuthentication.js';
+
+/** The `dpop` option: `true` for an ephemeral ES256 key, or a key of your own (to share DPoP-bound tokens between processes). */
+export type DpopOption =
+  | boolean
+  | {
+      /** A PEM string, a private JWK or a KeyObject (RSA, EC P-256/384/521, Ed25519). */
+      privateKey: string | Record<string, unknown> | KeyObject;
+      /** The JWS algorithm; default the key's (`ES256` for P-256, `RS256` for RSA, `EdDSA` for Ed25519). */
+      algorithm?: PrivateKeyAlgorithm;
+    };
+
+/** Most origins whose nonce is remembered; the oldest is forgotten first. */
+const MAX_NONCES = 256;
+
+/** Base64url SHA-256 of `value`: the `ath` claim, and JWK thumbprints. */
+function sha256(value: string): string {
+  return createHash('sha256').update(value).digest('base64url');
+}
+
+function b64url(value: unknown): string {
+  return Buffer.from(JSON.stringify(value)).toString('base64url');
+}
+
+/** RFC 7638 JWK thumbprint (SHA-256) of a public JWK. */
+export function jwkThumbprint(jwk: JsonWebKey): string {
+  const members: Record<string, readonly string[]> = { RSA: ['e', 'kty', 'n'], EC: ['crv', 'kty', 'x', 'y'], OKP: ['crv', 'kty', 'x'] };
+  const names = members[jwk.kty ?? ''];
+  if (!names) throw new TypeError(`unsupported JWK kty ${String(jwk.kty)}`);
+  const canonical = `{${names.map((n) => `${JSON.stringify(n)}:${JSON.stringify((jwk as Record<string, unknown>)[n])}`).join(',')}}`;
+  return sha256(canonical);
+}
+
+/** `url` without query, fragment and credentials: the `htu` claim (RFC 9449 §4.2). */
+export function htu(url: string): string {
+  const u = new URL(url);
+  u.search = '';
+  u.hash = '';
+  u.username = '';
+  u.password = '';
+  return u.href;
+}
+
+function originOf(url: string): string {
+  try {
+    return new URL(url).origin;
+  } catch {
+    return url;
+  }
+}
+
+/** The DPoP key of one Client: signs proofs and remembers server nonces per origin. */
+export class DpopSigner {
+  readonly algorithm: PrivateKeyAlgorithm;
+  /** The public key, as put in each proof's header. */
+  readonly publicJwk: JsonWebKey;
+  /** RFC 7638 thumbprint of the public key (the `jkt` of bound tokens). */
+  readonly thumbprint: string;
+  readonly #key: KeyObject;
+  readonly #now: () => number;
+  readonly #nonces = new Map<string, string>();
+
+  constructor(key: KeyObject, algorithm: PrivateKeyAlgorithm, now: () => number) {
+    this.#key = key;
+    this.algorithm = algorithm;
+    this.#now = now;
+    const { kty, crv, x, y, n, e } = createPublicKey(key).export({ format: 'jwk' });
+    this.publicJwk = Object.fromEntries(Object.entries({ kty, crv, x, y, n, e }).filter(([, v]) => v !== undefined)) as JsonWebKey;
+    this.thumbprint = jwkThumbprint(this.publicJwk);
+  }
+
+  /** A signed proof for `method` on `url`, bound to `accessToken` (`ath`) when given, with the origin's nonce when known. */
+  proof(method: string, url: string, accessToken?: string): string {
+    const header = { typ: 'dpop+jwt', alg: this.algorithm, jwk: this.publicJwk };
+    const nonce = this.#nonces.get(originOf(url));
+    const payload = {
+      jti: randomUUID(),
+      htm: method.toUpperCase(),
+      htu: htu(url),
+      iat: Math.floor(this.#now() / 1000),
+      ...(nonce !== undefined ? { nonce } : {}),
+      ...(accessToken !== undefined ? { ath: sha256(accessToken) } : {}),
+    };
+    const signingInput = `${b64url(header)}.${b64url(payload)}`;
+    return `${signingInput}.${signJws(this.algorithm, this.#key, signingInput).toString('base64url')}`;
+  }
+
+  /** The nonce last received from `url`'s origin. */
+  nonce(url: string): string | undefined {
+    return this.#nonces.get(originOf(url));
+  }
+
+  /**
+   * Remembers the `DPoP-Nonce` of a response from `url`.
+   * @returns true when it is a new nonce (worth a retry after a `use_dpop_nonce` error).
+   */
+  remember(url: string, headers: Record<string, string>): boolean {
+    const value = headers['dpop-nonce'];
+    if (!value || !/^[\x21\x23-\x5b\x5d-\x7e]+$/.test(value)) return false;
+    const origin = originOf(url);
+    if (this.#nonces.get(origin) === value) return false;
+    this.#nonces.delete(origin);
+    if (this.#nonces.size >= MAX_NONCES) this.#nonces.delete(this.#nonces.keys().next().value!);
+    this.#nonces.set(origin, value);
+    return true;
+  }
+}
+
+/**
+ * The signer for a `dpop` option (path `dpop`), or undefined when it is absent or false.
+ * @throws InvalidOptionError for a key that cannot sign DPoP proofs, or an algorithm it does not support.
+ */
+export function createDpopSigner(option: DpopOption | undefined, now: () => number): DpopSigner | undefined {
+  if (option === undefined || option === false) return undefined;
+  if (option === true) return new DpopSigner(generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey, 'ES256', now);
+  if (typeof option !== 'object' || option === null || !option.privateKey) throw new InvalidOptionError('dpop', 'must be true, or { privateKey, algorithm? }');
+  let key: KeyObject;
+  try {
+    key = toKeyObject(option.privateKey);
+  } catch {
+    throw new InvalidOptionError('dpop.privateKey', 'is not a valid private key (PEM, JWK or KeyObject)');
+  }
+  // A DPoP key is asymmetric, and its public half goes into each proof as a JWK (Node cannot export RSA-PSS keys so).
+  const supported = key.asymmetricKeyType === 'rsa-pss' ? [] : keyAlgorithms(key);
+  if (supported.length === 0) throw new InvalidOptionError('dpop.privateKey', `has a key type DPoP cannot use (${key.asymmetricKeyType ?? 'unknown'})`);
+  const algorithm = option.algorithm ?? supported[0]!;
+  if (!supported.includes(algorithm)) throw new InvalidOptionError('dpop.algorithm', `${String(algorithm)} is not supported by this key; use one of ${supported.join(', ')}`);
+  return new DpopSigner(key, algorithm, now);
+}
+
+/** True when `headers` carry a `WWW-Authenticate: DPoP error="use_dpop_nonce"` challenge. */
+export function asksForNonce(headers: Record<string, string>): boolean {
+  const challenge = headers['www-authenticate'];
+  return challenge !== undefined && /(^|,)\s*DPoP\b[^]*?\berror\s*=\s*"?use_dpop_nonce"?/i.test(challenge);
+}
+
+/**
+ * A transport that adds a DPoP proof to every request sent with `Authorization: DPoP <token>` (htm, htu, ath,
+ * the origin's nonce), remembers the nonces responses carry, and retries once with the new nonce when the resource
+ * server answers 401 `use_dpop_nonce`. Other requests pass through untouched. Without a signer: `transport` itself.
+ */
+export function dpopTransport(signer: DpopSigner | undefined, transport: Transport): Transport {
+  if (!signer) return transport;
+  return async (request: HttpRequest): Promise<HttpResponse> => {
+    const authorization = request.headers.authorization;
+    if (authorization === undefined || !/^dpop /i.test(authorization)) return transport(request);
+    const accessToken = authorization.slice(5).trim();
+    request.headers.dpop = signer.proof(request.method, request.url, accessToken);
+    const response = await transport(request);
+    const fresh = signer.remember(request.url, response.headers);
+    if (response.statusCode !== 401 || !fresh || !asksForNonce(response.headers)) return response;
+    request.headers.dpop = signer.proof(request.method, request.url, accessToken);
+    const retried = await transport(request);
+    signer.remember(request.url, retried.headers);
+    return retried;
+  };
+}
