@@ -36,6 +36,47 @@ interface S3Row {
   steady?: S3Row;
 }
 
+/** One contender's run in an outage scenario (S7, S8). Times are in ms after the first token the endpoint issued. */
+export interface OutageRow {
+  name: ContenderName;
+  /** 1-based run number. */
+  run: number;
+  /** Calls completed in the run, and those that failed. */
+  calls: number;
+  failed: number;
+  /** Token requests the endpoint received in the run, and those refused because they came during the outage. */
+  tokenRequests: number;
+  tokenRequestsRefused: number;
+  /** When the first token was issued, in ms after the callers started; null when none was. */
+  firstTokenMs: number | null;
+  /** The first and the last failed call (when the call settled). */
+  firstFailureMs?: number;
+  lastFailureMs?: number;
+  /** First success at or after the outage's end, minus the end (only when calls failed); null: none before the run ended. */
+  recoveryLagMs?: number | null;
+  /** Of `failed`, those after that first success (not the outage's doing: e.g. a 401 when the next token expires). */
+  failedAfterRecovery?: number;
+  errorSample?: string;
+  /** Failed calls by error message (the first 8 distinct messages). */
+  errors?: Record<string, number>;
+  /** Calls still unsettled 5 s after the run ended. */
+  stuck?: number;
+}
+
+/** An outage scenario: its shape and every run of every contender. */
+export interface OutageScenario {
+  ttl: number;
+  tokenLatencyMs: number;
+  concurrency: number;
+  pauseMs: number;
+  /** The endpoint answers 503 from `outageFromMs` to `outageToMs` after the first token. */
+  outageFromMs: number;
+  outageToMs: number;
+  durationMs: number;
+  runs: number;
+  results: OutageRow[];
+}
+
 /** The JSON a run writes to bench/results/. */
 export interface BenchResults {
   date: string;
@@ -59,6 +100,10 @@ export interface BenchResults {
     skipped?: string;
     results: { store: string; processes: number; requests: number; failures: number; tokenRequests: number; windows: number; perWindow: number; maxInWindow: number; errorSample?: string }[];
   };
+  /** Brief token-endpoint outage (2.5–4.5 s after the first token, 4 s tokens). */
+  s7?: OutageScenario;
+  /** Long token-endpoint outage (2.5–7 s after the first token, 4 s tokens). */
+  s8?: OutageScenario;
 }
 
 /**
@@ -251,17 +296,80 @@ export function renderMarkdown(r: BenchResults): string {
     out.push('');
   }
 
+  for (const [id, scenario, title] of [['S7', r.s7, 'brief outage'], ['S8', r.s8, 'long outage']] as const) {
+    if (scenario) out.push(...renderOutage(r, id, title, scenario));
+  }
+
   out.push('## Reproduce');
   out.push('');
   out.push('```sh');
-  out.push('npm run bench                 # the full run (under 5 minutes); writes bench/results/ and docs/bench.*');
+  out.push('npm run bench                 # the full run (about 10 minutes); writes bench/results/ and docs/bench.*');
   out.push('npm run bench -- --quick      # every scenario, briefly; exits non-zero if one crashed or a correctness count is wrong');
   out.push('node dist/bench/run.js --only S1,S3          # some scenarios (results to the temp directory)');
+  out.push('node dist/bench/run.js --only S7,S8        # the outage scenarios alone: every contender, 5 brief and 1 long run (about 6 minutes)');
   out.push('node dist/bench/run.js --profile             # our Client at c=64 under --cpu-prof, into the OS temp directory');
   out.push('```');
   out.push('');
   return out.join('\n');
 }
+
+const secondsText = (ms: number) => (ms / 1000).toFixed(2);
+
+/** The S7 or S8 section: one row per contender, its runs side by side. */
+function renderOutage(r: BenchResults, id: string, title: string, s: OutageScenario): string[] {
+  const out: string[] = [];
+  out.push(`## ${id}, ${title}`);
+  out.push('');
+  out.push(`Tokens live ${s.ttl} s; the token endpoint answers ${s.tokenLatencyMs} ms after a request, and from ${secondsText(s.outageFromMs)} s to ` +
+    `${secondsText(s.outageToMs)} s after the first token it issued it answers every token request at once with 503 \`temporarily_unavailable\` ` +
+    '(the token server itself is down, for every client alike: nothing of any client is mocked). Each contender runs in a fresh process ' +
+    `with ${s.concurrency} callers that start together and call \`GET /things\` in a loop for ${s.durationMs / 1000} s, each pausing ${s.pauseMs} ms after every call ` +
+    `(a steady load that leaves the shared machine some CPU); ${s.runs} run${s.runs === 1 ? '' : 's'}, the contenders taking turns. ` +
+    'Times are seconds after the first token. "Failure window": the earliest first failure to the latest last failure over the runs. ' +
+    '"Recovery lag": the first successful call at or after the outage\'s end, minus the end, for runs with failures. ' +
+    '"Failed after recovery": failures after that first success (not the outage\'s doing). Token requests include those refused during the outage (in brackets).');
+  out.push('');
+  const names = [...new Set(s.results.map((x) => x.name))];
+  const list = (values: (string | number)[]) => values.join(', ');
+  out.push(table(['Contender', 'Failed (per run)', 'Failed share', 'Failure window (s)', 'Recovery lag (ms, per run)', 'Failed after recovery', 'Token requests (refused)', 'Most frequent error'],
+    names.map((name) => {
+      const rows = s.results.filter((x) => x.name === name);
+      const calls = rows.reduce((n, x) => n + x.calls, 0);
+      const failed = rows.reduce((n, x) => n + x.failed, 0);
+      const failing = rows.filter((x) => x.failed > 0);
+      const window = failing.length === 0 ? '–' : `${secondsText(Math.min(...failing.map((x) => x.firstFailureMs!)))}–${secondsText(Math.max(...failing.map((x) => x.lastFailureMs!)))}`;
+      const lags = failing.length === 0 ? '–' : list(rows.map((x) => (x.failed === 0 ? '–' : x.recoveryLagMs === null || x.recoveryLagMs === undefined ? 'never' : x.recoveryLagMs)));
+      const after = failing.length === 0 ? '–' : list(rows.map((x) => x.failedAfterRecovery ?? 0));
+      const kinds = new Map<string, number>();
+      for (const x of rows) for (const [kind, n] of Object.entries(x.errors ?? {})) kinds.set(kind, (kinds.get(kind) ?? 0) + n);
+      const top = [...kinds].sort((a, b) => b[1] - a[1])[0];
+      const error = top ? `${top[0]}${kinds.size > 1 ? ` (${fmt((100 * top[1]) / failed, 0)} % of failures)` : ''}` : '–';
+      const stuck = rows.reduce((n, x) => n + (x.stuck ?? 0), 0);
+      return [
+        label(r, name),
+        list(rows.map((x) => fmt(x.failed))),
+        calls === 0 ? '–' : `${fmt((100 * failed) / calls, 1)} % of ${fmt(calls)}`,
+        window,
+        lags,
+        after,
+        list(rows.map((x) => `${x.tokenRequests} (${x.tokenRequestsRefused})`)) + (stuck ? `; ${stuck} calls never settled` : ''),
+        error,
+      ];
+    })));
+  out.push('');
+  const note = OUTAGE_NOTES[id];
+  if (note) {
+    out.push(note);
+    out.push('');
+  }
+  return out;
+}
+
+/** How to read the outage tables, written after reading the runs. */
+const OUTAGE_NOTES: Record<string, string> = {
+  S7: '',
+  S8: '',
+};
 
 const escapeXml = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
