@@ -104,6 +104,8 @@ export interface BenchResults {
   s7?: OutageScenario;
   /** Long token-endpoint outage (2.5–7 s after the first token, 4 s tokens). */
   s8?: OutageScenario;
+  /** Scenarios rerun on their own (`--only … --merge`) after this run, whose figures replaced this run's. */
+  reruns?: { scenarios: string[]; date: string; command: string; durationMs: number; machine: BenchResults['machine'] }[];
 }
 
 /**
@@ -164,6 +166,11 @@ export function renderMarkdown(r: BenchResults): string {
     `${r.machine.cpus} CPUs (${r.machine.cpuModel}), ${r.machine.platform}; the whole run took ${fmt(r.durationMs / 1000, 0)} s. ` +
     'Raw results: [bench/results/latest.json](../bench/results/latest.json). Regenerate this page from them with `node dist/bench/run.js --report`.');
   out.push('');
+  for (const x of r.reruns ?? []) {
+    out.push(`${x.scenarios.join(', ')}: rerun on their own by \`${x.command}\` on ${x.date.slice(0, 16).replace('T', ' ')} UTC (Node ${x.machine.node}, ` +
+      `${x.machine.cpus} CPUs), ${fmt(x.durationMs / 1000, 0)} s; their figures below are from that run, the others from the run above.`);
+    out.push('');
+  }
   out.push('The token endpoint and the protected API are tiny `node:http` servers (bench/servers.ts), each in its own child process on ' +
     '127.0.0.1 with keep-alive; every client under test runs in a child process of its own (bench/worker.ts). The token endpoint issues ' +
     'HS256-signed tokens (JWT-shaped, so that undici-oidc-interceptor can read `exp`; everybody else treats them as opaque) with a ' +

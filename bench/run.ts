@@ -12,6 +12,8 @@
  *   --quick             every scenario, briefly; asserts that each ran and that our Client's correctness counts hold
  *                       (no speed is asserted). Results go to the OS temp directory, not bench/results.
  *   --only S1,S3        run only these scenarios (results are not written to bench/results).
+ *   --merge             with --only: put these scenarios' results into bench/results/latest.json in place of theirs,
+ *                       keep the other scenarios' figures, and regenerate docs/bench.md and docs/bench.svg.
  *   --contenders a,b    run only these contenders in S1, S7 and S8 (`--quick` runs only ours in S7 and S8).
  *   --runs N            runs of S7 and S8 (default: 5 and 1; `--quick`: 1 and 1).
  *   --report            regenerate docs/bench.md and docs/bench.svg from bench/results/latest.json, run nothing.
@@ -48,6 +50,8 @@ const PLAN = quick
 
 const onlyArg = flag('only');
 const only = onlyArg ? new Set(onlyArg.split(',').map((s) => s.trim().toUpperCase())) : undefined;
+/** `--only … --merge`: write these scenarios' results into bench/results/latest.json and regenerate the docs. */
+const merge = args.includes('--merge') && only !== undefined && !quick;
 const s1Contenders = flag('contenders')?.split(',') ?? CONTENDERS.map((s) => s.name);
 /** S7, S8: ours and every peer; `--quick` runs ours only (the peers' outage runs take 20 s each), `--contenders` picks. */
 const outageContenders = TOKEN_CONTENDERS.filter((s) => (flag('contenders') ? s1Contenders.includes(s.name) : !quick || s.name === 'ours'));
@@ -613,7 +617,22 @@ async function main(): Promise<void> {
   results.durationMs = Date.now() - started;
   results.targets = targets(results);
   const json = `${JSON.stringify(results, null, 2)}\n`;
-  if (quick || only) {
+  if (merge) {
+    // --only … --merge: these scenarios replace theirs in bench/results/latest.json; the others keep their figures.
+    const file = join(ROOT, 'bench/results/latest.json');
+    const saved = JSON.parse(readFileSync(file, 'utf8')) as BenchResults;
+    const ids = [...only!].filter((id) => /^S[1-8]$/.test(id));
+    for (const id of ids) {
+      const key = id.toLowerCase() as 's1';
+      if (results[key]) saved[key] = results[key];
+    }
+    saved.reruns = [...(saved.reruns ?? []).filter((x) => !x.scenarios.every((id) => ids.includes(id))), { scenarios: ids, date: results.date, command: `node dist/bench/run.js ${args.join(' ')}`, durationMs: results.durationMs, machine: results.machine }];
+    saved.targets = targets(saved);
+    writeFileSync(file, `${JSON.stringify(saved, null, 2)}\n`);
+    writeReports(saved);
+    results.targets = saved.targets.filter((t) => ids.includes(t.id));
+    log(`results: ${ids.join(', ')} merged into bench/results/latest.json; docs/bench.md and docs/bench.svg regenerated`);
+  } else if (quick || only) {
     const file = join(tmpdir(), `client-credentials-bench-${quick ? 'quick' : 'partial'}.json`);
     writeFileSync(file, json);
     log(`results: ${file}`);
