@@ -39,7 +39,7 @@ export interface OutageLoadResult {
   failed: number;
   /** The first failure's message. */
   errorSample?: string;
-  /** How many calls failed with each message (the first 8 distinct messages). */
+  /** How many calls failed with each message (durations in it replaced by N; the first 8 distinct, then "(other messages)"). */
   errorKinds: Record<string, number>;
   /** The milliseconds (since epoch) in which at least one call failed, ascending, and how many failed in each. */
   failureTimes: number[];
@@ -158,9 +158,12 @@ async function outageLoad(target: Contender, request: Extract<WorkerRequest, { t
           if (stop) break;
           failed++;
           mark(failureTimes, failureCounts);
-          const kind = describe(error);
-          errorSample ??= kind;
-          if (errorKinds[kind] !== undefined || Object.keys(errorKinds).length < 8) errorKinds[kind] = (errorKinds[kind] ?? 0) + 1;
+          const message = describe(error);
+          errorSample ??= message;
+          // Durations in a message ("the next trial request goes out in 489 ms") would make each message distinct.
+          let kind = message.replace(/\b\d+(?:\.\d+)? ?(ms|s)\b/g, 'N $1');
+          if (errorKinds[kind] === undefined && Object.keys(errorKinds).length >= 8) kind = '(other messages)';
+          errorKinds[kind] = (errorKinds[kind] ?? 0) + 1;
         }
         await sleep(request.pauseMs);
       }
