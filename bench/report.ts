@@ -167,8 +167,8 @@ export function renderMarkdown(r: BenchResults): string {
     'Raw results: [bench/results/latest.json](../bench/results/latest.json). Regenerate this page from them with `node dist/bench/run.js --report`.');
   out.push('');
   for (const x of r.reruns ?? []) {
-    out.push(`${x.scenarios.join(', ')}: rerun on their own by \`${x.command}\` on ${x.date.slice(0, 16).replace('T', ' ')} UTC (Node ${x.machine.node}, ` +
-      `${x.machine.cpus} CPUs), ${fmt(x.durationMs / 1000, 0)} s; their figures below are from that run, the others from the run above.`);
+    out.push(`${x.scenarios.join(', ')}: rerun separately by \`${x.command}\` on ${x.date.slice(0, 16).replace('T', ' ')} UTC (Node ${x.machine.node}, ` +
+      `${x.machine.cpus} CPUs; that run took ${fmt(x.durationMs / 1000, 0)} s): the ${x.scenarios.join(' and ')} figures below come from it, not from the run above.`);
     out.push('');
   }
   out.push('The token endpoint and the protected API are tiny `node:http` servers (bench/servers.ts), each in its own child process on ' +
@@ -390,7 +390,8 @@ const OUTAGE_NOTES: Record<string, string> = {
     'fails. This is the guarantee of issue 9: an outage shorter than half a token\'s lifetime costs 0 failed requests. The ' +
     'peers refresh at expiry (@badgateway/oauth2-client; the user-written caches around simple-oauth2, openid-client and ' +
     'axios-oauth-client), so their first token expires at 4 s, inside the outage, and they fail until the endpoint is back; ' +
-    'every failing call sends a token request (without single flight, one per caller), hence the refused requests. ' +
+    'every failing call sends a token request (the user-written caches, one per caller) or joins the one in flight ' +
+    '(@badgateway/oauth2-client), hence the refused requests. ' +
     'undici-oidc-interceptor treats a token as expired 10 s before its `exp`, so with 4 s tokens it fetches a token for ' +
     'every call (see S3) and fails from the outage\'s first moment to its last.',
   S8:
@@ -400,7 +401,7 @@ const OUTAGE_NOTES: Record<string, string> = {
     'second or less, not one per call. The first probe after 7 s gets a token and calls succeed again; the recovery lag is ' +
     'at most the probe cap. It fails for about 1.5 s where the peers fail for 3 s (from their token\'s expiry at 4 s). ' +
     'The peers recover within a few hundred milliseconds because every failing call retries the endpoint, at the cost of ' +
-    'hundreds to thousands of token requests during the outage, the load that keeps a recovering authorization server down. ' +
+    'hundreds to thousands of token requests during the outage, all of which land on the authorization server as it comes back. ' +
     'Their "failed after recovery" are 401s at about 11 s, when the token fetched at 7 s expires while calls are in flight ' +
     '(S3\'s race), not the outage.',
 };

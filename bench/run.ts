@@ -626,7 +626,8 @@ async function main(): Promise<void> {
       const key = id.toLowerCase() as 's1';
       if (results[key]) saved[key] = results[key];
     }
-    saved.reruns = [...(saved.reruns ?? []).filter((x) => !x.scenarios.every((id) => ids.includes(id))), { scenarios: ids, date: results.date, command: `node dist/bench/run.js ${args.join(' ')}`, durationMs: results.durationMs, machine: results.machine }];
+    const earlier = (saved.reruns ?? []).map((x) => ({ ...x, scenarios: x.scenarios.filter((id) => !ids.includes(id)) })).filter((x) => x.scenarios.length > 0);
+    saved.reruns = [...earlier, { scenarios: ids, date: results.date, command: `node dist/bench/run.js ${args.join(' ')}`, durationMs: results.durationMs, machine: results.machine }];
     saved.targets = targets(saved);
     writeFileSync(file, `${JSON.stringify(saved, null, 2)}\n`);
     writeReports(saved);
