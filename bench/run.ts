@@ -622,10 +622,9 @@ async function main(): Promise<void> {
     const file = join(ROOT, 'bench/results/latest.json');
     const saved = JSON.parse(readFileSync(file, 'utf8')) as BenchResults;
     const ids = [...only!].filter((id) => /^S[1-8]$/.test(id));
-    for (const id of ids) {
-      const key = id.toLowerCase() as 's1';
-      if (results[key]) saved[key] = results[key];
-    }
+    const into = saved as unknown as Record<string, unknown>;
+    const from = results as unknown as Record<string, unknown>;
+    for (const id of ids) if (from[id.toLowerCase()] !== undefined) into[id.toLowerCase()] = from[id.toLowerCase()];
     const earlier = (saved.reruns ?? []).map((x) => ({ ...x, scenarios: x.scenarios.filter((id) => !ids.includes(id)) })).filter((x) => x.scenarios.length > 0);
     saved.reruns = [...earlier, { scenarios: ids, date: results.date, command: `node dist/bench/run.js ${args.join(' ')}`, durationMs: results.durationMs, machine: results.machine }];
     saved.targets = targets(saved);
