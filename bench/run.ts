@@ -12,11 +12,16 @@
  *   --quick             every scenario, briefly; asserts that each ran and that our Client's correctness counts hold
  *                       (no speed is asserted). Results go to the OS temp directory, not bench/results.
  *   --only S1,S3        run only these scenarios (results are not written to bench/results).
+ *   --merge             with --only: put these scenarios' results into bench/results/latest.json in place of theirs,
+ *                       keep the other scenarios' figures, and regenerate docs/bench.md and docs/bench.svg.
+ *   --contenders a,b    run only these contenders in S1, S7 and S8 (`--quick` runs only ours in S7 and S8).
+ *   --runs N            runs of S7 and S8 (default: 5 and 1; `--quick`: 1 and 1).
  *   --report            regenerate docs/bench.md and docs/bench.svg from bench/results/latest.json, run nothing.
  *   --profile           run our Client on the S1 load at concurrency 64 under `--cpu-prof`; writes .cpuprofile files
  *                       to the OS temp directory (`--contender=undici`, `--concurrency=1` to change either).
  */
 import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { tmpdir, cpus } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -26,7 +31,7 @@ import { CONTENDERS, TOKEN_CONTENDERS, contender, type BenchEnv, type ContenderN
 import { renderMarkdown, renderSvg, type BenchResults, type TargetResult } from './report.js';
 import { BENCH_CLIENT, type ServerStats, type TokenServerConfig } from './servers.js';
 import { median, round } from './stats.js';
-import type { LoadResult } from './worker.js';
+import type { LoadResult, OutageLoadResult } from './worker.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const args = process.argv.slice(2);
@@ -40,12 +45,17 @@ function flag(name: string): string | undefined {
 }
 
 const PLAN = quick
-  ? { s1: { rounds: 1, warmupMs: 30, windowMs: 150, firstWarmupMs: 100 }, s2: { requests: 500, latency: 50 }, s3: { ttl: 2, latency: 100, concurrency: 16, durationMs: 800 }, s5: { tokens: 1_000, requests: 20_000, samples: 5 }, s6: { processes: 8, ttl: 2, durationMs: 2_000, concurrency: 2 } }
-  : { s1: { rounds: 10, warmupMs: 100, windowMs: 300, firstWarmupMs: 600 }, s2: { requests: 1000, latency: 50 }, s3: { ttl: 2, latency: 100, concurrency: 16, durationMs: 10_000 }, s5: { tokens: 10_000, requests: 1_000_000, samples: 20 }, s6: { processes: 8, ttl: 3, durationMs: 10_000, concurrency: 4 } };
+  ? { s1: { rounds: 1, warmupMs: 30, windowMs: 150, firstWarmupMs: 100 }, s2: { requests: 500, latency: 50 }, s3: { ttl: 2, latency: 100, concurrency: 16, durationMs: 800 }, s5: { tokens: 1_000, requests: 20_000, samples: 5 }, s6: { processes: 8, ttl: 2, durationMs: 2_000, concurrency: 2 }, s7: { runs: 1 }, s8: { runs: 1 } }
+  : { s1: { rounds: 10, warmupMs: 100, windowMs: 300, firstWarmupMs: 600 }, s2: { requests: 1000, latency: 50 }, s3: { ttl: 2, latency: 100, concurrency: 16, durationMs: 10_000 }, s5: { tokens: 10_000, requests: 1_000_000, samples: 20 }, s6: { processes: 8, ttl: 3, durationMs: 10_000, concurrency: 4 }, s7: { runs: 5 }, s8: { runs: 1 } };
 
 const onlyArg = flag('only');
 const only = onlyArg ? new Set(onlyArg.split(',').map((s) => s.trim().toUpperCase())) : undefined;
+/** `--only … --merge`: write these scenarios' results into bench/results/latest.json and regenerate the docs. */
+const merge = args.includes('--merge') && only !== undefined && !quick;
 const s1Contenders = flag('contenders')?.split(',') ?? CONTENDERS.map((s) => s.name);
+/** S7, S8: ours and every peer; `--quick` runs ours only (the peers' outage runs take 20 s each), `--contenders` picks. */
+const outageContenders = TOKEN_CONTENDERS.filter((s) => (flag('contenders') ? s1Contenders.includes(s.name) : !quick || s.name === 'ours'));
+if (flag('runs')) PLAN.s7.runs = PLAN.s8.runs = Number(flag('runs'));
 if (flag('rounds')) PLAN.s1.rounds = Number(flag('rounds'));
 if (flag('window')) PLAN.s1.windowMs = Number(flag('window'));
 
@@ -365,6 +375,83 @@ async function s6(servers: Servers): Promise<NonNullable<BenchResults['s6']>> {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
+// S7, S8: token endpoint outages
+
+/**
+ * The outage scenarios of issue 9: tokens live 4 s; from `fromMs` to `toMs` after the first token the token endpoint
+ * answers every request 503 `temporarily_unavailable` (the token server itself is down: every client sees the same
+ * outage, and nothing of ours is mocked). 16 callers per contender, each in a fresh process.
+ */
+const OUTAGE = {
+  ttl: 4,
+  tokenLatencyMs: 50,
+  concurrency: 16,
+  /** Each caller pauses this long after every call: a steady load (a few thousand calls a second) that leaves the shared machine some CPU. */
+  pauseMs: 2,
+  s7: { fromMs: 2_500, toMs: 4_500, durationMs: 8_000 },
+  s8: { fromMs: 2_500, toMs: 7_000, durationMs: 14_000 },
+} as const;
+
+type OutageScenario = NonNullable<BenchResults['s7']>;
+type OutageRow = OutageScenario['results'][number];
+
+async function outageRun(servers: Servers, name: ContenderName, shape: { fromMs: number; toMs: number; durationMs: number }, run: number): Promise<OutageRow> {
+  await tokenServer(servers, { type: 'config', config: { ttl: OUTAGE.ttl, latency: OUTAGE.tokenLatencyMs, failNext: 0, outage: { fromMs: shape.fromMs, toMs: shape.toMs } } });
+  const worker = await startWorker();
+  try {
+    await worker.call({ type: 'init', env: servers.env, contender: name });
+    await tokenServer(servers, { type: 'reset' });
+    const r = await worker.call<OutageLoadResult>({ type: 'outage', concurrency: OUTAGE.concurrency, durationMs: shape.durationMs, pauseMs: OUTAGE.pauseMs });
+    const stats = await tokenServer(servers, { type: 'stats' });
+    const base = stats.firstTokenAt;
+    const row: OutageRow = {
+      name,
+      run,
+      calls: r.ok + r.failed,
+      failed: r.failed,
+      tokenRequests: stats.requests,
+      tokenRequestsRefused: stats.outageRejected ?? 0,
+      firstTokenMs: base === undefined ? null : base - r.startedAt,
+    };
+    if (base !== undefined && r.failed > 0) {
+      row.firstFailureMs = r.failureTimes[0]! - base;
+      row.lastFailureMs = r.failureTimes[r.failureTimes.length - 1]! - base;
+      const end = base + shape.toMs;
+      const back = r.successTimes.find((t) => t >= end);
+      row.recoveryLagMs = back === undefined ? null : back - end;
+      // Failures once calls succeed again after the outage (a peer's 401s when the next token expires, S3's race).
+      row.failedAfterRecovery = back === undefined ? 0 : r.failureTimes.reduce((n, t, i) => (t > back ? n + r.failureCounts[i]! : n), 0);
+    }
+    if (r.errorSample) row.errorSample = r.errorSample;
+    if (r.failed > 0) row.errors = r.errorKinds;
+    if (r.stuck > 0) row.stuck = r.stuck;
+    return row;
+  } finally {
+    await Promise.race([worker.call({ type: 'close' }).catch(() => {}), sleep(2_000)]);
+    await worker.stop();
+    await tokenServer(servers, { type: 'config', config: { outage: null } });
+  }
+}
+
+const seconds = (ms: number | undefined | null) => (ms === undefined || ms === null ? '–' : (ms / 1000).toFixed(2));
+
+async function outageScenario(servers: Servers, id: 'S7' | 'S8', runs: number): Promise<OutageScenario> {
+  const shape = id === 'S7' ? OUTAGE.s7 : OUTAGE.s8;
+  log(`${id} ${id === 'S7' ? 'brief' : 'long'} outage: ${OUTAGE.ttl} s tokens, token endpoint down ${shape.fromMs / 1000}–${shape.toMs / 1000} s after the first token, ` +
+    `${OUTAGE.concurrency} callers for ${shape.durationMs / 1000} s; ${outageContenders.length} contenders × ${runs} runs`);
+  const rows: OutageRow[] = [];
+  for (let run = 1; run <= runs; run++) {
+    for (const spec of outageContenders) {
+      const row = await outageRun(servers, spec.name, shape, run);
+      rows.push(row);
+      const window = row.failed > 0 ? `, failing ${seconds(row.firstFailureMs)}–${seconds(row.lastFailureMs)} s, recovery lag ${row.recoveryLagMs === null ? 'never' : `${row.recoveryLagMs} ms`}` : '';
+      log(`  run ${run} ${spec.name}: ${row.failed}/${row.calls} failed${window}; ${row.tokenRequests} token requests (${row.tokenRequestsRefused} refused)${row.stuck ? `; ${row.stuck} calls stuck` : ''}`);
+    }
+  }
+  return { ttl: OUTAGE.ttl, tokenLatencyMs: OUTAGE.tokenLatencyMs, concurrency: OUTAGE.concurrency, pauseMs: OUTAGE.pauseMs, outageFromMs: shape.fromMs, outageToMs: shape.toMs, durationMs: shape.durationMs, runs, results: rows };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
 // Targets
 
 function targets(r: BenchResults): TargetResult[] {
@@ -396,6 +483,19 @@ function targets(r: BenchResults): TargetResult[] {
     const redis = r.s6.results.find((x) => x.store === 'redis');
     if (redis) out.push({ id: 'S6', target: '1 token request per expiry window', value: `${redis.perWindow} (at most ${redis.maxInWindow} in a window)`, met: redis.maxInWindow === 1 });
     else out.push({ id: 'S6', target: '1 token request per expiry window', value: 'not measured', met: false });
+  }
+  if (r.s7) {
+    const ours = r.s7.results.filter((x) => x.name === 'ours');
+    const failed = ours.map((x) => x.failed);
+    out.push({ id: 'S7', target: 'brief outage: 0 failed requests in every one of 5 runs', value: ours.length === 0 ? 'not measured' : `${failed.join(', ')} failed (${ours.length} run${ours.length === 1 ? '' : 's'})`, met: ours.length >= 5 && failed.every((n) => n === 0) });
+  }
+  if (r.s8) {
+    const ours = r.s8.results.filter((x) => x.name === 'ours');
+    const lags = ours.map((x) => (x.failed === 0 ? 0 : x.recoveryLagMs ?? Number.POSITIVE_INFINITY));
+    const worst = Math.max(...lags);
+    out.push({ id: 'S8', target: 'long outage: recovery lag ≤ 1 s', value: ours.length === 0 ? 'not measured' : `${lags.map((l) => (Number.isFinite(l) ? `${l} ms` : 'never')).join(', ')}`, met: ours.length > 0 && worst <= 1_000 });
+    const most = Math.max(...ours.map((x) => x.tokenRequests));
+    out.push({ id: 'S8', target: 'long outage: ≤ 15 token requests', value: ours.length === 0 ? 'not measured' : ours.map((x) => x.tokenRequests).join(', '), met: ours.length > 0 && most <= 15 });
   }
   return out;
 }
@@ -431,6 +531,15 @@ function correctness(r: BenchResults): string[] {
     if (redis && redis.tokenRequests === 0) problems.push('S6: the fleet made no token requests');
     // A count, not a speed: the fleet's single flight holds however slow the machine is (test/fleet.test.ts asserts it too).
     if (redis && redis.maxInWindow > 1) problems.push(`S6: the Redis fleet made ${redis.maxInWindow} token requests in one expiry window (expected 1)`);
+  }
+  // S7, S8: that they ran, and the guarantee (a count, not a time): the brief outage costs our Client 0 failed requests.
+  for (const id of ['s7', 's8'] as const) {
+    if (!wanted(id.toUpperCase())) continue;
+    const ours = r[id]?.results.filter((x) => x.name === 'ours') ?? [];
+    if (ours.length === 0 || ours.some((x) => x.calls === 0)) problems.push(`${id.toUpperCase()}: our Client did not run`);
+  }
+  for (const row of r.s7?.results.filter((x) => x.name === 'ours') ?? []) {
+    if (row.failed > 0) problems.push(`S7: our Client had ${row.failed} failed requests in the brief outage (run ${row.run}: ${row.errorSample})`);
   }
   return problems;
 }
@@ -487,6 +596,8 @@ async function main(): Promise<void> {
     ['S4', async () => void (results.s4 = await s4(servers))],
     ['S5', async () => void (results.s5 = await s5(servers))],
     ['S6', async () => void (results.s6 = await s6(servers))],
+    ['S7', async () => void (results.s7 = await outageScenario(servers, 'S7', PLAN.s7.runs))],
+    ['S8', async () => void (results.s8 = await outageScenario(servers, 'S8', PLAN.s8.runs))],
   ];
   try {
     for (const [id, run] of scenarios) {
@@ -506,7 +617,22 @@ async function main(): Promise<void> {
   results.durationMs = Date.now() - started;
   results.targets = targets(results);
   const json = `${JSON.stringify(results, null, 2)}\n`;
-  if (quick || only) {
+  if (merge) {
+    // --only … --merge: these scenarios replace theirs in bench/results/latest.json; the others keep their figures.
+    const file = join(ROOT, 'bench/results/latest.json');
+    const saved = JSON.parse(readFileSync(file, 'utf8')) as BenchResults;
+    const ids = [...only!].filter((id) => /^S[1-8]$/.test(id));
+    const into = saved as unknown as Record<string, unknown>;
+    const from = results as unknown as Record<string, unknown>;
+    for (const id of ids) if (from[id.toLowerCase()] !== undefined) into[id.toLowerCase()] = from[id.toLowerCase()];
+    const earlier = (saved.reruns ?? []).map((x) => ({ ...x, scenarios: x.scenarios.filter((id) => !ids.includes(id)) })).filter((x) => x.scenarios.length > 0);
+    saved.reruns = [...earlier, { scenarios: ids, date: results.date, command: `node dist/bench/run.js ${args.join(' ')}`, durationMs: results.durationMs, machine: results.machine }];
+    saved.targets = targets(saved);
+    writeFileSync(file, `${JSON.stringify(saved, null, 2)}\n`);
+    writeReports(saved);
+    results.targets = saved.targets.filter((t) => ids.includes(t.id));
+    log(`results: ${ids.join(', ')} merged into bench/results/latest.json; docs/bench.md and docs/bench.svg regenerated`);
+  } else if (quick || only) {
     const file = join(tmpdir(), `client-credentials-bench-${quick ? 'quick' : 'partial'}.json`);
     writeFileSync(file, json);
     log(`results: ${file}`);

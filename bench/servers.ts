@@ -3,8 +3,9 @@
  * never share an event loop with the client being measured.
  *
  * - token: a tiny OAuth 2.0 token endpoint (`POST /token`, client_secret_basic or client_secret_post) that issues
- *   HS256-signed JWT access tokens with a configurable TTL and latency, can fail its next N calls with a 503, and
- *   records when each token request arrived.
+ *   HS256-signed JWT access tokens with a configurable TTL and latency, can fail its next N calls with a 503, can go
+ *   down (503 to every call) for a window of time measured from the first token it issued, and records when each token
+ *   request arrived.
  * - api: a protected API (`GET /things`) that accepts a token when its signature is good and its `exp` is in the
  *   future, and answers a small JSON document; 401 otherwise.
  *
@@ -29,6 +30,12 @@ export interface TokenServerConfig {
   latency: number;
   /** How many of the next token requests fail with 503 `temporarily_unavailable`. */
   failNext: number;
+  /**
+   * An outage: every token request that arrives from `fromMs` to `toMs` after the first token issued since the last
+   * `reset` is answered 503 `temporarily_unavailable` (a real outage of the endpoint, seen by every client alike).
+   * Null: none.
+   */
+  outage: { fromMs: number; toMs: number } | null;
 }
 
 /** Counters a server reports over IPC. */
@@ -41,6 +48,10 @@ export interface ServerStats {
   connections?: number;
   /** CPU time the server process spent, in microseconds (user + system), since the last reset. */
   cpuUs?: number;
+  /** Token server: when the first token since the last reset was issued (ms since epoch), if one was. */
+  firstTokenAt?: number;
+  /** Token server: token requests answered 503 because they arrived during the configured outage. */
+  outageRejected?: number;
 }
 
 type Message = { id: number; type: 'config'; config: Partial<TokenServerConfig> } | { id: number; type: 'stats' } | { id: number; type: 'reset' };
@@ -104,14 +115,21 @@ function clientOf(req: IncomingMessage, form: URLSearchParams): { id: string | n
 }
 
 function startTokenServer(): ReturnType<typeof createServer> {
-  const config: TokenServerConfig = { ttl: 3600, latency: 0, failNext: 0 };
-  const stats: ServerStats = { requests: 0, rejected: 0, times: [] };
+  const config: TokenServerConfig = { ttl: 3600, latency: 0, failNext: 0, outage: null };
+  const stats: ServerStats = { requests: 0, rejected: 0, times: [], outageRejected: 0 };
   let serial = 0;
   const server = createServer(async (req, res) => {
     if (req.method !== 'POST' || req.url !== '/token') return json(res, 404, { error: 'not_found' });
     const form = new URLSearchParams(await readBody(req));
     stats.requests++;
-    stats.times.push(Date.now());
+    const now = Date.now();
+    stats.times.push(now);
+    const { outage } = config;
+    if (outage && stats.firstTokenAt !== undefined && now >= stats.firstTokenAt + outage.fromMs && now < stats.firstTokenAt + outage.toMs) {
+      stats.rejected++;
+      stats.outageRejected!++;
+      return json(res, 503, { error: 'temporarily_unavailable', error_description: 'the token endpoint is down (benchmark outage)' });
+    }
     if (config.failNext > 0) {
       config.failNext--;
       stats.rejected++;
@@ -126,6 +144,7 @@ function startTokenServer(): ReturnType<typeof createServer> {
     const scope = form.get('scope') ?? undefined;
     const ttl = config.ttl;
     const answer = () => {
+      stats.firstTokenAt ??= Date.now();
       const response: Record<string, unknown> = { access_token: issue(client.id!, scope, ttl, ++serial), token_type: 'Bearer', expires_in: ttl };
       if (scope) response.scope = scope;
       json(res, 200, response);
@@ -139,6 +158,8 @@ function startTokenServer(): ReturnType<typeof createServer> {
       stats.requests = 0;
       stats.rejected = 0;
       stats.times = [];
+      stats.outageRejected = 0;
+      delete stats.firstTokenAt;
     }
     process.send!({ id: message.id, config, stats });
   });

@@ -30,9 +30,30 @@ export interface LoadResult {
   waits?: number;
 }
 
+/** The outcome of an outage run (S7, S8): what happened when, in ms since the epoch, for the orchestrator to place. */
+export interface OutageLoadResult {
+  /** When the callers started (ms since epoch). */
+  startedAt: number;
+  /** Calls that succeeded, and that failed. */
+  ok: number;
+  failed: number;
+  /** The first failure's message. */
+  errorSample?: string;
+  /** How many calls failed with each message (durations in it replaced by N; the first 8 distinct, then "(other messages)"). */
+  errorKinds: Record<string, number>;
+  /** The milliseconds (since epoch) in which at least one call failed, ascending, and how many failed in each. */
+  failureTimes: number[];
+  failureCounts: number[];
+  /** The milliseconds (since epoch) in which at least one call succeeded, ascending. */
+  successTimes: number[];
+  /** Calls still unsettled 5 s after the run ended (a contender that hangs). */
+  stuck: number;
+}
+
 export type WorkerRequest =
   | { type: 'init'; env: BenchEnv; contender: ContenderName; client?: Partial<ClientConfiguration>; redisUrl?: string }
   | { type: 'load'; concurrency: number; warmupMs: number; durationMs: number; latency?: boolean; slowMs?: number }
+  | { type: 'outage'; concurrency: number; durationMs: number; pauseMs: number }
   | { type: 'herd'; requests: number }
   | { type: 'recover' }
   | { type: 'waits' }
@@ -98,6 +119,67 @@ async function load(target: Contender, request: Extract<WorkerRequest, { type: '
     result.slow = request.slowMs === undefined ? 0 : latencies.filter((l) => l >= request.slowMs!).length;
   }
   if (waitsBefore !== undefined && waitsAfter !== undefined) result.waits = waitsAfter - waitsBefore;
+  return result;
+}
+
+/**
+ * S7, S8: `concurrency` callers on a fresh contender, from its first call, for `durationMs`; each caller pauses
+ * `pauseMs` after every call (a steady load that leaves the shared machine some CPU). Records, to the millisecond,
+ * when calls failed and when they succeeded.
+ */
+async function outageLoad(target: Contender, request: Extract<WorkerRequest, { type: 'outage' }>): Promise<OutageLoadResult> {
+  let stop = false;
+  let ok = 0;
+  let failed = 0;
+  let errorSample: string | undefined;
+  const failureTimes: number[] = [];
+  const successTimes: number[] = [];
+  const failureCounts: number[] = [];
+  const errorKinds: Record<string, number> = {};
+  const mark = (times: number[], counts?: number[]) => {
+    const now = Date.now();
+    if (times[times.length - 1] !== now) {
+      times.push(now);
+      counts?.push(0);
+    }
+    if (counts) counts[counts.length - 1]!++;
+  };
+  let running = 0;
+  const loop = async () => {
+    running++;
+    try {
+      while (!stop) {
+        try {
+          await target.get();
+          if (stop) break;
+          ok++;
+          mark(successTimes);
+        } catch (error) {
+          if (stop) break;
+          failed++;
+          mark(failureTimes, failureCounts);
+          const message = describe(error);
+          errorSample ??= message;
+          // Durations in a message ("the next trial request goes out in 489 ms") would make each message distinct.
+          let kind = message.replace(/\b\d+(?:\.\d+)? ?(ms|s)\b/g, 'N $1');
+          if (errorKinds[kind] === undefined && Object.keys(errorKinds).length >= 8) kind = '(other messages)';
+          errorKinds[kind] = (errorKinds[kind] ?? 0) + 1;
+        }
+        await sleep(request.pauseMs);
+      }
+    } finally {
+      running--;
+    }
+  };
+  const startedAt = Date.now();
+  const loops = Promise.all(Array.from({ length: request.concurrency }, loop));
+  await sleep(request.durationMs);
+  stop = true;
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([loops, new Promise<void>((resolve) => (timer = setTimeout(resolve, 5_000)))]);
+  clearTimeout(timer);
+  const result: OutageLoadResult = { startedAt, ok, failed, errorKinds, failureTimes, failureCounts, successTimes, stuck: running };
+  if (errorSample) result.errorSample = errorSample;
   return result;
 }
 
@@ -246,6 +328,8 @@ async function handle(request: WorkerRequest): Promise<unknown> {
       return init(request);
     case 'load':
       return load(current!, request);
+    case 'outage':
+      return outageLoad(current!, request);
     case 'herd':
       return herd(current!, request.requests);
     case 'recover':
