@@ -10,6 +10,7 @@ import type { EventHub } from '../events.js';
 import type { OAuthToken } from '../token.js';
 import { clientAuthParts, type ClientAuthInput } from './clientAuthentication.js';
 import { backoffDelay, CircuitBreaker, isRetryable, isServerFault, retryAfterOf, type CircuitBreakerOptions, type RetryOptions } from './resilience.js';
+import { observeTokenRequest } from './tokenRequestEvents.js';
 import { requestToken, tokenRequestForm, type TokenEndpointContext, type TokenRequestParameters } from './tokenEndpoint.js';
 
 /** Mutable counters the fetcher reports into. */
@@ -50,7 +51,7 @@ export class TokenFetcher {
     const auth = clientAuthParts(clientAuth, endpoint.tokenUrl, endpoint.now());
     const form = tokenRequestForm(parameters, { ...extraFields, ...auth.form });
     this.#options.counters.tokenRequests++;
-    return (await requestToken(endpoint, form, auth.headers, signal)).result;
+    return (await observeTokenRequest(this.#options.events, endpoint.tokenUrl, () => requestToken(endpoint, form, auth.headers, signal))).result;
   }
 
   /**
