@@ -369,12 +369,14 @@ async function s6(servers: Servers): Promise<NonNullable<BenchResults['s6']>> {
 
 function targets(r: BenchResults): TargetResult[] {
   const out: TargetResult[] = [];
-  if (r.s1) {
-    const ours = r.s1.results['ours']!;
+  if (r.s1?.results['ours'] && r.s1.results['undici']) {
+    const ours = r.s1.results['ours'];
     const peers = CONTENDERS.filter((s) => s.kind === 'peer' && r.s1!.results[s.name]);
     const best = Math.max(...peers.map((p) => r.s1!.results[p.name]!.c64.ratio));
     out.push({ id: 'S1', target: 'c=64: ≥ 0.95 of raw undici', value: `${ours.c64.ratio}`, met: ours.c64.ratio >= 0.95 });
     out.push({ id: 'S1', target: 'c=64: ahead of every peer', value: `${ours.c64.ratio} vs best peer ${best}`, met: ours.c64.ratio > best });
+  }
+  if (r.s1) {
     // Issue 12: each adapter against its bare client with a fixed token, and the peer of its kind, from the same run.
     const res = r.s1.results;
     for (const pair of ADAPTER_PAIRS) {
@@ -418,7 +420,7 @@ function correctness(r: BenchResults): string[] {
   const problems: string[] = [];
   if (r.s1) {
     for (const spec of CONTENDERS.filter((c) => s1Contenders.includes(c.name))) if (!r.s1.results[spec.name] || !(r.s1.results[spec.name]!.c64.median > 0)) problems.push(`S1: ${spec.name} completed no requests`);
-    if (r.s1.results['ours']!.errors > 0) problems.push(`S1: our Client had ${r.s1.results['ours']!.errors} failed requests`);
+    if ((r.s1.results['ours']?.errors ?? 0) > 0) problems.push(`S1: our Client had ${r.s1.results['ours']!.errors} failed requests`);
   }
   if (r.s2) {
     const ours = r.s2.results.find((x) => x.name === 'ours')!;

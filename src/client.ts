@@ -418,7 +418,7 @@ export class Client {
       retryOnUnauthorized: this.#config.retryOnUnauthorized,
       timeout: this.#config.timeout,
       tokenUrl: this.#config.tokenUrl,
-      dispatcher: this.#io.dispatcher,
+      dispatcher: this.#config.dispatcher !== undefined || this.#config.tls !== undefined ? this.#io.dispatcher : undefined,
     }));
   }
 

@@ -2,13 +2,13 @@
  * `client.fetch`: the WHATWG `fetch(input, init?)` with the Client's token. The token goes only to the Client's
  * allowed origins (`baseUrl`'s and `allowedOrigins`); a 401 drops the token (generation-guarded) and the request is
  * sent once more with a new one when its body can be replayed. Requests go through Node's `fetch` on the Client's
- * dispatcher, so the result is a standard `Response`.
+ * global dispatcher (or the Client's, when it was given `dispatcher` or `tls`), so the result is a standard `Response`.
  */
 import type { TokenSelector } from '../configuration.js';
+import { requireAllowedOrigins, type AccessKey, type TokenAccess } from './tokenAccess.js';
+
 /** A `fetch` headers init. */
 type HeadersInit = NonNullable<RequestInit['headers']>;
-
-import { requireAllowedOrigins, type AccessKey, type TokenAccess } from './tokenAccess.js';
 
 /** Per-call token options of {@link ClientFetch}, in `init.oauth`. */
 export interface ClientFetchOptions extends TokenSelector {
@@ -59,9 +59,10 @@ export function createFetch(access: TokenAccess): ClientFetch {
   const endpoint = access.tokenEndpoint;
 
   const send = (input: string | URL | Request, init: RequestInit | undefined, authorization: string | undefined): Promise<Response> => {
-    const headers = authorization === undefined ? init?.headers : withAuthorization(init?.headers ?? (input instanceof Request ? input.headers : undefined), authorization);
+    if (authorization === undefined) return fetch(input, dispatcher ? ({ ...init, dispatcher } as unknown as RequestInit) : init);
+    const headers = withAuthorization(init?.headers ?? (input instanceof Request ? input.headers : undefined), authorization);
     // `dispatcher` is Node's (undici's) extension of RequestInit.
-    return fetch(input, { ...init, headers, dispatcher } as unknown as RequestInit);
+    return fetch(input, (dispatcher ? { ...init, headers, dispatcher } : { ...init, headers }) as unknown as RequestInit);
   };
 
   return async function clientFetch(input, init) {

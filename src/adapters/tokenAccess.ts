@@ -26,7 +26,8 @@ export interface TokenAccessParts {
   /** Default bound, in ms, of a wait for a token (the Client's `timeout`); 0: none. */
   timeout: number;
   tokenUrl: string | undefined;
-  dispatcher: Dispatcher;
+  /** The dispatcher the Client was configured with (`dispatcher`, or its own for `tls`); undefined: undici's global one. */
+  dispatcher: Dispatcher | undefined;
 }
 
 /** @internal The token machinery shared by the adapters. */
@@ -37,8 +38,8 @@ export interface TokenAccess {
   readonly retryOnUnauthorized: boolean;
   /** The token endpoint as `origin + path` (no query), so an adapter never authenticates the token request itself. */
   readonly tokenEndpoint: string | undefined;
-  /** The Client's dispatcher. */
-  readonly dispatcher: Dispatcher;
+  /** The dispatcher the Client was configured with (`dispatcher` or `tls`), else undefined (the global one). */
+  readonly dispatcher: Dispatcher | undefined;
   /** Whether `url` (absolute) is on an allowed origin. Normal-form URLs are checked without parsing. */
   allowsUrl(url: string): boolean;
   /** Whether `origin` (as undici passes it: a string or a URL) is allowed. */
