@@ -160,3 +160,23 @@ test('client.fetch: an abort while waiting for the token rejects at once and sen
     await client.close();
   }
 });
+
+test('client.fetch goes through the dispatcher the Client was given', async () => {
+  const { Agent } = await import('undici');
+  const seen: string[] = [];
+  const agent = new Agent();
+  const dispatcher = agent.compose((dispatch) => (opts, handler) => {
+    seen.push(`${String(opts.origin)}${opts.path}`);
+    return dispatch(opts, handler);
+  });
+  const client = adapterClient(servers, undefined, { dispatcher });
+  try {
+    const response = await client.fetch(`${servers.stack.api.url}/things`);
+    assert.equal(response.status, 200);
+    await response.body?.cancel();
+    assert.ok(seen.includes(`${servers.stack.api.url}/things`), seen.join(', '));
+  } finally {
+    await client.close();
+    await agent.close();
+  }
+});

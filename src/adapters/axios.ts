@@ -43,11 +43,14 @@ interface Sent {
 
 const ABSOLUTE = /^([a-z][a-z\d+\-.]*:)?\/\//i;
 
-/** The URL axios will call for `config` (enough of it to know the origin). */
+/**
+ * A URL with the origin axios will call for `config`: `url` when it is absolute (and absolute URLs are allowed),
+ * else `baseURL`, which a relative `url` is appended to.
+ */
 function targetUrl(config: InternalAxiosRequestConfig): string {
   const url = config.url ?? '';
   const base = config.baseURL;
-  if (base && (!ABSOLUTE.test(url) || config.allowAbsoluteUrls === false)) return url ? `${base.replace(/\/+$/, '')}/${url.replace(/^\/+/, '')}` : base;
+  if (base && (config.allowAbsoluteUrls === false || !ABSOLUTE.test(url))) return base;
   return url;
 }
 
