@@ -41,7 +41,7 @@ export interface ContenderSpec {
 
 export type ContenderName =
   | 'undici' | 'undici-dispatcher' | 'fetch' | 'ours' | 'badgateway' | 'simple-oauth2' | 'openid-client' | 'axios-oauth-client' | 'undici-oidc-interceptor'
-  | 'agent' | 'axios' | 'ours-interceptor' | 'ours-fetch' | 'ours-axios';
+  | 'agent' | 'agent-compose' | 'axios' | 'ours-interceptor' | 'ours-fetch' | 'ours-axios';
 
 /** Our Client as the adapters use it: defaults, the bench's API as `baseUrl`. */
 function benchClient(env: BenchEnv, options?: { client?: Partial<ClientConfiguration> }): Client {
@@ -275,6 +275,24 @@ specs.push(
     },
   },
   {
+    name: 'agent-compose',
+    label: 'Agent + fixed-token interceptor',
+    kind: 'baseline',
+    idiom: '`new Agent().compose(dispatch => (opts, handler) => dispatch({ ...opts, headers: { ...opts.headers, authorization } }, handler))`: the floor of any interceptor',
+    async create(env) {
+      const authorization = `Bearer ${env.fixedToken}`;
+      const dispatcher = new Agent().compose((dispatch) => (opts, handler) => dispatch({ ...opts, headers: { ...(opts.headers as Record<string, string>), authorization } }, handler));
+      const url = `${env.apiUrl}/things`;
+      return {
+        async get() {
+          const { statusCode, body } = await request(url, { dispatcher });
+          await okJson(statusCode, () => body.json());
+        },
+        close: () => dispatcher.close(),
+      };
+    },
+  },
+  {
     name: 'ours-interceptor',
     label: 'client.interceptor() (ours)',
     kind: 'ours',
@@ -360,6 +378,7 @@ specs.push(
 export const ADAPTER_PAIRS: readonly { ours: ContenderName; bare: ContenderName; peer?: ContenderName }[] = [
   { ours: 'ours', bare: 'undici-dispatcher' },
   { ours: 'ours-interceptor', bare: 'agent', peer: 'undici-oidc-interceptor' },
+  { ours: 'ours-interceptor', bare: 'agent-compose' },
   { ours: 'ours-fetch', bare: 'fetch', peer: 'badgateway' },
   { ours: 'ours-axios', bare: 'axios', peer: 'axios-oauth-client' },
 ];

@@ -24,6 +24,8 @@ export interface InterceptorOptions extends TokenSelector {
 type Handler = Dispatcher.DispatchHandler;
 type Controller = Dispatcher.DispatchController;
 type Headers = Dispatcher.DispatchOptions['headers'];
+/** Retries a request whose first answer was a 401 to `token`. */
+type Retry = (handler: AuthHandler, opts: Dispatcher.DispatchOptions, token: OAuthToken) => void;
 
 /** Whether undici's request `headers` (object, flat array, or iterable of pairs) name `authorization`. */
 function hasAuthorization(headers: Headers): boolean {
@@ -73,11 +75,16 @@ class AuthHandler implements Handler, Controller {
   /** The 401 answer being swallowed before the retry. */
   #swallowing = false;
   /** Called at the end of a swallowed 401; undefined once retried (or when retry is off). */
-  #retry: ((handler: AuthHandler) => void) | undefined;
+  #retry: Retry | undefined;
+  /** The request and the token it was sent with, for the retry. */
+  readonly #opts: Dispatcher.DispatchOptions | undefined;
+  readonly #token: OAuthToken | undefined;
 
-  constructor(handler: Handler, retry: ((handler: AuthHandler) => void) | undefined) {
+  constructor(handler: Handler, retry?: Retry, opts?: Dispatcher.DispatchOptions, token?: OAuthToken) {
     this.#handler = handler;
     this.#retry = retry;
+    this.#opts = opts;
+    this.#token = token;
   }
 
   // The controller the caller sees.
@@ -162,7 +169,7 @@ class AuthHandler implements Handler, Controller {
       this.#swallowing = false;
       const retry = this.#retry!;
       this.#retry = undefined;
-      retry(this);
+      retry(this, this.#opts!, this.#token!);
       return;
     }
     this.#finished = true;
@@ -204,7 +211,7 @@ export function createInterceptor(access: TokenAccess, options: InterceptorOptio
     const send = (opts: Dispatcher.DispatchOptions, handler: Handler, token: OAuthToken): boolean =>
       dispatch({ ...opts, headers: withAuthorization(opts.headers, access.authorization(token)) }, handler);
 
-    const retryWith = (opts: Dispatcher.DispatchOptions, token: OAuthToken) => (handler: AuthHandler): void => {
+    const retry: Retry = (handler, opts, token) => {
       access.unauthorized(key, token.accessToken);
       access.token(key, handler.waitSignal()).then(
         (fresh) => {
@@ -228,16 +235,16 @@ export function createInterceptor(access: TokenAccess, options: InterceptorOptio
       const canRetry = retryOnUnauthorized && replayable(opts.body);
       const token = access.peek(key);
       if (token !== undefined) {
-        return send(opts, canRetry ? new AuthHandler(handler, retryWith(opts, token)) : handler, token);
+        return send(opts, canRetry ? new AuthHandler(handler, retry, opts, token) : handler, token);
       }
       // No usable token: wait for one, then dispatch. The caller can abort the wait.
-      const wrapper = new AuthHandler(handler, undefined);
+      const wrapper = new AuthHandler(handler);
       wrapper.startEarly();
       access.token(key, wrapper.waitSignal()).then(
         (first) => {
           wrapper.waited();
           if (wrapper.aborted) return wrapper.fail(wrapper.reason!);
-          const authed = canRetry ? new AuthHandler(wrapper, retryWith(opts, first)) : wrapper;
+          const authed = canRetry ? new AuthHandler(wrapper, retry, opts, first) : wrapper;
           try {
             send(opts, authed, first);
           } catch (error) {
