@@ -337,13 +337,15 @@ specs.push(
     name: 'axios',
     label: 'raw axios',
     kind: 'baseline',
-    idiom: '`axios.create({ baseURL, headers: { Authorization } })`, fixed bearer token, `api.get(\'/things\')`: the bare client of the axios adapter',
+    // The header per call: with it in the instance defaults (`axios.create({ headers })`) axios measured ~40 % slower here.
+    idiom: '`axios.create({ baseURL })`, `api.get(\'/things\', { headers: { Authorization } })`, fixed bearer token: the bare client of the axios adapter',
     async create(env) {
       const { default: axios } = await import('axios');
-      const api = axios.create({ baseURL: env.apiUrl, headers: { Authorization: `Bearer ${env.fixedToken}` } });
+      const api = axios.create({ baseURL: env.apiUrl });
+      const headers = { Authorization: `Bearer ${env.fixedToken}` };
       return {
         async get() {
-          await api.get('/things');
+          await api.get('/things', { headers });
         },
         async close() {},
       };
