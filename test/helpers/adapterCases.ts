@@ -131,11 +131,14 @@ export function adapterCases(servers: AdapterServers, adapters: readonly Adapter
         const seen = servers.stack.api.requests.length;
         const responses = await Promise.all(Array.from({ length: 5 }, () => session.get(`${servers.stack.api.url}/things`)));
         assert.deepEqual(new Set(responses.map((r) => r.status)), new Set([200]));
-        assert.deepEqual(new Set(servers.stack.api.requests.slice(seen).map((r) => r.headers.authorization)), new Set([`Bearer ${first.accessToken}`]));
         assert.equal(client.stats().waits, waits, 'nobody waited');
         assert.equal(client.stats().backgroundRefreshes, 1);
         await refreshed;
         const second = await client.clientCredentialsAuthManager.getToken();
+        // The stale token went out at once (a call that reached the wire after the refresh landed may carry the new one).
+        const sent = servers.stack.api.requests.slice(seen).map((r) => r.headers.authorization);
+        assert.ok(sent.includes(`Bearer ${first.accessToken}`));
+        assert.ok(sent.every((h) => h === `Bearer ${first.accessToken}` || h === `Bearer ${second.accessToken}`));
         assert.notEqual(second.accessToken, first.accessToken);
         const after = servers.stack.api.requests.length;
         assert.equal((await session.get(`${servers.stack.api.url}/things`)).status, 200);
