@@ -27,7 +27,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
 import { Child } from './child.js';
-import { CONTENDERS, TOKEN_CONTENDERS, contender, type BenchEnv, type ContenderName } from './impls.js';
+import { ADAPTER_PAIRS, CONTENDERS, TOKEN_CONTENDERS, contender, type BenchEnv, type ContenderName } from './impls.js';
 import { renderMarkdown, renderSvg, type BenchResults, type TargetResult } from './report.js';
 import { BENCH_CLIENT, type ServerStats, type TokenServerConfig } from './servers.js';
 import { median, round } from './stats.js';
@@ -456,12 +456,27 @@ async function outageScenario(servers: Servers, id: 'S7' | 'S8', runs: number): 
 
 function targets(r: BenchResults): TargetResult[] {
   const out: TargetResult[] = [];
-  if (r.s1) {
-    const ours = r.s1.results['ours']!;
+  if (r.s1?.results['ours'] && r.s1.results['undici']) {
+    const ours = r.s1.results['ours'];
     const peers = CONTENDERS.filter((s) => s.kind === 'peer' && r.s1!.results[s.name]);
     const best = Math.max(...peers.map((p) => r.s1!.results[p.name]!.c64.ratio));
     out.push({ id: 'S1', target: 'c=64: ≥ 0.95 of raw undici', value: `${ours.c64.ratio}`, met: ours.c64.ratio >= 0.95 });
     out.push({ id: 'S1', target: 'c=64: ahead of every peer', value: `${ours.c64.ratio} vs best peer ${best}`, met: ours.c64.ratio > best });
+  }
+  if (r.s1) {
+    // Issue 12: each adapter against its bare client with a fixed token, and the peer of its kind, from the same run.
+    const res = r.s1.results;
+    for (const pair of ADAPTER_PAIRS) {
+      const o = res[pair.ours];
+      const b = res[pair.bare];
+      if (!o || !b) continue;
+      for (const c of ['c1', 'c64'] as const) {
+        const ratio = round(o[c].median / b[c].median, 3);
+        out.push({ id: 'S1', target: `${c === 'c1' ? 'c=1' : 'c=64'}: ${pair.ours} ≥ 0.95 of ${pair.bare}`, value: `${ratio} (${o[c].median} vs ${b[c].median} req/s)`, met: ratio >= 0.95 });
+        const p = pair.peer ? res[pair.peer] : undefined;
+        if (p) out.push({ id: 'S1', target: `${c === 'c1' ? 'c=1' : 'c=64'}: ${pair.ours} ahead of ${pair.peer}`, value: `${o[c].median} vs ${p[c].median} req/s`, met: o[c].median > p[c].median });
+      }
+    }
   }
   if (r.s2) {
     const ours = r.s2.results.find((x) => x.name === 'ours')!;
@@ -505,7 +520,7 @@ function correctness(r: BenchResults): string[] {
   const problems: string[] = [];
   if (r.s1) {
     for (const spec of CONTENDERS.filter((c) => s1Contenders.includes(c.name))) if (!r.s1.results[spec.name] || !(r.s1.results[spec.name]!.c64.median > 0)) problems.push(`S1: ${spec.name} completed no requests`);
-    if (r.s1.results['ours']!.errors > 0) problems.push(`S1: our Client had ${r.s1.results['ours']!.errors} failed requests`);
+    if ((r.s1.results['ours']?.errors ?? 0) > 0) problems.push(`S1: our Client had ${r.s1.results['ours']!.errors} failed requests`);
   }
   if (r.s2) {
     const ours = r.s2.results.find((x) => x.name === 'ours')!;

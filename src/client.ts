@@ -19,6 +19,9 @@ import { emptyStats, EventHub, type ClientEventName, type ClientStats, type List
 import { createDispatcher, createTransport, describeUrl, type HttpRequest, type HttpResponse, type Transport } from './http/transport.js';
 import { GuardedStore } from './stores/guardedStore.js';
 import type { OAuthToken } from './token.js';
+import { createTokenAccess, type TokenAccess } from './adapters/tokenAccess.js';
+import { createFetch, type ClientFetch } from './adapters/fetch.js';
+import { createInterceptor, type InterceptorOptions } from './adapters/interceptor.js';
 
 /** A query string value. */
 export type QueryValue = string | number | boolean | null | undefined | readonly (string | number | boolean)[];
@@ -130,6 +133,8 @@ export class Client {
   readonly #baseUrl: string;
   readonly #send: (request: HttpRequest, key: TokenKey | undefined, retry: boolean) => Promise<HttpResponse>;
   #closing: Promise<void> | undefined;
+  #access: TokenAccess | undefined;
+  #fetch: ClientFetch | undefined;
 
   constructor(config: ClientConfiguration = {}) {
     const resolved = resolveConfiguration(config);
@@ -393,6 +398,46 @@ export class Client {
   async #close(): Promise<void> {
     if (this.#ownsCore) this.#core.lifecycle.close();
     if (this.#io.owned) await this.#io.dispatcher.close();
+  }
+
+  /**
+   * WHATWG `fetch` with this Client's token, bound: pass it as a value (`createClient({ fetch: client.fetch })`,
+   * `ky.create({ fetch: client.fetch })`). The token goes only to `baseUrl`'s origin and `allowedOrigins`; a 401
+   * drops the token and the request is retried once with a new one when its body can be replayed. `init.oauth`
+   * selects the token (`scopes`, `resource`, `audience`) for one call.
+   *
+   * @throws InvalidOptionError (on access) when the Client allows no origin.
+   */
+  get fetch(): ClientFetch {
+    return (this.#fetch ??= createFetch(this.tokenAccess()));
+  }
+
+  /**
+   * An undici interceptor: `setGlobalDispatcher(new Agent().compose(client.interceptor()))` gives Node's `fetch` and
+   * `undici.request` this Client's token for its allowed origins, and nothing for other origins.
+   *
+   * @throws InvalidOptionError when the Client allows no origin, or for a bad `scopes`/`resource`/`audience`.
+   */
+  interceptor(options?: InterceptorOptions): Dispatcher.DispatcherComposeInterceptor {
+    return createInterceptor(this.tokenAccess(), options);
+  }
+
+  /** @internal The token machinery for the adapters (fetch, undici interceptor, axios): not public API. */
+  tokenAccess(): TokenAccess {
+    const core = this.#core;
+    return (this.#access ??= createTokenAccess({
+      lifecycle: core.lifecycle,
+      events: core.events,
+      counters: core.counters,
+      defaultKey: core.defaultKey,
+      keyFor: core.keyFor,
+      allowedOrigins: this.#config.allowedOrigins,
+      hasCredentials: this.#config.credentials !== undefined,
+      retryOnUnauthorized: this.#config.retryOnUnauthorized,
+      timeout: this.#config.timeout,
+      tokenUrl: this.#config.tokenUrl,
+      dispatcher: this.#config.dispatcher !== undefined || this.#config.tls !== undefined ? this.#io.dispatcher : undefined,
+    }));
   }
 
   /** @internal The token endpoint context, for `OAuthAuthorizationController`. */

@@ -1,7 +1,10 @@
 /**
- * Typed lifecycle events and counters. Nothing here ever carries a secret or an access token:
+ * Typed lifecycle events and counters, also published on `node:diagnostics_channel` as
+ * `oauth-client-credentials:<event name>` (e.g. `oauth-client-credentials:tokenFetched`) for APM agents. Nothing here ever carries a secret or an access token:
  * tokens are described by their cache key hash, scope and expiry only.
  */
+
+import diagnosticsChannel from 'node:diagnostics_channel';
 
 /** What an event says about a token: never the token itself. */
 export interface TokenInfo {
@@ -39,6 +42,40 @@ export interface ClientEvents {
   callbackError: { callback: string; error: unknown };
   /** The token store failed or timed out; the Client went on with its in-process cache. */
   storeError: { operation: string; error: Error };
+  /** One HTTP request to the token endpoint starts (each attempt, retries included); emitted in the caller's async context. */
+  tokenRequestStart: TokenRequestStart;
+  /** That request ended: `error` is set when it failed (the response's `statusCode` when there was one). */
+  tokenRequestEnd: TokenRequestEnd;
+}
+
+/** A token request starts: which one (`id`, unique in the process) and where (the token URL without query). */
+export interface TokenRequestStart {
+  id: number;
+  /** The token endpoint's origin and path: never a query or credentials. */
+  url: string;
+  method: 'POST';
+}
+
+/** A token request ended. */
+export interface TokenRequestEnd extends TokenRequestStart {
+  /** Milliseconds from start to end (monotonic clock). */
+  durationMs: number;
+  /** The HTTP status, when a response arrived. */
+  statusCode: number | undefined;
+  /** Why it failed (a typed error of this library), or undefined on success. */
+  error: Error | undefined;
+}
+
+/** The prefix of this library's `node:diagnostics_channel` names: `oauth-client-credentials:<event name>`. */
+export const DIAGNOSTICS_CHANNEL_PREFIX = 'oauth-client-credentials:';
+
+const channels = new Map<ClientEventName, diagnosticsChannel.Channel>();
+
+/** The diagnostics channel of one event (channels are process-wide, created once per name). */
+function channelOf(name: ClientEventName): diagnosticsChannel.Channel {
+  let channel = channels.get(name);
+  if (!channel) channels.set(name, (channel = diagnosticsChannel.channel(DIAGNOSTICS_CHANNEL_PREFIX + name)));
+  return channel;
 }
 
 /** The name of one {@link ClientEvents} event. */
@@ -62,13 +99,15 @@ export class EventHub {
     };
   }
 
-  /** True when somebody listens to `name`, so callers can skip building an event nobody reads. */
+  /** True when somebody listens to `name` (here or on its diagnostics channel), so callers can skip building an event nobody reads. */
   has(name: ClientEventName): boolean {
-    return this.#listeners.has(name);
+    return this.#listeners.has(name) || channelOf(name).hasSubscribers;
   }
 
-  /** Calls every listener of `name` with `event`. */
+  /** Calls every listener of `name` with `event`, then publishes it on the diagnostics channel when it has subscribers. */
   emit<K extends ClientEventName>(name: K, event: ClientEvents[K]): void {
+    const channel = channelOf(name);
+    if (channel.hasSubscribers) channel.publish(event);
     const set = this.#listeners.get(name);
     if (!set) return;
     for (const listener of set) {

@@ -11,6 +11,7 @@ import type { OAuthToken } from '../token.js';
 import type { ClientAuthInput } from './clientAuthentication.js';
 import { rememberExactTimes } from './tokenRecord.js';
 import { backoffDelay, CircuitBreaker, isRetryable, isServerFault, retryAfterOf, type CircuitBreakerOptions, type RetryOptions } from './resilience.js';
+import { observeTokenRequest } from './tokenRequestEvents.js';
 import { sendTokenRequest, type TokenEndpointContext, type TokenRequestParameters } from './tokenEndpoint.js';
 
 /** Mutable counters the fetcher reports into. */
@@ -65,7 +66,8 @@ export class TokenFetcher {
   /** One attempt, without retries: authenticate, POST, parse, check. */
   async attempt(parameters: TokenRequestParameters, signal?: AbortSignal, extraFields: Record<string, string> = {}): Promise<OAuthToken> {
     this.#options.counters.tokenRequests++;
-    const { result, sentAt } = await sendTokenRequest(this.#options.endpoint, this.#options.clientAuth, parameters, extraFields, signal);
+    const { endpoint, clientAuth, events } = this.#options;
+    const { result, sentAt } = await observeTokenRequest(events, endpoint.tokenUrl, () => sendTokenRequest(endpoint, clientAuth, parameters, extraFields, signal));
     rememberExactTimes(result, sentAt);
     this.#options.check?.(result);
     return result;

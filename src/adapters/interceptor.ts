@@ -1,0 +1,274 @@
+/**
+ * `client.interceptor()`: an undici interceptor for `dispatcher.compose(…)`. Requests to the Client's allowed origins
+ * get `Authorization` with the Client's token; other origins get nothing. A 401 drops the token (generation-guarded)
+ * and the request is dispatched once more with a new one when its body can be replayed (none, a string or bytes).
+ *
+ * @example
+ * ```ts
+ * import { Agent, setGlobalDispatcher } from 'undici';
+ * setGlobalDispatcher(new Agent().compose(client.interceptor()));
+ * await fetch('https://api.example.com/things'); // carries the token
+ * ```
+ */
+import type { Dispatcher } from 'undici';
+import type { TokenSelector } from '../configuration.js';
+import type { OAuthToken } from '../token.js';
+import { requireAllowedOrigins, type AccessKey, type TokenAccess } from './tokenAccess.js';
+
+/** Options of `client.interceptor()`. */
+export interface InterceptorOptions extends TokenSelector {
+  /** On a 401, drop the token, fetch a new one and retry once (when the body can be replayed). Default: the Client's `retryOnUnauthorized`. */
+  retryOnUnauthorized?: boolean;
+}
+
+type Handler = Dispatcher.DispatchHandler;
+type Controller = Dispatcher.DispatchController;
+type Headers = Dispatcher.DispatchOptions['headers'];
+/** Retries a request whose first answer was a 401 to `token`. */
+type Retry = (handler: AuthHandler, opts: Dispatcher.DispatchOptions, token: OAuthToken) => void;
+
+/** Whether undici's request `headers` (object, flat array, or iterable of pairs) name `authorization`. */
+function hasAuthorization(headers: Headers): boolean {
+  if (headers === undefined || headers === null) return false;
+  if (Array.isArray(headers)) {
+    for (let i = 0; i < headers.length; i += 2) if (String(headers[i]).toLowerCase() === 'authorization') return true;
+    return false;
+  }
+  if (typeof (headers as Iterable<unknown>)[Symbol.iterator] === 'function') {
+    for (const pair of headers as Iterable<[string, unknown]>) if (String(pair[0]).toLowerCase() === 'authorization') return true;
+    return false;
+  }
+  for (const name in headers) if (name.length === 13 && name.toLowerCase() === 'authorization') return true;
+  return false;
+}
+
+/** `headers` plus `authorization: value`, in a new object or array. */
+function withAuthorization(headers: Headers, value: string): Headers {
+  if (headers === undefined || headers === null) return { authorization: value };
+  if (Array.isArray(headers)) return [...(headers as string[]), 'authorization', value];
+  if (typeof (headers as Iterable<unknown>)[Symbol.iterator] === 'function') {
+    const out: Record<string, string> = {};
+    for (const [name, v] of headers as Iterable<[string, string]>) out[name] = v;
+    out.authorization = value;
+    return out;
+  }
+  return { ...(headers as Record<string, string>), authorization: value };
+}
+
+/** Whether a request body can be dispatched twice. */
+function replayable(body: unknown): boolean {
+  return body === undefined || body === null || typeof body === 'string' || body instanceof Uint8Array;
+}
+
+/**
+ * Wraps the caller's handler for one authenticated request: it is the controller the caller sees (so an abort
+ * reaches whichever attempt is current, or the wait for a token), and it swallows a first 401 to retry.
+ */
+class AuthHandler implements Handler, Controller {
+  readonly #handler: Handler;
+  #controller: Controller | undefined;
+  #started = false;
+  #finished = false;
+  #abortReason: Error | null = null;
+  /** Aborts a wait for a token. */
+  #waiting: AbortController | undefined;
+  /** The 401 answer being swallowed before the retry. */
+  #swallowing = false;
+  /** Called at the end of a swallowed 401; undefined once retried (or when retry is off). */
+  #retry: Retry | undefined;
+  /** The request and the token it was sent with, for the retry. */
+  readonly #opts: Dispatcher.DispatchOptions | undefined;
+  readonly #token: OAuthToken | undefined;
+  /** Refuses the token on a 401 and says whether to retry (false: a route that refuses every token). */
+  readonly #refuse: ((token: OAuthToken) => boolean) | undefined;
+
+  constructor(handler: Handler, retry?: Retry, opts?: Dispatcher.DispatchOptions, token?: OAuthToken, refuse?: (token: OAuthToken) => boolean) {
+    this.#handler = handler;
+    this.#retry = retry;
+    this.#opts = opts;
+    this.#token = token;
+    this.#refuse = refuse;
+  }
+
+  // The controller the caller sees.
+  get aborted(): boolean {
+    return this.#abortReason !== null || (this.#controller?.aborted ?? false);
+  }
+  get paused(): boolean {
+    return this.#controller?.paused ?? false;
+  }
+  get reason(): Error | null {
+    return this.#abortReason ?? this.#controller?.reason ?? null;
+  }
+  abort(reason: Error): void {
+    if (this.#abortReason !== null) return;
+    this.#abortReason = reason;
+    if (this.#waiting) this.#waiting.abort(reason);
+    else this.#controller?.abort(reason);
+  }
+  pause(): void {
+    this.#controller?.pause();
+  }
+  resume(): void {
+    this.#controller?.resume();
+  }
+
+  /** Tells the caller the request started before it is dispatched (so it can abort the wait for a token). */
+  startEarly(): void {
+    this.#started = true;
+    this.#handler.onRequestStart?.(this, {});
+  }
+
+  /** A signal for a wait for a token, aborted by the caller's abort. */
+  waitSignal(): AbortSignal {
+    this.#waiting = new AbortController();
+    if (this.#abortReason) this.#waiting.abort(this.#abortReason);
+    return this.#waiting.signal;
+  }
+
+  /** The wait for a token is over. */
+  waited(): void {
+    this.#waiting = undefined;
+  }
+
+  /** Ends the request with `error` (a token that could not be had, or an abort). */
+  fail(error: Error): void {
+    if (this.#finished) return;
+    this.#finished = true;
+    this.#handler.onResponseError?.(this, this.#abortReason ?? error);
+  }
+
+  // The handler the dispatcher sees.
+  onRequestStart(controller: Controller, context: unknown): void {
+    this.#controller = controller;
+    if (this.#abortReason) {
+      controller.abort(this.#abortReason);
+      return;
+    }
+    if (this.#started) return;
+    this.#started = true;
+    this.#handler.onRequestStart?.(this, context);
+  }
+
+  onRequestUpgrade(controller: Controller, statusCode: number, headers: Parameters<NonNullable<Handler['onRequestUpgrade']>>[2], socket: Parameters<NonNullable<Handler['onRequestUpgrade']>>[3]): void {
+    this.#handler.onRequestUpgrade?.(this, statusCode, headers, socket);
+  }
+
+  onResponseStart(controller: Controller, statusCode: number, headers: Parameters<NonNullable<Handler['onResponseStart']>>[2], statusMessage?: string): void {
+    if (statusCode === 401 && this.#retry !== undefined && (this.#refuse?.(this.#token!) ?? true)) {
+      this.#swallowing = true;
+      return;
+    }
+    this.#handler.onResponseStart?.(this, statusCode, headers, statusMessage);
+  }
+
+  onResponseData(controller: Controller, chunk: Buffer): void {
+    if (this.#swallowing) return;
+    this.#handler.onResponseData?.(this, chunk);
+  }
+
+  onResponseEnd(controller: Controller, trailers: Parameters<NonNullable<Handler['onResponseEnd']>>[1]): void {
+    if (this.#swallowing) {
+      this.#swallowing = false;
+      const retry = this.#retry!;
+      this.#retry = undefined;
+      retry(this, this.#opts!, this.#token!);
+      return;
+    }
+    this.#finished = true;
+    this.#handler.onResponseEnd?.(this, trailers);
+  }
+
+  onResponseError(controller: Controller, error: Error): void {
+    this.#swallowing = false;
+    this.#retry = undefined;
+    if (this.#finished) return;
+    this.#finished = true;
+    this.#handler.onResponseError?.(this, error);
+  }
+}
+
+/** Builds the interceptor of `client.interceptor(options)`. Throws `InvalidOptionError` when the Client allows no origin. */
+export function createInterceptor(access: TokenAccess, options: InterceptorOptions = {}): Dispatcher.DispatcherComposeInterceptor {
+  requireAllowedOrigins(access, 'client.interceptor()');
+  const key: AccessKey = access.key(options);
+  const retryOnUnauthorized = options.retryOnUnauthorized ?? access.retryOnUnauthorized;
+  // The token endpoint is never given a token (and never waits on one: that would wait on itself).
+  let endpointOrigin: string | undefined;
+  let endpointPath: string | undefined;
+  if (access.tokenEndpoint) {
+    const u = new URL(access.tokenEndpoint);
+    endpointOrigin = u.origin;
+    endpointPath = u.pathname;
+  }
+  if (endpointOrigin !== undefined && !access.allowsOrigin(endpointOrigin)) endpointPath = undefined; // never authenticated anyway
+  const isEndpoint = (opts: Dispatcher.DispatchOptions): boolean => {
+    if (endpointPath === undefined || !opts.path?.startsWith(endpointPath)) return false;
+    const origin = typeof opts.origin === 'string' ? opts.origin : opts.origin?.origin;
+    if (origin !== endpointOrigin && !(origin !== undefined && safeOrigin(origin) === endpointOrigin)) return false;
+    const next = opts.path.charCodeAt(endpointPath.length);
+    return Number.isNaN(next) || next === 63 /* ? */;
+  };
+
+  return (dispatch) => {
+    const send = (opts: Dispatcher.DispatchOptions, handler: Handler, token: OAuthToken): boolean =>
+      dispatch({ ...opts, headers: withAuthorization(opts.headers, access.authorization(token)) }, handler);
+
+    const refuse = (token: OAuthToken): boolean => access.unauthorized(key, token.accessToken);
+    const retry: Retry = (handler, opts) => {
+      access.token(key, handler.waitSignal()).then(
+        (fresh) => {
+          handler.waited();
+          access.retried(key);
+          try {
+            send(opts, handler, fresh);
+          } catch (error) {
+            handler.fail(error as Error);
+          }
+        },
+        (error: Error) => {
+          handler.waited();
+          handler.fail(error);
+        },
+      );
+    };
+
+    return function authenticate(opts, handler) {
+      if (!access.allowsOrigin(opts.origin) || hasAuthorization(opts.headers) || isEndpoint(opts)) return dispatch(opts, handler);
+      const canRetry = retryOnUnauthorized && replayable(opts.body);
+      const token = access.peek(key);
+      if (token !== undefined) {
+        return send(opts, canRetry ? new AuthHandler(handler, retry, opts, token, refuse) : handler, token);
+      }
+      // No usable token: wait for one, then dispatch. The caller can abort the wait.
+      const wrapper = new AuthHandler(handler);
+      wrapper.startEarly();
+      access.token(key, wrapper.waitSignal()).then(
+        (first) => {
+          wrapper.waited();
+          if (wrapper.aborted) return wrapper.fail(wrapper.reason!);
+          const authed = canRetry ? new AuthHandler(wrapper, retry, opts, first, refuse) : wrapper;
+          try {
+            send(opts, authed, first);
+          } catch (error) {
+            wrapper.fail(error as Error);
+          }
+        },
+        (error: Error) => {
+          wrapper.waited();
+          wrapper.fail(error);
+        },
+      );
+      return true;
+    };
+  };
+}
+
+/** `new URL(origin).origin`, or undefined. */
+function safeOrigin(origin: string): string | undefined {
+  try {
+    return new URL(origin).origin;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,174 @@
+/**
+ * The Client's token machinery as the adapters (`client.fetch`, `client.interceptor()`, the axios adapter) see it:
+ * which origins may receive the token, the cached token now (the hot path), a token after waiting, and the
+ * refusal of a token a resource answered 401 to. One object per Client, built on first use.
+ */
+import type { TokenSelector } from '../configuration.js';
+import { InvalidOptionError, MissingCredentialsError, TimeoutError } from '../errors.js';
+import type { EventHub, ClientStats } from '../events.js';
+import type { TokenLifecycle } from '../auth/tokenLifecycle.js';
+import type { OAuthToken } from '../token.js';
+import type { Dispatcher } from 'undici';
+
+/** The cache key of one token selection (opaque to the adapters). */
+export type AccessKey = Parameters<TokenLifecycle['peek']>[0];
+
+/** What {@link createTokenAccess} needs from the Client. */
+export interface TokenAccessParts {
+  lifecycle: Pick<TokenLifecycle, 'peek' | 'get' | 'wait' | 'refuse'>;
+  events: EventHub;
+  counters: Pick<ClientStats, 'unauthorizedRetries'>;
+  defaultKey: AccessKey;
+  keyFor: (selector?: TokenSelector) => AccessKey;
+  allowedOrigins: ReadonlySet<string>;
+  hasCredentials: boolean;
+  retryOnUnauthorized: boolean;
+  /** Default bound, in ms, of a wait for a token (the Client's `timeout`); 0: none. */
+  timeout: number;
+  tokenUrl: string | undefined;
+  /** The dispatcher the Client was configured with (`dispatcher`, or its own for `tls`); undefined: undici's global one. */
+  dispatcher: Dispatcher | undefined;
+}
+
+/** @internal The token machinery shared by the adapters. */
+export interface TokenAccess {
+  /** Origins (normal form) that may receive the token. */
+  readonly allowedOrigins: ReadonlySet<string>;
+  /** The Client's `retryOnUnauthorized`. */
+  readonly retryOnUnauthorized: boolean;
+  /** The token endpoint as `origin + path` (no query), so an adapter never authenticates the token request itself. */
+  readonly tokenEndpoint: string | undefined;
+  /** The dispatcher the Client was configured with (`dispatcher` or `tls`), else undefined (the global one). */
+  readonly dispatcher: Dispatcher | undefined;
+  /** Whether `url` (absolute) is on an allowed origin. Normal-form URLs are checked without parsing. */
+  allowsUrl(url: string): boolean;
+  /** Whether `origin` (as undici passes it: a string or a URL) is allowed. */
+  allowsOrigin(origin: string | URL | undefined): boolean;
+  /** The cache key of a selection; the default key when it selects nothing. Throws `InvalidOptionError` on bad input. */
+  key(selector?: TokenSelector): AccessKey;
+  /** The token to send now without waiting (fresh or stale), else undefined. */
+  peek(key: AccessKey): OAuthToken | undefined;
+  /** A token, waiting on the shared fetch when needed; bounded by `signal` and the Client's `timeout`. */
+  token(key: AccessKey, signal?: AbortSignal | null): Promise<OAuthToken>;
+  /**
+   * A resource answered 401 to `accessToken`: refuse it for good (never installed again from any source) and say
+   * whether to retry with a new token; false when the key's previous token was refused moments ago too (a route that
+   * refuses every token: the 401 goes to the caller, with no token request).
+   */
+  unauthorized(key: AccessKey, accessToken: string): boolean;
+  /** Counts a request retried after a 401, and emits `unauthorizedRetried`. */
+  retried(key: AccessKey): void;
+  /** The `Authorization` header value of `token`, built once per token. */
+  authorization(token: OAuthToken): string;
+}
+
+/** The `Authorization` value of a token: `Bearer <token>` (the scheme normalised), or `<type> <token>`. */
+function authorizationValue(token: OAuthToken): string {
+  const type = token.tokenType;
+  return `${type === 'Bearer' || type.toLowerCase() === 'bearer' ? 'Bearer' : type} ${token.accessToken}`;
+}
+
+/** `origin + pathname` of `url`, or undefined when it does not parse. */
+function endpointOf(url: string | undefined): string | undefined {
+  if (!url) return undefined;
+  try {
+    const u = new URL(url);
+    return `${u.origin}${u.pathname}`;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Builds the {@link TokenAccess} of one Client. */
+export function createTokenAccess(parts: TokenAccessParts): TokenAccess {
+  const { lifecycle, events, counters, allowedOrigins, timeout } = parts;
+  // Origins seen in a form other than the normal one (`HTTP://Host:80`), with their verdict.
+  const verdicts = new Map<string, boolean>();
+  const slowAllows = (origin: string): boolean => {
+    let verdict = verdicts.get(origin);
+    if (verdict === undefined) {
+      try {
+        verdict = allowedOrigins.has(new URL(origin).origin);
+      } catch {
+        verdict = false;
+      }
+      if (verdicts.size >= 256) verdicts.clear();
+      verdicts.set(origin, verdict);
+    }
+    return verdict;
+  };
+  let lastToken: OAuthToken | undefined;
+  let lastAccessToken = '';
+  let lastType = '';
+  let lastAuthorization = '';
+  return {
+    allowedOrigins,
+    retryOnUnauthorized: parts.retryOnUnauthorized,
+    tokenEndpoint: endpointOf(parts.tokenUrl),
+    dispatcher: parts.dispatcher,
+    allowsUrl(url) {
+      // `scheme://host[:port]` up to the first `/` is the origin when it is in normal form: allowed origins are
+      // normal-form strings, so an exact match cannot be fooled by userinfo, `\`, `?` or `#` (none of which they hold).
+      const scheme = url.startsWith('https://') ? 8 : url.startsWith('http://') ? 7 : 0;
+      if (scheme !== 0) {
+        const slash = url.indexOf('/', scheme);
+        if (slash > 0 && allowedOrigins.has(url.slice(0, slash))) return true;
+      }
+      try {
+        return allowedOrigins.has(new URL(url).origin);
+      } catch {
+        return false;
+      }
+    },
+    allowsOrigin(origin) {
+      if (origin === undefined) return false;
+      if (typeof origin !== 'string') return allowedOrigins.has(origin.origin);
+      return allowedOrigins.has(origin) || slowAllows(origin);
+    },
+    key(selector) {
+      if (!selector || (selector.scopes === undefined && selector.resource === undefined && selector.audience === undefined)) return parts.defaultKey;
+      return parts.keyFor(selector);
+    },
+    peek(key) {
+      return parts.hasCredentials ? lifecycle.peek(key) : undefined;
+    },
+    async token(key, signal) {
+      if (!parts.hasCredentials) throw new MissingCredentialsError();
+      if (timeout <= 0) return lifecycle.get(key, signal ?? undefined);
+      const timer = new AbortController();
+      const handle = setTimeout(() => timer.abort(new TimeoutError(`Waiting for an OAuth token timed out after ${timeout} ms`, timeout)), timeout);
+      const bound = signal ? AbortSignal.any([signal, timer.signal]) : timer.signal;
+      try {
+        return await lifecycle.get(key, bound);
+      } catch (error) {
+        if (timer.signal.aborted && !signal?.aborted) throw timer.signal.reason;
+        throw error;
+      } finally {
+        clearTimeout(handle);
+      }
+    },
+    unauthorized(key, accessToken) {
+      return lifecycle.refuse(key, accessToken) !== 'throttled';
+    },
+    retried(key) {
+      counters.unauthorizedRetries++;
+      if (events.has('unauthorizedRetried')) events.emit('unauthorizedRetried', { key: key.hash });
+    },
+    authorization(token) {
+      if (token !== lastToken || token.accessToken !== lastAccessToken || token.tokenType !== lastType) {
+        lastAuthorization = authorizationValue(token);
+        lastToken = token;
+        lastAccessToken = token.accessToken;
+        lastType = token.tokenType;
+      }
+      return lastAuthorization;
+    },
+  };
+}
+
+/** Throws unless the Client names at least one origin that may receive its token (adapters never guess). */
+export function requireAllowedOrigins(access: TokenAccess, adapter: string): void {
+  if (access.allowedOrigins.size === 0) {
+    throw new InvalidOptionError('allowedOrigins', `must name at least one origin (or set \`baseUrl\`) for ${adapter}: it sends the token to those origins only`);
+  }
+}

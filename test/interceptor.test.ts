@@ -1,0 +1,148 @@
+// client.interceptor(): an undici interceptor, under Node's global fetch and undici.request through
+// setGlobalDispatcher (restored after each test), and on a dispatcher of its own.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Agent, getGlobalDispatcher, request, setGlobalDispatcher, type Dispatcher } from 'undici';
+import { Client, InvalidOptionError, OAuthProviderError } from '../src/index.js';
+import { adapterCases, adapterClient, adapterServers, type AdapterUnderTest } from './helpers/adapterCases.js';
+import { SVC_CREDENTIALS, manualClock } from './helpers/fixtures.js';
+
+const servers = adapterServers();
+
+/** Installs `client.interceptor()` on a new global Agent; `close` restores the previous global dispatcher. */
+function globally(client: Client): { close(): Promise<void> } {
+  const previous = getGlobalDispatcher();
+  const agent = new Agent();
+  setGlobalDispatcher(agent.compose(client.interceptor()));
+  return {
+    close: async () => {
+      setGlobalDispatcher(previous);
+      await agent.close();
+    },
+  };
+}
+
+const parse = (text: string): unknown => (text ? (JSON.parse(text) as unknown) : undefined);
+
+const adapters: AdapterUnderTest[] = [
+  {
+    name: 'global fetch with client.interceptor()',
+    attach: (client) => {
+      const installed = globally(client);
+      return {
+        get: async (url) => {
+          const response = await fetch(url);
+          return { status: response.status, body: parse(await response.text()) };
+        },
+        close: installed.close,
+      };
+    },
+  },
+  {
+    name: 'undici.request with client.interceptor()',
+    attach: (client) => {
+      const installed = globally(client);
+      return {
+        get: async (url) => {
+          const response = await request(url);
+          return { status: response.statusCode, body: parse(await response.body.text()) };
+        },
+        close: installed.close,
+      };
+    },
+  },
+];
+
+adapterCases(servers, adapters);
+
+test('interceptor: a string body is replayed after a 401; the caller Authorization is left alone; scopes select the token', async () => {
+  const client = adapterClient(servers);
+  const agent = new Agent();
+  const dispatcher = agent.compose(client.interceptor());
+  const write = new Agent().compose(client.interceptor({ scopes: 'api:write' }));
+  try {
+    const url = `${servers.stack.api.url}/echo`;
+    assert.equal((await request(`${servers.stack.api.url}/things`, { dispatcher })).statusCode, 200);
+    servers.stack.api.revoke((await client.clientCredentialsAuthManager.getToken()).accessToken);
+    const replayed = await request(url, { dispatcher, method: 'POST', body: 'payload', headers: ['x-array', 'yes'] });
+    assert.equal(replayed.statusCode, 200);
+    const echoed = (await replayed.body.json()) as { body: string; headers: Record<string, string> };
+    assert.equal(echoed.body, 'payload');
+    assert.equal(echoed.headers['x-array'], 'yes');
+    assert.equal(client.stats().unauthorizedRetries, 1);
+
+    const seen = servers.stack.api.requests.length;
+    const own = await request(`${servers.stack.api.url}/things`, { dispatcher, headers: { authorization: 'Bearer mine' } });
+    assert.equal(own.statusCode, 401);
+    await own.body.dump();
+    assert.equal(servers.stack.api.requests.length - seen, 1);
+    assert.equal(servers.stack.api.requests[seen]!.headers.authorization, 'Bearer mine');
+
+    const scoped = (await (await request(`${servers.stack.api.url}/things`, { dispatcher: write })).body.json()) as { scope: string };
+    assert.equal(scoped.scope, 'api:write');
+  } finally {
+    await agent.close();
+    await write.close();
+    await client.close();
+  }
+});
+
+test('interceptor: the Client\'s own token requests do not loop through it, even on an allowed token origin', async () => {
+  for (const credentials of [SVC_CREDENTIALS, { oAuthClientId: 'postclient', oAuthClientSecret: 'post-secret', oAuthScopes: 'api:read' }]) {
+    // The Client's own dispatcher is the composed one, and the token endpoint's origin is allowed.
+    let inner: Dispatcher.DispatcherComposeInterceptor | undefined;
+    const agent = new Agent();
+    const dispatcher = agent.compose((dispatch) => (opts, handler) => inner!(dispatch)(opts, handler));
+    const client = new Client({
+      baseUrl: servers.stack.api.url,
+      allowedOrigins: [servers.stack.op.issuer],
+      tokenUrl: servers.stack.op.tokenUrl,
+      dispatcher,
+      clientCredentialsAuthCredentials: credentials,
+    });
+    inner = client.interceptor();
+    try {
+      const response = await request(`${servers.stack.api.url}/things`, { dispatcher });
+      assert.equal(response.statusCode, 200);
+      assert.equal(((await response.body.json()) as { client_id: string }).client_id, credentials.oAuthClientId);
+      const tokenRequest = servers.stack.op.tokenRequests.at(-1)!;
+      assert.doesNotMatch(String(tokenRequest.headers.authorization), /^Bearer/);
+    } finally {
+      await client.close();
+      await agent.close();
+    }
+  }
+});
+
+test('interceptor: an abort while waiting for the token ends the request at once', async () => {
+  servers.stack.proxy.inject({ kind: 'hang' });
+  const client = adapterClient(servers, manualClock(), { tokenUrl: servers.stack.proxiedTokenUrl });
+  const agent = new Agent();
+  const dispatcher = agent.compose(client.interceptor());
+  try {
+    const seen = servers.stack.api.requests.length;
+    const controller = new AbortController();
+    const pending = request(`${servers.stack.api.url}/things`, { dispatcher, signal: controller.signal });
+    setTimeout(() => controller.abort(new Error('stop')), 50);
+    await assert.rejects(pending, /stop/);
+    assert.equal(servers.stack.api.requests.length, seen);
+  } finally {
+    servers.stack.proxy.clear();
+    await client.close();
+    await agent.close();
+  }
+});
+
+test('interceptor: needs an allowed origin; a token failure fails the request with the typed error', async () => {
+  const bare = new Client({ tokenUrl: servers.stack.op.tokenUrl, clientCredentialsAuthCredentials: SVC_CREDENTIALS });
+  assert.throws(() => bare.interceptor(), InvalidOptionError);
+  await bare.close();
+  const wrong = adapterClient(servers, manualClock(), { clientCredentialsAuthCredentials: { oAuthClientId: 'svc', oAuthClientSecret: 'wrong' } });
+  const agent = new Agent();
+  try {
+    await assert.rejects(request(`${servers.stack.api.url}/things`, { dispatcher: agent.compose(wrong.interceptor()) }), (e: unknown) => e instanceof OAuthProviderError && e.code === 'ERR_OAUTH_PROVIDER' && !String(e.stack).includes('wrong'));
+  } finally {
+    await wrong.close();
+    await agent.close();
+  }
+});
