@@ -15,6 +15,9 @@ import { createDispatcher, createTransport, describeUrl, type HttpRequest, type 
 import { GuardedStore } from './stores/guardedStore.js';
 import type { OAuthToken } from './token.js';
 
+/** Node's `util.inspect.custom`, spelled without Node's types so that the public types do not need them. */
+const INSPECT: unique symbol = Symbol.for('nodejs.util.inspect.custom');
+
 /** A query string value. */
 export type QueryValue = string | number | boolean | null | undefined | readonly (string | number | boolean)[];
 
@@ -143,7 +146,7 @@ export class Client {
 
   static #transports(config: ResolvedConfiguration): Transports {
     const owned = !config.dispatcher;
-    const dispatcher = config.dispatcher ?? createDispatcher(config.tls as Record<string, unknown> | undefined);
+    const dispatcher = (config.dispatcher ?? createDispatcher(config.tls as Record<string, unknown> | undefined)) as Dispatcher;
     return { dispatcher, owned, transport: createTransport(dispatcher) };
   }
 
@@ -396,7 +399,7 @@ export class Client {
   }
 
   /** @internal util.inspect shows the redacted description. */
-  [inspect.custom](): string {
+  [INSPECT](): string {
     return `Client ${inspect(this.toJSON())}`;
   }
 }

@@ -2,10 +2,8 @@
  * The Client's options: their types, defaults and validation. Invalid options fail at construction
  * with an {@link InvalidOptionError} naming the option's path.
  */
-import type { Dispatcher } from 'undici';
-import type { KeyObject } from 'node:crypto';
 import { InvalidOptionError } from './errors.js';
-import { validateClientAuth, type ClientAuthInput, type ClientAuthMethod, type PrivateKeyAlgorithm } from './auth/clientAuthentication.js';
+import { validateClientAuth, type ClientAuthInput, type ClientAuthMethod, type KeyObjectLike, type PrivateKeyAlgorithm } from './auth/clientAuthentication.js';
 import { DEFAULT_CIRCUIT_BREAKER, DEFAULT_RETRY, type CircuitBreakerOptions, type RetryOptions } from './auth/resilience.js';
 import { DEFAULT_LIFETIME_POLICY, toSeconds, type LifetimePolicy, type OAuthToken, type OAuthTokenInput } from './token.js';
 import type { ClientCredentialsAuthManager } from './auth/authManager.js';
@@ -14,6 +12,15 @@ import { assertTokenStore, type TokenStore } from './stores/tokenStore.js';
 /** A source of the current time in milliseconds since the epoch; inject one to drive expiry in tests. */
 export interface Clock {
   now(): number;
+}
+
+/**
+ * An undici `Dispatcher` (Agent, Pool, ProxyAgent, MockAgent…), typed by shape: any of undici's dispatchers fits.
+ * The Client calls its `request()` and, for a dispatcher it created itself, `close()`.
+ */
+export interface DispatcherLike {
+  request(...args: never[]): unknown;
+  close?(...args: never[]): unknown;
 }
 
 /** The system clock. */
@@ -59,7 +66,7 @@ export interface ClientCredentialsAuthCredentials {
   /** How the client authenticates at the token endpoint. Default `client_secret_basic`. */
   clientAuthMethod?: ClientAuthMethod;
   /** For `private_key_jwt`: a PEM string, a private JWK or a KeyObject. */
-  privateKey?: string | Record<string, unknown> | KeyObject;
+  privateKey?: string | Record<string, unknown> | KeyObjectLike;
   /** For `private_key_jwt`: the JWS algorithm; derived from the key by default. */
   privateKeyAlgorithm?: PrivateKeyAlgorithm;
   /** For JWT client assertions: the `kid` header. */
@@ -112,10 +119,13 @@ export interface ClientConfiguration {
   tokenStoreTimeout?: number;
   /** The clock; inject one in tests. */
   clock?: Clock;
-  /** An undici dispatcher (Agent, Pool, ProxyAgent, MockAgent) for every request. Default: a keep-alive Agent. */
-  dispatcher?: Dispatcher;
+  /**
+   * An undici dispatcher (Agent, Pool, ProxyAgent, MockAgent) for every request. Default: a keep-alive Agent.
+   * Typed by shape ({@link DispatcherLike}) so that the public types do not need undici's (and Node's) types.
+   */
+  dispatcher?: DispatcherLike;
   /** TLS options for the default Agent, e.g. `{ cert, key }` for mTLS client authentication (RFC 8705). */
-  tls?: { cert?: string | Buffer; key?: string | Buffer; ca?: string | Buffer; passphrase?: string };
+  tls?: { cert?: string | Uint8Array; key?: string | Uint8Array; ca?: string | Uint8Array; passphrase?: string };
   /** Headers sent with every API request. */
   headers?: Record<string, string>;
   /** Origins besides `baseUrl`'s that may receive the access token (for absolute request URLs). */
@@ -153,7 +163,7 @@ export interface ResolvedConfiguration {
   tokenStore: TokenStore | undefined;
   tokenStoreTimeout: number;
   clock: Clock;
-  dispatcher: Dispatcher | undefined;
+  dispatcher: DispatcherLike | undefined;
   tls: ClientConfiguration['tls'];
   headers: Record<string, string>;
   allowedOrigins: ReadonlySet<string>;
@@ -279,7 +289,7 @@ export function resolveConfiguration(config: ClientConfiguration = {}): Resolved
     circuitBreaker.failureThreshold = checkNumber('circuitBreaker.failureThreshold', circuitBreaker.failureThreshold, 1) ?? DEFAULT_CIRCUIT_BREAKER.failureThreshold;
     circuitBreaker.cooldown = checkNumber('circuitBreaker.cooldown', circuitBreaker.cooldown, 0) ?? DEFAULT_CIRCUIT_BREAKER.cooldown;
   }
-  const dispatcher = config.dispatcher as Partial<Dispatcher> | undefined;
+  const dispatcher = config.dispatcher as { request?: unknown } | undefined;
   if (dispatcher !== undefined && (typeof dispatcher !== 'object' || dispatcher === null || typeof dispatcher.request !== 'function')) {
     throw new InvalidOptionError('dispatcher', 'must be an undici Dispatcher (Agent, Pool, ProxyAgent, MockAgent…) with a request() method');
   }

@@ -1,5 +1,5 @@
 /**
- * client-credentials: OAuth 2.0 Client Credentials Grant (RFC 6749 §4.4) for Node.js.
+ * oauth-client-credentials: OAuth 2.0 Client Credentials Grant (RFC 6749 §4.4) for Node.js.
  * The public surface, re-exported explicitly.
  */
 export { Client, type RequestOptions, type ApiResponse, type QueryValue } from './client.js';
@@ -14,6 +14,7 @@ export {
   type OAuthTokenProvider,
   type OAuthOnTokenUpdate,
   type TokenSelector,
+  type DispatcherLike,
 } from './configuration.js';
 export type { OAuthToken, OAuthTokenInput } from './token.js';
 export {
@@ -34,7 +35,7 @@ export {
   OAuthProviderError,
   type OAuthProviderErrorBody,
 } from './errors.js';
-export { CLIENT_AUTH_METHODS, type ClientAuthMethod, type PrivateKeyAlgorithm } from './auth/clientAuthentication.js';
+export { CLIENT_AUTH_METHODS, type ClientAuthMethod, type KeyObjectLike, type PrivateKeyAlgorithm } from './auth/clientAuthentication.js';
 export type { RetryOptions, CircuitBreakerOptions } from './auth/resilience.js';
 export type { ClientEvents, ClientEventName, ClientStats, TokenInfo, Listener } from './events.js';
 export type { TokenStore, TokenLease } from './stores/tokenStore.js';

@@ -30,13 +30,23 @@ export const CLIENT_AUTH_METHODS: readonly ClientAuthMethod[] = ['client_secret_
 /** JWS algorithms supported for `private_key_jwt`. */
 export type PrivateKeyAlgorithm = 'RS256' | 'RS384' | 'RS512' | 'PS256' | 'PS384' | 'PS512' | 'ES256' | 'ES384' | 'ES512' | 'EdDSA';
 
+/**
+ * A Node.js `KeyObject` (from `node:crypto`), typed by shape so that the public types do not need Node's types.
+ * Any `KeyObject` fits; the key itself is checked at construction.
+ */
+export interface KeyObjectLike {
+  readonly type: string;
+  readonly asymmetricKeyType?: string | undefined;
+  export(...args: never[]): unknown;
+}
+
 /** What a client authentication method needs. */
 export interface ClientAuthInput {
   method: ClientAuthMethod;
   clientId: string;
   clientSecret: string | undefined;
   /** For `private_key_jwt`: a PEM string, a JWK object or a KeyObject. */
-  privateKey?: string | Record<string, unknown> | KeyObject | undefined;
+  privateKey?: string | Record<string, unknown> | KeyObjectLike | undefined;
   /** For `private_key_jwt`: the signing algorithm; derived from the key when absent. */
   algorithm?: PrivateKeyAlgorithm | undefined;
   /** For JWT assertions: the `kid` header. */
@@ -74,7 +84,7 @@ function assertionClaims(input: ClientAuthInput, tokenUrl: string, nowMs: number
 
 function toKeyObject(key: NonNullable<ClientAuthInput['privateKey']>): KeyObject {
   if (typeof key === 'string') return createPrivateKey(key);
-  if ('asymmetricKeyType' in key && typeof (key as KeyObject).export === 'function') return key as KeyObject;
+  if ('asymmetricKeyType' in key && typeof (key as KeyObjectLike).export === 'function') return key as unknown as KeyObject;
   return createPrivateKey({ key: key as import('node:crypto').JsonWebKey, format: 'jwk' });
 }
 

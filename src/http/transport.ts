@@ -3,6 +3,7 @@
  * Everything above it (auth, retries, error mapping) is a layer in `pipeline.ts`.
  */
 import { Agent, request, type Dispatcher } from 'undici';
+import type { DispatcherLike } from '../configuration.js';
 import { AbortError, NetworkError, TimeoutError, ClientCredentialsError } from '../errors.js';
 
 /** One HTTP request as the transport sends it. */
@@ -39,7 +40,7 @@ export class BodyTooLargeError extends Error {
 }
 
 /** A keep-alive undici Agent, as the Client uses by default. `connect` carries TLS options (mTLS). */
-export function createDispatcher(connect?: Record<string, unknown>): Dispatcher {
+export function createDispatcher(connect?: Record<string, unknown>): DispatcherLike & { close(): Promise<void> } {
   return new Agent({ keepAliveTimeout: 10_000, connections: 128, ...(connect ? { connect } : {}) });
 }
 
@@ -180,7 +181,8 @@ function splitUrl(url: string, origins: Map<string, boolean>): { origin: string;
 }
 
 /** Creates the transport that sends requests through `dispatcher`. */
-export function createTransport(dispatcher: Dispatcher): Transport {
+export function createTransport(dispatcherLike: DispatcherLike): Transport {
+  const dispatcher = dispatcherLike as Dispatcher;
   /** Origins seen, and whether each is in normal form (so requests to it can skip URL parsing). */
   const origins = new Map<string, boolean>();
   return async function send(req: HttpRequest): Promise<HttpResponse> {
