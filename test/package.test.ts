@@ -61,7 +61,7 @@ after(async () => {
 });
 
 test('npm pack from a tree without dist/ builds and ships dist/src, the README, LICENSE and CHANGELOG', () => {
-  for (const file of ['dist/src/index.js', 'dist/src/index.d.ts', 'dist/src/stores/redis.js', 'dist/src/stores/redis.d.ts', 'dist/src/cli/main.js', 'package.json', 'README.md']) {
+  for (const file of ['LICENSE', 'CHANGELOG.md', 'dist/src/index.js', 'dist/src/index.d.ts', 'dist/src/stores/redis.js', 'dist/src/stores/redis.d.ts', 'dist/src/cli/main.js', 'package.json', 'README.md']) {
     assert.ok(packedPaths.includes(file), `${file} is packed`);
   }
   const allowed = (p: string) => p.startsWith('dist/src/') || p.startsWith('docs/') || ['package.json', 'README.md', 'LICENSE', 'CHANGELOG.md'].includes(p);
