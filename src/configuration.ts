@@ -8,6 +8,7 @@ import { DEFAULT_CIRCUIT_BREAKER, DEFAULT_RETRY, type CircuitBreakerOptions, typ
 import { DEFAULT_LIFETIME_POLICY, toSeconds, type LifetimePolicy, type OAuthToken, type OAuthTokenInput } from './token.js';
 import type { ClientCredentialsAuthManager } from './auth/authManager.js';
 import { assertTokenStore, type TokenStore } from './stores/tokenStore.js';
+import { assertKnownKeys, CIRCUIT_BREAKER_OPTION_KEYS, CLIENT_OPTION_KEYS, CREDENTIALS_OPTION_KEYS, RETRY_OPTION_KEYS } from './optionKeys.js';
 
 /** A source of the current time in milliseconds since the epoch; inject one to drive expiry in tests. */
 export interface Clock {
@@ -233,6 +234,7 @@ export function parseScopes(value: unknown, path: string): string[] {
 function resolveCredentials(raw: unknown, path: string): ResolvedCredentials | undefined {
   if (raw === undefined) return undefined;
   if (typeof raw !== 'object' || raw === null) throw new InvalidOptionError(path, 'must be an object');
+  assertKnownKeys(raw, CREDENTIALS_OPTION_KEYS, `${path}.`);
   const c = raw as ClientCredentialsAuthCredentials;
   const provider = checkFunction<OAuthTokenProvider>(`${path}.oAuthTokenProvider`, c.oAuthTokenProvider);
   const clientId = checkString(`${path}.oAuthClientId`, c.oAuthClientId, true)!;
@@ -273,6 +275,9 @@ function resolveCredentials(raw: unknown, path: string): ResolvedCredentials | u
 /** Validates a {@link ClientConfiguration} and fills in defaults. */
 export function resolveConfiguration(config: ClientConfiguration = {}): ResolvedConfiguration {
   if (typeof config !== 'object' || config === null) throw new InvalidOptionError('configuration', 'must be an object');
+  assertKnownKeys(config, CLIENT_OPTION_KEYS);
+  if (typeof config.retry === 'object' && config.retry !== null) assertKnownKeys(config.retry, RETRY_OPTION_KEYS, 'retry.');
+  if (typeof config.circuitBreaker === 'object' && config.circuitBreaker !== null) assertKnownKeys(config.circuitBreaker, CIRCUIT_BREAKER_OPTION_KEYS, 'circuitBreaker.');
   const baseUrl = config.baseUrl === undefined ? undefined : checkUrl('baseUrl', checkString('baseUrl', config.baseUrl)!).replace(/\/+$/, '');
   const tokenUrl = config.tokenUrl === undefined ? undefined : checkUrl('tokenUrl', checkString('tokenUrl', config.tokenUrl)!, baseUrl);
   const credentials = resolveCredentials(config.clientCredentialsAuthCredentials, 'clientCredentialsAuthCredentials');
