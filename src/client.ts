@@ -12,6 +12,7 @@ import { parseResource, parseScopes, resolveConfiguration, type ClientConfigurat
 import { ApiError, InvalidOptionError, MissingCredentialsError, TimeoutError, TokenExpiredError } from './errors.js';
 import { emptyStats, EventHub, type ClientEventName, type ClientStats, type Listener } from './events.js';
 import { createDispatcher, createTransport, describeUrl, type HttpRequest, type HttpResponse, type Transport } from './http/transport.js';
+import { createFetchTransport, undiciIsUsable } from './http/fetchTransport.js';
 import { GuardedStore } from './stores/guardedStore.js';
 import type { OAuthToken } from './token.js';
 
@@ -76,6 +77,9 @@ interface Transports {
   owned: boolean;
   transport: Transport;
 }
+
+/** The dispatcher slot of a Client whose transport is the runtime's fetch (nothing to close). */
+const NO_DISPATCHER = { close: async () => undefined } as unknown as Dispatcher;
 
 /** Options that, when changed by `withConfiguration`, need a separate token cache. */
 const AUTH_OPTIONS: readonly (keyof ClientConfiguration)[] = [
@@ -145,6 +149,8 @@ export class Client {
   }
 
   static #transports(config: ResolvedConfiguration): Transports {
+    // Bun's `undici` is a stub without a working Agent: there, requests go through the runtime's own fetch.
+    if (!config.dispatcher && !undiciIsUsable()) return { dispatcher: NO_DISPATCHER, owned: false, transport: createFetchTransport({ tls: config.tls }) };
     const owned = !config.dispatcher;
     const dispatcher = (config.dispatcher ?? createDispatcher(config.tls as Record<string, unknown> | undefined)) as Dispatcher;
     return { dispatcher, owned, transport: createTransport(dispatcher) };
