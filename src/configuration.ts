@@ -8,6 +8,7 @@ import { DEFAULT_CIRCUIT_BREAKER, DEFAULT_RETRY, type CircuitBreakerOptions, typ
 import { DEFAULT_LIFETIME_POLICY, toSeconds, type LifetimePolicy, type OAuthToken, type OAuthTokenInput } from './token.js';
 import type { ClientCredentialsAuthManager } from './auth/authManager.js';
 import { assertTokenStore, type TokenStore } from './stores/tokenStore.js';
+import { checkProxy } from './http/proxy.js';
 import { assertKnownKeys, CIRCUIT_BREAKER_OPTION_KEYS, CLIENT_OPTION_KEYS, CREDENTIALS_OPTION_KEYS, RETRY_OPTION_KEYS } from './optionKeys.js';
 
 /** A source of the current time in milliseconds since the epoch; inject one to drive expiry in tests. */
@@ -125,6 +126,12 @@ export interface ClientConfiguration {
    * Typed by shape ({@link DispatcherLike}) so that the public types do not need undici's (and Node's) types.
    */
   dispatcher?: DispatcherLike;
+  /**
+   * An HTTP(S) proxy for every request: a URL (`http://user:pass@proxy.internal:3128`), or `'env'` to follow
+   * `HTTPS_PROXY`, `HTTP_PROXY` and `NO_PROXY` as curl does. Not with `dispatcher` (give the proxy to your own
+   * dispatcher then). Default: no proxy (the environment is read only with `'env'`).
+   */
+  proxy?: string;
   /** TLS options for the default Agent, e.g. `{ cert, key }` for mTLS client authentication (RFC 8705). */
   tls?: { cert?: string | Uint8Array; key?: string | Uint8Array; ca?: string | Uint8Array; passphrase?: string };
   /** Headers sent with every API request. */
@@ -165,6 +172,7 @@ export interface ResolvedConfiguration {
   tokenStoreTimeout: number;
   clock: Clock;
   dispatcher: DispatcherLike | undefined;
+  proxy: string | undefined;
   tls: ClientConfiguration['tls'];
   headers: Record<string, string>;
   allowedOrigins: ReadonlySet<string>;
@@ -298,6 +306,7 @@ export function resolveConfiguration(config: ClientConfiguration = {}): Resolved
   if (dispatcher !== undefined && (typeof dispatcher !== 'object' || dispatcher === null || typeof dispatcher.request !== 'function')) {
     throw new InvalidOptionError('dispatcher', 'must be an undici Dispatcher (Agent, Pool, ProxyAgent, MockAgent…) with a request() method');
   }
+  if (config.proxy !== undefined && config.dispatcher !== undefined) throw new InvalidOptionError('proxy', 'cannot be combined with `dispatcher`: give the proxy to your dispatcher (undici ProxyAgent) instead');
   if (config.tokenStore !== undefined) assertTokenStore(config.tokenStore, 'tokenStore');
   if (config.clock !== undefined && typeof config.clock?.now !== 'function') throw new InvalidOptionError('clock', 'must have a now() method');
   if (config.retryOnUnauthorized !== undefined && typeof config.retryOnUnauthorized !== 'boolean') throw new InvalidOptionError('retryOnUnauthorized', 'must be a boolean');
@@ -325,6 +334,7 @@ export function resolveConfiguration(config: ClientConfiguration = {}): Resolved
     tokenStoreTimeout: checkNumber('tokenStoreTimeout', config.tokenStoreTimeout, 1) ?? 1_000,
     clock: config.clock ?? systemClock,
     dispatcher: config.dispatcher,
+    proxy: checkProxy(config.proxy),
     tls: config.tls,
     headers,
     allowedOrigins,

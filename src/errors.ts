@@ -32,6 +32,8 @@ export const ErrorCode = {
   Callback: 'ERR_CALLBACK',
   /** A token store (file, Redis…) failed or timed out; reported in the `storeError` event, never thrown by requests. */
   TokenStore: 'ERR_TOKEN_STORE',
+  /** A 2xx response said it was JSON (or `responseType: 'json'` asked for JSON) but its body does not parse. */
+  ResponseParse: 'ERR_RESPONSE_PARSE',
 } as const;
 
 /** One of the {@link ErrorCode} values. */
@@ -234,4 +236,29 @@ export class OAuthProviderError extends ApiError<OAuthProviderErrorBody> {
 export function messageOf(error: unknown): string {
   if (error instanceof Error) return error.message;
   return String(error);
+}
+
+/**
+ * A 2xx response whose body should be JSON (a JSON `content-type`, or `responseType: 'json'`) does not parse. The
+ * raw text is in `body`, the `SyntaxError` in `cause`; the message does not quote the body. Ask for
+ * `responseType: 'text'` to take such a body as it is.
+ */
+export class ResponseParseError extends ClientCredentialsError {
+  override name = 'ResponseParseError';
+  /** HTTP status code. */
+  readonly statusCode: number;
+  /** Response headers, lower-cased. */
+  readonly headers: Record<string, string>;
+  /** The body that did not parse. */
+  readonly body: string;
+  constructor(response: { statusCode: number; headers: Record<string, string>; body: string }, message: string, options?: { cause?: unknown }) {
+    super(ErrorCode.ResponseParse, message, options);
+    this.statusCode = response.statusCode;
+    this.headers = response.headers;
+    this.body = response.body;
+  }
+
+  override toJSON(): Record<string, unknown> {
+    return { ...super.toJSON(), statusCode: this.statusCode };
+  }
 }

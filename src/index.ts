@@ -2,7 +2,8 @@
  * oauth-client-credentials: OAuth 2.0 Client Credentials Grant (RFC 6749 §4.4) for Node.js.
  * The public surface, re-exported explicitly.
  */
-export { Client, type RequestOptions, type ApiResponse, type QueryValue } from './client.js';
+export { Client, type RequestOptions, type ApiResponse, type ResponseFor, type QueryValue } from './client.js';
+export type { ResponseType } from './http/responseBody.js';
 export { ClientCredentialsAuthManager } from './auth/authManager.js';
 export { OAuthAuthorizationController } from './auth/authorizationController.js';
 export type { TokenEndpointResponse } from './auth/tokenEndpoint.js';
@@ -33,6 +34,7 @@ export {
   TokenStoreError,
   ApiError,
   OAuthProviderError,
+  ResponseParseError,
   type OAuthProviderErrorBody,
 } from './errors.js';
 export { CLIENT_AUTH_METHODS, type ClientAuthMethod, type KeyObjectLike, type PrivateKeyAlgorithm } from './auth/clientAuthentication.js';

@@ -30,6 +30,7 @@ export const CLIENT_OPTION_KEYS = {
   tokenStoreTimeout: true,
   clock: true,
   dispatcher: true,
+  proxy: true,
   tls: true,
   headers: true,
   allowedOrigins: true,

@@ -62,6 +62,10 @@ export function createFetchTransport(options: FetchTransportOptions = {}): Trans
       if (options.proxy) init.proxy = options.proxy;
       const response = await fetch(req.url, init);
       const headers = headersOf(response);
+      if (req.responseType === 'stream') {
+        clearTimeout(handle);
+        return { statusCode: response.status, headers, body: '', stream: response.body ?? new ReadableStream<Uint8Array>({ start: (c) => c.close() }) };
+      }
       const chunks: Uint8Array[] = [];
       let size = 0;
       if (response.body) {
@@ -84,6 +88,7 @@ export function createFetchTransport(options: FetchTransportOptions = {}): Trans
         bytes.set(chunk, offset);
         offset += chunk.byteLength;
       }
+      if (req.responseType === 'bytes') return { statusCode: response.status, headers, body: '', bytes };
       return { statusCode: response.status, headers, body: new TextDecoder().decode(bytes) };
     } catch (error) {
       if (timer.signal.aborted && !req.signal?.aborted) throw timer.signal.reason;
