@@ -98,8 +98,9 @@ export function editDistance(a: string, b: string): number {
 }
 
 /**
- * The known name closest to `name`, if one is close enough to be a likely misspelling: a different case, or an
- * edit distance of at most a third of the name's length (at least 1, at most 3).
+ * The known name closest to `name`, if one is close enough to be a likely misspelling: a different case, an edit
+ * distance of at most a third of the name's length (at least 1, at most 3), or else the only known name that shares all
+ * of it but its last letter (at least 4 characters).
  */
 export function suggest(name: string, known: Iterable<string>): string | undefined {
   let best: string | undefined;
@@ -112,7 +113,20 @@ export function suggest(name: string, known: Iterable<string>): string | undefin
       bestDistance = distance;
     }
   }
-  return best;
+  if (best !== undefined) return best;
+  // A cut-short name (`--retry` for `--retries`): the one known name that shares all of it but its last letter.
+  const stem = name.replace(/^-+/, '').toLowerCase();
+  const shared = (candidate: string): number => {
+    const other = candidate.replace(/^-+/, '').toLowerCase();
+    let n = 0;
+    while (n < stem.length && stem[n] === other[n]) n++;
+    return n;
+  };
+  const longer = [...known].filter((candidate) => {
+    const n = shared(candidate);
+    return n >= 4 && n >= stem.length - 1;
+  });
+  return longer.length === 1 ? longer[0] : undefined;
 }
 
 /**
