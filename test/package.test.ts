@@ -93,7 +93,14 @@ test('the installed package gets a real token from oidc-provider, in code and fr
     join(app, 'token.mjs'),
     `import { Client } from 'oauth-client-credentials';
      const client = new Client({ tokenUrl: process.env.TOKEN_URL, clientCredentialsAuthCredentials: { oAuthClientId: 'svc', oAuthClientSecret: 'svc-secret', oAuthScopes: 'api:read' } });
-     const token = await client.clientCredentialsAuthManager.fetchToken();
+     const bytes = await client.get('/file', { responseType: 'bytes' });
+  const raw: Uint8Array = bytes.body;
+  const streamed = await client.get('/file', { responseType: 'stream' });
+  const stream: ReadableStream<Uint8Array> = streamed.body;
+  void new Client({ proxy: 'env' });
+  void raw;
+  void stream;
+  const token = await client.clientCredentialsAuthManager.fetchToken();
      console.log(token.tokenType, token.accessToken.split('.').length, client.clientCredentialsAuthManager.isValid(token));
      await client.close();`,
   );
@@ -146,6 +153,13 @@ export async function use(): Promise<string> {
   const typed = await client.get<{ id: string }>('/things');
   const id: string = typed.result.id;
   const unknownResult: unknown = response.result;
+  const bytes = await client.get('/file', { responseType: 'bytes' });
+  const raw: Uint8Array = bytes.body;
+  const streamed = await client.get('/file', { responseType: 'stream' });
+  const stream: ReadableStream<Uint8Array> = streamed.body;
+  void new Client({ proxy: 'env' });
+  void raw;
+  void stream;
   const token = await client.clientCredentialsAuthManager.fetchToken();
   const redisOptions: RedisTokenStoreOptions = { client: { call: async () => 'OK' } };
   void new RedisTokenStore(redisOptions);
