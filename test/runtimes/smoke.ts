@@ -52,6 +52,16 @@ await check('API call', () =>
   }),
 );
 
+await check('bytes and stream responses', () =>
+  withClient(base, async (client) => {
+    const text = (await client.get('/things', { responseType: 'text' })).body;
+    const bytes = (await client.get('/things', { responseType: 'bytes' })).body;
+    expect(bytes instanceof Uint8Array && new TextDecoder().decode(bytes) === text, 'bytes equal to the text');
+    const stream = (await client.get('/things', { responseType: 'stream' })).body;
+    expect((await new Response(stream).text()) === text, 'the stream reads to the text');
+  }),
+);
+
 await check('401 recovery', () =>
   withClient({ ...base, clientCredentialsAuthCredentials: { ...credentials, oAuthToken: { accessToken: 'rejected-by-the-api', tokenType: 'Bearer', expiresIn: 3600 } } }, async (client) => {
     const response = await client.get('/things');
