@@ -60,6 +60,12 @@ export interface RequestOptions {
   responseType?: ResponseType;
 }
 
+/**
+ * The default options type when a caller names the result type (`client.get<Thing>(…)`): the body is then JSON, so a
+ * `responseType` other than `'json'` is a type error there rather than a response typed wrong.
+ */
+type JsonResponse = { responseType?: 'json' };
+
 /** The response a request with options `O` resolves to: its `body` type follows `responseType`. */
 export type ResponseFor<O, T = unknown> = O extends { responseType: 'bytes' }
   ? ApiResponse<undefined, Uint8Array>
@@ -287,7 +293,7 @@ export class Client {
    * @throws ApiError for a non-2xx status (after one retry with a new token on 401).
    * @throws MissingCredentialsError for an authenticated call on a Client without credentials.
    */
-  async request<T = unknown, O extends RequestOptions = RequestOptions>(options: O): Promise<ResponseFor<O, T>> {
+  async request<T = unknown, O extends RequestOptions = RequestOptions & JsonResponse>(options: O): Promise<ResponseFor<O, T>> {
     const method = options.method ? options.method.toUpperCase() : 'GET';
     const auth = options.auth !== false;
     const url = this.#url(options.path ?? '', options.query, auth);
@@ -308,27 +314,27 @@ export class Client {
   }
 
   /** `GET path`. */
-  get<T = unknown, O extends Omit<RequestOptions, 'method' | 'path'> = Omit<RequestOptions, 'method' | 'path'>>(path: string, options?: O): Promise<ResponseFor<O, T>> {
+  get<T = unknown, O extends Omit<RequestOptions, 'method' | 'path'> = Omit<RequestOptions, 'method' | 'path'> & JsonResponse>(path: string, options?: O): Promise<ResponseFor<O, T>> {
     return this.request<T, RequestOptions>({ ...options, method: 'GET', path }) as Promise<ResponseFor<O, T>>;
   }
 
   /** `POST path` with a JSON body. */
-  post<T = unknown, O extends Omit<RequestOptions, 'method' | 'path' | 'json'> = Omit<RequestOptions, 'method' | 'path' | 'json'>>(path: string, json?: unknown, options?: O): Promise<ResponseFor<O, T>> {
+  post<T = unknown, O extends Omit<RequestOptions, 'method' | 'path' | 'json'> = Omit<RequestOptions, 'method' | 'path' | 'json'> & JsonResponse>(path: string, json?: unknown, options?: O): Promise<ResponseFor<O, T>> {
     return this.request<T, RequestOptions>({ ...options, method: 'POST', path, json }) as Promise<ResponseFor<O, T>>;
   }
 
   /** `PUT path` with a JSON body. */
-  put<T = unknown, O extends Omit<RequestOptions, 'method' | 'path' | 'json'> = Omit<RequestOptions, 'method' | 'path' | 'json'>>(path: string, json?: unknown, options?: O): Promise<ResponseFor<O, T>> {
+  put<T = unknown, O extends Omit<RequestOptions, 'method' | 'path' | 'json'> = Omit<RequestOptions, 'method' | 'path' | 'json'> & JsonResponse>(path: string, json?: unknown, options?: O): Promise<ResponseFor<O, T>> {
     return this.request<T, RequestOptions>({ ...options, method: 'PUT', path, json }) as Promise<ResponseFor<O, T>>;
   }
 
   /** `PATCH path` with a JSON body. */
-  patch<T = unknown, O extends Omit<RequestOptions, 'method' | 'path' | 'json'> = Omit<RequestOptions, 'method' | 'path' | 'json'>>(path: string, json?: unknown, options?: O): Promise<ResponseFor<O, T>> {
+  patch<T = unknown, O extends Omit<RequestOptions, 'method' | 'path' | 'json'> = Omit<RequestOptions, 'method' | 'path' | 'json'> & JsonResponse>(path: string, json?: unknown, options?: O): Promise<ResponseFor<O, T>> {
     return this.request<T, RequestOptions>({ ...options, method: 'PATCH', path, json }) as Promise<ResponseFor<O, T>>;
   }
 
   /** `DELETE path`. */
-  delete<T = unknown, O extends Omit<RequestOptions, 'method' | 'path'> = Omit<RequestOptions, 'method' | 'path'>>(path: string, options?: O): Promise<ResponseFor<O, T>> {
+  delete<T = unknown, O extends Omit<RequestOptions, 'method' | 'path'> = Omit<RequestOptions, 'method' | 'path'> & JsonResponse>(path: string, options?: O): Promise<ResponseFor<O, T>> {
     return this.request<T, RequestOptions>({ ...options, method: 'DELETE', path }) as Promise<ResponseFor<O, T>>;
   }
 
