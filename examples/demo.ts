@@ -78,7 +78,7 @@ async function main(): Promise<void> {
     say(`   The second Client's call answered ${third.statusCode} with ${as.tokenRequests.length - beforeSecond} token fetches.`);
 
     const stats = client.stats();
-    say(`\n   First client's counters: ${stats.tokenRequests} token requests, ${stats.cacheHits} cache hits, ${stats.waits} calls waited for a fetch, ${stats.failures} failures.`);
+    say(`\n   First client's counters: ${plural(stats.tokenRequests, 'token request')}, ${plural(stats.cacheHits, 'cache hit')}, ${plural(stats.waits, 'call')} waited for a fetch, ${plural(stats.failures, 'failure')}.`);
 
     const cliDemo = join(import.meta.dirname, 'cli-demo.js');
     if (existsSync(cliDemo) && existsSync(join(import.meta.dirname, '..', 'src', 'cli', 'main.js'))) {
@@ -102,3 +102,8 @@ main().then(
     process.exit(1);
   },
 );
+
+/** `1 cache hit`, `2 cache hits`. */
+function plural(count: number, noun: string): string {
+  return `${count} ${noun}${count === 1 ? '' : 's'}`;
+}

@@ -14,14 +14,20 @@ import { Discovery } from './auth/discovery.js';
 import { createDpopSigner, dpopTransport, type DpopSigner } from './auth/dpop.js';
 import type { TokenEndpointContext, TokenRequestParameters } from './auth/tokenEndpoint.js';
 import { parseResource, parseScopes, resolveConfiguration, type ClientConfiguration, type ResolvedConfiguration, type TokenSelector } from './configuration.js';
-import { ApiError, InvalidOptionError, MissingCredentialsError, TimeoutError, TokenExpiredError } from './errors.js';
+import { InvalidOptionError, MissingCredentialsError, TimeoutError, TokenExpiredError } from './errors.js';
 import { emptyStats, EventHub, type ClientEventName, type ClientStats, type Listener } from './events.js';
 import { createDispatcher, createTransport, describeUrl, type HttpRequest, type HttpResponse, type Transport } from './http/transport.js';
+import { createFetchTransport, undiciIsUsable } from './http/fetchTransport.js';
+import { createProxyDispatcher } from './http/proxy.js';
+import { toApiResponse, transportResponseType, type ResponseType } from './http/responseBody.js';
 import { GuardedStore } from './stores/guardedStore.js';
 import type { OAuthToken } from './token.js';
 import { createTokenAccess, type TokenAccess } from './adapters/tokenAccess.js';
 import { createFetch, type ClientFetch } from './adapters/fetch.js';
 import { createInterceptor, type InterceptorOptions } from './adapters/interceptor.js';
+
+/** Node's `util.inspect.custom`, spelled without Node's types so that the public types do not need them. */
+const INSPECT: unique symbol = Symbol.for('nodejs.util.inspect.custom');
 
 /** A query string value. */
 export type QueryValue = string | number | boolean | null | undefined | readonly (string | number | boolean)[];
@@ -54,13 +60,43 @@ export interface RequestOptions {
   audience?: string;
   /** On a 401, drop the token, fetch a new one and retry once. Default: the Client's `retryOnUnauthorized`. */
   retryOnUnauthorized?: boolean;
+  /**
+   * How the body is read: `'json'` (parsed into `result`, whatever the content-type), `'text'` (a string, never
+   * parsed), `'bytes'` (a `Uint8Array`, byte for byte) or `'stream'` (an unread web `ReadableStream<Uint8Array>`;
+   * read or cancel it). Default: the text in `body`, parsed into `result` when the content-type is JSON.
+   */
+  responseType?: ResponseType;
 }
 
-/** A 2xx response. `result` is the parsed body when it is JSON. */
-export interface ApiResponse<T = unknown> {
+/**
+ * The default options type when a caller names the result type (`client.get<Thing>(…)`): the body is then JSON, so a
+ * `responseType` other than `'json'` is a type error there rather than a response typed wrong.
+ */
+type JsonResponse = { responseType?: 'json' };
+
+/** The response a request with options `O` resolves to: its `body` type follows `responseType`. */
+export type ResponseFor<O, T = unknown> = O extends { responseType: 'bytes' }
+  ? ApiResponse<undefined, Uint8Array>
+  : O extends { responseType: 'stream' }
+    ? ApiResponse<undefined, ReadableStream<Uint8Array>>
+    : O extends { responseType: 'text' }
+      ? ApiResponse<undefined, string>
+      : ApiResponse<T>;
+
+/**
+ * A 2xx response. `body` is the text, unless `responseType` asked for `bytes` (`Uint8Array`) or a `stream`
+ * (`ReadableStream<Uint8Array>`). `result` is the parsed JSON: when the content-type is JSON or `responseType` is
+ * `'json'`; `undefined` otherwise. It is `unknown` unless you name its type (`client.get<Thing>(…)`), which is a
+ * claim about the API that is not checked at run time.
+ */
+export interface ApiResponse<T = unknown, B = string> {
+  /** HTTP status code (2xx). */
   statusCode: number;
+  /** Response headers, names lower-cased, repeated headers joined with `, `. */
   headers: Record<string, string>;
-  body: string;
+  /** The body, as `responseType` asked. */
+  body: B;
+  /** The parsed JSON body, or `undefined`. */
   result: T;
 }
 
@@ -83,15 +119,14 @@ interface Transports {
   transport: Transport;
 }
 
+/** The dispatcher slot of a Client whose transport is the runtime's fetch (nothing to close). */
+const NO_DISPATCHER = { close: async () => undefined } as unknown as Dispatcher;
+
 /** Options that, when changed by `withConfiguration`, need a separate token cache. */
 const AUTH_OPTIONS: readonly (keyof ClientConfiguration)[] = [
   'tokenUrl', 'issuer', 'dpop', 'clientCredentialsAuthCredentials', 'tokenStore', 'tokenStoreTimeout', 'clock', 'retry', 'circuitBreaker',
-  'refreshAhead', 'defaultTokenLifetime', 'maxTokenLifetime', 'tokenRequestTimeout', 'maxTokenResponseBytes', 'maxCachedTokens', 'dispatcher', 'tls',
+  'refreshAhead', 'defaultTokenLifetime', 'maxTokenLifetime', 'tokenRequestTimeout', 'maxTokenResponseBytes', 'maxCachedTokens', 'dispatcher', 'proxy', 'tls',
 ];
-
-function isJsonType(contentType: string | undefined): boolean {
-  return contentType !== undefined && (contentType.includes('/json') || contentType.includes('+json'));
-}
 
 function appendQuery(url: string, query: Record<string, QueryValue>): string {
   const params = new URLSearchParams();
@@ -153,8 +188,14 @@ export class Client {
   }
 
   static #transports(config: ResolvedConfiguration): Transports {
+    // Bun's `undici` is a stub without a working Agent: there, requests go through the runtime's own fetch.
+    if (!config.dispatcher && !undiciIsUsable()) {
+      // Bun's fetch reads the proxy environment variables by itself.
+      return { dispatcher: NO_DISPATCHER, owned: false, transport: createFetchTransport({ tls: config.tls, proxy: config.proxy === 'env' ? undefined : config.proxy }) };
+    }
     const owned = !config.dispatcher;
-    const dispatcher = config.dispatcher ?? createDispatcher(config.tls as Record<string, unknown> | undefined);
+    const tls = config.tls as Record<string, unknown> | undefined;
+    const dispatcher = (config.dispatcher ?? (config.proxy ? createProxyDispatcher(config.proxy, tls) : createDispatcher(tls))) as Dispatcher;
     return { dispatcher, owned, transport: createTransport(dispatcher) };
   }
 
@@ -259,6 +300,7 @@ export class Client {
       // a background refresh already running included; a route that refuses every new token is not re-fetched for
       // each call: its 401 reaches the caller.
       if (lifecycle.refuse(key, token.accessToken) === 'throttled') return response;
+      void response.stream?.cancel().catch(() => undefined);
       const fresh = await waitForToken(lifecycle, key, request);
       counters.unauthorizedRetries++;
       if (events.has('unauthorizedRetried')) events.emit('unauthorizedRetried', { key: key.hash });
@@ -274,7 +316,7 @@ export class Client {
    * @throws ApiError for a non-2xx status (after one retry with a new token on 401).
    * @throws MissingCredentialsError for an authenticated call on a Client without credentials.
    */
-  async request<T = unknown>(options: RequestOptions): Promise<ApiResponse<T>> {
+  async request<T = unknown, O extends RequestOptions = RequestOptions & JsonResponse>(options: O): Promise<ResponseFor<O, T>> {
     const method = options.method ? options.method.toUpperCase() : 'GET';
     const auth = options.auth !== false;
     const url = this.#url(options.path ?? '', options.query, auth);
@@ -287,45 +329,36 @@ export class Client {
     }
     const timeout = options.timeout === undefined ? this.#config.timeout : requestTimeout(options.timeout);
     const request: HttpRequest = { method, url, headers, body, signal: options.signal, timeout };
+    const responseType = transportResponseType(options.responseType);
+    if (responseType !== 'text') request.responseType = responseType;
     const key = auth ? (options.scopes === undefined && options.resource === undefined && options.audience === undefined ? this.#core.defaultKey : this.#core.keyFor(options)) : undefined;
     const response = await this.#send(request, key, options.retryOnUnauthorized ?? this.#config.retryOnUnauthorized);
-    let result: unknown;
-    if (response.body !== '' && isJsonType(response.headers['content-type'])) {
-      try {
-        result = JSON.parse(response.body);
-      } catch {
-        result = undefined;
-      }
-    }
-    if (response.statusCode < 200 || response.statusCode >= 300) {
-      throw new ApiError({ ...response, result }, `${method} ${describeUrl(url)} responded with status ${response.statusCode}`);
-    }
-    return { statusCode: response.statusCode, headers: response.headers, body: response.body, result: result as T };
+    return (await toApiResponse(response, options.responseType, method, url)) as ResponseFor<O, T>;
   }
 
   /** `GET path`. */
-  get<T = unknown>(path: string, options?: Omit<RequestOptions, 'method' | 'path'>): Promise<ApiResponse<T>> {
-    return this.request<T>({ ...options, method: 'GET', path });
+  get<T = unknown, O extends Omit<RequestOptions, 'method' | 'path'> = Omit<RequestOptions, 'method' | 'path'> & JsonResponse>(path: string, options?: O): Promise<ResponseFor<O, T>> {
+    return this.request<T, RequestOptions>({ ...options, method: 'GET', path }) as Promise<ResponseFor<O, T>>;
   }
 
   /** `POST path` with a JSON body. */
-  post<T = unknown>(path: string, json?: unknown, options?: Omit<RequestOptions, 'method' | 'path' | 'json'>): Promise<ApiResponse<T>> {
-    return this.request<T>({ ...options, method: 'POST', path, json });
+  post<T = unknown, O extends Omit<RequestOptions, 'method' | 'path' | 'json'> = Omit<RequestOptions, 'method' | 'path' | 'json'> & JsonResponse>(path: string, json?: unknown, options?: O): Promise<ResponseFor<O, T>> {
+    return this.request<T, RequestOptions>({ ...options, method: 'POST', path, json }) as Promise<ResponseFor<O, T>>;
   }
 
   /** `PUT path` with a JSON body. */
-  put<T = unknown>(path: string, json?: unknown, options?: Omit<RequestOptions, 'method' | 'path' | 'json'>): Promise<ApiResponse<T>> {
-    return this.request<T>({ ...options, method: 'PUT', path, json });
+  put<T = unknown, O extends Omit<RequestOptions, 'method' | 'path' | 'json'> = Omit<RequestOptions, 'method' | 'path' | 'json'> & JsonResponse>(path: string, json?: unknown, options?: O): Promise<ResponseFor<O, T>> {
+    return this.request<T, RequestOptions>({ ...options, method: 'PUT', path, json }) as Promise<ResponseFor<O, T>>;
   }
 
   /** `PATCH path` with a JSON body. */
-  patch<T = unknown>(path: string, json?: unknown, options?: Omit<RequestOptions, 'method' | 'path' | 'json'>): Promise<ApiResponse<T>> {
-    return this.request<T>({ ...options, method: 'PATCH', path, json });
+  patch<T = unknown, O extends Omit<RequestOptions, 'method' | 'path' | 'json'> = Omit<RequestOptions, 'method' | 'path' | 'json'> & JsonResponse>(path: string, json?: unknown, options?: O): Promise<ResponseFor<O, T>> {
+    return this.request<T, RequestOptions>({ ...options, method: 'PATCH', path, json }) as Promise<ResponseFor<O, T>>;
   }
 
   /** `DELETE path`. */
-  delete<T = unknown>(path: string, options?: Omit<RequestOptions, 'method' | 'path'>): Promise<ApiResponse<T>> {
-    return this.request<T>({ ...options, method: 'DELETE', path });
+  delete<T = unknown, O extends Omit<RequestOptions, 'method' | 'path'> = Omit<RequestOptions, 'method' | 'path'> & JsonResponse>(path: string, options?: O): Promise<ResponseFor<O, T>> {
+    return this.request<T, RequestOptions>({ ...options, method: 'DELETE', path }) as Promise<ResponseFor<O, T>>;
   }
 
   #url(path: string, query: Record<string, QueryValue> | undefined, auth: boolean): string {
@@ -360,7 +393,7 @@ export class Client {
       merged.clientCredentialsAuthCredentials = { ...this.#raw.clientCredentialsAuthCredentials, ...partial.clientCredentialsAuthCredentials };
     }
     const keepsAuth = !AUTH_OPTIONS.some((name) => name in partial);
-    const keepsIo = !('dispatcher' in partial) && !('tls' in partial);
+    const keepsIo = !('dispatcher' in partial) && !('tls' in partial) && !('proxy' in partial);
     if (keepsAuth || keepsIo) {
       Object.defineProperty(merged, SHARED, {
         value: { core: keepsAuth ? this.#core : undefined, io: keepsIo ? { ...this.#io, owned: false } : undefined },
@@ -461,7 +494,7 @@ export class Client {
   }
 
   /** @internal util.inspect shows the redacted description. */
-  [inspect.custom](): string {
+  [INSPECT](): string {
     return `Client ${inspect(this.toJSON())}`;
   }
 }

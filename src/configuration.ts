@@ -2,15 +2,15 @@
  * The Client's options: their types, defaults and validation. Invalid options fail at construction
  * with an {@link InvalidOptionError} naming the option's path.
  */
-import type { Dispatcher } from 'undici';
-import type { KeyObject } from 'node:crypto';
 import { InvalidOptionError } from './errors.js';
-import { validateClientAuth, type ClientAuthInput, type ClientAuthMethod, type PrivateKeyAlgorithm } from './auth/clientAuthentication.js';
+import { validateClientAuth, type ClientAuthInput, type ClientAuthMethod, type KeyObjectLike, type PrivateKeyAlgorithm } from './auth/clientAuthentication.js';
 import { DEFAULT_CIRCUIT_BREAKER, DEFAULT_RETRY, type CircuitBreakerOptions, type RetryOptions } from './auth/resilience.js';
 import { DEFAULT_LIFETIME_POLICY, toSeconds, type LifetimePolicy, type OAuthToken, type OAuthTokenInput } from './token.js';
 import type { ClientCredentialsAuthManager } from './auth/authManager.js';
 import type { DpopOption } from './auth/dpop.js';
 import { assertTokenStore, type TokenStore } from './stores/tokenStore.js';
+import { checkProxy } from './http/proxy.js';
+import { assertKnownKeys, CIRCUIT_BREAKER_OPTION_KEYS, CLIENT_OPTION_KEYS, CREDENTIALS_OPTION_KEYS, RETRY_OPTION_KEYS } from './optionKeys.js';
 
 /**
  * A source of time; inject one to drive expiry in tests. `now()` is wall-clock milliseconds since the epoch (token
@@ -24,6 +24,15 @@ export interface Clock {
 
 /** The system clock: `Date.now()`, and `performance.now()` as the monotonic clock. */
 export const systemClock: Clock = { now: () => Date.now(), monotonic: () => performance.now() };
+/**
+ * An undici `Dispatcher` (Agent, Pool, ProxyAgent, MockAgent…), typed by shape: any of undici's dispatchers fits.
+ * The Client calls its `request()` and, for a dispatcher it created itself, `close()`.
+ */
+export interface DispatcherLike {
+  request(...args: never[]): unknown;
+  close?(...args: never[]): unknown;
+}
+
 
 /**
  * Supplies a token when there is none or it has expired. Return a stored token, or `authManager.fetchToken()`.
@@ -65,7 +74,7 @@ export interface ClientCredentialsAuthCredentials {
   /** How the client authenticates at the token endpoint. Default `client_secret_basic`. */
   clientAuthMethod?: ClientAuthMethod;
   /** For `private_key_jwt`: a PEM string, a private JWK or a KeyObject. */
-  privateKey?: string | Record<string, unknown> | KeyObject;
+  privateKey?: string | Record<string, unknown> | KeyObjectLike;
   /**
    * The JWS algorithm of the client assertion: `HS256`/`HS384`/`HS512` for `client_secret_jwt`, any the key supports
    * for `private_key_jwt`. Default: the first the server's metadata offers (with `issuer`), else the key's default
@@ -133,10 +142,19 @@ export interface ClientConfiguration {
   tokenStoreTimeout?: number;
   /** The clock; inject one in tests. */
   clock?: Clock;
-  /** An undici dispatcher (Agent, Pool, ProxyAgent, MockAgent) for every request. Default: a keep-alive Agent. */
-  dispatcher?: Dispatcher;
+  /**
+   * An undici dispatcher (Agent, Pool, ProxyAgent, MockAgent) for every request. Default: a keep-alive Agent.
+   * Typed by shape ({@link DispatcherLike}) so that the public types do not need undici's (and Node's) types.
+   */
+  dispatcher?: DispatcherLike;
+  /**
+   * An HTTP(S) proxy for every request: a URL (`http://user:pass@proxy.internal:3128`), or `'env'` to follow
+   * `HTTPS_PROXY`, `HTTP_PROXY` and `NO_PROXY` as curl does. Not with `dispatcher` (give the proxy to your own
+   * dispatcher then). Default: no proxy (the environment is read only with `'env'`).
+   */
+  proxy?: string;
   /** TLS options for the default Agent, e.g. `{ cert, key }` for mTLS client authentication (RFC 8705). */
-  tls?: { cert?: string | Buffer; key?: string | Buffer; ca?: string | Buffer; passphrase?: string };
+  tls?: { cert?: string | Uint8Array; key?: string | Uint8Array; ca?: string | Uint8Array; passphrase?: string };
   /** Headers sent with every API request. */
   headers?: Record<string, string>;
   /** Origins besides `baseUrl`'s that may receive the access token (for absolute request URLs). */
@@ -183,7 +201,8 @@ export interface ResolvedConfiguration {
   clock: Clock;
   /** The monotonic clock: `clock.monotonic`, else `clock.now`. */
   monotonic: () => number;
-  dispatcher: Dispatcher | undefined;
+  dispatcher: DispatcherLike | undefined;
+  proxy: string | undefined;
   tls: ClientConfiguration['tls'];
   headers: Record<string, string>;
   allowedOrigins: ReadonlySet<string>;
@@ -254,6 +273,7 @@ export function parseScopes(value: unknown, path: string): string[] {
 function resolveCredentials(raw: unknown, path: string): ResolvedCredentials | undefined {
   if (raw === undefined) return undefined;
   if (typeof raw !== 'object' || raw === null) throw new InvalidOptionError(path, 'must be an object');
+  assertKnownKeys(raw, CREDENTIALS_OPTION_KEYS, `${path}.`);
   const c = raw as ClientCredentialsAuthCredentials;
   const provider = checkFunction<OAuthTokenProvider>(`${path}.oAuthTokenProvider`, c.oAuthTokenProvider);
   const clientId = checkString(`${path}.oAuthClientId`, c.oAuthClientId, true)!;
@@ -295,6 +315,9 @@ function resolveCredentials(raw: unknown, path: string): ResolvedCredentials | u
 /** Validates a {@link ClientConfiguration} and fills in defaults. */
 export function resolveConfiguration(config: ClientConfiguration = {}): ResolvedConfiguration {
   if (typeof config !== 'object' || config === null) throw new InvalidOptionError('configuration', 'must be an object');
+  assertKnownKeys(config, CLIENT_OPTION_KEYS);
+  if (typeof config.retry === 'object' && config.retry !== null) assertKnownKeys(config.retry, RETRY_OPTION_KEYS, 'retry.');
+  if (typeof config.circuitBreaker === 'object' && config.circuitBreaker !== null) assertKnownKeys(config.circuitBreaker, CIRCUIT_BREAKER_OPTION_KEYS, 'circuitBreaker.');
   const baseUrl = config.baseUrl === undefined ? undefined : checkUrl('baseUrl', checkString('baseUrl', config.baseUrl)!).replace(/\/+$/, '');
   const tokenUrl = config.tokenUrl === undefined ? undefined : checkUrl('tokenUrl', checkString('tokenUrl', config.tokenUrl)!, baseUrl);
   const issuer = config.issuer === undefined ? undefined : checkString('issuer', config.issuer)!;
@@ -325,10 +348,11 @@ export function resolveConfiguration(config: ClientConfiguration = {}): Resolved
       maxProbeInterval: checkNumber(`circuitBreaker.${probeName}`, given.maxProbeInterval ?? given.cooldown, 0) ?? DEFAULT_CIRCUIT_BREAKER.maxProbeInterval,
     };
   }
-  const dispatcher = config.dispatcher as Partial<Dispatcher> | undefined;
+  const dispatcher = config.dispatcher as { request?: unknown } | undefined;
   if (dispatcher !== undefined && (typeof dispatcher !== 'object' || dispatcher === null || typeof dispatcher.request !== 'function')) {
     throw new InvalidOptionError('dispatcher', 'must be an undici Dispatcher (Agent, Pool, ProxyAgent, MockAgent…) with a request() method');
   }
+  if (config.proxy !== undefined && config.dispatcher !== undefined) throw new InvalidOptionError('proxy', 'cannot be combined with `dispatcher`: give the proxy to your dispatcher (undici ProxyAgent) instead');
   if (config.tokenStore !== undefined) assertTokenStore(config.tokenStore, 'tokenStore');
   if (config.clock !== undefined && typeof config.clock?.now !== 'function') throw new InvalidOptionError('clock', 'must have a now() method');
   if (config.clock?.monotonic !== undefined && typeof config.clock.monotonic !== 'function') throw new InvalidOptionError('clock.monotonic', 'must be a function');
@@ -360,6 +384,7 @@ export function resolveConfiguration(config: ClientConfiguration = {}): Resolved
     clock,
     monotonic: clock.monotonic ? () => clock.monotonic!() : () => clock.now(),
     dispatcher: config.dispatcher,
+    proxy: checkProxy(config.proxy),
     tls: config.tls,
     headers,
     allowedOrigins,

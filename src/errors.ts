@@ -36,6 +36,8 @@ export const ErrorCode = {
   TokenLifetime: 'ERR_TOKEN_LIFETIME',
   /** Authorization server metadata (`issuer`) could not be found or used, or does not offer what is configured. */
   Discovery: 'ERR_DISCOVERY',
+  /** A 2xx response said it was JSON (or `responseType: 'json'` asked for JSON) but its body does not parse. */
+  ResponseParse: 'ERR_RESPONSE_PARSE',
 } as const;
 
 /** One of the {@link ErrorCode} values. */
@@ -277,5 +279,30 @@ export class DiscoveryError extends ClientCredentialsError {
 
   override toJSON(): Record<string, unknown> {
     return { ...super.toJSON(), reason: this.reason };
+  }
+}
+
+/**
+ * A 2xx response whose body should be JSON (a JSON `content-type`, or `responseType: 'json'`) does not parse. The
+ * raw text is in `body`, the `SyntaxError` in `cause`; the message does not quote the body. Ask for
+ * `responseType: 'text'` to take such a body as it is.
+ */
+export class ResponseParseError extends ClientCredentialsError {
+  override name = 'ResponseParseError';
+  /** HTTP status code. */
+  readonly statusCode: number;
+  /** Response headers, lower-cased. */
+  readonly headers: Record<string, string>;
+  /** The body that did not parse. */
+  readonly body: string;
+  constructor(response: { statusCode: number; headers: Record<string, string>; body: string }, message: string, options?: { cause?: unknown }) {
+    super(ErrorCode.ResponseParse, message, options);
+    this.statusCode = response.statusCode;
+    this.headers = response.headers;
+    this.body = response.body;
+  }
+
+  override toJSON(): Record<string, unknown> {
+    return { ...super.toJSON(), statusCode: this.statusCode };
   }
 }

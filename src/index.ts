@@ -1,8 +1,9 @@
 /**
- * client-credentials: OAuth 2.0 Client Credentials Grant (RFC 6749 §4.4) for Node.js.
+ * oauth-client-credentials: OAuth 2.0 Client Credentials Grant (RFC 6749 §4.4) for Node.js.
  * The public surface, re-exported explicitly.
  */
-export { Client, type RequestOptions, type ApiResponse, type QueryValue } from './client.js';
+export { Client, type RequestOptions, type ApiResponse, type ResponseFor, type QueryValue } from './client.js';
+export type { ResponseType } from './http/responseBody.js';
 export { ClientCredentialsAuthManager } from './auth/authManager.js';
 export { OAuthAuthorizationController } from './auth/authorizationController.js';
 export type { TokenEndpointResponse } from './auth/tokenEndpoint.js';
@@ -14,6 +15,7 @@ export {
   type OAuthTokenProvider,
   type OAuthOnTokenUpdate,
   type TokenSelector,
+  type DispatcherLike,
 } from './configuration.js';
 export type { OAuthToken, OAuthTokenInput } from './token.js';
 export {
@@ -32,9 +34,10 @@ export {
   TokenStoreError,
   ApiError,
   OAuthProviderError,
+  ResponseParseError,
   type OAuthProviderErrorBody,
 } from './errors.js';
-export { CLIENT_AUTH_METHODS, type ClientAuthMethod, type PrivateKeyAlgorithm } from './auth/clientAuthentication.js';
+export { CLIENT_AUTH_METHODS, type ClientAuthMethod, type KeyObjectLike, type PrivateKeyAlgorithm } from './auth/clientAuthentication.js';
 export type { RetryOptions, CircuitBreakerOptions } from './auth/resilience.js';
 export { DIAGNOSTICS_CHANNEL_PREFIX, type ClientEvents, type ClientEventName, type ClientStats, type TokenInfo, type Listener, type TokenRequestStart, type TokenRequestEnd } from './events.js';
 export type { ClientFetch, ClientFetchInit, ClientFetchOptions } from './adapters/fetch.js';

@@ -46,6 +46,16 @@ export const CLIENT_ASSERTION_ALGORITHMS: readonly PrivateKeyAlgorithm[] = [
   ...SECRET_JWT_ALGORITHMS, 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519',
 ];
 
+/**
+ * A Node.js `KeyObject` (from `node:crypto`), typed by shape so that the public types do not need Node's types.
+ * Any `KeyObject` fits; the key itself is checked at construction.
+ */
+export interface KeyObjectLike {
+  readonly type: string;
+  readonly asymmetricKeyType?: string | undefined;
+  export(...args: never[]): unknown;
+}
+
 /** What a client authentication method needs. */
 export interface ClientAuthInput {
   method: ClientAuthMethod;
@@ -54,7 +64,7 @@ export interface ClientAuthInput {
   clientId: string;
   clientSecret: string | undefined;
   /** For `private_key_jwt`: a PEM string, a JWK object or a KeyObject. */
-  privateKey?: string | Record<string, unknown> | KeyObject | undefined;
+  privateKey?: string | Record<string, unknown> | KeyObjectLike | undefined;
   /**
    * The assertion's signing algorithm. When absent: the first the server's metadata offers that the key (or secret)
    * supports, else the key's default (`HS256` for `client_secret_jwt`).
@@ -98,7 +108,7 @@ const keyObjects = new WeakMap<object, KeyObject>();
 /** A private key given as PEM, JWK or KeyObject, as a KeyObject (JWK conversions are memoised). */
 export function toKeyObject(key: NonNullable<ClientAuthInput['privateKey']>): KeyObject {
   if (typeof key === 'string') return createPrivateKey(key);
-  if ('asymmetricKeyType' in key && typeof (key as KeyObject).export === 'function') return key as KeyObject;
+  if ('asymmetricKeyType' in key && typeof (key as KeyObjectLike).export === 'function') return key as unknown as KeyObject;
   let converted = keyObjects.get(key);
   if (!converted) {
     converted = createPrivateKey({ key: key as import('node:crypto').JsonWebKey, format: 'jwk' });

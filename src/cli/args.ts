@@ -3,6 +3,7 @@
  * command, its positionals and its flags. Options may come before or after the command.
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { suggest } from '../optionKeys.js';
 import { CliError } from './failure.js';
 
 type OptionSpec = NonNullable<ParseArgsConfig['options']>;
@@ -40,6 +41,7 @@ const CONNECTION_OPTIONS = {
   retries: { type: 'string' },
   cache: { type: 'string' },
   'no-cache': { type: 'boolean' },
+  proxy: { type: 'string' },
 } as const satisfies OptionSpec;
 
 /** The commands and their own options. */
@@ -99,6 +101,7 @@ export interface Flags {
   retries?: string;
   cache?: string;
   'no-cache'?: boolean;
+  proxy?: string;
   /** `token`/`inspect`: boolean; `call`: the JSON body. */
   json?: boolean | string;
   header?: string[];
@@ -151,15 +154,40 @@ export function parseCommandLine(argv: readonly string[]): ParsedArgs {
     throw new CliError(`unknown command '${word}'`, 'the commands are token, call, inspect and help; see `client-credentials help`');
   }
   const command = word as CommandName | undefined;
-  const rest = at >= 0 ? [...argv.slice(0, at), ...argv.slice(at + 1)] : [...argv];
+  const rest = joinNegativeValues(at >= 0 ? [...argv.slice(0, at), ...argv.slice(at + 1)] : [...argv]);
+  const options = COMMANDS[command ?? 'help'];
   let parsed;
   try {
-    parsed = parseArgs({ args: rest, options: COMMANDS[command ?? 'help'], allowPositionals: true, strict: true });
+    parsed = parseArgs({ args: rest, options, allowPositionals: true, strict: true });
   } catch (error) {
+    const unknown = /^Unknown option '(--?[^']+)'/.exec((error as Error).message)?.[1];
+    if (unknown !== undefined) {
+      const names = Object.entries(options as OptionSpec).flatMap(([name, o]) => [`--${name}`, ...(o.short ? [`-${o.short}`] : [])]);
+      const close = unknown.startsWith('--') ? suggest(unknown, names.filter((n) => n.startsWith('--'))) : undefined;
+      const where = command && command !== 'help' ? ` ${command}` : '';
+      throw new CliError(`unknown option '${unknown}'${command && command !== 'help' ? ` for ${command}` : ''}`, close ? `did you mean ${close}? (see \`client-credentials help${where}\`)` : `see \`client-credentials help${where}\``);
+    }
     const message = (error as Error).message.split('\n')[0]!.replace(/\. To specify a positional argument starting with a '-'.*$/, '');
     throw new CliError(lowerFirst(message), `see \`client-credentials help${command && command !== 'help' ? ` ${command}` : ''}\``);
   }
   return { command, positionals: parsed.positionals, flags: parsed.values as Flags };
+}
+
+/**
+ * `--retries -1` as `--retries=-1`: parseArgs takes a value that starts with `-` for an option and calls it
+ * ambiguous; a negative number after a string option is that option's value (and then gets a range error).
+ */
+function joinNegativeValues(args: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    const next = args[i + 1];
+    if (arg.startsWith('--') && !arg.includes('=') && ALL_STRING_OPTIONS.has(arg.slice(2)) && next !== undefined && /^-\d/.test(next)) {
+      out.push(`${arg}=${next}`);
+      i++;
+    } else out.push(arg);
+  }
+  return out;
 }
 
 function lowerFirst(text: string): string {

@@ -88,10 +88,10 @@ export async function callCommand(session: Session, positionals: string[], flags
   const started = Date.now();
   out.debug(`> ${method} ${url}`);
   for (const [name, value] of Object.entries(headers)) out.debug(`> ${name}: ${value}`);
-  let response: ApiResponse | undefined;
+  let response: ApiResponse<undefined, Uint8Array> | undefined;
   let failure: ApiError | undefined;
   try {
-    response = await session.client.request({ method, path: url, headers, ...(body !== undefined ? { body } : {}), signal });
+    response = await session.client.request({ method, path: url, headers, ...(body !== undefined ? { body } : {}), signal, responseType: 'bytes' });
   } catch (error) {
     if (!(error instanceof ApiError) || (context.phase as Phase) === 'token') throw error;
     failure = error;
@@ -110,10 +110,10 @@ export async function callCommand(session: Session, positionals: string[], flags
 
   const statusCode = response?.statusCode ?? failure!.statusCode;
   const responseHeaders = response?.headers ?? failure!.headers;
-  const responseBody = response?.body ?? failure!.body;
   out.debug(`< ${statusLine(statusCode)} in ${Date.now() - started} ms`);
   if (flags.include) out.result(headBlock(statusCode, responseHeaders));
-  if (responseBody !== '') out.result(out.stdoutIsTTY && !responseBody.endsWith('\n') ? `${responseBody}\n` : responseBody);
+  // The body byte for byte (binary downloads included); an error's body was read as text.
+  out.resultBytes(response ? response.body : new TextEncoder().encode(failure!.body));
   if (failure && statusCode >= 400) throw failure;
   if (statusCode >= 300 && statusCode < 400) {
     out.warn(`the API answered ${statusLine(statusCode)}${responseHeaders['location'] ? ` with Location ${responseHeaders['location']}` : ''}; redirects are not followed`);

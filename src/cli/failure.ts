@@ -83,6 +83,7 @@ const OPTION_FLAGS: Record<string, string> = {
   'clientCredentialsAuthCredentials.resource': '--resource',
   'clientCredentialsAuthCredentials.audience': '--audience',
   scopes: '--scope',
+  proxy: '--proxy',
 };
 
 const PROVIDER_HINTS: Record<string, string> = {

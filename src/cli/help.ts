@@ -23,14 +23,16 @@ const CONNECTION = `Connection and credentials:
   --audience AUDIENCE        the audience parameter some servers want
   --base-url URL             what relative URLs of \`call\` are resolved against
   --clock-skew SECONDS       treat tokens as expired this much early (default 0)
-  --timeout SECONDS          per request; 0 for none (default 30)
+  --timeout SECONDS          time limit of the whole command: token (retries included) and API call;
+                             0 for none (default 30)
   --retries N                retries of the token endpoint on network errors and 5xx (default 3)
   --cache FILE|off           the token cache file (default $XDG_CACHE_HOME/client-credentials/tokens.json,
                              else ~/.cache/client-credentials/tokens.json)
   --no-cache                 do not reuse a cached token: get a new one (it replaces the cached one)
+  --proxy URL|env|off        the HTTP(S) proxy (default env: HTTPS_PROXY, HTTP_PROXY and NO_PROXY, as curl)
   --config FILE              a JSON file with any of: tokenUrl, baseUrl, clientId, clientSecretFile,
                              clientSecret, authMethod, privateKeyFile, issuer, cert, key, ca, dpop,
-                             scope, resource, audience, clockSkew, timeout, retries, cache
+                             scope, resource, audience, clockSkew, timeout, retries, cache, proxy
 
 Environment (a flag wins over the environment, which wins over the config file):
   CLIENT_CREDENTIALS_TOKEN_URL  CLIENT_CREDENTIALS_BASE_URL
@@ -40,7 +42,8 @@ Environment (a flag wins over the environment, which wins over the config file):
   CLIENT_CREDENTIALS_RESOURCE  CLIENT_CREDENTIALS_AUDIENCE  CLIENT_CREDENTIALS_ISSUER
   CLIENT_CREDENTIALS_CERT  CLIENT_CREDENTIALS_KEY  CLIENT_CREDENTIALS_CA  CLIENT_CREDENTIALS_DPOP
   CLIENT_CREDENTIALS_CLOCK_SKEW or O_AUTH_CLOCK_SKEW  CLIENT_CREDENTIALS_TIMEOUT  CLIENT_CREDENTIALS_RETRIES
-  CLIENT_CREDENTIALS_CACHE  CLIENT_CREDENTIALS_CONFIG  NO_COLOR  XDG_CACHE_HOME`;
+  CLIENT_CREDENTIALS_CACHE  CLIENT_CREDENTIALS_PROXY  CLIENT_CREDENTIALS_CONFIG  NO_COLOR  XDG_CACHE_HOME
+  HTTPS_PROXY  HTTP_PROXY  NO_PROXY (with the default --proxy env)`;
 
 const GLOBAL = `Output:
   -q, --quiet                no warnings on stderr (errors still)

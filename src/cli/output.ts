@@ -5,7 +5,7 @@
 
 /** The process's streams and environment, injected so the commands never touch `process` directly. */
 export interface Io {
-  stdout: { write(text: string): unknown; isTTY?: boolean | undefined };
+  stdout: { write(data: string | Uint8Array): unknown; isTTY?: boolean | undefined };
   stderr: { write(text: string): unknown; isTTY?: boolean | undefined };
   /** Reads all of standard input. */
   readStdin(): Promise<string>;
@@ -68,6 +68,32 @@ export class Redactor {
     this.#values.add(Buffer.from(`${formEncode(clientId)}:${formEncode(secret)}`).toString('base64'));
   }
 
+  /**
+   * `bytes` with every known value (as UTF-8) replaced by `[redacted]`, every other byte unchanged: for bodies that
+   * are not text. Returns `bytes` itself when nothing matched.
+   */
+  redactBytes(bytes: Uint8Array): Uint8Array {
+    let out = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    let changed = false;
+    const mark = Buffer.from('[redacted]');
+    for (const value of [...this.#values].sort((a, b) => b.length - a.length)) {
+      const needle = Buffer.from(value);
+      let at = out.indexOf(needle);
+      if (at < 0) continue;
+      const parts: Buffer[] = [];
+      let from = 0;
+      while (at >= 0) {
+        parts.push(out.subarray(from, at), mark);
+        from = at + needle.length;
+        at = out.indexOf(needle, from);
+      }
+      parts.push(out.subarray(from));
+      out = Buffer.concat(parts);
+      changed = true;
+    }
+    return changed ? out : bytes;
+  }
+
   /** The text with every known value replaced, longest first (so a value containing another is caught whole). */
   redact(text: string): string {
     if (this.#values.size === 0) return text;
@@ -121,6 +147,24 @@ export class Output {
   /** Writes the result, redacted unless `raw` (only the `token` command prints a token on purpose). */
   result(text: string, options: { raw?: boolean } = {}): void {
     this.#io.stdout.write(options.raw ? text : this.redactor.redact(text));
+  }
+
+  /**
+   * Writes a response body byte for byte (redacted): UTF-8 text goes through {@link result} (so a terminal gets its
+   * final newline), anything else is written as the bytes it is.
+   */
+  resultBytes(bytes: Uint8Array): void {
+    let text: string | undefined;
+    try {
+      text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes);
+    } catch {
+      text = undefined;
+    }
+    if (text !== undefined) {
+      if (text !== '') this.result(this.stdoutIsTTY && !text.endsWith('\n') ? `${text}\n` : text);
+      return;
+    }
+    this.#io.stdout.write(this.redactor.redactBytes(bytes));
   }
 
   /** An error line, always shown. */

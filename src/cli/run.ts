@@ -3,6 +3,7 @@
  * a hint, what the server said, and an exit code. Nothing but the result is written to stdout.
  */
 import { readFileSync } from 'node:fs';
+import { TimeoutError } from '../index.js';
 import { parseCommandLine, type Flags } from './args.js';
 import { callCommand } from './call.js';
 import { CliError, describeFailure, ExitCode, type Phase } from './failure.js';
@@ -28,6 +29,17 @@ export function version(): string {
 /** Output options from the raw argv, for reporting a usage error that happened before the flags were parsed. */
 function earlyOutput(argv: readonly string[], io: Io): Output {
   return new Output(io, { quiet: argv.includes('-q') || argv.includes('--quiet'), verbose: false, noColor: argv.includes('--no-color') });
+}
+
+/**
+ * `signal`, aborted also when `timeoutMs` (0: never) has passed, with a TimeoutError naming `--timeout`: the
+ * CLI's `--timeout` is the time limit of the whole command, not of each attempt.
+ */
+function commandDeadline(signal: AbortSignal, timeoutMs: number): { signal: AbortSignal; clear(): void } {
+  if (timeoutMs <= 0) return { signal, clear: () => undefined };
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(new TimeoutError(`gave up after ${timeoutMs / 1000} s (--timeout: the time limit of the whole command)`, timeoutMs)), timeoutMs);
+  return { signal: AbortSignal.any([signal, controller.signal]), clear: () => clearTimeout(timer) };
 }
 
 function report(out: Output, error: unknown, phase: Phase, command: string | undefined): ExitCode {
@@ -71,6 +83,7 @@ export async function run(argv: readonly string[], io: Io, signal: AbortSignal =
 
   const context: { phase: Phase } = { phase: 'token' };
   let session: Session | undefined;
+  let deadline: { signal: AbortSignal; clear(): void } | undefined;
   try {
     if (command === 'inspect') return await inspectCommand(positionals, flags, io, out);
     if (command === 'token' && positionals.length > 0) throw new CliError(`token takes no arguments, got "${positionals[0]}"`, 'usage: client-credentials token [--json] [--no-cache]');
@@ -78,11 +91,16 @@ export async function run(argv: readonly string[], io: Io, signal: AbortSignal =
       throw new CliError(`--${flags.data === '@-' ? 'data' : 'json'} @- and --client-secret-stdin both want standard input`, 'read the secret from --client-secret-file instead');
     }
     session = await openSession(flags as Flags, io, out, version());
-    if (command === 'token') return await tokenCommand(session, flags, out, signal);
-    return await callCommand(session, positionals, flags, io, out, signal, context);
+    // --timeout bounds the whole command: the token (retries included) and the API call.
+    deadline = commandDeadline(signal, session.settings.timeoutMs);
+    if (command === 'token') return await tokenCommand(session, flags, out, deadline.signal);
+    return await callCommand(session, positionals, flags, io, out, deadline.signal, context);
   } catch (error) {
-    return report(out, error, context.phase, command);
+    // An abort caused by the deadline (not by Ctrl-C) is the deadline's TimeoutError, however a layer wrapped it.
+    const timedOut = deadline?.signal.aborted && !signal.aborted ? (deadline.signal.reason as unknown) : undefined;
+    return report(out, timedOut instanceof TimeoutError ? timedOut : error, context.phase, command);
   } finally {
+    deadline?.clear();
     await session?.close();
   }
 }

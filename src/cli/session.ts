@@ -67,6 +67,7 @@ export async function openSession(flags: Flags, io: Io, out: Output, version: st
     out.debug(`client id ${settings.clientId!.value} (${settings.clientId!.source}), authentication ${settings.authMethod?.value ?? 'client_secret_basic'}`);
     if (settings.clientSecret) out.debug(`client secret from ${settings.clientSecret.source} (not shown)`);
     if (settings.scopes.length) out.debug(`scope "${settings.scopes.join(' ')}"`);
+    out.debug(settings.proxy ? `proxy ${settings.proxy.value.replace(/\/\/[^/@]*@/, '//')} (${settings.proxy.source})` : 'proxy off');
     out.debug(settings.cachePath && !settings.dpop ? `token cache ${settings.cachePath.value} (${settings.cachePath.source})${settings.noCache ? ', not read (--no-cache)' : ''}` : 'token cache off');
   }
 

@@ -49,6 +49,8 @@ export interface Settings {
   cachePath: Sourced<string> | undefined;
   /** `--no-cache`: do not reuse a cached token (a new one still replaces it in the cache). */
   noCache: boolean;
+  /** The proxy: a URL, or `env` (HTTPS_PROXY, HTTP_PROXY, NO_PROXY; the default); undefined with `--proxy off`. */
+  proxy: Sourced<string> | undefined;
 }
 
 /**
@@ -75,6 +77,7 @@ export const ENVIRONMENT = {
   timeout: ['CLIENT_CREDENTIALS_TIMEOUT'],
   retries: ['CLIENT_CREDENTIALS_RETRIES'],
   cache: ['CLIENT_CREDENTIALS_CACHE'],
+  proxy: ['CLIENT_CREDENTIALS_PROXY'],
   config: ['CLIENT_CREDENTIALS_CONFIG'],
 } as const;
 
@@ -99,6 +102,7 @@ const CONFIG_KEYS: Record<string, 'string' | 'number' | 'strings' | 'cache' | 'b
   timeout: 'number',
   retries: 'number',
   cache: 'cache',
+  proxy: 'string',
 };
 
 /** A parsed config file. */
@@ -213,6 +217,11 @@ async function resolveSecret(flags: Flags, io: Io, out: Output, config: ConfigFi
       secret = { value: await readSecretFile(path, `"clientSecretFile" in ${config.path}`), source: `"clientSecretFile" in ${config.path}` };
     }
   }
+  // A secret pasted into the environment or a config file often brings a newline along; no real secret ends in one.
+  if (secret && secret.value !== secret.value.trim() && !secret.source.startsWith('--client-secret-file') && !secret.source.startsWith('--client-secret-stdin')) {
+    out.warn(`the client secret from ${secret.source} starts or ends with whitespace (a newline?); it was removed`);
+    secret = { value: secret.value.trim(), source: secret.source };
+  }
   if (secret && secret.value === '') throw new CliError(`the client secret from ${secret.source} is empty`);
   return secret;
 }
@@ -280,6 +289,16 @@ export async function resolveSettings(flags: Flags, io: Io, out: Output, default
   if (cachePath?.value === 'off') cachePath = undefined;
   else cachePath = cachePath ? { value: resolvePath(cachePath, io, config), source: cachePath.source } : { value: defaultCachePath(), source: 'default' };
 
+  let proxy: Sourced<string> | undefined = pick(flags.proxy, 'proxy', io, ENVIRONMENT.proxy, config, 'proxy') ?? { value: 'env', source: 'default: HTTPS_PROXY, HTTP_PROXY and NO_PROXY' };
+  if (proxy.value === 'off' || proxy.value === 'none') proxy = undefined;
+  else if (proxy.value !== 'env') {
+    try {
+      out.redactor.add(decodeURIComponent(new URL(proxy.value).password));
+    } catch {
+      // not a URL: the library rejects it with a usage error
+    }
+  }
+
   return {
     tokenUrl,
     baseUrl,
@@ -300,6 +319,7 @@ export async function resolveSettings(flags: Flags, io: Io, out: Output, default
     retries,
     cachePath,
     noCache: flags['no-cache'] === true,
+    proxy,
   };
 }
 
@@ -338,6 +358,7 @@ export function clientConfiguration(settings: Settings, extra: Partial<ClientCon
       : {}),
     ...(settings.dpop ? { dpop: true } : {}),
     timeout: settings.timeoutMs,
+    ...(settings.proxy ? { proxy: settings.proxy.value } : {}),
     ...(settings.retries !== undefined ? { retry: { maxAttempts: settings.retries + 1 } } : {}),
     // One short-lived process: a breaker would never see enough calls to open.
     circuitBreaker: false,

@@ -3,6 +3,7 @@
  * Everything above it (auth, 401 recovery, error mapping) is the Client's.
  */
 import { Agent, request, type Dispatcher } from 'undici';
+import type { DispatcherLike } from '../configuration.js';
 import { AbortError, NetworkError, TimeoutError, ClientCredentialsError } from '../errors.js';
 
 /** One HTTP request as the transport sends it. */
@@ -17,6 +18,11 @@ export interface HttpRequest {
   timeout?: number | undefined;
   /** Largest body to read, in bytes; a larger one rejects with `BodyTooLargeError` from the caller's mapper. */
   maxBodyBytes?: number | undefined;
+  /**
+   * How the body is handed over: `text` (default) decodes it as UTF-8 into `body`; `bytes` reads it into `bytes`;
+   * `stream` hands it over unread as `stream` (`maxBodyBytes` does not apply). `body` is `''` for the last two.
+   */
+  responseType?: 'text' | 'bytes' | 'stream' | undefined;
 }
 
 /** One HTTP response, fully read. */
@@ -25,6 +31,10 @@ export interface HttpResponse {
   /** Lower-cased names; repeated headers are joined with `, `. */
   headers: Record<string, string>;
   body: string;
+  /** The body's bytes, for `responseType: 'bytes'`. */
+  bytes?: Uint8Array;
+  /** The unread body, for `responseType: 'stream'`: the caller reads or cancels it. */
+  stream?: ReadableStream<Uint8Array>;
 }
 
 /** Sends one request. */
@@ -39,7 +49,7 @@ export class BodyTooLargeError extends Error {
 }
 
 /** A keep-alive undici Agent, as the Client uses by default. `connect` carries TLS options (mTLS). */
-export function createDispatcher(connect?: Record<string, unknown>): Dispatcher {
+export function createDispatcher(connect?: Record<string, unknown>): DispatcherLike & { close(): Promise<void> } {
   return new Agent({ keepAliveTimeout: 10_000, connections: 128, ...(connect ? { connect } : {}) });
 }
 
@@ -52,7 +62,7 @@ function flattenHeaders(raw: Record<string, string | string[] | undefined>): Rec
   return headers;
 }
 
-async function readCapped(body: AsyncIterable<Uint8Array>, limit: number, statusCode: number, headers: Record<string, string>): Promise<string> {
+async function readCappedBytes(body: AsyncIterable<Uint8Array>, limit: number, statusCode: number, headers: Record<string, string>): Promise<Buffer> {
   const chunks: Uint8Array[] = [];
   let size = 0;
   for await (const chunk of body) {
@@ -60,7 +70,41 @@ async function readCapped(body: AsyncIterable<Uint8Array>, limit: number, status
     if (size > limit) throw new BodyTooLargeError(limit, statusCode, headers);
     chunks.push(chunk);
   }
-  return Buffer.concat(chunks).toString('utf8');
+  return Buffer.concat(chunks);
+}
+
+async function readCapped(body: AsyncIterable<Uint8Array>, limit: number, statusCode: number, headers: Record<string, string>): Promise<string> {
+  return (await readCappedBytes(body, limit, statusCode, headers)).toString('utf8');
+}
+
+/**
+ * A web ReadableStream over a response body, pulled as the caller reads (no buffering ahead); a failure while reading
+ * errors the stream with the same typed error the transport throws; cancelling it discards the body.
+ */
+function webStream(body: AsyncIterable<Uint8Array>, req: HttpRequest): ReadableStream<Uint8Array> {
+  const chunks = body[Symbol.asyncIterator]();
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        try {
+          const { done, value } = await chunks.next();
+          if (done) controller.close();
+          else controller.enqueue(value);
+        } catch (error) {
+          controller.error(mapTransportError(error, req));
+        }
+      },
+      async cancel() {
+        await chunks.return?.();
+      },
+    },
+    { highWaterMark: 0 },
+  );
+}
+
+/** A Buffer as a plain Uint8Array over the same memory. */
+function plainBytes(buffer: Buffer): Uint8Array {
+  return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
 }
 
 const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT']);
@@ -180,7 +224,8 @@ function splitUrl(url: string, origins: Map<string, boolean>): { origin: string;
 }
 
 /** Creates the transport that sends requests through `dispatcher`. */
-export function createTransport(dispatcher: Dispatcher): Transport {
+export function createTransport(dispatcherLike: DispatcherLike): Transport {
+  const dispatcher = dispatcherLike as Dispatcher;
   /** Origins seen, and whether each is in normal form (so requests to it can skip URL parsing). */
   const origins = new Map<string, boolean>();
   return async function send(req: HttpRequest): Promise<HttpResponse> {
@@ -208,6 +253,11 @@ export function createTransport(dispatcher: Dispatcher): Transport {
         res = await request(req.url, options);
       }
       const headers = flattenHeaders(res.headers);
+      if (req.responseType === 'stream') return { statusCode: res.statusCode, headers, body: '', stream: webStream(res.body, req) };
+      if (req.responseType === 'bytes') {
+        const bytes = req.maxBodyBytes === undefined ? new Uint8Array(await res.body.arrayBuffer()) : plainBytes(await readCappedBytes(res.body, req.maxBodyBytes, res.statusCode, headers));
+        return { statusCode: res.statusCode, headers, body: '', bytes };
+      }
       const body = req.maxBodyBytes === undefined ? await res.body.text() : await readCapped(res.body, req.maxBodyBytes, res.statusCode, headers);
       return { statusCode: res.statusCode, headers, body };
     } catch (error) {

@@ -50,7 +50,7 @@ const WRITE_LOCK_TTL = 10_000;
  *
  * @see https://specifications.freedesktop.org/basedir-spec/latest/
  */
-export function defaultTokenFilePath(env: NodeJS.ProcessEnv = process.env, home: string = homedir()): string {
+export function defaultTokenFilePath(env: Readonly<Record<string, string | undefined>> = process.env, home: string = homedir()): string {
   const xdg = env.XDG_CACHE_HOME;
   const base = xdg && path.isAbsolute(xdg) ? xdg : path.join(home, '.cache');
   return path.join(base, 'client-credentials', 'tokens.json');

@@ -61,12 +61,12 @@ export interface TokenStore {
    * Optional, milliseconds: how long a lease lives without renewal, i.e. how long a holder that died blocks the
    * others before one of them takes over. Default 5,000.
    */
-  readonly leaseTtl?: number;
+  readonly leaseTtl?: number | undefined;
   /**
    * Optional, milliseconds: how long a process waits for the lease holder's token before it fetches one itself.
    * Default: the Client's `tokenRequestTimeout` + 2 s, at most 35 s.
    */
-  readonly leaseWait?: number;
+  readonly leaseWait?: number | undefined;
 }
 
 const REQUIRED = ['get', 'set', 'delete'] as const;

@@ -65,6 +65,28 @@ export function customTokenProvider(baseUrl: string, tokenUrl: string): Client {
   return client;
 }
 
+/**
+ * Seed example 3 as the README shows it: a real provider checks that the stored token has not expired, since
+ * once it has, returning it fails every call with ERR_TOKEN_EXPIRED for good.
+ */
+export function customTokenProviderChecked(baseUrl: string, tokenUrl: string): Client {
+  const client = new Client({
+    baseUrl,
+    tokenUrl,
+    clientCredentialsAuthCredentials: {
+      oAuthClientId: 'OAuthClientId',
+      oAuthClientSecret: 'OAuthClientSecret',
+      oAuthTokenProvider: (lastOAuthToken: OAuthToken | undefined, authManager: ClientCredentialsAuthManager) => {
+        // Add the callback handler to provide a new OAuth token
+        // It will be triggered whenever the lastOAuthToken is undefined or expired
+        const stored = loadTokenFromDatabase();
+        return stored && !authManager.isExpired(stored) ? stored : authManager.fetchToken();
+      }
+    },
+  });
+  return client;
+}
+
 /** The public API as issue 2 spells it: these lines must compile. */
 export async function publicApi(baseUrl: string, tokenUrl: string, signal: AbortSignal): Promise<OAuthToken> {
   const client = new Client({

@@ -1,0 +1,139 @@
+/**
+ * CLI details: negative numbers are range errors (not "ambiguous"), misspelled options get a "did you mean",
+ * `--timeout` bounds the whole command, a secret from the environment loses its trailing newline (with a warning),
+ * `call` writes binary bodies byte for byte, and the proxy environment (HTTP_PROXY, NO_PROXY) is honoured as curl does.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import http from 'node:http';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startStack, type Stack } from './helpers/fixtures.js';
+import { closeServer, listenLocal } from './helpers/http.js';
+import { startHttpProxy, type HttpProxyHandle } from './helpers/httpProxy.js';
+
+const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+const ALL_BYTES = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
+
+let stack: Stack;
+let proxy: HttpProxyHandle;
+let bytesServer: http.Server;
+let bytesUrl: string;
+let work: string;
+
+before(async () => {
+  stack = await startStack();
+  proxy = await startHttpProxy();
+  bytesServer = http.createServer((req, res) => res.writeHead(200, { 'content-type': 'application/octet-stream' }).end(ALL_BYTES));
+  bytesUrl = await listenLocal(bytesServer);
+  work = await mkdtemp(join(tmpdir(), 'cli-details-'));
+});
+after(async () => {
+  await closeServer(bytesServer);
+  await proxy.close();
+  await stack.close();
+  await rm(work, { recursive: true, force: true });
+});
+
+interface Run {
+  code: number | null;
+  stdout: Buffer;
+  stderr: string;
+  ms: number;
+}
+
+function cli(args: string[], env: Record<string, string> = {}): Promise<Run> {
+  const started = Date.now();
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], {
+      env: {
+        PATH: process.env['PATH'] ?? '',
+        HOME: work,
+        CLIENT_CREDENTIALS_TOKEN_URL: stack.op.tokenUrl,
+        CLIENT_CREDENTIALS_CLIENT_ID: 'svc',
+        CLIENT_CREDENTIALS_CLIENT_SECRET: 'svc-secret',
+        CLIENT_CREDENTIALS_CACHE: 'off',
+        ...env,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const out: Buffer[] = [];
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => out.push(chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout: Buffer.concat(out), stderr, ms: Date.now() - started });
+    });
+  });
+}
+
+test('--retries -1 is a range error, not "argument is ambiguous"', async () => {
+  const run = await cli(['token', '--retries', '-1']);
+  assert.equal(run.code, 2);
+  assert.match(run.stderr, /--retries must be a whole number of retries between 0 and 10, got "-1"/);
+  assert.doesNotMatch(run.stderr, /ambiguous/);
+});
+
+test('a misspelled option gets a "did you mean"', async () => {
+  const cut = await cli(['token', '--retry', '3']);
+  assert.equal(cut.code, 2);
+  assert.match(cut.stderr, /unknown option '--retry' for token\n.*hint: did you mean --retries\?/);
+  const typo = await cli(['call', 'GET', '/x', '--heder', 'a: b']);
+  assert.match(typo.stderr, /did you mean --header\?/);
+});
+
+test('--timeout bounds the whole command, retries included', async () => {
+  stack.proxy.inject({ kind: 'hang' }, 10);
+  try {
+    // Per attempt this would be 4 attempts of 1 s each plus backoff; the command gives up after 1 s.
+    const run = await cli(['token', '--token-url', stack.proxiedTokenUrl, '--timeout', '1', '--retries', '3']);
+    assert.equal(run.code, 4);
+    assert.match(run.stderr, /gave up after 1 s \(--timeout: the time limit of the whole command\)/);
+    assert.ok(run.ms < 3_900, `took ${run.ms} ms`);
+  } finally {
+    stack.proxy.clear();
+  }
+});
+
+test('a secret from the environment with a trailing newline is trimmed, with a warning that never shows it', async () => {
+  const run = await cli(['token'], { CLIENT_CREDENTIALS_CLIENT_SECRET: 'svc-secret\n' });
+  assert.equal(run.code, 0, run.stderr);
+  assert.match(run.stderr, /the client secret from \$CLIENT_CREDENTIALS_CLIENT_SECRET starts or ends with whitespace \(a newline\?\); it was removed/);
+  assert.doesNotMatch(run.stderr, /svc-secret/);
+});
+
+test('call writes a binary body byte for byte', async () => {
+  const run = await cli(['call', 'GET', `${bytesUrl}/bytes`]);
+  assert.equal(run.code, 0, run.stderr);
+  assert.equal(run.stdout.length, 256);
+  assert.ok(run.stdout.equals(ALL_BYTES));
+});
+
+test('the proxy environment is honoured by default; NO_PROXY and --proxy off go direct; --proxy URL', async () => {
+  let before = proxy.requests.length;
+  const viaEnv = await cli(['token'], { HTTP_PROXY: proxy.url });
+  assert.equal(viaEnv.code, 0, viaEnv.stderr);
+  assert.ok(proxy.requests.length > before, 'HTTP_PROXY used');
+
+  before = proxy.requests.length;
+  const exempt = await cli(['token'], { HTTP_PROXY: proxy.url, NO_PROXY: '127.0.0.1' });
+  assert.equal(exempt.code, 0, exempt.stderr);
+  const off = await cli(['token', '--proxy', 'off'], { HTTP_PROXY: proxy.url });
+  assert.equal(off.code, 0, off.stderr);
+  assert.equal(proxy.requests.length, before, 'NO_PROXY and --proxy off: direct');
+
+  const flag = await cli(['token', '--proxy', proxy.url]);
+  assert.equal(flag.code, 0, flag.stderr);
+  assert.ok(proxy.requests.length > before, '--proxy URL used');
+
+  const bad = await cli(['token', '--proxy', 'socks5://u:pw-secret@h:1']);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /--proxy must be 'env' or an http\(s\) URL/);
+  assert.doesNotMatch(bad.stderr, /pw-secret/);
+});

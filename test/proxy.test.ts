@@ -1,0 +1,94 @@
+/**
+ * The `proxy` option, through a real forward proxy on 127.0.0.1: a URL sends the token request and the API call
+ * through it (with Proxy-Authorization from the URL's credentials), `'env'` follows HTTP_PROXY and NO_PROXY, and
+ * bad values fail at construction without repeating a proxy password.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Agent } from 'undici';
+import { Client, InvalidOptionError } from '../src/index.js';
+import { SVC_CREDENTIALS, startStack, type Stack } from './helpers/fixtures.js';
+import { startHttpProxy, type HttpProxyHandle } from './helpers/httpProxy.js';
+
+let stack: Stack;
+let proxy: HttpProxyHandle;
+
+before(async () => {
+  stack = await startStack();
+  proxy = await startHttpProxy({ auth: 'user:proxy-pass' });
+});
+after(async () => {
+  await proxy.close();
+  await stack.close();
+});
+
+const hostOf = (url: string) => new URL(url).host;
+const withAuth = (url: string) => url.replace('http://', 'http://user:proxy-pass@');
+
+test('proxy: a URL sends the token request and the API call through the proxy, with its credentials', async () => {
+  const before = proxy.requests.length;
+  const client = new Client({ baseUrl: stack.api.url, tokenUrl: stack.op.tokenUrl, clientCredentialsAuthCredentials: SVC_CREDENTIALS, proxy: withAuth(proxy.url) });
+  try {
+    const response = await client.get<{ client_id: string }>('/things');
+    assert.equal(response.result.client_id, 'svc');
+  } finally {
+    await client.close();
+  }
+  const seen = proxy.requests.slice(before);
+  const targets = seen.map((r) => (r.method === 'CONNECT' ? r.target : hostOf(r.target)));
+  assert.ok(targets.includes(hostOf(stack.op.tokenUrl)), `token endpoint via the proxy: ${targets.join(', ')}`);
+  assert.ok(targets.includes(hostOf(stack.api.url)), 'API via the proxy');
+  assert.ok(seen.every((r) => r.proxyAuthorization === `Basic ${Buffer.from('user:proxy-pass').toString('base64')}`));
+});
+
+test("proxy: 'env' follows HTTP_PROXY, and NO_PROXY exempts hosts", async () => {
+  const saved = { HTTP_PROXY: process.env.HTTP_PROXY, NO_PROXY: process.env.NO_PROXY, http_proxy: process.env.http_proxy, no_proxy: process.env.no_proxy };
+  delete process.env.http_proxy;
+  delete process.env.no_proxy;
+  try {
+    process.env.HTTP_PROXY = withAuth(proxy.url);
+    process.env.NO_PROXY = '';
+    let before = proxy.requests.length;
+    let client = new Client({ baseUrl: stack.api.url, tokenUrl: stack.op.tokenUrl, clientCredentialsAuthCredentials: SVC_CREDENTIALS, proxy: 'env' });
+    await client.get('/things').finally(() => client.close());
+    assert.ok(proxy.requests.length > before, 'through the proxy');
+
+    process.env.NO_PROXY = '127.0.0.1';
+    before = proxy.requests.length;
+    client = new Client({ baseUrl: stack.api.url, tokenUrl: stack.op.tokenUrl, clientCredentialsAuthCredentials: SVC_CREDENTIALS, proxy: 'env' });
+    await client.get('/things').finally(() => client.close());
+    assert.equal(proxy.requests.length, before, 'NO_PROXY: direct');
+  } finally {
+    for (const [name, value] of Object.entries(saved)) {
+      if (value === undefined) delete process.env[name];
+      else process.env[name] = value;
+    }
+  }
+});
+
+test('proxy: no proxy by default, even with HTTP_PROXY set', async () => {
+  const saved = process.env.HTTP_PROXY;
+  process.env.HTTP_PROXY = proxy.url;
+  const before = proxy.requests.length;
+  const client = new Client({ baseUrl: stack.api.url, tokenUrl: stack.op.tokenUrl, clientCredentialsAuthCredentials: SVC_CREDENTIALS });
+  try {
+    await client.get('/things');
+  } finally {
+    await client.close();
+    if (saved === undefined) delete process.env.HTTP_PROXY;
+    else process.env.HTTP_PROXY = saved;
+  }
+  assert.equal(proxy.requests.length, before);
+});
+
+test('proxy: invalid values and proxy with dispatcher fail at construction, never quoting the password', () => {
+  for (const bad of ['socks5://user:pw-secret@host:1080', 'not a url pw-secret', 42]) {
+    assert.throws(
+      () => new Client({ proxy: bad as string }),
+      (e: unknown) => e instanceof InvalidOptionError && e.option === 'proxy' && !e.message.includes('pw-secret'),
+    );
+  }
+  const dispatcher = new Agent();
+  assert.throws(() => new Client({ proxy: 'env', dispatcher }), /cannot be combined with `dispatcher`/);
+  void dispatcher.close();
+});
