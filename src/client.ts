@@ -24,7 +24,7 @@ import { GuardedStore } from './stores/guardedStore.js';
 import type { OAuthToken } from './token.js';
 import { createTokenAccess, type TokenAccess } from './adapters/tokenAccess.js';
 import { createFetch, type ClientFetch } from './adapters/fetch.js';
-import { createInterceptor, type InterceptorOptions } from './adapters/interceptor.js';
+import { createInterceptor, type DispatchInterceptor, type InterceptorOptions } from './adapters/interceptor.js';
 
 /** Node's `util.inspect.custom`, spelled without Node's types so that the public types do not need them. */
 const INSPECT: unique symbol = Symbol.for('nodejs.util.inspect.custom');
@@ -451,7 +451,7 @@ export class Client {
    *
    * @throws InvalidOptionError when the Client allows no origin, or for a bad `scopes`/`resource`/`audience`.
    */
-  interceptor(options?: InterceptorOptions): Dispatcher.DispatcherComposeInterceptor {
+  interceptor(options?: InterceptorOptions): DispatchInterceptor {
     return createInterceptor(this.tokenAccess(), options);
   }
 

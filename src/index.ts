@@ -41,7 +41,7 @@ export { CLIENT_AUTH_METHODS, type ClientAuthMethod, type KeyObjectLike, type Pr
 export type { RetryOptions, CircuitBreakerOptions } from './auth/resilience.js';
 export { DIAGNOSTICS_CHANNEL_PREFIX, type ClientEvents, type ClientEventName, type ClientStats, type TokenInfo, type Listener, type TokenRequestStart, type TokenRequestEnd } from './events.js';
 export type { ClientFetch, ClientFetchInit, ClientFetchOptions } from './adapters/fetch.js';
-export type { InterceptorOptions } from './adapters/interceptor.js';
+export type { DispatchInterceptor, InterceptorOptions } from './adapters/interceptor.js';
 export type { TokenStore, TokenLease } from './stores/tokenStore.js';
 export { MemoryTokenStore, type MemoryTokenStoreOptions } from './stores/memory.js';
 export { FileTokenStore, defaultTokenFilePath, type FileTokenStoreOptions } from './stores/file.js';

@@ -21,6 +21,14 @@ export interface InterceptorOptions extends TokenSelector {
   retryOnUnauthorized?: boolean;
 }
 
+/**
+ * An undici interceptor, `(dispatch) => dispatch`, as `Dispatcher.compose()` takes it. Typed by shape, so that the
+ * public types need neither undici's nor Node's; any undici dispatcher's `compose()` accepts it.
+ */
+// The parameters are undici's DispatchOptions and DispatchHandler; `any` keeps undici's types out of ours.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type DispatchInterceptor = (dispatch: (options: any, handler: any) => boolean) => (options: any, handler: any) => boolean;
+
 type Handler = Dispatcher.DispatchHandler;
 type Controller = Dispatcher.DispatchController;
 type Headers = Dispatcher.DispatchOptions['headers'];
@@ -189,7 +197,11 @@ class AuthHandler implements Handler, Controller {
 }
 
 /** Builds the interceptor of `client.interceptor(options)`. Throws `InvalidOptionError` when the Client allows no origin. */
-export function createInterceptor(access: TokenAccess, options: InterceptorOptions = {}): Dispatcher.DispatcherComposeInterceptor {
+export function createInterceptor(access: TokenAccess, options: InterceptorOptions = {}): DispatchInterceptor {
+  return interceptorOf(access, options) as DispatchInterceptor;
+}
+
+function interceptorOf(access: TokenAccess, options: InterceptorOptions): Dispatcher.DispatcherComposeInterceptor {
   requireAllowedOrigins(access, 'client.interceptor()');
   const key: AccessKey = access.key(options);
   const retryOnUnauthorized = options.retryOnUnauthorized ?? access.retryOnUnauthorized;

@@ -8,7 +8,7 @@ import { InvalidOptionError, MissingCredentialsError, TimeoutError } from '../er
 import type { EventHub, ClientStats } from '../events.js';
 import type { TokenLifecycle } from '../auth/tokenLifecycle.js';
 import type { OAuthToken } from '../token.js';
-import type { Dispatcher } from 'undici';
+import type { DispatcherLike } from '../configuration.js';
 
 /** The cache key of one token selection (opaque to the adapters). */
 export type AccessKey = Parameters<TokenLifecycle['peek']>[0];
@@ -27,7 +27,7 @@ export interface TokenAccessParts {
   timeout: number;
   tokenUrl: string | undefined;
   /** The dispatcher the Client was configured with (`dispatcher`, or its own for `tls`); undefined: undici's global one. */
-  dispatcher: Dispatcher | undefined;
+  dispatcher: DispatcherLike | undefined;
 }
 
 /** @internal The token machinery shared by the adapters. */
@@ -39,7 +39,7 @@ export interface TokenAccess {
   /** The token endpoint as `origin + path` (no query), so an adapter never authenticates the token request itself. */
   readonly tokenEndpoint: string | undefined;
   /** The dispatcher the Client was configured with (`dispatcher` or `tls`), else undefined (the global one). */
-  readonly dispatcher: Dispatcher | undefined;
+  readonly dispatcher: DispatcherLike | undefined;
   /** Whether `url` (absolute) is on an allowed origin. Normal-form URLs are checked without parsing. */
   allowsUrl(url: string): boolean;
   /** Whether `origin` (as undici passes it: a string or a URL) is allowed. */

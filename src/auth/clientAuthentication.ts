@@ -2,7 +2,8 @@
  * Client authentication methods for the token endpoint (RFC 6749 §2.3, RFC 7523 §2.2, RFC 8705 §2).
  * Each method turns the client's credentials into headers and form fields of one token request.
  */
-import { createHmac, createPrivateKey, randomUUID, sign, type KeyObject } from 'node:crypto';
+import { createHmac, randomUUID } from 'node:crypto';
+import { keyAlgorithms, signJws, toKeyObject } from './jws.js';
 import { InvalidOptionError } from '../errors.js';
 
 /**
@@ -103,35 +104,6 @@ function assertionClaims(input: ClientAuthInput, tokenUrl: string, nowMs: number
   return { iss: input.clientId, sub: input.clientId, aud: input.audience ?? tokenUrl, jti: randomUUID(), iat, exp: iat + 60 };
 }
 
-const keyObjects = new WeakMap<object, KeyObject>();
-
-/** A private key given as PEM, JWK or KeyObject, as a KeyObject (JWK conversions are memoised). */
-export function toKeyObject(key: NonNullable<ClientAuthInput['privateKey']>): KeyObject {
-  if (typeof key === 'string') return createPrivateKey(key);
-  if ('asymmetricKeyType' in key && typeof (key as KeyObjectLike).export === 'function') return key as unknown as KeyObject;
-  let converted = keyObjects.get(key);
-  if (!converted) {
-    converted = createPrivateKey({ key: key as import('node:crypto').JsonWebKey, format: 'jwk' });
-    keyObjects.set(key, converted);
-  }
-  return converted;
-}
-
-/** The JWS algorithms a private key can sign with, its default first. Empty for an unsupported key type. */
-export function keyAlgorithms(key: KeyObject): PrivateKeyAlgorithm[] {
-  switch (key.asymmetricKeyType) {
-    case 'rsa': return ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512'];
-    case 'rsa-pss': return ['PS256', 'PS384', 'PS512'];
-    case 'ec': {
-      const curve = key.asymmetricKeyDetails?.namedCurve;
-      return curve === 'prime256v1' ? ['ES256'] : curve === 'secp384r1' ? ['ES384'] : curve === 'secp521r1' ? ['ES512'] : [];
-    }
-    case 'ed25519': return ['EdDSA', 'Ed25519'];
-    case 'ed448': return ['EdDSA'];
-    default: return [];
-  }
-}
-
 /**
  * The algorithms `input` can sign with: the HMAC ones for `client_secret_jwt`, the key's for `private_key_jwt`.
  * @throws InvalidOptionError for a key type no JWS algorithm covers.
@@ -161,15 +133,6 @@ export function assertionAlgorithm(input: ClientAuthInput, serverAlgorithms?: re
     if (offered) return offered as PrivateKeyAlgorithm;
   }
   return supported[0]!;
-}
-
-/** Signs a JWS signing input with `alg` (RSASSA-PKCS1-v1_5, RSASSA-PSS, ECDSA in IEEE P1363 form, EdDSA). */
-export function signJws(alg: PrivateKeyAlgorithm, key: KeyObject, input: string): Buffer {
-  if (alg === 'EdDSA' || alg === 'Ed25519') return sign(null, Buffer.from(input), key);
-  const hash = `sha${alg.slice(2)}`;
-  if (alg.startsWith('PS')) return sign(hash, Buffer.from(input), { key, padding: 6 /* RSA_PKCS1_PSS_PADDING */, saltLength: Number(alg.slice(2)) / 8 });
-  if (alg.startsWith('ES')) return sign(hash, Buffer.from(input), { key, dsaEncoding: 'ieee-p1363' });
-  return sign(hash, Buffer.from(input), key);
 }
 
 /**

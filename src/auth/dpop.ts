@@ -10,14 +10,15 @@
 import { createHash, createPublicKey, generateKeyPairSync, randomUUID, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { InvalidOptionError } from '../errors.js';
 import type { HttpRequest, HttpResponse, Transport } from '../http/transport.js';
-import { keyAlgorithms, signJws, toKeyObject, type PrivateKeyAlgorithm } from './clientAuthentication.js';
+import type { KeyObjectLike, PrivateKeyAlgorithm } from './clientAuthentication.js';
+import { keyAlgorithms, signJws, toKeyObject } from './jws.js';
 
 /** The `dpop` option: `true` for an ephemeral ES256 key, or a key of your own (to share DPoP-bound tokens between processes). */
 export type DpopOption =
   | boolean
   | {
       /** A PEM string, a private JWK or a KeyObject (RSA, EC P-256/384/521, Ed25519). */
-      privateKey: string | Record<string, unknown> | KeyObject;
+      privateKey: string | Record<string, unknown> | KeyObjectLike;
       /** The JWS algorithm; default the key's (`ES256` for P-256, `RS256` for RSA, `EdDSA` for Ed25519). */
       algorithm?: PrivateKeyAlgorithm;
     };
@@ -35,7 +36,7 @@ function b64url(value: unknown): string {
 }
 
 /** RFC 7638 JWK thumbprint (SHA-256) of a public JWK. */
-export function jwkThumbprint(jwk: JsonWebKey): string {
+export function jwkThumbprint(jwk: PublicJwk): string {
   const members: Record<string, readonly string[]> = { RSA: ['e', 'kty', 'n'], EC: ['crv', 'kty', 'x', 'y'], OKP: ['crv', 'kty', 'x'] };
   const names = members[jwk.kty ?? ''];
   if (!names) throw new TypeError(`unsupported JWK kty ${String(jwk.kty)}`);
@@ -61,23 +62,30 @@ function originOf(url: string): string {
   }
 }
 
+/** A public JWK (the members a proof header and a thumbprint need). */
+export interface PublicJwk {
+  readonly kty?: string | undefined;
+  readonly [member: string]: unknown;
+}
+
 /** The DPoP key of one Client: signs proofs and remembers server nonces per origin. */
 export class DpopSigner {
   readonly algorithm: PrivateKeyAlgorithm;
   /** The public key, as put in each proof's header. */
-  readonly publicJwk: JsonWebKey;
+  readonly publicJwk: PublicJwk;
   /** RFC 7638 thumbprint of the public key (the `jkt` of bound tokens). */
   readonly thumbprint: string;
   readonly #key: KeyObject;
   readonly #now: () => number;
   readonly #nonces = new Map<string, string>();
 
-  constructor(key: KeyObject, algorithm: PrivateKeyAlgorithm, now: () => number) {
-    this.#key = key;
+  /** @param key a private `KeyObject` (typed by shape: the public types do not need Node's). */
+  constructor(key: KeyObjectLike, algorithm: PrivateKeyAlgorithm, now: () => number) {
+    this.#key = key as KeyObject;
     this.algorithm = algorithm;
     this.#now = now;
-    const { kty, crv, x, y, n, e } = createPublicKey(key).export({ format: 'jwk' });
-    this.publicJwk = Object.fromEntries(Object.entries({ kty, crv, x, y, n, e }).filter(([, v]) => v !== undefined)) as JsonWebKey;
+    const { kty, crv, x, y, n, e } = createPublicKey(this.#key).export({ format: 'jwk' });
+    this.publicJwk = Object.fromEntries(Object.entries({ kty, crv, x, y, n, e }).filter(([, v]) => v !== undefined)) as PublicJwk;
     this.thumbprint = jwkThumbprint(this.publicJwk);
   }
 

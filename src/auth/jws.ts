@@ -1,0 +1,44 @@
+/**
+ * JWS signing with Node's keys: a private key given as PEM, JWK or KeyObject turned into a KeyObject, the algorithms
+ * it can sign with, and the signature itself. Kept apart from the public types, which must not need Node's types.
+ */
+import { createPrivateKey, sign, type JsonWebKey, type KeyObject } from 'node:crypto';
+import type { KeyObjectLike, PrivateKeyAlgorithm } from './clientAuthentication.js';
+
+const keyObjects = new WeakMap<object, KeyObject>();
+
+/** A private key given as PEM, JWK or KeyObject, as a KeyObject (JWK conversions are memoised). */
+export function toKeyObject(key: string | Record<string, unknown> | KeyObjectLike): KeyObject {
+  if (typeof key === 'string') return createPrivateKey(key);
+  if ('asymmetricKeyType' in key && typeof (key as KeyObjectLike).export === 'function') return key as unknown as KeyObject;
+  let converted = keyObjects.get(key);
+  if (!converted) {
+    converted = createPrivateKey({ key: key as JsonWebKey, format: 'jwk' });
+    keyObjects.set(key, converted);
+  }
+  return converted;
+}
+
+/** The JWS algorithms a private key can sign with, its default first. Empty for an unsupported key type. */
+export function keyAlgorithms(key: KeyObject): PrivateKeyAlgorithm[] {
+  switch (key.asymmetricKeyType) {
+    case 'rsa': return ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512'];
+    case 'rsa-pss': return ['PS256', 'PS384', 'PS512'];
+    case 'ec': {
+      const curve = key.asymmetricKeyDetails?.namedCurve;
+      return curve === 'prime256v1' ? ['ES256'] : curve === 'secp384r1' ? ['ES384'] : curve === 'secp521r1' ? ['ES512'] : [];
+    }
+    case 'ed25519': return ['EdDSA', 'Ed25519'];
+    case 'ed448': return ['EdDSA'];
+    default: return [];
+  }
+}
+
+/** Signs a JWS signing input with `alg` (RSASSA-PKCS1-v1_5, RSASSA-PSS, ECDSA in IEEE P1363 form, EdDSA). */
+export function signJws(alg: PrivateKeyAlgorithm, key: KeyObject, input: string): Buffer {
+  if (alg === 'EdDSA' || alg === 'Ed25519') return sign(null, Buffer.from(input), key);
+  const hash = `sha${alg.slice(2)}`;
+  if (alg.startsWith('PS')) return sign(hash, Buffer.from(input), { key, padding: 6 /* RSA_PKCS1_PSS_PADDING */, saltLength: Number(alg.slice(2)) / 8 });
+  if (alg.startsWith('ES')) return sign(hash, Buffer.from(input), { key, dsaEncoding: 'ieee-p1363' });
+  return sign(hash, Buffer.from(input), key);
+}
