@@ -2,6 +2,10 @@
  * What the CLI writes and where: the result alone on stdout, everything else on stderr; colour only on a terminal
  * and never with `NO_COLOR`; every line passed through a redactor that knows the secret and the tokens in play.
  */
+import { Redactor } from '../redaction.js';
+
+/** The shared redactor (see `src/redaction.ts`), re-exported for the commands. */
+export { Redactor };
 
 /** The process's streams and environment, injected so the commands never touch `process` directly. */
 export interface Io {
@@ -46,42 +50,6 @@ export function wantsColor(stream: { isTTY?: boolean | undefined }, env: NodeJS.
   const force = env['FORCE_COLOR'];
   if (force !== undefined && force !== '' && force !== '0' && force !== 'false') return true;
   return stream.isTTY === true && env['TERM'] !== 'dumb';
-}
-
-/** Replaces every known secret and token in a text with `[redacted]`. */
-export class Redactor {
-  readonly #values = new Set<string>();
-
-  /** Adds a value never to be shown (ignored when shorter than 4 characters, which would redact ordinary words). */
-  add(value: string | undefined): void {
-    if (value === undefined || value.length < 4) return;
-    this.#values.add(value);
-    // The forms a secret or token takes on the wire and in JSON: form-encoded (Basic per RFC 6749 §2.3.1, POST bodies),
-    // percent-encoded, JSON-escaped.
-    for (const variant of [formEncode(value), encodeURIComponent(value), JSON.stringify(value).slice(1, -1)]) {
-      if (variant.length >= 4) this.#values.add(variant);
-    }
-  }
-
-  /** Adds the `Authorization: Basic` value of an id and secret, as the library sends it. */
-  addBasic(clientId: string, secret: string): void {
-    this.#values.add(Buffer.from(`${formEncode(clientId)}:${formEncode(secret)}`).toString('base64'));
-  }
-
-  /** The text with every known value replaced, longest first (so a value containing another is caught whole). */
-  redact(text: string): string {
-    if (this.#values.size === 0) return text;
-    let out = text;
-    for (const value of [...this.#values].sort((a, b) => b.length - a.length)) {
-      if (out.includes(value)) out = out.split(value).join('[redacted]');
-    }
-    return out;
-  }
-}
-
-/** RFC 6749 Appendix B form-urlencoding. */
-function formEncode(value: string): string {
-  return encodeURIComponent(value).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`).replace(/%20/g, '+');
 }
 
 /** The CLI's writer: results on stdout, diagnostics on stderr, both redacted and coloured only where wanted. */
