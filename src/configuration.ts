@@ -10,6 +10,7 @@ import { DEFAULT_CIRCUIT_BREAKER, DEFAULT_RETRY, type CircuitBreakerOptions, typ
 import { DEFAULT_LIFETIME_POLICY, toSeconds, type LifetimePolicy, type OAuthToken, type OAuthTokenInput } from './token.js';
 import type { ClientCredentialsAuthManager } from './auth/authManager.js';
 import { assertTokenStore, type TokenStore } from './stores/tokenStore.js';
+import { assertHeaders, assertHeaderValue, isInsecureRemote } from './http/requestGuard.js';
 
 /** A source of the current time in milliseconds since the epoch; inject one to drive expiry in tests. */
 export interface Clock {
@@ -122,6 +123,15 @@ export interface ClientConfiguration {
   allowedOrigins?: readonly string[];
   /** The `user-agent` header. */
   userAgent?: string;
+  /**
+   * Allow plain `http:` to hosts other than this machine: a `tokenUrl` (the client secret goes there) and API origins
+   * that receive the access token. Default false: plain `http:` only to loopback (`localhost`, 127.0.0.0/8, `[::1]`).
+   */
+  allowInsecureHttp?: boolean;
+  /** Largest API response body read, in bytes; a larger one rejects with `ResponseTooLargeError`. Default 10,485,760 (10 MiB). */
+  maxResponseBytes?: number;
+  /** Milliseconds `close()` waits for requests in flight before it destroys the connections left. Default 5,000. */
+  closeTimeout?: number;
 }
 
 /** Credentials after validation and defaults. */
@@ -159,7 +169,16 @@ export interface ResolvedConfiguration {
   allowedOrigins: ReadonlySet<string>;
   userAgent: string;
   credentials: ResolvedCredentials | undefined;
+  allowInsecureHttp: boolean;
+  maxResponseBytes: number;
+  closeTimeout: number;
 }
+
+/** Default `maxResponseBytes`: 10 MiB. */
+export const DEFAULT_MAX_RESPONSE_BYTES = 10 * 1024 * 1024;
+
+/** Default `closeTimeout`: 5 s. */
+export const DEFAULT_CLOSE_TIMEOUT = 5_000;
 
 /** The default user agent. */
 export const USER_AGENT = 'oauth-client-credentials/0.1';
@@ -287,7 +306,17 @@ export function resolveConfiguration(config: ClientConfiguration = {}): Resolved
   if (config.clock !== undefined && typeof config.clock?.now !== 'function') throw new InvalidOptionError('clock', 'must have a now() method');
   if (config.retryOnUnauthorized !== undefined && typeof config.retryOnUnauthorized !== 'boolean') throw new InvalidOptionError('retryOnUnauthorized', 'must be a boolean');
   const headers = config.headers ?? {};
-  if (typeof headers !== 'object' || Object.values(headers).some((v) => typeof v !== 'string')) throw new InvalidOptionError('headers', 'must be an object of strings');
+  assertHeaders('headers', headers);
+  if (config.userAgent !== undefined) assertHeaderValue('userAgent', config.userAgent);
+  if (config.allowInsecureHttp !== undefined && typeof config.allowInsecureHttp !== 'boolean') throw new InvalidOptionError('allowInsecureHttp', 'must be a boolean');
+  const allowInsecureHttp = config.allowInsecureHttp === true;
+  if (tokenUrl && !allowInsecureHttp && isInsecureRemote(tokenUrl)) {
+    throw new InvalidOptionError('tokenUrl', 'is plain http to a host other than this machine: the client secret would travel unencrypted (use https, or set `allowInsecureHttp: true`)');
+  }
+  if (config.tls !== undefined && (typeof config.tls !== 'object' || config.tls === null || Array.isArray(config.tls))) throw new InvalidOptionError('tls', 'must be an object of TLS options ({ cert, key, ca, passphrase })');
+  if (config.allowedOrigins !== undefined && (!Array.isArray(config.allowedOrigins) || !config.allowedOrigins.every((o) => typeof o === 'string'))) {
+    throw new InvalidOptionError('allowedOrigins', 'must be an array of origin strings, e.g. [\'https://api.example.com\']');
+  }
   const allowedOrigins = new Set<string>();
   if (baseUrl) allowedOrigins.add(new URL(baseUrl).origin);
   for (const [i, origin] of (config.allowedOrigins ?? []).entries()) allowedOrigins.add(new URL(checkUrl(`allowedOrigins[${i}]`, origin)).origin);
@@ -315,5 +344,8 @@ export function resolveConfiguration(config: ClientConfiguration = {}): Resolved
     allowedOrigins,
     userAgent: checkString('userAgent', config.userAgent) ?? USER_AGENT,
     credentials,
+    allowInsecureHttp,
+    maxResponseBytes: checkNumber('maxResponseBytes', config.maxResponseBytes, 1) ?? DEFAULT_MAX_RESPONSE_BYTES,
+    closeTimeout: checkNumber('closeTimeout', config.closeTimeout, 0, 2_147_483_647) ?? DEFAULT_CLOSE_TIMEOUT,
   };
 }

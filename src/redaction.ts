@@ -44,6 +44,18 @@ function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
+let warnedShortSecret = false;
+
+/**
+ * Emits a process warning (once per process, code `OAUTH_CC_SHORT_SECRET`) when a client secret is shorter than
+ * {@link MIN_SUBSTRING_LENGTH}: such a secret is redacted only where a whole value equals it.
+ */
+export function warnIfShortSecret(secret: string | undefined): void {
+  if (secret === undefined || secret === '' || secret.length >= MIN_SUBSTRING_LENGTH || warnedShortSecret) return;
+  warnedShortSecret = true;
+  process.emitWarning(shortSecretWarning(secret.length), { code: 'OAUTH_CC_SHORT_SECRET' });
+}
+
 /** The message of a process warning about a short client secret (the value itself is never in it). */
 export function shortSecretWarning(length: number): string {
   return `The client secret is ${length} characters long: secrets shorter than ${MIN_SUBSTRING_LENGTH} characters are redacted only where a whole value equals them, not inside other text. Use a longer secret.`;
@@ -64,19 +76,48 @@ export class Redactor {
   /** Long forms, replaced inside any text; kept sorted longest first. */
   #long: string[] = [];
   /** Short values (and their forms), replaced only as whole values. */
-  readonly #short = new Set<string>();
+  #short = new Set<string>();
   #shortPattern: RegExp | undefined;
-  readonly #seen = new Set<string>();
+  /** Values kept for the Redactor's life (secrets). */
+  readonly #pinned = new Set<string>();
+  /** Tokens, oldest first; the oldest are forgotten beyond `maxTokens`. */
+  readonly #tokens = new Set<string>();
+  readonly #maxTokens: number;
+
+  /** `maxTokens`: how many tokens (`addToken`) are remembered; the oldest are forgotten first. Default 256. */
+  constructor(options: { maxTokens?: number } = {}) {
+    this.#maxTokens = options.maxTokens ?? 256;
+  }
 
   /** Whether anything is known yet. */
   get size(): number {
     return this.#long.length + this.#short.size;
   }
 
-  /** Adds a value never to be shown (and its encoded forms). Empty and undefined values are ignored. */
+  /** Adds a value never to be shown (and its encoded forms), for the Redactor's life. Empty values are ignored. */
   add(value: string | undefined): void {
-    if (value === undefined || value === '' || this.#seen.has(value)) return;
-    this.#seen.add(value);
+    if (value === undefined || value === '' || this.#pinned.has(value)) return;
+    this.#pinned.add(value);
+    this.#include(value);
+  }
+
+  /**
+   * Adds an access token (or another short-lived credential). Only the last `maxTokens` are remembered, so a
+   * long-running Client does not grow without bound; a token in use is re-added when it is used again.
+   */
+  addToken(value: string | undefined): void {
+    if (value === undefined || value === '' || this.#pinned.has(value)) return;
+    if (this.#tokens.has(value)) return;
+    this.#tokens.add(value);
+    this.#include(value);
+    if (this.#tokens.size > this.#maxTokens) {
+      const oldest = this.#tokens.values().next().value as string;
+      this.#tokens.delete(oldest);
+      this.#rebuild();
+    }
+  }
+
+  #include(value: string): void {
     let longChanged = false;
     for (const variant of variantsOf(value)) {
       if (variant.length >= MIN_SUBSTRING_LENGTH) {
@@ -92,10 +133,19 @@ export class Redactor {
     if (longChanged) this.#long.sort((a, b) => b.length - a.length);
   }
 
-  /** Adds the `Authorization: Basic` credentials of an id and secret, as the library sends them. */
+  #rebuild(): void {
+    this.#long = [];
+    this.#short = new Set();
+    this.#shortPattern = undefined;
+    for (const value of this.#pinned) this.#include(value);
+    for (const value of this.#tokens) this.#include(value);
+  }
+
+  /** Adds the `Authorization: Basic` credentials of an id and secret: as the library sends them, and unencoded. */
   addBasic(clientId: string, secret: string | undefined): void {
     if (secret === undefined || secret === '') return;
     this.add(basicCredentials(clientId, secret));
+    this.add(Buffer.from(`${clientId}:${secret}`).toString('base64'));
   }
 
   /** Whether `text` contains (or, for a short value, is) a known value. */

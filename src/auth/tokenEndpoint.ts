@@ -2,7 +2,7 @@
  * One token request to the token endpoint (RFC 6749 §4.4.2) and the mapping of its response (§5.1, §5.2)
  * to an {@link OAuthToken} or a typed error. No retries here: those are `tokenFetcher.ts`'s.
  */
-import { ApiError, MalformedTokenResponseError, OAuthProviderError, TimeoutError, type OAuthProviderErrorBody } from '../errors.js';
+import { ApiError, MalformedTokenResponseError, OAuthProviderError, TimeoutError, TokenEndpointRedirectError, type OAuthProviderErrorBody } from '../errors.js';
 import { BodyTooLargeError, describeUrl, type HttpResponse, type Transport } from '../http/transport.js';
 import { tokenFromResponse, type LifetimePolicy, type OAuthToken, type TokenResponseWire } from '../token.js';
 
@@ -29,6 +29,8 @@ export interface TokenEndpointContext {
   lifetime: LifetimePolicy;
   now: () => number;
   userAgent: string;
+  /** Removes the client's credentials and tokens from an error (in place) before it leaves the token request. */
+  redact?: (<T>(value: T) => T) | undefined;
 }
 
 /** The response of a token request, with the parsed token. */
@@ -48,8 +50,20 @@ function isErrorBody(value: unknown): value is OAuthProviderErrorBody {
   return typeof value === 'object' && value !== null && typeof (value as OAuthProviderErrorBody).error === 'string';
 }
 
+/** The origin a `Location` header points at, resolved against the token URL; undefined when there is none. */
+function redirectOrigin(location: string | undefined, tokenUrl: string): string | undefined {
+  if (!location) return undefined;
+  try {
+    const origin = new URL(location, tokenUrl || undefined).origin;
+    return origin === 'null' ? undefined : origin;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Maps a token endpoint's HTTP response to a token, or throws the matching typed error. */
-export function parseTokenResponse(response: HttpResponse, sentAtMs: number, lifetime: LifetimePolicy): OAuthToken {
+export function parseTokenResponse(response: HttpResponse, sentAtMs: number, lifetime: LifetimePolicy, tokenUrl = ''): OAuthToken {
+  if (response.statusCode >= 300 && response.statusCode < 400) throw new TokenEndpointRedirectError(response.statusCode, redirectOrigin(response.headers['location'], tokenUrl), describeUrl(tokenUrl));
   const json = parseJson(response.body);
   if (response.statusCode < 200 || response.statusCode >= 300) {
     if (isErrorBody(json)) throw new OAuthProviderError({ ...response, result: json });
@@ -100,6 +114,7 @@ export async function postTokenRequest(
       body: form.toString(),
       signal: controller.signal,
       maxBodyBytes: context.maxBodyBytes,
+      noRedirects: true,
     });
     return { response, sentAt };
   } catch (error) {
@@ -120,6 +135,10 @@ export async function requestToken(
   headers: Record<string, string>,
   signal?: AbortSignal,
 ): Promise<TokenEndpointResponse> {
-  const { response, sentAt } = await postTokenRequest(context, form, headers, signal);
-  return { ...response, result: parseTokenResponse(response, sentAt, context.lifetime) };
+  try {
+    const { response, sentAt } = await postTokenRequest(context, form, headers, signal);
+    return { ...response, result: parseTokenResponse(response, sentAt, context.lifetime, context.tokenUrl) };
+  } catch (error) {
+    throw context.redact ? context.redact(error) : error;
+  }
 }

@@ -43,6 +43,21 @@ function headBlock(statusCode: number, headers: Record<string, string>): string 
   return `${lines.join('\n')}\n\n`;
 }
 
+/**
+ * The Client for a call to `url`: without `--base-url`, nothing else says where the token may go, so exactly the
+ * origin of the URL given on the command line is allowed (a clone sharing the session's token cache).
+ */
+function clientFor(session: Session, url: string): Session['client'] {
+  if (session.settings.baseUrl || !/^https?:\/\//i.test(url)) return session.client;
+  let origin: string;
+  try {
+    origin = new URL(url).origin;
+  } catch {
+    return session.client;
+  }
+  return session.client.withConfiguration({ allowedOrigins: [origin] });
+}
+
 /** Runs `call`. */
 export async function callCommand(session: Session, positionals: string[], flags: Flags, io: Io, out: Output, signal: AbortSignal, context: { phase: Phase }): Promise<ExitCode> {
   if (positionals.length !== 2) throw new CliError(`call takes a METHOD and a URL${positionals.length ? `, got ${positionals.length} argument(s)` : ''}`, 'usage: client-credentials call GET https://api.example.com/things');
@@ -91,7 +106,7 @@ export async function callCommand(session: Session, positionals: string[], flags
   let response: ApiResponse | undefined;
   let failure: ApiError | undefined;
   try {
-    response = await session.client.request({ method, path: url, headers, ...(body !== undefined ? { body } : {}), signal });
+    response = await clientFor(session, url).request({ method, path: url, headers, ...(body !== undefined ? { body } : {}), signal });
   } catch (error) {
     if (!(error instanceof ApiError) || (context.phase as Phase) === 'token') throw error;
     failure = error;

@@ -13,8 +13,10 @@ export interface HttpRequest {
   body?: string | Uint8Array | undefined;
   /** Aborts the request; the transport rejects with {@link AbortError}. */
   signal?: AbortSignal | undefined;
-  /** Milliseconds to wait for the response headers, and between body chunks; 0 or undefined: undici's defaults. */
+  /** Milliseconds the whole request may take, body included; 0 or undefined: undici's defaults (per phase). */
   timeout?: number | undefined;
+  /** Never follow a redirect, even through a dispatcher composed with undici's redirect interceptor. */
+  noRedirects?: boolean | undefined;
   /** Largest body to read, in bytes; a larger one rejects with `BodyTooLargeError` from the caller's mapper. */
   maxBodyBytes?: number | undefined;
 }
@@ -179,11 +181,47 @@ function splitUrl(url: string, origins: Map<string, boolean>): { origin: string;
   return { origin, path };
 }
 
+/**
+ * Sends `req` under one deadline of `req.timeout` ms for the whole exchange, body included (undici's own timeouts
+ * are per phase: a server dripping a byte at a time would never trip them). At the deadline the request is aborted
+ * and rejects with {@link TimeoutError}.
+ */
+async function sendWithDeadline(req: HttpRequest, send: Transport): Promise<HttpResponse> {
+  const timeout = req.timeout!;
+  const timer = new AbortController();
+  const handle = setTimeout(() => timer.abort(new TimeoutError(`${req.method} ${describeUrl(req.url)} timed out after ${timeout} ms`, timeout)), timeout);
+  const signal = req.signal ? AbortSignal.any([req.signal, timer.signal]) : timer.signal;
+  try {
+    return await send({ ...req, signal, timeout: undefined });
+  } catch (error) {
+    if (timer.signal.aborted && !req.signal?.aborted) throw timer.signal.reason;
+    throw error;
+  } finally {
+    clearTimeout(handle);
+  }
+}
+
+/**
+ * Closes `dispatcher`, letting requests in flight finish for `graceMs`; then destroys what is left, and those
+ * requests reject with {@link AbortError}.
+ */
+export async function closeDispatcher(dispatcher: Dispatcher, graceMs: number): Promise<void> {
+  const closing = dispatcher.close().then(() => true, () => true);
+  let timer: NodeJS.Timeout | undefined;
+  const graceOver = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), graceMs);
+  });
+  const closed = await Promise.race([closing, graceOver]);
+  clearTimeout(timer);
+  if (!closed) await dispatcher.destroy(new AbortError(`The Client was closed; the request was still in flight after the \`closeTimeout\` of ${graceMs} ms`)).catch(() => undefined);
+}
+
 /** Creates the transport that sends requests through `dispatcher`. */
 export function createTransport(dispatcher: Dispatcher): Transport {
   /** Origins seen, and whether each is in normal form (so requests to it can skip URL parsing). */
   const origins = new Map<string, boolean>();
   return async function send(req: HttpRequest): Promise<HttpResponse> {
+    if (req.timeout) return sendWithDeadline(req, send);
     try {
       // undici's `request(url)` parses the URL, then passes these options with `origin` and `path` to the dispatcher
       // (`dispatcher` included: interceptors may read it). For a URL in normal form the hot path does that split itself.
@@ -194,10 +232,8 @@ export function createTransport(dispatcher: Dispatcher): Transport {
         signal: req.signal,
         dispatcher,
       } as Dispatcher.RequestOptions & { dispatcher: Dispatcher };
-      if (req.timeout) {
-        options.headersTimeout = req.timeout;
-        options.bodyTimeout = req.timeout;
-      }
+      // undici's redirect interceptor follows only when `maxRedirections` is set; 0 turns it off for this request.
+      if (req.noRedirects) (options as { maxRedirections?: number }).maxRedirections = 0;
       const split = splitUrl(req.url, origins);
       let res: Dispatcher.ResponseData<unknown>;
       if (split) {
