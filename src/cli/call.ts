@@ -127,8 +127,8 @@ export async function callCommand(session: Session, positionals: string[], flags
   const responseHeaders = response?.headers ?? failure!.headers;
   const responseBody = response?.body ?? failure!.body;
   out.debug(`< ${statusLine(statusCode)} in ${Date.now() - started} ms`);
-  if (flags.include) out.result(headBlock(statusCode, responseHeaders));
-  if (responseBody !== '') out.result(out.stdoutIsTTY && !responseBody.endsWith('\n') ? `${responseBody}\n` : responseBody);
+  if (flags.include) out.result(headBlock(statusCode, responseHeaders), { untrusted: true });
+  if (responseBody !== '') out.result(out.stdoutIsTTY && !responseBody.endsWith('\n') ? `${responseBody}\n` : responseBody, { untrusted: true });
   if (failure && statusCode >= 400) throw failure;
   if (statusCode >= 300 && statusCode < 400) {
     out.warn(`the API answered ${statusLine(statusCode)}${responseHeaders['location'] ? ` with Location ${responseHeaders['location']}` : ''}; redirects are not followed`);

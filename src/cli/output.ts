@@ -3,6 +3,7 @@
  * and never with `NO_COLOR`; every line passed through a redactor that knows the secret and the tokens in play.
  */
 import { Redactor } from '../redaction.js';
+import { escapeControl } from './terminal.js';
 
 /** The shared redactor (see `src/redaction.ts`), re-exported for the commands. */
 export { Redactor };
@@ -86,29 +87,33 @@ export class Output {
     return this.#colorErr ? paint(style, text) : text;
   }
 
-  /** Writes the result, redacted unless `raw` (only the `token` command prints a token on purpose). */
-  result(text: string, options: { raw?: boolean } = {}): void {
-    this.#io.stdout.write(options.raw ? text : this.redactor.redact(text));
+  /**
+   * Writes the result, redacted unless `raw` (only the `token` command prints a token on purpose). `untrusted` text
+   * (a server's body and headers) has its control characters escaped when stdout is a terminal; piped, it is exact.
+   */
+  result(text: string, options: { raw?: boolean; untrusted?: boolean } = {}): void {
+    const shown = options.untrusted && this.stdoutIsTTY ? escapeControl(text, { multiline: true }) : text;
+    this.#io.stdout.write(options.raw ? shown : this.redactor.redact(shown));
   }
 
   /** An error line, always shown. */
   error(message: string): void {
-    this.#err(`${this.paintErr('red', 'error:')} ${message}`);
+    this.#err(`${this.paintErr('red', 'error:')} ${escapeControl(message)}`);
   }
 
   /** An indented detail under an error (hint, what the server said), always shown. */
   detail(label: string, text: string): void {
-    this.#io.stderr.write(`${this.redactor.redact(`  ${this.paintErr('yellow', `${label}:`)} ${text}`)}\n`);
+    this.#io.stderr.write(`${this.redactor.redact(`  ${this.paintErr('yellow', `${label}:`)} ${escapeControl(text)}`)}\n`);
   }
 
   /** A warning, hidden by `--quiet`. */
   warn(message: string): void {
-    if (!this.quiet) this.#err(`${this.paintErr('yellow', 'warning:')} ${message}`);
+    if (!this.quiet) this.#err(`${this.paintErr('yellow', 'warning:')} ${escapeControl(message)}`);
   }
 
   /** A `--verbose` line. */
   debug(message: string): void {
-    if (this.verbose) this.#err(this.paintErr('dim', `* ${message}`));
+    if (this.verbose) this.#err(this.paintErr('dim', `* ${escapeControl(message)}`));
   }
 
   /** Plain text on stderr (usage on a usage error). */
