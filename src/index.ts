@@ -33,6 +33,9 @@ export {
   ApiError,
   OAuthProviderError,
   type OAuthProviderErrorBody,
+  TokenEndpointRedirectError,
+  InvalidTokenError,
+  ResponseTooLargeError,
 } from './errors.js';
 export { CLIENT_AUTH_METHODS, type ClientAuthMethod, type PrivateKeyAlgorithm } from './auth/clientAuthentication.js';
 export type { RetryOptions, CircuitBreakerOptions } from './auth/resilience.js';

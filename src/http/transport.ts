@@ -2,6 +2,7 @@
  * The HTTP transport: one undici request, with its failures mapped to this library's typed errors.
  * Everything above it (auth, retries, error mapping) is a layer in `pipeline.ts`.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, request, type Dispatcher } from 'undici';
 import { AbortError, NetworkError, TimeoutError, ClientCredentialsError } from '../errors.js';
 
@@ -201,19 +202,31 @@ async function sendWithDeadline(req: HttpRequest, send: Transport): Promise<Http
   }
 }
 
+/** Whether an undici Agent has requests running or queued, from its `stats` (undefined when it has none). */
+function busy(dispatcher: Dispatcher): boolean | undefined {
+  const stats = (dispatcher as { stats?: Record<string, { running?: number; pending?: number }> }).stats;
+  if (!stats || typeof stats !== 'object') return undefined;
+  return Object.values(stats).some((s) => (s.running ?? 0) > 0 || (s.pending ?? 0) > 0);
+}
+
 /**
  * Closes `dispatcher`, letting requests in flight finish for `graceMs`; then destroys what is left, and those
- * requests reject with {@link AbortError}.
+ * requests reject with {@link AbortError}. (undici's `close()` forgets its connections at once, so a `destroy()`
+ * after it would reach nothing: the wait happens first, on the Agent's `stats`.)
  */
 export async function closeDispatcher(dispatcher: Dispatcher, graceMs: number): Promise<void> {
-  const closing = dispatcher.close().then(() => true, () => true);
-  let timer: NodeJS.Timeout | undefined;
-  const graceOver = new Promise<boolean>((resolve) => {
-    timer = setTimeout(() => resolve(false), graceMs);
-  });
-  const closed = await Promise.race([closing, graceOver]);
-  clearTimeout(timer);
-  if (!closed) await dispatcher.destroy(new AbortError(`The Client was closed; the request was still in flight after the \`closeTimeout\` of ${graceMs} ms`)).catch(() => undefined);
+  const deadline = Date.now() + graceMs;
+  while (busy(dispatcher) === true && Date.now() < deadline) await sleep(Math.min(20, Math.max(1, deadline - Date.now())));
+  if (busy(dispatcher) === false) return dispatcher.close();
+  const reason = new AbortError(`The Client was closed; the request was still in flight after the \`closeTimeout\` of ${graceMs} ms`);
+  if (busy(dispatcher) === undefined) {
+    // Not an Agent with stats: close, and destroy if the grace period ends first.
+    let timer: NodeJS.Timeout | undefined;
+    const closed = await Promise.race([dispatcher.close().then(() => true, () => true), new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), graceMs)))]);
+    clearTimeout(timer);
+    if (closed) return;
+  }
+  await dispatcher.destroy(reason).catch(() => undefined);
 }
 
 /** Creates the transport that sends requests through `dispatcher`. */
