@@ -38,7 +38,7 @@ export interface RequestOptions {
   auth?: boolean;
   /** Cancels the request, including a token fetch it waits on. */
   signal?: AbortSignal;
-  /** Timeout in ms (0 to 2^31−1) for this request, and for its wait for a token (`TimeoutError`); default the Client's `timeout`. */
+  /** Timeout in ms (0 to 2^31−1) for the whole of this request, body included, and for its wait for a token (`TimeoutError`); default the Client's `timeout`. */
   timeout?: number;
   /** Scopes for this request's token, instead of the configured `oAuthScopes`; tokens are cached per scope set. */
   scopes?: string | readonly string[];

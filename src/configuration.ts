@@ -81,7 +81,10 @@ export interface ClientConfiguration {
   baseUrl?: string;
   /** The token endpoint: absolute, or a path relative to `baseUrl`. */
   tokenUrl?: string;
-  /** Timeout in ms for API requests (to the response headers, and between body chunks); also bounds token requests. 0: none. */
+  /**
+   * Timeout in ms for the whole of an API request, body included (a request may override it); also bounds token
+   * requests. Default 0: no overall limit (undici's own 300 s for the headers and between body chunks apply).
+   */
   timeout?: number;
   /** OAuth 2.0 Client Credentials credentials. */
   clientCredentialsAuthCredentials?: ClientCredentialsAuthCredentials;
@@ -119,7 +122,10 @@ export interface ClientConfiguration {
   tls?: { cert?: string | Buffer; key?: string | Buffer; ca?: string | Buffer; passphrase?: string };
   /** Headers sent with every API request. */
   headers?: Record<string, string>;
-  /** Origins besides `baseUrl`'s that may receive the access token (for absolute request URLs). */
+  /**
+   * Origins besides `baseUrl`'s that may receive the access token (for absolute request URLs). With neither
+   * `baseUrl` nor `allowedOrigins`, an authenticated request to an absolute URL is refused.
+   */
   allowedOrigins?: readonly string[];
   /** The `user-agent` header. */
   userAgent?: string;

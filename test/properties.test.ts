@@ -45,7 +45,8 @@ before(async () => {
 after(async () => {
   await tokenServer.close();
   await api.close();
-  await rm(work, { recursive: true, force: true });
+  // A FileTokenStore may still be finishing a write of a closed Client's: retry the removal.
+  await rm(work, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 }).catch(() => undefined);
 });
 
 /** Everything an error or a payload exposes, as text. */

@@ -465,3 +465,80 @@ test('close() waits `closeTimeout` for requests in flight, then destroys them (A
   assert.ok(error instanceof AbortError, String(error));
   assert.throws(() => new Client({ closeTimeout: -1 }), InvalidOptionError);
 });
+
+// Finding 9 ---------------------------------------------------------------------------------------------------------
+
+/** Runs the CLI in process with its streams captured; `tty` makes stdout a terminal. */
+async function runCli(args: string[], env: Record<string, string>, tty = false): Promise<{ code: number; stdout: string; stderr: string }> {
+  const { run } = await import('../src/cli/run.js');
+  const home = await mkdtemp(join(tmpdir(), 'sec-cli-'));
+  let stdout = '';
+  let stderr = '';
+  try {
+    const io = {
+      stdout: { write: (t: string) => (stdout += t), isTTY: tty },
+      stderr: { write: (t: string) => (stderr += t), isTTY: false },
+      readStdin: async () => '',
+      stdinIsTTY: true,
+      env: { HOME: home, XDG_CACHE_HOME: home, NO_COLOR: '1', ...env },
+      cwd: home,
+    };
+    const code = await run(args, io);
+    return { code, stdout, stderr };
+  } finally {
+    await rm(home, { recursive: true, force: true });
+  }
+}
+
+const HOSTILE = '\u001b]0;pwned\u0007\u001b[2J\u009b31m\u007f\r\nclient-credentials: error: forged line';
+
+function assertNoControl(label: string, text: string, allowNewlines: boolean): void {
+  const bad = allowNewlines ? /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/ : /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]|\n(?!$)(?!client-credentials: |  \w[\w ]*: )/;
+  assert.ok(!bad.test(text), `${label} holds a raw control character:\n${JSON.stringify(text)}`);
+}
+
+test('CLI: server-controlled text (error, error_description) reaches the terminal escaped, and cannot forge a line', async () => {
+  const auth = await serve((_req, res) => sendJson(res, 400, { error: `invalid_client${HOSTILE}`, error_description: `bad ${HOSTILE}` }));
+  const run = await runCli(['token', '--no-cache'], { CLIENT_CREDENTIALS_TOKEN_URL: `${auth.url}/token`, O_AUTH_CLIENT_ID: 'cli', CLIENT_CREDENTIALS_CLIENT_SECRET: SECRET });
+  assert.equal(run.code, 3, run.stderr);
+  assertNoControl('stderr', run.stderr, false);
+  assert.ok(run.stderr.includes('\\x1b]0;pwned\\x07'), run.stderr);
+  assert.equal(run.stderr.split('\n').filter((line) => line.startsWith('client-credentials: error: forged')).length, 0, run.stderr);
+});
+
+test('CLI: inspect escapes a JWT header and claims; call escapes a body on a terminal and keeps it exact in a pipe', async () => {
+  const part = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url');
+  const jwt = `${part({ alg: `HS256${HOSTILE}`, typ: 'JWT' })}.${part({ sub: `user${HOSTILE}`, [`k${HOSTILE}`]: 1, exp: 4_000_000_000 })}.c2lnbmF0dXJl`;
+  for (const json of [false, true]) {
+    const run = await runCli(['inspect', jwt, ...(json ? ['--json'] : [])], {}, true);
+    assert.equal(run.code, 0, run.stderr);
+    assertNoControl(`inspect${json ? ' --json' : ''}`, run.stdout, true);
+    if (json) assert.equal(JSON.parse(run.stdout).claims.sub, `user${HOSTILE}`, 'the JSON keeps its meaning');
+  }
+
+  const auth = await serve(tokenScript());
+  const api = await serve((_req, res) => {
+    res.writeHead(200, { 'content-type': 'text/plain', 'x-note': 'a\u009bb' });
+    res.end(`body ${HOSTILE}\n`);
+  });
+  const env = { CLIENT_CREDENTIALS_TOKEN_URL: `${auth.url}/token`, O_AUTH_CLIENT_ID: 'cli', CLIENT_CREDENTIALS_CLIENT_SECRET: SECRET };
+  const onTerminal = await runCli(['call', '-i', 'GET', `${api.url}/x`], env, true);
+  assert.equal(onTerminal.code, 0, onTerminal.stderr);
+  assertNoControl('call on a terminal', onTerminal.stdout, true);
+  assert.ok(onTerminal.stdout.includes('\\x1b[2J'));
+  const piped = await runCli(['call', 'GET', `${api.url}/x`], env, false);
+  assert.equal(piped.stdout, `body ${HOSTILE}\n`);
+});
+
+test('terminal escaping: C0 (ESC included), DEL and C1 are escaped; tab kept; newline only where it belongs', async () => {
+  const { escapeControl, hasControl, safeJson } = await import('../src/cli/terminal.js');
+  assert.equal(escapeControl('a\u001b[2Jb\u0007c\u007fd\u009be\tf\ng'), 'a\\x1b[2Jb\\x07c\\x7fd\\x9be\tf\\ng');
+  assert.equal(escapeControl('a\nb\r\nc', { multiline: true }), 'a\nb\\r\nc');
+  assert.equal(escapeControl('héllo wörld ✓'), 'héllo wörld ✓');
+  // `token` refuses to print any of these (a token with control characters never reaches it from the library).
+  for (const token of ['a\u001bb', 'a\nb', 'a\u009bb', 'a\u007fb', 'a\u0000b']) assert.equal(hasControl(token), true);
+  assert.equal(hasControl('eyJhbGciOi.abc-_~+/='), false);
+  const json = safeJson({ v: 'a\u009b\u007f\u001b' });
+  assert.equal(json, '{"v":"a\\u009b\\u007f\\u001b"}');
+  assert.deepEqual(JSON.parse(json), { v: 'a\u009b\u007f\u001b' });
+});
