@@ -450,7 +450,7 @@ test('`maxResponseBytes` caps an API response with ResponseTooLargeError; the de
 
 // Finding 8 ---------------------------------------------------------------------------------------------------------
 
-test('close() waits `closeTimeout` for requests in flight, then destroys them (AbortError), even against a hanging server', async () => {
+test('close() waits `closeTimeout` for requests in flight, then destroys them (AbortError), even against a hanging server', { timeout: 30_000 }, async () => {
   const hanging = await serve(() => {
     // never answers
   });
