@@ -182,26 +182,6 @@ function splitUrl(url: string, origins: Map<string, boolean>): { origin: string;
   return { origin, path };
 }
 
-/**
- * Sends `req` under one deadline of `req.timeout` ms for the whole exchange, body included (undici's own timeouts
- * are per phase: a server dripping a byte at a time would never trip them). At the deadline the request is aborted
- * and rejects with {@link TimeoutError}.
- */
-async function sendWithDeadline(req: HttpRequest, send: Transport): Promise<HttpResponse> {
-  const timeout = req.timeout!;
-  const timer = new AbortController();
-  const handle = setTimeout(() => timer.abort(new TimeoutError(`${req.method} ${describeUrl(req.url)} timed out after ${timeout} ms`, timeout)), timeout);
-  const signal = req.signal ? AbortSignal.any([req.signal, timer.signal]) : timer.signal;
-  try {
-    return await send({ ...req, signal, timeout: undefined });
-  } catch (error) {
-    if (timer.signal.aborted && !req.signal?.aborted) throw timer.signal.reason;
-    throw error;
-  } finally {
-    clearTimeout(handle);
-  }
-}
-
 /** Whether an undici Agent has requests running or queued, from its `stats` (undefined when it has none). */
 function busy(dispatcher: Dispatcher): boolean | undefined {
   const stats = (dispatcher as { stats?: Record<string, { running?: number; pending?: number }> }).stats;
@@ -234,7 +214,10 @@ export function createTransport(dispatcher: Dispatcher): Transport {
   /** Origins seen, and whether each is in normal form (so requests to it can skip URL parsing). */
   const origins = new Map<string, boolean>();
   return async function send(req: HttpRequest): Promise<HttpResponse> {
-    if (req.timeout) return sendWithDeadline(req, send);
+    // One deadline for the whole exchange: undici's own timeouts are per phase, and a server dripping a byte at a
+    // time never trips its body timeout. The headers get `timeout`; the body gets what is left, then it is destroyed.
+    const deadline = req.timeout ? Date.now() + req.timeout : 0;
+    let bodyTimer: NodeJS.Timeout | undefined;
     try {
       // undici's `request(url)` parses the URL, then passes these options with `origin` and `path` to the dispatcher
       // (`dispatcher` included: interceptors may read it). For a URL in normal form the hot path does that split itself.
@@ -245,6 +228,10 @@ export function createTransport(dispatcher: Dispatcher): Transport {
         signal: req.signal,
         dispatcher,
       } as Dispatcher.RequestOptions & { dispatcher: Dispatcher };
+      if (req.timeout) {
+        options.headersTimeout = req.timeout;
+        options.bodyTimeout = req.timeout;
+      }
       // undici's redirect interceptor follows only when `maxRedirections` is set; 0 turns it off for this request.
       if (req.noRedirects) (options as { maxRedirections?: number }).maxRedirections = 0;
       const split = splitUrl(req.url, origins);
@@ -257,10 +244,16 @@ export function createTransport(dispatcher: Dispatcher): Transport {
         res = await request(req.url, options);
       }
       const headers = flattenHeaders(res.headers);
+      if (deadline) {
+        const body = res.body;
+        bodyTimer = setTimeout(() => body.destroy(new TimeoutError(`${req.method} ${describeUrl(req.url)} timed out after ${req.timeout} ms`, req.timeout!)), Math.max(deadline - Date.now(), 1));
+      }
       const body = req.maxBodyBytes === undefined ? await res.body.text() : await readCapped(res.body, req.maxBodyBytes, res.statusCode, headers);
       return { statusCode: res.statusCode, headers, body };
     } catch (error) {
       throw mapTransportError(error, req);
+    } finally {
+      clearTimeout(bodyTimer);
     }
   };
 }
