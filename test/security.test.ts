@@ -542,3 +542,12 @@ test('terminal escaping: C0 (ESC included), DEL and C1 are escaped; tab kept; ne
   assert.equal(json, '{"v":"a\\u009b\\u007f\\u001b"}');
   assert.deepEqual(JSON.parse(json), { v: 'a\u009b\u007f\u001b' });
 });
+
+test('CLI: a plain-http token URL off loopback is a usage error naming --token-url and --allow-insecure-http is accepted', async () => {
+  const env = { CLIENT_CREDENTIALS_TOKEN_URL: 'http://auth.example.test/token', O_AUTH_CLIENT_ID: 'cli', CLIENT_CREDENTIALS_CLIENT_SECRET: SECRET };
+  const refused = await runCli(['token', '--no-cache'], env);
+  assert.equal(refused.code, 2, refused.stderr);
+  assert.match(refused.stderr, /--token-url is plain http/);
+  const parsed = await runCli(['token', '--no-cache', '--allow-insecure-http', '--timeout', '0.001', '--retries', '0'], { ...env, CLIENT_CREDENTIALS_TOKEN_URL: 'http://127.0.0.1:1/token' });
+  assert.notEqual(parsed.code, 2, parsed.stderr);
+});

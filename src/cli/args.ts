@@ -35,6 +35,7 @@ const CONNECTION_OPTIONS = {
   retries: { type: 'string' },
   cache: { type: 'string' },
   'no-cache': { type: 'boolean' },
+  'allow-insecure-http': { type: 'boolean' },
 } as const satisfies OptionSpec;
 
 /** The commands and their own options. */
@@ -79,6 +80,7 @@ export interface Flags {
   retries?: string;
   cache?: string;
   'no-cache'?: boolean;
+  'allow-insecure-http'?: boolean;
   /** `token`/`inspect`: boolean; `call`: the JSON body. */
   json?: boolean | string;
   header?: string[];

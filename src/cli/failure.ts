@@ -83,6 +83,8 @@ const OPTION_FLAGS: Record<string, string> = {
   'clientCredentialsAuthCredentials.resource': '--resource',
   'clientCredentialsAuthCredentials.audience': '--audience',
   scopes: '--scope',
+  allowInsecureHttp: '--allow-insecure-http',
+  allowedOrigins: '--base-url',
 };
 
 const PROVIDER_HINTS: Record<string, string> = {

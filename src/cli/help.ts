@@ -22,6 +22,7 @@ const CONNECTION = `Connection and credentials:
   --cache FILE|off           the token cache file (default $XDG_CACHE_HOME/client-credentials/tokens.json,
                              else ~/.cache/client-credentials/tokens.json)
   --no-cache                 do not reuse a cached token: get a new one (it replaces the cached one)
+  --allow-insecure-http      allow plain http to hosts other than this machine (token URL, API); off by default
   --config FILE              a JSON file with any of: tokenUrl, baseUrl, clientId, clientSecretFile,
                              clientSecret, authMethod, privateKeyFile, scope, resource, audience,
                              clockSkew, timeout, retries, cache
