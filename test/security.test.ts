@@ -256,7 +256,7 @@ test('the CLI `call` with the secret `items` keeps {"items": …} intact and red
     assert.equal(JSON.parse(stdout).items.length, 2, stdout);
     assert.deepEqual(JSON.parse(stdout), { items: [1, 2], echo: REDACTED, note: 'the items' });
   } finally {
-    await rm(home, { recursive: true, force: true });
+    await rm(home, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 }).catch(() => undefined);
   }
 });
 
@@ -326,7 +326,7 @@ test('unusable tokens from a provider, a preset, updateToken or a store are refu
     assert.equal(auth.requests.length - before, 1, 'the planted token was ignored and a new one fetched');
     assert.match(String(api.requests.at(-1)!.headers.authorization), /^Bearer tok-\d+-x+$/);
   } finally {
-    await rm(dir, { recursive: true, force: true });
+    await rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 }).catch(() => undefined);
   }
 });
 
@@ -486,7 +486,7 @@ async function runCli(args: string[], env: Record<string, string>, tty = false):
     const code = await run(args, io);
     return { code, stdout, stderr };
   } finally {
-    await rm(home, { recursive: true, force: true });
+    await rm(home, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 }).catch(() => undefined);
   }
 }
 

@@ -25,13 +25,18 @@ export function assertHeaderValue(path: string, value: unknown): void {
   if (problem) throw new InvalidOptionError(path, problem);
 }
 
-/** Checks a headers object: an object of valid names and string values. `path` names it, e.g. `headers`. */
-export function assertHeaders(path: string, headers: unknown): void {
+/**
+ * Checks a headers object: an object of valid names and string values (`undefined` values too when
+ * `allowUndefined`: undici leaves those headers out). `path` names it, e.g. `headers`.
+ */
+export function assertHeaders(path: string, headers: unknown, allowUndefined = false): void {
   if (headers === undefined) return;
   if (typeof headers !== 'object' || headers === null || Array.isArray(headers)) throw new InvalidOptionError(path, `must be an object of strings, got ${describeType(headers)}`);
   for (const name in headers) {
     if (!TOKEN.test(name)) throw new InvalidOptionError(path, `has a header name that is not an RFC 9110 token (${JSON.stringify(name.slice(0, 40))})`);
-    const problem = headerValueProblem((headers as Record<string, unknown>)[name]);
+    const value = (headers as Record<string, unknown>)[name];
+    if (value === undefined && allowUndefined) continue;
+    const problem = headerValueProblem(value);
     if (problem) throw new InvalidOptionError(path, `has a value for ${name} that ${problem}`);
   }
 }
@@ -61,12 +66,12 @@ export function checkRequestOptions(options: unknown): void {
   if (typeof options !== 'object' || options === null) throw new InvalidOptionError('options', `of a request must be an object, got ${describeType(options)}`);
   const o = options as Record<string, unknown>;
   const { method, path, query, headers, body, signal } = o;
-  if (method !== undefined && (typeof method !== 'string' || !TOKEN.test(method))) {
+  if (method !== undefined && method !== '' && (typeof method !== 'string' || !TOKEN.test(method))) {
     throw new InvalidOptionError('method', typeof method === 'string' ? 'is not a valid HTTP method (RFC 9110 token characters only)' : `must be a string, got ${describeType(method)}`);
   }
   if (path !== undefined && typeof path !== 'string') throw new InvalidOptionError('path', `must be a string, got ${describeType(path)}`);
   if (query !== undefined && (typeof query !== 'object' || query === null || Array.isArray(query))) throw new InvalidOptionError('query', `must be an object, got ${describeType(query)}`);
-  assertHeaders('headers', headers);
+  assertHeaders('headers', headers, true);
   if (body !== undefined && typeof body !== 'string' && !(body instanceof Uint8Array)) throw new InvalidOptionError('body', `must be a string or a Uint8Array, got ${describeType(body)}`);
   if (signal !== undefined && !isAbortSignal(signal)) throw new InvalidOptionError('signal', `must be an AbortSignal, got ${describeType(signal)}`);
   optionalBoolean('auth', o['auth']);
