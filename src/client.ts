@@ -14,12 +14,14 @@ import { Discovery } from './auth/discovery.js';
 import { createDpopSigner, dpopTransport, type DpopSigner } from './auth/dpop.js';
 import type { TokenEndpointContext, TokenRequestParameters } from './auth/tokenEndpoint.js';
 import { parseResource, parseScopes, resolveConfiguration, type ClientConfiguration, type ResolvedConfiguration, type TokenSelector } from './configuration.js';
-import { InvalidOptionError, MissingCredentialsError, TimeoutError, TokenExpiredError } from './errors.js';
+import { ApiError, InvalidOptionError, MissingCredentialsError, ResponseTooLargeError, TimeoutError, TokenExpiredError } from './errors.js';
 import { emptyStats, EventHub, type ClientEventName, type ClientStats, type Listener } from './events.js';
-import { createDispatcher, createTransport, describeUrl, type HttpRequest, type HttpResponse, type Transport } from './http/transport.js';
+import { assertSecureDestination, checkRequestOptions, isInsecureRemote, jsonBody, parseAbsoluteUrl } from './http/requestGuard.js';
+import { BodyTooLargeError, closeDispatcher, createDispatcher, createTransport, describeUrl, type HttpRequest, type HttpResponse, type Transport } from './http/transport.js';
 import { createFetchTransport, undiciIsUsable } from './http/fetchTransport.js';
 import { createProxyDispatcher } from './http/proxy.js';
 import { toApiResponse, transportResponseType, type ResponseType } from './http/responseBody.js';
+import { Redactor, warnIfShortSecret } from './redaction.js';
 import { GuardedStore } from './stores/guardedStore.js';
 import type { OAuthToken } from './token.js';
 import { createTokenAccess, type TokenAccess } from './adapters/tokenAccess.js';
@@ -50,7 +52,7 @@ export interface RequestOptions {
   auth?: boolean;
   /** Cancels the request, including a token fetch it waits on. */
   signal?: AbortSignal;
-  /** Timeout in ms (0 to 2^31−1) for this request, and for its wait for a token (`TimeoutError`); default the Client's `timeout`. */
+  /** Timeout in ms (0 to 2^31−1) for the whole of this request, body included, and for its wait for a token (`TimeoutError`); default the Client's `timeout`. */
   timeout?: number;
   /** Scopes for this request's token, instead of the configured `oAuthScopes`; tokens are cached per scope set. */
   scopes?: string | readonly string[];
@@ -111,6 +113,8 @@ interface AuthCore {
   keyFor: (selector?: TokenSelector) => TokenKey;
   endpoint: TokenEndpointContext | undefined;
   dpop: DpopSigner | undefined;
+  /** Knows the client secret and every token this cache held; scrubs errors and events. */
+  redactor: Redactor;
 }
 
 interface Transports {
@@ -166,6 +170,8 @@ export class Client {
   readonly #io: Transports;
   readonly #headers: Record<string, string>;
   readonly #baseUrl: string;
+  /** `baseUrl` is plain http to another machine and `allowInsecureHttp` is off: no token goes there. */
+  readonly #baseInsecure: boolean;
   readonly #send: (request: HttpRequest, key: TokenKey | undefined, retry: boolean) => Promise<HttpResponse>;
   #closing: Promise<void> | undefined;
   #access: TokenAccess | undefined;
@@ -184,6 +190,7 @@ export class Client {
     this.clientCredentialsAuthManager = this.#core.manager;
     this.#headers = { 'user-agent': resolved.userAgent, ...lowerCaseKeys(resolved.headers) };
     this.#baseUrl = resolved.baseUrl ?? '';
+    this.#baseInsecure = resolved.baseUrl !== undefined && !resolved.allowInsecureHttp && isInsecureRemote(resolved.baseUrl);
     this.#send = this.#authenticatedSender();
   }
 
@@ -200,9 +207,15 @@ export class Client {
   }
 
   static #authCore(config: ResolvedConfiguration, transport: Transport): AuthCore {
-    const events = new EventHub();
-    const counters = emptyStats();
     const credentials = config.credentials;
+    const redactor = new Redactor();
+    const secret = credentials?.clientAuth.clientSecret;
+    redactor.add(secret);
+    if (credentials) redactor.addBasic(credentials.clientAuth.clientId, secret);
+    warnIfShortSecret(secret);
+    const redact = <T>(value: T): T => redactor.scrub(value);
+    const events = new EventHub(redact);
+    const counters = emptyStats();
     const now = () => config.clock.now();
     const monotonic = config.monotonic;
     const policy: TimePolicy = { ...config.lifetime, clockSkew: credentials?.clockSkew ?? 0, refreshAhead: config.refreshAhead };
@@ -210,7 +223,7 @@ export class Client {
     const discovery = config.issuer ? new Discovery({ issuer: config.issuer, transport, now, timeout: config.tokenRequestTimeout, userAgent: config.userAgent }) : undefined;
     const dpop = createDpopSigner(config.dpop, now);
     const endpoint: TokenEndpointContext | undefined = tokenUrl
-      ? { tokenUrl, discovery, dpop, transport, timeout: config.tokenRequestTimeout, maxBodyBytes: config.maxTokenResponseBytes, lifetime: config.lifetime, now, userAgent: config.userAgent }
+      ? { tokenUrl, discovery, dpop, transport, timeout: config.tokenRequestTimeout, maxBodyBytes: config.maxTokenResponseBytes, lifetime: config.lifetime, now, userAgent: config.userAgent, redact }
       : undefined;
     const check = (token: OAuthToken): void => {
       const at = now();
@@ -258,7 +271,7 @@ export class Client {
       policy,
       counters,
       fetch: (key, signal, background) => (fetcher ? fetcher.fetch(key.parameters, { signal, background }) : Promise.reject(cannotFetch(credentials !== undefined))),
-      provider: credentials?.provider,
+      provider: credentials?.provider && redactingProvider(credentials.provider, redactor),
       managerFor: (key) => manager.forKey(key),
       canFetch: fetcher !== undefined,
       store,
@@ -267,15 +280,21 @@ export class Client {
       leaseWait: config.tokenStore?.leaseWait ?? Math.min(config.tokenRequestTimeout + 2_000, 35_000),
       leasePoll: 50,
     });
-    const lifecycle = new TokenLifecycle({ now, monotonic, policy, maxEntries: config.maxCachedTokens, events, counters, source, onTokenUpdate: credentials?.onTokenUpdate, store });
+    // Every token installed (endpoint, provider, store, preset, updateToken) is learned by the redactor first.
+    const learn = (token: OAuthToken): void => {
+      redactor.addToken(token.accessToken);
+      redactor.addToken(token.refreshToken);
+    };
+    const lifecycle = new TokenLifecycle({ now, monotonic, policy, maxEntries: config.maxCachedTokens, events, counters, source, onTokenUpdate: credentials?.onTokenUpdate, learn, store });
     managerContext.lifecycle = lifecycle;
+    redactor.addToken(credentials?.presetToken?.accessToken);
     if (credentials?.presetToken) lifecycle.set(defaultKey, credentials.presetToken, 'preset');
-    return { events, counters, lifecycle, fetcher, manager, defaultKey, keyFor, endpoint, dpop };
+    return { events, counters, lifecycle, fetcher, manager, defaultKey, keyFor, endpoint, dpop, redactor };
   }
 
   /** The sender of authenticated requests, with 401 recovery: one layer over the transport. */
   #authenticatedSender(): (request: HttpRequest, key: TokenKey | undefined, retry: boolean) => Promise<HttpResponse> {
-    const { lifecycle, counters, events } = this.#core;
+    const { lifecycle, counters, events, redactor } = this.#core;
     const transport = dpopTransport(this.#core.dpop, this.#io.transport);
     const hasCredentials = this.#config.credentials !== undefined;
     // The header value of the last token sent, built once per token rather than once per request.
@@ -289,6 +308,7 @@ export class Client {
       const token = lifecycle.peek(key) ?? (await waitForToken(lifecycle, key, request));
       if (token !== lastToken || token.accessToken !== lastAccessToken || token.tokenType !== lastType) {
         lastAuthorization = authorizationValue(token);
+        redactor.addToken(token.accessToken);
         lastToken = token;
         lastAccessToken = token.accessToken;
         lastType = token.tokenType;
@@ -305,6 +325,7 @@ export class Client {
       counters.unauthorizedRetries++;
       if (events.has('unauthorizedRetried')) events.emit('unauthorizedRetried', { key: key.hash });
       request.headers.authorization = authorizationValue(fresh);
+      redactor.addToken(fresh.accessToken);
       return transport(request);
     };
   }
@@ -315,8 +336,22 @@ export class Client {
    * @returns the response, with `result` parsed when the body is JSON.
    * @throws ApiError for a non-2xx status (after one retry with a new token on 401).
    * @throws MissingCredentialsError for an authenticated call on a Client without credentials.
+   * @throws InvalidOptionError for a malformed option (before any I/O), or a URL the token may not be sent to.
+   * @throws ResponseTooLargeError for a body larger than `maxResponseBytes`.
    */
   async request<T = unknown, O extends RequestOptions = RequestOptions & JsonResponse>(options: O): Promise<ResponseFor<O, T>> {
+    checkRequestOptions(options);
+    try {
+      return await this.#request<T, O>(options);
+    } catch (error) {
+      if (error instanceof BodyTooLargeError) {
+        throw new ResponseTooLargeError(`${describeUrl(this.#url(options.path ?? '', undefined, false))} answered with a body larger than \`maxResponseBytes\` (${error.limit} bytes)`, error.limit, error.statusCode);
+      }
+      throw this.#core.redactor.scrub(error);
+    }
+  }
+
+  async #request<T, O extends RequestOptions>(options: O): Promise<ResponseFor<O, T>> {
     const method = options.method ? options.method.toUpperCase() : 'GET';
     const auth = options.auth !== false;
     const url = this.#url(options.path ?? '', options.query, auth);
@@ -324,11 +359,11 @@ export class Client {
     if (options.headers) for (const name in options.headers) headers[name.toLowerCase()] = options.headers[name]!;
     let body = options.body;
     if (options.json !== undefined) {
-      body = JSON.stringify(options.json);
+      body = jsonBody(options.json);
       headers['content-type'] ??= 'application/json';
     }
     const timeout = options.timeout === undefined ? this.#config.timeout : requestTimeout(options.timeout);
-    const request: HttpRequest = { method, url, headers, body, signal: options.signal, timeout };
+    const request: HttpRequest = { method, url, headers, body, signal: options.signal, timeout, maxBodyBytes: this.#config.maxResponseBytes };
     const responseType = transportResponseType(options.responseType);
     if (responseType !== 'text') request.responseType = responseType;
     const key = auth ? (options.scopes === undefined && options.resource === undefined && options.audience === undefined ? this.#core.defaultKey : this.#core.keyFor(options)) : undefined;
@@ -366,17 +401,15 @@ export class Client {
     if (path.startsWith('https://') || path.startsWith('http://')) {
       url = path;
       const allowed = this.#config.allowedOrigins;
-      if (auth && allowed.size > 0) {
-        let origin: string;
-        try {
-          origin = new URL(path).origin;
-        } catch {
-          throw new InvalidOptionError('path', 'is not a valid absolute URL');
-        }
+      const origin = parseAbsoluteUrl(path).origin;
+      if (auth) {
+        if (allowed.size === 0) throw new InvalidOptionError('allowedOrigins', `is empty and there is no \`baseUrl\`: nothing says the access token may go to ${origin} (set \`baseUrl\`, or list the origin in \`allowedOrigins\`)`);
         if (!allowed.has(origin)) throw new InvalidOptionError('path', `points at ${origin}, which may not receive the access token (add it to \`allowedOrigins\`)`);
+        assertSecureDestination(origin, this.#config.allowInsecureHttp);
       }
     } else {
       if (!this.#baseUrl) throw new InvalidOptionError('baseUrl', 'is required for relative request paths');
+      if (auth && this.#baseInsecure) assertSecureDestination(new URL(this.#baseUrl).origin, false);
       url = path === '' ? this.#baseUrl : path.charCodeAt(0) === 47 /* / */ ? this.#baseUrl + path : `${this.#baseUrl}/${path}`;
     }
     return query ? appendQuery(url, query) : url;
@@ -430,7 +463,7 @@ export class Client {
 
   async #close(): Promise<void> {
     if (this.#ownsCore) this.#core.lifecycle.close();
-    if (this.#io.owned) await this.#io.dispatcher.close();
+    if (this.#io.owned) await closeDispatcher(this.#io.dispatcher, this.#config.closeTimeout);
   }
 
   /**
@@ -497,6 +530,17 @@ export class Client {
   [INSPECT](): string {
     return `Client ${inspect(this.toJSON())}`;
   }
+}
+
+/** `provider` with its failures scrubbed of the client's credentials before the lifecycle wraps them. */
+function redactingProvider(provider: NonNullable<ResolvedConfiguration['credentials']>['provider'] & {}, redactor: Redactor): typeof provider {
+  return async (last, manager) => {
+    try {
+      return await provider(last, manager);
+    } catch (error) {
+      throw redactor.scrub(error);
+    }
+  };
 }
 
 /** Marks the shared parts a clone inherits (not enumerable, not part of the public configuration). */

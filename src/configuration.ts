@@ -11,6 +11,7 @@ import type { DpopOption } from './auth/dpop.js';
 import { assertTokenStore, type TokenStore } from './stores/tokenStore.js';
 import { checkProxy } from './http/proxy.js';
 import { assertKnownKeys, CIRCUIT_BREAKER_OPTION_KEYS, CLIENT_OPTION_KEYS, CREDENTIALS_OPTION_KEYS, RETRY_OPTION_KEYS } from './optionKeys.js';
+import { assertHeaders, assertHeaderValue, isInsecureRemote } from './http/requestGuard.js';
 
 /**
  * A source of time; inject one to drive expiry in tests. `now()` is wall-clock milliseconds since the epoch (token
@@ -105,7 +106,10 @@ export interface ClientConfiguration {
    * OpenID Connect Discovery), which must name this exact issuer. Fetched on first use, cached for an hour.
    */
   issuer?: string;
-  /** Timeout in ms for API requests (to the response headers, and between body chunks); also bounds token requests. 0: none. */
+  /**
+   * Timeout in ms for the whole of an API request, body included (a request may override it); also bounds token
+   * requests. Default 0: no overall limit (undici's own 300 s for the headers and between body chunks apply).
+   */
   timeout?: number;
   /** OAuth 2.0 Client Credentials credentials. */
   clientCredentialsAuthCredentials?: ClientCredentialsAuthCredentials;
@@ -157,7 +161,10 @@ export interface ClientConfiguration {
   tls?: { cert?: string | Uint8Array; key?: string | Uint8Array; ca?: string | Uint8Array; passphrase?: string };
   /** Headers sent with every API request. */
   headers?: Record<string, string>;
-  /** Origins besides `baseUrl`'s that may receive the access token (for absolute request URLs). */
+  /**
+   * Origins besides `baseUrl`'s that may receive the access token (for absolute request URLs). With neither
+   * `baseUrl` nor `allowedOrigins`, an authenticated request to an absolute URL is refused.
+   */
   allowedOrigins?: readonly string[];
   /** The `user-agent` header. */
   userAgent?: string;
@@ -167,6 +174,15 @@ export interface ClientConfiguration {
    * Tokens are cached per DPoP key: a token store shares them only between Clients configured with the same key.
    */
   dpop?: DpopOption;
+  /**
+   * Allow plain `http:` to hosts other than this machine: a `tokenUrl` (the client secret goes there) and API origins
+   * that receive the access token. Default false: plain `http:` only to loopback (`localhost`, 127.0.0.0/8, `[::1]`).
+   */
+  allowInsecureHttp?: boolean;
+  /** Largest API response body read, in bytes; a larger one rejects with `ResponseTooLargeError`. Default 10,485,760 (10 MiB). */
+  maxResponseBytes?: number;
+  /** Milliseconds `close()` waits for requests in flight before it destroys the connections left. Default 5,000. */
+  closeTimeout?: number;
 }
 
 /** Credentials after validation and defaults. */
@@ -209,7 +225,16 @@ export interface ResolvedConfiguration {
   userAgent: string;
   credentials: ResolvedCredentials | undefined;
   dpop: DpopOption | undefined;
+  allowInsecureHttp: boolean;
+  maxResponseBytes: number;
+  closeTimeout: number;
 }
+
+/** Default `maxResponseBytes`: 10 MiB. */
+export const DEFAULT_MAX_RESPONSE_BYTES = 10 * 1024 * 1024;
+
+/** Default `closeTimeout`: 5 s. */
+export const DEFAULT_CLOSE_TIMEOUT = 5_000;
 
 /** The default user agent. */
 export const USER_AGENT = 'oauth-client-credentials/0.1';
@@ -359,7 +384,17 @@ export function resolveConfiguration(config: ClientConfiguration = {}): Resolved
   const clock = config.clock ?? systemClock;
   if (config.retryOnUnauthorized !== undefined && typeof config.retryOnUnauthorized !== 'boolean') throw new InvalidOptionError('retryOnUnauthorized', 'must be a boolean');
   const headers = config.headers ?? {};
-  if (typeof headers !== 'object' || Object.values(headers).some((v) => typeof v !== 'string')) throw new InvalidOptionError('headers', 'must be an object of strings');
+  assertHeaders('headers', headers);
+  if (config.userAgent !== undefined) assertHeaderValue('userAgent', config.userAgent);
+  if (config.allowInsecureHttp !== undefined && typeof config.allowInsecureHttp !== 'boolean') throw new InvalidOptionError('allowInsecureHttp', 'must be a boolean');
+  const allowInsecureHttp = config.allowInsecureHttp === true;
+  if (tokenUrl && !allowInsecureHttp && isInsecureRemote(tokenUrl)) {
+    throw new InvalidOptionError('tokenUrl', 'is plain http to a host other than this machine: the client secret would travel unencrypted (use https, or set `allowInsecureHttp: true`)');
+  }
+  if (config.tls !== undefined && (typeof config.tls !== 'object' || config.tls === null || Array.isArray(config.tls))) throw new InvalidOptionError('tls', 'must be an object of TLS options ({ cert, key, ca, passphrase })');
+  if (config.allowedOrigins !== undefined && (!Array.isArray(config.allowedOrigins) || !config.allowedOrigins.every((o) => typeof o === 'string'))) {
+    throw new InvalidOptionError('allowedOrigins', 'must be an array of origin strings, e.g. [\'https://api.example.com\']');
+  }
   const allowedOrigins = new Set<string>();
   if (baseUrl) allowedOrigins.add(new URL(baseUrl).origin);
   for (const [i, origin] of (config.allowedOrigins ?? []).entries()) allowedOrigins.add(new URL(checkUrl(`allowedOrigins[${i}]`, origin)).origin);
@@ -391,5 +426,8 @@ export function resolveConfiguration(config: ClientConfiguration = {}): Resolved
     userAgent: checkString('userAgent', config.userAgent) ?? USER_AGENT,
     credentials,
     dpop: config.dpop,
+    allowInsecureHttp,
+    maxResponseBytes: checkNumber('maxResponseBytes', config.maxResponseBytes, 1) ?? DEFAULT_MAX_RESPONSE_BYTES,
+    closeTimeout: checkNumber('closeTimeout', config.closeTimeout, 0, 2_147_483_647) ?? DEFAULT_CLOSE_TIMEOUT,
   };
 }

@@ -38,6 +38,12 @@ export const ErrorCode = {
   Discovery: 'ERR_DISCOVERY',
   /** A 2xx response said it was JSON (or `responseType: 'json'` asked for JSON) but its body does not parse. */
   ResponseParse: 'ERR_RESPONSE_PARSE',
+  /** The token endpoint answered with a redirect (3xx); token requests never follow one. */
+  TokenEndpointRedirect: 'ERR_TOKEN_ENDPOINT_REDIRECT',
+  /** A token from the application or a store (preset, provider, `updateToken`, stored) has an unusable field. */
+  InvalidToken: 'ERR_INVALID_TOKEN',
+  /** An API response body is larger than `maxResponseBytes`. */
+  ResponseTooLarge: 'ERR_RESPONSE_TOO_LARGE',
 } as const;
 
 /** One of the {@link ErrorCode} values. */
@@ -304,5 +310,63 @@ export class ResponseParseError extends ClientCredentialsError {
 
   override toJSON(): Record<string, unknown> {
     return { ...super.toJSON(), statusCode: this.statusCode };
+  }
+}
+
+/**
+ * The token endpoint answered with a redirect. Token requests never follow redirects, whatever the dispatcher: the
+ * request carries the client's credentials, and a redirect would send them (and take a token) from another origin.
+ * Set `tokenUrl` to the URL the endpoint really answers on.
+ */
+export class TokenEndpointRedirectError extends ClientCredentialsError {
+  override name = 'TokenEndpointRedirectError';
+  /** HTTP status of the redirect (301, 302, 303, 307, 308…). */
+  readonly statusCode: number;
+  /** The origin the redirect points at (`https://host:port`), or undefined when it had no usable `Location`. */
+  readonly location: string | undefined;
+  constructor(statusCode: number, location: string | undefined, tokenUrl: string) {
+    super(
+      ErrorCode.TokenEndpointRedirect,
+      `The token endpoint ${tokenUrl} answered ${statusCode} with a redirect${location ? ` to ${location}` : ''}; token requests never follow redirects (set \`tokenUrl\` to the endpoint's real URL)`,
+    );
+    this.statusCode = statusCode;
+    this.location = location;
+  }
+
+  override toJSON(): Record<string, unknown> {
+    return { ...super.toJSON(), statusCode: this.statusCode, location: this.location };
+  }
+}
+
+/**
+ * A token handed in by the application or read back from a store (preset `oAuthToken`, `oAuthTokenProvider`,
+ * `updateToken()`, a stored entry) has a field that cannot be used: an `accessToken` that is not an RFC 6750
+ * `b64token`, or a `tokenType` that is not an RFC 6749 token type. Such a token is never cached or stored. The
+ * message names the field and the source, never the value.
+ */
+export class InvalidTokenError extends ClientCredentialsError {
+  override name = 'InvalidTokenError';
+  /** The offending field: `accessToken` or `tokenType`. */
+  readonly field: string;
+  /** Where the token came from, e.g. `value returned by oAuthTokenProvider`. */
+  readonly source: string;
+  constructor(field: string, source: string, problem: string) {
+    super(ErrorCode.InvalidToken, `The ${source} has an unusable \`${field}\`: ${problem}`);
+    this.field = field;
+    this.source = source;
+  }
+}
+
+/** An API response body is larger than the Client's `maxResponseBytes`; reading stopped at the limit. */
+export class ResponseTooLargeError extends ClientCredentialsError {
+  override name = 'ResponseTooLargeError';
+  /** The limit that was exceeded, in bytes. */
+  readonly limit: number;
+  /** HTTP status of the response. */
+  readonly statusCode: number;
+  constructor(message: string, limit: number, statusCode: number) {
+    super(ErrorCode.ResponseTooLarge, message);
+    this.limit = limit;
+    this.statusCode = statusCode;
   }
 }

@@ -87,6 +87,12 @@ export type Listener<K extends ClientEventName> = (event: ClientEvents[K]) => vo
 /** A small synchronous typed event emitter; a listener that throws is reported, never propagated. */
 export class EventHub {
   readonly #listeners = new Map<ClientEventName, Set<(event: never) => void>>();
+  readonly #scrub: (<T>(value: T) => T) | undefined;
+
+  /** `scrub` removes credentials from each payload (in place) before any listener sees it. */
+  constructor(scrub?: <T>(value: T) => T) {
+    this.#scrub = scrub;
+  }
 
   /** Subscribes to `name`; returns a function that unsubscribes. */
   on<K extends ClientEventName>(name: K, listener: Listener<K>): () => void {
@@ -110,6 +116,7 @@ export class EventHub {
     if (channel.hasSubscribers) channel.publish(event);
     const set = this.#listeners.get(name);
     if (!set) return;
+    if (this.#scrub) this.#scrub(event);
     for (const listener of set) {
       try {
         const result: unknown = (listener as Listener<K>)(event);

@@ -36,6 +36,9 @@ export {
   OAuthProviderError,
   ResponseParseError,
   type OAuthProviderErrorBody,
+  TokenEndpointRedirectError,
+  InvalidTokenError,
+  ResponseTooLargeError,
 } from './errors.js';
 export { CLIENT_AUTH_METHODS, type ClientAuthMethod, type KeyObjectLike, type PrivateKeyAlgorithm } from './auth/clientAuthentication.js';
 export type { RetryOptions, CircuitBreakerOptions } from './auth/resilience.js';

@@ -37,6 +37,9 @@ export const CLIENT_OPTION_KEYS = {
   userAgent: true,
   issuer: true,
   dpop: true,
+  allowInsecureHttp: true,
+  maxResponseBytes: true,
+  closeTimeout: true,
 } as const satisfies Record<keyof ClientConfiguration, true>;
 
 /** Every key of {@link ClientCredentialsAuthCredentials}. */

@@ -2,8 +2,9 @@
  * The OAuthToken model: parsing a token response and normalising user-supplied tokens. When a token turns stale and
  * expires is decided in one place, `auth/tokenRecord.ts`. Nothing here does I/O; the clock is always passed in.
  */
-import { CallbackError, MalformedTokenResponseError } from './errors.js';
+import { CallbackError, InvalidTokenError, MalformedTokenResponseError } from './errors.js';
 import { decodeJwtPayload } from './jwt.js';
+import { tokenFieldsProblem } from './tokenValidation.js';
 
 /**
  * An OAuth 2.0 access token, as the client holds it. JSON-safe: every number is a plain `number`,
@@ -119,7 +120,14 @@ export function tokenFromResponse(wire: TokenResponseWire, sentAtMs: number, pol
   if (typeof wire.refresh_token === 'string') token.refreshToken = wire.refresh_token;
   const refreshIn = toSeconds(wire.refresh_in);
   if (refreshIn !== undefined && refreshIn > 0 && refreshIn < lifetime) token.refreshIn = refreshIn;
+  assertUsableFields(token, (field, problem) => new MalformedTokenResponseError(`Token response has an unusable \`${field === 'accessToken' ? 'access_token' : 'token_type'}\`: ${problem}`, statusCode));
   return token;
+}
+
+/** Throws `fail(field, problem)` when the token's `accessToken` or `tokenType` cannot be sent (see tokenValidation.ts). */
+function assertUsableFields(token: OAuthToken, fail: (field: string, problem: string) => Error): void {
+  const bad = tokenFieldsProblem(token);
+  if (bad) throw fail(bad.field, bad.problem);
 }
 
 /** True when `value` has the shape of an OAuthToken (a non-empty `accessToken` string). */
@@ -144,6 +152,7 @@ export function normalizeToken(value: unknown, nowMs: number, policy: LifetimePo
   if (typeof raw.refreshToken === 'string') token.refreshToken = raw.refreshToken;
   const refreshIn = toSeconds(raw.refreshIn);
   if (refreshIn !== undefined && refreshIn > 0) token.refreshIn = refreshIn;
+  assertUsableFields(token, (field, problem) => new InvalidTokenError(field, source, problem));
   const expiry = toSeconds(raw.expiry);
   if (expiry !== undefined) token.expiry = expiry;
   else {

@@ -4,7 +4,7 @@
  * form-encoded token responses, and error bodies of other shapes (kept as a short excerpt in the message).
  * No retries here: those are `tokenFetcher.ts`'s.
  */
-import { ApiError, DiscoveryError, MalformedTokenResponseError, OAuthProviderError, TimeoutError, type OAuthProviderErrorBody } from '../errors.js';
+import { ApiError, DiscoveryError, MalformedTokenResponseError, OAuthProviderError, TimeoutError, TokenEndpointRedirectError, type OAuthProviderErrorBody } from '../errors.js';
 import { BodyTooLargeError, describeUrl, type HttpResponse, type Transport } from '../http/transport.js';
 import { clientAuthParts, type ClientAuthInput } from './clientAuthentication.js';
 import { staleMetadataFailure, type Discovery } from './discovery.js';
@@ -39,6 +39,8 @@ export interface TokenEndpointContext {
   lifetime: LifetimePolicy;
   now: () => number;
   userAgent: string;
+  /** Removes the client's credentials and tokens from an error (in place) before it leaves the token request. */
+  redact?: (<T>(value: T) => T) | undefined;
 }
 
 /** The response of a token request, with the parsed token. */
@@ -72,6 +74,17 @@ function parseForm(body: string, contentType: string | undefined): Record<string
 
 function isErrorBody(value: unknown): value is OAuthProviderErrorBody {
   return typeof value === 'object' && value !== null && typeof (value as OAuthProviderErrorBody).error === 'string';
+}
+
+/** The origin a `Location` header points at, resolved against the token URL; undefined when there is none. */
+function redirectOrigin(location: string | undefined, tokenUrl: string): string | undefined {
+  if (!location) return undefined;
+  try {
+    const origin = new URL(location, tokenUrl || undefined).origin;
+    return origin === 'null' ? undefined : origin;
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -110,7 +123,8 @@ export function bodyExcerpt(body: string, secrets: readonly string[] = []): stri
  * Maps a token endpoint's HTTP response to a token, or throws the matching typed error. `secrets` (the request's
  * credentials) are masked in any body excerpt.
  */
-export function parseTokenResponse(response: HttpResponse, sentAtMs: number, lifetime: LifetimePolicy, secrets: readonly string[] = []): OAuthToken {
+export function parseTokenResponse(response: HttpResponse, sentAtMs: number, lifetime: LifetimePolicy, secrets: readonly string[] = [], tokenUrl = ''): OAuthToken {
+  if (response.statusCode >= 300 && response.statusCode < 400) throw new TokenEndpointRedirectError(response.statusCode, redirectOrigin(response.headers['location'], tokenUrl), describeUrl(tokenUrl));
   const json = parseJson(response.body) ?? parseForm(response.body, response.headers['content-type']);
   if (response.statusCode < 200 || response.statusCode >= 300) {
     if (isErrorBody(json)) throw new OAuthProviderError({ ...response, result: json });
@@ -189,6 +203,7 @@ export async function postTokenRequest(
       body: form.toString(),
       signal: controller.signal,
       maxBodyBytes: context.maxBodyBytes,
+      noRedirects: true,
     });
     return { response, sentAt };
   } catch (error) {
@@ -214,8 +229,12 @@ export async function requestToken(
     if (!tokenUrl) throw new DiscoveryError('invalid_metadata', `The metadata of ${context.discovery.issuer} has no token_endpoint`);
     context = { ...context, tokenUrl, discovery: undefined };
   }
-  const { response, sentAt } = await postTokenRequest(context, form, headers, signal);
-  return { ...response, result: parseTokenResponse(response, sentAt, context.lifetime, requestSecrets(form, headers)), sentAt };
+  try {
+    const { response, sentAt } = await postTokenRequest(context, form, headers, signal);
+    return { ...response, result: parseTokenResponse(response, sentAt, context.lifetime, requestSecrets(form, headers), context.tokenUrl), sentAt };
+  } catch (error) {
+    throw context.redact ? context.redact(error) : error;
+  }
 }
 
 /**

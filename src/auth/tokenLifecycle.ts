@@ -47,6 +47,8 @@ export interface LifecycleOptions {
   counters: LifecycleCounters;
   source: TokenSource;
   onTokenUpdate: OAuthOnTokenUpdate | undefined;
+  /** Told of every token installed, whatever its source, before anything else (the Client's redactor learns it). */
+  learn?: (token: OAuthToken) => void;
   store: GuardedStore | undefined;
   /** Jitter source for background retries; default Math.random. */
   random?: () => number;
@@ -330,6 +332,7 @@ export class TokenLifecycle {
 
   #install(entry: Entry, record: TokenRecord, background: boolean): void {
     if (this.#closed) return;
+    this.#o.learn?.(record.token);
     entry.record = record;
     entry.refreshFailures = 0;
     entry.nextRefreshAt = 0;

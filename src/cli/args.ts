@@ -42,6 +42,7 @@ const CONNECTION_OPTIONS = {
   cache: { type: 'string' },
   'no-cache': { type: 'boolean' },
   proxy: { type: 'string' },
+  'allow-insecure-http': { type: 'boolean' },
 } as const satisfies OptionSpec;
 
 /** The commands and their own options. */
@@ -102,6 +103,7 @@ export interface Flags {
   cache?: string;
   'no-cache'?: boolean;
   proxy?: string;
+  'allow-insecure-http'?: boolean;
   /** `token`/`inspect`: boolean; `call`: the JSON body. */
   json?: boolean | string;
   header?: string[];

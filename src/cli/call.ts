@@ -43,6 +43,21 @@ function headBlock(statusCode: number, headers: Record<string, string>): string 
   return `${lines.join('\n')}\n\n`;
 }
 
+/**
+ * The Client for a call to `url`: without `--base-url`, nothing else says where the token may go, so exactly the
+ * origin of the URL given on the command line is allowed (a clone sharing the session's token cache).
+ */
+function clientFor(session: Session, url: string): Session['client'] {
+  if (session.settings.baseUrl || !/^https?:\/\//i.test(url)) return session.client;
+  let origin: string;
+  try {
+    origin = new URL(url).origin;
+  } catch {
+    return session.client;
+  }
+  return session.client.withConfiguration({ allowedOrigins: [origin] });
+}
+
 /** Runs `call`. */
 export async function callCommand(session: Session, positionals: string[], flags: Flags, io: Io, out: Output, signal: AbortSignal, context: { phase: Phase }): Promise<ExitCode> {
   if (positionals.length !== 2) throw new CliError(`call takes a METHOD and a URL${positionals.length ? `, got ${positionals.length} argument(s)` : ''}`, 'usage: client-credentials call GET https://api.example.com/things');
@@ -91,7 +106,7 @@ export async function callCommand(session: Session, positionals: string[], flags
   let response: ApiResponse<undefined, Uint8Array> | undefined;
   let failure: ApiError | undefined;
   try {
-    response = await session.client.request({ method, path: url, headers, ...(body !== undefined ? { body } : {}), signal, responseType: 'bytes' });
+    response = await clientFor(session, url).request({ method, path: url, headers, ...(body !== undefined ? { body } : {}), signal, responseType: 'bytes' });
   } catch (error) {
     if (!(error instanceof ApiError) || (context.phase as Phase) === 'token') throw error;
     failure = error;
@@ -111,9 +126,16 @@ export async function callCommand(session: Session, positionals: string[], flags
   const statusCode = response?.statusCode ?? failure!.statusCode;
   const responseHeaders = response?.headers ?? failure!.headers;
   out.debug(`< ${statusLine(statusCode)} in ${Date.now() - started} ms`);
-  if (flags.include) out.result(headBlock(statusCode, responseHeaders));
-  // The body byte for byte (binary downloads included); an error's body was read as text.
-  out.resultBytes(response ? response.body : new TextEncoder().encode(failure!.body));
+  if (flags.include) out.result(headBlock(statusCode, responseHeaders), { untrusted: true });
+  // The body byte for byte when piped (binary downloads included); on a terminal, as text with control characters
+  // escaped (a server must not drive the terminal). An error's body was read as text.
+  const bytes = response ? response.body : new TextEncoder().encode(failure!.body);
+  if (out.stdoutIsTTY) {
+    const text = new TextDecoder().decode(bytes);
+    if (text !== '') out.result(text.endsWith('\n') ? text : `${text}\n`, { untrusted: true });
+  } else {
+    out.resultBytes(bytes);
+  }
   if (failure && statusCode >= 400) throw failure;
   if (statusCode >= 300 && statusCode < 400) {
     out.warn(`the API answered ${statusLine(statusCode)}${responseHeaders['location'] ? ` with Location ${responseHeaders['location']}` : ''}; redirects are not followed`);

@@ -84,6 +84,8 @@ const OPTION_FLAGS: Record<string, string> = {
   'clientCredentialsAuthCredentials.audience': '--audience',
   scopes: '--scope',
   proxy: '--proxy',
+  allowInsecureHttp: '--allow-insecure-http',
+  allowedOrigins: '--base-url',
 };
 
 const PROVIDER_HINTS: Record<string, string> = {

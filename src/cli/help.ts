@@ -30,6 +30,7 @@ const CONNECTION = `Connection and credentials:
                              else ~/.cache/client-credentials/tokens.json)
   --no-cache                 do not reuse a cached token: get a new one (it replaces the cached one)
   --proxy URL|env|off        the HTTP(S) proxy (default env: HTTPS_PROXY, HTTP_PROXY and NO_PROXY, as curl)
+  --allow-insecure-http      allow plain http to hosts other than this machine (token URL, API); off by default
   --config FILE              a JSON file with any of: tokenUrl, baseUrl, clientId, clientSecretFile,
                              clientSecret, authMethod, privateKeyFile, issuer, cert, key, ca, dpop,
                              scope, resource, audience, clockSkew, timeout, retries, cache, proxy

@@ -12,6 +12,7 @@ import type { Flags } from './args.js';
 import { CliError, ExitCode } from './failure.js';
 import { expiryPhrase, localTime, relative } from './format.js';
 import type { Io, Output } from './output.js';
+import { escapeControl, safeJson } from './terminal.js';
 
 /** Claims holding unix times. */
 const TIME_CLAIMS = ['exp', 'iat', 'nbf', 'auth_time'];
@@ -45,13 +46,14 @@ function decodeHeaderOnly(part: string): Record<string, unknown> | undefined {
   }
 }
 
+/** A claim or header value as text, its control characters escaped (a token's claims are the issuer's text). */
 function show(value: unknown): string {
-  return typeof value === 'string' ? value : JSON.stringify(value);
+  return escapeControl(typeof value === 'string' ? value : safeJson(value));
 }
 
 function table(out: Output, entries: [string, string][]): string {
   const width = Math.max(0, ...entries.map(([k]) => k.length));
-  return entries.map(([key, value]) => `  ${out.paintOut('cyan', key.padEnd(width))}  ${value}`).join('\n');
+  return entries.map(([key, value]) => `  ${out.paintOut('cyan', escapeControl(key).padEnd(width))}  ${value}`).join('\n');
 }
 
 /** Runs `inspect`. */
@@ -85,14 +87,14 @@ export async function inspectCommand(positionals: string[], flags: Flags, io: Io
   if (!decoded) {
     const jweHeader = parts.length === 5 ? decodeHeaderOnly(parts[0]!) : undefined;
     if (jweHeader) {
-      if (asJson) out.result(`${JSON.stringify({ format: 'jwe', signatureVerified: false, header: jweHeader }, null, 2)}\n`);
+      if (asJson) out.result(`${safeJson({ format: 'jwe', signatureVerified: false, header: jweHeader }, 2)}\n`);
       else {
         out.result(`${out.paintOut('bold', 'Encrypted JWT (JWE)')}: its claims can only be read with the recipient's private key.\n\n`);
         out.result(`${out.paintOut('bold', 'Header')}\n${table(out, Object.entries(jweHeader).map(([k, v]) => [k, show(v)]))}\n`);
       }
       return ExitCode.Ok;
     }
-    if (asJson) out.result(`${JSON.stringify({ format: 'opaque', length: token.length }, null, 2)}\n`);
+    if (asJson) out.result(`${safeJson({ format: 'opaque', length: token.length }, 2)}\n`);
     else {
       out.result(
         `This is an opaque token (${token.length} characters), not a JWT: there is nothing in it to decode.\n` +
@@ -128,11 +130,11 @@ export async function inspectCommand(positionals: string[], flags: Flags, io: Io
       expired,
       ...(exp !== undefined ? { expiresInSeconds: Math.round(exp - nowMs / 1000) } : {}),
     };
-    out.result(`${JSON.stringify(report, null, 2)}\n`);
+    out.result(`${safeJson(report, 2)}\n`);
     return exitCode;
   }
 
-  const kind = [header['typ'], header['alg']].filter((v) => typeof v === 'string').join(', ');
+  const kind = escapeControl([header['typ'], header['alg']].filter((v) => typeof v === 'string').join(', '));
   const lines: string[] = [];
   if (verification) {
     const failed = verification.filter((c) => !c.ok);

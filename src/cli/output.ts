@@ -2,6 +2,11 @@
  * What the CLI writes and where: the result alone on stdout, everything else on stderr; colour only on a terminal
  * and never with `NO_COLOR`; every line passed through a redactor that knows the secret and the tokens in play.
  */
+import { Redactor } from '../redaction.js';
+import { escapeControl } from './terminal.js';
+
+/** The shared redactor (see `src/redaction.ts`), re-exported for the commands. */
+export { Redactor };
 
 /** The process's streams and environment, injected so the commands never touch `process` directly. */
 export interface Io {
@@ -48,68 +53,6 @@ export function wantsColor(stream: { isTTY?: boolean | undefined }, env: NodeJS.
   return stream.isTTY === true && env['TERM'] !== 'dumb';
 }
 
-/** Replaces every known secret and token in a text with `[redacted]`. */
-export class Redactor {
-  readonly #values = new Set<string>();
-
-  /** Adds a value never to be shown (ignored when shorter than 4 characters, which would redact ordinary words). */
-  add(value: string | undefined): void {
-    if (value === undefined || value.length < 4) return;
-    this.#values.add(value);
-    // The forms a secret or token takes on the wire and in JSON: form-encoded (Basic per RFC 6749 §2.3.1, POST bodies),
-    // percent-encoded, JSON-escaped.
-    for (const variant of [formEncode(value), encodeURIComponent(value), JSON.stringify(value).slice(1, -1)]) {
-      if (variant.length >= 4) this.#values.add(variant);
-    }
-  }
-
-  /** Adds the `Authorization: Basic` value of an id and secret, as the library sends it. */
-  addBasic(clientId: string, secret: string): void {
-    this.#values.add(Buffer.from(`${formEncode(clientId)}:${formEncode(secret)}`).toString('base64'));
-  }
-
-  /**
-   * `bytes` with every known value (as UTF-8) replaced by `[redacted]`, every other byte unchanged: for bodies that
-   * are not text. Returns `bytes` itself when nothing matched.
-   */
-  redactBytes(bytes: Uint8Array): Uint8Array {
-    let out = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    let changed = false;
-    const mark = Buffer.from('[redacted]');
-    for (const value of [...this.#values].sort((a, b) => b.length - a.length)) {
-      const needle = Buffer.from(value);
-      let at = out.indexOf(needle);
-      if (at < 0) continue;
-      const parts: Buffer[] = [];
-      let from = 0;
-      while (at >= 0) {
-        parts.push(out.subarray(from, at), mark);
-        from = at + needle.length;
-        at = out.indexOf(needle, from);
-      }
-      parts.push(out.subarray(from));
-      out = Buffer.concat(parts);
-      changed = true;
-    }
-    return changed ? out : bytes;
-  }
-
-  /** The text with every known value replaced, longest first (so a value containing another is caught whole). */
-  redact(text: string): string {
-    if (this.#values.size === 0) return text;
-    let out = text;
-    for (const value of [...this.#values].sort((a, b) => b.length - a.length)) {
-      if (out.includes(value)) out = out.split(value).join('[redacted]');
-    }
-    return out;
-  }
-}
-
-/** RFC 6749 Appendix B form-urlencoding. */
-function formEncode(value: string): string {
-  return encodeURIComponent(value).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`).replace(/%20/g, '+');
-}
-
 /** The CLI's writer: results on stdout, diagnostics on stderr, both redacted and coloured only where wanted. */
 export class Output {
   readonly redactor = new Redactor();
@@ -144,9 +87,13 @@ export class Output {
     return this.#colorErr ? paint(style, text) : text;
   }
 
-  /** Writes the result, redacted unless `raw` (only the `token` command prints a token on purpose). */
-  result(text: string, options: { raw?: boolean } = {}): void {
-    this.#io.stdout.write(options.raw ? text : this.redactor.redact(text));
+  /**
+   * Writes the result, redacted unless `raw` (only the `token` command prints a token on purpose). `untrusted` text
+   * (a server's body and headers) has its control characters escaped when stdout is a terminal; piped, it is exact.
+   */
+  result(text: string, options: { raw?: boolean; untrusted?: boolean } = {}): void {
+    const shown = options.untrusted && this.stdoutIsTTY ? escapeControl(text, { multiline: true }) : text;
+    this.#io.stdout.write(options.raw ? shown : this.redactor.redact(shown));
   }
 
   /**
@@ -169,22 +116,22 @@ export class Output {
 
   /** An error line, always shown. */
   error(message: string): void {
-    this.#err(`${this.paintErr('red', 'error:')} ${message}`);
+    this.#err(`${this.paintErr('red', 'error:')} ${escapeControl(message)}`);
   }
 
   /** An indented detail under an error (hint, what the server said), always shown. */
   detail(label: string, text: string): void {
-    this.#io.stderr.write(`${this.redactor.redact(`  ${this.paintErr('yellow', `${label}:`)} ${text}`)}\n`);
+    this.#io.stderr.write(`${this.redactor.redact(`  ${this.paintErr('yellow', `${label}:`)} ${escapeControl(text)}`)}\n`);
   }
 
   /** A warning, hidden by `--quiet`. */
   warn(message: string): void {
-    if (!this.quiet) this.#err(`${this.paintErr('yellow', 'warning:')} ${message}`);
+    if (!this.quiet) this.#err(`${this.paintErr('yellow', 'warning:')} ${escapeControl(message)}`);
   }
 
   /** A `--verbose` line. */
   debug(message: string): void {
-    if (this.verbose) this.#err(this.paintErr('dim', `* ${message}`));
+    if (this.verbose) this.#err(this.paintErr('dim', `* ${escapeControl(message)}`));
   }
 
   /** Plain text on stderr (usage on a usage error). */

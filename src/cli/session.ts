@@ -91,7 +91,9 @@ export async function openSession(flags: Flags, io: Io, out: Output, version: st
     });
   }
 
-  const client = new Client(clientConfiguration(settings, { ...(tokenStore ? { tokenStore } : {}), userAgent: `client-credentials-cli/${version}` }));
+  const client = new Client(
+    clientConfiguration(settings, { ...(tokenStore ? { tokenStore } : {}), userAgent: `client-credentials-cli/${version}`, ...(flags['allow-insecure-http'] ? { allowInsecureHttp: true } : {}) }),
+  );
   if (out.verbose) {
     for (const name of EVENTS) client.on(name, (event) => out.debug(describeEvent(name, event, Date.now())));
   }

@@ -2,6 +2,7 @@
  * The HTTP transport: one undici request, with its failures mapped to this library's typed errors.
  * Everything above it (auth, 401 recovery, error mapping) is the Client's.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, request, type Dispatcher } from 'undici';
 import type { DispatcherLike } from '../configuration.js';
 import { AbortError, NetworkError, TimeoutError, ClientCredentialsError } from '../errors.js';
@@ -14,8 +15,10 @@ export interface HttpRequest {
   body?: string | Uint8Array | undefined;
   /** Aborts the request; the transport rejects with {@link AbortError}. */
   signal?: AbortSignal | undefined;
-  /** Milliseconds to wait for the response headers, and between body chunks; 0 or undefined: undici's defaults. */
+  /** Milliseconds the whole request may take, body included; 0 or undefined: undici's defaults (per phase). */
   timeout?: number | undefined;
+  /** Never follow a redirect, even through a dispatcher composed with undici's redirect interceptor. */
+  noRedirects?: boolean | undefined;
   /** Largest body to read, in bytes; a larger one rejects with `BodyTooLargeError` from the caller's mapper. */
   maxBodyBytes?: number | undefined;
   /**
@@ -223,12 +226,43 @@ function splitUrl(url: string, origins: Map<string, boolean>): { origin: string;
   return { origin, path };
 }
 
+/** Whether an undici Agent has requests running or queued, from its `stats` (undefined when it has none). */
+function busy(dispatcher: Dispatcher): boolean | undefined {
+  const stats = (dispatcher as { stats?: Record<string, { running?: number; pending?: number }> }).stats;
+  if (!stats || typeof stats !== 'object') return undefined;
+  return Object.values(stats).some((s) => (s.running ?? 0) > 0 || (s.pending ?? 0) > 0);
+}
+
+/**
+ * Closes `dispatcher`, letting requests in flight finish for `graceMs`; then destroys what is left, and those
+ * requests reject with {@link AbortError}. (undici's `close()` forgets its connections at once, so a `destroy()`
+ * after it would reach nothing: the wait happens first, on the Agent's `stats`.)
+ */
+export async function closeDispatcher(dispatcher: Dispatcher, graceMs: number): Promise<void> {
+  const deadline = Date.now() + graceMs;
+  while (busy(dispatcher) === true && Date.now() < deadline) await sleep(Math.min(20, Math.max(1, deadline - Date.now())));
+  if (busy(dispatcher) === false) return dispatcher.close();
+  const reason = new AbortError(`The Client was closed; the request was still in flight after the \`closeTimeout\` of ${graceMs} ms`);
+  if (busy(dispatcher) === undefined) {
+    // Not an Agent with stats: close, and destroy if the grace period ends first.
+    let timer: NodeJS.Timeout | undefined;
+    const closed = await Promise.race([dispatcher.close().then(() => true, () => true), new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), graceMs)))]);
+    clearTimeout(timer);
+    if (closed) return;
+  }
+  await dispatcher.destroy(reason).catch(() => undefined);
+}
+
 /** Creates the transport that sends requests through `dispatcher`. */
 export function createTransport(dispatcherLike: DispatcherLike): Transport {
   const dispatcher = dispatcherLike as Dispatcher;
   /** Origins seen, and whether each is in normal form (so requests to it can skip URL parsing). */
   const origins = new Map<string, boolean>();
   return async function send(req: HttpRequest): Promise<HttpResponse> {
+    // One deadline for the whole exchange: undici's own timeouts are per phase, and a server dripping a byte at a
+    // time never trips its body timeout. The headers get `timeout`; the body gets what is left, then it is destroyed.
+    const deadline = req.timeout ? Date.now() + req.timeout : 0;
+    let bodyTimer: NodeJS.Timeout | undefined;
     try {
       // undici's `request(url)` parses the URL, then passes these options with `origin` and `path` to the dispatcher
       // (`dispatcher` included: interceptors may read it). For a URL in normal form the hot path does that split itself.
@@ -243,6 +277,8 @@ export function createTransport(dispatcherLike: DispatcherLike): Transport {
         options.headersTimeout = req.timeout;
         options.bodyTimeout = req.timeout;
       }
+      // undici's redirect interceptor follows only when `maxRedirections` is set; 0 turns it off for this request.
+      if (req.noRedirects) (options as { maxRedirections?: number }).maxRedirections = 0;
       const split = splitUrl(req.url, origins);
       let res: Dispatcher.ResponseData<unknown>;
       if (split) {
@@ -254,6 +290,10 @@ export function createTransport(dispatcherLike: DispatcherLike): Transport {
       }
       const headers = flattenHeaders(res.headers);
       if (req.responseType === 'stream') return { statusCode: res.statusCode, headers, body: '', stream: webStream(res.body, req) };
+      if (deadline) {
+        const body = res.body;
+        bodyTimer = setTimeout(() => body.destroy(new TimeoutError(`${req.method} ${describeUrl(req.url)} timed out after ${req.timeout} ms`, req.timeout!)), Math.max(deadline - Date.now(), 1));
+      }
       if (req.responseType === 'bytes') {
         const bytes = req.maxBodyBytes === undefined ? new Uint8Array(await res.body.arrayBuffer()) : plainBytes(await readCappedBytes(res.body, req.maxBodyBytes, res.statusCode, headers));
         return { statusCode: res.statusCode, headers, body: '', bytes };
@@ -262,6 +302,8 @@ export function createTransport(dispatcherLike: DispatcherLike): Transport {
       return { statusCode: res.statusCode, headers, body };
     } catch (error) {
       throw mapTransportError(error, req);
+    } finally {
+      clearTimeout(bodyTimer);
     }
   };
 }

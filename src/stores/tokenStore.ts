@@ -4,6 +4,7 @@
  */
 import { InvalidOptionError } from '../errors.js';
 import type { OAuthToken } from '../token.js';
+import { tokenFieldsProblem } from '../tokenValidation.js';
 
 /** A lease held on a key: while it is held, other processes wait for this one's token fetch. */
 export interface TokenLease {
@@ -95,13 +96,13 @@ export function checkLeaseOption(path: string, value: unknown): number | undefin
 }
 
 /**
- * Whether a stored value is a token the Client may consider: an `accessToken` string and a finite absolute
- * `expiry`. A token without an expiry is rejected, since its lifetime would otherwise restart on every read.
+ * Whether a stored value is a token the Client may consider: a usable `accessToken` (and `tokenType`, RFC 6750/6749)
+ * and a finite absolute `expiry`. A token without an expiry is rejected, since its lifetime would otherwise restart on every read.
  */
 export function isStoredToken(value: unknown): value is OAuthToken {
   if (typeof value !== 'object' || value === null) return false;
   const token = value as Partial<OAuthToken>;
-  return typeof token.accessToken === 'string' && token.accessToken !== '' && typeof token.expiry === 'number' && Number.isFinite(token.expiry);
+  return typeof token.accessToken === 'string' && token.accessToken !== '' && typeof token.expiry === 'number' && Number.isFinite(token.expiry) && tokenFieldsProblem(token) === undefined;
 }
 
 /**
