@@ -238,7 +238,8 @@ function busy(dispatcher: Dispatcher): boolean | undefined {
  * requests reject with {@link AbortError}. (undici's `close()` forgets its connections at once, so a `destroy()`
  * after it would reach nothing: the wait happens first, on the Agent's `stats`.)
  */
-export async function closeDispatcher(dispatcher: Dispatcher, graceMs: number): Promise<void> {
+export async function closeDispatcher(dispatcherLike: DispatcherLike, graceMs: number): Promise<void> {
+  const dispatcher = dispatcherLike as Dispatcher;
   const deadline = Date.now() + graceMs;
   while (busy(dispatcher) === true && Date.now() < deadline) await sleep(Math.min(20, Math.max(1, deadline - Date.now())));
   if (busy(dispatcher) === false) return dispatcher.close();
