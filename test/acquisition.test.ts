@@ -119,6 +119,18 @@ describe('shared fetches and close()', () => {
     assert.equal(count(), 1);
   });
 
+  test('a caller that joins a background refresh after the token expired gets a fetch with retries when that one attempt fails', async () => {
+    const clock = manualClock();
+    const client = makeClient({ clock, tokenRequestTimeout: 400, retry: { maxAttempts: 3, baseDelay: 1, maxDelay: 2 } });
+    const first = await client.clientCredentialsAuthManager.getToken();
+    stack.proxy.inject({ kind: 'hang' }); // the background attempt hangs until its 400 ms timeout
+    clock.set(first.expiry! * 1000 - 5_000); // stale: the background refresh starts
+    await client.clientCredentialsAuthManager.getToken();
+    clock.set(first.expiry! * 1000); // expired while the refresh still hangs: the next caller joins it
+    const token = await client.clientCredentialsAuthManager.getToken();
+    assert.notEqual(token.accessToken, first.accessToken, 'the joined refresh failed; a fetch with retries got the token');
+  });
+
   test('after close(), a background refresh from a provider installs nothing and fires no callback', async () => {
     const clock = manualClock();
     let release: (t: OAuthToken) => void = () => {};

@@ -70,6 +70,8 @@ const REFUSED_KEPT = 4;
 
 interface Flight {
   promise: Promise<OAuthToken>;
+  /** A background refresh (one attempt, paced by the lifecycle). */
+  background: boolean;
   controller: AbortController;
   waiters: number;
   /** A referenced timer that keeps the process alive while somebody waits (retry sleeps are unreferenced). */
@@ -149,7 +151,13 @@ export class TokenLifecycle {
     this.#o.counters.waits++;
     if (this.#o.events.has('tokenWait')) this.#o.events.emit('tokenWait', { key: key.hash });
     const flight = entry.flight ?? this.#startFlight(entry, false);
-    return this.#join(flight, signal);
+    if (!flight.background) return this.#join(flight, signal);
+    // A background refresh is one attempt: a caller that needs the token and joined it gets, if it fails, a fetch of
+    // its own kind (with retries), shared with the other callers.
+    return this.#join(flight, signal).catch((error: unknown) => {
+      if (error instanceof AbortError || this.#closed) throw error;
+      return this.#join(entry.flight ?? this.#startFlight(entry, false), signal);
+    });
   }
 
   /** The cached token of `key` regardless of state, for inspection. */
@@ -266,7 +274,7 @@ export class TokenLifecycle {
   }
 
   #startFlight(entry: Entry, background: boolean): Flight {
-    const flight: Flight = { promise: undefined as unknown as Promise<OAuthToken>, controller: new AbortController(), waiters: 0, hold: undefined };
+    const flight: Flight = { promise: undefined as unknown as Promise<OAuthToken>, background, controller: new AbortController(), waiters: 0, hold: undefined };
     entry.flight = flight;
     this.#flights.add(flight);
     flight.promise = this.#run(entry, flight, background).finally(() => {
