@@ -13,6 +13,7 @@ import { ApiError, InvalidOptionError, MissingCredentialsError, TimeoutError, To
 import { emptyStats, EventHub, type ClientEventName, type ClientStats, type Listener } from './events.js';
 import { createDispatcher, createTransport, describeUrl, type HttpRequest, type HttpResponse, type Transport } from './http/transport.js';
 import { GuardedStore } from './stores/guardedStore.js';
+import { EntryAuth } from './stores/entryAuth.js';
 import type { OAuthToken } from './token.js';
 
 /** A query string value. */
@@ -188,7 +189,7 @@ export class Client {
       return key;
     };
     const expiry = { clockSkew: credentials?.clockSkew ?? 0, refreshAhead: config.refreshAhead };
-    const store = config.tokenStore ? new GuardedStore(config.tokenStore, config.tokenStoreTimeout, events, counters) : undefined;
+    const store = config.tokenStore ? new GuardedStore(config.tokenStore, config.tokenStoreTimeout, events, counters, undefined, { entryAuth: EntryAuth.fromCredentials(credentials?.clientAuth) }) : undefined;
     const managerContext = { lifecycle: undefined as unknown as TokenLifecycle, fetcher, defaultKey, keyFor, expiry, lifetime: config.lifetime, now };
     const manager = new ClientCredentialsAuthManager(managerContext);
     const lifecycle = new TokenLifecycle({

@@ -32,6 +32,8 @@ export const ErrorCode = {
   Callback: 'ERR_CALLBACK',
   /** A token store (file, Redis…) failed or timed out; reported in the `storeError` event, never thrown by requests. */
   TokenStore: 'ERR_TOKEN_STORE',
+  /** A FileTokenStore folder is owned by another user or writable by others, so its entries cannot be trusted. */
+  UnsafeTokenStoreFolder: 'ERR_UNSAFE_TOKEN_STORE_FOLDER',
 } as const;
 
 /** One of the {@link ErrorCode} values. */
@@ -234,4 +236,22 @@ export class OAuthProviderError extends ApiError<OAuthProviderErrorBody> {
 export function messageOf(error: unknown): string {
   if (error instanceof Error) return error.message;
   return String(error);
+}
+
+/**
+ * A `FileTokenStore` refused its folder: another user owns it, or users other than its owner can write to it (either
+ * could plant tokens or leases). Thrown by the constructor when the folder exists; reported as the `cause` of a
+ * `storeError` when the folder turns unsafe later.
+ */
+export class UnsafeTokenStoreFolderError extends ClientCredentialsError {
+  override name = 'UnsafeTokenStoreFolderError';
+  /** The folder refused. */
+  readonly folder: string;
+  /** Why: `owner` (another user owns it) or `mode` (group or others may write to it). */
+  readonly reason: 'owner' | 'mode';
+  constructor(folder: string, reason: 'owner' | 'mode', detail: string) {
+    super(ErrorCode.UnsafeTokenStoreFolder, `FileTokenStore refuses the folder ${folder}: ${detail}`);
+    this.folder = folder;
+    this.reason = reason;
+  }
 }

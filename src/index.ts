@@ -30,6 +30,7 @@ export {
   CircuitOpenError,
   CallbackError,
   TokenStoreError,
+  UnsafeTokenStoreFolderError,
   ApiError,
   OAuthProviderError,
   type OAuthProviderErrorBody,

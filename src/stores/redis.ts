@@ -65,6 +65,18 @@ if ok and type(t) == 'table' and t.accessToken ~= ARGV[1] then return 0 end
 return redis.call('DEL', KEYS[1])`;
 
 /**
+ * Compare-and-set of a token: stores ARGV[1] for ARGV[2] ms unless the stored token expires later than ARGV[3]
+ * (unix seconds). Returns 1 when it stored it.
+ */
+const SET_IF_NOT_NEWER = `local v = redis.call('GET', KEYS[1])
+if v then
+  local ok, t = pcall(cjson.decode, v)
+  if ok and type(t) == 'table' and type(t.expiry) == 'number' and t.expiry > tonumber(ARGV[3]) then return 0 end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1`;
+
+/**
  * Keeps tokens in Redis so that a fleet shares one token per cache key and fetches it once per expiry window.
  *
  * - Keys: `<prefix>{<hash>}` for the token and `<prefix>{<hash>}:lease` for its lease, where `<hash>` is the
@@ -154,6 +166,17 @@ export class RedisTokenStore implements TokenStore {
     const redisKey = this.tokenKey(key);
     await this.#run('set', ['SET', redisKey, JSON.stringify(token), 'PX', String(ttl)], redisKey);
     if (this.#pubsub) await this.#run('publish', ['PUBLISH', this.channel, key]);
+  }
+
+  /** Stores `token` unless the stored one expires later, atomically (a Lua script); see {@link TokenStore.setIfNotNewer}. */
+  async setIfNotNewer(key: string, token: OAuthToken, ttlMs: number): Promise<boolean> {
+    const ttl = Math.ceil(ttlMs);
+    if (!(ttl > 0)) return false;
+    const redisKey = this.tokenKey(key);
+    const expiry = typeof token.expiry === 'number' && Number.isFinite(token.expiry) ? String(token.expiry) : '-1e308';
+    const stored = Number(await this.#run('set', ['EVAL', SET_IF_NOT_NEWER, '1', redisKey, JSON.stringify(token), String(ttl), expiry], redisKey)) === 1;
+    if (stored && this.#pubsub) await this.#run('publish', ['PUBLISH', this.channel, key]);
+    return stored;
   }
 
   async delete(key: string, accessToken?: string): Promise<void> {
