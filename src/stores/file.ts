@@ -103,7 +103,7 @@ export class FileTokenStore implements TokenStore {
     if (options.now !== undefined && typeof options.now !== 'function') throw new InvalidOptionError('FileTokenStore.now', 'must be a function');
     this.path = path.resolve(options.path ?? defaultTokenFilePath());
     this.#maxEntries = max;
-    this.#lockTimeout = checkLeaseOption('FileTokenStore.lockTimeout', options.lockTimeout) ?? 2_000;
+    this.#lockTimeout = checkLeaseOption('FileTokenStore.lockTimeout', options.lockTimeout) ?? 500;
     this.#now = options.now ?? Date.now;
     this.leaseTtl = checkLeaseOption('FileTokenStore.leaseTtl', options.leaseTtl);
     this.leaseWait = checkLeaseOption('FileTokenStore.leaseWait', options.leaseWait);

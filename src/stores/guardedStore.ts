@@ -65,6 +65,8 @@ export class GuardedStore {
   readonly #held = new Map<string, GuardedLease>();
   /** Orphan leases adopted until this process's token for the key is stored. */
   readonly #adopted = new Map<string, Adopted>();
+  /** Lease requests the guard gave up on that have not settled yet, by key (this process's set then runs anyway). */
+  readonly #pendingLeases = new Map<string, number>();
   /** How many sets of each key started, so a late lease knows whether its token was already stored. */
   readonly #sets = new Map<string, number>();
 
@@ -146,7 +148,7 @@ export class GuardedStore {
     if (this.#sets.size > 10_000) this.#sets.clear();
     const adopted = this.#adopted.get(key);
     const held = this.#held.get(key);
-    const forced = force || adopted !== undefined || (held !== undefined && !held.lost);
+    const forced = force || adopted !== undefined || this.#pendingLeases.has(key) || (held !== undefined && !held.lost);
     const entry = this.#auth ? this.#auth.sign(key, token) : token;
     const ttl = Math.ceil(ttlMs);
     try {
@@ -182,13 +184,23 @@ export class GuardedStore {
     let call: Promise<TokenLease | undefined> | undefined;
     const result = await this.#run<TokenLease | undefined | null>('acquireLease', null, () => (call = Promise.resolve().then(() => this.store.acquireLease!(key, ttlMs))));
     if (result === null) {
-      // Gave up (timeout or failure): if the store grants the lease later anyway, it must not be left behind.
-      call?.then(
-        (late) => {
-          if (late) this.#adopt(key, new GuardedLease(key, late), ttlMs, setsBefore);
-        },
-        () => undefined,
-      );
+      // Gave up (timeout or failure): if the store grants the lease later anyway, it must not be left behind. Until
+      // the call settles, the others may be waiting on that lease, so this process's set of the key runs anyway.
+      if (call) {
+        this.#pendingLeases.set(key, (this.#pendingLeases.get(key) ?? 0) + 1);
+        const settled = (): void => {
+          const left = (this.#pendingLeases.get(key) ?? 1) - 1;
+          if (left > 0) this.#pendingLeases.set(key, left);
+          else this.#pendingLeases.delete(key);
+        };
+        call.then(
+          (late) => {
+            settled();
+            if (late) this.#adopt(key, new GuardedLease(key, late), ttlMs, setsBefore);
+          },
+          settled,
+        );
+      }
       return { state: 'unavailable' };
     }
     if (!result) return { state: 'busy' };
