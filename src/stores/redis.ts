@@ -1,7 +1,8 @@
 /**
  * `RedisTokenStore` (`client-credentials/redis`): tokens in Redis, shared by a fleet of processes on many machines,
  * with a lease so that the fleet makes one token request per expiry window. Works with a node-redis client
- * (`createClient`, `createCluster`) or an ioredis client (`new Redis`, `new Cluster`) that the caller owns.
+ * (`createClient`, `createCluster`, `createSentinel`) or an ioredis client (`new Redis` — also with `sentinels` and
+ * `name` —, `new Cluster`) that the caller owns, over `redis://` or `rediss://` (TLS).
  */
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
@@ -279,15 +280,17 @@ function adapt(client: unknown): RedisAdapter {
   const c = client as Loose;
   if (typeof c.call === 'function' && typeof c.status === 'string') return ioredisAdapter(c);
   if (typeof c.sendCommand === 'function' && typeof c.duplicate === 'function') return nodeRedisAdapter(c);
-  throw new InvalidOptionError('RedisTokenStore.client', 'must be a node-redis client (createClient, createCluster) or an ioredis client (new Redis, new Cluster)');
+  throw new InvalidOptionError('RedisTokenStore.client', 'must be a node-redis client (createClient, createCluster, createSentinel) or an ioredis client (new Redis, new Cluster)');
 }
 
 function nodeRedisAdapter(c: Loose): RedisAdapter {
   const cluster = typeof c.nodeClient === 'function' || typeof c.getSlotMaster === 'function';
+  // A sentinel client (createSentinel) takes `sendCommand(isReadonly, args)`; given `sendCommand(args)` it failed with a TypeError.
+  const sentinel = !cluster && (typeof c.getMasterNode === 'function' || typeof c.getSentinelNode === 'function');
   let seenReady = false;
   return {
     library: 'node-redis',
-    command: (args, key) => (cluster ? c.sendCommand(key, false, args) : c.sendCommand(args)),
+    command: (args, key) => (cluster ? c.sendCommand(key, false, args) : sentinel ? c.sendCommand(false, args) : c.sendCommand(args)),
     usable() {
       if (c.isReady === true) return (seenReady = true);
       return !seenReady || c.isReady === undefined;
