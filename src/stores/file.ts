@@ -25,7 +25,7 @@ export interface FileTokenStoreOptions {
   leaseWait?: number;
   /**
    * How long a write waits for the file's write lock before it gives up (and the Client goes on without the store).
-   * Default 500 ms: below the Client's default `tokenStoreTimeout` (1 s), so a write the Client gave up on does not
+   * Default 750 ms: below the Client's default `tokenStoreTimeout` (1 s), so a write the Client gave up on does not
    * land much later (and a late one never replaces a newer token: writes are compare-and-set).
    */
   lockTimeout?: number;
@@ -73,8 +73,14 @@ export function defaultTokenFilePath(env: NodeJS.ProcessEnv = process.env, home:
  *
  * - Writes are atomic: a temporary file in the same directory, fsync, then rename; the file has mode 0600 and a
  *   directory it creates has mode 0700. Each read-modify-write holds a short write lock (`<path>.lock`).
- * - Leases are lock files (`<path>.<key>.lease`) created atomically with their owner and expiry; a lease whose
- *   holder died is taken over once it expires, and only its owner removes it.
+ * - Leases are lock files (`<path>.<key>.lease`) created atomically with their owner, pid, host and expiry. A lease
+ *   or write lock whose holder is a dead pid on this host is broken at once; one that expired is taken over; an
+ *   expiry further ahead than the lease time (a clock step, a planted file) is not believed: the file's age counts.
+ *   Renewal, release and takeover are compare-and-swap under a short guard file (`<file>.cas`), so a renewal never
+ *   overwrites another holder's lease and a release never drops one.
+ * - Writes are compare-and-set (`setIfNotNewer`): a token never replaces a stored one that expires later.
+ * - The folder must belong to this process's user and be writable by nobody else (checked by the constructor when
+ *   it exists and before first use): else {@link UnsafeTokenStoreFolderError}.
  * - A corrupt file reads as empty and is overwritten by the next write.
  *
  * The file holds access tokens: keep it on a local disk that only this user can read.
@@ -103,7 +109,7 @@ export class FileTokenStore implements TokenStore {
     if (options.now !== undefined && typeof options.now !== 'function') throw new InvalidOptionError('FileTokenStore.now', 'must be a function');
     this.path = path.resolve(options.path ?? defaultTokenFilePath());
     this.#maxEntries = max;
-    this.#lockTimeout = checkLeaseOption('FileTokenStore.lockTimeout', options.lockTimeout) ?? 500;
+    this.#lockTimeout = checkLeaseOption('FileTokenStore.lockTimeout', options.lockTimeout) ?? 750;
     this.#now = options.now ?? Date.now;
     this.leaseTtl = checkLeaseOption('FileTokenStore.leaseTtl', options.leaseTtl);
     this.leaseWait = checkLeaseOption('FileTokenStore.leaseWait', options.leaseWait);
@@ -195,11 +201,21 @@ export class FileTokenStore implements TokenStore {
     await this.#ensureDir();
     const lock = `${this.path}.lock`;
     const deadline = Date.now() + this.#lockTimeout;
+    // Writers of one process take turns here first, so only one of them polls the file lock at a time.
+    const done = await localTurn(this.path, deadline, operation, this.#lockTimeout);
+    try {
+      await this.#locked(operation, lock, deadline, change);
+    } finally {
+      done();
+    }
+  }
+
+  async #locked(operation: string, lock: string, deadline: number, change: (data: FileData) => boolean | void): Promise<void> {
     const record = JSON.stringify({ owner: `${this.#id}:${randomUUID()}`, pid: process.pid, host: hostname(), expiresAt: this.#now() + WRITE_LOCK_TTL } satisfies LockRecord);
     while (!(await this.#createExclusive(lock, record))) {
       if (await this.#removeIfStale(lock, WRITE_LOCK_TTL)) continue;
       if (Date.now() >= deadline) throw new TokenStoreError(operation, `FileTokenStore: the write lock ${lock} stayed busy for ${this.#lockTimeout} ms`);
-      await sleep(5 + Math.floor(Math.random() * 15));
+      await sleep(2 + Math.floor(Math.random() * 8));
     }
     try {
       const data = await this.#read();
@@ -266,6 +282,10 @@ export class FileTokenStore implements TokenStore {
    * An unreadable one counts from its mtime too. Runs under the file's guard, so a live lock is never dropped.
    */
   async #removeIfStale(file: string, ttlMs: number): Promise<boolean> {
+    // A first look without the guard, so that waiters polling a live lock do not contend with its holder.
+    const seen = await readText(file);
+    if (seen === undefined) return true;
+    if (!(await this.#isStale(file, seen, ttlMs))) return false;
     return this.#guarded(file, async () => {
       const raw = await readText(file);
       if (raw === undefined) return true;
@@ -294,7 +314,8 @@ export class FileTokenStore implements TokenStore {
    */
   async #guarded<T>(file: string, action: () => Promise<T>): Promise<T> {
     const guard = `${file}.cas`;
-    const deadline = Date.now() + this.#lockTimeout;
+    // A guard is held for a few file operations and broken once older than GUARD_STALE, so this wait always ends.
+    const deadline = Date.now() + Math.max(this.#lockTimeout, GUARD_STALE + 500);
     const mark = JSON.stringify({ pid: process.pid, host: hostname() });
     for (;;) {
       try {
@@ -372,6 +393,32 @@ async function readText(file: string): Promise<string | undefined> {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw error;
   }
+}
+
+const turns = new Map<string, Promise<void>>();
+
+/** Waits for this process's earlier writers of `file` (until `deadline`); resolves the function that ends this turn. */
+async function localTurn(file: string, deadline: number, operation: string, lockTimeout: number): Promise<() => void> {
+  const previous = turns.get(file) ?? Promise.resolve();
+  let release!: () => void;
+  const mine = new Promise<void>((resolve) => (release = resolve));
+  const chained = previous.then(() => mine);
+  turns.set(file, chained);
+  const done = (): void => {
+    release();
+    if (turns.get(file) === chained) turns.delete(file);
+  };
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = await Promise.race([
+    previous.then(() => false),
+    new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), Math.max(deadline - Date.now(), 0)))),
+  ]);
+  clearTimeout(timer);
+  if (timedOut) {
+    done();
+    throw new TokenStoreError(operation, `FileTokenStore: the write lock of ${file} stayed busy for ${lockTimeout} ms`);
+  }
+  return done;
 }
 
 async function unlinkIfExists(file: string): Promise<void> {

@@ -180,6 +180,15 @@ export class GuardedStore {
    */
   async acquireLease(key: string, ttlMs: number): Promise<{ state: 'held'; lease: TokenLease } | { state: 'busy' } | { state: 'unavailable' }> {
     if (!this.store.acquireLease) return { state: 'unavailable' };
+    const adopted = this.#adopted.get(key);
+    if (adopted) {
+      // This process already holds the key's lease (granted late): hand it over rather than wait behind it.
+      clearInterval(adopted.renew);
+      clearTimeout(adopted.cap);
+      this.#adopted.delete(key);
+      this.#held.set(key, adopted.lease);
+      return { state: 'held', lease: adopted.lease };
+    }
     const setsBefore = this.#sets.get(key) ?? 0;
     let call: Promise<TokenLease | undefined> | undefined;
     const result = await this.#run<TokenLease | undefined | null>('acquireLease', null, () => (call = Promise.resolve().then(() => this.store.acquireLease!(key, ttlMs))));
