@@ -4,7 +4,7 @@
  * is SIGKILLed every 20 s (and replaced). Prints failed requests (target 0), token requests per token window (target
  * 1, plus at most 1 per fault injected in that window) and the workers' RSS over time (target: flat).
  *
- * Options: --minutes N (default 10), --processes N (8), --ttl S (token lifetime, 6), --restart S (30), --kill S (20).
+ * Options: --minutes N (default 10), --processes N (8), --ttl S (token lifetime, 10), --restart S (30), --kill S (20).
  */
 import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -18,7 +18,7 @@ const { values } = parseArgs({
   options: {
     minutes: { type: 'string', default: '10' },
     processes: { type: 'string', default: '8' },
-    ttl: { type: 'string', default: '6' },
+    ttl: { type: 'string', default: '10' },
     restart: { type: 'string', default: '30' },
     kill: { type: 'string', default: '20' },
   },
