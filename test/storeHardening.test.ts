@@ -230,6 +230,33 @@ describe('lease renewal cannot silently lapse', () => {
   }
 });
 
+describe('back-off probe', () => {
+  test('inside the back-off one acquireLease still reaches the store; when it answers the back-off ends', async () => {
+    const shared = new MemoryTokenStore();
+    const a = new FlakyStore(shared);
+    const { guarded, errors } = guard(a, 500);
+    a.failNext('get');
+    assert.equal(await guarded.get('k'), undefined);
+    assert.equal(errors.length, 1);
+    assert.equal(guarded.available, false, 'in back-off');
+    assert.equal(await guarded.get('k'), undefined);
+    assert.equal(a.calls.filter((c) => c === 'get').length, 1, 'a get inside the back-off is skipped');
+    const lease = await guarded.acquireLease('k', 5_000);
+    assert.equal(lease.state, 'held', 'the lease request went through as a probe');
+    assert.equal(guarded.available, true, 'the store answered: back-off over');
+    if (lease.state === 'held') await guarded.release(lease.lease);
+    // A probe that fails keeps the back-off, and only one probe runs at a time.
+    a.failNext('get');
+    await guarded.get('k');
+    a.delayNext('acquireLease', 100);
+    a.failNext('acquireLease');
+    const [first, second] = await Promise.all([guarded.acquireLease('k', 5_000), guarded.acquireLease('k', 5_000)]);
+    assert.deepEqual([first.state, second.state], ['unavailable', 'unavailable']);
+    assert.equal(a.calls.filter((c) => c === 'acquireLease').length, 2, 'one probe at a time');
+    assert.equal(guarded.available, false);
+  });
+});
+
 describe('no orphan leases', () => {
   test('a lease granted after the wrapper gave up is adopted: the other Client waits for this one\'s token, 1 token request, no lease left', async () => {
     const shared = new MemoryTokenStore();

@@ -11,6 +11,8 @@
  * - a lease that the store grants after the wrapper gave up on `acquireLease` (timeout) is adopted: renewed until
  *   this process stores its token (that `set` then runs even inside the back-off, since others wait for it) and
  *   released right after, or released at once when the token was already stored;
+ * - inside the back-off, one `acquireLease` at a time still reaches the store as a probe, and ends the back-off when
+ *   the store answers;
  * - with an {@link EntryAuth}, every entry is signed on `set` and checked on `get`: an entry that fails the check is
  *   ignored, reported and removed.
  */
@@ -60,6 +62,7 @@ interface Adopted {
 /** A {@link TokenStore} behind timeouts and a short circuit; never rejects. */
 export class GuardedStore {
   #downUntil = 0;
+  #probing = false;
   readonly #auth: EntryAuth | undefined;
   /** Leases this process holds, by key. */
   readonly #held = new Map<string, GuardedLease>();
@@ -190,8 +193,22 @@ export class GuardedStore {
       return { state: 'held', lease: adopted.lease };
     }
     const setsBefore = this.#sets.get(key) ?? 0;
+    // Inside the back-off one lease request at a time still goes through, as a probe: a store that is back (a
+    // restarted Redis) ends the back-off, so a refresh due right after a blip stays single-flight instead of every
+    // process fetching on its own.
+    let probe = false;
+    if (!this.available) {
+      if (this.#probing) return { state: 'unavailable' };
+      probe = this.#probing = true;
+    }
     let call: Promise<TokenLease | undefined> | undefined;
-    const result = await this.#run<TokenLease | undefined | null>('acquireLease', null, () => (call = Promise.resolve().then(() => this.store.acquireLease!(key, ttlMs))));
+    let result: TokenLease | undefined | null;
+    try {
+      result = await this.#run<TokenLease | undefined | null>('acquireLease', null, () => (call = Promise.resolve().then(() => this.store.acquireLease!(key, ttlMs))), this.timeoutMs, probe);
+    } finally {
+      if (probe) this.#probing = false;
+    }
+    if (probe && result !== null) this.#downUntil = 0;
     if (result === null) {
       // Gave up (timeout or failure): if the store grants the lease later anyway, it must not be left behind. Until
       // the call settles, the others may be waiting on that lease, so this process's set of the key runs anyway.
