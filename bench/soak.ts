@@ -60,6 +60,7 @@ const config = (): WorkerConfig => ({
   apiUrl: stack.api.url,
   leaseTtl: LEASE,
   leaseWait: 10_000,
+  storeTimeout: 1_000, // the Client's default tokenStoreTimeout
 });
 
 async function startWorker(): Promise<Worker> {
@@ -77,6 +78,8 @@ const firstRequest = stack.op.tokenRequests.length;
 const faults: { at: number; kind: 'restart' | 'kill' }[] = [];
 let ok = 0;
 let failed = 0;
+let storeErrors = 0;
+const storeErrorTimes: number[] = [];
 const errors: string[] = [];
 const rssRows: { t: number; min: number; median: number; max: number; oldest: number }[] = [];
 const oldestPid = fleet[0]!.pid;
@@ -98,6 +101,7 @@ async function snapshot(): Promise<void> {
     if (!r) continue;
     ok += r.ok;
     failed += r.failed;
+    storeErrors += r.storeErrors;
     for (const e of r.errors) if (errors.length < 20) errors.push(e);
     rss.push(r.rss);
     if (alive[i]!.pid === oldestPid) oldestRss.push(r.rss);
@@ -152,7 +156,7 @@ while (Date.now() < end) {
     const row = rssRows.at(-1);
     const tokenRequests = stack.op.tokenRequests.length - lastLineRequests;
     lastLineRequests = stack.op.tokenRequests.length;
-    log(`t=${Math.round((now - t0) / 1000)}s requests ok ${ok}, failed ${failed}; token requests this minute ${tokenRequests}; RSS MB min/median/max ${row ? `${mb(row.min)}/${mb(row.median)}/${mb(row.max)}` : '-'}, longest-lived worker ${row ? mb(row.oldest) : '-'}`);
+    log(`t=${Math.round((now - t0) / 1000)}s requests ok ${ok}, failed ${failed}; store errors ${storeErrors}; token requests this minute ${tokenRequests}; RSS MB min/median/max ${row ? `${mb(row.min)}/${mb(row.median)}/${mb(row.max)}` : '-'}, longest-lived worker ${row ? mb(row.oldest) : '-'}`);
   }
   await sleep(50);
 }
@@ -198,6 +202,12 @@ log(`  requests: ${ok} ok, ${failed} failed${errors.length ? ` (${errors.slice(0
 log(`  faults: ${restarts} Redis restarts, ${kills} lease holders SIGKILLed`);
 log(`  token requests: ${times.length} in ${windows} windows (token generations); per window ${[...histogram.entries()].sort((a, b) => a[0] - b[0]).map(([n, c]) => `${n}: ${c}x`).join(', ')}`);
 log(`  windows without a fault: ${quiet.length}, max ${Math.max(0, ...quiet)} token request(s) in one; windows over 1 + their faults: ${over}`);
+for (const [i, g] of groups.entries()) {
+  if (g.count <= 1 + faultsFor[i]!) continue;
+  const near = faults.filter((f) => Math.abs(f.at - g.start) < 3_000).map((f) => `${f.kind} ${((f.at - g.start) / 1000).toFixed(1)} s`);
+  log(`    window at t=${((g.start - t0) / 1000).toFixed(1)} s: ${g.count} token requests; faults within 3 s: ${near.join(', ') || 'none'}`);
+}
+log(`  store errors reported by the workers: ${storeErrors}`);
 log(`  RSS (MB) every 10 s, t / min / median / max / longest-lived worker:`);
 for (const row of rssRows) log(`    ${String(row.t).padStart(4)} s  ${mb(row.min).padStart(6)} ${mb(row.median).padStart(6)} ${mb(row.max).padStart(6)} ${mb(row.oldest).padStart(6)}`);
 
