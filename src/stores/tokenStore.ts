@@ -23,6 +23,8 @@ export interface TokenLease {
  * Keys are already hashed by the Client (SHA-256 of the cache key, base64url: no secret ever appears in one).
  * Values are {@link OAuthToken}s with an absolute `expiry` (unix seconds), so every reader applies its own
  * `clockSkew` to it. A store only has to keep what it is given for `ttlMs`; the Client decides what is usable.
+ * A Client with a secret or private key adds a `mac` field (an HMAC over the entry, see docs/fleet.md) and ignores
+ * entries whose MAC does not verify: a store must keep every field it is given (field order does not matter).
  *
  * Implementations: `MemoryTokenStore` (several Clients in one process), `FileTokenStore` (several processes on one
  * machine) and `RedisTokenStore` from `client-credentials/redis` (a fleet). The Client checks a store by shape at
