@@ -23,6 +23,7 @@ import { createProxyDispatcher } from './http/proxy.js';
 import { toApiResponse, transportResponseType, type ResponseType } from './http/responseBody.js';
 import { Redactor, warnIfShortSecret } from './redaction.js';
 import { GuardedStore } from './stores/guardedStore.js';
+import { EntryAuth } from './stores/entryAuth.js';
 import type { OAuthToken } from './token.js';
 import { createTokenAccess, type TokenAccess } from './adapters/tokenAccess.js';
 import { createFetch, type ClientFetch } from './adapters/fetch.js';
@@ -262,7 +263,7 @@ export class Client {
       }
       return key;
     };
-    const store = config.tokenStore ? new GuardedStore(config.tokenStore, config.tokenStoreTimeout, events, counters) : undefined;
+    const store = config.tokenStore ? new GuardedStore(config.tokenStore, config.tokenStoreTimeout, events, counters, undefined, { entryAuth: EntryAuth.fromCredentials(credentials?.clientAuth) }) : undefined;
     const managerContext = { lifecycle: undefined as unknown as TokenLifecycle, fetcher, defaultKey, keyFor, policy, now };
     const manager = new ClientCredentialsAuthManager(managerContext);
     const source = new TokenSource({

@@ -44,6 +44,8 @@ export const ErrorCode = {
   InvalidToken: 'ERR_INVALID_TOKEN',
   /** An API response body is larger than `maxResponseBytes`. */
   ResponseTooLarge: 'ERR_RESPONSE_TOO_LARGE',
+  /** A FileTokenStore folder is owned by another user or writable by others, so its entries cannot be trusted. */
+  UnsafeTokenStoreFolder: 'ERR_UNSAFE_TOKEN_STORE_FOLDER',
 } as const;
 
 /** One of the {@link ErrorCode} values. */
@@ -368,5 +370,23 @@ export class ResponseTooLargeError extends ClientCredentialsError {
     super(ErrorCode.ResponseTooLarge, message);
     this.limit = limit;
     this.statusCode = statusCode;
+  }
+}
+
+/**
+ * A `FileTokenStore` refused its folder: another user owns it, or users other than its owner can write to it (either
+ * could plant tokens or leases). Thrown by the constructor when the folder exists; reported as the `cause` of a
+ * `storeError` when the folder turns unsafe later.
+ */
+export class UnsafeTokenStoreFolderError extends ClientCredentialsError {
+  override name = 'UnsafeTokenStoreFolderError';
+  /** The folder refused. */
+  readonly folder: string;
+  /** Why: `owner` (another user owns it) or `mode` (group or others may write to it). */
+  readonly reason: 'owner' | 'mode';
+  constructor(folder: string, reason: 'owner' | 'mode', detail: string) {
+    super(ErrorCode.UnsafeTokenStoreFolder, `FileTokenStore refuses the folder ${folder}: ${detail}`);
+    this.folder = folder;
+    this.reason = reason;
   }
 }

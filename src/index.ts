@@ -32,6 +32,7 @@ export {
   CircuitOpenError,
   CallbackError,
   TokenStoreError,
+  UnsafeTokenStoreFolderError,
   ApiError,
   OAuthProviderError,
   ResponseParseError,

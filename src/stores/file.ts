@@ -4,13 +4,14 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
+import { statSync } from 'node:fs';
 import { link, mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { hostname, homedir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { InvalidOptionError, TokenStoreError } from '../errors.js';
+import { InvalidOptionError, TokenStoreError, UnsafeTokenStoreFolderError } from '../errors.js';
 import type { OAuthToken } from '../token.js';
-import { checkLeaseOption, isStoredToken, type TokenLease, type TokenStore } from './tokenStore.js';
+import { checkLeaseOption, isNewerEntry, isStoredToken, type TokenLease, type TokenStore } from './tokenStore.js';
 
 /** Options of {@link FileTokenStore}. */
 export interface FileTokenStoreOptions {
@@ -22,7 +23,11 @@ export interface FileTokenStoreOptions {
   leaseTtl?: number;
   /** Wait bound in ms; see {@link TokenStore.leaseWait}. */
   leaseWait?: number;
-  /** How long a write waits for the file's write lock before it gives up (and the Client goes on without the store). Default 2,000 ms. */
+  /**
+   * How long a write waits for the file's write lock before it gives up (and the Client goes on without the store).
+   * Default 750 ms: below the Client's default `tokenStoreTimeout` (1 s), so a write the Client gave up on does not
+   * land much later (and a late one never replaces a newer token: writes are compare-and-set).
+   */
   lockTimeout?: number;
   /** The clock TTLs and lock expiries run on, in milliseconds. Default `Date.now`. */
   now?: () => number;
@@ -44,6 +49,13 @@ interface LockRecord {
 
 /** A write lock is held for one read-modify-write: if its holder died, it is taken over after this long. */
 const WRITE_LOCK_TTL = 10_000;
+/**
+ * Every change to an existing lock or lease file (renewal, release, breaking a stale one) runs under a short guard
+ * file `<file>.cas`, held for a few file operations: a guard older than this is left by a dead process and broken.
+ */
+const GUARD_STALE = 2_000;
+/** How far a lock's recorded expiry may be ahead of the lock time before it is distrusted (clock steps, plants). */
+const EXPIRY_SLACK = 1_000;
 
 /**
  * The default token file: `$XDG_CACHE_HOME/client-credentials/tokens.json`, else `~/.cache/client-credentials/tokens.json`.
@@ -61,8 +73,14 @@ export function defaultTokenFilePath(env: Readonly<Record<string, string | undef
  *
  * - Writes are atomic: a temporary file in the same directory, fsync, then rename; the file has mode 0600 and a
  *   directory it creates has mode 0700. Each read-modify-write holds a short write lock (`<path>.lock`).
- * - Leases are lock files (`<path>.<key>.lease`) created atomically with their owner and expiry; a lease whose
- *   holder died is taken over once it expires, and only its owner removes it.
+ * - Leases are lock files (`<path>.<key>.lease`) created atomically with their owner, pid, host and expiry. A lease
+ *   or write lock whose holder is a dead pid on this host is broken at once; one that expired is taken over; an
+ *   expiry further ahead than the lease time (a clock step, a planted file) is not believed: the file's age counts.
+ *   Renewal, release and takeover are compare-and-swap under a short guard file (`<file>.cas`), so a renewal never
+ *   overwrites another holder's lease and a release never drops one.
+ * - Writes are compare-and-set (`setIfNotNewer`): a token never replaces a stored one that expires later.
+ * - The folder must belong to this process's user and be writable by nobody else (checked by the constructor when
+ *   it exists and before first use): else {@link UnsafeTokenStoreFolderError}.
  * - A corrupt file reads as empty and is overwritten by the next write.
  *
  * The file holds access tokens: keep it on a local disk that only this user can read.
@@ -91,13 +109,17 @@ export class FileTokenStore implements TokenStore {
     if (options.now !== undefined && typeof options.now !== 'function') throw new InvalidOptionError('FileTokenStore.now', 'must be a function');
     this.path = path.resolve(options.path ?? defaultTokenFilePath());
     this.#maxEntries = max;
-    this.#lockTimeout = checkLeaseOption('FileTokenStore.lockTimeout', options.lockTimeout) ?? 2_000;
+    this.#lockTimeout = checkLeaseOption('FileTokenStore.lockTimeout', options.lockTimeout) ?? 750;
     this.#now = options.now ?? Date.now;
     this.leaseTtl = checkLeaseOption('FileTokenStore.leaseTtl', options.leaseTtl);
     this.leaseWait = checkLeaseOption('FileTokenStore.leaseWait', options.leaseWait);
+    // Refused at once when the folder already exists and is unsafe (checked again before first use).
+    const info = statSync(path.dirname(this.path), { throwIfNoEntry: false });
+    if (info) checkFolder(path.dirname(this.path), info);
   }
 
   async get(key: string): Promise<OAuthToken | undefined> {
+    await this.#ensureDir();
     const entry = (await this.#read()).entries[key];
     if (!entry || !(entry.expiresAt > this.#now()) || !isStoredToken(entry.token)) return undefined;
     return entry.token;
@@ -108,6 +130,19 @@ export class FileTokenStore implements TokenStore {
     await this.#update('set', (data) => {
       data.entries[key] = { token: JSON.parse(JSON.stringify(token)) as OAuthToken, expiresAt: this.#now() + ttlMs };
     });
+  }
+
+  /** Stores `token` unless the entry under `key` expires later, under the write lock; see {@link TokenStore.setIfNotNewer}. */
+  async setIfNotNewer(key: string, token: OAuthToken, ttlMs: number): Promise<boolean> {
+    if (!(ttlMs > 0)) return false;
+    let stored = false;
+    await this.#update('set', (data) => {
+      const current = data.entries[key];
+      if (current && current.expiresAt > this.#now() && isNewerEntry(current.token, token)) return false;
+      data.entries[key] = { token: JSON.parse(JSON.stringify(token)) as OAuthToken, expiresAt: this.#now() + ttlMs };
+      stored = true;
+    });
+    return stored;
   }
 
   async delete(key: string, accessToken?: string): Promise<void> {
@@ -130,15 +165,19 @@ export class FileTokenStore implements TokenStore {
     }
     return {
       release: async () => {
-        const raw = await readText(file);
-        if (raw !== undefined && parseLock(raw)?.owner === owner) await removeIfUnchanged(file, raw);
+        await this.#guarded(file, async () => {
+          const raw = await readText(file);
+          if (raw !== undefined && parseLock(raw)?.owner === owner) await unlinkIfExists(file);
+        });
       },
-      extend: async (ms: number) => {
-        const raw = await readText(file);
-        if (raw === undefined || parseLock(raw)?.owner !== owner) return false;
-        await this.#writeAtomic(file, JSON.stringify({ ...parseLock(raw)!, expiresAt: this.#now() + ms }));
-        return true;
-      },
+      extend: async (ms: number) =>
+        this.#guarded(file, async () => {
+          const raw = await readText(file);
+          const current = raw === undefined ? undefined : parseLock(raw);
+          if (current?.owner !== owner) return false;
+          await this.#writeAtomic(file, JSON.stringify({ ...current, expiresAt: this.#now() + ms } satisfies LockRecord));
+          return true;
+        }),
     };
   }
 
@@ -162,11 +201,21 @@ export class FileTokenStore implements TokenStore {
     await this.#ensureDir();
     const lock = `${this.path}.lock`;
     const deadline = Date.now() + this.#lockTimeout;
+    // Writers of one process take turns here first, so only one of them polls the file lock at a time.
+    const done = await localTurn(this.path, deadline, operation, this.#lockTimeout);
+    try {
+      await this.#locked(operation, lock, deadline, change);
+    } finally {
+      done();
+    }
+  }
+
+  async #locked(operation: string, lock: string, deadline: number, change: (data: FileData) => boolean | void): Promise<void> {
     const record = JSON.stringify({ owner: `${this.#id}:${randomUUID()}`, pid: process.pid, host: hostname(), expiresAt: this.#now() + WRITE_LOCK_TTL } satisfies LockRecord);
     while (!(await this.#createExclusive(lock, record))) {
       if (await this.#removeIfStale(lock, WRITE_LOCK_TTL)) continue;
       if (Date.now() >= deadline) throw new TokenStoreError(operation, `FileTokenStore: the write lock ${lock} stayed busy for ${this.#lockTimeout} ms`);
-      await sleep(5 + Math.floor(Math.random() * 15));
+      await sleep(2 + Math.floor(Math.random() * 8));
     }
     try {
       const data = await this.#read();
@@ -174,7 +223,9 @@ export class FileTokenStore implements TokenStore {
       this.#prune(data);
       await this.#writeAtomic(this.path, JSON.stringify(data));
     } finally {
-      await removeIfUnchanged(lock, record);
+      await this.#guarded(lock, async () => {
+        if ((await readText(lock)) === record) await unlinkIfExists(lock);
+      });
     }
   }
 
@@ -225,23 +276,81 @@ export class FileTokenStore implements TokenStore {
     }
   }
 
-  /** Removes the lock file `file` when its holder's time ran out (or it is unreadable and older than `ttlMs`). */
+  /**
+   * Removes the lock file `file` when its holder is gone: its time ran out, its pid is dead on this host, or its
+   * expiry lies further ahead than `ttlMs` (a clock step or a planted file: it then counts from the file's mtime).
+   * An unreadable one counts from its mtime too. Runs under the file's guard, so a live lock is never dropped.
+   */
   async #removeIfStale(file: string, ttlMs: number): Promise<boolean> {
-    const raw = await readText(file);
-    if (raw === undefined) return true;
+    // A first look without the guard, so that waiters polling a live lock do not contend with its holder.
+    const seen = await readText(file);
+    if (seen === undefined) return true;
+    if (!(await this.#isStale(file, seen, ttlMs))) return false;
+    return this.#guarded(file, async () => {
+      const raw = await readText(file);
+      if (raw === undefined) return true;
+      if (!(await this.#isStale(file, raw, ttlMs))) return false;
+      await unlinkIfExists(file);
+      return true;
+    });
+  }
+
+  async #isStale(file: string, raw: string, ttlMs: number): Promise<boolean> {
     const record = parseLock(raw);
-    if (record) {
-      if (record.expiresAt > this.#now()) return false;
-    } else {
-      const info = await stat(file).catch(() => undefined);
-      if (info && info.mtimeMs + ttlMs > Date.now()) return false;
+    if (record && record.host === hostname() && typeof record.pid === 'number' && record.pid !== process.pid && !pidAlive(record.pid)) return true;
+    const now = this.#now();
+    if (record && record.expiresAt <= now) return true;
+    if (record && record.expiresAt <= now + ttlMs + EXPIRY_SLACK) return false;
+    // No record, or an expiry further ahead than any holder could have written: judged by the file's age.
+    const info = await stat(file).catch(() => undefined);
+    if (!info) return true;
+    const age = Date.now() - info.mtimeMs;
+    return age >= ttlMs || age < -EXPIRY_SLACK;
+  }
+
+  /**
+   * Runs `action` while holding `<file>.cas`: every change to an existing lock or lease file goes through it, so a
+   * renewal, a release and a takeover never interleave (compare-and-swap). Waits at most the lock timeout.
+   */
+  async #guarded<T>(file: string, action: () => Promise<T>): Promise<T> {
+    const guard = `${file}.cas`;
+    // A guard is held for a few file operations and broken once older than GUARD_STALE, so this wait always ends.
+    const deadline = Date.now() + Math.max(this.#lockTimeout, GUARD_STALE + 500);
+    const mark = JSON.stringify({ pid: process.pid, host: hostname() });
+    for (;;) {
+      try {
+        const handle = await open(guard, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL, 0o600);
+        try {
+          await handle.writeFile(mark, 'utf8');
+        } finally {
+          await handle.close();
+        }
+        break;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      }
+      const info = await stat(guard).catch(() => undefined);
+      const holder = parseMark(await readText(guard).catch(() => undefined));
+      const dead = holder !== undefined && holder.host === hostname() && holder.pid !== process.pid && !pidAlive(holder.pid);
+      if (!info || dead || Date.now() - info.mtimeMs > GUARD_STALE) {
+        await unlinkIfExists(guard);
+        continue;
+      }
+      if (Date.now() >= deadline) throw new TokenStoreError('lock', `FileTokenStore: ${guard} stayed busy for ${this.#lockTimeout} ms`);
+      await sleep(2 + Math.floor(Math.random() * 5));
     }
-    return removeIfUnchanged(file, raw);
+    try {
+      return await action();
+    } finally {
+      await unlinkIfExists(guard);
+    }
   }
 
   async #ensureDir(): Promise<void> {
     if (this.#dirReady) return;
-    await mkdir(path.dirname(this.path), { recursive: true, mode: 0o700 });
+    const folder = path.dirname(this.path);
+    await mkdir(folder, { recursive: true, mode: 0o700 });
+    checkFolder(folder, await stat(folder));
     this.#dirReady = true;
   }
 }
@@ -286,24 +395,68 @@ async function readText(file: string): Promise<string | undefined> {
   }
 }
 
-/**
- * Removes `file` only if it still holds `expected`: it is first renamed to a private name (atomic, so two processes
- * never both remove it), then checked; a file that changed meanwhile (someone else's new lock) is put back.
- */
-async function removeIfUnchanged(file: string, expected: string): Promise<boolean> {
-  const aside = `${file}.${process.pid}.${randomUUID()}.gone`;
+const turns = new Map<string, Promise<void>>();
+
+/** Waits for this process's earlier writers of `file` (until `deadline`); resolves the function that ends this turn. */
+async function localTurn(file: string, deadline: number, operation: string, lockTimeout: number): Promise<() => void> {
+  const previous = turns.get(file) ?? Promise.resolve();
+  let release!: () => void;
+  const mine = new Promise<void>((resolve) => (release = resolve));
+  const chained = previous.then(() => mine);
+  turns.set(file, chained);
+  const done = (): void => {
+    release();
+    if (turns.get(file) === chained) turns.delete(file);
+  };
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = await Promise.race([
+    previous.then(() => false),
+    new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), Math.max(deadline - Date.now(), 0)))),
+  ]);
+  clearTimeout(timer);
+  if (timedOut) {
+    done();
+    throw new TokenStoreError(operation, `FileTokenStore: the write lock of ${file} stayed busy for ${lockTimeout} ms`);
+  }
+  return done;
+}
+
+async function unlinkIfExists(file: string): Promise<void> {
   try {
-    await rename(file, aside);
+    await unlink(file);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
-    throw error;
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
   }
-  const raw = await readText(aside);
-  if (raw === expected) {
-    await unlink(aside).catch(() => undefined);
+}
+
+/** Whether a process with this pid runs on this host (EPERM: it runs, as another user). */
+function pidAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
     return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
-  await link(aside, file).catch(() => undefined); // put it back, unless a newer one already took its place
-  await unlink(aside).catch(() => undefined);
-  return false;
+}
+
+function parseMark(raw: string | undefined): { pid: number; host: string } | undefined {
+  if (!raw) return undefined;
+  try {
+    const value = JSON.parse(raw) as { pid: number; host: string };
+    return typeof value?.pid === 'number' && typeof value.host === 'string' ? value : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Refuses a folder that another user owns or that group or others may write to: either could plant tokens or
+ * leases. (Skipped where the platform has no uids, i.e. Windows.)
+ */
+function checkFolder(folder: string, info: { uid: number; mode: number }): void {
+  const uid = typeof process.getuid === 'function' ? process.getuid() : undefined;
+  if (uid === undefined) return;
+  if (info.uid !== uid) throw new UnsafeTokenStoreFolderError(folder, 'owner', `it is owned by uid ${info.uid}, not by this process's user (uid ${uid})`);
+  if ((info.mode & 0o022) !== 0) throw new UnsafeTokenStoreFolderError(folder, 'mode', `group or others can write to it (mode ${(info.mode & 0o777).toString(8).padStart(4, '0')}); chmod it to 0700`);
 }

@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { InvalidOptionError } from '../errors.js';
 import type { OAuthToken } from '../token.js';
-import { TokenWaiters, checkLeaseOption, isStoredToken, type TokenLease, type TokenStore } from './tokenStore.js';
+import { TokenWaiters, checkLeaseOption, isNewerEntry, isStoredToken, type TokenLease, type TokenStore } from './tokenStore.js';
 
 /** Options of {@link MemoryTokenStore}. */
 export interface MemoryTokenStoreOptions {
@@ -89,6 +89,14 @@ export class MemoryTokenStore implements TokenStore {
     if (this.#entries.size >= this.#maxEntries) this.#evict();
     this.#entries.set(key, { json: JSON.stringify(token), expiresAt: this.#now() + ttlMs });
     this.#waiters.wake(key);
+  }
+
+  /** Stores `token` unless the entry under `key` expires later; see {@link TokenStore.setIfNotNewer}. */
+  async setIfNotNewer(key: string, token: OAuthToken, ttlMs: number): Promise<boolean> {
+    const stored = this.#entries.get(key);
+    if (stored && this.#now() < stored.expiresAt && isNewerEntry(JSON.parse(stored.json), token)) return false;
+    await this.set(key, token, ttlMs);
+    return true;
   }
 
   async delete(key: string, accessToken?: string): Promise<void> {

@@ -1,7 +1,8 @@
 /**
  * `RedisTokenStore` (`client-credentials/redis`): tokens in Redis, shared by a fleet of processes on many machines,
  * with a lease so that the fleet makes one token request per expiry window. Works with a node-redis client
- * (`createClient`, `createCluster`) or an ioredis client (`new Redis`, `new Cluster`) that the caller owns.
+ * (`createClient`, `createCluster`, `createSentinel`) or an ioredis client (`new Redis` — also with `sentinels` and
+ * `name` —, `new Cluster`) that the caller owns, over `redis://` or `rediss://` (TLS).
  */
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
@@ -63,6 +64,18 @@ if not v then return 0 end
 local ok, t = pcall(cjson.decode, v)
 if ok and type(t) == 'table' and t.accessToken ~= ARGV[1] then return 0 end
 return redis.call('DEL', KEYS[1])`;
+
+/**
+ * Compare-and-set of a token: stores ARGV[1] for ARGV[2] ms unless the stored token expires later than ARGV[3]
+ * (unix seconds). Returns 1 when it stored it.
+ */
+const SET_IF_NOT_NEWER = `local v = redis.call('GET', KEYS[1])
+if v then
+  local ok, t = pcall(cjson.decode, v)
+  if ok and type(t) == 'table' and type(t.expiry) == 'number' and t.expiry > tonumber(ARGV[3]) then return 0 end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1`;
 
 /**
  * Keeps tokens in Redis so that a fleet shares one token per cache key and fetches it once per expiry window.
@@ -154,6 +167,17 @@ export class RedisTokenStore implements TokenStore {
     const redisKey = this.tokenKey(key);
     await this.#run('set', ['SET', redisKey, JSON.stringify(token), 'PX', String(ttl)], redisKey);
     if (this.#pubsub) await this.#run('publish', ['PUBLISH', this.channel, key]);
+  }
+
+  /** Stores `token` unless the stored one expires later, atomically (a Lua script); see {@link TokenStore.setIfNotNewer}. */
+  async setIfNotNewer(key: string, token: OAuthToken, ttlMs: number): Promise<boolean> {
+    const ttl = Math.ceil(ttlMs);
+    if (!(ttl > 0)) return false;
+    const redisKey = this.tokenKey(key);
+    const expiry = typeof token.expiry === 'number' && Number.isFinite(token.expiry) ? String(token.expiry) : '-1e308';
+    const stored = Number(await this.#run('set', ['EVAL', SET_IF_NOT_NEWER, '1', redisKey, JSON.stringify(token), String(ttl), expiry], redisKey)) === 1;
+    if (stored && this.#pubsub) await this.#run('publish', ['PUBLISH', this.channel, key]);
+    return stored;
   }
 
   async delete(key: string, accessToken?: string): Promise<void> {
@@ -256,15 +280,17 @@ function adapt(client: unknown): RedisAdapter {
   const c = client as Loose;
   if (typeof c.call === 'function' && typeof c.status === 'string') return ioredisAdapter(c);
   if (typeof c.sendCommand === 'function' && typeof c.duplicate === 'function') return nodeRedisAdapter(c);
-  throw new InvalidOptionError('RedisTokenStore.client', 'must be a node-redis client (createClient, createCluster) or an ioredis client (new Redis, new Cluster)');
+  throw new InvalidOptionError('RedisTokenStore.client', 'must be a node-redis client (createClient, createCluster, createSentinel) or an ioredis client (new Redis, new Cluster)');
 }
 
 function nodeRedisAdapter(c: Loose): RedisAdapter {
   const cluster = typeof c.nodeClient === 'function' || typeof c.getSlotMaster === 'function';
+  // A sentinel client (createSentinel) takes `sendCommand(isReadonly, args)`; given `sendCommand(args)` it failed with a TypeError.
+  const sentinel = !cluster && (typeof c.getMasterNode === 'function' || typeof c.getSentinelNode === 'function');
   let seenReady = false;
   return {
     library: 'node-redis',
-    command: (args, key) => (cluster ? c.sendCommand(key, false, args) : c.sendCommand(args)),
+    command: (args, key) => (cluster ? c.sendCommand(key, false, args) : sentinel ? c.sendCommand(false, args) : c.sendCommand(args)),
     usable() {
       if (c.isReady === true) return (seenReady = true);
       return !seenReady || c.isReady === undefined;

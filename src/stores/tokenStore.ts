@@ -24,6 +24,8 @@ export interface TokenLease {
  * Keys are already hashed by the Client (SHA-256 of the cache key, base64url: no secret ever appears in one).
  * Values are {@link OAuthToken}s with an absolute `expiry` (unix seconds), so every reader applies its own
  * `clockSkew` to it. A store only has to keep what it is given for `ttlMs`; the Client decides what is usable.
+ * A Client with a secret or private key adds a `mac` field (an HMAC over the entry, see docs/fleet.md) and ignores
+ * entries whose MAC does not verify: a store must keep every field it is given (field order does not matter).
  *
  * Implementations: `MemoryTokenStore` (several Clients in one process), `FileTokenStore` (several processes on one
  * machine) and `RedisTokenStore` from `client-credentials/redis` (a fleet). The Client checks a store by shape at
@@ -48,6 +50,12 @@ export interface TokenStore {
    * (so a revoked token is dropped without dropping a newer one).
    */
   delete(key: string, accessToken?: string): Promise<void>;
+  /**
+   * Optional compare-and-set, atomic in the store: stores `token` like {@link set} unless the entry stored under `key`
+   * expires later than `token` (a newer token, e.g. from a process that took over a lapsed lease). Resolves whether
+   * it stored it. Without it, the Client reads the entry first and then sets (not atomic).
+   */
+  setIfNotNewer?(key: string, token: OAuthToken, ttlMs: number): Promise<boolean>;
   /**
    * Optional single flight across processes: takes the lease on `key` for `ttlMs` if nobody holds it.
    * Resolves to the lease, or undefined when another holder has it. Without it, each process fetches for itself.
@@ -78,7 +86,7 @@ export function assertTokenStore(store: unknown, path: string): asserts store is
   for (const method of REQUIRED) {
     if (typeof (store as Record<string, unknown>)[method] !== 'function') throw new InvalidOptionError(path, `must have a \`${method}\` method (TokenStore)`);
   }
-  for (const method of ['acquireLease', 'waitForToken']) {
+  for (const method of ['acquireLease', 'waitForToken', 'setIfNotNewer']) {
     const value = (store as Record<string, unknown>)[method];
     if (value !== undefined && typeof value !== 'function') throw new InvalidOptionError(path, `has a \`${method}\` that is not a function`);
   }
@@ -93,6 +101,13 @@ export function checkLeaseOption(path: string, value: unknown): number | undefin
   if (value === undefined) return undefined;
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 1) throw new InvalidOptionError(path, 'must be a positive number of milliseconds');
   return value;
+}
+
+/** Whether `stored` (a stored entry, possibly corrupt) expires later than `token`: then `token` must not replace it. */
+export function isNewerEntry(stored: unknown, token: OAuthToken): boolean {
+  if (typeof stored !== 'object' || stored === null) return false;
+  const expiry = (stored as Partial<OAuthToken>).expiry;
+  return typeof expiry === 'number' && Number.isFinite(expiry) && expiry > (token.expiry ?? -Infinity);
 }
 
 /**
