@@ -5,7 +5,7 @@
 // under a second is refused rather than fetched per call.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ApiError, Client, ErrorCode, TimeoutError, type ClientConfiguration, type OAuthToken } from '../src/index.js';
+import { ApiError, Client, ErrorCode, MemoryTokenStore, TimeoutError, type ClientConfiguration, type OAuthToken } from '../src/index.js';
 import { parseRetryAfter } from '../src/auth/resilience.js';
 import { startFaultProxy, type FaultProxyHandle } from './helpers/faultProxy.js';
 import { SVC_CREDENTIALS, directToken, manualClock, startStack, tokenRequestCounter, waitUntil, type Stack } from './helpers/fixtures.js';
@@ -204,6 +204,19 @@ describe('clock skew and clamps reach every source', () => {
     assert.equal(client.clientCredentialsAuthManager.isExpired({ accessToken: 'x', tokenType: 'Bearer', expiry: clock.now() / 1000 + 90 }), false);
     const token = await client.clientCredentialsAuthManager.getToken();
     assert.notEqual(token.accessToken, 'preset', 'the preset token was inside the skew: a new one was fetched');
+  });
+
+  test('a token shared through a store keeps its milliseconds: another process does not see it stale early and fetch again', async () => {
+    const clock = manualClock(Math.floor(Date.now() / 1000) * 1000 + 999); // the rounded expiry would be 999 ms early
+    const tokenStore = new MemoryTokenStore();
+    const a = makeClient({ clock, tokenStore });
+    const b = makeClient({ clock, tokenStore });
+    const token = await a.clientCredentialsAuthManager.getToken();
+    assert.equal((await b.clientCredentialsAuthManager.getToken()).accessToken, token.accessToken, 'from the store');
+    clock.advance(30_000 - 1); // 1 ms before the middle of the 60 s lifetime
+    await b.clientCredentialsAuthManager.getToken();
+    assert.equal(b.stats().backgroundRefreshes, 0, 'still fresh: no second fetch for the fleet');
+    assert.equal(b.stats().tokenRequests, 0);
   });
 
   test('a provider returning expiresIn 86400 under maxTokenLifetime 3600 is not called on every request', async () => {

@@ -77,7 +77,7 @@ export class TokenSource {
     if (provider) {
       const record = await this.#callProvider(request, stored);
       if (!request.refused(record.token.accessToken)) {
-        if (store) await store.set(hash, record.token, this.#ttl(record));
+        if (store) await store.set(hash, forStore(record), this.#ttl(record));
         return record;
       }
       // The provider offered the token the API refused (typically the saved copy): the endpoint must give a new one.
@@ -88,7 +88,7 @@ export class TokenSource {
       if (shared) return shared;
     }
     const record = await this.#fromEndpoint(request);
-    if (store) await store.set(hash, record.token, this.#ttl(record));
+    if (store) await store.set(hash, forStore(record), this.#ttl(record));
     return record;
   }
 
@@ -119,7 +119,7 @@ export class TokenSource {
           const again = this.#read(await store.get(hash));
           if (this.#usable(again, request)) return this.#fromStore(again);
           const record = await this.#fromEndpoint(request);
-          await store.set(hash, record.token, this.#ttl(record), true);
+          await store.set(hash, forStore(record), this.#ttl(record), true);
           return record;
         } finally {
           clearInterval(renew);
@@ -195,4 +195,13 @@ export class TokenSource {
   #ttl(record: TokenRecord): number {
     return record.expiryMs - this.#o.now();
   }
+}
+
+/**
+ * The token as a store keeps it: `expiry` with its milliseconds (a fraction of a second), so that another process
+ * reading it takes no decision on a rounded value (a whole-second expiry makes a short token look stale up to a second
+ * early, and a fleet would refresh it twice). Reading it back gives the whole-second `expiry` of the public token.
+ */
+function forStore(record: TokenRecord): OAuthToken {
+  return { ...record.token, expiry: record.expiryMs / 1000 };
 }
