@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { ApiError, Client, ErrorCode, MemoryTokenStore, TimeoutError, type ClientConfiguration, type OAuthToken } from '../src/index.js';
 import { parseRetryAfter } from '../src/auth/resilience.js';
 import { startFaultProxy, type FaultProxyHandle } from './helpers/faultProxy.js';
-import { SVC_CREDENTIALS, directToken, manualClock, startStack, tokenRequestCounter, waitUntil, type Stack } from './helpers/fixtures.js';
+import { SVC_CREDENTIALS, directToken, manualClock, nextEvent, startStack, tokenRequestCounter, waitUntil, type Stack } from './helpers/fixtures.js';
 
 let stack: Stack;
 /** A fault proxy in front of the API. */
@@ -217,6 +217,26 @@ describe('clock skew and clamps reach every source', () => {
     await b.clientCredentialsAuthManager.getToken();
     assert.equal(b.stats().backgroundRefreshes, 0, 'still fresh: no second fetch for the fleet');
     assert.equal(b.stats().tokenRequests, 0);
+  });
+
+  test('a background refresh is postponed, not fetched by every process, while the store cannot take a lease; an expired token is fetched at once', async () => {
+    const clock = manualClock();
+    const memory = new MemoryTokenStore();
+    // A store whose lease service is down (as Redis just after a restart); reads and writes still work.
+    const tokenStore = { get: memory.get.bind(memory), set: memory.set.bind(memory), delete: memory.delete.bind(memory), acquireLease: async () => { throw new Error('connection is closed'); } };
+    const client = makeClient({ clock, tokenStore });
+    const failures: unknown[] = [];
+    client.on('refreshFailed', (e) => failures.push(e.error));
+    const first = await client.clientCredentialsAuthManager.getToken(); // nothing cached: fetched on its own
+    assert.equal(client.stats().tokenRequests, 1);
+    clock.set(first.expiry! * 1000 - 10_000); // stale
+    const failed = nextEvent(client, 'refreshFailed');
+    assert.equal((await client.clientCredentialsAuthManager.getToken()).accessToken, first.accessToken);
+    assert.equal(((await failed).error as { code?: string }).code, ErrorCode.TokenStore);
+    assert.equal(client.stats().tokenRequests, 1, 'postponed: no token request while the token is served');
+    clock.set(first.expiry! * 1000); // expired: callers wait, so this process fetches
+    assert.notEqual((await client.clientCredentialsAuthManager.getToken()).accessToken, first.accessToken);
+    assert.equal(client.stats().tokenRequests, 2);
   });
 
   test('a provider returning expiresIn 86400 under maxTokenLifetime 3600 is not called on every request', async () => {

@@ -5,7 +5,7 @@
  * through the one time model ({@link recordFromInput}), so a stored or provided value gets the same validation and
  * clamps as a fresh one.
  */
-import { AbortError, CallbackError, ClientCredentialsError, TimeoutError, TokenExpiredError } from '../errors.js';
+import { AbortError, CallbackError, ClientCredentialsError, TimeoutError, TokenExpiredError, TokenStoreError } from '../errors.js';
 import type { OAuthTokenProvider } from '../configuration.js';
 import type { GuardedStore } from '../stores/guardedStore.js';
 import type { OAuthToken } from '../token.js';
@@ -109,7 +109,15 @@ export class TokenSource {
     const deadline = monotonic() + this.#o.leaseWait;
     for (;;) {
       const lease = await store.acquireLease(hash, leaseTtl);
-      if (lease.state === 'unavailable') return undefined;
+      if (lease.state === 'unavailable') {
+        // The store cannot coordinate the fleet right now (a Redis restart, a back-off). While the token is still
+        // served, a background refresh waits for it rather than have every process fetch at once; once the token has
+        // expired, callers are waiting, and this process fetches on its own.
+        if (request.background && request.current !== undefined) {
+          throw new TokenStoreError('acquireLease', 'the token store is unavailable: the background refresh is postponed while the current token is served');
+        }
+        return undefined;
+      }
       if (lease.state === 'held') {
         // Renew the lease while the token request (with its retries) runs: a slow holder keeps it, a dead one
         // loses it within one lease time and a waiter takes over.
