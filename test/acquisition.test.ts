@@ -85,6 +85,25 @@ describe('refused tokens never come back', () => {
   });
 });
 
+describe('refusals near expiry', () => {
+  test('a stale token refused soon after another refusal is replaced, not throttled (an API whose clock runs ahead)', async () => {
+    let wall = Math.floor(Date.now() / 1000) * 1000;
+    let mono = 0;
+    const client = makeClient({ clock: { now: () => wall, monotonic: () => mono } });
+    const t1 = await client.clientCredentialsAuthManager.getToken();
+    stack.api.revoke(t1.accessToken);
+    assert.equal((await client.get('/things')).statusCode, 200);
+    const t2 = await client.clientCredentialsAuthManager.getToken();
+    assert.notEqual(t2.accessToken, t1.accessToken);
+    mono += 1_000; // a second later on the monotonic clock...
+    wall = t2.expiry! * 1000 - 2_000; // ...and t2 is in its last seconds on the wall clock
+    stack.api.revoke(t2.accessToken); // the API already treats it as expired
+    stack.proxy.inject({ kind: 'delay', ms: 200 }); // the background refresh it starts is still running at the 401
+    assert.equal((await client.get('/things')).statusCode, 200, 'replaced and retried');
+    assert.notEqual((await client.clientCredentialsAuthManager.getToken()).accessToken, t2.accessToken);
+  });
+});
+
 describe('the provider is bound to the selection', () => {
   test("a request with its own audience gets that audience's token: the provider's authManager fetches for it, and lastOAuthToken is that selection's", async () => {
     const lasts: (string | undefined)[] = [];

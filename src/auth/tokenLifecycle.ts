@@ -178,8 +178,9 @@ export class TokenLifecycle {
 
   /**
    * The API answered 401 to `accessToken`: drop it for good, unless it was already replaced (`'replaced'`: retry with
-   * the current token) or this key's previous token was refused moments ago too (`'throttled'`: the route refuses every
-   * token, so the token is kept and the 401 reaches the caller without another token request).
+   * the current token) or this key's previous token was refused moments ago and this one is still fresh
+   * (`'throttled'`: the route refuses every token, so the token is kept and the 401 reaches the caller without another
+   * token request).
    */
   refuse(key: TokenKey, accessToken: string): RefuseOutcome {
     const entry = this.#cache.entry(key);
@@ -188,7 +189,9 @@ export class TokenLifecycle {
       return 'replaced';
     }
     const now = this.#o.monotonic();
-    if (now - entry.lastRefusalAt < REFUSAL_REFETCH_INTERVAL) return 'throttled';
+    // Throttled only for a fresh token: one near its expiry may well be refused by an API whose clock is ahead, and
+    // is replaced as usual however recent the last refusal was.
+    if (now - entry.lastRefusalAt < REFUSAL_REFETCH_INTERVAL && this.#o.now() < entry.record.staleAtMs) return 'throttled';
     entry.lastRefusalAt = now;
     this.#drop(entry, 'unauthorized');
     return 'refused';
