@@ -155,15 +155,17 @@ test('oidc-provider: opaque format and expiry', async (t) => {
   assert.equal(o.body.expires_in, 30);
   assert.notEqual(o.body.access_token!.split('.').length, 3);
 
-  const short = await startOidcProvider({ ttl: 1 });
+  // 3 s, not 1 s: `exp` is whole seconds, so a 1 s token may expire a millisecond after it is issued (a loaded
+  // machine then sees it refused before the first call).
+  const short = await startOidcProvider({ ttl: 3 });
   t.after(() => short.close());
   const api = await startProtectedApi({ issuer: short.issuer, jwksUrl: short.jwksUrl, audience: short.resource });
   t.after(() => api.close());
   const s = await tokenRequest(short.tokenUrl, { authorization: basic('svc', 'svc-secret') }, { grant_type: 'client_credentials' });
-  assert.equal(s.body.expires_in, 1);
+  assert.equal(s.body.expires_in, 3);
   const auth = { authorization: `Bearer ${s.body.access_token}` };
   assert.equal((await fetch(`${api.url}/things`, { headers: auth })).status, 200);
-  await new Promise((r) => setTimeout(r, 2100));
+  await new Promise((r) => setTimeout(r, 4_100));
   const expired = await fetch(`${api.url}/things`, { headers: auth });
   assert.equal(expired.status, 401);
   await expired.arrayBuffer();
