@@ -1,7 +1,6 @@
 /**
  * Child-process fleets for tests and the soak: spawns test/fixtures/fleetWorker.js workers, sends them commands over
- * IPC and sums their reports. (The same helpers as in test/fleet.test.ts, shared by the Redis deployment tests and
- * the soak.)
+ * IPC and sums their reports. Shared by test/fleet.test.ts, the Redis deployment tests and the soak.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
