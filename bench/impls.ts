@@ -127,7 +127,7 @@ const specs: ContenderSpec[] = [
   },
   {
     name: 'ours',
-    label: 'client-credentials (ours)',
+    label: 'oauth-client-credentials (ours)',
     kind: 'ours',
     idiom: '`new Client({ baseUrl, tokenUrl, clientCredentialsAuthCredentials })`, `client.get(\'/things\')` (defaults)',
     async create(env, options) {

@@ -28,7 +28,7 @@ import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
 import { Child } from './child.js';
 import { ADAPTER_PAIRS, CONTENDERS, TOKEN_CONTENDERS, contender, type BenchEnv, type ContenderName } from './impls.js';
-import { renderMarkdown, renderSvg, type BenchResults, type TargetResult } from './report.js';
+import { renderMarkdown, renderSvg, type BenchResults, type S1Pair, type S1PairCell, type TargetResult } from './report.js';
 import { BENCH_CLIENT, type ServerStats, type TokenServerConfig } from './servers.js';
 import { median, round } from './stats.js';
 import type { LoadResult, OutageLoadResult } from './worker.js';
@@ -45,8 +45,8 @@ function flag(name: string): string | undefined {
 }
 
 const PLAN = quick
-  ? { s1: { rounds: 1, warmupMs: 30, windowMs: 150, firstWarmupMs: 100 }, s2: { requests: 500, latency: 50 }, s3: { ttl: 2, latency: 100, concurrency: 16, durationMs: 800 }, s5: { tokens: 1_000, requests: 20_000, samples: 5 }, s6: { processes: 8, ttl: 2, durationMs: 2_000, concurrency: 2 }, s7: { runs: 1 }, s8: { runs: 1 } }
-  : { s1: { rounds: 10, warmupMs: 100, windowMs: 300, firstWarmupMs: 600 }, s2: { requests: 1000, latency: 50 }, s3: { ttl: 2, latency: 100, concurrency: 16, durationMs: 10_000 }, s5: { tokens: 10_000, requests: 1_000_000, samples: 20 }, s6: { processes: 8, ttl: 3, durationMs: 10_000, concurrency: 4 }, s7: { runs: 5 }, s8: { runs: 1 } };
+  ? { s1: { rounds: 1, warmupMs: 30, windowMs: 150, firstWarmupMs: 100, pairRounds: 1 }, s2: { requests: 500, latency: 50 }, s3: { ttl: 2, latency: 100, concurrency: 16, durationMs: 800 }, s5: { tokens: 1_000, requests: 20_000, samples: 5 }, s6: { processes: 8, ttl: 2, durationMs: 2_000, concurrency: 2 }, s7: { runs: 1 }, s8: { runs: 1 } }
+  : { s1: { rounds: 10, warmupMs: 100, windowMs: 300, firstWarmupMs: 600, pairRounds: 24 }, s2: { requests: 1000, latency: 50 }, s3: { ttl: 2, latency: 100, concurrency: 16, durationMs: 10_000 }, s5: { tokens: 10_000, requests: 1_000_000, samples: 20 }, s6: { processes: 8, ttl: 3, durationMs: 10_000, concurrency: 4 }, s7: { runs: 5 }, s8: { runs: 1 } };
 
 const onlyArg = flag('only');
 const only = onlyArg ? new Set(onlyArg.split(',').map((s) => s.trim().toUpperCase())) : undefined;
@@ -57,6 +57,7 @@ const s1Contenders = flag('contenders')?.split(',') ?? CONTENDERS.map((s) => s.n
 const outageContenders = TOKEN_CONTENDERS.filter((s) => (flag('contenders') ? s1Contenders.includes(s.name) : !quick || s.name === 'ours'));
 if (flag('runs')) PLAN.s7.runs = PLAN.s8.runs = Number(flag('runs'));
 if (flag('rounds')) PLAN.s1.rounds = Number(flag('rounds'));
+if (flag('pair-rounds')) PLAN.s1.pairRounds = Number(flag('pair-rounds'));
 if (flag('window')) PLAN.s1.windowMs = Number(flag('window'));
 
 function log(line: string): void {
@@ -117,6 +118,10 @@ async function withWorker<T>(fn: (worker: Child) => Promise<T>, execArgv: string
 // ---------------------------------------------------------------------------------------------------------------
 // S1: hot path
 
+function emptyPairCell(): S1PairCell {
+  return { ratio: Number.NaN, ratios: [], cpuRatio: Number.NaN, cpuRatios: [], peerRatios: [] };
+}
+
 async function s1(servers: Servers): Promise<NonNullable<BenchResults['s1']>> {
   const plan = PLAN.s1;
   const specs = CONTENDERS.filter((s) => s1Contenders.includes(s.name));
@@ -132,6 +137,7 @@ async function s1(servers: Servers): Promise<NonNullable<BenchResults['s1']>> {
   const samples: Record<string, Record<string, number[]>> = { c1: {}, c64: {} };
   const cpu: Record<string, Record<string, number[]>> = { c1: {}, c64: {} };
   const errors: Record<string, number> = {};
+  const pairs: S1Pair[] = [];
   try {
     for (const spec of specs) {
       // JIT warm-up, connections and the first token, outside the measured rounds.
@@ -151,6 +157,39 @@ async function s1(servers: Servers): Promise<NonNullable<BenchResults['s1']>> {
         }
       }
       log(`  round ${roundNo + 1}/${plan.rounds}: ` + specs.map((s) => `${s.name} ${Math.round(samples.c64![s.name]!.at(-1)!)}`).join(', ') + ' req/s at c=64');
+    }
+    // The adapter targets: each of ours back to back with its bare client (and its peer), the order flipped every
+    // round, so that both see the same machine; the figure is the median of the per-round ratios.
+    for (const pair of ADAPTER_PAIRS) {
+      const names = [pair.bare, pair.ours, ...(pair.peer ? [pair.peer] : [])].filter((n) => workers.has(n));
+      if (!names.includes(pair.ours) || !names.includes(pair.bare)) continue;
+      const row: S1Pair = { ours: pair.ours, bare: pair.bare, ...(pair.peer && workers.has(pair.peer) ? { peer: pair.peer } : {}), c1: emptyPairCell(), c64: emptyPairCell() };
+      for (let roundNo = 0; roundNo < plan.pairRounds; roundNo++) {
+        const order = roundNo % 2 === 0 ? names : [...names].reverse();
+        for (const c of concurrencies) {
+          const rps: Record<string, number> = {};
+          const cpuUs: Record<string, number> = {};
+          for (const name of order) {
+            const result = await workers.get(name)!.call<LoadResult>({ type: 'load', concurrency: c, warmupMs: plan.warmupMs, durationMs: plan.windowMs });
+            rps[name] = (result.count / result.elapsedMs) * 1000;
+            cpuUs[name] = result.cpuPerRequestUs;
+            if (result.errors > 0) errors[name] = (errors[name] ?? 0) + result.errors;
+          }
+          const cell = row[`c${c}`];
+          cell.ratios.push(round(rps[pair.ours]! / rps[pair.bare]!, 3));
+          cell.cpuRatios!.push(round(cpuUs[pair.bare]! / cpuUs[pair.ours]!, 3));
+          if (row.peer) cell.peerRatios!.push(round(rps[pair.ours]! / rps[row.peer]!, 3));
+        }
+      }
+      for (const c of concurrencies) {
+        const cell = row[`c${c}`];
+        cell.ratio = round(median(cell.ratios), 3);
+        cell.cpuRatio = round(median(cell.cpuRatios!), 3);
+        if (row.peer) cell.peerRatio = round(median(cell.peerRatios!), 3);
+        else delete cell.peerRatios;
+      }
+      pairs.push(row);
+      log(`  pair ${pair.ours}/${pair.bare}: c=1 ${row.c1.ratio} (CPU ${row.c1.cpuRatio}), c=64 ${row.c64.ratio} (CPU ${row.c64.cpuRatio})${row.peer ? `; against ${row.peer}: c=1 ${row.c1.peerRatio}, c=64 ${row.c64.peerRatio}` : ''}`);
     }
   } finally {
     await Promise.all([...workers.values()].map(async (w) => {
@@ -176,7 +215,7 @@ async function s1(servers: Servers): Promise<NonNullable<BenchResults['s1']>> {
     }
   }
   for (const spec of specs) table[spec.name]!.errors = errors[spec.name] ?? 0;
-  return { rounds: plan.rounds, windowMs: plan.windowMs, warmupMs: plan.warmupMs, results: table };
+  return { rounds: plan.rounds, windowMs: plan.windowMs, warmupMs: plan.warmupMs, results: table, pairRounds: plan.pairRounds, pairs };
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -466,7 +505,15 @@ function targets(r: BenchResults): TargetResult[] {
   if (r.s1) {
     // Issue 12: each adapter against its bare client with a fixed token, and the peer of its kind, from the same run.
     const res = r.s1.results;
-    for (const pair of ADAPTER_PAIRS) {
+    for (const pair of r.s1.pairs ?? []) {
+      for (const c of ['c1', 'c64'] as const) {
+        const cell = pair[c];
+        const at = c === 'c1' ? 'c=1' : 'c=64';
+        out.push({ id: 'S1', target: `${at}: ${pair.ours} ≥ 0.95 of ${pair.bare}`, value: `${cell.ratio} (median of ${cell.ratios.length} back-to-back rounds; CPU per request ${cell.cpuRatio})`, met: cell.ratio >= 0.95 });
+        if (pair.peer && cell.peerRatio !== undefined) out.push({ id: 'S1', target: `${at}: ${pair.ours} ahead of ${pair.peer}`, value: `${cell.peerRatio}× (median of ${cell.peerRatios!.length} back-to-back rounds)`, met: cell.peerRatio > 1 });
+      }
+    }
+    for (const pair of r.s1.pairs?.length ? [] : ADAPTER_PAIRS) {
       const o = res[pair.ours];
       const b = res[pair.bare];
       if (!o || !b) continue;

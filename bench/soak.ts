@@ -35,6 +35,8 @@ for (const [name, value] of Object.entries({ minutes, processes, ttl, restartEve
 interface Snapshot extends Omit<RunReport, 'type'> {
   type: 'snapshot';
   rss: number;
+  /** Heap used after a forced collection: what a leak would grow. */
+  heap: number;
 }
 
 const LEASE = 1_500;
@@ -79,11 +81,12 @@ const faults: { at: number; kind: 'restart' | 'kill' }[] = [];
 let ok = 0;
 let failed = 0;
 let storeErrors = 0;
-const storeErrorTimes: number[] = [];
+const storeErrorsSeen = new Map<number, number>();
 const errors: string[] = [];
-const rssRows: { t: number; min: number; median: number; max: number; oldest: number }[] = [];
+const rssRows: { t: number; min: number; median: number; max: number; oldest: number; oldestHeap: number }[] = [];
 const oldestPid = fleet[0]!.pid;
-let oldestRss: number[] = [];
+const oldestRss: number[] = [];
+const oldestHeap: number[] = [];
 
 log(`soak: ${processes} processes (node-redis and ioredis), token lifetime ${ttl} s, lease ${LEASE} ms, token requests delayed 300 ms; Redis restarted every ${restartEvery / 1000} s, a lease holder SIGKILLed every ${killEvery / 1000} s; ${minutes} min`);
 
@@ -101,13 +104,18 @@ async function snapshot(): Promise<void> {
     if (!r) continue;
     ok += r.ok;
     failed += r.failed;
-    storeErrors += r.storeErrors;
+    // A worker's storeErrors is its Client's running total: count what is new since its last snapshot.
+    storeErrors += r.storeErrors - (storeErrorsSeen.get(alive[i]!.pid) ?? 0);
+    storeErrorsSeen.set(alive[i]!.pid, r.storeErrors);
     for (const e of r.errors) if (errors.length < 20) errors.push(e);
     rss.push(r.rss);
-    if (alive[i]!.pid === oldestPid) oldestRss.push(r.rss);
+    if (alive[i]!.pid === oldestPid) {
+      oldestRss.push(r.rss);
+      oldestHeap.push(r.heap);
+    }
   }
   rss.sort((a, b) => a - b);
-  if (rss.length) rssRows.push({ t: Math.round((Date.now() - t0) / 1000), min: rss[0]!, median: rss[Math.floor(rss.length / 2)]!, max: rss[rss.length - 1]!, oldest: oldestRss.at(-1) ?? NaN });
+  if (rss.length) rssRows.push({ t: Math.round((Date.now() - t0) / 1000), min: rss[0]!, median: rss[Math.floor(rss.length / 2)]!, max: rss[rss.length - 1]!, oldest: oldestRss.at(-1) ?? NaN, oldestHeap: oldestHeap.at(-1) ?? NaN });
 }
 
 async function killLeaseHolder(): Promise<void> {
@@ -156,7 +164,7 @@ while (Date.now() < end) {
     const row = rssRows.at(-1);
     const tokenRequests = stack.op.tokenRequests.length - lastLineRequests;
     lastLineRequests = stack.op.tokenRequests.length;
-    log(`t=${Math.round((now - t0) / 1000)}s requests ok ${ok}, failed ${failed}; store errors ${storeErrors}; token requests this minute ${tokenRequests}; RSS MB min/median/max ${row ? `${mb(row.min)}/${mb(row.median)}/${mb(row.max)}` : '-'}, longest-lived worker ${row ? mb(row.oldest) : '-'}`);
+    log(`t=${Math.round((now - t0) / 1000)}s requests ok ${ok}, failed ${failed}; store errors ${storeErrors}; token requests this minute ${tokenRequests}; RSS MB min/median/max ${row ? `${mb(row.min)}/${mb(row.median)}/${mb(row.max)}` : '-'}, longest-lived worker ${row ? `${mb(row.oldest)} (heap after GC ${mb(row.oldestHeap)})` : '-'}`);
   }
   await sleep(50);
 }
@@ -172,16 +180,20 @@ for (const r of await Promise.all(stopped)) {
 }
 const elapsed = Date.now() - t0;
 
-// Token requests per window. A window is one token generation: the requests from one refresh (or one cold fetch)
-// until half a token lifetime later (refreshes are 75 % of a lifetime apart). Each window is judged against the faults
+// Token requests per window. A window is one token generation: the requests of one refresh (or one cold fetch).
+// Generations are half a usable lifetime apart (the stale point), so, as in the bench's S6, a gap longer than a
+// quarter of the lifetime between two token requests starts a new window. Each window is judged against the faults
 // injected since the window before it began (a fault's effect lands in the next refresh).
 const times = stack.op.tokenRequests.slice(firstRequest).map((r) => r.at).sort((a, b) => a - b);
-const groups: { start: number; count: number }[] = [];
+const groups: { start: number; count: number; times: number[] }[] = [];
 for (const at of times) {
   const last = groups.at(-1);
-  if (last && at - last.start < (ttl * 1_000) / 2) last.count++;
-  else groups.push({ start: at, count: 1 });
+  if (last && at - last.times.at(-1)! <= (ttl * 1_000) / 4) {
+    last.count++;
+    last.times.push(at);
+  } else groups.push({ start: at, count: 1, times: [at] });
 }
+const gaps = groups.slice(1).map((g, i) => g.start - groups[i]!.start).sort((a, b) => a - b);
 const faultsFor = groups.map((g, i) => {
   const from = i > 0 ? groups[i - 1]!.start : t0;
   const to = g.start + (ttl * 1_000) / 2;
@@ -201,15 +213,16 @@ log(`summary after ${(elapsed / 60_000).toFixed(1)} min:`);
 log(`  requests: ${ok} ok, ${failed} failed${errors.length ? ` (${errors.slice(0, 5).join('; ')})` : ''}`);
 log(`  faults: ${restarts} Redis restarts, ${kills} lease holders SIGKILLed`);
 log(`  token requests: ${times.length} in ${windows} windows (token generations); per window ${[...histogram.entries()].sort((a, b) => a[0] - b[0]).map(([n, c]) => `${n}: ${c}x`).join(', ')}`);
+log(`  time between windows: min ${((gaps[0] ?? 0) / 1000).toFixed(2)} s, median ${((gaps[Math.floor(gaps.length / 2)] ?? 0) / 1000).toFixed(2)} s, max ${((gaps.at(-1) ?? 0) / 1000).toFixed(2)} s`);
 log(`  windows without a fault: ${quiet.length}, max ${Math.max(0, ...quiet)} token request(s) in one; windows over 1 + their faults: ${over}`);
 for (const [i, g] of groups.entries()) {
   if (g.count <= 1 + faultsFor[i]!) continue;
   const near = faults.filter((f) => Math.abs(f.at - g.start) < 3_000).map((f) => `${f.kind} ${((f.at - g.start) / 1000).toFixed(1)} s`);
-  log(`    window at t=${((g.start - t0) / 1000).toFixed(1)} s: ${g.count} token requests; faults within 3 s: ${near.join(', ') || 'none'}`);
+  log(`    window at t=${((g.start - t0) / 1000).toFixed(1)} s: ${g.count} token requests (at +${g.times.map((t) => ((t - g.start) / 1000).toFixed(2)).join(', +')} s); faults within 3 s: ${near.join(', ') || 'none'}`);
 }
 log(`  store errors reported by the workers: ${storeErrors}`);
-log(`  RSS (MB) every 10 s, t / min / median / max / longest-lived worker:`);
-for (const row of rssRows) log(`    ${String(row.t).padStart(4)} s  ${mb(row.min).padStart(6)} ${mb(row.median).padStart(6)} ${mb(row.max).padStart(6)} ${mb(row.oldest).padStart(6)}`);
+log(`  RSS (MB) every 10 s, t / min / median / max / longest-lived worker / its heap after GC:`);
+for (const row of rssRows) log(`    ${String(row.t).padStart(4)} s  ${mb(row.min).padStart(6)} ${mb(row.median).padStart(6)} ${mb(row.max).padStart(6)} ${mb(row.oldest).padStart(6)} ${mb(row.oldestHeap).padStart(6)}`);
 
 await stopWorkers(fleet);
 inspector.destroy();

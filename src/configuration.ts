@@ -287,12 +287,23 @@ export function parseResource(value: unknown, path = 'resource'): string[] {
   return list as string[];
 }
 
-/** Splits scopes given as a space-separated string or an array. */
+/** RFC 6749 §3.3 `scope-token`: printable ASCII except space, `"` and `\`. */
+const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/;
+
+/**
+ * Splits scopes given as a space-separated string or an array, and checks each against RFC 6749 §3.3 (before any
+ * request: a control character or a quote is the caller's mistake, not the server's to report).
+ */
 export function parseScopes(value: unknown, path: string): string[] {
   if (value === undefined) return [];
-  if (typeof value === 'string') return value.split(/\s+/).filter(Boolean);
-  if (Array.isArray(value) && value.every((s) => typeof s === 'string')) return value.flatMap((s: string) => s.split(/\s+/)).filter(Boolean);
-  throw new InvalidOptionError(path, 'must be a string or an array of strings');
+  let scopes: string[];
+  if (typeof value === 'string') scopes = value.split(/\s+/).filter(Boolean);
+  else if (Array.isArray(value) && value.every((s) => typeof s === 'string')) scopes = value.flatMap((s: string) => s.split(/\s+/)).filter(Boolean);
+  else throw new InvalidOptionError(path, 'must be a string or an array of strings');
+  for (const scope of scopes) {
+    if (!SCOPE_TOKEN.test(scope)) throw new InvalidOptionError(path, 'has a scope with a character RFC 6749 §3.3 does not allow (a control character, `"`, `\\` or a non-ASCII character)');
+  }
+  return scopes;
 }
 
 function resolveCredentials(raw: unknown, path: string): ResolvedCredentials | undefined {

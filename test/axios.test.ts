@@ -77,3 +77,70 @@ test('axios: attaching needs an allowed origin', async () => {
     await bare.close();
   }
 });
+
+test('axios: a request whose token is cached is dispatched synchronously (no promise hop); a cold one waits, then both carry the token', async () => {
+  const client = adapterClient(servers, manualClock());
+  const instance = axios.create({ baseURL: servers.stack.api.url });
+  const detach = attachClientCredentials(instance, client);
+  // An adapter that records when axios calls it, then hands the request to axios's own http adapter.
+  const http = axios.getAdapter('http');
+  let dispatched = 0;
+  const adapter = (config: Parameters<typeof http>[0]) => {
+    dispatched++;
+    return http(config);
+  };
+  try {
+    const cold = instance.get('/things', { adapter });
+    assert.equal(dispatched, 0, 'without a cached token the request waits for one before it is dispatched');
+    assert.equal((await cold).status, 200);
+    assert.equal(dispatched, 1);
+    const warm = instance.get('/things', { adapter });
+    assert.equal(dispatched, 2, 'with a cached token axios dispatches within the call');
+    assert.equal((await warm).status, 200);
+    const hits = client.stats().cacheHits;
+    await instance.get('/things');
+    assert.equal(client.stats().cacheHits, hits + 1, 'one cache hit per request');
+    assert.equal(client.stats().tokenRequests, 1);
+    const sent = servers.stack.api.requests.slice(-3).map((r) => r.headers.authorization);
+    assert.ok(sent.every((h) => h?.startsWith('Bearer ')), 'every request carried the token');
+  } finally {
+    detach();
+    await client.close();
+  }
+});
+
+test('axios: the target and Authorization are checked again when the interceptor runs (another interceptor may change them)', async () => {
+  const client = adapterClient(servers, manualClock());
+  await client.clientCredentialsAuthManager.getToken(); // cached: the synchronous path
+  const instance = axios.create();
+  // Registered after ours, so it runs before them (axios runs request interceptors last-registered first), but after
+  // axios chose which of ours apply: it points a request without a baseURL at the API, and gives others their own
+  // Authorization (one whose target was allowed from the start, so ours chose its synchronous path).
+  const detach = attachClientCredentials(instance, client);
+  const other = instance.interceptors.request.use((config) => {
+    if (config.url === '/late-base') {
+      config.baseURL = servers.stack.api.url;
+      config.url = '/things';
+    }
+    if (config.url === `${servers.stack.api.url}/things?mine`) config.headers.Authorization = 'Bearer mine';
+    if (config.url === '/mine') {
+      config.baseURL = servers.stack.api.url;
+      config.url = '/things';
+      config.headers.Authorization = 'Bearer mine';
+    }
+    return config;
+  });
+  try {
+    assert.equal((await instance.get('/late-base')).status, 200, 'a baseURL set by an interceptor still gets the token');
+    assert.match(servers.stack.api.requests.at(-1)!.headers.authorization ?? '', /^Bearer (?!mine)/);
+    await assert.rejects(instance.get('/mine', { oauth: { retryOnUnauthorized: false } }), (e: AxiosError) => e.response?.status === 401);
+    assert.equal(servers.stack.api.requests.at(-1)!.headers.authorization, 'Bearer mine', 'an Authorization set by an interceptor is left alone');
+    await assert.rejects(instance.get(`${servers.stack.api.url}/things?mine`, { oauth: { retryOnUnauthorized: false } }), (e: AxiosError) => e.response?.status === 401);
+    assert.equal(servers.stack.api.requests.at(-1)!.headers.authorization, 'Bearer mine', 'also on the synchronous path');
+    await assert.rejects(instance.get(`${servers.stack.api.url}/things`, { oauth: { scopes: 'bad\u0000scope' } }), InvalidOptionError);
+  } finally {
+    instance.interceptors.request.eject(other);
+    detach();
+    await client.close();
+  }
+});

@@ -263,3 +263,20 @@ test('errors serialise to JSON with name, code and message', async () => {
     errorDescription: 'client authentication failed',
   });
 });
+
+test('a scope RFC 6749 §3.3 does not allow (control character, quote, backslash, non-ASCII) is an InvalidOptionError before any request', async () => {
+  for (const bad of ['api\u0000read', 'say"hi"', 'back\\slash', 'café']) {
+    assert.throws(
+      () => new Client({ tokenUrl: 'https://auth.example.com/token', clientCredentialsAuthCredentials: { oAuthClientId: 'id', oAuthClientSecret: 'secret', oAuthScopes: bad } }),
+      (error: unknown) => error instanceof InvalidOptionError && error.option === 'clientCredentialsAuthCredentials.oAuthScopes',
+      JSON.stringify(bad),
+    );
+  }
+  const client = new Client({ baseUrl: 'https://api.example.com', tokenUrl: 'https://auth.example.com/token', clientCredentialsAuthCredentials: { oAuthClientId: 'id', oAuthClientSecret: 'secret', oAuthScopes: 'https://graph.example.com/.default api:read' } });
+  try {
+    await assert.rejects(client.get('/things', { scopes: 'a\nb\u0007' }), (error: unknown) => error instanceof InvalidOptionError && error.option === 'scopes');
+    assert.equal(client.stats().tokenRequests, 0);
+  } finally {
+    await client.close();
+  }
+});

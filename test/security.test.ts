@@ -448,6 +448,45 @@ test('`maxResponseBytes` caps an API response with ResponseTooLargeError; the de
   assert.throws(() => new Client({ maxResponseBytes: 0 }), (error: unknown) => error instanceof InvalidOptionError && error.option === 'maxResponseBytes');
 });
 
+test('`maxResponseBytes`: a body declared larger is refused before it is read; a chunked one is counted as it arrives', async () => {
+  const server = await serve((req, res) => {
+    if (req.url === '/declared') {
+      // Declares 3 MiB, sends one byte, then stalls: the refusal must not wait for the rest.
+      res.writeHead(200, { 'content-type': 'text/plain', 'content-length': String(3 * 1024 * 1024) });
+      res.write('a');
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'text/plain', 'transfer-encoding': 'chunked' });
+    for (let i = 0; i < 3; i++) res.write(Buffer.alloc(512 * 1024, 'a'));
+    res.end();
+  });
+  const client = makeClient({ baseUrl: server.url, maxResponseBytes: 1024 * 1024, closeTimeout: 100 });
+  const started = Date.now();
+  await assert.rejects(client.get('/declared', { auth: false }), (error: unknown) => error instanceof ResponseTooLargeError && error.limit === 1024 * 1024);
+  assert.ok(Date.now() - started < 5_000, `took ${Date.now() - started} ms`);
+  await assert.rejects(client.get('/chunked', { auth: false }), ResponseTooLargeError);
+  await assert.rejects(client.get('/declared', { auth: false, responseType: 'bytes' }), ResponseTooLargeError);
+  await assert.rejects(client.get('/chunked', { auth: false, responseType: 'bytes' }), ResponseTooLargeError);
+});
+
+test('a UTF-8 byte order mark is dropped from a text body, with or without content-length (as fetch drops it)', async () => {
+  const bom = Buffer.from([0xef, 0xbb, 0xbf]);
+  const json = Buffer.concat([bom, Buffer.from('{"ok":true}')]);
+  const server = await serve((req, res) => {
+    if (req.url === '/chunked') res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
+    else res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(json.length) });
+    res.end(json);
+  });
+  const client = makeClient({ baseUrl: server.url });
+  for (const path of ['/sized', '/chunked']) {
+    const response = await client.get<{ ok: boolean }>(path, { auth: false });
+    assert.deepEqual(response.result, { ok: true }, path);
+    assert.equal(response.body, '{"ok":true}', path);
+    const bytes = await client.get(path, { auth: false, responseType: 'bytes' });
+    assert.deepEqual([...bytes.body.subarray(0, 3)], [...bom], `${path}: bytes are byte for byte`);
+  }
+});
+
 // Finding 8 ---------------------------------------------------------------------------------------------------------
 
 test('close() waits `closeTimeout` for requests in flight, then destroys them (AbortError), even against a hanging server', { timeout: 30_000 }, async () => {

@@ -16,6 +16,7 @@
 import type { AxiosInstance, AxiosResponse, InternalAxiosRequestConfig } from 'axios';
 import type { Client } from '../client.js';
 import type { TokenSelector } from '../configuration.js';
+import type { OAuthToken } from '../token.js';
 import { requireAllowedOrigins, type AccessKey, type TokenAccess } from './tokenAccess.js';
 
 /** Per-request token options, as `config.oauth` of an axios request. */
@@ -44,7 +45,35 @@ interface Sent {
 /** Where an authenticated request keeps what it was sent with (a symbol: axios's mergeConfig never copies it to a retry). */
 const SENT = Symbol('oauth-client-credentials.sent');
 
-type Tracked = InternalAxiosRequestConfig & { [SENT]?: Sent };
+/**
+ * What a request gets, decided once when axios starts it, before any interceptor runs (`config.oauth` is read then):
+ * the token's key, and the token cached at that moment. A request with a cached token takes the synchronous
+ * interceptor, any other the asynchronous one.
+ */
+interface Plan {
+  key: AccessKey;
+  /** Undefined: the request waits for a token. */
+  token: OAuthToken | undefined;
+  retry: boolean;
+  /** A bad `config.oauth`: the request rejects with it. */
+  error?: unknown;
+}
+
+/**
+ * The plan of a request that did not want a token when it started (another origin, no `baseURL` yet, or an
+ * `Authorization` of its own): the asynchronous interceptor decides again when it runs.
+ */
+const LATER = Symbol('later');
+
+/** Whether a plan takes the synchronous interceptor. */
+function isCached(plan: Plan | typeof LATER): boolean {
+  return plan !== LATER && plan.token !== undefined;
+}
+
+/** Where a request keeps its plan (a symbol, like {@link SENT}: never copied to a retry). */
+const PLAN = Symbol('oauth-client-credentials.plan');
+
+type Tracked = InternalAxiosRequestConfig & { [SENT]?: Sent; [PLAN]?: Plan | typeof LATER };
 
 const ABSOLUTE = /^([a-z][a-z\d+\-.]*:)?\/\//i;
 
@@ -78,15 +107,46 @@ export function attachClientCredentials(instance: AxiosInstance, client: Client,
   const defaultKey = access.key(options);
   const defaultRetry = options.retryOnUnauthorized ?? access.retryOnUnauthorized;
 
-  const onRequest = async (config: InternalAxiosRequestConfig): Promise<InternalAxiosRequestConfig> => {
-    if (config.headers.has('authorization') || !access.allowsUrl(targetUrl(config))) return config;
+  /** Whether `config` gets the Client's token: it names no `Authorization` of its own and goes to an allowed origin. */
+  const wantsToken = (config: InternalAxiosRequestConfig): boolean => !config.headers.has('authorization') && access.allowsUrl(targetUrl(config));
+
+  /** The plan of a request that wants a token now. */
+  const planFor = (config: InternalAxiosRequestConfig): Plan => {
     const selection = config.oauth;
-    const key = selection ? access.key(selection) : defaultKey;
-    const token = access.peek(key) ?? (await access.token(key, config.signal as AbortSignal | undefined));
+    try {
+      const key = selection ? access.key(selection) : defaultKey;
+      return { key, token: access.peek(key), retry: selection?.retryOnUnauthorized ?? defaultRetry };
+    } catch (error) {
+      return { key: defaultKey, token: undefined, retry: false, error };
+    }
+  };
+
+  /** The plan of a request, made once when axios starts it (in the interceptors' `runWhen`). */
+  const planOf = (config: Tracked): Plan | typeof LATER => (config[PLAN] ??= wantsToken(config) ? planFor(config) : LATER);
+
+  /** Sets the token on `config` and remembers it for a 401. */
+  const authorize = (config: Tracked, plan: Plan, token: OAuthToken): InternalAxiosRequestConfig => {
     // A plain assignment, as axios's own docs do: AxiosHeaders#set normalises and validates, which costs more per call.
     config.headers.Authorization = access.authorization(token);
-    if ((selection?.retryOnUnauthorized ?? defaultRetry) && replayable(config.data)) (config as Tracked)[SENT] = { key, accessToken: token.accessToken, retry: true };
+    if (plan.retry && replayable(config.data)) config[SENT] = { key: plan.key, accessToken: token.accessToken, retry: true };
     return config;
+  };
+
+  // A request whose token is cached when it starts goes through a synchronous interceptor: axios runs its request
+  // interceptors without a promise hop only when every one that applies is synchronous. A request that must wait for
+  // a token goes through the asynchronous one. Both check the target again when they run (an interceptor that ran
+  // before them may have changed it, or set its own Authorization).
+  const onCached = (config: Tracked): InternalAxiosRequestConfig => {
+    const plan = config[PLAN] as Plan;
+    return wantsToken(config) ? authorize(config, plan, plan.token!) : config;
+  };
+  const onWait = async (config: Tracked): Promise<InternalAxiosRequestConfig> => {
+    if (!wantsToken(config)) return config;
+    const planned = config[PLAN];
+    const plan = planned === undefined || planned === LATER ? planFor(config) : planned;
+    if (plan.error !== undefined) throw plan.error;
+    const token = access.peek(plan.key) ?? (await access.token(plan.key, config.signal as AbortSignal | undefined));
+    return authorize(config, plan, token);
   };
 
   /** A 401 to a token this adapter sent (already refused): send the request again with a new one (the header marks the retry). */
@@ -98,7 +158,8 @@ export function attachClientCredentials(instance: AxiosInstance, client: Client,
     return instance.request(config);
   };
 
-  const requestId = instance.interceptors.request.use(onRequest);
+  const cachedId = instance.interceptors.request.use(onCached, null, { synchronous: true, runWhen: (config) => isCached(planOf(config)) });
+  const waitId = instance.interceptors.request.use(onWait, null, { synchronous: false, runWhen: (config) => !isCached(planOf(config)) });
   const responseId = instance.interceptors.response.use(
     (response) => {
       const state = response.status === 401 ? (response.config as Tracked)[SENT] : undefined;
@@ -111,7 +172,8 @@ export function attachClientCredentials(instance: AxiosInstance, client: Client,
     },
   );
   return () => {
-    instance.interceptors.request.eject(requestId);
+    instance.interceptors.request.eject(cachedId);
+    instance.interceptors.request.eject(waitId);
     instance.interceptors.response.eject(responseId);
   };
 }

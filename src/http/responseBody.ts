@@ -52,33 +52,46 @@ async function errorText(response: HttpResponse): Promise<string> {
   return new TextDecoder().decode(all.subarray(0, MAX_ERROR_BODY));
 }
 
-function parse(response: HttpResponse, what: string): unknown {
+function parse(response: HttpResponse, what: () => string): unknown {
   try {
     return JSON.parse(response.body);
   } catch (error) {
     const type = response.headers['content-type'];
-    throw new ResponseParseError(response, `${what} answered ${response.statusCode}${type ? ` with content-type ${type}` : ''}, but the body is not valid JSON (${response.body.length} characters); use responseType 'text' to read it as it is`, { cause: error });
+    throw new ResponseParseError(response, `${what()} answered ${response.statusCode}${type ? ` with content-type ${type}` : ''}, but the body is not valid JSON (${response.body.length} characters); use responseType 'text' to read it as it is`, { cause: error });
   }
+}
+
+/** The caller's view of a response: status, headers, body and the parsed JSON `result`. */
+export interface ApiResponseParts {
+  statusCode: number;
+  headers: Record<string, string>;
+  body: unknown;
+  result: unknown;
+}
+
+/** Rejects with the `ApiError` of a non-2xx `response`, its body read as text (and parsed when it is JSON). */
+async function rejectWithApiError(response: HttpResponse, what: string): Promise<never> {
+  const body = await errorText(response);
+  let result: unknown;
+  if (body !== '' && isJsonType(response.headers['content-type'])) {
+    try {
+      result = JSON.parse(body);
+    } catch {
+      result = undefined;
+    }
+  }
+  throw new ApiError({ statusCode: response.statusCode, headers: response.headers, body, result }, `${what} responded with status ${response.statusCode}`);
 }
 
 /**
  * The caller's view of `response`: `{ statusCode, headers, body, result }`, or an `ApiError` for a non-2xx status
  * (its body read as text, whatever the `responseType`).
  */
-export async function toApiResponse(response: HttpResponse, responseType: ResponseType | undefined, method: string, url: string): Promise<{ statusCode: number; headers: Record<string, string>; body: unknown; result: unknown }> {
-  const what = `${method} ${describeUrl(url)}`;
-  if (response.statusCode < 200 || response.statusCode >= 300) {
-    const body = await errorText(response);
-    let result: unknown;
-    if (body !== '' && isJsonType(response.headers['content-type'])) {
-      try {
-        result = JSON.parse(body);
-      } catch {
-        result = undefined;
-      }
-    }
-    throw new ApiError({ statusCode: response.statusCode, headers: response.headers, body, result }, `${what} responded with status ${response.statusCode}`);
-  }
+export function toApiResponse(response: HttpResponse, responseType: ResponseType | undefined, method: string, url: string): ApiResponseParts | Promise<never> {
+  // A success is handled synchronously (no promise hop on the hot path), and named lazily: parsing the URL for a
+  // message costs more than the rest of a successful response's handling.
+  const what = (): string => `${method} ${describeUrl(url)}`;
+  if (response.statusCode < 200 || response.statusCode >= 300) return rejectWithApiError(response, what());
   const { statusCode, headers } = response;
   if (responseType === 'bytes') return { statusCode, headers, body: response.bytes ?? new Uint8Array(0), result: undefined };
   if (responseType === 'stream') return { statusCode, headers, body: response.stream, result: undefined };

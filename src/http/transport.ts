@@ -22,6 +22,12 @@ export interface HttpRequest {
   /** Largest body to read, in bytes; a larger one rejects with `BodyTooLargeError` from the caller's mapper. */
   maxBodyBytes?: number | undefined;
   /**
+   * `url` split into undici's `origin` and `path`, set by a caller that knows a URL parser would leave both unchanged
+   * (so the transport neither splits nor parses it). Both or neither.
+   */
+  origin?: string | undefined;
+  path?: string | undefined;
+  /**
    * How the body is handed over: `text` (default) decodes it as UTF-8 into `body`; `bytes` reads it into `bytes`;
    * `stream` hands it over unread as `stream` (`maxBodyBytes` does not apply). `body` is `''` for the last two.
    */
@@ -76,8 +82,43 @@ async function readCappedBytes(body: AsyncIterable<Uint8Array>, limit: number, s
   return Buffer.concat(chunks);
 }
 
-async function readCapped(body: AsyncIterable<Uint8Array>, limit: number, statusCode: number, headers: Record<string, string>): Promise<string> {
-  return (await readCappedBytes(body, limit, statusCode, headers)).toString('utf8');
+/**
+ * The body's declared `content-length` when it is a single valid number, else undefined (chunked, or repeated
+ * values): with one, the HTTP parser delivers exactly that many bytes, so the cap can be checked before reading.
+ */
+function declaredLength(headers: Record<string, string>): number | undefined {
+  const value = headers['content-length'];
+  if (value === undefined || value === '') return undefined;
+  const length = Number(value);
+  return Number.isSafeInteger(length) && length >= 0 ? length : undefined;
+}
+
+/**
+ * Reads a body of at most `limit` bytes as UTF-8 text. A body whose `content-length` is within the limit is read in one
+ * go by undici (the hot path); one declared larger is refused unread; one without a length is counted as it arrives.
+ */
+async function readCapped(res: Dispatcher.ResponseData<unknown>, limit: number, headers: Record<string, string>): Promise<string> {
+  const length = declaredLength(headers);
+  if (length !== undefined && length <= limit) return res.body.text();
+  if (length !== undefined) {
+    res.body.destroy();
+    throw new BodyTooLargeError(limit, res.statusCode, headers);
+  }
+  const bytes = await readCappedBytes(res.body, limit, res.statusCode, headers);
+  // A UTF-8 byte order mark is dropped, as undici's `text()` (and fetch's) drops it on the path above.
+  const bom = bytes.length >= 3 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf;
+  return bytes.toString('utf8', bom ? 3 : 0);
+}
+
+/** The bytes of a body of at most `limit` bytes, with the same fast path and refusal as {@link readCapped}. */
+async function readCappedRaw(res: Dispatcher.ResponseData<unknown>, limit: number, headers: Record<string, string>): Promise<Uint8Array> {
+  const length = declaredLength(headers);
+  if (length !== undefined && length <= limit) return new Uint8Array(await res.body.arrayBuffer());
+  if (length !== undefined) {
+    res.body.destroy();
+    throw new BodyTooLargeError(limit, res.statusCode, headers);
+  }
+  return plainBytes(await readCappedBytes(res.body, limit, res.statusCode, headers));
 }
 
 /**
@@ -212,18 +253,30 @@ function splitUrl(url: string, origins: Map<string, boolean>): { origin: string;
   const origin = url.slice(0, slash);
   let normal = origins.get(origin);
   if (normal === undefined) {
-    try {
-      normal = new URL(origin).origin === origin;
-    } catch {
-      normal = false;
-    }
+    normal = isNormalOrigin(origin);
     if (origins.size >= 64) origins.clear();
     origins.set(origin, normal);
   }
   if (!normal) return undefined;
   const path = url.slice(slash);
-  if (!VERBATIM_PATH.test(path) || path.includes('/.') || path.endsWith('?') || /%2e/i.test(path)) return undefined;
-  return { origin, path };
+  return isVerbatimPath(path) ? { origin, path } : undefined;
+}
+
+/**
+ * Whether a WHATWG URL parser leaves `path` (path and query, starting with `/`) as it is: verbatim characters only,
+ * no dot segment, no empty query.
+ */
+export function isVerbatimPath(path: string): boolean {
+  return VERBATIM_PATH.test(path) && !path.includes('/.') && !path.endsWith('?') && !/%2e/i.test(path);
+}
+
+/** Whether `origin` (`scheme://host[:port]`) is in the normal form a WHATWG URL parser gives it. */
+export function isNormalOrigin(origin: string): boolean {
+  try {
+    return new URL(origin).origin === origin;
+  } catch {
+    return false;
+  }
 }
 
 /** Whether an undici Agent has requests running or queued, from its `stats` (undefined when it has none). */
@@ -280,7 +333,7 @@ export function createTransport(dispatcherLike: DispatcherLike): Transport {
       }
       // undici's redirect interceptor follows only when `maxRedirections` is set; 0 turns it off for this request.
       if (req.noRedirects) (options as { maxRedirections?: number }).maxRedirections = 0;
-      const split = splitUrl(req.url, origins);
+      const split = req.origin !== undefined && req.path !== undefined ? (req as { origin: string; path: string }) : splitUrl(req.url, origins);
       let res: Dispatcher.ResponseData<unknown>;
       if (split) {
         options.origin = split.origin;
@@ -296,10 +349,10 @@ export function createTransport(dispatcherLike: DispatcherLike): Transport {
         bodyTimer = setTimeout(() => body.destroy(new TimeoutError(`${req.method} ${describeUrl(req.url)} timed out after ${req.timeout} ms`, req.timeout!)), Math.max(deadline - Date.now(), 1));
       }
       if (req.responseType === 'bytes') {
-        const bytes = req.maxBodyBytes === undefined ? new Uint8Array(await res.body.arrayBuffer()) : plainBytes(await readCappedBytes(res.body, req.maxBodyBytes, res.statusCode, headers));
+        const bytes = req.maxBodyBytes === undefined ? new Uint8Array(await res.body.arrayBuffer()) : await readCappedRaw(res, req.maxBodyBytes, headers);
         return { statusCode: res.statusCode, headers, body: '', bytes };
       }
-      const body = req.maxBodyBytes === undefined ? await res.body.text() : await readCapped(res.body, req.maxBodyBytes, res.statusCode, headers);
+      const body = req.maxBodyBytes === undefined ? await res.body.text() : await readCapped(res, req.maxBodyBytes, headers);
       return { statusCode: res.statusCode, headers, body };
     } catch (error) {
       throw mapTransportError(error, req);

@@ -25,7 +25,8 @@ export interface Worker {
 }
 
 export async function spawnWorker(config: WorkerConfig): Promise<Worker> {
-  const child = fork(WORKER, [JSON.stringify(config)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  // --expose-gc lets a snapshot measure the live heap after a collection (the soak's leak check).
+  const child = fork(WORKER, [JSON.stringify(config)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [...process.execArgv, '--expose-gc'] });
   children.add(child);
   child.once('exit', () => children.delete(child));
   // Never let a forgotten worker keep this test process alive: the servers keep it alive while tests run, and the
