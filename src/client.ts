@@ -355,8 +355,8 @@ export class Client {
     try {
       // One async frame for the whole request (this function's): each further one costs a promise and a tick.
       const method = options.method ? options.method.toUpperCase() : 'GET';
-      const request = this.#prepare(options, method);
       const auth = options.auth !== false;
+      const request = this.#prepare(options, method, auth);
       const key = auth ? (options.scopes === undefined && options.resource === undefined && options.audience === undefined ? this.#core.defaultKey : this.#core.keyFor(options)) : undefined;
       const response = await this.#send(request, key, options.retryOnUnauthorized ?? this.#config.retryOnUnauthorized);
       const out = toApiResponse(response, options.responseType, method, request.url);
@@ -370,8 +370,7 @@ export class Client {
   }
 
   /** The transport request of `options`: URL, headers, body, timeout, response type (checks that throw before any I/O). */
-  #prepare(options: RequestOptions, method: string): HttpRequest {
-    const auth = options.auth !== false;
+  #prepare(options: RequestOptions, method: string, auth: boolean): HttpRequest {
     const url = this.#url(options.path ?? '', options.query, auth);
     // Copied key by key: a spread copy that then gains a property (`authorization` below) costs V8 about 20 times more.
     const headers: Record<string, string> = {};
@@ -387,7 +386,7 @@ export class Client {
     // A path like `/things` on `baseUrl` reaches undici already split (the transport neither splits nor parses it).
     const base = this.#baseSplit;
     const path = options.path;
-    if (base !== undefined && options.query === undefined && path !== undefined && path.charCodeAt(0) === 47 /* / */ && path.charCodeAt(1) !== 47) {
+    if (base !== undefined && options.query === undefined && path !== undefined && path.charCodeAt(0) === 47 /* / */) {
       const fullPath = base.path === '' ? path : base.path + path;
       if (isVerbatimPath(fullPath)) {
         request.origin = base.origin;

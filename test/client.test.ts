@@ -25,6 +25,7 @@ import {
 import { resolveConfiguration } from '../src/configuration.js';
 import { basicCredentials, bearerTokens, directToken, manualClock, startStack, tokenRequestCounter, waitUntil, type ManualClock, type Stack } from './helpers/fixtures.js';
 import { closeServer, listenLocal } from './helpers/http.js';
+import { startScripted } from './helpers/scripted.js';
 
 const TTL = 60;
 let stack: Stack;
@@ -604,4 +605,26 @@ describe('OAuthAuthorizationController', () => {
     assert.ok(error instanceof OAuthProviderError);
     assert.equal(error.error, 'invalid_client');
   });
+});
+
+test('request paths reach the server exactly as a URL parser makes them, whether the Client splits them itself or not', async () => {
+  const server = await startScripted((_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end('{}');
+  });
+  const paths = ['/things', '//twice/slash', '/a/../things', '/a/./b', '/%2e%2e/things', '/%2E/x', '/things?', '/things?x=1&y', '/sp ace', '/ünï', '/a/b/', '/q?a=%2e'];
+  try {
+    for (const base of [server.url, `${server.url}/v1`, server.url.replace('127.0.0.1', '127.000.000.001'), `${server.url}/v1/../v2`]) {
+      const client = new Client({ baseUrl: base });
+      clients.push(client);
+      for (const path of paths) {
+        const seen = server.requests.length;
+        await client.get(path, { auth: false });
+        const expected = new URL(base.replace(/\/+$/, '') + path);
+        assert.equal(server.requests[seen]!.url, expected.pathname + expected.search, `${base} + ${path}`);
+      }
+    }
+  } finally {
+    await server.close();
+  }
 });

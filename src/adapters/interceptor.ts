@@ -227,13 +227,13 @@ function interceptorOf(access: TokenAccess, options: InterceptorOptions): Dispat
       dispatch({ ...opts, headers: withAuthorization(opts.headers, access.authorization(token)) }, handler);
 
     const refuse = (token: OAuthToken): boolean => access.unauthorized(key, token.accessToken);
-    const retry: Retry = (handler, opts) => {
+    /** Waits for a token (the caller's abort ends the wait), then `go`; a failure of either ends the request. */
+    const afterToken = (handler: AuthHandler, go: (token: OAuthToken) => void): void => {
       access.token(key, handler.waitSignal()).then(
-        (fresh) => {
+        (token) => {
           handler.waited();
-          access.retried(key);
           try {
-            send(opts, handler, fresh);
+            go(token);
           } catch (error) {
             handler.fail(error as Error);
           }
@@ -243,6 +243,12 @@ function interceptorOf(access: TokenAccess, options: InterceptorOptions): Dispat
           handler.fail(error);
         },
       );
+    };
+    const retry: Retry = (handler, opts) => {
+      afterToken(handler, (fresh) => {
+        access.retried(key);
+        send(opts, handler, fresh);
+      });
     };
 
     return function authenticate(opts, handler) {
@@ -255,22 +261,10 @@ function interceptorOf(access: TokenAccess, options: InterceptorOptions): Dispat
       // No usable token: wait for one, then dispatch. The caller can abort the wait.
       const wrapper = new AuthHandler(handler);
       wrapper.startEarly();
-      access.token(key, wrapper.waitSignal()).then(
-        (first) => {
-          wrapper.waited();
-          if (wrapper.aborted) return wrapper.fail(wrapper.reason!);
-          const authed = canRetry ? new AuthHandler(wrapper, retry, opts, first, refuse) : wrapper;
-          try {
-            send(opts, authed, first);
-          } catch (error) {
-            wrapper.fail(error as Error);
-          }
-        },
-        (error: Error) => {
-          wrapper.waited();
-          wrapper.fail(error);
-        },
-      );
+      afterToken(wrapper, (first) => {
+        if (wrapper.aborted) return wrapper.fail(wrapper.reason!);
+        send(opts, canRetry ? new AuthHandler(wrapper, retry, opts, first, refuse) : wrapper, first);
+      });
       return true;
     };
   };

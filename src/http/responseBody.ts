@@ -52,12 +52,12 @@ async function errorText(response: HttpResponse): Promise<string> {
   return new TextDecoder().decode(all.subarray(0, MAX_ERROR_BODY));
 }
 
-function parse(response: HttpResponse, what: () => string): unknown {
+function parse(response: HttpResponse, method: string, url: string): unknown {
   try {
     return JSON.parse(response.body);
   } catch (error) {
     const type = response.headers['content-type'];
-    throw new ResponseParseError(response, `${what()} answered ${response.statusCode}${type ? ` with content-type ${type}` : ''}, but the body is not valid JSON (${response.body.length} characters); use responseType 'text' to read it as it is`, { cause: error });
+    throw new ResponseParseError(response, `${method} ${describeUrl(url)} answered ${response.statusCode}${type ? ` with content-type ${type}` : ''}, but the body is not valid JSON (${response.body.length} characters); use responseType 'text' to read it as it is`, { cause: error });
   }
 }
 
@@ -88,15 +88,14 @@ async function rejectWithApiError(response: HttpResponse, what: string): Promise
  * (its body read as text, whatever the `responseType`).
  */
 export function toApiResponse(response: HttpResponse, responseType: ResponseType | undefined, method: string, url: string): ApiResponseParts | Promise<never> {
-  // A success is handled synchronously (no promise hop on the hot path), and named lazily: parsing the URL for a
-  // message costs more than the rest of a successful response's handling.
-  const what = (): string => `${method} ${describeUrl(url)}`;
-  if (response.statusCode < 200 || response.statusCode >= 300) return rejectWithApiError(response, what());
+  // A success is handled synchronously (no promise hop on the hot path), and the URL is described (parsed) only for
+  // an error message: that parse costs more than the rest of a successful response's handling.
+  if (response.statusCode < 200 || response.statusCode >= 300) return rejectWithApiError(response, `${method} ${describeUrl(url)}`);
   const { statusCode, headers } = response;
   if (responseType === 'bytes') return { statusCode, headers, body: response.bytes ?? new Uint8Array(0), result: undefined };
   if (responseType === 'stream') return { statusCode, headers, body: response.stream, result: undefined };
   if (responseType === 'text') return { statusCode, headers, body: response.body, result: undefined };
   const wantsJson = responseType === 'json' || isJsonType(headers['content-type']);
-  const result = wantsJson && response.body !== '' ? parse(response, what) : undefined;
+  const result = wantsJson && response.body !== '' ? parse(response, method, url) : undefined;
   return { statusCode, headers, body: response.body, result };
 }

@@ -94,30 +94,30 @@ function declaredLength(headers: Record<string, string>): number | undefined {
 }
 
 /**
- * Reads a body of at most `limit` bytes as UTF-8 text. A body whose `content-length` is within the limit is read in one
- * go by undici (the hot path); one declared larger is refused unread; one without a length is counted as it arrives.
+ * Whether the body declares a `content-length` within `limit`: then undici reads it in one go (the hot path), since
+ * the HTTP parser delivers exactly that many bytes. One declared larger is refused unread (the body destroyed); false:
+ * no length declared, so the body is counted as it arrives.
  */
-async function readCapped(res: Dispatcher.ResponseData<unknown>, limit: number, headers: Record<string, string>): Promise<string> {
+function declaredWithin(res: Dispatcher.ResponseData<unknown>, limit: number, headers: Record<string, string>): boolean {
   const length = declaredLength(headers);
-  if (length !== undefined && length <= limit) return res.body.text();
-  if (length !== undefined) {
-    res.body.destroy();
-    throw new BodyTooLargeError(limit, res.statusCode, headers);
-  }
+  if (length === undefined) return false;
+  if (length <= limit) return true;
+  res.body.destroy();
+  throw new BodyTooLargeError(limit, res.statusCode, headers);
+}
+
+/** Reads a body of at most `limit` bytes as UTF-8 text (see {@link declaredWithin}). */
+async function readCapped(res: Dispatcher.ResponseData<unknown>, limit: number, headers: Record<string, string>): Promise<string> {
+  if (declaredWithin(res, limit, headers)) return res.body.text();
   const bytes = await readCappedBytes(res.body, limit, res.statusCode, headers);
   // A UTF-8 byte order mark is dropped, as undici's `text()` (and fetch's) drops it on the path above.
   const bom = bytes.length >= 3 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf;
   return bytes.toString('utf8', bom ? 3 : 0);
 }
 
-/** The bytes of a body of at most `limit` bytes, with the same fast path and refusal as {@link readCapped}. */
+/** Reads a body of at most `limit` bytes as bytes (see {@link declaredWithin}). */
 async function readCappedRaw(res: Dispatcher.ResponseData<unknown>, limit: number, headers: Record<string, string>): Promise<Uint8Array> {
-  const length = declaredLength(headers);
-  if (length !== undefined && length <= limit) return new Uint8Array(await res.body.arrayBuffer());
-  if (length !== undefined) {
-    res.body.destroy();
-    throw new BodyTooLargeError(limit, res.statusCode, headers);
-  }
+  if (declaredWithin(res, limit, headers)) return new Uint8Array(await res.body.arrayBuffer());
   return plainBytes(await readCappedBytes(res.body, limit, res.statusCode, headers));
 }
 
