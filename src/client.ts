@@ -24,6 +24,7 @@ import { toApiResponse, transportResponseType, type ResponseType } from './http/
 import { Redactor, warnIfShortSecret } from './redaction.js';
 import { GuardedStore } from './stores/guardedStore.js';
 import { EntryAuth } from './stores/entryAuth.js';
+import { MemoryTokenStore } from './stores/memory.js';
 import type { OAuthToken } from './token.js';
 import { createTokenAccess, type TokenAccess } from './adapters/tokenAccess.js';
 import { createFetch, type ClientFetch } from './adapters/fetch.js';
@@ -129,7 +130,7 @@ const NO_DISPATCHER = { close: async () => undefined } as unknown as Dispatcher;
 
 /** Options that, when changed by `withConfiguration`, need a separate token cache. */
 const AUTH_OPTIONS: readonly (keyof ClientConfiguration)[] = [
-  'tokenUrl', 'issuer', 'dpop', 'clientCredentialsAuthCredentials', 'tokenStore', 'tokenStoreTimeout', 'clock', 'retry', 'circuitBreaker',
+  'tokenUrl', 'issuer', 'dpop', 'clientCredentialsAuthCredentials', 'tokenStore', 'tokenStoreTimeout', 'tokenStoreKey', 'clock', 'retry', 'circuitBreaker',
   'refreshAhead', 'defaultTokenLifetime', 'maxTokenLifetime', 'tokenRequestTimeout', 'maxTokenResponseBytes', 'maxCachedTokens', 'dispatcher', 'proxy', 'tls',
 ];
 
@@ -231,10 +232,10 @@ export class Client {
     const monotonic = config.monotonic;
     const policy: TimePolicy = { ...config.lifetime, clockSkew: credentials?.clockSkew ?? 0, refreshAhead: config.refreshAhead };
     const tokenUrl = config.tokenUrl ?? config.issuer;
-    const discovery = config.issuer ? new Discovery({ issuer: config.issuer, transport, now, timeout: config.tokenRequestTimeout, userAgent: config.userAgent }) : undefined;
+    const discovery = config.issuer ? new Discovery({ issuer: config.issuer, transport, now, timeout: config.tokenRequestTimeout, userAgent: config.userAgent, allowInsecureHttp: config.allowInsecureHttp }) : undefined;
     const dpop = createDpopSigner(config.dpop, now);
     const endpoint: TokenEndpointContext | undefined = tokenUrl
-      ? { tokenUrl, discovery, dpop, transport, timeout: config.tokenRequestTimeout, maxBodyBytes: config.maxTokenResponseBytes, lifetime: config.lifetime, now, userAgent: config.userAgent, redact }
+      ? { tokenUrl, discovery, dpop, transport, timeout: config.tokenRequestTimeout, maxBodyBytes: config.maxTokenResponseBytes, lifetime: config.lifetime, now, userAgent: config.userAgent, redact, learn: (value: string) => redactor.addToken(value) }
       : undefined;
     const check = (token: OAuthToken): void => {
       const at = now();
@@ -273,7 +274,12 @@ export class Client {
       }
       return key;
     };
-    const store = config.tokenStore ? new GuardedStore(config.tokenStore, config.tokenStoreTimeout, events, counters, undefined, { entryAuth: EntryAuth.fromCredentials(credentials?.clientAuth) }) : undefined;
+    const entryAuth = config.tokenStore ? EntryAuth.fromCredentials(credentials?.clientAuth, { tokenStoreKey: config.tokenStoreKey, tls: config.tls }) : undefined;
+    // A shared store without an integrity key would let anyone who can write it choose the token this Client sends.
+    if (config.tokenStore && !entryAuth && !(config.tokenStore instanceof MemoryTokenStore)) {
+      throw new InvalidOptionError('tokenStoreKey', 'is required with a shared tokenStore when the credentials hold no client secret or private key (`none`, TLS client authentication without `tls.key`, a provider alone): its entries could not be authenticated');
+    }
+    const store = config.tokenStore ? new GuardedStore(config.tokenStore, config.tokenStoreTimeout, events, counters, undefined, { entryAuth }) : undefined;
     const managerContext = { lifecycle: undefined as unknown as TokenLifecycle, fetcher, defaultKey, keyFor, policy, now };
     const manager = new ClientCredentialsAuthManager(managerContext);
     const source = new TokenSource({
@@ -281,7 +287,8 @@ export class Client {
       monotonic,
       policy,
       counters,
-      fetch: (key, signal, background) => (fetcher ? fetcher.fetch(key.parameters, { signal, background }) : Promise.reject(cannotFetch(credentials !== undefined))),
+      // A new token is learned by the redactor before anything else sees it (the store's set first: its errors may quote it).
+      fetch: (key, signal, background) => (fetcher ? fetcher.fetch(key.parameters, { signal, background }).then(learnt(redactor)) : Promise.reject(cannotFetch(credentials !== undefined))),
       provider: credentials?.provider && redactingProvider(credentials.provider, redactor),
       managerFor: (key) => manager.forKey(key),
       canFetch: fetcher !== undefined,
@@ -563,10 +570,20 @@ export class Client {
 function redactingProvider(provider: NonNullable<ResolvedConfiguration['credentials']>['provider'] & {}, redactor: Redactor): typeof provider {
   return async (last, manager) => {
     try {
-      return await provider(last, manager);
+      return learnt(redactor)(await provider(last, manager));
     } catch (error) {
       throw redactor.scrub(error);
     }
+  };
+}
+
+/** A function that tells `redactor` of a token's access and refresh tokens, then returns it. */
+function learnt(redactor: Redactor): <T>(token: T) => T {
+  return (token) => {
+    const { accessToken, refreshToken } = (token ?? {}) as { accessToken?: unknown; refreshToken?: unknown };
+    if (typeof accessToken === 'string') redactor.addToken(accessToken);
+    if (typeof refreshToken === 'string') redactor.addToken(refreshToken);
+    return token;
   };
 }
 

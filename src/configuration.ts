@@ -144,6 +144,15 @@ export interface ClientConfiguration {
   tokenStore?: TokenStore;
   /** Milliseconds a token store operation may take before the Client goes on without it. Default 1,000. */
   tokenStoreTimeout?: number;
+  /**
+   * The key that authenticates this Client's entries in a shared `tokenStore` (at least 16 bytes; a random value
+   * every process of the fleet shares, e.g. `openssl rand -base64 32`). Required with a store other than
+   * `MemoryTokenStore` when the credentials hold no secret to derive it from: `none`, `tls_client_auth` or
+   * `self_signed_tls_client_auth` without `tls.key`, or an `oAuthTokenProvider` alone. Without a key, anyone who can
+   * write the store could choose the token this Client sends. Default: derived from the client secret (scrypt), the
+   * `private_key_jwt` key or `tls.key`.
+   */
+  tokenStoreKey?: string | Uint8Array;
   /** The clock; inject one in tests. */
   clock?: Clock;
   /**
@@ -214,6 +223,7 @@ export interface ResolvedConfiguration {
   maxCachedTokens: number;
   tokenStore: TokenStore | undefined;
   tokenStoreTimeout: number;
+  tokenStoreKey: string | Uint8Array | undefined;
   clock: Clock;
   /** The monotonic clock: `clock.monotonic`, else `clock.now`. */
   monotonic: () => number;
@@ -257,6 +267,14 @@ function checkFunction<T>(path: string, value: unknown): T | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== 'function') throw new InvalidOptionError(path, 'must be a function');
   return value as T;
+}
+
+/** The `tokenStoreKey` option: a string or bytes of at least 16 bytes. The message never repeats the value. */
+function checkTokenStoreKey(value: unknown): string | Uint8Array | undefined {
+  if (value === undefined) return undefined;
+  const bytes = typeof value === 'string' ? Buffer.byteLength(value, 'utf8') : value instanceof Uint8Array ? value.byteLength : -1;
+  if (bytes < 16) throw new InvalidOptionError('tokenStoreKey', 'must be a string or bytes of at least 16 bytes (a random key, e.g. `openssl rand -base64 32`)');
+  return value as string | Uint8Array;
 }
 
 function checkUrl(path: string, value: string, base?: string): string {
@@ -402,6 +420,9 @@ export function resolveConfiguration(config: ClientConfiguration = {}): Resolved
   if (tokenUrl && !allowInsecureHttp && isInsecureRemote(tokenUrl)) {
     throw new InvalidOptionError('tokenUrl', 'is plain http to a host other than this machine: the client secret would travel unencrypted (use https, or set `allowInsecureHttp: true`)');
   }
+  if (issuer && !allowInsecureHttp && isInsecureRemote(issuer)) {
+    throw new InvalidOptionError('issuer', 'is plain http to a host other than this machine: the metadata that names the token endpoint would travel unprotected (use https, or set `allowInsecureHttp: true`)');
+  }
   if (config.tls !== undefined && (typeof config.tls !== 'object' || config.tls === null || Array.isArray(config.tls))) throw new InvalidOptionError('tls', 'must be an object of TLS options ({ cert, key, ca, passphrase })');
   if (config.allowedOrigins !== undefined && (!Array.isArray(config.allowedOrigins) || !config.allowedOrigins.every((o) => typeof o === 'string'))) {
     throw new InvalidOptionError('allowedOrigins', 'must be an array of origin strings, e.g. [\'https://api.example.com\']');
@@ -427,6 +448,7 @@ export function resolveConfiguration(config: ClientConfiguration = {}): Resolved
     maxCachedTokens: checkNumber('maxCachedTokens', config.maxCachedTokens, 1) ?? 1_000,
     tokenStore: config.tokenStore,
     tokenStoreTimeout: checkNumber('tokenStoreTimeout', config.tokenStoreTimeout, 1) ?? 1_000,
+    tokenStoreKey: checkTokenStoreKey(config.tokenStoreKey),
     clock,
     monotonic: clock.monotonic ? () => clock.monotonic!() : () => clock.now(),
     dispatcher: config.dispatcher,

@@ -269,7 +269,7 @@ export class TokenLifetimeError extends ClientCredentialsError {
 }
 
 /** Why discovery failed; see {@link DiscoveryError}. */
-export type DiscoveryFailure = 'not_found' | 'issuer_mismatch' | 'invalid_metadata' | 'unsupported_method' | 'unsupported_algorithm';
+export type DiscoveryFailure = 'not_found' | 'issuer_mismatch' | 'invalid_metadata' | 'insecure_endpoint' | 'unsupported_method' | 'unsupported_algorithm';
 
 /**
  * Authorization server metadata (RFC 8414, OpenID Connect Discovery) for the configured `issuer` could not be

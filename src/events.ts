@@ -89,7 +89,7 @@ export class EventHub {
   readonly #listeners = new Map<ClientEventName, Set<(event: never) => void>>();
   readonly #scrub: (<T>(value: T) => T) | undefined;
 
-  /** `scrub` removes credentials from each payload (in place) before any listener sees it. */
+  /** `scrub` removes credentials from each payload (in place) before it is published or any listener sees it. */
   constructor(scrub?: <T>(value: T) => T) {
     this.#scrub = scrub;
   }
@@ -110,13 +110,17 @@ export class EventHub {
     return this.#listeners.has(name) || channelOf(name).hasSubscribers;
   }
 
-  /** Calls every listener of `name` with `event`, then publishes it on the diagnostics channel when it has subscribers. */
+  /**
+   * Scrubs `event` of credentials, publishes it on the diagnostics channel when that has subscribers, then calls
+   * every listener of `name`. Nothing is published before it is scrubbed.
+   */
   emit<K extends ClientEventName>(name: K, event: ClientEvents[K]): void {
     const channel = channelOf(name);
-    if (channel.hasSubscribers) channel.publish(event);
     const set = this.#listeners.get(name);
-    if (!set) return;
+    if (!set && !channel.hasSubscribers) return;
     if (this.#scrub) this.#scrub(event);
+    if (channel.hasSubscribers) channel.publish(event);
+    if (!set) return;
     for (const listener of set) {
       try {
         const result: unknown = (listener as Listener<K>)(event);

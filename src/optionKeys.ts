@@ -28,6 +28,7 @@ export const CLIENT_OPTION_KEYS = {
   maxCachedTokens: true,
   tokenStore: true,
   tokenStoreTimeout: true,
+  tokenStoreKey: true,
   clock: true,
   dispatcher: true,
   proxy: true,

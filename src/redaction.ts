@@ -1,7 +1,8 @@
 /**
  * Redaction of credentials: the client secret and every access token a Client has held, in every form they take on
- * the wire and in text (raw, form-encoded, percent-encoded, JSON-escaped, inside `Authorization: Basic`). One
- * implementation for the library (errors, events) and the CLI (everything it prints).
+ * the wire and in text (raw, form-encoded as RFC 6749 and as `URLSearchParams` write it, percent-encoded in upper or
+ * lower case, JSON-escaped with or without `\/`, inside `Authorization: Basic`). One implementation for the library
+ * (errors, events) and the CLI (everything it prints); one pass over a text, whatever the number of values known.
  *
  * The rule for short values: a value of {@link MIN_SUBSTRING_LENGTH} characters or more is replaced wherever it
  * appears, inside any text. A shorter value (a secret such as `items` or `abc123`) is replaced only where a whole
@@ -16,8 +17,8 @@ export const REDACTED = '[redacted]';
 /** Values at least this long are redacted wherever they appear; shorter ones only where a whole value equals them. */
 export const MIN_SUBSTRING_LENGTH = 8;
 
-/** How deep `scrub` follows `cause` chains and nested objects. */
-const MAX_DEPTH = 8;
+/** How deep `scrub` follows objects that are not plain data (class instances other than errors). */
+const MAX_FOREIGN_DEPTH = 8;
 
 /** RFC 6749 Appendix B form-urlencoding, as a client sends `client_secret` and the Basic credentials. */
 export function formEncode(value: string): string {
@@ -29,19 +30,123 @@ export function basicCredentials(clientId: string, secret: string): string {
   return Buffer.from(`${formEncode(clientId)}:${formEncode(secret)}`).toString('base64');
 }
 
-/** The forms a value takes in text: raw, form-encoded, percent-encoded and JSON-escaped. */
-function variantsOf(value: string): string[] {
-  const out = new Set([value, formEncode(value), encodeURIComponent(value), JSON.stringify(value).slice(1, -1)]);
-  try {
-    out.add(encodeURI(value));
-  } catch {
-    // lone surrogates cannot be percent-encoded: the other forms are enough
+/**
+ * The forms a value takes in text: raw; form-encoded as RFC 6749 Appendix B and as `URLSearchParams` writes it (the
+ * form the library sends: `~` as `%7E`); percent-encoded (`encodeURIComponent`, `encodeURI`), each also with
+ * lower-case hex (`%2b`); and each of those JSON-escaped, with and without `\/` and `\uXXXX` for non-ASCII (PHP's
+ * `json_encode` default).
+ */
+export function variantsOf(value: string): string[] {
+  const base = new Set([value, new URLSearchParams([['', value]]).toString().slice(1)]);
+  for (const encode of [formEncode, encodeURIComponent, encodeURI]) {
+    try {
+      base.add(encode(value));
+    } catch {
+      // lone surrogates cannot be percent-encoded: the other forms are enough
+    }
+  }
+  for (const form of [...base]) if (/%[0-9A-F]{2}/.test(form)) base.add(form.replace(/%[0-9A-F]{2}/g, (m) => m.toLowerCase()));
+  const out = new Set(base);
+  for (const form of base) {
+    const json = JSON.stringify(form).slice(1, -1);
+    // eslint-disable-next-line no-control-regex
+    const ascii = json.replace(/[^\u0000-\u007f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+    for (const escaped of [json, ascii]) {
+      out.add(escaped);
+      out.add(escaped.replaceAll('/', '\\/'));
+    }
   }
   return [...out];
 }
 
 function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/** The window of the rolling hash: every long value is at least this long. */
+const WINDOW = MIN_SUBSTRING_LENGTH;
+const BASE = 0x01000193;
+/** BASE^(WINDOW-1) mod 2^32, to roll the first character out. */
+const BASE_OUT = (() => {
+  let p = 1;
+  for (let i = 1; i < WINDOW; i++) p = Math.imul(p, BASE);
+  return p;
+})();
+const FILTER_BITS = 20;
+const FILTER_MASK = (1 << FILTER_BITS) - 1;
+
+function windowHash(text: string, at: number): number {
+  let h = 0;
+  for (let k = 0; k < WINDOW; k++) h = (Math.imul(h, BASE) + text.charCodeAt(at + k)) | 0;
+  return h;
+}
+
+/**
+ * Finds every occurrence of a set of values (each at least {@link WINDOW} code units long) in one left-to-right
+ * pass: a rolling hash of the next {@link WINDOW} code units is checked against a bit filter, then against the values
+ * that start with that hash (Rabin–Karp for many patterns). The cost is one pass over the text, whatever the number
+ * of values.
+ */
+class Matcher {
+  readonly #byHash = new Map<number, string[]>();
+  readonly #filter = new Uint32Array((1 << FILTER_BITS) / 32);
+
+  constructor(values: Iterable<string>) {
+    for (const value of values) this.add(value);
+  }
+
+  get empty(): boolean {
+    return this.#byHash.size === 0;
+  }
+
+  add(value: string): void {
+    const h = windowHash(value, 0);
+    let list = this.#byHash.get(h);
+    if (!list) this.#byHash.set(h, (list = []));
+    if (list.includes(value)) return;
+    list.push(value);
+    list.sort((a, b) => b.length - a.length);
+    this.#filter[(h & FILTER_MASK) >>> 5]! |= 1 << (h & 31);
+  }
+
+  /** `text` with every occurrence replaced by `mark` (overlapping occurrences merged into one). */
+  replace(text: string, mark: string): string {
+    const n = text.length;
+    if (n < WINDOW || this.#byHash.size === 0) return text;
+    const filter = this.#filter;
+    let out = '';
+    let copied = 0;
+    let changed = false;
+    let i = 0;
+    let h = windowHash(text, 0);
+    for (;;) {
+      if ((filter[(h & FILTER_MASK) >>> 5]! & (1 << (h & 31))) !== 0) {
+        let end = this.#matchEnd(text, i, h);
+        if (end > i) {
+          // A value starting inside this one and reaching past it is covered too, so no tail of it is left.
+          for (let j = i + 1; j < end && j + WINDOW <= n; j++) end = Math.max(end, this.#matchEnd(text, j, windowHash(text, j)));
+          out += text.slice(copied, i) + mark;
+          copied = end;
+          changed = true;
+          i = end;
+          if (i + WINDOW > n) break;
+          h = windowHash(text, i);
+          continue;
+        }
+      }
+      if (i + WINDOW >= n) break;
+      h = (Math.imul(h - Math.imul(text.charCodeAt(i), BASE_OUT), BASE) + text.charCodeAt(i + WINDOW)) | 0;
+      i++;
+    }
+    return changed ? out + text.slice(copied) : text;
+  }
+
+  /** The end of the longest value at `at` (whose window hash is `h`), or `at` when none is there. */
+  #matchEnd(text: string, at: number, h: number): number {
+    const list = this.#byHash.get(h);
+    if (list) for (const value of list) if (text.startsWith(value, at)) return at + value.length;
+    return at;
+  }
 }
 
 let warnedShortSecret = false;
@@ -63,7 +168,8 @@ export function shortSecretWarning(length: number): string {
 
 /**
  * Replaces known secrets and tokens in text and in the errors and events that carry them. Add values as they become
- * known (`add`); redaction is idempotent, so scrubbing an object twice is harmless.
+ * known (`add`); redaction is idempotent, so scrubbing an object twice is harmless. Redacting a text is one pass over
+ * it, whatever the number of values known.
  *
  * @example
  * ```ts
@@ -73,8 +179,10 @@ export function shortSecretWarning(length: number): string {
  * ```
  */
 export class Redactor {
-  /** Long forms, replaced inside any text; kept sorted longest first. */
-  #long: string[] = [];
+  /** Long forms, replaced inside any text. */
+  #long = new Set<string>();
+  #matcher: Matcher | undefined;
+  #byteMatcher: Matcher | undefined;
   /** Short values (and their forms), replaced only as whole values. */
   #short = new Set<string>();
   #shortPattern: RegExp | undefined;
@@ -91,7 +199,7 @@ export class Redactor {
 
   /** Whether anything is known yet. */
   get size(): number {
-    return this.#long.length + this.#short.size;
+    return this.#long.size + this.#short.size;
   }
 
   /** Adds a value never to be shown (and its encoded forms), for the Redactor's life. Empty values are ignored. */
@@ -102,8 +210,9 @@ export class Redactor {
   }
 
   /**
-   * Adds an access token (or another short-lived credential). Only the last `maxTokens` are remembered, so a
-   * long-running Client does not grow without bound; a token in use is re-added when it is used again.
+   * Adds an access token (or another short-lived credential, such as a client assertion). Only the last `maxTokens`
+   * are remembered, so a long-running Client does not grow without bound; a token in use is re-added when it is used
+   * again.
    */
   addToken(value: string | undefined): void {
     if (value === undefined || value === '' || this.#pinned.has(value)) return;
@@ -118,27 +227,32 @@ export class Redactor {
   }
 
   #include(value: string): void {
-    let longChanged = false;
     for (const variant of variantsOf(value)) {
       if (variant.length >= MIN_SUBSTRING_LENGTH) {
-        if (!this.#long.includes(variant)) {
-          this.#long.push(variant);
-          longChanged = true;
+        if (!this.#long.has(variant)) {
+          this.#long.add(variant);
+          this.#matcher?.add(variant);
+          this.#byteMatcher = undefined;
         }
       } else if (!this.#short.has(variant)) {
         this.#short.add(variant);
         this.#shortPattern = undefined;
       }
     }
-    if (longChanged) this.#long.sort((a, b) => b.length - a.length);
   }
 
   #rebuild(): void {
-    this.#long = [];
+    this.#long = new Set();
+    this.#matcher = undefined;
+    this.#byteMatcher = undefined;
     this.#short = new Set();
     this.#shortPattern = undefined;
     for (const value of this.#pinned) this.#include(value);
     for (const value of this.#tokens) this.#include(value);
+  }
+
+  #text(): Matcher {
+    return (this.#matcher ??= new Matcher(this.#long));
   }
 
   /** Adds the `Authorization: Basic` credentials of an id and secret: as the library sends them, and unencoded. */
@@ -157,10 +271,7 @@ export class Redactor {
   redact(text: string): string {
     if (text === '' || this.size === 0) return text;
     if (this.#short.has(text)) return REDACTED;
-    let out = text;
-    for (const value of this.#long) {
-      if (out.includes(value)) out = out.split(value).join(REDACTED);
-    }
+    let out = this.#text().replace(text, REDACTED);
     if (this.#short.size > 0) out = this.#redactShort(out);
     return out;
   }
@@ -172,26 +283,13 @@ export class Redactor {
    */
   redactBytes(bytes: Uint8Array): Uint8Array {
     if (this.size === 0 || bytes.byteLength === 0) return bytes;
-    let out = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    if (this.#short.size > 0 && out.byteLength <= 64 && this.#short.has(out.toString('utf8'))) return Buffer.from(REDACTED);
-    let changed = false;
-    const mark = Buffer.from(REDACTED);
-    for (const value of this.#long) {
-      const needle = Buffer.from(value);
-      let at = out.indexOf(needle);
-      if (at < 0) continue;
-      const parts: Buffer[] = [];
-      let from = 0;
-      while (at >= 0) {
-        parts.push(out.subarray(from, at), mark);
-        from = at + needle.length;
-        at = out.indexOf(needle, from);
-      }
-      parts.push(out.subarray(from));
-      out = Buffer.concat(parts);
-      changed = true;
-    }
-    return changed ? out : bytes;
+    const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    if (this.#short.size > 0 && buffer.byteLength <= 64 && this.#short.has(buffer.toString('utf8'))) return Buffer.from(REDACTED);
+    // One byte per code unit: the values are matched as the latin1 spelling of their UTF-8 bytes.
+    this.#byteMatcher ??= new Matcher([...this.#long].map((value) => Buffer.from(value, 'utf8').toString('latin1')));
+    const text = buffer.toString('latin1');
+    const out = this.#byteMatcher.replace(text, REDACTED);
+    return out === text ? bytes : Buffer.from(out, 'latin1');
   }
 
   /**
@@ -211,34 +309,55 @@ export class Redactor {
 
   /**
    * Removes known values from `value` in place and returns it: an Error's message, stack, string fields, `cause`
-   * chain and nested objects (an `ApiError`'s body, headers and parsed result); a plain object's or array's strings
-   * (an event payload). Object keys are redacted only for long values. Other values are returned as they are.
+   * chain, an `AggregateError`'s `errors` and nested objects (an `ApiError`'s body, headers and parsed result, at any
+   * depth); a plain object's or array's strings (an event payload). Object keys are redacted only for long values.
+   * Objects that are neither plain data nor errors are followed only a few levels deep. Other values are returned as
+   * they are.
    */
   scrub<T>(value: T): T {
     if (this.size === 0) return value;
-    return this.#scrub(value, 0, new Set()) as T;
+    if (typeof value === 'string') return this.redact(value) as T;
+    if (!isWalkable(value)) return value;
+    // An explicit stack rather than recursion: a hostile body nested thousands deep cannot overflow the call stack.
+    const seen = new Set<object>([value]);
+    const stack: Array<[object, number]> = [[value, 0]];
+    const visit = (child: unknown, depth: number): unknown => {
+      if (typeof child === 'string') return this.redact(child);
+      if (isWalkable(child) && !seen.has(child) && (depth <= MAX_FOREIGN_DEPTH || isPlainData(child))) {
+        seen.add(child);
+        stack.push([child, depth]);
+      }
+      return child;
+    };
+    while (stack.length > 0) {
+      const [current, depth] = stack.pop()!;
+      this.#scrubFields(current, depth + 1, visit);
+    }
+    return value;
   }
 
-  #scrub(value: unknown, depth: number, seen: Set<object>): unknown {
-    if (typeof value === 'string') return this.redact(value);
-    if (typeof value !== 'object' || value === null || depth > MAX_DEPTH || seen.has(value)) return value;
-    if (ArrayBuffer.isView(value) || value instanceof ArrayBuffer || value instanceof Date || value instanceof RegExp) return value;
-    seen.add(value);
+  #scrubFields(value: object, depth: number, visit: (child: unknown, depth: number) => unknown): void {
     if (Array.isArray(value)) {
-      for (let i = 0; i < value.length; i++) value[i] = this.#scrub(value[i], depth + 1, seen);
-      return value;
+      for (let i = 0; i < value.length; i++) {
+        const field: unknown = value[i];
+        const scrubbed = visit(field, depth);
+        if (scrubbed !== field) value[i] = scrubbed;
+      }
+      return;
     }
     const record = value as Record<string, unknown>;
     if (value instanceof Error) {
       this.#set(record, 'message', this.redact(value.message));
       if (typeof value.stack === 'string') this.#set(record, 'stack', this.redact(value.stack));
-      if ('cause' in value) this.#set(record, 'cause', this.#scrub(value.cause, depth + 1, seen));
+      if ('cause' in value) this.#set(record, 'cause', visit(value.cause, depth));
+      if (value instanceof AggregateError && Array.isArray(value.errors)) visit(value.errors, depth);
     }
+    const plain = !(value instanceof Error) && !Array.isArray(value) && isPlainData(value);
     for (const name of Object.keys(record)) {
       const field = record[name];
-      const scrubbed = this.#scrub(field, depth + 1, seen);
+      const scrubbed = visit(field, depth);
       if (scrubbed !== field) this.#set(record, name, scrubbed);
-      if (!(value instanceof Error) && Object.getPrototypeOf(value) === Object.prototype) {
+      if (plain) {
         const key = this.#redactKey(name);
         if (key !== name && !(key in record)) {
           this.#set(record, key, record[name]);
@@ -246,14 +365,11 @@ export class Redactor {
         }
       }
     }
-    return value;
   }
 
   /** A key with long values replaced (short values never: a key equal to a short secret is data). */
   #redactKey(key: string): string {
-    let out = key;
-    for (const value of this.#long) if (out.includes(value)) out = out.split(value).join(REDACTED);
-    return out;
+    return key.length < MIN_SUBSTRING_LENGTH ? key : this.#text().replace(key, REDACTED);
   }
 
   #set(record: Record<string, unknown>, name: string, value: unknown): void {
@@ -268,4 +384,17 @@ export class Redactor {
       }
     }
   }
+}
+
+/** An object `scrub` walks into: not bytes, a date or a regular expression. */
+function isWalkable(value: unknown): value is object {
+  if (typeof value !== 'object' || value === null) return false;
+  return !(ArrayBuffer.isView(value) || value instanceof ArrayBuffer || value instanceof Date || value instanceof RegExp);
+}
+
+/** Plain data (a parsed JSON body, an event payload, an error): followed at any depth. */
+function isPlainData(value: object): boolean {
+  if (Array.isArray(value) || value instanceof Error) return true;
+  const proto = Object.getPrototypeOf(value) as unknown;
+  return proto === Object.prototype || proto === null;
 }

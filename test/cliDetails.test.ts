@@ -115,22 +115,32 @@ test('call writes a binary body byte for byte', async () => {
   assert.ok(run.stdout.equals(ALL_BYTES));
 });
 
-test('the proxy environment is honoured by default; NO_PROXY and --proxy off go direct; --proxy URL', async () => {
+test('the proxy environment is honoured by default; NO_PROXY and --proxy off go direct; --proxy URL; loopback never via a proxy', async () => {
+  // The token endpoint by a `.test` name that only the proxy resolves (to 127.0.0.1): loopback itself goes direct.
+  const named = ['--token-url', stack.op.tokenUrl.replace('127.0.0.1', 'auth.test'), '--allow-insecure-http', '--no-cache'];
   let before = proxy.requests.length;
-  const viaEnv = await cli(['token'], { HTTP_PROXY: proxy.url });
+  const viaEnv = await cli(['token', ...named], { HTTP_PROXY: proxy.url });
   assert.equal(viaEnv.code, 0, viaEnv.stderr);
   assert.ok(proxy.requests.length > before, 'HTTP_PROXY used');
 
   before = proxy.requests.length;
-  const exempt = await cli(['token'], { HTTP_PROXY: proxy.url, NO_PROXY: '127.0.0.1' });
-  assert.equal(exempt.code, 0, exempt.stderr);
-  const off = await cli(['token', '--proxy', 'off'], { HTTP_PROXY: proxy.url });
-  assert.equal(off.code, 0, off.stderr);
+  const exempt = await cli(['token', ...named, '--retries', '0'], { HTTP_PROXY: proxy.url, NO_PROXY: 'auth.test' });
+  assert.notEqual(exempt.code, 0, 'NO_PROXY: direct, where the name does not resolve');
+  const off = await cli(['token', ...named, '--retries', '0', '--proxy', 'off'], { HTTP_PROXY: proxy.url });
+  assert.notEqual(off.code, 0, '--proxy off: direct, where the name does not resolve');
   assert.equal(proxy.requests.length, before, 'NO_PROXY and --proxy off: direct');
 
-  const flag = await cli(['token', '--proxy', proxy.url]);
+  const flag = await cli(['token', ...named, '--proxy', proxy.url]);
   assert.equal(flag.code, 0, flag.stderr);
   assert.ok(proxy.requests.length > before, '--proxy URL used');
+
+  // Plain http to loopback (the default token URL here) never goes through the proxy: it would read the secret.
+  before = proxy.requests.length;
+  const loopback = await cli(['token', '--no-cache'], { HTTP_PROXY: proxy.url, NO_PROXY: '' });
+  assert.equal(loopback.code, 0, loopback.stderr);
+  const loopbackFlag = await cli(['token', '--no-cache', '--proxy', proxy.url]);
+  assert.equal(loopbackFlag.code, 0, loopbackFlag.stderr);
+  assert.equal(proxy.requests.length, before, 'loopback: direct, whatever the proxy settings');
 
   const bad = await cli(['token', '--proxy', 'socks5://u:pw-secret@h:1']);
   assert.equal(bad.code, 2);

@@ -1,7 +1,8 @@
 /**
  * The `proxy` option, through a real forward proxy on 127.0.0.1: a URL sends the token request and the API call
  * through it (with Proxy-Authorization from the URL's credentials), `'env'` follows HTTP_PROXY and NO_PROXY, and
- * bad values fail at construction without repeating a proxy password.
+ * bad values fail at construction without repeating a proxy password. Requests to loopback never go through a proxy,
+ * so the servers are addressed as `*.test` names, which the proxy maps to 127.0.0.1 (test/helpers/httpProxy.ts).
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -24,10 +25,15 @@ after(async () => {
 
 const hostOf = (url: string) => new URL(url).host;
 const withAuth = (url: string) => url.replace('http://', 'http://user:proxy-pass@');
+/** `url` with its loopback host replaced by a `.test` name only the proxy can reach. */
+const viaName = (url: string, name: string) => url.replace('127.0.0.1', name);
+/** The stack's servers by `.test` names (plain http off loopback, hence allowInsecureHttp). */
+const named = () => ({ baseUrl: viaName(stack.api.url, 'api.test'), tokenUrl: viaName(stack.op.tokenUrl, 'auth.test'), allowInsecureHttp: true });
 
 test('proxy: a URL sends the token request and the API call through the proxy, with its credentials', async () => {
   const before = proxy.requests.length;
-  const client = new Client({ baseUrl: stack.api.url, tokenUrl: stack.op.tokenUrl, clientCredentialsAuthCredentials: SVC_CREDENTIALS, proxy: withAuth(proxy.url) });
+  const { baseUrl, tokenUrl, allowInsecureHttp } = named();
+  const client = new Client({ baseUrl, tokenUrl, allowInsecureHttp, clientCredentialsAuthCredentials: SVC_CREDENTIALS, proxy: withAuth(proxy.url) });
   try {
     const response = await client.get<{ client_id: string }>('/things');
     assert.equal(response.result.client_id, 'svc');
@@ -36,8 +42,8 @@ test('proxy: a URL sends the token request and the API call through the proxy, w
   }
   const seen = proxy.requests.slice(before);
   const targets = seen.map((r) => (r.method === 'CONNECT' ? r.target : hostOf(r.target)));
-  assert.ok(targets.includes(hostOf(stack.op.tokenUrl)), `token endpoint via the proxy: ${targets.join(', ')}`);
-  assert.ok(targets.includes(hostOf(stack.api.url)), 'API via the proxy');
+  assert.ok(targets.includes(hostOf(tokenUrl)), `token endpoint via the proxy: ${targets.join(', ')}`);
+  assert.ok(targets.includes(hostOf(baseUrl)), 'API via the proxy');
   assert.ok(seen.every((r) => r.proxyAuthorization === `Basic ${Buffer.from('user:proxy-pass').toString('base64')}`));
 });
 
@@ -49,15 +55,18 @@ test("proxy: 'env' follows HTTP_PROXY, and NO_PROXY exempts hosts", async () => 
     process.env.HTTP_PROXY = withAuth(proxy.url);
     process.env.NO_PROXY = '';
     let before = proxy.requests.length;
-    let client = new Client({ baseUrl: stack.api.url, tokenUrl: stack.op.tokenUrl, clientCredentialsAuthCredentials: SVC_CREDENTIALS, proxy: 'env' });
+    let client = new Client({ ...named(), clientCredentialsAuthCredentials: SVC_CREDENTIALS, proxy: 'env' });
     await client.get('/things').finally(() => client.close());
     assert.ok(proxy.requests.length > before, 'through the proxy');
 
-    process.env.NO_PROXY = '127.0.0.1';
+    // NO_PROXY exempts a host: the request goes direct (and, the name being unknown to DNS, fails to connect).
+    process.env.NO_PROXY = 'api.test';
     before = proxy.requests.length;
-    client = new Client({ baseUrl: stack.api.url, tokenUrl: stack.op.tokenUrl, clientCredentialsAuthCredentials: SVC_CREDENTIALS, proxy: 'env' });
-    await client.get('/things').finally(() => client.close());
-    assert.equal(proxy.requests.length, before, 'NO_PROXY: direct');
+    client = new Client({ ...named(), clientCredentialsAuthCredentials: SVC_CREDENTIALS, proxy: 'env', retry: false });
+    await assert.rejects(client.get('/things').finally(() => client.close()), (error: unknown) => (error as { code?: string }).code === 'ERR_NETWORK');
+    const targets = proxy.requests.slice(before).map((r) => r.target);
+    assert.ok(targets.some((t) => t.startsWith('auth.test')), `token request via the proxy: ${targets.join(', ')}`);
+    assert.ok(!targets.some((t) => t.startsWith('api.test')), 'NO_PROXY: api.test direct');
   } finally {
     for (const [name, value] of Object.entries(saved)) {
       if (value === undefined) delete process.env[name];
@@ -91,4 +100,30 @@ test('proxy: invalid values and proxy with dispatcher fail at construction, neve
   const dispatcher = new Agent();
   assert.throws(() => new Client({ proxy: 'env', dispatcher }), /cannot be combined with `dispatcher`/);
   void dispatcher.close();
+});
+
+test('proxy: plain http to loopback never goes through a proxy (URL or env), so the proxy never reads the secret or the token', async () => {
+  const saved = { HTTP_PROXY: process.env.HTTP_PROXY, NO_PROXY: process.env.NO_PROXY, http_proxy: process.env.http_proxy, no_proxy: process.env.no_proxy };
+  delete process.env.http_proxy;
+  delete process.env.no_proxy;
+  try {
+    process.env.HTTP_PROXY = withAuth(proxy.url);
+    process.env.NO_PROXY = '';
+    for (const setting of [withAuth(proxy.url), 'env']) {
+      const before = proxy.requests.length;
+      const client = new Client({ baseUrl: stack.api.url, tokenUrl: stack.op.tokenUrl, clientCredentialsAuthCredentials: SVC_CREDENTIALS, proxy: setting });
+      try {
+        const response = await client.get<{ client_id: string }>('/things');
+        assert.equal(response.result.client_id, 'svc');
+      } finally {
+        await client.close();
+      }
+      assert.deepEqual(proxy.requests.slice(before), [], `${setting === 'env' ? 'env' : 'URL'}: loopback went through the proxy`);
+    }
+  } finally {
+    for (const [name, value] of Object.entries(saved)) {
+      if (value === undefined) delete process.env[name];
+      else process.env[name] = value;
+    }
+  }
 });

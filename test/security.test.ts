@@ -144,7 +144,7 @@ test('a plain-http token endpoint off loopback is refused unless allowInsecureHt
   assert.throws(() => new Client({ ...config, baseUrl: 'http://auth.example.test', tokenUrl: '/token' }), (error: unknown) => error instanceof InvalidOptionError && error.option === 'tokenUrl');
   assert.throws(() => new Client({ ...config, allowInsecureHttp: 'yes' as never }), (error: unknown) => error instanceof InvalidOptionError && error.option === 'allowInsecureHttp');
   makeClient({ ...config, allowInsecureHttp: true });
-  for (const url of ['http://localhost:8080/token', 'http://127.0.0.9/token', 'http://[::1]:9/token', 'http://auth.localhost/token', 'https://auth.example.test/token']) {
+  for (const url of ['http://localhost:8080/token', 'http://127.0.0.9/token', 'http://[::1]:9/token', 'https://auth.example.test/token']) {
     makeClient({ tokenUrl: url, clientCredentialsAuthCredentials: credentials() });
   }
 });

@@ -525,9 +525,9 @@ describe('authenticated entries', () => {
       const store = new MemoryTokenStore();
       const planted = token('planted-token', 600);
       let entry: OAuthToken;
-      if (variant === 'other key') entry = new EntryAuth(Buffer.from('not-the-secret')).sign(hash, planted);
+      if (variant === 'other key') entry = await new EntryAuth(Buffer.from('not-the-secret')).sign(hash, planted);
       else if (variant === 'no mac') entry = planted;
-      else entry = { ...new EntryAuth(Buffer.from(SVC_CREDENTIALS.oAuthClientSecret)).sign(hash, token('genuine', 600)), accessToken: 'planted-token' };
+      else entry = { ...(await new EntryAuth(Buffer.from(SVC_CREDENTIALS.oAuthClientSecret)).sign(hash, token('genuine', 600))), accessToken: 'planted-token' };
       await store.set(hash, entry, 600_000);
       const client = makeClient({ tokenStore: store });
       const errors: ClientEvents['storeError'][] = [];
@@ -575,17 +575,17 @@ describe('authenticated entries', () => {
     await store.close();
   });
 
-  test('rotating the secret invalidates old entries by construction; keys differ per cache key; nothing leaks', () => {
+  test('rotating the secret invalidates old entries by construction; keys differ per cache key; nothing leaks', async () => {
     const old = new EntryAuth(Buffer.from('secret-1'));
     const rotated = new EntryAuth(Buffer.from('secret-2'));
-    const signed = old.sign('key-a', token('t'));
-    assert.equal(old.verify('key-a', signed).ok, true);
-    assert.deepEqual(rotated.verify('key-a', signed), { ok: false, reason: 'mismatch' });
-    assert.deepEqual(old.verify('key-b', signed), { ok: false, reason: 'mismatch' }, 'an entry copied to another cache key fails');
+    const signed = await old.sign('key-a', token('t'));
+    assert.equal((await old.verify('key-a', signed)).ok, true);
+    assert.deepEqual(await rotated.verify('key-a', signed), { ok: false, reason: 'mismatch' });
+    assert.deepEqual(await old.verify('key-b', signed), { ok: false, reason: 'mismatch' }, 'an entry copied to another cache key fails');
     // Field order does not matter (a store may reorder), values do.
     const reordered = Object.fromEntries(Object.entries(signed).reverse()) as OAuthToken;
-    assert.equal(old.verify('key-a', reordered).ok, true);
-    assert.equal(old.verify('key-a', { ...signed, expiry: signed.expiry! + 3600 }).ok, false);
+    assert.equal((await old.verify('key-a', reordered)).ok, true);
+    assert.equal((await old.verify('key-a', { ...signed, expiry: signed.expiry! + 3600 })).ok, false);
     assert.equal(inspect(old), 'EntryAuth {}');
     assert.equal(JSON.stringify(old), '{}');
     assert.equal(EntryAuth.fromCredentials({}), undefined);

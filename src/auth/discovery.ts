@@ -9,6 +9,7 @@
  * {@link DiscoveryError} when the configured method or algorithm is not offered.
  */
 import { ApiError, DiscoveryError, NetworkError, TimeoutError } from '../errors.js';
+import { isInsecureRemote } from '../http/requestGuard.js';
 import { describeUrl, type Transport } from '../http/transport.js';
 import type { ClientAuthInput, ClientAuthMethod } from './clientAuthentication.js';
 
@@ -42,6 +43,8 @@ export interface DiscoveryOptions {
   userAgent: string;
   /** Largest metadata document, in bytes. Default 262,144. */
   maxBodyBytes?: number;
+  /** Accept a `token_endpoint` (or mTLS alias) on plain http to a host other than this machine. Default false. */
+  allowInsecureHttp?: boolean;
 }
 
 /** How a token request is made, once the metadata is known. */
@@ -160,7 +163,8 @@ export class Discovery {
     this.fetches++;
     let response;
     try {
-      response = await transport({ method: 'GET', url, headers: { accept: 'application/json', 'user-agent': userAgent }, signal, timeout, maxBodyBytes: this.#options.maxBodyBytes ?? 262_144 });
+      // Never a redirect, whatever the dispatcher (as token requests): another origin could supply metadata naming this issuer.
+      response = await transport({ method: 'GET', url, headers: { accept: 'application/json', 'user-agent': userAgent }, signal, timeout, maxBodyBytes: this.#options.maxBodyBytes ?? 262_144, noRedirects: true });
     } catch (error) {
       if (error instanceof NetworkError || error instanceof TimeoutError) throw error;
       if (signal.aborted) throw new TimeoutError(`Metadata request to ${describeUrl(url)} timed out after ${timeout} ms`, timeout, { cause: error });
@@ -187,6 +191,20 @@ export class Discovery {
       const value = json[member];
       if (value !== undefined && (typeof value !== 'string' || !/^https?:\/\//.test(value))) {
         throw new DiscoveryError('invalid_metadata', `The metadata of ${this.issuer} has an invalid ${member}`);
+      }
+    }
+    const aliases = json['mtls_endpoint_aliases'];
+    if (aliases !== undefined && (typeof aliases !== 'object' || aliases === null || Array.isArray(aliases))) {
+      throw new DiscoveryError('invalid_metadata', `The metadata of ${this.issuer} has an invalid mtls_endpoint_aliases`);
+    }
+    const alias = (aliases as Record<string, unknown> | undefined)?.['token_endpoint'];
+    if (alias !== undefined && (typeof alias !== 'string' || !/^https?:\/\//i.test(alias) || !URL.canParse(alias))) {
+      throw new DiscoveryError('invalid_metadata', `The metadata of ${this.issuer} has an invalid mtls_endpoint_aliases.token_endpoint (an http(s) URL is required)`);
+    }
+    // The client secret goes where these point: plain http only to this machine, as for the `tokenUrl` option.
+    for (const [member, value] of [['token_endpoint', json['token_endpoint']], ['mtls_endpoint_aliases.token_endpoint', alias]] as const) {
+      if (typeof value === 'string' && !this.#options.allowInsecureHttp && isInsecureRemote(value)) {
+        throw new DiscoveryError('insecure_endpoint', `The metadata of ${this.issuer} names a ${member} on plain http to another host (${describeUrl(value)}): the client secret would travel unencrypted (set \`allowInsecureHttp: true\` to allow it)`);
       }
     }
     for (const member of ['token_endpoint_auth_methods_supported', 'token_endpoint_auth_signing_alg_values_supported', 'dpop_signing_alg_values_supported'] as const) {

@@ -6,6 +6,7 @@
  */
 import { ApiError, DiscoveryError, MalformedTokenResponseError, OAuthProviderError, TimeoutError, TokenEndpointRedirectError, type OAuthProviderErrorBody } from '../errors.js';
 import { BodyTooLargeError, describeUrl, type HttpResponse, type Transport } from '../http/transport.js';
+import { variantsOf } from '../redaction.js';
 import { clientAuthParts, type ClientAuthInput } from './clientAuthentication.js';
 import { staleMetadataFailure, type Discovery } from './discovery.js';
 import type { DpopSigner } from './dpop.js';
@@ -41,6 +42,8 @@ export interface TokenEndpointContext {
   userAgent: string;
   /** Removes the client's credentials and tokens from an error (in place) before it leaves the token request. */
   redact?: (<T>(value: T) => T) | undefined;
+  /** Told of each short-lived credential a request carries (a client assertion) before it is sent, to be redacted. */
+  learn?: ((value: string) => void) | undefined;
 }
 
 /** The response of a token request, with the parsed token. */
@@ -107,13 +110,15 @@ function errorIn2xx(value: unknown): OAuthProviderErrorBody | undefined {
 const EXCERPT_LENGTH = 160;
 
 /**
- * A short, single-line excerpt of an error body for a message: control characters stripped, whitespace collapsed,
- * `secrets` (what the request carried) masked, truncated to {@link EXCERPT_LENGTH} characters.
- * TODO redact: wire to the shared redactor of issue 10 when it lands.
+ * A short, single-line excerpt of an error body for a message: `secrets` (what the request carried) masked in the
+ * whole body first (a secret straddling the cut would otherwise survive minus its tail), then control characters
+ * stripped, whitespace collapsed, truncated to {@link EXCERPT_LENGTH} characters. The Client's redactor scrubs the
+ * message again afterwards.
  */
 export function bodyExcerpt(body: string, secrets: readonly string[] = []): string {
-  let text = body.slice(0, EXCERPT_LENGTH * 4);
-  for (const secret of secrets) if (secret.length >= 4) text = text.replaceAll(secret, '[redacted]');
+  let text = body;
+  for (const secret of secrets) if (secret.length >= 4 && text.includes(secret)) text = text.replaceAll(secret, '[redacted]');
+  text = text.slice(0, EXCERPT_LENGTH * 4);
   // eslint-disable-next-line no-control-regex
   text = text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g, ' ').replace(/\s+/g, ' ').trim();
   return text.length > EXCERPT_LENGTH ? `${text.slice(0, EXCERPT_LENGTH)}…` : text;
@@ -140,12 +145,15 @@ export function parseTokenResponse(response: HttpResponse, sentAtMs: number, lif
   return tokenFromResponse(json as TokenResponseWire, sentAtMs, lifetime, response.statusCode);
 }
 
-/** The credentials a token request carries (Basic value and its decoded parts, `client_secret`, `client_assertion`), to mask in excerpts. */
+/**
+ * The credentials a token request carries (Basic value and its decoded parts, `client_secret`, `client_assertion`,
+ * each in every form it takes on the wire), to mask in excerpts; longest first.
+ */
 export function requestSecrets(form: URLSearchParams, headers: Record<string, string>): string[] {
   const secrets: string[] = [];
   for (const name of ['client_secret', 'client_assertion']) {
     const value = form.get(name);
-    if (value) secrets.push(value, encodeURIComponent(value));
+    if (value) secrets.push(...variantsOf(value));
   }
   const authorization = headers['authorization'];
   if (authorization) {
@@ -156,13 +164,13 @@ export function requestSecrets(form: URLSearchParams, headers: Record<string, st
       const secret = decoded.slice(decoded.indexOf(':') + 1);
       secrets.push(secret);
       try {
-        secrets.push(decodeURIComponent(secret.replace(/\+/g, ' ')));
+        secrets.push(...variantsOf(decodeURIComponent(secret.replace(/\+/g, ' '))));
       } catch {
         // not percent-encoded
       }
     }
   }
-  return secrets;
+  return secrets.sort((a, b) => b.length - a.length);
 }
 
 /** Encodes token request parameters and authentication fields as an `application/x-www-form-urlencoded` body. */
@@ -229,6 +237,8 @@ export async function requestToken(
     if (!tokenUrl) throw new DiscoveryError('invalid_metadata', `The metadata of ${context.discovery.issuer} has no token_endpoint`);
     context = { ...context, tokenUrl, discovery: undefined };
   }
+  const assertion = form.get('client_assertion');
+  if (assertion) context.learn?.(assertion);
   try {
     const { response, sentAt } = await postTokenRequest(context, form, headers, signal);
     return { ...response, result: parseTokenResponse(response, sentAt, context.lifetime, requestSecrets(form, headers), context.tokenUrl), sentAt };

@@ -2,9 +2,10 @@
  * The CLI's token cache between invocations: a `TokenStore` (the library's `FileTokenStore`) behind a thin policy layer
  * that decides which cached token may be handed out by a command-line tool, and where the cache file lives by default.
  */
-import { createHash } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
+import { mkdir, open, readFile, unlink } from 'node:fs/promises';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { defaultTokenFilePath, type OAuthToken, type TokenStore } from '../index.js';
 
 /**
@@ -27,6 +28,11 @@ export interface CliCacheOptions {
   reuse: boolean;
   /** The client secret (or private key), mixed into the key so that a changed secret never reuses an old token. */
   credential: string | undefined;
+  /**
+   * The per-user random key ({@link cacheKey}) the entry names are an HMAC of: a reader of the cache file cannot test
+   * guesses of the secret against them without it.
+   */
+  nameKey: Uint8Array;
   /** Seconds of clock skew configured; a token with less life left is not reused. */
   clockSkew: number;
   /** The current time in ms. */
@@ -55,7 +61,7 @@ export function reusable(token: OAuthToken, nowMs: number, clockSkew: number): b
  * recovery), leases and waits pass through.
  */
 export function cliTokenCache(inner: TokenStore, options: CliCacheOptions): TokenStore {
-  const mapKey = (key: string): string => `cli.${createHash('sha256').update(`${key}\n${options.credential ?? ''}`).digest('base64url')}`;
+  const mapKey = (key: string): string => `cli.${createHmac('sha256', options.nameKey).update(`${key}\n${options.credential ?? ''}`).digest('base64url')}`;
   const store: { -readonly [K in keyof TokenStore]: TokenStore[K] } = {
     async get(key) {
       if (!options.reuse) {
@@ -82,4 +88,50 @@ export function cliTokenCache(inner: TokenStore, options: CliCacheOptions): Toke
   if (inner.leaseTtl !== undefined) store.leaseTtl = inner.leaseTtl;
   if (inner.leaseWait !== undefined) store.leaseWait = inner.leaseWait;
   return store;
+}
+
+/** Bytes of the per-user cache key. */
+const CACHE_KEY_BYTES = 32;
+
+/** The file of the per-user cache key: beside the cache file, `<cache file>.key`. */
+export function cacheKeyPath(cachePath: string): string {
+  return `${cachePath}.key`;
+}
+
+/**
+ * The per-user random key of the token cache at `cachePath`, created on first use (32 random bytes, mode 0600,
+ * created exclusively so two runs agree on one key). It keys the entry names and authenticates the entries (the
+ * Client's `tokenStoreKey`), so neither can be computed from the secret alone. A key file of the wrong size is
+ * replaced: the cache then starts empty.
+ */
+export async function cacheKey(cachePath: string): Promise<Buffer> {
+  const file = cacheKeyPath(cachePath);
+  await mkdir(dirname(file), { recursive: true, mode: 0o700 });
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const existing = await readFile(file).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') return undefined;
+      throw error;
+    });
+    if (existing?.length === CACHE_KEY_BYTES) return existing;
+    if (existing) await unlink(file).catch(() => undefined);
+    const key = randomBytes(CACHE_KEY_BYTES);
+    try {
+      const handle = await open(file, 'wx', 0o600);
+      try {
+        await handle.writeFile(key);
+      } finally {
+        await handle.close();
+      }
+      return key;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      // another run created it first: read theirs
+    }
+  }
+  throw new Error(`cannot create the token cache key ${file}`);
+}
+
+/** The `tokenStoreKey` the CLI's Client uses with the cache: derived from the per-user cache key. */
+export function cacheStoreKey(nameKey: Uint8Array): Buffer {
+  return createHmac('sha256', nameKey).update('oauth-client-credentials/cli/token-store-key').digest();
 }

@@ -5,7 +5,7 @@
  */
 import { Client, FileTokenStore, type ClientEvents, type TokenStore } from '../index.js';
 import type { Flags } from './args.js';
-import { cliTokenCache, defaultCachePath } from './cache.js';
+import { cacheKey, cacheStoreKey, cliTokenCache, defaultCachePath } from './cache.js';
 import { expiryPhrase } from './format.js';
 import type { Io, Output } from './output.js';
 import { clientConfiguration, requireCredentials, resolveSettings, type Settings } from './settings.js';
@@ -72,10 +72,19 @@ export async function openSession(flags: Flags, io: Io, out: Output, version: st
   }
 
   let tokenStore: TokenStore | undefined;
+  let tokenStoreKey: Buffer | undefined;
   let lastRead: string | undefined;
   // A DPoP-bound token is useless to the next run, which has another key.
-  if (settings.cachePath && !settings.dpop) {
+  const nameKey = settings.cachePath && !settings.dpop
+    ? await cacheKey(settings.cachePath.value).catch((error: unknown) => {
+      if (out.verbose) out.debug(`token cache off: its key file cannot be read or created (${(error as NodeJS.ErrnoException)?.code ?? 'error'})`);
+      return undefined;
+    })
+    : undefined;
+  if (settings.cachePath && nameKey) {
+    tokenStoreKey = cacheStoreKey(nameKey);
     tokenStore = cliTokenCache(new FileTokenStore({ path: settings.cachePath.value }), {
+      nameKey,
       reuse: !settings.noCache,
       credential: settings.clientSecret?.value ?? settings.privateKey?.value ?? settings.key?.value,
       clockSkew: settings.clockSkew ?? 0,
@@ -92,7 +101,7 @@ export async function openSession(flags: Flags, io: Io, out: Output, version: st
   }
 
   const client = new Client(
-    clientConfiguration(settings, { ...(tokenStore ? { tokenStore } : {}), userAgent: `client-credentials-cli/${version}`, ...(flags['allow-insecure-http'] ? { allowInsecureHttp: true } : {}) }),
+    clientConfiguration(settings, { ...(tokenStore ? { tokenStore, tokenStoreKey } : {}), userAgent: `client-credentials-cli/${version}`, ...(flags['allow-insecure-http'] ? { allowInsecureHttp: true } : {}) }),
   );
   if (out.verbose) {
     for (const name of EVENTS) client.on(name, (event) => out.debug(describeEvent(name, event, Date.now())));

@@ -5,6 +5,7 @@
  */
 import { Agent } from 'undici';
 import { TimeoutError } from '../errors.js';
+import { isLoopbackOrigin } from './proxy.js';
 import { BodyTooLargeError, mapTransportError, type HttpRequest, type HttpResponse, type Transport } from './transport.js';
 
 let usable: boolean | undefined;
@@ -59,7 +60,8 @@ export function createFetchTransport(options: FetchTransportOptions = {}): Trans
       const init: RequestInit & Record<string, unknown> = { method: req.method, headers: req.headers, redirect: 'manual', signal };
       if (req.body !== undefined) init.body = req.body as NonNullable<RequestInit["body"]>;
       if (options.tls) init.tls = options.tls;
-      if (options.proxy) init.proxy = options.proxy;
+      // Loopback never through a proxy (see src/http/proxy.ts).
+      if (options.proxy && !isLoopbackOrigin(req.url)) init.proxy = options.proxy;
       const response = await fetch(req.url, init);
       const headers = headersOf(response);
       if (req.responseType === 'stream') {

@@ -102,12 +102,13 @@ export function parseAbsoluteUrl(url: string): URL {
 }
 
 /**
- * Whether `hostname` (as `URL.hostname` gives it) is the local machine: `localhost`, a `*.localhost` name,
- * 127.0.0.0/8, `[::1]` or an IPv4-mapped loopback address.
+ * Whether `hostname` (as `URL.hostname` gives it) is the local machine: `localhost`, 127.0.0.0/8, `[::1]` or an
+ * IPv4-mapped loopback address. A `*.localhost` name is not: RFC 6761 asks resolvers to answer it with loopback, but
+ * many (glibc with `hosts: files dns`) ask DNS, which may answer with any address.
  */
 export function isLoopbackHost(hostname: string): boolean {
   const host = hostname.toLowerCase().replace(/\.$/, '');
-  if (host === 'localhost' || host.endsWith('.localhost')) return true;
+  if (host === 'localhost') return true;
   if (/^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host)) return true;
   return host === '[::1]' || host === '[::ffff:7f00:1]' || /^\[::ffff:127\.\d{1,3}\.\d{1,3}\.\d{1,3}\]$/.test(host) || /^\[::ffff:7f[0-9a-f]{2}:[0-9a-f]{1,4}\]$/.test(host);
 }

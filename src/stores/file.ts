@@ -4,7 +4,7 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
-import { statSync } from 'node:fs';
+import { realpathSync, statSync } from 'node:fs';
 import { link, mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { hostname, homedir } from 'node:os';
 import path from 'node:path';
@@ -115,7 +115,7 @@ export class FileTokenStore implements TokenStore {
     this.leaseWait = checkLeaseOption('FileTokenStore.leaseWait', options.leaseWait);
     // Refused at once when the folder already exists and is unsafe (checked again before first use).
     const info = statSync(path.dirname(this.path), { throwIfNoEntry: false });
-    if (info) checkFolder(path.dirname(this.path), info);
+    if (info) checkFolderChain(path.dirname(this.path));
   }
 
   async get(key: string): Promise<OAuthToken | undefined> {
@@ -350,7 +350,7 @@ export class FileTokenStore implements TokenStore {
     if (this.#dirReady) return;
     const folder = path.dirname(this.path);
     await mkdir(folder, { recursive: true, mode: 0o700 });
-    checkFolder(folder, await stat(folder));
+    checkFolderChain(folder);
     this.#dirReady = true;
   }
 }
@@ -459,4 +459,25 @@ function checkFolder(folder: string, info: { uid: number; mode: number }): void 
   if (uid === undefined) return;
   if (info.uid !== uid) throw new UnsafeTokenStoreFolderError(folder, 'owner', `it is owned by uid ${info.uid}, not by this process's user (uid ${uid})`);
   if ((info.mode & 0o022) !== 0) throw new UnsafeTokenStoreFolderError(folder, 'mode', `group or others can write to it (mode ${(info.mode & 0o777).toString(8).padStart(4, '0')}); chmod it to 0700`);
+}
+
+/**
+ * Checks the folder (as {@link checkFolder}) and every folder above it, symbolic links resolved: another user who
+ * can write to an ancestor could rename the cache folder away and put one of their own in its place. An ancestor
+ * must belong to this user or to root, and be writable by group or others only with the sticky bit (`/tmp`), where
+ * nobody else may rename what is ours.
+ */
+function checkFolderChain(folder: string): void {
+  const uid = typeof process.getuid === 'function' ? process.getuid() : undefined;
+  if (uid === undefined) return;
+  const real = realpathSync(folder);
+  checkFolder(real, statSync(real));
+  for (let current = path.dirname(real); ; current = path.dirname(current)) {
+    const info = statSync(current);
+    if (info.uid !== uid && info.uid !== 0) throw new UnsafeTokenStoreFolderError(current, 'owner', `a folder above the token file is owned by uid ${info.uid}, neither this process's user (uid ${uid}) nor root`);
+    if ((info.mode & 0o022) !== 0 && (info.mode & 0o1000) === 0) {
+      throw new UnsafeTokenStoreFolderError(current, 'mode', `group or others can write to a folder above the token file (mode ${(info.mode & 0o7777).toString(8).padStart(4, '0')}) and it has no sticky bit`);
+    }
+    if (path.dirname(current) === current) break;
+  }
 }

@@ -132,7 +132,7 @@ export class GuardedStore {
     const value = await this.#run('get', undefined, () => this.store.get(key));
     if (!isStoredToken(value)) return undefined;
     if (!this.#auth) return stripMac(value);
-    const check = this.#auth.verify(key, value);
+    const check = await this.#auth.verify(key, value);
     if (check.ok) return check.token;
     this.#report('get', new TokenStoreError('get', `token store entry ignored: ${check.reason === 'missing' ? 'it carries no MAC' : 'its MAC does not match'} (written without this client's credentials, or before they were rotated)`), false);
     // Out of the way, so that it cannot block this process's compare-and-set (only that very entry is removed).
@@ -152,7 +152,7 @@ export class GuardedStore {
     const adopted = this.#adopted.get(key);
     const held = this.#held.get(key);
     const forced = force || adopted !== undefined || this.#pendingLeases.has(key) || (held !== undefined && !held.lost);
-    const entry = this.#auth ? this.#auth.sign(key, token) : token;
+    const entry = this.#auth ? await this.#auth.sign(key, token) : token;
     const ttl = Math.ceil(ttlMs);
     try {
       await this.#run('set', undefined, () => this.#compareAndSet(key, entry, ttl), this.timeoutMs, forced);
@@ -168,7 +168,7 @@ export class GuardedStore {
     }
     // A store without compare-and-set: read, then write (a race window, but never over an entry known to be newer).
     const current = await this.store.get(key);
-    if (isStoredToken(current) && isNewerEntry(current, entry) && (!this.#auth || this.#auth.verify(key, current).ok)) return;
+    if (isStoredToken(current) && isNewerEntry(current, entry) && (!this.#auth || (await this.#auth.verify(key, current)).ok)) return;
     await this.store.set(key, entry, ttl);
   }
 

@@ -18,9 +18,16 @@ export interface HttpProxyHandle {
   close(): Promise<void>;
 }
 
+/** Where the proxy connects for `host`: names under `.test` (RFC 2606, never real) are this machine. */
+function upstreamHost(host: string): string {
+  return host.toLowerCase().endsWith('.test') ? '127.0.0.1' : host;
+}
+
 /**
  * A small real forward proxy on 127.0.0.1: CONNECT tunnels (as undici's ProxyAgent uses for every request) and
  * plain absolute-URI HTTP forwarding (as curl uses for http:// URLs). With `auth`, it wants that Basic value.
+ * Names under `.test` (`auth.test:8080`) reach 127.0.0.1: a Client sends requests to loopback direct, never through
+ * a proxy, so tests address loopback servers by such a name to go through it.
  */
 export async function startHttpProxy(options: { auth?: string } = {}): Promise<HttpProxyHandle> {
   const requests: ProxiedRequest[] = [];
@@ -32,7 +39,8 @@ export async function startHttpProxy(options: { auth?: string } = {}): Promise<H
     if (refused(proxyAuthorization)) return void res.writeHead(407).end();
     const headers = { ...req.headers };
     delete headers['proxy-authorization'];
-    const upstream = http.request(req.url!, { method: req.method, headers }, (up) => {
+    const target = new URL(req.url!);
+    const upstream = http.request({ host: upstreamHost(target.hostname), port: target.port, path: `${target.pathname}${target.search}`, method: req.method, headers }, (up) => {
       res.writeHead(up.statusCode!, up.headers);
       up.pipe(res);
     });
@@ -44,7 +52,7 @@ export async function startHttpProxy(options: { auth?: string } = {}): Promise<H
     requests.push({ method: 'CONNECT', target: req.url!, proxyAuthorization });
     if (refused(proxyAuthorization)) return void client.end('HTTP/1.1 407 Proxy Authentication Required\r\n\r\n');
     const [host, port] = req.url!.split(':');
-    const upstream = net.connect(Number(port), host, () => {
+    const upstream = net.connect(Number(port), upstreamHost(host!), () => {
       client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
       if (head.length) upstream.write(head);
       upstream.pipe(client);
