@@ -63,89 +63,93 @@ function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
-/** The window of the rolling hash: every long value is at least this long. */
-const WINDOW = MIN_SUBSTRING_LENGTH;
-const BASE = 0x01000193;
-/** BASE^(WINDOW-1) mod 2^32, to roll the first character out. */
-const BASE_OUT = (() => {
-  let p = 1;
-  for (let i = 1; i < WINDOW; i++) p = Math.imul(p, BASE);
-  return p;
-})();
+/** Code units hashed at each sampled position; with {@link STRIDE}, every value of 8 or more covers one sample. */
+const WINDOW = 4;
+/** Distance between sampled positions: a value at least `STRIDE + WINDOW - 1` long always holds a whole sample. */
+const STRIDE = 4;
 const FILTER_BITS = 20;
 const FILTER_MASK = (1 << FILTER_BITS) - 1;
 
 function windowHash(text: string, at: number): number {
-  let h = 0;
-  for (let k = 0; k < WINDOW; k++) h = (Math.imul(h, BASE) + text.charCodeAt(at + k)) | 0;
-  return h;
+  return (Math.imul((Math.imul((Math.imul(text.charCodeAt(at), 0x01000193) ^ text.charCodeAt(at + 1)) | 0, 0x01000193) ^ text.charCodeAt(at + 2)) | 0, 0x01000193) ^ text.charCodeAt(at + 3)) | 0;
 }
 
 /**
- * Finds every occurrence of a set of values (each at least {@link WINDOW} code units long) in one left-to-right
- * pass: a rolling hash of the next {@link WINDOW} code units is checked against a bit filter, then against the values
- * that start with that hash (Rabin–Karp for many patterns). The cost is one pass over the text, whatever the number
- * of values.
+ * Finds every occurrence of a set of values (each at least {@link MIN_SUBSTRING_LENGTH} code units long) in one
+ * left-to-right pass. Each value is indexed by the hashes of {@link STRIDE} consecutive windows of {@link WINDOW} code
+ * units; the text is hashed only at every {@link STRIDE}-th position, so an occurrence always covers a sampled window
+ * that is one of its indexed ones. A bit filter answers most samples; the rest are checked against the values that
+ * share the hash. The cost is one pass over the text, whatever the number of values.
  */
 class Matcher {
-  readonly #byHash = new Map<number, string[]>();
+  /** By window hash: the values with that window, and where in the value the window starts. */
+  readonly #byHash = new Map<number, Array<{ value: string; offset: number }>>();
   readonly #filter = new Uint32Array((1 << FILTER_BITS) / 32);
 
   constructor(values: Iterable<string>) {
     for (const value of values) this.add(value);
   }
 
-  get empty(): boolean {
-    return this.#byHash.size === 0;
-  }
-
+  /**
+   * Indexes `value` by {@link STRIDE} consecutive windows. Any such run is enough; the run chosen is the one whose
+   * windows the fewest values share (ties go to the tail), so values with a common prefix (JWTs all start with
+   * `eyJhbGciOi`) do not pile up behind one hash.
+   */
   add(value: string): void {
-    const h = windowHash(value, 0);
-    let list = this.#byHash.get(h);
-    if (!list) this.#byHash.set(h, (list = []));
-    if (list.includes(value)) return;
-    list.push(value);
-    list.sort((a, b) => b.length - a.length);
-    this.#filter[(h & FILTER_MASK) >>> 5]! |= 1 << (h & 31);
+    let best = 0;
+    let bestCost = Infinity;
+    for (let start = value.length - WINDOW - STRIDE + 1; start >= 0; start--) {
+      let cost = 0;
+      for (let k = 0; k < STRIDE; k++) cost = Math.max(cost, this.#byHash.get(windowHash(value, start + k))?.length ?? 0);
+      if (cost < bestCost) {
+        best = start;
+        bestCost = cost;
+        if (cost === 0) break;
+      }
+    }
+    for (let offset = best; offset < best + STRIDE; offset++) {
+      const h = windowHash(value, offset);
+      let list = this.#byHash.get(h);
+      if (!list) this.#byHash.set(h, (list = []));
+      list.push({ value, offset });
+      this.#filter[(h & FILTER_MASK) >>> 5]! |= 1 << (h & 31);
+    }
   }
 
   /** `text` with every occurrence replaced by `mark` (overlapping occurrences merged into one). */
   replace(text: string, mark: string): string {
     const n = text.length;
-    if (n < WINDOW || this.#byHash.size === 0) return text;
+    if (n < MIN_SUBSTRING_LENGTH || this.#byHash.size === 0) return text;
     const filter = this.#filter;
     let out = '';
     let copied = 0;
-    let changed = false;
-    let i = 0;
-    let h = windowHash(text, 0);
-    for (;;) {
-      if ((filter[(h & FILTER_MASK) >>> 5]! & (1 << (h & 31))) !== 0) {
-        let end = this.#matchEnd(text, i, h);
-        if (end > i) {
-          // A value starting inside this one and reaching past it is covered too, so no tail of it is left.
-          for (let j = i + 1; j < end && j + WINDOW <= n; j++) end = Math.max(end, this.#matchEnd(text, j, windowHash(text, j)));
-          out += text.slice(copied, i) + mark;
-          copied = end;
-          changed = true;
-          i = end;
-          if (i + WINDOW > n) break;
-          h = windowHash(text, i);
-          continue;
+    let start = -1;
+    let end = -1;
+    for (let at = 0; at + WINDOW <= n; at += STRIDE) {
+      const h = windowHash(text, at);
+      if ((filter[(h & FILTER_MASK) >>> 5]! & (1 << (h & 31))) === 0) continue;
+      const list = this.#byHash.get(h);
+      if (!list) continue;
+      for (const { value, offset } of list) {
+        const from = at - offset;
+        if (from < 0 || !text.startsWith(value, from)) continue;
+        const to = from + value.length;
+        if (start >= 0 && from <= end) {
+          // Overlapping or adjacent occurrences are covered by one mark, so no tail of either is left.
+          if (from < start) start = from;
+          if (to > end) end = to;
+        } else {
+          if (start >= 0) {
+            out += text.slice(copied, start) + mark;
+            copied = end;
+          }
+          start = from;
+          end = to;
         }
       }
-      if (i + WINDOW >= n) break;
-      h = (Math.imul(h - Math.imul(text.charCodeAt(i), BASE_OUT), BASE) + text.charCodeAt(i + WINDOW)) | 0;
-      i++;
     }
-    return changed ? out + text.slice(copied) : text;
-  }
-
-  /** The end of the longest value at `at` (whose window hash is `h`), or `at` when none is there. */
-  #matchEnd(text: string, at: number, h: number): number {
-    const list = this.#byHash.get(h);
-    if (list) for (const value of list) if (text.startsWith(value, at)) return at + value.length;
-    return at;
+    if (start < 0) return text;
+    return `${out}${text.slice(copied, start)}${mark}${text.slice(end)}`;
   }
 }
 
