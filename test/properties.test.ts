@@ -3,19 +3,22 @@
  * through a real local token server, hostile values planted in real token stores, hostile caller input. Properties:
  * the outcome is a usable token (or response) or a typed ClientCredentialsError; an unusable token is never cached
  * or stored; neither the client secret nor an access token appears in any error (message, stack, toJSON, cause
- * chain) or event payload.
+ * chain) or event payload; servers that echo the secret, tokens and client assertions in every wire encoding reach
+ * no error, event, diagnostics channel or CLI output.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import diagnosticsChannel from 'node:diagnostics_channel';
 import { inspect } from 'node:util';
 import fc from 'fast-check';
-import { Client, ClientCredentialsError, FileTokenStore, MemoryTokenStore, type ClientEventName, type OAuthToken } from '../src/index.js';
+import { Client, ClientCredentialsError, DIAGNOSTICS_CHANNEL_PREFIX, FileTokenStore, MemoryTokenStore, type ClientEventName, type OAuthToken } from '../src/index.js';
 import { basicCredentials, formEncode } from '../src/redaction.js';
 import { tokenFieldsProblem } from '../src/tokenValidation.js';
 import { sendJson, startScripted, type ScriptedServer } from './helpers/scripted.js';
+import { basicForms, wireForms } from './helpers/wireForms.js';
 
 const SECRET = 'Prop+Secret/9d2c"71:ab';
 const CLIENT_ID = 'prop';
@@ -306,4 +309,140 @@ test('hostile caller input: a response or a typed error, caller mistakes before 
   }
   for (const { name, event } of events) assertNoCredential(`event ${name}`, event, held);
   assert.ok(runs >= 10, `only ${runs} runs`);
+});
+
+// Issue 20: servers that echo the secret and the tokens, in every encoding ----------------------------------------------
+
+/** Secrets with the characters every encoding changes (`~` is `%7E` only in URLSearchParams), 8 or more long. */
+const echoSecret = fc
+  .string({ unit: fc.constantFrom(...'aZ09~+/ %"\\:=&?#.-_!*\'()éあ'.split('')), minLength: 8, maxLength: 24 })
+  .filter((s) => s.trim() === s && !s.includes('redacted'));
+/** RFC 6750 b64tokens of 8 characters or more (shorter ones are redacted only as whole values). */
+const echoToken = fc.stringMatching(/^[A-Za-z0-9\-._~+/]{8,40}=*$/);
+/** How the server repeats what it got: which encodings of which values, in which kind of body. */
+const echoPlan = fc.record({
+  method: fc.constantFrom('client_secret_basic', 'client_secret_post', 'client_secret_jwt'),
+  encodings: fc.subarray([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11], { minLength: 1 }),
+  where: fc.constantFrom('token-endpoint-json', 'token-endpoint-text', 'api-403', 'api-200-json'),
+});
+
+/** One echo server for the token endpoint and the API, answering as the current plan says. */
+let echo: { secret: string; token: string; encodings: number[]; where: string } = { secret: '', token: '', encodings: [], where: '' };
+let echoServer: ScriptedServer;
+before(async () => {
+  echoServer = await startScripted((req, res, recorded) => {
+    const values = req.url?.startsWith('/token')
+      ? [echo.secret, recorded.body, String(req.headers.authorization ?? ''), new URLSearchParams(recorded.body).get('client_assertion') ?? '']
+      : [echo.token, String(req.headers.authorization ?? '')];
+    const forms = values.filter(Boolean).flatMap((value) => {
+      const all = wireForms(value);
+      return echo.encodings.map((i) => all[i % all.length]!);
+    });
+    const text = forms.join(' | ');
+    if (req.url?.startsWith('/token')) {
+      if (echo.where === 'token-endpoint-json') return sendJson(res, 401, { error: 'invalid_client', error_description: text, echo: forms });
+      if (echo.where === 'token-endpoint-text') {
+        res.writeHead(500, { 'content-type': 'text/plain' });
+        return void res.end(text);
+      }
+      return sendJson(res, 200, { access_token: echo.token, token_type: 'Bearer', expires_in: 3600 });
+    }
+    // The API: PHP-style JSON (`\/`), the echoes also nested deep in the result.
+    let nested: unknown = forms;
+    for (let i = 0; i < 10; i++) nested = { deeper: nested };
+    res.writeHead(echo.where === 'api-403' ? 403 : 200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ said: text, nested }).replaceAll('/', '\\/'));
+  });
+});
+after(async () => {
+  await echoServer.close();
+});
+
+/** Every wire form of the secret (and its Basic credentials), the token and each assertion the server saw. */
+function forbidden(secret: string, token: string): string[] {
+  const assertions = echoServer.requests.map((r) => new URLSearchParams(r.body).get('client_assertion')).filter((a): a is string => !!a);
+  return [...wireForms(secret), ...basicForms(CLIENT_ID, secret), ...wireForms(token), ...assertions.flatMap(wireForms)];
+}
+
+function assertAbsent(label: string, text: string, values: readonly string[]): void {
+  for (const value of values) assert.ok(!text.includes(value), `${label} shows ${JSON.stringify(value)}:\n${text.slice(0, 1500)}`);
+}
+
+test('echoing servers: the secret, tokens and assertions in every encoding reach no error, JSON, inspect, event or diagnostics channel', async () => {
+  const published: string[] = [];
+  const onMessage = (message: unknown) => published.push(exposed(message) + JSON.stringify(message));
+  for (const name of EVENTS) diagnosticsChannel.subscribe(DIAGNOSTICS_CHANNEL_PREFIX + name, onMessage);
+  let runs = 0;
+  try {
+    await fc.assert(
+      fc.asyncProperty(echoSecret, echoToken, echoPlan, async (secret, token, plan) => {
+        runs++;
+        echo = { secret, token, encodings: plan.encodings, where: plan.where };
+        published.length = 0;
+        const seen = echoServer.requests.length;
+        const events: string[] = [];
+        const client = new Client({
+          baseUrl: echoServer.url,
+          tokenUrl: `${echoServer.url}/token`,
+          retry: { maxAttempts: 2, baseDelay: 1, maxDelay: 1 },
+          circuitBreaker: false,
+          clientCredentialsAuthCredentials: { oAuthClientId: CLIENT_ID, oAuthClientSecret: secret, clientAuthMethod: plan.method as 'client_secret_basic' },
+        });
+        for (const name of EVENTS) client.on(name, (event) => events.push(exposed(event) + JSON.stringify(event)));
+        try {
+          let outcome: unknown;
+          try {
+            outcome = await client.get('/echo');
+          } catch (error) {
+            outcome = error;
+            assert.ok(error instanceof ClientCredentialsError, `untyped failure: ${inspect(error)}`);
+          }
+          const values = forbidden(secret, token);
+          assert.ok(echoServer.requests.length > seen);
+          // A successful response is the caller's own data, handed over as it came; an error is ours, and scrubbed.
+          if (outcome instanceof Error) assertAbsent('error', `${exposed(outcome)}\n${JSON.stringify(outcome)}`, values);
+          for (const text of events) assertAbsent('event', text, values);
+          for (const text of published) assertAbsent('diagnostics channel', text, values);
+        } finally {
+          await client.close();
+        }
+      }),
+      { seed: 2020, numRuns: 300, interruptAfterTimeLimit: TIME_LIMIT_MS },
+    );
+  } finally {
+    for (const name of EVENTS) diagnosticsChannel.unsubscribe(DIAGNOSTICS_CHANNEL_PREFIX + name, onMessage);
+  }
+  assert.ok(runs >= 10, `only ${runs} runs`);
+});
+
+test('echoing servers: the secret, tokens and assertions in every encoding never reach the CLI\'s output (token, call, --json)', async () => {
+  const { run } = await import('../src/cli/run.js');
+  const home = await mkdtemp(join(tmpdir(), 'props-cli-'));
+  let runs = 0;
+  try {
+    await fc.assert(
+      fc.asyncProperty(echoSecret, echoToken, echoPlan, fc.boolean(), async (secret, token, plan, json) => {
+        runs++;
+        echo = { secret, token, encodings: plan.encodings, where: plan.where };
+        let output = '';
+        const io = {
+          stdout: { write: (t: string | Uint8Array) => (output += typeof t === 'string' ? t : Buffer.from(t).toString('utf8')), isTTY: false },
+          stderr: { write: (t: string) => (output += t), isTTY: false },
+          readStdin: async () => '',
+          stdinIsTTY: true,
+          env: { HOME: home, XDG_CACHE_HOME: home, NO_COLOR: '1', CLIENT_CREDENTIALS_TOKEN_URL: `${echoServer.url}/token`, O_AUTH_CLIENT_ID: CLIENT_ID, CLIENT_CREDENTIALS_CLIENT_SECRET: secret },
+          cwd: home,
+        };
+        const args = plan.where.startsWith('api') ? ['call', 'GET', `${echoServer.url}/echo`] : ['token'];
+        await run([...args, '--no-cache', '--retries', '0', '--auth-method', plan.method, ...(json ? ['--json'] : [])], io as never);
+        // `token` prints the token on purpose: only the other values are checked there.
+        const values = args[0] === 'token' && plan.where === 'api-200-json' ? forbidden(secret, 'x') : forbidden(secret, token);
+        assertAbsent(`CLI ${args[0]}${json ? ' --json' : ''}`, output, values);
+      }),
+      { seed: 2021, numRuns: 60, interruptAfterTimeLimit: TIME_LIMIT_MS },
+    );
+  } finally {
+    await rm(home, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 }).catch(() => undefined);
+  }
+  assert.ok(runs >= 5, `only ${runs} runs`);
 });

@@ -36,6 +36,7 @@ import { tokenKey } from '../src/auth/tokenKey.js';
 import { sendJson, startScripted, tokenScript, type Script, type ScriptedServer } from './helpers/scripted.js';
 import { startRedis, type RedisHandle } from './helpers/redis.js';
 import { testCertificates } from './helpers/certs.js';
+import { wireForms } from './helpers/wireForms.js';
 
 /** An Entra-ID-like secret: `~` (which URLSearchParams writes as %7E), `+`, `/`, `.`. */
 const SECRET = 'Qx8~Entra.Secret~Value+With/Tilde_0123';
@@ -73,19 +74,6 @@ function exposed(value: unknown): string {
     for (const key of Object.keys(current)) parts.push(inspect((current as unknown as Record<string, unknown>)[key], { depth: 20 }));
   }
   return parts.join('\n');
-}
-
-/**
- * The forms a value takes on the wire and in text, written out here (not taken from the code under test): raw, as
- * `URLSearchParams` and RFC 6749 form-encoding write it, percent-encoded, each also with lower-case hex, and each of
- * those JSON-escaped with and without `\/`.
- */
-export function wireForms(value: string): string[] {
-  const rfc6749 = encodeURIComponent(value).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`).replace(/%20/g, '+');
-  const base = [value, new URLSearchParams({ v: value }).toString().slice(2), rfc6749, encodeURIComponent(value)];
-  const withLower = [...base, ...base.map((form) => form.replace(/%[0-9A-F]{2}/g, (m) => m.toLowerCase()))];
-  const json = withLower.map((form) => JSON.stringify(form).slice(1, -1));
-  return [...new Set([...withLower, ...json, ...json.map((form) => form.replaceAll('/', '\\/'))])];
 }
 
 /** Asserts that none of the wire forms of `values` is in `text`. */
