@@ -41,38 +41,45 @@ export function isLoopbackOrigin(origin: string | URL | undefined): boolean {
   }
 }
 
-/** Sends requests to loopback on a direct Agent, every other request through the proxy agent. */
-class LoopbackBypass extends Dispatcher {
-  constructor(
-    readonly proxied: Dispatcher,
-    readonly direct: Dispatcher,
-  ) {
-    super();
-  }
+/**
+ * The class of a dispatcher that sends requests to loopback on a direct Agent and every other request through the
+ * proxy agent; made on first use, as Bun's `undici` stub may have no `Dispatcher` to extend.
+ */
+let LoopbackBypass: ReturnType<typeof loopbackBypassClass> | undefined;
 
-  override dispatch(options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
-    return (isLoopbackOrigin(options.origin) ? this.direct : this.proxied).dispatch(options, handler);
-  }
+function loopbackBypassClass() {
+  return class LoopbackBypass extends Dispatcher {
+    constructor(
+      readonly proxied: Dispatcher,
+      readonly direct: Dispatcher,
+    ) {
+      super();
+    }
 
-  override close(): Promise<void>;
-  override close(callback: () => void): void;
-  override close(callback?: () => void): Promise<void> | void {
-    const done = Promise.all([this.proxied.close(), this.direct.close()]).then(() => undefined);
-    if (!callback) return done;
-    void done.then(callback, callback);
-  }
+    override dispatch(options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
+      return (isLoopbackOrigin(options.origin) ? this.direct : this.proxied).dispatch(options, handler);
+    }
 
-  override destroy(): Promise<void>;
-  override destroy(error: Error | null): Promise<void>;
-  override destroy(callback: () => void): void;
-  override destroy(error: Error | null, callback: () => void): void;
-  override destroy(a?: Error | null | (() => void), b?: () => void): Promise<void> | void {
-    const error = typeof a === 'function' ? null : (a ?? null);
-    const callback = typeof a === 'function' ? a : b;
-    const done = Promise.all([this.proxied.destroy(error), this.direct.destroy(error)]).then(() => undefined);
-    if (!callback) return done;
-    void done.then(callback, callback);
-  }
+    override close(): Promise<void>;
+    override close(callback: () => void): void;
+    override close(callback?: () => void): Promise<void> | void {
+      const done = Promise.all([this.proxied.close(), this.direct.close()]).then(() => undefined);
+      if (!callback) return done;
+      void done.then(callback, callback);
+    }
+
+    override destroy(): Promise<void>;
+    override destroy(error: Error | null): Promise<void>;
+    override destroy(callback: () => void): void;
+    override destroy(error: Error | null, callback: () => void): void;
+    override destroy(a?: Error | null | (() => void), b?: () => void): Promise<void> | void {
+      const error = typeof a === 'function' ? null : (a ?? null);
+      const callback = typeof a === 'function' ? a : b;
+      const done = Promise.all([this.proxied.destroy(error), this.direct.destroy(error)]).then(() => undefined);
+      if (!callback) return done;
+      void done.then(callback, callback);
+    }
+  };
 }
 
 /**
@@ -83,5 +90,6 @@ export function createProxyDispatcher(proxy: ProxyOption, tls?: Record<string, u
   const common = { keepAliveTimeout: 10_000, connections: 128, ...(tls ? { requestTls: tls } : {}) };
   const proxied = proxy === 'env' ? new EnvHttpProxyAgent({ ...common, ...(tls ? { connect: tls } : {}) }) : new ProxyAgent({ ...common, uri: proxy });
   const direct = new Agent({ keepAliveTimeout: 10_000, connections: 128, ...(tls ? { connect: tls } : {}) });
+  LoopbackBypass ??= loopbackBypassClass();
   return new LoopbackBypass(proxied, direct) as unknown as DispatcherLike & { close(): Promise<void> };
 }
