@@ -79,8 +79,10 @@ export function defaultTokenFilePath(env: Readonly<Record<string, string | undef
  *   Renewal, release and takeover are compare-and-swap under a short guard file (`<file>.cas`), so a renewal never
  *   overwrites another holder's lease and a release never drops one.
  * - Writes are compare-and-set (`setIfNotNewer`): a token never replaces a stored one that expires later.
- * - The folder must belong to this process's user and be writable by nobody else (checked by the constructor when
- *   it exists and before first use): else {@link UnsafeTokenStoreFolderError}.
+ * - The folder must belong to this process's user and be writable by nobody else, and every folder above it must
+ *   belong to this user or root and be writable by others only with the sticky bit (checked by the constructor when
+ *   it exists and before first use; once all are safe, only this user or root can change them): else
+ *   {@link UnsafeTokenStoreFolderError}.
  * - A corrupt file reads as empty and is overwritten by the next write.
  *
  * The file holds access tokens: keep it on a local disk that only this user can read.
