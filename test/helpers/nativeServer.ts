@@ -100,13 +100,16 @@ export async function startNative(options: NativeStart): Promise<NativeProcess> 
     child.stderr!.on('data', collect);
     let exited = false;
     const exit = new Promise<void>((resolve) => {
-      child.once('exit', () => {
+      const done = (): void => {
         exited = true;
         children.delete(child);
         resolve();
-      });
+      };
+      child.once('exit', done);
+      // A program that cannot be started emits 'error' and maybe no 'exit'.
       child.once('error', (error) => {
         output += `\nspawn error: ${error.message}`;
+        done();
       });
     });
     const stop = async (): Promise<void> => {
@@ -127,8 +130,9 @@ export async function startNative(options: NativeStart): Promise<NativeProcess> 
       await sleep(100);
     }
     lastOutput = output;
+    const timedOut = !exited;
     await stop();
-    if (!exited) throw new Error(`${options.name} did not answer within ${timeoutMs} ms on port ${port}; its output:\n${output}`);
+    if (timedOut) throw new Error(`${options.name} did not answer within ${timeoutMs} ms on port ${port}; its output:\n${output}`);
   }
   throw new Error(`${options.name} exited before answering (3 attempts); its last output:\n${lastOutput}`);
 }
