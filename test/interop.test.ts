@@ -680,17 +680,20 @@ describe('Apache mod_oauth2 as the resource server', { skip: MOD_OAUTH2_SKIP ?? 
     void p;
   });
 
-  for (const [alg, key] of [
-    ['RS256', generateKeyPairSync('rsa', { modulusLength: 2048 })],
-    ['PS256', generateKeyPairSync('rsa', { modulusLength: 2048 })],
-    ['ES384', generateKeyPairSync('ec', { namedCurve: 'P-384' })],
+  // One RSA key signs both RSA algorithms; made when first needed.
+  let rsa: ReturnType<typeof generateKeyPairSync> | undefined;
+  const rsaKey = (): ReturnType<typeof generateKeyPairSync> => (rsa ??= generateKeyPairSync('rsa', { modulusLength: 2048 }));
+  for (const [alg, makeKey] of [
+    ['RS256', rsaKey],
+    ['PS256', rsaKey],
+    ['ES384', () => generateKeyPairSync('ec', { namedCurve: 'P-384' })],
   ] as const) {
     // Glewlwyd accepts these proof algorithms at its token endpoint (oidc-provider here only ES256 and EdDSA).
     test(`verifies the Client's DPoP proofs signed ${alg} (a Glewlwyd token)`, { skip: SKIP.Glewlwyd ?? false }, async () => {
       const client = makeClient({
         tokenUrl: glewlwyd!.tokenUrl,
         baseUrl: modOauth2!.url,
-        dpop: { privateKey: key.privateKey, algorithm: alg },
+        dpop: { privateKey: makeKey().privateKey, algorithm: alg },
         clientCredentialsAuthCredentials: { oAuthClientId: 'svc', oAuthClientSecret: 'svc-secret', oAuthScopes: GLEWLWYD_SCOPE },
       });
       const res = await client.get<{ ok: boolean }>('/dpop/things');

@@ -1,13 +1,14 @@
 /**
  * django-oauth-toolkit 1.7 (Python; Debian's python3-django-oauth-toolkit, oauthlib 3.2) for the interop suite: the
  * one-file Django project in test/fixtures/django_oauth/server.py, on plain http with OAUTHLIB_INSECURE_TRANSPORT=1,
- * a fresh SQLite database in a temporary folder, confidential client-credentials Applications, OIDC discovery on.
+ * a fresh SQLite database in a temporary folder (tables made from the models), confidential client-credentials Applications, OIDC discovery on.
  *
  * Quirks it keeps: Basic credentials are form-decoded (RFC 6749 §2.3.1); only client_secret_basic and
  * client_secret_post; the token URL is `/o/token/` (without the slash: 301); OIDC metadata only at
  * `/o/.well-known/openid-configuration/` (the spec's URL, without the slash, answers 301).
  */
-import { generateKeyPairSync } from 'node:crypto';
+import { generateKeyPair } from 'node:crypto';
+import { promisify } from 'node:util';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DEBIAN_PYTHON, FIXTURES, nativeSkipReason, probe, startNative } from './nativeServer.js';
@@ -36,7 +37,9 @@ export interface DjangoOauthHandle {
 
 /** Starts the Django project with these confidential clients (id and secret). */
 export async function startDjangoOauth(clients: { clientId: string; clientSecret: string }[]): Promise<DjangoOauthHandle> {
-  const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'pem', type: 'pkcs8' }) as string;
+  // Its OIDC signing key; made off the main thread, so the other servers keep starting meanwhile.
+  const { privateKey } = await promisify(generateKeyPair)('rsa', { modulusLength: 2048 });
+  const rsa = privateKey.export({ format: 'pem', type: 'pkcs8' }) as string;
   const proc = await startNative({
     name: 'django-oauth-toolkit',
     prepare: (dir, port) => {
