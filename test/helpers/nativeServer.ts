@@ -67,12 +67,30 @@ export interface NativeStart {
 const children = new Set<ChildProcess>();
 let exitHook = false;
 
+/** Signals a server's whole process group (Apache's workers, anything a server forked), ignoring one already gone. */
+function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+  try {
+    if (child.pid !== undefined) process.kill(-child.pid, signal);
+  } catch {
+    child.kill(signal);
+  }
+}
+
+/** Kills every server still running when the test process exits or is told to stop (a test runner's timeout). */
 function installExitHook(): void {
   if (exitHook) return;
   exitHook = true;
-  process.on('exit', () => {
-    for (const child of children) child.kill('SIGKILL');
-  });
+  const killAll = (): void => {
+    for (const child of children) signalGroup(child, 'SIGKILL');
+  };
+  process.on('exit', killAll);
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.once(signal, () => {
+      killAll();
+      // The default action, now that this listener is gone.
+      process.kill(process.pid, signal);
+    });
+  }
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -90,7 +108,8 @@ export async function startNative(options: NativeStart): Promise<NativeProcess> 
     const port = await freePort();
     const { command, args, env, cwd } = await options.prepare(dir, port);
     const started = Date.now();
-    const child = spawn(command, args, { cwd: cwd ?? dir, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    // Its own process group, so stopping it reaches whatever it forked.
+    const child = spawn(command, args, { cwd: cwd ?? dir, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     children.add(child);
     let output = '';
     const collect = (chunk: Buffer): void => {
@@ -114,8 +133,8 @@ export async function startNative(options: NativeStart): Promise<NativeProcess> 
     });
     const stop = async (): Promise<void> => {
       if (!exited) {
-        child.kill('SIGTERM');
-        const killer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+        signalGroup(child, 'SIGTERM');
+        const killer = setTimeout(() => signalGroup(child, 'SIGKILL'), 5_000);
         await exit;
         clearTimeout(killer);
       }
