@@ -509,12 +509,16 @@ describe('Glewlwyd quirks', { skip: SKIP.Glewlwyd ?? false }, () => {
     assert.equal((payloadOf(token.accessToken)?.['cnf'] as { jkt?: string } | undefined)?.jkt, await calculateJwkThumbprint(jwk as JWK));
   });
 
-  test('RFC 8707: the token names the resource as its audience; a resource not allowed for the scope is refused', async () => {
+  test('RFC 8707: the token names the resource as its audience; a resource not allowed for the scope is 400 invalid_target', async () => {
     const g = glewlwyd!;
     const ok = await clientFor(g.tokenUrl, { oAuthClientId: 'svc', oAuthClientSecret: 'svc-secret', oAuthScopes: GLEWLWYD_SCOPE, resource: OIDC_RESOURCE }).clientCredentialsAuthManager.getToken();
     assert.equal(payloadOf(ok.accessToken)?.['aud'], OIDC_RESOURCE);
     const error = await clientFor(g.tokenUrl, { oAuthClientId: 'svc', oAuthClientSecret: 'svc-secret', oAuthScopes: GLEWLWYD_SCOPE, resource: 'https://elsewhere.example' }).clientCredentialsAuthManager.getToken().then(() => null, (e: unknown) => e);
     assertTypedWithoutSecrets(error, ['svc-secret']);
+    // Not a bare 403 this time: RFC 8707's own error.
+    assert.ok(error instanceof OAuthProviderError);
+    assert.equal(error.statusCode, 400);
+    assert.equal(error.error, 'invalid_target');
   });
 
   test('error shape: a wrong secret is a bare 403 with an empty body, surfaced as a typed ApiError with the status and no secret', async () => {
@@ -674,10 +678,9 @@ describe('Apache mod_oauth2 as the resource server', { skip: MOD_OAUTH2_SKIP ?? 
     assert.equal(res.statusCode, 200);
     assert.match(res.body, /"ok":true/);
     const token = (await client.clientCredentialsAuthManager.getToken()).accessToken;
-    const [h, p, sig] = token.split('.');
+    const [h, , sig] = token.split('.');
     const altered = `${h}.${Buffer.from(JSON.stringify({ ...payloadOf(token), client_id: 'someone-else' })).toString('base64url')}.${sig}`;
     assert.equal((await fetch(`${modOauth2!.url}/bearer/things`, { headers: { authorization: `Bearer ${altered}` } })).status, 401);
-    void p;
   });
 
   // One RSA key signs both RSA algorithms; made when first needed.
