@@ -62,12 +62,14 @@ export interface GlewlwydHandle {
   close(): Promise<void>;
 }
 
+/** A fresh database from the packaged schema (with its admin user), by the sqlite3 program Glewlwyd's package needs. */
 function createDatabase(file: string): void {
   const script = readFileSync(SCHEMA, 'utf8');
-  if (existsSync(DEBIAN_PYTHON)) {
-    execFileSync(DEBIAN_PYTHON, ['-c', 'import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.executescript(sys.stdin.read()); c.commit()', file], { input: script });
+  if (existsSync('/usr/bin/sqlite3')) {
+    // One transaction, no syncs: a few ms instead of one disk sync per statement.
+    execFileSync('/usr/bin/sqlite3', ['-batch', file], { input: `PRAGMA synchronous=OFF;\nBEGIN;\n${script}\nCOMMIT;\n`, stdio: ['pipe', 'ignore', 'pipe'] });
   } else {
-    execFileSync('sqlite3', [file], { input: script });
+    execFileSync(DEBIAN_PYTHON, ['-c', 'import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.executescript(sys.stdin.read()); c.commit()', file], { input: script });
   }
 }
 
