@@ -368,3 +368,62 @@ test('redis helper starts, stops and restarts redis-server on the same port', as
   await redis.close();
   assert.equal(await rawPing(redis.port), 'ECONNREFUSED');
 });
+
+test('nativeSkipReason: undefined when the files are there; else a message naming the file and the Debian package, and under CI=true an error', async () => {
+  const { nativeSkipReason } = await import('./helpers/nativeServer.js');
+  const saved = process.env['CI'];
+  try {
+    delete process.env['CI'];
+    assert.equal(nativeSkipReason('Node', [process.execPath], 'nodejs'), undefined);
+    const reason = nativeSkipReason('Nothing', ['/nonexistent/bin/nothing'], 'nothing-pkg');
+    assert.match(reason ?? '', /Nothing is not installed here \(missing \/nonexistent\/bin\/nothing\): apt-get install nothing-pkg/);
+    process.env['CI'] = 'true';
+    assert.throws(() => nativeSkipReason('Nothing', ['/nonexistent/bin/nothing'], 'nothing-pkg'), /^Error: CI: Nothing is not installed here/);
+  } finally {
+    if (saved === undefined) delete process.env['CI'];
+    else process.env['CI'] = saved;
+  }
+});
+
+test('startNative: waits until the server answers, and stop() ends it and removes its folder', async () => {
+  const { existsSync } = await import('node:fs');
+  const { startNative, probe } = await import('./helpers/nativeServer.js');
+  const server = await startNative({
+    name: 'node http',
+    prepare: (_dir, port) => ({ command: process.execPath, args: ['-e', `setTimeout(() => require('http').createServer((q, s) => s.end('ok')).listen(${port}, '127.0.0.1'), 300)`] }),
+    ready: async (port) => (await probe(`http://127.0.0.1:${port}/`)) === 200,
+  });
+  assert.ok(server.startupMs >= 250, `answered after its 300 ms delay (${server.startupMs} ms)`);
+  assert.ok(existsSync(server.dir));
+  await server.stop();
+  assert.equal(existsSync(server.dir), false);
+  assert.equal(await probe(`http://127.0.0.1:${server.port}/`), undefined);
+});
+
+test('startNative: a process that exits before answering is tried three times, then fails with its output; one that never answers fails at the timeout', async () => {
+  const { startNative } = await import('./helpers/nativeServer.js');
+  let attempts = 0;
+  await assert.rejects(
+    startNative({
+      name: 'exits',
+      prepare: () => {
+        attempts++;
+        return { command: '/bin/sh', args: ['-c', 'echo cannot bind; exit 3'] };
+      },
+      ready: async () => false,
+    }),
+    /exits exited before answering \(3 attempts\); its last output:\ncannot bind/,
+  );
+  assert.equal(attempts, 3);
+  await assert.rejects(
+    startNative({ name: 'silent', prepare: () => ({ command: '/bin/sh', args: ['-c', 'echo waiting; sleep 30'] }), ready: async () => false, timeoutMs: 500 }),
+    /silent did not answer within 500 ms on port \d+; its output:\nwaiting/,
+  );
+});
+
+test('startNative: a program that cannot be started fails at once with the spawn error', async () => {
+  const { startNative } = await import('./helpers/nativeServer.js');
+  const started = Date.now();
+  await assert.rejects(startNative({ name: 'missing', prepare: () => ({ command: '/nonexistent/server', args: [] }), ready: async () => false }), /missing exited before answering \(3 attempts\)[^]*spawn error: spawn \/nonexistent\/server ENOENT/);
+  assert.ok(Date.now() - started < 20_000);
+});
