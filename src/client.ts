@@ -24,7 +24,7 @@ import { toApiResponse, transportResponseType, type ResponseType } from './http/
 import { Redactor, warnIfShortSecret } from './redaction.js';
 import { GuardedStore } from './stores/guardedStore.js';
 import { EntryAuth } from './stores/entryAuth.js';
-import type { OAuthToken } from './token.js';
+import { extraSecrets, type OAuthToken } from './token.js';
 import { createTokenAccess, type TokenAccess } from './adapters/tokenAccess.js';
 import { createFetch, type ClientFetch } from './adapters/fetch.js';
 import { createInterceptor, type DispatchInterceptor, type InterceptorOptions } from './adapters/interceptor.js';
@@ -234,7 +234,8 @@ export class Client {
     const discovery = config.issuer ? new Discovery({ issuer: config.issuer, transport, now, timeout: config.tokenRequestTimeout, userAgent: config.userAgent }) : undefined;
     const dpop = createDpopSigner(config.dpop, now);
     const endpoint: TokenEndpointContext | undefined = tokenUrl
-      ? { tokenUrl, discovery, dpop, transport, timeout: config.tokenRequestTimeout, maxBodyBytes: config.maxTokenResponseBytes, lifetime: config.lifetime, now, userAgent: config.userAgent, redact }
+      ? { tokenUrl, discovery, dpop, transport, timeout: config.tokenRequestTimeout, maxBodyBytes: config.maxTokenResponseBytes, lifetime: config.lifetime, now, userAgent: config.userAgent, redact,
+        learnSecret: (value: string) => redactor.addToken(value), onBasicEncoding: (event) => events.emit('basicEncodingLearned', event) }
       : undefined;
     const check = (token: OAuthToken): void => {
       const at = now();
@@ -295,6 +296,7 @@ export class Client {
     const learn = (token: OAuthToken): void => {
       redactor.addToken(token.accessToken);
       redactor.addToken(token.refreshToken);
+      if (token.extra) for (const secret of extraSecrets(token)) redactor.addToken(secret);
     };
     const lifecycle = new TokenLifecycle({ now, monotonic, policy, maxEntries: config.maxCachedTokens, events, counters, source, onTokenUpdate: credentials?.onTokenUpdate, learn, store });
     managerContext.lifecycle = lifecycle;

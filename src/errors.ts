@@ -342,8 +342,8 @@ export class TokenEndpointRedirectError extends ClientCredentialsError {
 
 /**
  * A token handed in by the application or read back from a store (preset `oAuthToken`, `oAuthTokenProvider`,
- * `updateToken()`, a stored entry) has a field that cannot be used: an `accessToken` that is not an RFC 6750
- * `b64token`, or a `tokenType` that is not an RFC 6749 token type. Such a token is never cached or stored. The
+ * `updateToken()`, a stored entry) has a field that cannot be used: an `accessToken` that an `Authorization` header
+ * cannot carry unchanged (empty, spaces, control characters, non-ASCII), or a `tokenType` that is not an RFC 6749 token type. Such a token is never cached or stored. The
  * message names the field and the source, never the value.
  */
 export class InvalidTokenError extends ClientCredentialsError {

@@ -17,7 +17,7 @@ export {
   type TokenSelector,
   type DispatcherLike,
 } from './configuration.js';
-export type { OAuthToken, OAuthTokenInput } from './token.js';
+export type { JsonValue, OAuthToken, OAuthTokenInput } from './token.js';
 export {
   ErrorCode,
   ClientCredentialsError,
