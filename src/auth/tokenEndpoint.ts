@@ -285,7 +285,8 @@ export async function sendTokenRequest(
       dpop?.remember(context.tokenUrl, response.headers);
       if (encoding !== undefined && auth.basicMemory!.get(context.tokenUrl) !== encoding) {
         auth.basicMemory!.set(context.tokenUrl, encoding);
-        context.onBasicEncoding?.({ url: describeUrl(context.tokenUrl), encoding });
+        // Told only when the other form had to be tried: a server that takes the first costs nothing, not even an event.
+        if (triedOther) context.onBasicEncoding?.({ url: describeUrl(context.tokenUrl), encoding });
       }
       return response;
     } catch (error) {
