@@ -75,7 +75,7 @@ describe('Auth0 (emulated from its token endpoint documentation)', () => {
   });
 
   test('429 with X-RateLimit-Reset and no Retry-After: the retry waits until the reset', async () => {
-    const resetAt = Math.floor(Date.now() / 1000) + 1;
+    const resetAt = Math.floor(Date.now() / 1000) + 2;
     state.budget = 0;
     state.resetAt = () => resetAt;
     const before = server.requests.length;
