@@ -7,6 +7,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { inspect } from 'node:util';
+import fc from 'fast-check';
 import { basicAuthorization, rawBasicDiffers } from '../src/auth/clientAuthentication.js';
 import { Client, InvalidOptionError, OAuthProviderError, type ClientEvents } from '../src/index.js';
 import { startNodeOAuthServer, type NodeOAuthHandle } from './helpers/nodeoauth.js';
@@ -113,6 +114,23 @@ describe('Basic credentials: RFC 6749 encoding first, raw once when the server r
     assert.equal(rawBasicDiffers('svc', SECRET), true);
     assert.equal(rawBasicDiffers('id:with-colon', SECRET), false, "a ':' in the id would move the split");
     assert.equal(rawBasicDiffers('svc', 'line\nbreak+'), false, 'control characters');
+  });
+
+  test('property: each form decodes back to the same pair the way its kind of server reads it', () => {
+    const decodePair = (header: string): [string, string] => {
+      const pair = Buffer.from(header.slice(6), 'base64').toString('utf8');
+      const colon = pair.indexOf(':');
+      return [pair.slice(0, colon), pair.slice(colon + 1)];
+    };
+    const formDecode = (value: string): string => decodeURIComponent(value.replace(/\+/g, ' '));
+    // eslint-disable-next-line no-control-regex
+    const text = fc.string({ unit: 'grapheme', minLength: 1, maxLength: 24 }).filter((v) => !/[\u0000-\u001f\u007f]/.test(v));
+    fc.assert(fc.property(text.filter((v) => !v.includes(':')), text, (id, secret) => {
+      const [encodedId, encodedSecret] = decodePair(basicAuthorization(id, secret, 'rfc6749'));
+      assert.deepEqual([formDecode(encodedId), formDecode(encodedSecret)], [id, secret]);
+      assert.deepEqual(decodePair(basicAuthorization(id, secret, 'raw')), [id, secret]);
+      assert.equal(rawBasicDiffers(id, secret), basicAuthorization(id, secret) !== basicAuthorization(id, secret, 'raw'));
+    }));
   });
 
   test('bad basicEncoding values are typed errors before any I/O', () => {
