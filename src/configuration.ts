@@ -3,8 +3,8 @@
  * with an {@link InvalidOptionError} naming the option's path.
  */
 import { InvalidOptionError } from './errors.js';
-import { BasicEncodingMemory, validateClientAuth, type BasicEncoding, type ClientAssertionSource, type ClientAuthInput, type ClientAuthMethod, type KeyObjectLike, type PrivateKeyAlgorithm, type X509CertificateLike } from './auth/clientAuthentication.js';
-import { certificateHeader, CertificateProblem, toKeyObject, type CertificateThumbprint } from './auth/jws.js';
+import { BasicEncodingMemory, validateClientAuth, type BasicEncoding, type CertificateThumbprint, type ClientAssertionSource, type ClientAuthInput, type ClientAuthMethod, type KeyObjectLike, type PrivateKeyAlgorithm, type X509CertificateLike } from './auth/clientAuthentication.js';
+import { certificateHeader, CertificateProblem, toKeyObject } from './auth/jws.js';
 import { DEFAULT_CIRCUIT_BREAKER, DEFAULT_RETRY, type CircuitBreakerOptions, type RetryOptions } from './auth/resilience.js';
 import { DEFAULT_LIFETIME_POLICY, toSeconds, type LifetimePolicy, type OAuthToken, type OAuthTokenInput } from './token.js';
 import type { ClientCredentialsAuthManager } from './auth/authManager.js';

@@ -42,9 +42,9 @@ export {
   ResponseTooLargeError,
 } from './errors.js';
 export {
-  CLIENT_AUTH_METHODS, type BasicEncoding, type ClientAssertionSource, type ClientAuthMethod, type KeyObjectLike, type PrivateKeyAlgorithm, type X509CertificateLike,
+  CLIENT_AUTH_METHODS, type BasicEncoding, type CertificateThumbprint, type ClientAssertionSource, type ClientAuthMethod, type KeyObjectLike, type PrivateKeyAlgorithm,
+  type X509CertificateLike,
 } from './auth/clientAuthentication.js';
-export type { CertificateThumbprint } from './auth/jws.js';
 export type { RetryOptions, CircuitBreakerOptions } from './auth/resilience.js';
 export { DIAGNOSTICS_CHANNEL_PREFIX, type ClientEvents, type ClientEventName, type ClientStats, type TokenInfo, type Listener, type TokenRequestStart, type TokenRequestEnd } from './events.js';
 export type { ClientFetch, ClientFetchInit, ClientFetchOptions } from './adapters/fetch.js';

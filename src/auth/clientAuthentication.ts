@@ -3,7 +3,7 @@
  * Each method turns the client's credentials into headers and form fields of one token request.
  */
 import { createHmac, randomUUID } from 'node:crypto';
-import { certificateHeader, keyAlgorithms, signJws, toKeyObject, type CertificateThumbprint } from './jws.js';
+import { keyAlgorithms, signJws, toKeyObject } from './jws.js';
 import { CallbackError, InvalidOptionError } from '../errors.js';
 
 /**
@@ -64,6 +64,12 @@ export interface X509CertificateLike {
   readonly raw: Uint8Array;
   readonly fingerprint256: string;
 }
+
+/**
+ * A certificate thumbprint header member of a client assertion (RFC 7515 §4.1.7–8): `x5t#S256` (SHA-256), or `x5t`
+ * (SHA-1, which Entra ID's v1 endpoint and older ADFS want).
+ */
+export type CertificateThumbprint = 'x5t#S256' | 'x5t';
 
 /**
  * How `client_secret_basic` encodes the id and secret: `rfc6749` form-urlencodes them first (RFC 6749 §2.3.1: what

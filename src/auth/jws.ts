@@ -3,13 +3,7 @@
  * it can sign with, and the signature itself. Kept apart from the public types, which must not need Node's types.
  */
 import { createHash, createPrivateKey, sign, X509Certificate, type JsonWebKey, type KeyObject } from 'node:crypto';
-import type { KeyObjectLike, PrivateKeyAlgorithm, X509CertificateLike } from './clientAuthentication.js';
-
-/**
- * A certificate thumbprint header member of a client assertion (RFC 7515 §4.1.7–8): `x5t#S256` (SHA-256), or `x5t`
- * (SHA-1, which Entra ID's v1 endpoint and older ADFS want).
- */
-export type CertificateThumbprint = 'x5t#S256' | 'x5t';
+import type { CertificateThumbprint, KeyObjectLike, PrivateKeyAlgorithm, X509CertificateLike } from './clientAuthentication.js';
 
 /** Why a certificate cannot be used beside a private key; the problem in words, never the key. */
 export class CertificateProblem extends Error {}
