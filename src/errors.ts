@@ -159,7 +159,10 @@ export class CircuitOpenError extends ClientCredentialsError {
   }
 }
 
-/** A user callback misbehaved: `oAuthTokenProvider` threw or returned something that is not an OAuthToken. */
+/**
+ * A user callback misbehaved: `oAuthTokenProvider` threw or returned something that is not an OAuthToken, or
+ * `clientAssertion` threw or gave no usable assertion.
+ */
 export class CallbackError extends ClientCredentialsError {
   override name = 'CallbackError';
   constructor(message: string, options?: { cause?: unknown }) {
