@@ -25,7 +25,7 @@ import { Redactor, warnIfShortSecret } from './redaction.js';
 import { GuardedStore } from './stores/guardedStore.js';
 import { EntryAuth } from './stores/entryAuth.js';
 import { MemoryTokenStore } from './stores/memory.js';
-import type { OAuthToken } from './token.js';
+import { extraSecrets, type OAuthToken } from './token.js';
 import { createTokenAccess, type TokenAccess } from './adapters/tokenAccess.js';
 import { createFetch, type ClientFetch } from './adapters/fetch.js';
 import { createInterceptor, type DispatchInterceptor, type InterceptorOptions } from './adapters/interceptor.js';
@@ -235,7 +235,8 @@ export class Client {
     const discovery = config.issuer ? new Discovery({ issuer: config.issuer, transport, now, timeout: config.tokenRequestTimeout, userAgent: config.userAgent, allowInsecureHttp: config.allowInsecureHttp }) : undefined;
     const dpop = createDpopSigner(config.dpop, now);
     const endpoint: TokenEndpointContext | undefined = tokenUrl
-      ? { tokenUrl, discovery, dpop, transport, timeout: config.tokenRequestTimeout, maxBodyBytes: config.maxTokenResponseBytes, lifetime: config.lifetime, now, userAgent: config.userAgent, redact, learn: (value: string) => redactor.addToken(value) }
+      ? { tokenUrl, discovery, dpop, transport, timeout: config.tokenRequestTimeout, maxBodyBytes: config.maxTokenResponseBytes, lifetime: config.lifetime, now, userAgent: config.userAgent, redact,
+        learn: (value: string) => redactor.addToken(value), onBasicEncoding: (event) => events.emit('basicEncodingLearned', event) }
       : undefined;
     const check = (token: OAuthToken): void => {
       const at = now();
@@ -302,6 +303,7 @@ export class Client {
     const learn = (token: OAuthToken): void => {
       redactor.addToken(token.accessToken);
       redactor.addToken(token.refreshToken);
+      if (token.extra) for (const secret of extraSecrets(token)) redactor.addToken(secret);
     };
     const lifecycle = new TokenLifecycle({ now, monotonic, policy, maxEntries: config.maxCachedTokens, events, counters, source, onTokenUpdate: credentials?.onTokenUpdate, learn, store });
     managerContext.lifecycle = lifecycle;

@@ -3,7 +3,8 @@
  * with an {@link InvalidOptionError} naming the option's path.
  */
 import { InvalidOptionError } from './errors.js';
-import { validateClientAuth, type ClientAuthInput, type ClientAuthMethod, type KeyObjectLike, type PrivateKeyAlgorithm } from './auth/clientAuthentication.js';
+import { BasicEncodingMemory, validateClientAuth, type BasicEncoding, type CertificateThumbprint, type ClientAssertionSource, type ClientAuthInput, type ClientAuthMethod, type KeyObjectLike, type PrivateKeyAlgorithm, type X509CertificateLike } from './auth/clientAuthentication.js';
+import { certificateHeader, CertificateProblem, toKeyObject } from './auth/jws.js';
 import { DEFAULT_CIRCUIT_BREAKER, DEFAULT_RETRY, type CircuitBreakerOptions, type RetryOptions } from './auth/resilience.js';
 import { DEFAULT_LIFETIME_POLICY, toSeconds, type LifetimePolicy, type OAuthToken, type OAuthTokenInput } from './token.js';
 import type { ClientCredentialsAuthManager } from './auth/authManager.js';
@@ -90,8 +91,45 @@ export interface ClientCredentialsAuthCredentials {
   resource?: string | readonly string[];
   /** The `audience` parameter some servers use. */
   audience?: string;
-  /** Extra form parameters for the token request. */
+  /**
+   * Extra form parameters for the token request, e.g. Zoom's `account_id`. The parameters that have an option of
+   * their own (`grant_type`, `scope`, `resource`, `audience`, `client_secret`, `client_assertion`,
+   * `client_assertion_type`) are refused here.
+   */
   tokenParameters?: Record<string, string>;
+  /**
+   * The `grant_type` of token requests. Default `client_credentials`; a provider's own variant of it, such as Zoom's
+   * `account_credentials` (with `tokenParameters: { account_id }`), goes here.
+   */
+  grantType?: string;
+  /**
+   * How `client_secret_basic` encodes the id and secret: `'rfc6749'` form-urlencodes them (RFC 6749 §2.3.1), `'raw'`
+   * sends them as they are (servers that compare the raw pair: Glewlwyd, Authlib, @node-oauth/oauth2-server). Default:
+   * automatic, RFC 6749 first; when the server refuses the client (`invalid_client`, a bare 401 or 403) and the
+   * encoding changed the id or secret, the raw form is tried once, and what worked is remembered per token endpoint
+   * (event `basicEncodingLearned`). A secret the encoding leaves unchanged costs nothing extra.
+   */
+  basicEncoding?: BasicEncoding;
+  /**
+   * For `private_key_jwt`: the certificate of `privateKey` (PEM, DER or an `X509Certificate`); its thumbprint goes in
+   * the assertion header (`x5t#S256`, and `x5t` when `certificateThumbprints` asks), as Entra ID finds certificate
+   * credentials. It must be the certificate of `privateKey` (checked at construction).
+   */
+  certificate?: string | Uint8Array | X509CertificateLike;
+  /** Which thumbprints of `certificate` go in the header. Default `['x5t#S256']`; Entra ID's v1 endpoint wants `['x5t']`. */
+  certificateThumbprints?: readonly CertificateThumbprint[];
+  /**
+   * An assertion the platform issues (a Kubernetes projected service-account token, a GitHub Actions OIDC token),
+   * sent as `client_assertion` (type `urn:ietf:params:oauth:client-assertion-type:jwt-bearer`) with no secret: workload
+   * identity federation. Called for every token request, so it may read a file that rotates. Implies
+   * `private_key_jwt`; not with `privateKey` or `oAuthClientSecret`. What it returns is redacted as a secret.
+   *
+   * @example
+   * ```ts
+   * clientAssertion: () => readFile('/var/run/secrets/azure/tokens/azure-identity-token', 'utf8'),
+   * ```
+   */
+  clientAssertion?: ClientAssertionSource;
 }
 
 /** Options of the `Client`. Only `clientCredentialsAuthCredentials` comes from the seed; the rest are ours. */
@@ -324,6 +362,42 @@ export function parseScopes(value: unknown, path: string): string[] {
   return scopes;
 }
 
+/** Token request parameters that an option (or the client authentication) sets, with what to use instead. */
+const RESERVED_PARAMETERS: Readonly<Record<string, string>> = {
+  grant_type: '`grantType`',
+  scope: '`oAuthScopes`',
+  resource: '`resource`',
+  audience: '`audience`',
+  client_secret: '`oAuthClientSecret`',
+  client_assertion: '`clientAssertion` or `privateKey`',
+  client_assertion_type: '`clientAssertion` or `privateKey`',
+};
+
+/** RFC 6749 §A.10 `grant-type`: an absolute URI, or `1*name-char`. */
+function checkGrantType(value: unknown, path: string): string {
+  if (typeof value !== 'string' || !(/^[A-Za-z0-9\-._]+$/.test(value) || /^[A-Za-z][A-Za-z0-9+.-]*:[\x21-\x7E]+$/.test(value))) {
+    throw new InvalidOptionError(path, 'must be an RFC 6749 grant type: a name of letters, digits, `-`, `.`, `_`, or an absolute URI');
+  }
+  return value;
+}
+
+/** The assertion header's thumbprint members of `c.certificate`, checked against the private key. */
+function checkCertificate(c: ClientCredentialsAuthCredentials, clientAuth: ClientAuthInput, path: string): Partial<Record<CertificateThumbprint, string>> {
+  if (clientAuth.method !== 'private_key_jwt' || clientAuth.privateKey === undefined) {
+    throw new InvalidOptionError(`${path}.certificate`, 'goes with `privateKey` and private_key_jwt (for mTLS, give the certificate in `tls`)');
+  }
+  const thumbprints = c.certificateThumbprints ?? ['x5t#S256'];
+  if (!Array.isArray(thumbprints) || thumbprints.length === 0 || !thumbprints.every((t) => t === 'x5t#S256' || t === 'x5t')) {
+    throw new InvalidOptionError(`${path}.certificateThumbprints`, "must be a non-empty array of 'x5t#S256' and 'x5t'");
+  }
+  try {
+    return certificateHeader(c.certificate!, toKeyObject(clientAuth.privateKey), thumbprints);
+  } catch (error) {
+    if (error instanceof CertificateProblem) throw new InvalidOptionError(`${path}.certificate`, error.message);
+    throw error;
+  }
+}
+
 function resolveCredentials(raw: unknown, path: string): ResolvedCredentials | undefined {
   if (raw === undefined) return undefined;
   if (typeof raw !== 'object' || raw === null) throw new InvalidOptionError(path, 'must be an object');
@@ -331,7 +405,9 @@ function resolveCredentials(raw: unknown, path: string): ResolvedCredentials | u
   const c = raw as ClientCredentialsAuthCredentials;
   const provider = checkFunction<OAuthTokenProvider>(`${path}.oAuthTokenProvider`, c.oAuthTokenProvider);
   const clientId = checkString(`${path}.oAuthClientId`, c.oAuthClientId, true)!;
-  const method = c.clientAuthMethod ?? 'client_secret_basic';
+  // With a key or a platform assertion and no secret, the only method the credentials allow is private_key_jwt.
+  const keyOnly = c.oAuthClientSecret === undefined && (c.privateKey !== undefined || c.clientAssertion !== undefined);
+  const method = c.clientAuthMethod ?? (keyOnly ? 'private_key_jwt' : 'client_secret_basic');
   const clientAuth: ClientAuthInput = {
     method,
     methodExplicit: c.clientAuthMethod !== undefined,
@@ -339,20 +415,32 @@ function resolveCredentials(raw: unknown, path: string): ResolvedCredentials | u
     clientSecret: c.oAuthClientSecret,
     privateKey: c.privateKey,
     algorithm: c.privateKeyAlgorithm,
-    keyId: c.keyId,
+    keyId: checkString(`${path}.keyId`, c.keyId),
     audience: c.assertionAudience,
+    clientAssertion: c.clientAssertion,
+    basicEncoding: c.basicEncoding,
+    basicMemory: c.basicEncoding === undefined ? new BasicEncodingMemory() : undefined,
   };
   if (c.oAuthClientSecret !== undefined && typeof c.oAuthClientSecret !== 'string') throw new InvalidOptionError(`${path}.oAuthClientSecret`, 'must be a string');
   // A provider may never call fetchToken(); then the secret is not needed.
   if (!provider || c.oAuthClientSecret !== undefined) validateClientAuth(clientAuth, path);
+  if (c.certificateThumbprints !== undefined && c.certificate === undefined) throw new InvalidOptionError(`${path}.certificateThumbprints`, 'needs `certificate`');
+  if (c.certificate !== undefined) clientAuth.certificateHeader = checkCertificate(c, clientAuth, path);
+  const grantType = c.grantType === undefined ? undefined : checkGrantType(c.grantType, `${path}.grantType`);
   const skewName = c.clockSkew === undefined && c.oAuthClockSkew !== undefined ? 'oAuthClockSkew' : 'clockSkew';
   const skew = checkNumber(`${path}.${skewName}`, c.clockSkew ?? c.oAuthClockSkew, 0, 86_400) ?? 0;
   if (c.oAuthToken !== undefined && (typeof c.oAuthToken !== 'object' || c.oAuthToken === null || typeof c.oAuthToken.accessToken !== 'string' || !c.oAuthToken.accessToken)) {
     throw new InvalidOptionError(`${path}.oAuthToken`, 'must be an OAuthToken with a non-empty `accessToken`');
   }
   const resource = parseResource(c.resource, `${path}.resource`);
-  const extra = c.tokenParameters ?? {};
-  if (typeof extra !== 'object' || Object.values(extra).some((v) => typeof v !== 'string')) throw new InvalidOptionError(`${path}.tokenParameters`, 'must be an object of strings');
+  const given = c.tokenParameters ?? {};
+  if (typeof given !== 'object' || given === null || Array.isArray(given) || Object.values(given).some((v) => typeof v !== 'string')) throw new InvalidOptionError(`${path}.tokenParameters`, 'must be an object of strings');
+  for (const name of Object.keys(given)) {
+    const own = RESERVED_PARAMETERS[name];
+    if (own !== undefined) throw new InvalidOptionError(`${path}.tokenParameters.${name}`, `is set by the library; use ${own}`);
+  }
+  // The grant type travels as a parameter, so that tokens of another grant type are cached apart.
+  const extra = grantType !== undefined && grantType !== 'client_credentials' ? { ...given, grant_type: grantType } : given;
   return {
     clientAuth,
     scopes: parseScopes(c.oAuthScopes, `${path}.oAuthScopes`),

@@ -159,7 +159,10 @@ export class CircuitOpenError extends ClientCredentialsError {
   }
 }
 
-/** A user callback misbehaved: `oAuthTokenProvider` threw or returned something that is not an OAuthToken. */
+/**
+ * A user callback misbehaved: `oAuthTokenProvider` threw or returned something that is not an OAuthToken, or
+ * `clientAssertion` threw or gave no usable assertion.
+ */
 export class CallbackError extends ClientCredentialsError {
   override name = 'CallbackError';
   constructor(message: string, options?: { cause?: unknown }) {
@@ -342,8 +345,8 @@ export class TokenEndpointRedirectError extends ClientCredentialsError {
 
 /**
  * A token handed in by the application or read back from a store (preset `oAuthToken`, `oAuthTokenProvider`,
- * `updateToken()`, a stored entry) has a field that cannot be used: an `accessToken` that is not an RFC 6750
- * `b64token`, or a `tokenType` that is not an RFC 6749 token type. Such a token is never cached or stored. The
+ * `updateToken()`, a stored entry) has a field that cannot be used: an `accessToken` that an `Authorization` header
+ * cannot carry unchanged (empty, spaces, control characters, non-ASCII), or a `tokenType` that is not an RFC 6749 token type. Such a token is never cached or stored. The
  * message names the field and the source, never the value.
  */
 export class InvalidTokenError extends ClientCredentialsError {

@@ -42,6 +42,11 @@ export interface ClientEvents {
   callbackError: { callback: string; error: unknown };
   /** The token store failed or timed out; the Client went on with its in-process cache. */
   storeError: { operation: string; error: Error };
+  /**
+   * Automatic `client_secret_basic` learnt which encoding of the id and secret a token endpoint accepts: `raw` for a
+   * server that compares the pair as sent (RFC 6749 §2.3.1's encoding was refused), `rfc6749` when it is back to that.
+   */
+  basicEncodingLearned: { url: string; encoding: 'rfc6749' | 'raw' };
   /** One HTTP request to the token endpoint starts (each attempt, retries included); emitted in the caller's async context. */
   tokenRequestStart: TokenRequestStart;
   /** That request ended: `error` is set when it failed (the response's `statusCode` when there was one). */

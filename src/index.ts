@@ -17,7 +17,7 @@ export {
   type TokenSelector,
   type DispatcherLike,
 } from './configuration.js';
-export type { OAuthToken, OAuthTokenInput } from './token.js';
+export type { JsonValue, OAuthToken, OAuthTokenInput } from './token.js';
 export {
   ErrorCode,
   ClientCredentialsError,
@@ -41,7 +41,10 @@ export {
   InvalidTokenError,
   ResponseTooLargeError,
 } from './errors.js';
-export { CLIENT_AUTH_METHODS, type ClientAuthMethod, type KeyObjectLike, type PrivateKeyAlgorithm } from './auth/clientAuthentication.js';
+export {
+  CLIENT_AUTH_METHODS, type BasicEncoding, type CertificateThumbprint, type ClientAssertionSource, type ClientAuthMethod, type KeyObjectLike, type PrivateKeyAlgorithm,
+  type X509CertificateLike,
+} from './auth/clientAuthentication.js';
 export type { RetryOptions, CircuitBreakerOptions } from './auth/resilience.js';
 export { DIAGNOSTICS_CHANNEL_PREFIX, type ClientEvents, type ClientEventName, type ClientStats, type TokenInfo, type Listener, type TokenRequestStart, type TokenRequestEnd } from './events.js';
 export type { ClientFetch, ClientFetchInit, ClientFetchOptions } from './adapters/fetch.js';

@@ -61,6 +61,11 @@ export const CREDENTIALS_OPTION_KEYS = {
   resource: true,
   audience: true,
   tokenParameters: true,
+  grantType: true,
+  basicEncoding: true,
+  certificate: true,
+  certificateThumbprints: true,
+  clientAssertion: true,
 } as const satisfies Record<keyof ClientCredentialsAuthCredentials, true>;
 
 /** Every key of {@link RetryOptions}. */

@@ -27,13 +27,39 @@ export interface OAuthToken {
   refreshToken?: string;
   /** Seconds after issue at which the server suggests refreshing (`refresh_in`), when it sent one. */
   refreshIn?: number;
+  /**
+   * The token response's other members, as the server sent them (snake_case, JSON values): Salesforce's
+   * `instance_url`, `id`, `issued_at`, `signature`; Entra's `ext_expires_in`; PayPal's `app_id` and `nonce`; an
+   * `id_token`. Absent when there were none. Kept through every path (`getToken()`, `oAuthOnTokenUpdate`, the
+   * provider, token stores, whose entry MAC covers them) and bounded: at most {@link MAX_EXTRA_BYTES} of JSON, larger
+   * members dropped. Members that look like credentials (`id_token`, `*_token`, `signature`, JWTs) are redacted as
+   * access tokens are.
+   *
+   * @example
+   * ```ts
+   * const token = await client.clientCredentialsAuthManager.getToken();
+   * const instanceUrl = token.extra?.['instance_url']; // Salesforce: the base URL of every API call
+   * ```
+   */
+  extra?: Record<string, JsonValue>;
 }
+
+/** A JSON value, as a token response member may be. */
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+
+/** Most bytes of JSON kept in {@link OAuthToken.extra}; members that would pass it are dropped. */
+export const MAX_EXTRA_BYTES = 16_384;
+
+/** The RFC 6749 §5.1 (and `refresh_in`) members a token response is read into; every other member goes to `extra`. */
+const MODELLED_MEMBERS = new Set(['access_token', 'token_type', 'expires_in', 'scope', 'refresh_token', 'refresh_in']);
 
 /**
  * An {@link OAuthToken} as an application may hand it in (a preset `oAuthToken`, a provider's result, `updateToken`):
  * numbers may also be bigints or numeric strings, as older SDKs stored them. They are normalised to numbers.
  */
-export type OAuthTokenInput = Omit<OAuthToken, 'expiresIn' | 'expiry' | 'refreshIn'> & {
+export type OAuthTokenInput = Omit<OAuthToken, 'expiresIn' | 'expiry' | 'refreshIn' | 'extra'> & {
+  /** The token response's other members; anything that is not JSON is dropped (see {@link OAuthToken.extra}). */
+  extra?: Record<string, unknown>;
   expiresIn?: number | bigint | string;
   expiry?: number | bigint | string;
   refreshIn?: number | bigint | string;
@@ -61,17 +87,71 @@ export interface LifetimePolicy {
 /** Defaults for {@link LifetimePolicy}: 5 minutes when unknown, at most 1 year. */
 export const DEFAULT_LIFETIME_POLICY: LifetimePolicy = { defaultLifetime: 300, maxLifetime: 365 * 24 * 3600 };
 
+/** A decimal number as JSON writes it, with an optional exponent (`"3600"`, `"1.5"`, `"1e3"`, `"3.6E+3"`). */
+const NUMERIC_STRING = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/;
+
 /**
- * Reads a number of seconds from a wire or user value: numbers, bigints and numeric strings.
- * Returns undefined for anything else, and for NaN or infinities.
+ * Reads a number of seconds from a wire or user value: numbers, bigints and numeric strings (exponents included:
+ * `"1e3"` is 1000). Returns undefined for anything else, and for NaN or infinities (`"1e400"`).
  */
 export function toSeconds(value: unknown): number | undefined {
   let n: number;
   if (typeof value === 'number') n = value;
   else if (typeof value === 'bigint') n = Number(value);
-  else if (typeof value === 'string' && value.trim() !== '' && /^[+-]?\d+(\.\d+)?$/.test(value.trim())) n = Number(value);
+  else if (typeof value === 'string' && NUMERIC_STRING.test(value.trim())) n = Number(value.trim());
   else return undefined;
   return Number.isFinite(n) ? n : undefined;
+}
+
+/**
+ * The JSON-safe, bounded copy of a token response's other members (or an application's `extra`): members that are
+ * not JSON (functions, bigints, cycles), `__proto__`, and members that would take the total past
+ * {@link MAX_EXTRA_BYTES} are dropped. `skip` names members that are not extra (the modelled ones, for a wire
+ * response). Undefined when nothing is left.
+ */
+export function extraMembers(source: unknown, skip?: ReadonlySet<string>): Record<string, JsonValue> | undefined {
+  if (typeof source !== 'object' || source === null || Array.isArray(source)) return undefined;
+  const out: Record<string, JsonValue> = {};
+  let bytes = 2;
+  let kept = 0;
+  for (const name of Object.keys(source)) {
+    if (name === '__proto__' || skip?.has(name)) continue;
+    let text: string | undefined;
+    try {
+      text = JSON.stringify((source as Record<string, unknown>)[name]);
+    } catch {
+      continue;
+    }
+    if (text === undefined) continue;
+    const size = Buffer.byteLength(text) + Buffer.byteLength(JSON.stringify(name)) + 2;
+    if (bytes + size > MAX_EXTRA_BYTES) continue;
+    bytes += size;
+    out[name] = JSON.parse(text) as JsonValue;
+    kept++;
+  }
+  return kept > 0 ? out : undefined;
+}
+
+/** A member name that says it holds a credential (`id_token`, `issued_token`, `signature`, `secret`…). */
+const CREDENTIAL_NAME = /(?:token|secret|signature|assertion|password|key)$/i;
+/** A string shaped like a JWS or JWE compact serialization. */
+const JWT_SHAPE = /^[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*)?$/;
+
+/**
+ * The string values of a token's `extra` that are credentials and must be redacted like the access token: members
+ * named like one (`id_token`, `*_token`, `signature`, `*secret`) and any string shaped like a JWT, at any depth.
+ */
+export function extraSecrets(token: Pick<OAuthToken, 'extra'>): string[] {
+  const found: string[] = [];
+  const visit = (value: unknown, name: string, depth: number): void => {
+    if (typeof value === 'string') {
+      if (value !== '' && (CREDENTIAL_NAME.test(name) || JWT_SHAPE.test(value))) found.push(value);
+    } else if (typeof value === 'object' && value !== null && depth < 8) {
+      for (const [key, inner] of Object.entries(value)) visit(inner, Array.isArray(value) ? name : key, depth + 1);
+    }
+  };
+  if (token.extra) visit(token.extra, '', 0);
+  return found;
 }
 
 /**
@@ -120,6 +200,8 @@ export function tokenFromResponse(wire: TokenResponseWire, sentAtMs: number, pol
   if (typeof wire.refresh_token === 'string') token.refreshToken = wire.refresh_token;
   const refreshIn = toSeconds(wire.refresh_in);
   if (refreshIn !== undefined && refreshIn > 0 && refreshIn < lifetime) token.refreshIn = refreshIn;
+  const extra = extraMembers(wire, MODELLED_MEMBERS);
+  if (extra) token.extra = extra;
   assertUsableFields(token, (field, problem) => new MalformedTokenResponseError(`Token response has an unusable \`${field === 'accessToken' ? 'access_token' : 'token_type'}\`: ${problem}`, statusCode));
   return token;
 }
@@ -152,6 +234,8 @@ export function normalizeToken(value: unknown, nowMs: number, policy: LifetimePo
   if (typeof raw.refreshToken === 'string') token.refreshToken = raw.refreshToken;
   const refreshIn = toSeconds(raw.refreshIn);
   if (refreshIn !== undefined && refreshIn > 0) token.refreshIn = refreshIn;
+  const extra = extraMembers(raw.extra);
+  if (extra) token.extra = extra;
   assertUsableFields(token, (field, problem) => new InvalidTokenError(field, source, problem));
   const expiry = toSeconds(raw.expiry);
   if (expiry !== undefined) token.expiry = expiry;

@@ -6,11 +6,15 @@
  */
 
 /**
- * RFC 6750 §2.1 `b64token`: `1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
+ * What an access token may hold: visible ASCII (`%x21-7E`), which an `Authorization` header carries unchanged.
+ * Wider than RFC 6750 §2.1's `b64token` on purpose: servers issue tokens outside it (Salesforce's
+ * `00D…!AQ4AQ…`, tokens with `%` or `:`), and a client can only send them as they are. What is refused would change
+ * the header or cannot be sent: empty, spaces, control characters, non-ASCII.
  *
  * @see https://www.rfc-editor.org/rfc/rfc6750#section-2.1
+ * @see https://www.rfc-editor.org/rfc/rfc9110#section-5.5
  */
-const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
+const VISIBLE_ASCII = /^[\x21-\x7E]+$/;
 
 /**
  * RFC 9110 §5.6.2 `token` (the `tchar` set), which an authentication scheme must be: RFC 6749 §A.7's `type-name`
@@ -21,11 +25,11 @@ const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
  */
 const TOKEN_TYPE = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
-/** Why an access token is unusable, without quoting it; undefined when it is a valid `b64token`. */
+/** Why an access token is unusable, without quoting it; undefined when it is visible ASCII (`%x21-7E`). */
 export function accessTokenProblem(value: unknown): string | undefined {
   if (typeof value !== 'string') return `must be a string, got ${value === null ? 'null' : typeof value}`;
   if (value === '') return 'is empty';
-  if (!B64TOKEN.test(value)) return `is not an RFC 6750 b64token (${describeBadCharacter(value, /[A-Za-z0-9\-._~+/=]/)})`;
+  if (!VISIBLE_ASCII.test(value)) return `cannot be sent in an Authorization header (${describeBadCharacter(value, /[\x21-\x7E]/)})`;
   return undefined;
 }
 
@@ -55,7 +59,7 @@ export function tokenFieldsProblem(token: { accessToken?: unknown; tokenType?: u
 function describeBadCharacter(value: string, allowed: RegExp): string {
   for (let i = 0; i < value.length; i++) {
     const ch = value[i]!;
-    if (!allowed.test(ch) || (ch === '=' && /[^=]/.test(value.slice(i)))) {
+    if (!allowed.test(ch)) {
       return `character U+${value.codePointAt(i)!.toString(16).toUpperCase().padStart(4, '0')} at position ${i}`;
     }
   }

@@ -119,7 +119,7 @@ test('the installed package gets a real token from oidc-provider, in code and fr
 const CONSUMER = `
 import {
   Client, FileTokenStore, MemoryTokenStore, InvalidOptionError, ErrorCode, decodeJwt,
-  type ApiResponse, type ClientConfiguration, type OAuthToken, type OAuthTokenProvider, type TokenStore,
+  type ApiResponse, type ClientConfiguration, type JsonValue, type OAuthToken, type OAuthTokenProvider, type TokenStore,
 } from 'oauth-client-credentials';
 import { RedisTokenStore, type RedisTokenStoreOptions } from 'oauth-client-credentials/redis';
 
@@ -157,6 +157,16 @@ export async function use(): Promise<string> {
   const redisOptions: RedisTokenStoreOptions = { client: { call: async () => 'OK' } };
   void new RedisTokenStore(redisOptions);
   void decodeJwt(token.accessToken);
+  const extra: Record<string, JsonValue> | undefined = token.extra;
+  void extra;
+  void new Client({
+    tokenUrl: 'https://login.example/token',
+    clientCredentialsAuthCredentials: {
+      oAuthClientId: 'id', clientAssertion: async () => 'jwt', grantType: 'account_credentials', tokenParameters: { account_id: 'a' },
+    },
+  });
+  void new Client({ tokenUrl: 'https://login.example/token', clientCredentialsAuthCredentials: { oAuthClientId: 'id', oAuthClientSecret: 's', basicEncoding: 'raw' } });
+  void new Client({ tokenUrl: 'https://login.example/token', clientCredentialsAuthCredentials: { oAuthClientId: 'id', privateKey: 'pem', certificate: 'pem', certificateThumbprints: ['x5t#S256', 'x5t'], keyId: 'k' } });
   void unknownResult;
   return id + ErrorCode.InvalidOption + String(new InvalidOptionError('x', 'y').code);
 }

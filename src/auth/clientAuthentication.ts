@@ -4,7 +4,7 @@
  */
 import { createHmac, randomUUID } from 'node:crypto';
 import { keyAlgorithms, signJws, toKeyObject } from './jws.js';
-import { InvalidOptionError } from '../errors.js';
+import { CallbackError, InvalidOptionError } from '../errors.js';
 
 /**
  * The standard client authentication methods (the IANA "OAuth Token Endpoint Authentication Methods" registry).
@@ -57,6 +57,49 @@ export interface KeyObjectLike {
   export(...args: never[]): unknown;
 }
 
+/**
+ * A Node.js `X509Certificate` (from `node:crypto`), typed by shape so that the public types do not need Node's types.
+ */
+export interface X509CertificateLike {
+  readonly raw: Uint8Array;
+  readonly fingerprint256: string;
+}
+
+/**
+ * A certificate thumbprint header member of a client assertion (RFC 7515 §4.1.7–8): `x5t#S256` (SHA-256), or `x5t`
+ * (SHA-1, which Entra ID's v1 endpoint and older ADFS want).
+ */
+export type CertificateThumbprint = 'x5t#S256' | 'x5t';
+
+/**
+ * How `client_secret_basic` encodes the id and secret: `rfc6749` form-urlencodes them first (RFC 6749 §2.3.1: what
+ * oidc-provider, django-oauth-toolkit and most servers decode); `raw` sends them as they are (what Glewlwyd, Authlib
+ * and @node-oauth/oauth2-server compare).
+ */
+export type BasicEncoding = 'rfc6749' | 'raw';
+
+/** An assertion the platform issues (a Kubernetes projected service-account token, a CI OIDC token). */
+export type ClientAssertionSource = () => string | Promise<string>;
+
+/**
+ * What worked at each token endpoint for `client_secret_basic` when the encoding is automatic, learnt from the
+ * server's answers. One per Client (shared by its clones); bounded.
+ */
+export class BasicEncodingMemory {
+  readonly #byEndpoint = new Map<string, BasicEncoding>();
+
+  /** The encoding that worked at `tokenUrl`, or undefined when nothing is known yet. */
+  get(tokenUrl: string): BasicEncoding | undefined {
+    return this.#byEndpoint.get(tokenUrl);
+  }
+
+  /** Remembers that `encoding` is the one to use at `tokenUrl`. */
+  set(tokenUrl: string, encoding: BasicEncoding): void {
+    if (this.#byEndpoint.size >= 64 && !this.#byEndpoint.has(tokenUrl)) this.#byEndpoint.clear();
+    this.#byEndpoint.set(tokenUrl, encoding);
+  }
+}
+
 /** What a client authentication method needs. */
 export interface ClientAuthInput {
   method: ClientAuthMethod;
@@ -75,6 +118,14 @@ export interface ClientAuthInput {
   keyId?: string | undefined;
   /** For JWT assertions: the `aud` claim; defaults to the token URL. */
   audience?: string | undefined;
+  /** For `private_key_jwt`: the thumbprint members (`x5t#S256`, `x5t`) of the key's certificate, for the header. */
+  certificateHeader?: Readonly<Partial<Record<CertificateThumbprint, string>>> | undefined;
+  /** For `private_key_jwt`: an assertion issued by the platform, sent instead of one signed here. */
+  clientAssertion?: ClientAssertionSource | undefined;
+  /** For `client_secret_basic`: the pinned encoding; undefined: automatic (RFC 6749, then raw once if refused). */
+  basicEncoding?: BasicEncoding | undefined;
+  /** For automatic `client_secret_basic`: what worked per token endpoint. */
+  basicMemory?: BasicEncodingMemory | undefined;
 }
 
 /** Headers and form fields that authenticate one token request. */
@@ -88,12 +139,27 @@ export function formUrlEncode(value: string): string {
   return encodeURIComponent(value).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`).replace(/%20/g, '+');
 }
 
-/** The `Authorization: Basic` value for a client id and secret, per RFC 6749 §2.3.1. */
-export function basicAuthorization(clientId: string, clientSecret: string): string {
-  return `Basic ${Buffer.from(`${formUrlEncode(clientId)}:${formUrlEncode(clientSecret)}`).toString('base64')}`;
+/**
+ * The `Authorization: Basic` value for a client id and secret: per RFC 6749 §2.3.1 (form-urlencoded first), or with
+ * `encoding` `raw` as they are (RFC 7617).
+ */
+export function basicAuthorization(clientId: string, clientSecret: string, encoding: BasicEncoding = 'rfc6749'): string {
+  const pair = encoding === 'raw' ? `${clientId}:${clientSecret}` : `${formUrlEncode(clientId)}:${formUrlEncode(clientSecret)}`;
+  return `Basic ${Buffer.from(pair).toString('base64')}`;
 }
 
-const JWT_BEARER = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
+/**
+ * Whether the raw Basic form differs from the RFC 6749 one and can be sent: the encoding changes the id or the
+ * secret, and the id has no `:` (which would move the split) and neither has a control character.
+ */
+export function rawBasicDiffers(clientId: string, clientSecret: string): boolean {
+  if (formUrlEncode(clientId) === clientId && formUrlEncode(clientSecret) === clientSecret) return false;
+  // eslint-disable-next-line no-control-regex
+  return !clientId.includes(':') && !/[\u0000-\u001f\u007f]/.test(clientId + clientSecret);
+}
+
+/** RFC 7523 §2.2's `client_assertion_type`. */
+export const JWT_BEARER = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 
 function b64url(value: unknown): string {
   return Buffer.from(JSON.stringify(value)).toString('base64url');
@@ -142,18 +208,57 @@ export function assertionAlgorithm(input: ClientAuthInput, serverAlgorithms?: re
 export function clientAssertion(input: ClientAuthInput, tokenUrl: string, nowMs: number, serverAlgorithms?: readonly string[]): string {
   const claims = assertionClaims(input, tokenUrl, nowMs);
   const alg = assertionAlgorithm(input, serverAlgorithms);
-  const signingInput = `${b64url({ alg, typ: 'JWT', ...(input.keyId ? { kid: input.keyId } : {}) })}.${b64url(claims)}`;
+  const keyId = input.keyId ?? jwkKeyId(input.privateKey);
+  const header = { alg, typ: 'JWT', ...(keyId ? { kid: keyId } : {}), ...(input.method === 'private_key_jwt' ? input.certificateHeader : undefined) };
+  const signingInput = `${b64url(header)}.${b64url(claims)}`;
   if (input.method === 'client_secret_jwt') {
     return `${signingInput}.${createHmac(`sha${alg.slice(2)}`, input.clientSecret ?? '').update(signingInput).digest('base64url')}`;
   }
   return `${signingInput}.${signJws(alg, toKeyObject(input.privateKey!), signingInput).toString('base64url')}`;
 }
 
-/** The headers and form fields that authenticate a token request with `input.method`. */
-export function clientAuthParts(input: ClientAuthInput, tokenUrl: string, nowMs: number, serverAlgorithms?: readonly string[]): ClientAuthParts {
+/** The `kid` of a private key given as a JWK, when it has one. */
+function jwkKeyId(key: ClientAuthInput['privateKey']): string | undefined {
+  if (typeof key !== 'object' || key === null || typeof (key as KeyObjectLike).export === 'function') return undefined;
+  const kid = (key as Record<string, unknown>)['kid'];
+  return typeof kid === 'string' && kid !== '' ? kid : undefined;
+}
+
+/** Longest platform assertion accepted, in characters. */
+const MAX_ASSERTION_LENGTH = 16_384;
+
+/**
+ * The platform's assertion for one token request: `clientAssertion()` called (it may read a file that rotates).
+ * @throws CallbackError when it throws or gives something that is not a usable assertion (the value is never quoted).
+ */
+export async function platformAssertion(source: ClientAssertionSource): Promise<string> {
+  let value: unknown;
+  try {
+    value = await source();
+  } catch (error) {
+    throw new CallbackError('clientAssertion threw; no token request was sent', { cause: error });
+  }
+  if (typeof value === 'string') value = value.trim();
+  if (typeof value !== 'string' || value === '') throw new CallbackError('clientAssertion must give a non-empty string (a JWT)');
+  if (value.length > MAX_ASSERTION_LENGTH || !/^[\x21-\x7E]+$/.test(value)) {
+    throw new CallbackError(`clientAssertion gave a value that is not a compact JWT (visible ASCII, at most ${MAX_ASSERTION_LENGTH} characters)`);
+  }
+  return value;
+}
+
+/** The form fields of a token request authenticated with an assertion given by the platform. */
+export function platformAssertionParts(clientId: string, assertion: string): ClientAuthParts {
+  return { headers: {}, form: { client_id: clientId, client_assertion_type: JWT_BEARER, client_assertion: assertion } };
+}
+
+/**
+ * The headers and form fields that authenticate a token request with `input.method` (for a platform assertion, see
+ * {@link platformAssertionParts}). `basicEncoding` overrides the encoding of `client_secret_basic`.
+ */
+export function clientAuthParts(input: ClientAuthInput, tokenUrl: string, nowMs: number, serverAlgorithms?: readonly string[], basicEncoding?: BasicEncoding): ClientAuthParts {
   switch (input.method) {
     case 'client_secret_basic':
-      return { headers: { authorization: basicAuthorization(input.clientId, input.clientSecret ?? '') }, form: {} };
+      return { headers: { authorization: basicAuthorization(input.clientId, input.clientSecret ?? '', basicEncoding ?? input.basicEncoding) }, form: {} };
     case 'client_secret_post':
       return { headers: {}, form: { client_id: input.clientId, client_secret: input.clientSecret ?? '' } };
     case 'client_secret_jwt':
@@ -169,12 +274,25 @@ export function clientAuthParts(input: ClientAuthInput, tokenUrl: string, nowMs:
 /** Validates that `input` has what its method needs, naming the missing option. */
 export function validateClientAuth(input: ClientAuthInput, path: string): void {
   if (!CLIENT_AUTH_METHODS.includes(input.method)) throw new InvalidOptionError(`${path}.clientAuthMethod`, `must be one of ${CLIENT_AUTH_METHODS.join(', ')}`);
+  if (input.basicEncoding !== undefined && input.basicEncoding !== 'rfc6749' && input.basicEncoding !== 'raw') {
+    throw new InvalidOptionError(`${path}.basicEncoding`, "must be 'rfc6749' or 'raw' (leave it unset for automatic)");
+  }
+  if (input.basicEncoding === 'raw' && input.clientId.includes(':')) {
+    throw new InvalidOptionError(`${path}.basicEncoding`, "cannot be 'raw' with a client id holding ':' (the server would split the id there)");
+  }
+  if (input.clientAssertion !== undefined) {
+    if (typeof input.clientAssertion !== 'function') throw new InvalidOptionError(`${path}.clientAssertion`, 'must be a function returning the assertion (a string or a promise of one)');
+    if (input.method !== 'private_key_jwt') throw new InvalidOptionError(`${path}.clientAssertion`, `is sent as a private_key_jwt assertion and cannot be used with ${input.method}`);
+    if (input.privateKey !== undefined) throw new InvalidOptionError(`${path}.clientAssertion`, 'and `privateKey` cannot both be set: the assertion is either signed here or given by the platform');
+    if (input.clientSecret !== undefined) throw new InvalidOptionError(`${path}.clientAssertion`, 'and `oAuthClientSecret` cannot both be set: an assertion is sent with no secret');
+    return;
+  }
   const needsSecret = input.method === 'client_secret_basic' || input.method === 'client_secret_post' || input.method === 'client_secret_jwt';
   if (needsSecret && (typeof input.clientSecret !== 'string' || input.clientSecret === '')) {
     throw new InvalidOptionError(`${path}.oAuthClientSecret`, `must be a non-empty string for ${input.method}`);
   }
   if (input.method === 'private_key_jwt') {
-    if (!input.privateKey) throw new InvalidOptionError(`${path}.privateKey`, 'is required for private_key_jwt');
+    if (!input.privateKey) throw new InvalidOptionError(`${path}.privateKey`, 'is required for private_key_jwt (or `clientAssertion`, an assertion the platform issues)');
     try {
       toKeyObject(input.privateKey);
     } catch {

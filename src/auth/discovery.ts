@@ -147,17 +147,22 @@ export class Discovery {
 
   async #fetch(): Promise<AuthorizationServerMetadata> {
     const [rfc8414, oidc] = metadataUrls(this.issuer);
-    let metadata = await this.#get(rfc8414);
-    metadata ??= await this.#get(oidc);
+    const redirects: string[] = [];
+    let metadata = await this.#get(rfc8414, redirects);
+    metadata ??= await this.#get(oidc, redirects);
     if (!metadata) {
-      throw new DiscoveryError('not_found', `No authorization server metadata for ${this.issuer} at ${describeUrl(rfc8414)} nor ${describeUrl(oidc)}`);
+      const moved = redirects.length > 0 ? ` (${redirects.join('; ')}: metadata is read only at these two URLs, so check the issuer)` : '';
+      throw new DiscoveryError('not_found', `No authorization server metadata for ${this.issuer} at ${describeUrl(rfc8414)} nor ${describeUrl(oidc)}${moved}`);
     }
     this.#cached = { metadata, until: this.#options.now() + (this.#options.ttl ?? DEFAULT_METADATA_TTL) };
     return metadata;
   }
 
-  /** One metadata document, or undefined when the server has none there (4xx, not JSON). Network errors propagate. */
-  async #get(url: string): Promise<AuthorizationServerMetadata | undefined> {
+  /**
+   * One metadata document, or undefined when the server has none there (3xx, 4xx, not JSON; a redirect is described
+   * in `redirects`). Network errors propagate.
+   */
+  async #get(url: string, redirects: string[]): Promise<AuthorizationServerMetadata | undefined> {
     const { transport, timeout, userAgent } = this.#options;
     const signal = AbortSignal.timeout(timeout);
     this.fetches++;
@@ -171,6 +176,16 @@ export class Discovery {
       throw new DiscoveryError('invalid_metadata', `The metadata at ${describeUrl(url)} could not be read`, { cause: error });
     }
     if (response.statusCode >= 500) throw new ApiError(response, `Metadata request to ${describeUrl(url)} responded with status ${response.statusCode}`);
+    if (response.statusCode >= 300 && response.statusCode < 400) {
+      const location = response.headers['location'];
+      let target = 'nowhere';
+      try {
+        if (location) target = describeUrl(new URL(location, url).href);
+      } catch {
+        target = 'an invalid Location';
+      }
+      redirects.push(`${describeUrl(url)} answered ${response.statusCode}, a redirect to ${target}`);
+    }
     if (response.statusCode < 200 || response.statusCode >= 300) return undefined;
     let json: unknown;
     try {

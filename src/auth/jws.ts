@@ -2,8 +2,36 @@
  * JWS signing with Node's keys: a private key given as PEM, JWK or KeyObject turned into a KeyObject, the algorithms
  * it can sign with, and the signature itself. Kept apart from the public types, which must not need Node's types.
  */
-import { createPrivateKey, sign, type JsonWebKey, type KeyObject } from 'node:crypto';
-import type { KeyObjectLike, PrivateKeyAlgorithm } from './clientAuthentication.js';
+import { createHash, createPrivateKey, sign, X509Certificate, type JsonWebKey, type KeyObject } from 'node:crypto';
+import type { CertificateThumbprint, KeyObjectLike, PrivateKeyAlgorithm, X509CertificateLike } from './clientAuthentication.js';
+
+/** Why a certificate cannot be used beside a private key; the problem in words, never the key. */
+export class CertificateProblem extends Error {}
+
+/**
+ * The thumbprint members of the certificate of `key`, for the assertion header: base64url of the SHA-256 (and, when
+ * asked, SHA-1) digest of the certificate's DER.
+ *
+ * @throws CertificateProblem when `certificate` is not a certificate, or is not the certificate of `key`.
+ */
+export function certificateHeader(certificate: string | Uint8Array | X509CertificateLike, key: KeyObject, thumbprints: readonly CertificateThumbprint[]): Partial<Record<CertificateThumbprint, string>> {
+  let x509: X509Certificate;
+  try {
+    x509 = certificate instanceof X509Certificate ? certificate : new X509Certificate(typeof certificate === 'string' || certificate instanceof Uint8Array ? certificate : Buffer.from(certificate.raw));
+  } catch {
+    throw new CertificateProblem('is not an X.509 certificate (PEM, DER or X509Certificate)');
+  }
+  let matches = false;
+  try {
+    matches = x509.checkPrivateKey(key);
+  } catch {
+    matches = false;
+  }
+  if (!matches) throw new CertificateProblem('is not the certificate of `privateKey` (its public key differs)');
+  const header: Partial<Record<CertificateThumbprint, string>> = {};
+  for (const member of thumbprints) header[member] = createHash(member === 'x5t' ? 'sha1' : 'sha256').update(x509.raw).digest('base64url');
+  return header;
+}
 
 const keyObjects = new WeakMap<object, KeyObject>();
 

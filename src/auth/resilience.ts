@@ -76,9 +76,17 @@ export function parseRetryAfter(value: string | undefined, nowMs: number): numbe
   return Number.isNaN(date) ? undefined : Math.max(date - nowMs, 0);
 }
 
-/** The `Retry-After` delay a failure asks for, in ms, if any. */
+/**
+ * The `Retry-After` delay a failure asks for, in ms, if any; for a 429 without it, `X-RateLimit-Reset` read as the unix
+ * time (seconds) at which the limit resets, as Auth0 sends it.
+ */
 export function retryAfterOf(error: unknown, nowMs: number): number | undefined {
-  return error instanceof ApiError ? parseRetryAfter(error.headers['retry-after'], nowMs) : undefined;
+  if (!(error instanceof ApiError)) return undefined;
+  const retryAfter = parseRetryAfter(error.headers['retry-after'], nowMs);
+  if (retryAfter !== undefined || error.statusCode !== 429) return retryAfter;
+  const reset = error.headers['x-ratelimit-reset']?.trim();
+  // Only an epoch time (after 2001) counts: a small number could be seconds from now, which some servers send instead.
+  return reset !== undefined && /^\d{10}$/.test(reset) ? Math.max(Number(reset) * 1000 - nowMs, 0) : undefined;
 }
 
 /** How the circuit breaker behaves. */

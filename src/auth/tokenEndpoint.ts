@@ -7,7 +7,7 @@
 import { ApiError, DiscoveryError, MalformedTokenResponseError, OAuthProviderError, TimeoutError, TokenEndpointRedirectError, type OAuthProviderErrorBody } from '../errors.js';
 import { BodyTooLargeError, describeUrl, type HttpResponse, type Transport } from '../http/transport.js';
 import { variantsOf } from '../redaction.js';
-import { clientAuthParts, type ClientAuthInput } from './clientAuthentication.js';
+import { clientAuthParts, platformAssertion, platformAssertionParts, rawBasicDiffers, type BasicEncoding, type ClientAuthInput, type ClientAuthParts } from './clientAuthentication.js';
 import { staleMetadataFailure, type Discovery } from './discovery.js';
 import type { DpopSigner } from './dpop.js';
 import { tokenFromResponse, type LifetimePolicy, type OAuthToken, type TokenResponseWire } from '../token.js';
@@ -44,6 +44,8 @@ export interface TokenEndpointContext {
   redact?: (<T>(value: T) => T) | undefined;
   /** Told of each short-lived credential a request carries (a client assertion) before it is sent, to be redacted. */
   learn?: ((value: string) => void) | undefined;
+  /** Told when automatic `client_secret_basic` learnt which encoding a token endpoint accepts. */
+  onBasicEncoding?: ((event: { url: string; encoding: BasicEncoding }) => void) | undefined;
 }
 
 /** The response of a token request, with the parsed token. */
@@ -173,7 +175,10 @@ export function requestSecrets(form: URLSearchParams, headers: Record<string, st
   return secrets.sort((a, b) => b.length - a.length);
 }
 
-/** Encodes token request parameters and authentication fields as an `application/x-www-form-urlencoded` body. */
+/**
+ * Encodes token request parameters and authentication fields as an `application/x-www-form-urlencoded` body. A
+ * `grant_type` in `parameters.extra` (the `grantType` option) replaces `client_credentials` in place.
+ */
 export function tokenRequestForm(parameters: TokenRequestParameters, authFields: Record<string, string>): URLSearchParams {
   const form = new URLSearchParams({ grant_type: 'client_credentials' });
   if (parameters.scopes.length > 0) form.set('scope', parameters.scopes.join(' '));
@@ -272,22 +277,59 @@ export async function sendTokenRequest(
       throw new DiscoveryError('unsupported_algorithm', `The authorization server ${discovery.issuer} does not accept ${dpop.algorithm} DPoP proofs (it accepts ${dpopAlgorithms.join(', ') || 'none'})`);
     }
   }
-  for (let attempt = 1; ; attempt++) {
-    // Rebuilt for the retry too: a client assertion's jti may not be replayed.
-    const parts = clientAuthParts(auth, context.tokenUrl, context.now(), algorithms);
+  // Automatic client_secret_basic: RFC 6749 first, unless this endpoint is known to want the raw pair.
+  const automaticBasic = auth.method === 'client_secret_basic' && auth.basicEncoding === undefined && auth.basicMemory !== undefined
+    && rawBasicDiffers(auth.clientId, auth.clientSecret ?? '');
+  let encoding: BasicEncoding | undefined = automaticBasic ? (auth.basicMemory!.get(context.tokenUrl) ?? 'rfc6749') : undefined;
+  let triedOther = false;
+  let nonceRetried = false;
+  for (;;) {
+    // Rebuilt for each retry too: a client assertion's jti may not be replayed.
+    const parts = await authParts(context, auth, algorithms, encoding);
     const form = tokenRequestForm(parameters, { ...extraFields, ...parts.form });
     const headers = dpop ? { ...parts.headers, dpop: dpop.proof('POST', context.tokenUrl) } : parts.headers;
     try {
       const response = await requestToken(context, form, headers, signal);
       dpop?.remember(context.tokenUrl, response.headers);
+      if (encoding !== undefined && auth.basicMemory!.get(context.tokenUrl) !== encoding) {
+        auth.basicMemory!.set(context.tokenUrl, encoding);
+        // Told only when the other form had to be tried: a server that takes the first costs nothing, not even an event.
+        if (triedOther) context.onBasicEncoding?.({ url: describeUrl(context.tokenUrl), encoding });
+      }
       return response;
     } catch (error) {
       if (dpop && error instanceof ApiError) {
         const fresh = dpop.remember(context.tokenUrl, error.headers);
-        if (fresh && attempt === 1 && error instanceof OAuthProviderError && error.error === 'use_dpop_nonce') continue;
+        if (fresh && !nonceRetried && error instanceof OAuthProviderError && error.error === 'use_dpop_nonce') {
+          nonceRetried = true;
+          continue;
+        }
+      }
+      if (encoding !== undefined && !triedOther && refusedClient(error)) {
+        triedOther = true;
+        encoding = encoding === 'raw' ? 'rfc6749' : 'raw';
+        continue;
       }
       if (discovery && staleMetadataFailure(error)) discovery.invalidate();
       throw error;
     }
   }
+}
+
+/**
+ * True when the token endpoint refused the client's authentication: `invalid_client`, or a 401 or 403 with no RFC
+ * 6749 error (Glewlwyd answers a bare 403 with an empty body).
+ */
+function refusedClient(error: unknown): boolean {
+  if (error instanceof OAuthProviderError) return error.error === 'invalid_client';
+  return error instanceof ApiError && (error.statusCode === 401 || error.statusCode === 403);
+}
+
+/** The authentication of one token request: a platform assertion (fetched now; `requestToken` hands it to the redactor), or `clientAuthParts`. */
+async function authParts(context: TokenEndpointContext, auth: ClientAuthInput, algorithms: readonly string[] | undefined, encoding: BasicEncoding | undefined): Promise<ClientAuthParts> {
+  if (auth.clientAssertion && auth.method === 'private_key_jwt') {
+    const assertion = await platformAssertion(auth.clientAssertion);
+    return platformAssertionParts(auth.clientId, assertion);
+  }
+  return clientAuthParts(auth, context.tokenUrl, context.now(), algorithms, encoding);
 }

@@ -28,6 +28,11 @@ const CONNECTION_OPTIONS = {
   'client-secret-stdin': { type: 'boolean' },
   'auth-method': { type: 'string' },
   'private-key-file': { type: 'string' },
+  'key-id': { type: 'string' },
+  'client-assertion-file': { type: 'string' },
+  'basic-encoding': { type: 'string' },
+  'grant-type': { type: 'string' },
+  'token-param': { type: 'string', multiple: true },
   issuer: { type: 'string' },
   cert: { type: 'string' },
   key: { type: 'string' },
@@ -87,6 +92,11 @@ export interface Flags {
   'client-secret-stdin'?: boolean;
   'auth-method'?: string;
   'private-key-file'?: string;
+  'key-id'?: string;
+  'client-assertion-file'?: string;
+  'basic-encoding'?: string;
+  'grant-type'?: string;
+  'token-param'?: string[];
   issuer?: string;
   cert?: string;
   key?: string;

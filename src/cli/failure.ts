@@ -80,6 +80,12 @@ const OPTION_FLAGS: Record<string, string> = {
   'clientCredentialsAuthCredentials.clientAuthMethod': '--auth-method',
   'clientCredentialsAuthCredentials.oAuthScopes': '--scope',
   'clientCredentialsAuthCredentials.privateKey': '--private-key-file',
+  'clientCredentialsAuthCredentials.keyId': '--key-id',
+  'clientCredentialsAuthCredentials.certificate': '--cert',
+  'clientCredentialsAuthCredentials.clientAssertion': '--client-assertion-file',
+  'clientCredentialsAuthCredentials.basicEncoding': '--basic-encoding',
+  'clientCredentialsAuthCredentials.grantType': '--grant-type',
+  'clientCredentialsAuthCredentials.tokenParameters': '--token-param',
   'clientCredentialsAuthCredentials.resource': '--resource',
   'clientCredentialsAuthCredentials.audience': '--audience',
   scopes: '--scope',
@@ -188,7 +194,7 @@ export function describeFailure(error: unknown, phase: Phase): FailureReport {
     return {
       exitCode: ExitCode.Auth,
       cause: `the token endpoint answered ${statusLine(root.statusCode)}${attempts}`,
-      hint: root.statusCode === 404 || root.statusCode === 405 ? 'check --token-url: nothing answers token requests there' : 'the authorization server failed; check --token-url, or try again later',
+      hint: tokenEndpointHint(root.statusCode),
       serverSaid: bodyExcerpt(root),
     };
   }
@@ -212,4 +218,14 @@ export function describeFailure(error: unknown, phase: Phase): FailureReport {
   }
   const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
   return { exitCode: ExitCode.Internal, cause: `unexpected error: ${oneLine(message)}`, hint: 'this is a bug in client-credentials; please report it with the output of --verbose' };
+}
+
+/** The hint for a token endpoint that answered `status` without an RFC 6749 error. */
+function tokenEndpointHint(status: number): string {
+  if (status === 404 || status === 405) return 'check --token-url: nothing answers token requests there';
+  if (status === 401 || status === 403) {
+    return 'the authorization server refused the client: check --client-id and the secret or key, --auth-method, and the scopes the client may ask for (some servers, such as Glewlwyd, answer every refusal with a bare 403)';
+  }
+  if (status === 429) return 'the authorization server is rate limiting token requests; try again later';
+  return status >= 500 ? 'the authorization server failed; check --token-url, or try again later' : 'the authorization server did not accept the request; check --token-url and the settings';
 }

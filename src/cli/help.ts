@@ -11,11 +11,22 @@ const CONNECTION = `Connection and credentials:
   --client-secret SECRET     works, but other users see it in the process list: avoid it
   --auth-method METHOD       client_secret_basic (default), client_secret_post, client_secret_jwt,
                              private_key_jwt, tls_client_auth, self_signed_tls_client_auth, none
-  --private-key-file FILE    the key for private_key_jwt (PEM or JWK)
+  --private-key-file FILE    the key for private_key_jwt (PEM or JWK; a JWK's kid goes in the header)
+  --key-id KID               the kid header of private_key_jwt and client_secret_jwt assertions
+  --client-assertion-file FILE
+                             a client assertion the platform issues (a Kubernetes service account token, a
+                             CI OIDC token), read again for each token request; sent with no secret
+  --basic-encoding rfc6749|raw
+                             how client_secret_basic encodes the id and secret (default: RFC 6749, then raw
+                             once if the server refuses the client)
+  --grant-type TYPE          the grant_type (default client_credentials; Zoom: account_credentials)
+  --token-param NAME=VALUE   an extra token request parameter (Zoom: account_id=...); repeatable
   --issuer URL               the authorization server's issuer, instead of --token-url: the token endpoint
                              (its mTLS alias with a certificate), methods and algorithms are discovered
   --cert FILE, --key FILE    a TLS client certificate and its key (PEM), for tls_client_auth and
-                             self_signed_tls_client_auth (and certificate-bound tokens)
+                             self_signed_tls_client_auth (and certificate-bound tokens); with private_key_jwt
+                             and no --key, the certificate of the private key: its x5t#S256 goes in the
+                             assertion header (Entra ID certificate credentials)
   --ca FILE                  CA certificates (PEM) to trust for the servers, besides the system's
   --dpop                     DPoP-bound tokens (RFC 9449) with a key made for this run (not cached)
   --scope SCOPE              scopes to ask for; repeatable, or space-separated
@@ -32,14 +43,17 @@ const CONNECTION = `Connection and credentials:
   --proxy URL|env|off        the HTTP(S) proxy (default env: HTTPS_PROXY, HTTP_PROXY and NO_PROXY, as curl)
   --allow-insecure-http      allow plain http to hosts other than this machine (token URL, API); off by default
   --config FILE              a JSON file with any of: tokenUrl, baseUrl, clientId, clientSecretFile,
-                             clientSecret, authMethod, privateKeyFile, issuer, cert, key, ca, dpop,
+                             clientSecret, authMethod, privateKeyFile, keyId, clientAssertionFile,
+                             basicEncoding, grantType, tokenParams, issuer, cert, key, ca, dpop,
                              scope, resource, audience, clockSkew, timeout, retries, cache, proxy
 
 Environment (a flag wins over the environment, which wins over the config file):
   CLIENT_CREDENTIALS_TOKEN_URL  CLIENT_CREDENTIALS_BASE_URL
   CLIENT_CREDENTIALS_CLIENT_ID or O_AUTH_CLIENT_ID
   CLIENT_CREDENTIALS_CLIENT_SECRET or O_AUTH_CLIENT_SECRET  CLIENT_CREDENTIALS_CLIENT_SECRET_FILE
-  CLIENT_CREDENTIALS_AUTH_METHOD  CLIENT_CREDENTIALS_PRIVATE_KEY_FILE  CLIENT_CREDENTIALS_SCOPE
+  CLIENT_CREDENTIALS_AUTH_METHOD  CLIENT_CREDENTIALS_PRIVATE_KEY_FILE  CLIENT_CREDENTIALS_KEY_ID
+  CLIENT_CREDENTIALS_CLIENT_ASSERTION_FILE  CLIENT_CREDENTIALS_BASIC_ENCODING  CLIENT_CREDENTIALS_GRANT_TYPE
+  CLIENT_CREDENTIALS_SCOPE
   CLIENT_CREDENTIALS_RESOURCE  CLIENT_CREDENTIALS_AUDIENCE  CLIENT_CREDENTIALS_ISSUER
   CLIENT_CREDENTIALS_CERT  CLIENT_CREDENTIALS_KEY  CLIENT_CREDENTIALS_CA  CLIENT_CREDENTIALS_DPOP
   CLIENT_CREDENTIALS_CLOCK_SKEW or O_AUTH_CLOCK_SKEW  CLIENT_CREDENTIALS_TIMEOUT  CLIENT_CREDENTIALS_RETRIES

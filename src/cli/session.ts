@@ -8,7 +8,7 @@ import type { Flags } from './args.js';
 import { cacheKey, cacheStoreKey, cliTokenCache, defaultCachePath } from './cache.js';
 import { expiryPhrase } from './format.js';
 import type { Io, Output } from './output.js';
-import { clientConfiguration, requireCredentials, resolveSettings, type Settings } from './settings.js';
+import { authMethodOf, clientConfiguration, requireCredentials, resolveSettings, type Settings } from './settings.js';
 
 /** An open session; `close()` it when done. */
 export interface Session {
@@ -60,11 +60,12 @@ export async function openSession(flags: Flags, io: Io, out: Output, version: st
   if (out.verbose) {
     if (settings.tokenUrl) out.debug(`token URL ${settings.tokenUrl.value} (${settings.tokenUrl.source})`);
     if (settings.issuer) out.debug(`issuer ${settings.issuer.value} (${settings.issuer.source}): the token endpoint is discovered`);
-    if (settings.cert) out.debug(`client certificate from ${settings.cert.source}, key from ${settings.key!.source} (not shown)`);
+    if (settings.cert) out.debug(settings.key ? `client certificate from ${settings.cert.source}, key from ${settings.key.source} (not shown)` : `certificate of the private key from ${settings.cert.source}: its x5t#S256 goes in the assertion header`);
+    if (settings.clientAssertion) out.debug(`client assertion from ${settings.clientAssertion.source}, read for each token request (not shown)`);
     if (settings.ca) out.debug(`trusted CA certificates from ${settings.ca.source}`);
     if (settings.dpop) out.debug('DPoP: tokens are bound to a key made for this run, so they are not cached between runs');
     if (settings.baseUrl) out.debug(`base URL ${settings.baseUrl.value} (${settings.baseUrl.source})`);
-    out.debug(`client id ${settings.clientId!.value} (${settings.clientId!.source}), authentication ${settings.authMethod?.value ?? 'client_secret_basic'}`);
+    out.debug(`client id ${settings.clientId!.value} (${settings.clientId!.source}), authentication ${authMethodOf(settings)}`);
     if (settings.clientSecret) out.debug(`client secret from ${settings.clientSecret.source} (not shown)`);
     if (settings.scopes.length) out.debug(`scope "${settings.scopes.join(' ')}"`);
     out.debug(settings.proxy ? `proxy ${settings.proxy.value.replace(/\/\/[^/@]*@/, '//')} (${settings.proxy.source})` : 'proxy off');

@@ -28,6 +28,16 @@ export interface Settings {
   clientSecret: Sourced<string> | undefined;
   authMethod: Sourced<ClientAuthMethod> | undefined;
   privateKey: Sourced<string> | undefined;
+  /** `--key-id`: the assertion's `kid` header. */
+  keyId: string | undefined;
+  /** `--client-assertion-file`: the file, read again for every token request (each value learnt by the redactor). */
+  clientAssertion: Sourced<() => Promise<string>> | undefined;
+  /** `--basic-encoding`. */
+  basicEncoding: 'rfc6749' | 'raw' | undefined;
+  /** `--grant-type`. */
+  grantType: string | undefined;
+  /** `--token-param NAME=VALUE`, repeatable. */
+  tokenParameters: Record<string, string>;
   /** The authorization server's issuer, for discovery instead of a token URL. */
   issuer: Sourced<string> | undefined;
   /** TLS client certificate and key (PEM, read from files), and extra trusted CA certificates. */
@@ -65,6 +75,10 @@ export const ENVIRONMENT = {
   clientSecretFile: ['CLIENT_CREDENTIALS_CLIENT_SECRET_FILE'],
   authMethod: ['CLIENT_CREDENTIALS_AUTH_METHOD'],
   privateKeyFile: ['CLIENT_CREDENTIALS_PRIVATE_KEY_FILE'],
+  keyId: ['CLIENT_CREDENTIALS_KEY_ID'],
+  clientAssertionFile: ['CLIENT_CREDENTIALS_CLIENT_ASSERTION_FILE'],
+  basicEncoding: ['CLIENT_CREDENTIALS_BASIC_ENCODING'],
+  grantType: ['CLIENT_CREDENTIALS_GRANT_TYPE'],
   issuer: ['CLIENT_CREDENTIALS_ISSUER'],
   cert: ['CLIENT_CREDENTIALS_CERT'],
   key: ['CLIENT_CREDENTIALS_KEY'],
@@ -90,6 +104,11 @@ const CONFIG_KEYS: Record<string, 'string' | 'number' | 'strings' | 'cache' | 'b
   clientSecretFile: 'string',
   authMethod: 'string',
   privateKeyFile: 'string',
+  keyId: 'string',
+  clientAssertionFile: 'string',
+  basicEncoding: 'string',
+  grantType: 'string',
+  tokenParams: 'strings',
   issuer: 'string',
   cert: 'string',
   key: 'string',
@@ -145,6 +164,13 @@ async function readConfig(path: string, out: Output): Promise<ConfigFile> {
     if ((mode & 0o077) !== 0) out.warn(`the config file ${path} holds a clientSecret and other users may read it; run: chmod 600 ${path}`);
   }
   return { ...config, path };
+}
+
+/** A config file's string-or-strings value as a list, each with its source. */
+function configStrings(config: ConfigFile, key: keyof typeof CONFIG_KEYS): Sourced<string>[] {
+  const value = config[key];
+  const list = typeof value === 'string' ? [value] : Array.isArray(value) ? (value as string[]) : [];
+  return list.map((item) => ({ value: item, source: `"${key}" in ${config.path}` }));
 }
 
 function fromEnv(io: Io, names: readonly string[]): Sourced<string> | undefined {
@@ -254,6 +280,35 @@ export async function resolveSettings(flags: Flags, io: Io, out: Output, default
     }
   }
 
+  const keyId = pick(flags['key-id'], 'key-id', io, ENVIRONMENT.keyId, config, 'keyId');
+  const assertionFile = pick(flags['client-assertion-file'], 'client-assertion-file', io, ENVIRONMENT.clientAssertionFile, config, 'clientAssertionFile');
+  let clientAssertion: Sourced<() => Promise<string>> | undefined;
+  if (assertionFile) {
+    const path = resolvePath(assertionFile, io, config);
+    const read = async (): Promise<string> => {
+      let text: string;
+      try {
+        text = (await readFile(path, 'utf8')).trim();
+      } catch (error) {
+        throw new CliError(`cannot read the client assertion file ${path}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`, 'the platform writes it (a Kubernetes projected service account token, a CI OIDC token); check the path');
+      }
+      out.redactor.add(text);
+      return text;
+    };
+    await read(); // fails early on a missing file; read again for each token request (Kubernetes rotates it)
+    clientAssertion = { value: read, source: `${assertionFile.source} ${path}` };
+  }
+  const basicEncoding = pick(flags['basic-encoding'], 'basic-encoding', io, ENVIRONMENT.basicEncoding, config, 'basicEncoding');
+  if (basicEncoding && basicEncoding.value !== 'rfc6749' && basicEncoding.value !== 'raw') throw new CliError(`${basicEncoding.source} must be rfc6749 or raw, got "${basicEncoding.value}"`);
+  const grantType = pick(flags['grant-type'], 'grant-type', io, ENVIRONMENT.grantType, config, 'grantType');
+  const tokenParameters: Record<string, string> = {};
+  const params = flags['token-param']?.length ? flags['token-param'].map((value) => ({ value, source: '--token-param' })) : configStrings(config, 'tokenParams');
+  for (const param of params) {
+    const eq = param.value.indexOf('=');
+    if (eq <= 0) throw new CliError(`${param.source} must be NAME=VALUE, got "${param.value}"`);
+    tokenParameters[param.value.slice(0, eq)] = param.value.slice(eq + 1);
+  }
+
   const issuer = pick(flags.issuer, 'issuer', io, ENVIRONMENT.issuer, config, 'issuer');
   const readPem = async (setting: Sourced<string> | undefined, what: string): Promise<Sourced<string> | undefined> => {
     if (!setting) return undefined;
@@ -306,6 +361,11 @@ export async function resolveSettings(flags: Flags, io: Io, out: Output, default
     clientSecret,
     authMethod: method as Sourced<ClientAuthMethod> | undefined,
     privateKey,
+    keyId: keyId?.value,
+    clientAssertion,
+    basicEncoding: basicEncoding?.value as Settings['basicEncoding'],
+    grantType: grantType?.value,
+    tokenParameters,
     issuer,
     cert,
     key: tlsKey,
@@ -327,16 +387,27 @@ export async function resolveSettings(flags: Flags, io: Io, out: Output, default
 export function requireCredentials(settings: Settings): void {
   if (!settings.tokenUrl && !settings.issuer) throw new CliError('no token URL is set', 'give --token-url (or --issuer to discover it), or set CLIENT_CREDENTIALS_TOKEN_URL, or "tokenUrl" in the --config file');
   if (settings.tokenUrl && settings.issuer) throw new CliError(`give a token URL or an issuer, not both (${settings.tokenUrl.source}, ${settings.issuer.source})`);
-  if (Boolean(settings.cert) !== Boolean(settings.key)) throw new CliError('a client certificate needs both --cert and --key', 'give the certificate (PEM) with --cert and its private key (PEM) with --key');
   if (!settings.clientId) throw new CliError('no client id is set', 'give --client-id, or set CLIENT_CREDENTIALS_CLIENT_ID (or O_AUTH_CLIENT_ID), or "clientId" in the --config file');
-  const method = settings.authMethod?.value ?? 'client_secret_basic';
-  if (method === 'private_key_jwt' && !settings.privateKey) throw new CliError('private_key_jwt needs a private key', 'give --private-key-file (PEM or JWK)');
+  const method = authMethodOf(settings);
+  // With private_key_jwt, a --cert without --key is the signing key's certificate (its thumbprint goes in the header).
+  if (Boolean(settings.cert) !== Boolean(settings.key) && !(method === 'private_key_jwt' && settings.cert && settings.privateKey)) {
+    throw new CliError('a client certificate needs both --cert and --key', 'give the certificate (PEM) with --cert and its private key (PEM) with --key');
+  }
+  if (settings.clientAssertion && settings.privateKey) throw new CliError('give --client-assertion-file or --private-key-file, not both');
+  if (settings.clientAssertion && method !== 'private_key_jwt') throw new CliError(`--client-assertion-file is sent as a private_key_jwt assertion, not with ${method}`);
+  if (method === 'private_key_jwt' && !settings.privateKey && !settings.clientAssertion) throw new CliError('private_key_jwt needs a private key', 'give --private-key-file (PEM or JWK), or --client-assertion-file for an assertion the platform issues');
   if ((method === 'tls_client_auth' || method === 'self_signed_tls_client_auth') && !settings.cert) {
     throw new CliError(`${method} needs a client certificate`, 'give --cert FILE and --key FILE (PEM), and --ca FILE if the server\'s certificate is not publicly trusted');
   }
   if (['client_secret_basic', 'client_secret_post', 'client_secret_jwt'].includes(method) && !settings.clientSecret) {
     throw new CliError('no client secret is set', 'give --client-secret-file FILE or --client-secret-stdin, or set O_AUTH_CLIENT_SECRET (or CLIENT_CREDENTIALS_CLIENT_SECRET)');
   }
+}
+
+/** The authentication method: the configured one, else private_key_jwt for a key or an assertion without a secret. */
+export function authMethodOf(settings: Settings): ClientAuthMethod {
+  if (settings.authMethod) return settings.authMethod.value;
+  return !settings.clientSecret && (settings.privateKey || settings.clientAssertion) ? 'private_key_jwt' : 'client_secret_basic';
 }
 
 /** The library configuration for these settings. */
@@ -349,12 +420,14 @@ export function clientConfiguration(settings: Settings, extra: Partial<ClientCon
       throw new CliError(`the private key file (${settings.privateKey!.source}) looks like JSON but does not parse`);
     }
   }
+  // --cert without --key, with a private key for private_key_jwt: the key's certificate, for the assertion header.
+  const assertionCertificate = settings.cert !== undefined && settings.key === undefined && privateKey !== undefined && authMethodOf(settings) === 'private_key_jwt';
   return {
     ...(settings.baseUrl ? { baseUrl: settings.baseUrl.value } : {}),
     ...(settings.tokenUrl ? { tokenUrl: settings.tokenUrl.value } : {}),
     ...(settings.issuer ? { issuer: settings.issuer.value } : {}),
-    ...(settings.cert || settings.ca
-      ? { tls: { ...(settings.cert ? { cert: settings.cert.value } : {}), ...(settings.key ? { key: settings.key.value } : {}), ...(settings.ca ? { ca: withSystemRoots(settings.ca.value) } : {}) } }
+    ...((settings.cert && !assertionCertificate) || settings.ca
+      ? { tls: { ...(settings.cert && !assertionCertificate ? { cert: settings.cert.value } : {}), ...(settings.key ? { key: settings.key.value } : {}), ...(settings.ca ? { ca: withSystemRoots(settings.ca.value) } : {}) } }
       : {}),
     ...(settings.dpop ? { dpop: true } : {}),
     timeout: settings.timeoutMs,
@@ -371,6 +444,12 @@ export function clientConfiguration(settings: Settings, extra: Partial<ClientCon
             ...(settings.clockSkew !== undefined ? { clockSkew: settings.clockSkew } : {}),
             ...(settings.authMethod ? { clientAuthMethod: settings.authMethod.value } : {}),
             ...(privateKey !== undefined ? { privateKey } : {}),
+            ...(assertionCertificate ? { certificate: settings.cert!.value } : {}),
+            ...(settings.keyId !== undefined ? { keyId: settings.keyId } : {}),
+            ...(settings.clientAssertion ? { clientAssertion: settings.clientAssertion.value } : {}),
+            ...(settings.basicEncoding ? { basicEncoding: settings.basicEncoding } : {}),
+            ...(settings.grantType !== undefined ? { grantType: settings.grantType } : {}),
+            ...(Object.keys(settings.tokenParameters).length ? { tokenParameters: settings.tokenParameters } : {}),
             ...(settings.resource.length ? { resource: settings.resource } : {}),
             ...(settings.audience !== undefined ? { audience: settings.audience } : {}),
           },
