@@ -4,7 +4,7 @@
  */
 import { inspect } from 'node:util';
 import type { Dispatcher } from 'undici';
-import { ClientCredentialsAuthManager } from './auth/authManager.js';
+import { ClientCredentialsAuthManager, managerForKey } from './auth/authManager.js';
 import { TokenFetcher } from './auth/tokenFetcher.js';
 import { TokenLifecycle } from './auth/tokenLifecycle.js';
 import { tokenKey, type TokenKey } from './auth/tokenKey.js';
@@ -283,7 +283,7 @@ export class Client {
       counters,
       fetch: (key, signal, background) => (fetcher ? fetcher.fetch(key.parameters, { signal, background }) : Promise.reject(cannotFetch(credentials !== undefined))),
       provider: credentials?.provider && redactingProvider(credentials.provider, redactor),
-      managerFor: (key) => manager.forKey(key),
+      managerFor: (key) => managerForKey(manager, key),
       canFetch: fetcher !== undefined,
       store,
       timeout: config.tokenRequestTimeout,

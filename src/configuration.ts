@@ -3,187 +3,26 @@
  * with an {@link InvalidOptionError} naming the option's path.
  */
 import { InvalidOptionError } from './errors.js';
-import { validateClientAuth, type ClientAuthInput, type ClientAuthMethod, type KeyObjectLike, type PrivateKeyAlgorithm } from './auth/clientAuthentication.js';
-import { DEFAULT_CIRCUIT_BREAKER, DEFAULT_RETRY, type CircuitBreakerOptions, type RetryOptions } from './auth/resilience.js';
-import { DEFAULT_LIFETIME_POLICY, toSeconds, type LifetimePolicy, type OAuthToken, type OAuthTokenInput } from './token.js';
-import type { ClientCredentialsAuthManager } from './auth/authManager.js';
-import type { DpopOption } from './auth/dpop.js';
-import { assertTokenStore, type TokenStore } from './stores/tokenStore.js';
+import { validateClientAuth, type ClientAuthInput } from './auth/clientAuthentication.js';
+import { DEFAULT_CIRCUIT_BREAKER, DEFAULT_RETRY } from './auth/resilience.js';
+import { DEFAULT_LIFETIME_POLICY, toSeconds } from './token.js';
+import { assertTokenStore } from './stores/tokenStore.js';
 import { checkProxy } from './http/proxy.js';
 import { assertKnownKeys, CIRCUIT_BREAKER_OPTION_KEYS, CLIENT_OPTION_KEYS, CREDENTIALS_OPTION_KEYS, RETRY_OPTION_KEYS } from './optionKeys.js';
 import { assertHeaders, assertHeaderValue, isInsecureRemote } from './http/requestGuard.js';
+import type { ClientConfiguration, ClientCredentialsAuthCredentials, Clock, OAuthOnTokenUpdate, OAuthTokenProvider } from './types/options.js';
+import type { DispatcherLike } from './types/dispatcher.js';
+import type { DpopOption } from './types/dpop.js';
+import type { CircuitBreakerOptions, RetryOptions } from './types/resilience.js';
+import type { LifetimePolicy, OAuthTokenInput } from './types/token.js';
+import type { TokenStore } from './types/tokenStore.js';
 
-/**
- * A source of time; inject one to drive expiry in tests. `now()` is wall-clock milliseconds since the epoch (token
- * expiry). `monotonic()`, when given, is a clock that never steps (retry budgets, circuit-breaker trials, lease
- * waits); without it an injected clock's `now()` serves for both.
- */
-export interface Clock {
-  now(): number;
-  monotonic?(): number;
-}
+export type { ClientConfiguration, ClientCredentialsAuthCredentials, Clock, OAuthOnTokenUpdate, OAuthTokenProvider } from './types/options.js';
+export type { DispatcherLike } from './types/dispatcher.js';
+export type { TokenSelector } from './types/selector.js';
 
 /** The system clock: `Date.now()`, and `performance.now()` as the monotonic clock. */
 export const systemClock: Clock = { now: () => Date.now(), monotonic: () => performance.now() };
-/**
- * An undici `Dispatcher` (Agent, Pool, ProxyAgent, MockAgent…), typed by shape: any of undici's dispatchers fits.
- * The Client calls its `request()` and, for a dispatcher it created itself, `close()`.
- */
-export interface DispatcherLike {
-  request(...args: never[]): unknown;
-  close?(...args: never[]): unknown;
-}
-
-
-/**
- * Supplies a token when there is none or it has expired. Return a stored token, or `authManager.fetchToken()`.
- * When it is set, the provider is what refreshes.
- */
-export type OAuthTokenProvider = (lastOAuthToken: OAuthToken | undefined, authManager: ClientCredentialsAuthManager) => Promise<OAuthTokenInput> | OAuthTokenInput;
-
-/**
- * Called whenever the token is updated (not for a preset `oAuthToken`); use it to persist tokens. It may be async;
- * a throw or a rejection is reported (`callbackError`, else a process warning) and never breaks a request.
- */
-export type OAuthOnTokenUpdate = (token: OAuthToken) => void;
-
-/**
- * OAuth 2.0 Client Credentials Grant credentials (the seed's `clientCredentialsAuthCredentials`).
- *
- * @see https://www.rfc-editor.org/rfc/rfc6749#section-4.4
- */
-export interface ClientCredentialsAuthCredentials {
-  /** OAuth 2 Client ID. */
-  oAuthClientId: string;
-  /** OAuth 2 Client Secret. Optional only for `private_key_jwt`, mTLS and `none`. */
-  oAuthClientSecret?: string;
-  /** Scopes to request, as an array or a space-separated string. */
-  oAuthScopes?: string | readonly string[];
-  /** A token the application already has; used while it is valid, with no fetch. */
-  oAuthToken?: OAuthTokenInput;
-  /**
-   * Seconds subtracted from a token's expiry before it is considered expired, so a token is never sent in its last
-   * moments of validity. Clamped to half the token's lifetime. Default 0.
-   */
-  clockSkew?: number;
-  /** Alias of `clockSkew`, as the reference SDK's code spells it. */
-  oAuthClockSkew?: number;
-  /** Supplies tokens instead of the built-in fetch; see {@link OAuthTokenProvider}. */
-  oAuthTokenProvider?: OAuthTokenProvider;
-  /** Called whenever the token is updated; see {@link OAuthOnTokenUpdate}. */
-  oAuthOnTokenUpdate?: OAuthOnTokenUpdate;
-  /** How the client authenticates at the token endpoint. Default `client_secret_basic`. */
-  clientAuthMethod?: ClientAuthMethod;
-  /** For `private_key_jwt`: a PEM string, a private JWK or a KeyObject. */
-  privateKey?: string | Record<string, unknown> | KeyObjectLike;
-  /**
-   * The JWS algorithm of the client assertion: `HS256`/`HS384`/`HS512` for `client_secret_jwt`, any the key supports
-   * for `private_key_jwt`. Default: the first the server's metadata offers (with `issuer`), else the key's default
-   * (`HS256`, `RS256`, `PS256` for an RSA-PSS key, `ES256`/`ES384`/`ES512` by curve, `EdDSA`).
-   */
-  privateKeyAlgorithm?: PrivateKeyAlgorithm;
-  /** For JWT client assertions: the `kid` header. */
-  keyId?: string;
-  /** For JWT client assertions: the `aud` claim. Default: the token URL. */
-  assertionAudience?: string;
-  /** RFC 8707 resource indicator(s) sent with the token request. */
-  resource?: string | readonly string[];
-  /** The `audience` parameter some servers use. */
-  audience?: string;
-  /** Extra form parameters for the token request. */
-  tokenParameters?: Record<string, string>;
-}
-
-/** Options of the `Client`. Only `clientCredentialsAuthCredentials` comes from the seed; the rest are ours. */
-export interface ClientConfiguration {
-  /** Base URL that relative request paths are resolved against. */
-  baseUrl?: string;
-  /** The token endpoint: absolute, or a path relative to `baseUrl`. */
-  tokenUrl?: string;
-  /**
-   * The authorization server's issuer identifier, instead of `tokenUrl`: the token endpoint (its mTLS alias for
-   * `tls_client_auth`), authentication methods and signing algorithms are read from its metadata (RFC 8414, then
-   * OpenID Connect Discovery), which must name this exact issuer. Fetched on first use, cached for an hour.
-   */
-  issuer?: string;
-  /**
-   * Timeout in ms for the whole of an API request, body included (a request may override it); also bounds token
-   * requests. Default 0: no overall limit (undici's own 300 s for the headers and between body chunks apply).
-   */
-  timeout?: number;
-  /** OAuth 2.0 Client Credentials credentials. */
-  clientCredentialsAuthCredentials?: ClientCredentialsAuthCredentials;
-  /** Total timeout in ms of one token request. Default: `timeout` when set, else 30,000. */
-  tokenRequestTimeout?: number;
-  /** Largest token response accepted, in bytes. Default 65,536. */
-  maxTokenResponseBytes?: number;
-  /**
-   * Seconds before the expiry at which a token turns stale and is refreshed in the background. Default: half the
-   * token's usable lifetime (a 60 s token is refreshed after 30 s, a 24 h token after 12 h; a server's earlier
-   * `refresh_in` wins), which makes a token-endpoint outage shorter than half a token's lifetime fail no request.
-   * A smaller value saves token requests (a provider that bills per token) at the cost of that guarantee; a value
-   * longer than half the usable lifetime is clamped to that half.
-   */
-  refreshAhead?: number;
-  /** Lifetime in seconds assumed when the server sends no `expires_in` and the token is not a JWT with `exp`. Default 300. */
-  defaultTokenLifetime?: number;
-  /** Upper bound in seconds for any token lifetime. Default 31,536,000 (one year). */
-  maxTokenLifetime?: number;
-  /** Retries of the token endpoint; `false` disables them. */
-  retry?: Partial<RetryOptions> | false;
-  /**
-   * Circuit breaker for the token endpoint; `false` disables it. `cooldown` is accepted as the old name of
-   * `maxProbeInterval`.
-   */
-  circuitBreaker?: (Partial<CircuitBreakerOptions> & { cooldown?: number }) | false;
-  /** On a 401 from the API, drop the token, fetch a new one and retry once. Default true. */
-  retryOnUnauthorized?: boolean;
-  /** Most tokens cached in process (one per scope set / resource); least recently used go first. Default 1,000. */
-  maxCachedTokens?: number;
-  /** Where tokens are shared between processes; see `TokenStore`. Default: in process only. */
-  tokenStore?: TokenStore;
-  /** Milliseconds a token store operation may take before the Client goes on without it. Default 1,000. */
-  tokenStoreTimeout?: number;
-  /** The clock; inject one in tests. */
-  clock?: Clock;
-  /**
-   * An undici dispatcher (Agent, Pool, ProxyAgent, MockAgent) for every request. Default: a keep-alive Agent.
-   * Typed by shape ({@link DispatcherLike}) so that the public types do not need undici's (and Node's) types.
-   */
-  dispatcher?: DispatcherLike;
-  /**
-   * An HTTP(S) proxy for every request: a URL (`http://user:pass@proxy.internal:3128`), or `'env'` to follow
-   * `HTTPS_PROXY`, `HTTP_PROXY` and `NO_PROXY` as curl does. Not with `dispatcher` (give the proxy to your own
-   * dispatcher then). Default: no proxy (the environment is read only with `'env'`).
-   */
-  proxy?: string;
-  /** TLS options for the default Agent, e.g. `{ cert, key }` for mTLS client authentication (RFC 8705). */
-  tls?: { cert?: string | Uint8Array; key?: string | Uint8Array; ca?: string | Uint8Array; passphrase?: string };
-  /** Headers sent with every API request. */
-  headers?: Record<string, string>;
-  /**
-   * Origins besides `baseUrl`'s that may receive the access token (for absolute request URLs). With neither
-   * `baseUrl` nor `allowedOrigins`, an authenticated request to an absolute URL is refused.
-   */
-  allowedOrigins?: readonly string[];
-  /** The `user-agent` header. */
-  userAgent?: string;
-  /**
-   * DPoP (RFC 9449) sender-constrained tokens: `true` for an ephemeral ES256 key kept for the Client's life, or
-   * `{ privateKey, algorithm? }`. Proofs go with token requests and with API requests that carry a `DPoP` token.
-   * Tokens are cached per DPoP key: a token store shares them only between Clients configured with the same key.
-   */
-  dpop?: DpopOption;
-  /**
-   * Allow plain `http:` to hosts other than this machine: a `tokenUrl` (the client secret goes there) and API origins
-   * that receive the access token. Default false: plain `http:` only to loopback (`localhost`, 127.0.0.0/8, `[::1]`).
-   */
-  allowInsecureHttp?: boolean;
-  /** Largest API response body read, in bytes; a larger one rejects with `ResponseTooLargeError`. Default 10,485,760 (10 MiB). */
-  maxResponseBytes?: number;
-  /** Milliseconds `close()` waits for requests in flight before it destroys the connections left. Default 5,000. */
-  closeTimeout?: number;
-}
 
 /** Credentials after validation and defaults. */
 export interface ResolvedCredentials {
@@ -267,16 +106,6 @@ function checkUrl(path: string, value: string, base?: string): string {
   } catch {
     throw new InvalidOptionError(path, `must be an absolute http(s) URL${base ? ' or a path relative to `baseUrl`' : ''}`);
   }
-}
-
-/** Which token a request or a manager call wants, when it is not the configured one; each combination is cached apart. */
-export interface TokenSelector {
-  /** Scopes, instead of the configured `oAuthScopes`. */
-  scopes?: string | readonly string[];
-  /** RFC 8707 resource indicator(s), instead of the configured `resource`. */
-  resource?: string | readonly string[];
-  /** The `audience`, instead of the configured one. */
-  audience?: string;
 }
 
 /** Reads RFC 8707 resource indicators given as one string or an array of non-empty strings. */

@@ -7,8 +7,8 @@
  * interfaces at compile time (`satisfies Record<keyof …, true>`): a key missing here, or one here that the interface
  * lacks, is a type error in this file.
  */
-import type { CircuitBreakerOptions, RetryOptions } from './auth/resilience.js';
-import type { ClientConfiguration, ClientCredentialsAuthCredentials } from './configuration.js';
+import type { ClientConfiguration, ClientCredentialsAuthCredentials } from './types/options.js';
+import type { CircuitBreakerOptions, RetryOptions } from './types/resilience.js';
 import { InvalidOptionError } from './errors.js';
 
 /** Every key of {@link ClientConfiguration}. */

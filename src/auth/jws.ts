@@ -3,7 +3,7 @@
  * it can sign with, and the signature itself. Kept apart from the public types, which must not need Node's types.
  */
 import { createPrivateKey, sign, type JsonWebKey, type KeyObject } from 'node:crypto';
-import type { KeyObjectLike, PrivateKeyAlgorithm } from './clientAuthentication.js';
+import type { KeyObjectLike, PrivateKeyAlgorithm } from '../types/keys.js';
 
 const keyObjects = new WeakMap<object, KeyObject>();
 

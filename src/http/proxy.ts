@@ -5,7 +5,7 @@
  */
 import { EnvHttpProxyAgent, ProxyAgent } from 'undici';
 import { InvalidOptionError } from '../errors.js';
-import type { DispatcherLike } from '../configuration.js';
+import type { DispatcherLike } from '../types/dispatcher.js';
 
 /** The `proxy` option: a proxy URL (`http://proxy.internal:3128`, credentials allowed), or `'env'`. */
 export type ProxyOption = string;
