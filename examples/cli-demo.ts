@@ -76,13 +76,13 @@ export async function runCliDemo(options: CliDemoOptions): Promise<void> {
 
     const first = await runCli(['token'], env);
     tokens.add(first.stdout.trim());
-    console.log(`   $ client-credentials token                  # exit ${first.code}, ${first.ms} ms: fetched`);
+    console.log(`   $ npx oauth-client-credentials token                  # exit ${first.code}, ${first.ms} ms: fetched`);
     show(first.stdout + first.stderr);
 
     const second = await runCli(['token', '--verbose'], env);
     tokens.add(second.stdout.trim());
     const cached = second.stdout.trim() === first.stdout.trim();
-    console.log(`   $ client-credentials token                  # exit ${second.code}, ${second.ms} ms: ${cached ? 'the same token, from the file cache, no request' : 'a new token'}`);
+    console.log(`   $ npx oauth-client-credentials token                  # exit ${second.code}, ${second.ms} ms: ${cached ? 'the same token, from the file cache, no request' : 'a new token'}`);
     show(second.stdout + second.stderr.split('\n').filter((line) => line.includes('cache: ')).join('\n'));
 
     const json = await runCli(['token', '--json'], env);
@@ -92,15 +92,15 @@ export async function runCliDemo(options: CliDemoOptions): Promise<void> {
       // shown as it is below
     }
     const inspect = await runCli(['inspect', '-'], env, json.stdout);
-    console.log(`   $ client-credentials token --json | client-credentials inspect -   # exit ${inspect.code}`);
+    console.log(`   $ npx oauth-client-credentials token --json | npx oauth-client-credentials inspect -   # exit ${inspect.code}`);
     show(inspect.stdout + inspect.stderr);
 
     const call = await runCli(['call', 'GET', '/things', '-i'], env);
-    console.log(`   $ client-credentials call GET /things -i    # exit ${call.code}, ${call.ms} ms`);
+    console.log(`   $ npx oauth-client-credentials call GET /things -i    # exit ${call.code}, ${call.ms} ms`);
     show(call.stdout + call.stderr);
 
     const missing = await runCli(['call', 'GET', '/status/404'], env);
-    console.log(`   $ client-credentials call GET /status/404   # exit ${missing.code}`);
+    console.log(`   $ npx oauth-client-credentials call GET /status/404   # exit ${missing.code}`);
     show(missing.stdout + (missing.stdout.endsWith('\n') ? '' : '\n') + missing.stderr);
   } finally {
     await rm(dir, { recursive: true, force: true });
