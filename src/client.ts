@@ -22,6 +22,7 @@ import { createFetchTransport, undiciIsUsable } from './http/fetchTransport.js';
 import { createProxyDispatcher } from './http/proxy.js';
 import { toApiResponse, transportResponseType, type ResponseType } from './http/responseBody.js';
 import { Redactor, warnIfShortSecret } from './redaction.js';
+import { optionsOfKind } from './optionKeys.js';
 import { GuardedStore } from './stores/guardedStore.js';
 import { EntryAuth } from './stores/entryAuth.js';
 import type { OAuthToken } from './token.js';
@@ -127,11 +128,9 @@ interface Transports {
 /** The dispatcher slot of a Client whose transport is the runtime's fetch (nothing to close). */
 const NO_DISPATCHER = { close: async () => undefined } as unknown as Dispatcher;
 
-/** Options that, when changed by `withConfiguration`, need a separate token cache. */
-const AUTH_OPTIONS: readonly (keyof ClientConfiguration)[] = [
-  'tokenUrl', 'issuer', 'dpop', 'clientCredentialsAuthCredentials', 'tokenStore', 'tokenStoreTimeout', 'clock', 'retry', 'circuitBreaker',
-  'refreshAhead', 'defaultTokenLifetime', 'maxTokenLifetime', 'tokenRequestTimeout', 'maxTokenResponseBytes', 'maxCachedTokens', 'dispatcher', 'proxy', 'tls',
-];
+/** Options that, when changed by `withConfiguration`, need a separate token cache; and those that need other connections. */
+const AUTH_OPTIONS = optionsOfKind('token', 'connection');
+const IO_OPTIONS = optionsOfKind('connection');
 
 function appendQuery(url: string, query: Record<string, QueryValue>): string {
   const params = new URLSearchParams();
@@ -453,7 +452,7 @@ export class Client {
       merged.clientCredentialsAuthCredentials = { ...this.#raw.clientCredentialsAuthCredentials, ...partial.clientCredentialsAuthCredentials };
     }
     const keepsAuth = !AUTH_OPTIONS.some((name) => name in partial);
-    const keepsIo = !('dispatcher' in partial) && !('tls' in partial) && !('proxy' in partial);
+    const keepsIo = !IO_OPTIONS.some((name) => name in partial);
     if (keepsAuth || keepsIo) {
       Object.defineProperty(merged, SHARED, {
         value: { core: keepsAuth ? this.#core : undefined, io: keepsIo ? { ...this.#io, owned: false } : undefined },
