@@ -40,6 +40,9 @@ export {
   TokenEndpointRedirectError,
   InvalidTokenError,
   ResponseTooLargeError,
+  TokenLifetimeError,
+  RuntimeUnsupportedError,
+  isClientCredentialsError,
 } from './errors.js';
 export { CLIENT_AUTH_METHODS, type ClientAuthMethod, type KeyObjectLike, type PrivateKeyAlgorithm } from './auth/clientAuthentication.js';
 export type { RetryOptions, CircuitBreakerOptions } from './auth/resilience.js';

@@ -161,6 +161,9 @@ function describe(error: unknown, phase: Phase): FailureReport {
   }
 
   const root = rootCause(error);
+  if (root instanceof ClientCredentialsError && root.code === ErrorCode.RuntimeUnsupported) {
+    return { exitCode: ExitCode.Usage, cause: root.message, hint: 'give the runtime what the message names (e.g. deno run --allow-net --allow-env), or run the tool with Node.js' };
+  }
   const attempts = error instanceof RetriesExhaustedError ? ` (after ${error.attempts} attempt${error.attempts === 1 ? '' : 's'})` : '';
   const where = phase === 'token' ? 'the token endpoint' : 'the API';
 
