@@ -2,6 +2,7 @@
  * The Client's options: their types, defaults and validation. Invalid options fail at construction
  * with an {@link InvalidOptionError} naming the option's path.
  */
+import { DEFAULTS } from './defaults.js';
 import { InvalidOptionError } from './errors.js';
 import { validateClientAuth, type ClientAuthInput } from './auth/clientAuthentication.js';
 import { DEFAULT_CIRCUIT_BREAKER, DEFAULT_RETRY } from './auth/resilience.js';
@@ -70,13 +71,13 @@ export interface ResolvedConfiguration {
 }
 
 /** Default `maxResponseBytes`: 10 MiB. */
-export const DEFAULT_MAX_RESPONSE_BYTES = 10 * 1024 * 1024;
+export const DEFAULT_MAX_RESPONSE_BYTES = DEFAULTS.maxResponseBytes;
 
 /** Default `closeTimeout`: 5 s. */
-export const DEFAULT_CLOSE_TIMEOUT = 5_000;
+export const DEFAULT_CLOSE_TIMEOUT = DEFAULTS.closeTimeout;
 
 /** The default user agent. */
-export const USER_AGENT = 'oauth-client-credentials/0.1';
+export const USER_AGENT = DEFAULTS.userAgent;
 
 function checkNumber(path: string, value: unknown, min: number, max = Number.MAX_SAFE_INTEGER): number | undefined {
   if (value === undefined) return undefined;
@@ -142,7 +143,7 @@ function resolveCredentials(raw: unknown, path: string): ResolvedCredentials | u
   const c = raw as ClientCredentialsAuthCredentials;
   const provider = checkFunction<OAuthTokenProvider>(`${path}.oAuthTokenProvider`, c.oAuthTokenProvider);
   const clientId = checkString(`${path}.oAuthClientId`, c.oAuthClientId, true)!;
-  const method = c.clientAuthMethod ?? 'client_secret_basic';
+  const method = c.clientAuthMethod ?? DEFAULTS.clientAuthMethod;
   const clientAuth: ClientAuthInput = {
     method,
     methodExplicit: c.clientAuthMethod !== undefined,
@@ -157,7 +158,7 @@ function resolveCredentials(raw: unknown, path: string): ResolvedCredentials | u
   // A provider may never call fetchToken(); then the secret is not needed.
   if (!provider || c.oAuthClientSecret !== undefined) validateClientAuth(clientAuth, path);
   const skewName = c.clockSkew === undefined && c.oAuthClockSkew !== undefined ? 'oAuthClockSkew' : 'clockSkew';
-  const skew = checkNumber(`${path}.${skewName}`, c.clockSkew ?? c.oAuthClockSkew, 0, 86_400) ?? 0;
+  const skew = checkNumber(`${path}.${skewName}`, c.clockSkew ?? c.oAuthClockSkew, 0, 86_400) ?? DEFAULTS.clockSkew;
   if (c.oAuthToken !== undefined && (typeof c.oAuthToken !== 'object' || c.oAuthToken === null || typeof c.oAuthToken.accessToken !== 'string' || !c.oAuthToken.accessToken)) {
     throw new InvalidOptionError(`${path}.oAuthToken`, 'must be an OAuthToken with a non-empty `accessToken`');
   }
@@ -198,7 +199,7 @@ export function resolveConfiguration(config: ClientConfiguration = {}): Resolved
   if (credentials && !tokenUrl && !issuer && !credentials.provider && !credentials.presetToken) {
     throw new InvalidOptionError('tokenUrl', 'is required with clientCredentialsAuthCredentials (the token endpoint, e.g. https://auth.example.com/oauth2/token), or `issuer`');
   }
-  const timeout = checkNumber('timeout', config.timeout, 0, 2_147_483_647) ?? 0;
+  const timeout = checkNumber('timeout', config.timeout, 0, 2_147_483_647) ?? DEFAULTS.timeout;
   // Numbers given as numeric strings or bigints are stored as numbers (`cooldown: '30000'` would otherwise be
   // concatenated to the clock reading: a circuit open for ever), and a key given as undefined keeps its default.
   const retry = config.retry === false ? { ...DEFAULT_RETRY, maxAttempts: 1 } : { ...DEFAULT_RETRY, ...(config.retry ?? {}) };
@@ -227,7 +228,7 @@ export function resolveConfiguration(config: ClientConfiguration = {}): Resolved
   assertHeaders('headers', headers);
   if (config.userAgent !== undefined) assertHeaderValue('userAgent', config.userAgent);
   if (config.allowInsecureHttp !== undefined && typeof config.allowInsecureHttp !== 'boolean') throw new InvalidOptionError('allowInsecureHttp', 'must be a boolean');
-  const allowInsecureHttp = config.allowInsecureHttp === true;
+  const allowInsecureHttp = config.allowInsecureHttp ?? DEFAULTS.allowInsecureHttp;
   if (tokenUrl && !allowInsecureHttp && isInsecureRemote(tokenUrl)) {
     throw new InvalidOptionError('tokenUrl', 'is plain http to a host other than this machine: the client secret would travel unencrypted (use https, or set `allowInsecureHttp: true`)');
   }
@@ -243,8 +244,8 @@ export function resolveConfiguration(config: ClientConfiguration = {}): Resolved
     tokenUrl,
     issuer,
     timeout,
-    tokenRequestTimeout: checkNumber('tokenRequestTimeout', config.tokenRequestTimeout, 1, 2_147_483_647) ?? (timeout > 0 ? timeout : 30_000),
-    maxTokenResponseBytes: checkNumber('maxTokenResponseBytes', config.maxTokenResponseBytes, 256) ?? 65_536,
+    tokenRequestTimeout: checkNumber('tokenRequestTimeout', config.tokenRequestTimeout, 1, 2_147_483_647) ?? (timeout > 0 ? timeout : DEFAULTS.tokenRequestTimeout),
+    maxTokenResponseBytes: checkNumber('maxTokenResponseBytes', config.maxTokenResponseBytes, 256) ?? DEFAULTS.maxTokenResponseBytes,
     refreshAhead: checkNumber('refreshAhead', config.refreshAhead, 0),
     lifetime: {
       defaultLifetime: checkNumber('defaultTokenLifetime', config.defaultTokenLifetime, 1) ?? DEFAULT_LIFETIME_POLICY.defaultLifetime,
@@ -252,10 +253,10 @@ export function resolveConfiguration(config: ClientConfiguration = {}): Resolved
     },
     retry,
     circuitBreaker,
-    retryOnUnauthorized: config.retryOnUnauthorized ?? true,
-    maxCachedTokens: checkNumber('maxCachedTokens', config.maxCachedTokens, 1) ?? 1_000,
+    retryOnUnauthorized: config.retryOnUnauthorized ?? DEFAULTS.retryOnUnauthorized,
+    maxCachedTokens: checkNumber('maxCachedTokens', config.maxCachedTokens, 1) ?? DEFAULTS.maxCachedTokens,
     tokenStore: config.tokenStore,
-    tokenStoreTimeout: checkNumber('tokenStoreTimeout', config.tokenStoreTimeout, 1) ?? 1_000,
+    tokenStoreTimeout: checkNumber('tokenStoreTimeout', config.tokenStoreTimeout, 1) ?? DEFAULTS.tokenStoreTimeout,
     clock,
     monotonic: clock.monotonic ? () => clock.monotonic!() : () => clock.now(),
     dispatcher: config.dispatcher,

@@ -2,6 +2,7 @@
  * The OAuthToken model: parsing a token response and normalising user-supplied tokens. When a token turns stale and
  * expires is decided in one place, `auth/tokenRecord.ts`. Nothing here does I/O; the clock is always passed in.
  */
+import { DEFAULTS } from './defaults.js';
 import { CallbackError, InvalidTokenError, MalformedTokenResponseError } from './errors.js';
 import { decodeJwtPayload } from './jwt.js';
 import { tokenFieldsProblem } from './tokenValidation.js';
@@ -10,7 +11,7 @@ export type { OAuthToken, OAuthTokenInput, TokenResponseWire, LifetimePolicy } f
 import type { OAuthToken, OAuthTokenInput, TokenResponseWire, LifetimePolicy } from './types/token.js';
 
 /** Defaults for {@link LifetimePolicy}: 5 minutes when unknown, at most 1 year. */
-export const DEFAULT_LIFETIME_POLICY: LifetimePolicy = { defaultLifetime: 300, maxLifetime: 365 * 24 * 3600 };
+export const DEFAULT_LIFETIME_POLICY: LifetimePolicy = { defaultLifetime: DEFAULTS.defaultTokenLifetime, maxLifetime: DEFAULTS.maxTokenLifetime };
 
 /**
  * Reads a number of seconds from a wire or user value: numbers, bigints and numeric strings.

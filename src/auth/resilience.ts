@@ -3,13 +3,14 @@
  * (exponential backoff with full jitter, honouring `Retry-After`), and when to stop calling a sick server.
  * Pure logic: time and randomness are passed in.
  */
+import { DEFAULTS } from '../defaults.js';
 import { ApiError, MalformedTokenResponseError, NetworkError, OAuthProviderError, TimeoutError, TokenLifetimeError } from '../errors.js';
 
 export type { RetryOptions, CircuitBreakerOptions } from '../types/resilience.js';
 import type { RetryOptions, CircuitBreakerOptions } from '../types/resilience.js';
 
 /** Defaults for {@link RetryOptions}. */
-export const DEFAULT_RETRY: RetryOptions = { maxAttempts: 4, baseDelay: 200, maxDelay: 5_000, maxElapsed: 30_000, maxRetryAfter: 60_000 };
+export const DEFAULT_RETRY: RetryOptions = { ...DEFAULTS.retry };
 
 /** RFC 6749 errors that no retry can fix. */
 export const NEVER_RETRIED_ERRORS: ReadonlySet<string> = new Set(['invalid_client', 'invalid_scope', 'unauthorized_client', 'unsupported_grant_type', 'invalid_request', 'invalid_grant', 'invalid_target']);
@@ -71,7 +72,7 @@ export function retryAfterOf(error: unknown, nowMs: number): number | undefined 
 }
 
 /** Defaults for {@link CircuitBreakerOptions}. */
-export const DEFAULT_CIRCUIT_BREAKER: CircuitBreakerOptions = { failureThreshold: 5, maxProbeInterval: 1_000 };
+export const DEFAULT_CIRCUIT_BREAKER: CircuitBreakerOptions = { ...DEFAULTS.circuitBreaker };
 
 /** The first wait between trial requests, in ms. */
 const FIRST_PROBE_INTERVAL = 250;
