@@ -60,6 +60,9 @@ export async function runCliDemo(options: CliDemoOptions): Promise<void> {
     CLIENT_CREDENTIALS_BASE_URL: options.baseUrl,
     O_AUTH_CLIENT_ID: options.clientId,
     CLIENT_CREDENTIALS_CLIENT_SECRET_FILE: secretFile,
+    // The same scope as the library demo's Client asks for: without it the token has no scope claim, and the API's
+    // echo shows "scope": null.
+    CLIENT_CREDENTIALS_SCOPE: 'api:read',
   };
   const tokens = new Set<string>();
   const scrub = (text: string): string => {
@@ -72,7 +75,7 @@ export async function runCliDemo(options: CliDemoOptions): Promise<void> {
   };
   try {
     console.log(`   $ export CLIENT_CREDENTIALS_TOKEN_URL=${options.tokenUrl} CLIENT_CREDENTIALS_BASE_URL=${options.baseUrl}`);
-    console.log(`   $ export O_AUTH_CLIENT_ID=${options.clientId} CLIENT_CREDENTIALS_CLIENT_SECRET_FILE=./client-secret`);
+    console.log(`   $ export O_AUTH_CLIENT_ID=${options.clientId} CLIENT_CREDENTIALS_CLIENT_SECRET_FILE=./client-secret CLIENT_CREDENTIALS_SCOPE=api:read`);
 
     const first = await runCli(['token'], env);
     tokens.add(first.stdout.trim());
@@ -82,7 +85,7 @@ export async function runCliDemo(options: CliDemoOptions): Promise<void> {
     const second = await runCli(['token', '--verbose'], env);
     tokens.add(second.stdout.trim());
     const cached = second.stdout.trim() === first.stdout.trim();
-    console.log(`   $ npx oauth-client-credentials token                  # exit ${second.code}, ${second.ms} ms: ${cached ? 'the same token, from the file cache, no request' : 'a new token'}`);
+    console.log(`   $ npx oauth-client-credentials token --verbose        # exit ${second.code}, ${second.ms} ms: ${cached ? 'the same token, from the file cache, no request' : 'a new token'}`);
     show(second.stdout + second.stderr.split('\n').filter((line) => line.includes('cache: ')).join('\n'));
 
     const json = await runCli(['token', '--json'], env);
