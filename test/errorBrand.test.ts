@@ -9,6 +9,7 @@ import { cp, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import fc from 'fast-check';
 import * as ours from '../src/index.js';
 
 const root = join(import.meta.dirname, '..', '..');
@@ -55,6 +56,15 @@ test('look-alikes are not branded: a plain Error with a code, an object, null, a
   }
   assert.equal(Object.keys(new ours.TimeoutError('slow', 5)).some((k) => k.includes('brand')), false, 'the brand is not an own enumerable key');
   assert.equal(JSON.stringify(new ours.TimeoutError('slow', 5)), JSON.stringify({ name: 'TimeoutError', code: 'ERR_TIMEOUT', message: 'slow' }));
+});
+
+test('property: no value built from plain data is branded, and every error class of ours is, with its own code only', () => {
+  fc.assert(fc.property(fc.anything({ withObjectString: true, withNullPrototype: true }), (value) => !ours.isClientCredentialsError(value)));
+  const samples = [new ours.NetworkError('n'), new ours.AbortError(), new ours.MissingCredentialsError(), new ours.TokenLifetimeError('t', 0), new ours.RuntimeUnsupportedError('r')];
+  for (const error of samples) {
+    assert.ok(ours.isClientCredentialsError(error, error.code));
+    for (const other of Object.values(ours.ErrorCode)) if (other !== error.code) assert.equal(ours.isClientCredentialsError(error, other), false);
+  }
 });
 
 test('TokenLifetimeError and RuntimeUnsupportedError are exported, with their codes', () => {
