@@ -54,7 +54,7 @@ interface Runtime {
 
 /**
  * Deno with `--allow-net` only: undici reads environment variables, which Deno refuses without `--allow-env`. The
- * token request must fail within a second with ERR_RUNTIME_UNSUPPORTED and a message naming `--allow-env`, with no
+ * token request must fail at once (well under 5 s) with ERR_RUNTIME_UNSUPPORTED and a message naming `--allow-env`, with no
  * retry (at most the one attempt reaches the server, usually none).
  */
 async function denoWithoutEnv(deno: string, tokenUrl: string, tokenRequests: () => number): Promise<void> {
@@ -63,7 +63,8 @@ async function denoWithoutEnv(deno: string, tokenUrl: string, tokenRequests: () 
   const result = JSON.parse(stdout.trim().split('\n').at(-1)!) as { name: string; code?: string; branded?: boolean; message?: string; ms?: number };
   if (result.code !== 'ERR_RUNTIME_UNSUPPORTED' || result.branded !== true) throw new Error(`expected ERR_RUNTIME_UNSUPPORTED, got ${result.name} ${result.code}: ${result.message}`);
   if (!/--allow-env/.test(result.message ?? '')) throw new Error(`the message does not name --allow-env: ${result.message}`);
-  if ((result.ms ?? Infinity) > 1_000) throw new Error(`took ${result.ms} ms: retried?`);
+  // Wide margin for a loaded machine: the typed code (not ERR_RETRIES_EXHAUSTED) is what shows there was no retry.
+  if ((result.ms ?? Infinity) > 5_000) throw new Error(`took ${result.ms} ms: retried?`);
   if (tokenRequests() - before > 1) throw new Error(`${tokenRequests() - before} token requests reached the server: retried`);
 }
 
