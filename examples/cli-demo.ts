@@ -60,6 +60,9 @@ export async function runCliDemo(options: CliDemoOptions): Promise<void> {
     CLIENT_CREDENTIALS_BASE_URL: options.baseUrl,
     O_AUTH_CLIENT_ID: options.clientId,
     CLIENT_CREDENTIALS_CLIENT_SECRET_FILE: secretFile,
+    // The same scope as the library demo's Client asks for: without it the token has no scope claim, and the API's
+    // echo shows "scope": null.
+    CLIENT_CREDENTIALS_SCOPE: 'api:read',
   };
   const tokens = new Set<string>();
   const scrub = (text: string): string => {
@@ -72,17 +75,17 @@ export async function runCliDemo(options: CliDemoOptions): Promise<void> {
   };
   try {
     console.log(`   $ export CLIENT_CREDENTIALS_TOKEN_URL=${options.tokenUrl} CLIENT_CREDENTIALS_BASE_URL=${options.baseUrl}`);
-    console.log(`   $ export O_AUTH_CLIENT_ID=${options.clientId} CLIENT_CREDENTIALS_CLIENT_SECRET_FILE=./client-secret`);
+    console.log(`   $ export O_AUTH_CLIENT_ID=${options.clientId} CLIENT_CREDENTIALS_CLIENT_SECRET_FILE=./client-secret CLIENT_CREDENTIALS_SCOPE=api:read`);
 
     const first = await runCli(['token'], env);
     tokens.add(first.stdout.trim());
-    console.log(`   $ client-credentials token                  # exit ${first.code}, ${first.ms} ms: fetched`);
+    console.log(`   $ npx oauth-client-credentials token                  # exit ${first.code}, ${first.ms} ms: fetched`);
     show(first.stdout + first.stderr);
 
     const second = await runCli(['token', '--verbose'], env);
     tokens.add(second.stdout.trim());
     const cached = second.stdout.trim() === first.stdout.trim();
-    console.log(`   $ client-credentials token                  # exit ${second.code}, ${second.ms} ms: ${cached ? 'the same token, from the file cache, no request' : 'a new token'}`);
+    console.log(`   $ npx oauth-client-credentials token --verbose        # exit ${second.code}, ${second.ms} ms: ${cached ? 'the same token, from the file cache, no request' : 'a new token'}`);
     show(second.stdout + second.stderr.split('\n').filter((line) => line.includes('cache: ')).join('\n'));
 
     const json = await runCli(['token', '--json'], env);
@@ -92,15 +95,15 @@ export async function runCliDemo(options: CliDemoOptions): Promise<void> {
       // shown as it is below
     }
     const inspect = await runCli(['inspect', '-'], env, json.stdout);
-    console.log(`   $ client-credentials token --json | client-credentials inspect -   # exit ${inspect.code}`);
+    console.log(`   $ npx oauth-client-credentials token --json | npx oauth-client-credentials inspect -   # exit ${inspect.code}`);
     show(inspect.stdout + inspect.stderr);
 
     const call = await runCli(['call', 'GET', '/things', '-i'], env);
-    console.log(`   $ client-credentials call GET /things -i    # exit ${call.code}, ${call.ms} ms`);
+    console.log(`   $ npx oauth-client-credentials call GET /things -i    # exit ${call.code}, ${call.ms} ms`);
     show(call.stdout + call.stderr);
 
     const missing = await runCli(['call', 'GET', '/status/404'], env);
-    console.log(`   $ client-credentials call GET /status/404   # exit ${missing.code}`);
+    console.log(`   $ npx oauth-client-credentials call GET /status/404   # exit ${missing.code}`);
     show(missing.stdout + (missing.stdout.endsWith('\n') ? '' : '\n') + missing.stderr);
   } finally {
     await rm(dir, { recursive: true, force: true });

@@ -4,7 +4,7 @@
  */
 import { inspect } from 'node:util';
 import type { Dispatcher } from 'undici';
-import { ClientCredentialsAuthManager } from './auth/authManager.js';
+import { ClientCredentialsAuthManager, managerForKey } from './auth/authManager.js';
 import { TokenFetcher } from './auth/tokenFetcher.js';
 import { TokenLifecycle } from './auth/tokenLifecycle.js';
 import { tokenKey, type TokenKey } from './auth/tokenKey.js';
@@ -22,6 +22,7 @@ import { createFetchTransport, undiciIsUsable } from './http/fetchTransport.js';
 import { createProxyDispatcher } from './http/proxy.js';
 import { toApiResponse, transportResponseType, type ResponseType } from './http/responseBody.js';
 import { Redactor, warnIfShortSecret } from './redaction.js';
+import { optionsOfKind } from './optionKeys.js';
 import { GuardedStore } from './stores/guardedStore.js';
 import { EntryAuth } from './stores/entryAuth.js';
 import { MemoryTokenStore } from './stores/memory.js';
@@ -128,11 +129,9 @@ interface Transports {
 /** The dispatcher slot of a Client whose transport is the runtime's fetch (nothing to close). */
 const NO_DISPATCHER = { close: async () => undefined } as unknown as Dispatcher;
 
-/** Options that, when changed by `withConfiguration`, need a separate token cache. */
-const AUTH_OPTIONS: readonly (keyof ClientConfiguration)[] = [
-  'tokenUrl', 'issuer', 'dpop', 'clientCredentialsAuthCredentials', 'tokenStore', 'tokenStoreTimeout', 'tokenStoreKey', 'clock', 'retry', 'circuitBreaker',
-  'refreshAhead', 'defaultTokenLifetime', 'maxTokenLifetime', 'tokenRequestTimeout', 'maxTokenResponseBytes', 'maxCachedTokens', 'dispatcher', 'proxy', 'tls',
-];
+/** Options that, when changed by `withConfiguration`, need a separate token cache; and those that need other connections. */
+const AUTH_OPTIONS = optionsOfKind('token', 'connection');
+const IO_OPTIONS = optionsOfKind('connection');
 
 function appendQuery(url: string, query: Record<string, QueryValue>): string {
   const params = new URLSearchParams();
@@ -291,7 +290,7 @@ export class Client {
       // A new token is learned by the redactor before anything else sees it (the store's set first: its errors may quote it).
       fetch: (key, signal, background) => (fetcher ? fetcher.fetch(key.parameters, { signal, background }).then(learnt(redactor)) : Promise.reject(cannotFetch(credentials !== undefined))),
       provider: credentials?.provider && redactingProvider(credentials.provider, redactor),
-      managerFor: (key) => manager.forKey(key),
+      managerFor: (key) => managerForKey(manager, key),
       canFetch: fetcher !== undefined,
       store,
       timeout: config.tokenRequestTimeout,
@@ -462,7 +461,7 @@ export class Client {
       merged.clientCredentialsAuthCredentials = { ...this.#raw.clientCredentialsAuthCredentials, ...partial.clientCredentialsAuthCredentials };
     }
     const keepsAuth = !AUTH_OPTIONS.some((name) => name in partial);
-    const keepsIo = !('dispatcher' in partial) && !('tls' in partial) && !('proxy' in partial);
+    const keepsIo = !IO_OPTIONS.some((name) => name in partial);
     if (keepsAuth || keepsIo) {
       Object.defineProperty(merged, SHARED, {
         value: { core: keepsAuth ? this.#core : undefined, io: keepsIo ? { ...this.#io, owned: false } : undefined },

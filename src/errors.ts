@@ -46,10 +46,22 @@ export const ErrorCode = {
   ResponseTooLarge: 'ERR_RESPONSE_TOO_LARGE',
   /** A FileTokenStore folder is owned by another user or writable by others, so its entries cannot be trusted. */
   UnsafeTokenStoreFolder: 'ERR_UNSAFE_TOKEN_STORE_FOLDER',
+  /**
+   * The runtime refused or lacks something the Client needs, and no retry can fix it: a Deno permission (`--allow-env`,
+   * `--allow-net` for the host), or an undici feature Bun does not have (`Agent.compose`). The message names the fix.
+   */
+  RuntimeUnsupported: 'ERR_RUNTIME_UNSUPPORTED',
 } as const;
 
 /** One of the {@link ErrorCode} values. */
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/**
+ * The brand every {@link ClientCredentialsError} carries, under a registry symbol: two installed copies of this
+ * package (or two realms) share it, so {@link isClientCredentialsError} recognises the other copy's errors where
+ * `instanceof` cannot.
+ */
+const BRAND: unique symbol = Symbol.for('oauth-client-credentials.error') as never;
 
 /** Base class of every error this library throws. */
 export class ClientCredentialsError extends Error {
@@ -67,6 +79,22 @@ export class ClientCredentialsError extends Error {
     const cause = this.cause instanceof ClientCredentialsError ? this.cause.toJSON() : undefined;
     return { name: this.name, code: this.code, message: this.message, ...(cause ? { cause } : {}) };
   }
+}
+Object.defineProperty(ClientCredentialsError.prototype, BRAND, { value: true });
+
+/**
+ * True when `error` is one of this library's errors, from this copy of the package or any other (a second install in
+ * `node_modules`, another realm), and, with `code`, has that {@link ErrorCode}. Use it where `instanceof` may see two
+ * different classes, e.g. in a library that takes a Client from its caller.
+ *
+ * @example
+ * ```ts
+ * if (isClientCredentialsError(error, ErrorCode.Timeout)) retryLater();
+ * ```
+ */
+export function isClientCredentialsError<C extends ErrorCode = ErrorCode>(error: unknown, code?: C): error is ClientCredentialsError & { readonly code: C } {
+  if (typeof error !== 'object' || error === null || (error as { [BRAND]?: unknown })[BRAND] !== true) return false;
+  return code === undefined || (error as { code?: unknown }).code === code;
 }
 
 /** An option is missing or invalid; the message names the option's path, e.g. `clientCredentialsAuthCredentials.clockSkew`. */
@@ -391,5 +419,18 @@ export class UnsafeTokenStoreFolderError extends ClientCredentialsError {
     super(ErrorCode.UnsafeTokenStoreFolder, `FileTokenStore refuses the folder ${folder}: ${detail}`);
     this.folder = folder;
     this.reason = reason;
+  }
+}
+
+/**
+ * The runtime refused or lacks something the Client needs, and retrying cannot help: a Deno permission that was not
+ * granted (undici reads environment variables: run with `--allow-env`, or `--allow-env=<names>`), or an undici feature
+ * a runtime does not have (Bun has no `Agent.compose`: use `client.fetch` there). The message names the fix; `cause`
+ * is the runtime's own error.
+ */
+export class RuntimeUnsupportedError extends ClientCredentialsError {
+  override name = 'RuntimeUnsupportedError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(ErrorCode.RuntimeUnsupported, message, options);
   }
 }

@@ -40,6 +40,9 @@ export {
   TokenEndpointRedirectError,
   InvalidTokenError,
   ResponseTooLargeError,
+  TokenLifetimeError,
+  RuntimeUnsupportedError,
+  isClientCredentialsError,
 } from './errors.js';
 export {
   CLIENT_AUTH_METHODS, type BasicEncoding, type CertificateThumbprint, type ClientAssertionSource, type ClientAuthMethod, type KeyObjectLike, type PrivateKeyAlgorithm,

@@ -3,45 +3,64 @@
  * In JavaScript a misspelled option (`oAuthScope`, `retrys`) would otherwise be ignored in silence.
  *
  * To add an option: add it to its interface (`ClientConfiguration`, `ClientCredentialsAuthCredentials`,
- * `RetryOptions`, `CircuitBreakerOptions`) and to the matching list below. The lists are checked against the
- * interfaces at compile time (`satisfies Record<keyof …, true>`): a key missing here, or one here that the interface
- * lacks, is a type error in this file.
+ * `RetryOptions`, `CircuitBreakerOptions`) and to the matching list below (for the Client's own options, with what it
+ * touches: {@link OptionKind}). The lists are checked against the interfaces at compile time (`satisfies Record<keyof
+ * …, …>`): a key missing here, or one here that the interface lacks, is a type error in this file.
  */
-import type { CircuitBreakerOptions, RetryOptions } from './auth/resilience.js';
-import type { ClientConfiguration, ClientCredentialsAuthCredentials } from './configuration.js';
+import type { ClientConfiguration, ClientCredentialsAuthCredentials } from './types/options.js';
+import type { CircuitBreakerOptions, RetryOptions } from './types/resilience.js';
 import { InvalidOptionError } from './errors.js';
 
+/**
+ * What changing an option of {@link ClientConfiguration} touches, e.g. in `withConfiguration`:
+ *
+ * - `token`: how tokens are got or kept; a Client that differs in one has a token cache of its own.
+ * - `connection`: the connections (dispatcher, proxy, TLS); a Client that differs in one has its own connections, and,
+ *   since the token requests go through them too, its own token cache.
+ * - `request`: only how API requests are made; a clone that differs only in these shares the token cache and the
+ *   connections.
+ */
+export type OptionKind = 'token' | 'connection' | 'request';
+
+/** Every key of {@link ClientConfiguration}, by what it touches. Checked against the interface at compile time. */
+export const CLIENT_OPTION_KINDS = {
+  baseUrl: 'request',
+  tokenUrl: 'token',
+  timeout: 'request',
+  clientCredentialsAuthCredentials: 'token',
+  tokenRequestTimeout: 'token',
+  maxTokenResponseBytes: 'token',
+  refreshAhead: 'token',
+  defaultTokenLifetime: 'token',
+  maxTokenLifetime: 'token',
+  retry: 'token',
+  circuitBreaker: 'token',
+  retryOnUnauthorized: 'request',
+  maxCachedTokens: 'token',
+  tokenStore: 'token',
+  tokenStoreTimeout: 'token',
+  tokenStoreKey: 'token',
+  clock: 'token',
+  dispatcher: 'connection',
+  proxy: 'connection',
+  tls: 'connection',
+  headers: 'request',
+  allowedOrigins: 'request',
+  userAgent: 'request',
+  issuer: 'token',
+  dpop: 'token',
+  allowInsecureHttp: 'request',
+  maxResponseBytes: 'request',
+  closeTimeout: 'request',
+} as const satisfies Record<keyof ClientConfiguration, OptionKind>;
+
+/** The options of {@link ClientConfiguration} of the given kinds. */
+export function optionsOfKind(...kinds: OptionKind[]): (keyof ClientConfiguration)[] {
+  return (Object.keys(CLIENT_OPTION_KINDS) as (keyof ClientConfiguration)[]).filter((name) => kinds.includes(CLIENT_OPTION_KINDS[name]));
+}
+
 /** Every key of {@link ClientConfiguration}. */
-export const CLIENT_OPTION_KEYS = {
-  baseUrl: true,
-  tokenUrl: true,
-  timeout: true,
-  clientCredentialsAuthCredentials: true,
-  tokenRequestTimeout: true,
-  maxTokenResponseBytes: true,
-  refreshAhead: true,
-  defaultTokenLifetime: true,
-  maxTokenLifetime: true,
-  retry: true,
-  circuitBreaker: true,
-  retryOnUnauthorized: true,
-  maxCachedTokens: true,
-  tokenStore: true,
-  tokenStoreTimeout: true,
-  tokenStoreKey: true,
-  clock: true,
-  dispatcher: true,
-  proxy: true,
-  tls: true,
-  headers: true,
-  allowedOrigins: true,
-  userAgent: true,
-  issuer: true,
-  dpop: true,
-  allowInsecureHttp: true,
-  maxResponseBytes: true,
-  closeTimeout: true,
-} as const satisfies Record<keyof ClientConfiguration, true>;
+export const CLIENT_OPTION_KEYS: Readonly<Record<keyof ClientConfiguration, true>> = Object.fromEntries(Object.keys(CLIENT_OPTION_KINDS).map((k) => [k, true])) as Record<keyof ClientConfiguration, true>;
 
 /** Every key of {@link ClientCredentialsAuthCredentials}. */
 export const CREDENTIALS_OPTION_KEYS = {
@@ -141,15 +160,69 @@ export function suggest(name: string, known: Iterable<string>): string | undefin
   return longer.length === 1 ? longer[0] : undefined;
 }
 
+const CREDENTIALS = 'clientCredentialsAuthCredentials';
+
+/**
+ * Option names of other OAuth clients (openid-client, simple-oauth2, @badgateway/oauth2-client, axios-oauth-client,
+ * MSAL) and of the RFCs' wire names, by meaning: the path of our option that does the same. Keys are compared
+ * without case, `_` or `-`.
+ */
+const PEER_OPTION_NAMES: Readonly<Record<string, string>> = {
+  clientid: `${CREDENTIALS}.oAuthClientId`,
+  clientsecret: `${CREDENTIALS}.oAuthClientSecret`,
+  secret: `${CREDENTIALS}.oAuthClientSecret`,
+  scope: `${CREDENTIALS}.oAuthScopes`,
+  scopes: `${CREDENTIALS}.oAuthScopes`,
+  audience: `${CREDENTIALS}.audience`,
+  resource: `${CREDENTIALS}.resource`,
+  token: `${CREDENTIALS}.oAuthToken`,
+  accesstoken: `${CREDENTIALS}.oAuthToken`,
+  tokenendpointauthmethod: `${CREDENTIALS}.clientAuthMethod`,
+  authmethod: `${CREDENTIALS}.clientAuthMethod`,
+  authorizationmethod: `${CREDENTIALS}.clientAuthMethod`,
+  clientassertiontype: `${CREDENTIALS}.clientAuthMethod`,
+  tokenendpointauthsigningalg: `${CREDENTIALS}.privateKeyAlgorithm`,
+  kid: `${CREDENTIALS}.keyId`,
+  extraparams: `${CREDENTIALS}.tokenParameters`,
+  tokenparams: `${CREDENTIALS}.tokenParameters`,
+  tokenendpoint: 'tokenUrl',
+  tokenendpointurl: 'tokenUrl',
+  accesstokenuri: 'tokenUrl',
+  tokenuri: 'tokenUrl',
+  tokenhost: 'tokenUrl',
+  tokenpath: 'tokenUrl',
+  authority: 'issuer',
+  issuerurl: 'issuer',
+  discoveryendpoint: 'issuer',
+  server: 'issuer',
+};
+
+const normalise = (name: string): string => name.toLowerCase().replace(/[_-]/g, '');
+
+/**
+ * Another library's name for one of our options (`clientId`), as the path of ours relative to the object it was found
+ * in (`prefix`: `''` for the Client's options, `clientCredentialsAuthCredentials.` for the credentials).
+ */
+function peerMeaning(key: string, prefix: string): string | undefined {
+  const peer = PEER_OPTION_NAMES[normalise(key)];
+  if (peer === undefined) return undefined;
+  if (prefix === '') return peer;
+  return peer.startsWith(prefix) ? peer.slice(prefix.length) : undefined;
+}
+
 /**
  * Throws {@link InvalidOptionError} for the first own key of `options` that `known` lacks, naming it by its path
- * (`prefix` + key) with a "did you mean" when a known key is close. Keys whose value is `undefined` are checked too:
- * a misspelling is a mistake whatever its value.
+ * (`prefix` + key) with a "did you mean" when a known key is close, or when the key is another library's name for one
+ * of ours (`clientId` → `clientCredentialsAuthCredentials.oAuthClientId`). Keys whose value is `undefined` are
+ * checked too: a misspelling is a mistake whatever its value.
  */
 export function assertKnownKeys(options: object, known: Readonly<Record<string, true>>, prefix = ''): void {
   for (const key of Object.keys(options)) {
     if (Object.hasOwn(known, key)) continue;
-    const hint = suggest(key, Object.keys(known));
+    // A peer's name first (`scope` is ours inside the credentials), then a misspelling, then, on the Client, a
+    // credentials option given one level too high (`oAuthClientId`).
+    const nested = prefix === '' ? suggest(key, Object.keys(CREDENTIALS_OPTION_KEYS)) : undefined;
+    const hint = peerMeaning(key, prefix) ?? suggest(key, Object.keys(known)) ?? (nested === undefined ? undefined : `${CREDENTIALS}.${nested}`);
     const where = prefix ? `of \`${prefix.replace(/\.$/, '')}\`` : 'of the Client';
     throw new InvalidOptionError(`${prefix}${key}`, `is not an option ${where}${hint ? `; did you mean \`${hint}\`?` : ''}`);
   }

@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Client, ErrorCode, InvalidOptionError, type ClientConfiguration } from '../src/index.js';
-import { editDistance, suggest } from '../src/optionKeys.js';
+import { CLIENT_OPTION_KEYS, CLIENT_OPTION_KINDS, editDistance, optionsOfKind, suggest } from '../src/optionKeys.js';
 
 const credentials = { oAuthClientId: 'svc', oAuthClientSecret: 'svc-secret' };
 
@@ -76,4 +76,43 @@ test('editDistance and suggest', () => {
   assert.equal(editDistance('abc', 'ABC'), 0);
   assert.equal(suggest('tokenUr', ['tokenUrl', 'baseUrl']), 'tokenUrl');
   assert.equal(suggest('x', ['tokenUrl', 'baseUrl']), undefined);
+});
+
+test('peer libraries\' option names on the Client point to ours (clientId → clientCredentialsAuthCredentials.oAuthClientId)', () => {
+  const cases: [Record<string, unknown>, string][] = [
+    [{ clientId: 'svc' }, 'clientCredentialsAuthCredentials.oAuthClientId'],
+    [{ client_id: 'svc' }, 'clientCredentialsAuthCredentials.oAuthClientId'],
+    [{ clientSecret: 'x' }, 'clientCredentialsAuthCredentials.oAuthClientSecret'],
+    [{ scope: 'api:read' }, 'clientCredentialsAuthCredentials.oAuthScopes'],
+    [{ scopes: ['api:read'] }, 'clientCredentialsAuthCredentials.oAuthScopes'],
+    [{ audience: 'https://api' }, 'clientCredentialsAuthCredentials.audience'],
+    [{ resource: 'https://api' }, 'clientCredentialsAuthCredentials.resource'],
+    [{ tokenEndpointAuthMethod: 'private_key_jwt' }, 'clientCredentialsAuthCredentials.clientAuthMethod'],
+    [{ tokenEndpoint: 'https://auth.example.com/token' }, 'tokenUrl'],
+    [{ accessTokenUri: 'https://auth.example.com/token' }, 'tokenUrl'],
+    [{ authority: 'https://login.example.com/tenant' }, 'issuer'],
+    // A credentials option one level too high, exactly or misspelled.
+    [{ oAuthClientId: 'svc' }, 'clientCredentialsAuthCredentials.oAuthClientId'],
+    [{ clockSkew: 30 }, 'clientCredentialsAuthCredentials.clockSkew'],
+    [{ oAuthScope: 'x' }, 'clientCredentialsAuthCredentials.oAuthScopes'],
+  ];
+  for (const [config, path] of cases) {
+    const error = rejection(config);
+    assert.equal(error.option, Object.keys(config)[0]);
+    assert.ok(error.message.endsWith(`is not an option of the Client; did you mean \`${path}\`?`), `${JSON.stringify(config)}: ${error.message}`);
+  }
+  // Inside the credentials, the same names point to the sibling.
+  const nested = rejection({ tokenUrl: 'https://auth.example.com/token', clientCredentialsAuthCredentials: { oAuthClientId: 'svc', clientSecret: 'x' } });
+  assert.match(nested.message, /`clientCredentialsAuthCredentials\.clientSecret` option is not an option of `clientCredentialsAuthCredentials`; did you mean `oAuthClientSecret`\?/);
+  // Our own names still win over a peer's: a misspelled top-level option is suggested as before.
+  assert.match(rejection({ baseURL: 'https://api.example.com' }).message, /did you mean `baseUrl`\?/);
+});
+
+test('every option of the Client is classified, and the token-cache and connection sets are those withConfiguration used', () => {
+  assert.deepEqual(optionsOfKind('token', 'connection').sort(), [
+    'tokenUrl', 'issuer', 'dpop', 'clientCredentialsAuthCredentials', 'tokenStore', 'tokenStoreTimeout', 'tokenStoreKey', 'clock', 'retry', 'circuitBreaker',
+    'refreshAhead', 'defaultTokenLifetime', 'maxTokenLifetime', 'tokenRequestTimeout', 'maxTokenResponseBytes', 'maxCachedTokens', 'dispatcher', 'proxy', 'tls',
+  ].sort());
+  assert.deepEqual(optionsOfKind('connection').sort(), ['dispatcher', 'proxy', 'tls']);
+  assert.deepEqual(Object.keys(CLIENT_OPTION_KEYS).sort(), Object.keys(CLIENT_OPTION_KINDS).sort());
 });

@@ -67,6 +67,8 @@ test('npm pack from a tree without dist/ builds and ships dist/src, the README, 
   const allowed = (p: string) => p.startsWith('dist/src/') || p.startsWith('docs/') || ['package.json', 'README.md', 'LICENSE', 'CHANGELOG.md'].includes(p);
   assert.deepEqual(packedPaths.filter((p) => !allowed(p)), []);
   assert.ok(!packedPaths.some((p) => p.startsWith('dist/test/') || p.startsWith('dist/bench/')));
+  // No source maps: they would point at src/*.ts, which is not shipped (and inlining the sources doubled the tarball).
+  assert.deepEqual(packedPaths.filter((p) => p.endsWith('.map')), []);
 });
 
 test('import and require() of both entry points work in the installed package', async () => {

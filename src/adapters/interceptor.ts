@@ -14,6 +14,8 @@ import type { Dispatcher } from 'undici';
 import type { TokenSelector } from '../configuration.js';
 import type { OAuthToken } from '../token.js';
 import { requireAllowedOrigins, type AccessKey, type TokenAccess } from './tokenAccess.js';
+import { RuntimeUnsupportedError } from '../errors.js';
+import { undiciIsUsable } from '../http/fetchTransport.js';
 
 /** Options of `client.interceptor()`. */
 export interface InterceptorOptions extends TokenSelector {
@@ -203,6 +205,10 @@ export function createInterceptor(access: TokenAccess, options: InterceptorOptio
 
 function interceptorOf(access: TokenAccess, options: InterceptorOptions): Dispatcher.DispatcherComposeInterceptor {
   requireAllowedOrigins(access, 'client.interceptor()');
+  if (!undiciIsUsable()) {
+    // Bun's `undici` is a stub: no `Dispatcher.compose`, and its global fetch ignores undici's global dispatcher.
+    throw new RuntimeUnsupportedError("client.interceptor() needs undici's Dispatcher.compose, which this runtime's undici lacks (Bun's undici is a stub): use client.fetch (or the axios adapter) instead");
+  }
   const key: AccessKey = access.key(options);
   const retryOnUnauthorized = options.retryOnUnauthorized ?? access.retryOnUnauthorized;
   // The token endpoint is never given a token (and never waits on one: that would wait on itself).

@@ -4,7 +4,8 @@
  */
 import { MissingCredentialsError } from '../errors.js';
 import { isOAuthToken, type OAuthToken, type OAuthTokenInput } from '../token.js';
-import type { TokenSelector } from '../configuration.js';
+import type { TokenSelector } from '../types/selector.js';
+import type { ClientCredentialsAuthManager as ManagerShape } from '../types/authManager.js';
 import type { TokenFetcher } from './tokenFetcher.js';
 import type { TokenKey } from './tokenKey.js';
 import type { TokenLifecycle } from './tokenLifecycle.js';
@@ -24,38 +25,47 @@ function hasSelection(options: TokenSelector | undefined): boolean {
   return options !== undefined && (options.scopes !== undefined || options.resource !== undefined || options.audience !== undefined);
 }
 
+/** A manager's private state, kept outside the class so that its type is exactly its public shape ({@link ManagerShape}). */
+interface ManagerState {
+  context: AuthManagerContext;
+  /** The selection this manager works on when a call names none: the Client's default, or the key a provider was asked for. */
+  key: TokenKey;
+  bound: Map<string, ClientCredentialsAuthManager>;
+}
+
+const states = new WeakMap<ClientCredentialsAuthManager, ManagerState>();
+
+function stateOf(manager: ClientCredentialsAuthManager): ManagerState {
+  return states.get(manager)!;
+}
+
+function keyFor(state: ManagerState, options: TokenSelector | undefined): TokenKey {
+  return hasSelection(options) ? state.context.keyFor(options) : state.key;
+}
+
+/**
+ * The manager handed to `oAuthTokenProvider` when the Client wants the token of `key`: its `fetchToken()`,
+ * `getToken()`, `updateToken()` and `invalidate()` work on that selection (scopes, resource, audience).
+ */
+export function managerForKey(manager: ClientCredentialsAuthManager, key: TokenKey): ClientCredentialsAuthManager {
+  const state = stateOf(manager);
+  if (key.id === state.context.defaultKey.id) return manager;
+  let bound = state.bound.get(key.id);
+  if (!bound) {
+    if (state.bound.size >= 1_000) state.bound.clear();
+    state.bound.set(key.id, (bound = new ClientCredentialsAuthManager(state.context, key)));
+  }
+  return bound;
+}
+
 /**
  * Manages the OAuth 2.0 Client Credentials token of one Client. Handed to `oAuthTokenProvider` as `authManager`,
  * and available as `client.clientCredentialsAuthManager`.
  */
-export class ClientCredentialsAuthManager {
-  readonly #context: AuthManagerContext;
-  /** The selection this manager works on when a call names none: the Client's default, or the key a provider was asked for. */
-  readonly #key: TokenKey;
-  readonly #bound = new Map<string, ClientCredentialsAuthManager>();
-
+export class ClientCredentialsAuthManager implements ManagerShape {
   /** @internal Created by the Client. */
   constructor(context: AuthManagerContext, key: TokenKey = context.defaultKey) {
-    this.#context = context;
-    this.#key = key;
-  }
-
-  /**
-   * @internal The manager handed to `oAuthTokenProvider` when the Client wants the token of `key`: its `fetchToken()`,
-   * `getToken()`, `updateToken()` and `invalidate()` work on that selection (scopes, resource, audience).
-   */
-  forKey(key: TokenKey): ClientCredentialsAuthManager {
-    if (key.id === this.#context.defaultKey.id) return this;
-    let manager = this.#bound.get(key.id);
-    if (!manager) {
-      if (this.#bound.size >= 1_000) this.#bound.clear();
-      this.#bound.set(key.id, (manager = new ClientCredentialsAuthManager(this.#context, key)));
-    }
-    return manager;
-  }
-
-  #keyFor(options: TokenSelector | undefined): TokenKey {
-    return hasSelection(options) ? this.#context.keyFor(options) : this.#key;
+    states.set(this, { context, key, bound: new Map() });
   }
 
   /**
@@ -67,9 +77,10 @@ export class ClientCredentialsAuthManager {
    * @throws MissingCredentialsError when the Client has no token endpoint credentials.
    */
   async fetchToken(additionalParams?: Record<string, string>, options?: TokenSelector & { signal?: AbortSignal }): Promise<OAuthToken> {
-    const fetcher = this.#context.fetcher;
+    const state = stateOf(this);
+    const fetcher = state.context.fetcher;
     if (!fetcher) throw new MissingCredentialsError('fetchToken() needs oAuthClientId, a client secret (or key) and tokenUrl');
-    const key = this.#keyFor(options);
+    const key = keyFor(state, options);
     return fetcher.fetch(key.parameters, { signal: options?.signal, extraFields: additionalParams });
   }
 
@@ -85,8 +96,9 @@ export class ClientCredentialsAuthManager {
    * without `expiry` is judged by `expiresIn`, its JWT `exp` or the default lifetime, counted from now.
    */
   isExpired(token: OAuthTokenInput | OAuthToken): boolean {
-    const now = this.#context.now();
-    return recordState(recordFromInput(token, now, this.#context.policy, 'manual', 'token'), now) === 'expired';
+    const { context } = stateOf(this);
+    const now = context.now();
+    return recordState(recordFromInput(token, now, context.policy, 'manual', 'token'), now) === 'expired';
   }
 
   /**
@@ -94,19 +106,22 @@ export class ClientCredentialsAuthManager {
    * Without: drops the cached token and gets a new one (through `oAuthTokenProvider` when set).
    */
   async updateToken(token?: OAuthTokenInput, options?: TokenSelector & { signal?: AbortSignal }): Promise<OAuthToken> {
-    const key = this.#keyFor(options);
-    if (token !== undefined) return this.#context.lifecycle.set(key, token, 'manual');
-    this.#context.lifecycle.invalidate(key, undefined, 'manual');
-    return this.#context.lifecycle.wait(key, options?.signal);
+    const state = stateOf(this);
+    const key = keyFor(state, options);
+    if (token !== undefined) return state.context.lifecycle.set(key, token, 'manual');
+    state.context.lifecycle.invalidate(key, undefined, 'manual');
+    return state.context.lifecycle.wait(key, options?.signal);
   }
 
   /** The Client's usable token for the configured scopes, resource and audience, or those of `options`, fetching one only when needed. */
   getToken(options?: TokenSelector & { signal?: AbortSignal }): Promise<OAuthToken> {
-    return this.#context.lifecycle.get(this.#keyFor(options), options?.signal);
+    const state = stateOf(this);
+    return state.context.lifecycle.get(keyFor(state, options), options?.signal);
   }
 
   /** Drops the cached token (for the configured scopes, resource and audience, or those of `options`); the next call fetches a new one. */
   invalidate(options?: TokenSelector): boolean {
-    return this.#context.lifecycle.invalidate(this.#keyFor(options), undefined, 'manual');
+    const state = stateOf(this);
+    return state.context.lifecycle.invalidate(keyFor(state, options), undefined, 'manual');
   }
 }

@@ -10,18 +10,11 @@
 import { createHash, createPublicKey, generateKeyPairSync, randomUUID, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { InvalidOptionError } from '../errors.js';
 import type { HttpRequest, HttpResponse, Transport } from '../http/transport.js';
-import type { KeyObjectLike, PrivateKeyAlgorithm } from './clientAuthentication.js';
+import type { KeyObjectLike, PrivateKeyAlgorithm } from '../types/keys.js';
 import { keyAlgorithms, signJws, toKeyObject } from './jws.js';
 
-/** The `dpop` option: `true` for an ephemeral ES256 key, or a key of your own (to share DPoP-bound tokens between processes). */
-export type DpopOption =
-  | boolean
-  | {
-      /** A PEM string, a private JWK or a KeyObject (RSA, EC P-256/384/521, Ed25519). */
-      privateKey: string | Record<string, unknown> | KeyObjectLike;
-      /** The JWS algorithm; default the key's (`ES256` for P-256, `RS256` for RSA, `EdDSA` for Ed25519). */
-      algorithm?: PrivateKeyAlgorithm;
-    };
+export type { DpopOption } from '../types/dpop.js';
+import type { DpopOption } from '../types/dpop.js';
 
 /** Most origins whose nonce is remembered; the oldest is forgotten first. */
 const MAX_NONCES = 256;

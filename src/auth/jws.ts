@@ -3,7 +3,7 @@
  * it can sign with, and the signature itself. Kept apart from the public types, which must not need Node's types.
  */
 import { createHash, createPrivateKey, sign, X509Certificate, type JsonWebKey, type KeyObject } from 'node:crypto';
-import type { CertificateThumbprint, KeyObjectLike, PrivateKeyAlgorithm, X509CertificateLike } from './clientAuthentication.js';
+import type { CertificateThumbprint, KeyObjectLike, PrivateKeyAlgorithm, X509CertificateLike } from '../types/keys.js';
 
 /** Why a certificate cannot be used beside a private key; the problem in words, never the key. */
 export class CertificateProblem extends Error {}

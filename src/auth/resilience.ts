@@ -3,24 +3,14 @@
  * (exponential backoff with full jitter, honouring `Retry-After`), and when to stop calling a sick server.
  * Pure logic: time and randomness are passed in.
  */
+import { DEFAULTS } from '../defaults.js';
 import { ApiError, MalformedTokenResponseError, NetworkError, OAuthProviderError, TimeoutError, TokenLifetimeError } from '../errors.js';
 
-/** How the token endpoint is retried. */
-export interface RetryOptions {
-  /** Attempts in all, the first included. Default 4. */
-  maxAttempts: number;
-  /** First backoff ceiling in ms; doubles each attempt. Default 200. */
-  baseDelay: number;
-  /** Largest backoff ceiling in ms. Default 5,000. */
-  maxDelay: number;
-  /** Total time in ms that retries of one fetch may take, waits included. Default 30,000. */
-  maxElapsed: number;
-  /** Largest `Retry-After` honoured, in ms; a longer one ends the retries. Default 60,000. */
-  maxRetryAfter: number;
-}
+export type { RetryOptions, CircuitBreakerOptions } from '../types/resilience.js';
+import type { RetryOptions, CircuitBreakerOptions } from '../types/resilience.js';
 
 /** Defaults for {@link RetryOptions}. */
-export const DEFAULT_RETRY: RetryOptions = { maxAttempts: 4, baseDelay: 200, maxDelay: 5_000, maxElapsed: 30_000, maxRetryAfter: 60_000 };
+export const DEFAULT_RETRY: RetryOptions = { ...DEFAULTS.retry };
 
 /** RFC 6749 errors that no retry can fix. */
 export const NEVER_RETRIED_ERRORS: ReadonlySet<string> = new Set(['invalid_client', 'invalid_scope', 'unauthorized_client', 'unsupported_grant_type', 'invalid_request', 'invalid_grant', 'invalid_target']);
@@ -89,21 +79,8 @@ export function retryAfterOf(error: unknown, nowMs: number): number | undefined 
   return reset !== undefined && /^\d{10}$/.test(reset) ? Math.max(Number(reset) * 1000 - nowMs, 0) : undefined;
 }
 
-/** How the circuit breaker behaves. */
-export interface CircuitBreakerOptions {
-  /** Consecutive failed attempts that open the circuit. Default 5. */
-  failureThreshold: number;
-  /**
-   * Longest wait in ms between trial requests while the circuit is open. Trials start 250 ms apart (or this value
-   * when smaller) and double up to it, so once the endpoint is back the first caller succeeds within about this
-   * long, while an outage costs about one token request per this interval. A server's `Retry-After` wins (up to
-   * `retry.maxRetryAfter`). Default 1,000.
-   */
-  maxProbeInterval: number;
-}
-
 /** Defaults for {@link CircuitBreakerOptions}. */
-export const DEFAULT_CIRCUIT_BREAKER: CircuitBreakerOptions = { failureThreshold: 5, maxProbeInterval: 1_000 };
+export const DEFAULT_CIRCUIT_BREAKER: CircuitBreakerOptions = { ...DEFAULTS.circuitBreaker };
 
 /** The first wait between trial requests, in ms. */
 const FIRST_PROBE_INTERVAL = 250;

@@ -17,7 +17,7 @@
  */
 import { AbortError } from '../errors.js';
 import type { EventHub } from '../events.js';
-import type { OAuthOnTokenUpdate } from '../configuration.js';
+import type { OAuthOnTokenUpdate } from '../types/options.js';
 import type { GuardedStore } from '../stores/guardedStore.js';
 import type { OAuthToken, OAuthTokenInput } from '../token.js';
 import { TokenCache } from './tokenCache.js';

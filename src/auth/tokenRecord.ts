@@ -21,7 +21,7 @@ import { TokenLifetimeError } from '../errors.js';
 import { effectiveLifetime, normalizeToken, toSeconds, type LifetimePolicy, type OAuthToken } from '../token.js';
 
 /** Where a token came from. */
-export type TokenSource = 'endpoint' | 'provider' | 'store' | 'preset' | 'manual';
+export type TokenOrigin = 'endpoint' | 'provider' | 'store' | 'preset' | 'manual';
 
 /** A token with its moments in milliseconds of the Client's clock. Immutable. */
 export interface TokenRecord {
@@ -36,7 +36,7 @@ export interface TokenRecord {
   /** The exact expiry, before the skew. */
   readonly expiryMs: number;
   /** Where it came from. */
-  readonly source: TokenSource;
+  readonly source: TokenOrigin;
 }
 
 /** How a Client turns tokens into records. */
@@ -73,7 +73,7 @@ export function recordFromEndpoint(token: OAuthToken, sentAtMs: number, policy: 
  *
  * @throws CallbackError when `value` is not a token.
  */
-export function recordFromInput(value: unknown, nowMs: number, policy: TimePolicy, source: TokenSource, label: string): TokenRecord {
+export function recordFromInput(value: unknown, nowMs: number, policy: TimePolicy, source: TokenOrigin, label: string): TokenRecord {
   const exact = typeof value === 'object' && value !== null ? exactTimes.get(value as OAuthToken) : undefined;
   const token = normalizeToken(value, nowMs, policy, label);
   if (exact) return buildRecord(token, exact.issuedAtMs, exact.expiryMs, true, policy, source);
@@ -102,7 +102,7 @@ export function recordFromInput(value: unknown, nowMs: number, policy: TimePolic
 }
 
 /** Applies skew and the stale-point rule; see the module comment. */
-function buildRecord(token: OAuthToken, issuedAtMs: number, expiryMs: number, lifetimeKnown: boolean, policy: TimePolicy, source: TokenSource): TokenRecord {
+function buildRecord(token: OAuthToken, issuedAtMs: number, expiryMs: number, lifetimeKnown: boolean, policy: TimePolicy, source: TokenOrigin): TokenRecord {
   const configuredSkewMs = Math.max(policy.clockSkew, 0) * 1000;
   const skewMs = lifetimeKnown ? Math.min(configuredSkewMs, Math.max(expiryMs - issuedAtMs, 0) / 2) : configuredSkewMs;
   const expiresAtMs = expiryMs - skewMs;

@@ -6,10 +6,10 @@
  * clamps as a fresh one.
  */
 import { AbortError, CallbackError, ClientCredentialsError, TimeoutError, TokenExpiredError, TokenStoreError } from '../errors.js';
-import type { OAuthTokenProvider } from '../configuration.js';
+import type { OAuthTokenProvider } from '../types/options.js';
 import type { GuardedStore } from '../stores/guardedStore.js';
 import type { OAuthToken } from '../token.js';
-import type { ClientCredentialsAuthManager } from './authManager.js';
+import type { ClientCredentialsAuthManager } from '../types/authManager.js';
 import type { TokenKey } from './tokenKey.js';
 import { assertUsableLifetime, recordFromInput, recordState, type TimePolicy, type TokenRecord } from './tokenRecord.js';
 

@@ -173,6 +173,10 @@ export function parseCommandLine(argv: readonly string[]): ParsedArgs {
     parsed = parseArgs({ args: rest, options, allowPositionals: true, strict: true });
   } catch (error) {
     const unknown = /^Unknown option '(--?[^']+)'/.exec((error as Error).message)?.[1];
+    if (unknown !== undefined && command === undefined && commandsWith(unknown).length > 0) {
+      // `client-credentials --client-id x` (the command forgotten): the option exists, the command is missing.
+      throw new CliError(`no command given (${unknown} is an option of ${commandsWith(unknown).join(', ')})`, 'put a command first, e.g. `client-credentials token ' + unknown + ' …`; see `client-credentials help`');
+    }
     if (unknown !== undefined) {
       const names = Object.entries(options as OptionSpec).flatMap(([name, o]) => [`--${name}`, ...(o.short ? [`-${o.short}`] : [])]);
       const close = unknown.startsWith('--') ? suggest(unknown, names.filter((n) => n.startsWith('--'))) : undefined;
@@ -183,6 +187,13 @@ export function parseCommandLine(argv: readonly string[]): ParsedArgs {
     throw new CliError(lowerFirst(message), `see \`client-credentials help${command && command !== 'help' ? ` ${command}` : ''}\``);
   }
   return { command, positionals: parsed.positionals, flags: parsed.values as Flags };
+}
+
+/** The commands that take the option `flag` (`--client-id` or `-H`). */
+function commandsWith(flag: string): string[] {
+  return Object.entries(COMMANDS)
+    .filter(([name, spec]) => name !== 'help' && Object.entries(spec as OptionSpec).some(([long, o]) => flag === `--${long}` || (o.short !== undefined && flag === `-${o.short}`)))
+    .map(([name]) => name);
 }
 
 /**

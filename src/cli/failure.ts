@@ -139,8 +139,18 @@ function bodyExcerpt(error: ApiError): string | undefined {
   return oneLine(error.body, 200);
 }
 
+/** The library's advice in the CLI's words: `allowInsecureHttp: true` is the flag `--allow-insecure-http` here. */
+function inCliTerms(text: string): string {
+  return text.replace(/set `allowInsecureHttp: true`/g, 'pass --allow-insecure-http').replace(/`allowInsecureHttp: true`/g, '--allow-insecure-http');
+}
+
 /** Turns any failure into what the CLI prints and the exit code it returns. */
 export function describeFailure(error: unknown, phase: Phase): FailureReport {
+  const report = describe(error, phase);
+  return { ...report, cause: inCliTerms(report.cause), ...(report.hint === undefined ? {} : { hint: inCliTerms(report.hint) }) };
+}
+
+function describe(error: unknown, phase: Phase): FailureReport {
   if (error instanceof CliError) return { exitCode: error.exitCode, cause: error.message, hint: error.hint };
   if (error instanceof InvalidOptionError) {
     const flag = OPTION_FLAGS[error.option] ?? `\`${error.option}\``;
@@ -157,6 +167,9 @@ export function describeFailure(error: unknown, phase: Phase): FailureReport {
   }
 
   const root = rootCause(error);
+  if (root instanceof ClientCredentialsError && root.code === ErrorCode.RuntimeUnsupported) {
+    return { exitCode: ExitCode.Usage, cause: root.message, hint: 'give the runtime what the message names (e.g. deno run --allow-net --allow-env), or run the tool with Node.js' };
+  }
   const attempts = error instanceof RetriesExhaustedError ? ` (after ${error.attempts} attempt${error.attempts === 1 ? '' : 's'})` : '';
   const where = phase === 'token' ? 'the token endpoint' : 'the API';
 
@@ -172,6 +185,15 @@ export function describeFailure(error: unknown, phase: Phase): FailureReport {
       exitCode: ExitCode.Network,
       cause: `${where} did not answer in time${attempts}: ${root.message}`,
       hint: 'the server may be overloaded or unreachable; raise --timeout (seconds) or check the URL',
+    };
+  }
+  if (root instanceof OAuthProviderError && (root.statusCode === 404 || root.statusCode === 405)) {
+    // A JSON error body from a URL that is not a token endpoint (`{"error":"not_found"}`): no refusal, a wrong URL.
+    return {
+      exitCode: ExitCode.Auth,
+      cause: `the token endpoint answered ${statusLine(root.statusCode)}${attempts}: the token URL is probably wrong`,
+      hint: 'check --token-url (or --issuer): nothing answers token requests there',
+      serverSaid: root.errorDescription ? `${root.error}: ${root.errorDescription}` : root.error,
     };
   }
   if (root instanceof OAuthProviderError) {

@@ -10,7 +10,7 @@
  */
 import { Agent, Dispatcher, EnvHttpProxyAgent, ProxyAgent } from 'undici';
 import { InvalidOptionError } from '../errors.js';
-import type { DispatcherLike } from '../configuration.js';
+import type { DispatcherLike } from '../types/dispatcher.js';
 import { isLoopbackHost } from './requestGuard.js';
 
 /** The `proxy` option: a proxy URL (`http://proxy.internal:3128`, credentials allowed), or `'env'`. */

@@ -4,8 +4,9 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, request, type Dispatcher } from 'undici';
-import type { DispatcherLike } from '../configuration.js';
+import type { DispatcherLike } from '../types/dispatcher.js';
 import { AbortError, NetworkError, TimeoutError, ClientCredentialsError } from '../errors.js';
+import { runtimeRefusal } from './runtimeErrors.js';
 
 /** One HTTP request as the transport sends it. */
 export interface HttpRequest {
@@ -232,6 +233,8 @@ export function mapTransportError(error: unknown, req: HttpRequest): Error {
   if (code && TIMEOUT_CODES.has(code)) {
     return new TimeoutError(`${req.method} ${describeUrl(req.url)} timed out after ${req.timeout ?? 0} ms`, req.timeout ?? 0, { cause });
   }
+  const refusal = runtimeRefusal(cause, `${req.method} ${describeUrl(req.url)}`);
+  if (refusal) return refusal;
   const detail = (cause as { cause?: { code?: string } })?.cause?.code ?? code ?? (cause as Error)?.message ?? 'unknown error';
   return new NetworkError(`${req.method} ${describeUrl(req.url)} failed: ${detail}`, { cause });
 }

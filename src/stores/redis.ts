@@ -1,5 +1,5 @@
 /**
- * `RedisTokenStore` (`client-credentials/redis`): tokens in Redis, shared by a fleet of processes on many machines,
+ * `RedisTokenStore` (`oauth-client-credentials/redis`): tokens in Redis, shared by a fleet of processes on many machines,
  * with a lease so that the fleet makes one token request per expiry window. Works with a node-redis client
  * (`createClient`, `createCluster`, `createSentinel`) or an ioredis client (`new Redis` — also with `sentinels` and
  * `name` —, `new Cluster`) that the caller owns, over `redis://` or `rediss://` (TLS).

@@ -40,7 +40,8 @@ async function installRuntimes(): Promise<Record<string, string>> {
     console.log(`installing ${missing.map((p) => p.spec).join(', ')} into ${cache} (once)`);
     await mkdir(cache, { recursive: true });
     if (!existsSync(join(cache, 'package.json'))) await writeFile(join(cache, 'package.json'), '{"name":"runtimes","private":true}\n');
-    await run('npm', ['install', '--no-audit', '--no-fund', '--no-save', ...missing.map((p) => p.spec)], { cwd: cache, maxBuffer: 16 * 1024 * 1024 });
+    // All of them, not only the missing ones: `npm install --no-save` removes the packages it was not given.
+    await run('npm', ['install', '--no-audit', '--no-fund', '--no-save', ...packages.map((p) => p.spec)], { cwd: cache, maxBuffer: 16 * 1024 * 1024 });
   }
   return paths;
 }
@@ -49,6 +50,22 @@ interface Runtime {
   name: string;
   command: string;
   args: string[];
+}
+
+/**
+ * Deno with `--allow-net` only: undici reads environment variables, which Deno refuses without `--allow-env`. The
+ * token request must fail at once (well under 5 s) with ERR_RUNTIME_UNSUPPORTED and a message naming `--allow-env`, with no
+ * retry (at most the one attempt reaches the server, usually none).
+ */
+async function denoWithoutEnv(deno: string, tokenUrl: string, tokenRequests: () => number): Promise<void> {
+  const before = tokenRequests();
+  const { stdout } = await run(deno, ['run', '--allow-net', '--no-lock', '--quiet', join(dist, 'test', 'runtimes', 'denoPermissions.js'), tokenUrl], { cwd: join(dist, '..'), timeout: 60_000 });
+  const result = JSON.parse(stdout.trim().split('\n').at(-1)!) as { name: string; code?: string; branded?: boolean; message?: string; ms?: number };
+  if (result.code !== 'ERR_RUNTIME_UNSUPPORTED' || result.branded !== true) throw new Error(`expected ERR_RUNTIME_UNSUPPORTED, got ${result.name} ${result.code}: ${result.message}`);
+  if (!/--allow-env/.test(result.message ?? '')) throw new Error(`the message does not name --allow-env: ${result.message}`);
+  // Wide margin for a loaded machine: the typed code (not ERR_RETRIES_EXHAUSTED) is what shows there was no retry.
+  if ((result.ms ?? Infinity) > 5_000) throw new Error(`took ${result.ms} ms: retried?`);
+  if (tokenRequests() - before > 1) throw new Error(`${tokenRequests() - before} token requests reached the server: retried`);
 }
 
 async function main(): Promise<void> {
@@ -96,6 +113,15 @@ async function main(): Promise<void> {
       } catch (error) {
         failures++;
         console.log(`not ok CLI token: ${((error as { stderr?: string }).stderr || (error as Error).message).trim().split('\n')[0]}`);
+      }
+      if (runtime.name === 'Deno') {
+        try {
+          await denoWithoutEnv(runtime.command, op.tokenUrl, () => op.tokenRequests.length);
+          console.log('ok Deno with --allow-net only: a typed RuntimeUnsupportedError naming --allow-env, at once, no retries');
+        } catch (error) {
+          failures++;
+          console.log(`not ok Deno with --allow-net only: ${(error as Error).message}`);
+        }
       }
       console.log(`  ${runtime.name}: ${Date.now() - t0} ms`);
     }

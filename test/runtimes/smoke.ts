@@ -6,7 +6,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Client, FileTokenStore, type ClientConfiguration } from '../../src/index.js';
+import { Client, ErrorCode, FileTokenStore, isClientCredentialsError, type ClientConfiguration } from '../../src/index.js';
 
 const tokenUrl = process.env.SMOKE_TOKEN_URL!;
 const apiUrl = process.env.SMOKE_API_URL!;
@@ -37,6 +37,20 @@ async function withClient(config: ClientConfiguration, body: (client: Client) =>
 }
 
 const base: ClientConfiguration = { baseUrl: apiUrl, tokenUrl, clientCredentialsAuthCredentials: credentials, timeout: 10_000 };
+
+await check('client.interceptor(): an interceptor where undici is real; on Bun a typed error that names client.fetch', () =>
+  withClient(base, async (client) => {
+    const bun = typeof (globalThis as { Bun?: unknown }).Bun !== 'undefined';
+    let interceptor: unknown;
+    try {
+      interceptor = client.interceptor();
+    } catch (error) {
+      expect(bun && isClientCredentialsError(error, ErrorCode.RuntimeUnsupported) && /client\.fetch/.test(error.message), `a RuntimeUnsupportedError on Bun only, got ${String(error)}`);
+      return;
+    }
+    expect(!bun && typeof interceptor === 'function', 'an interceptor function (and not on Bun)');
+  }),
+);
 
 await check('token from oidc-provider', () =>
   withClient(base, async (client) => {
