@@ -469,7 +469,6 @@ function clientFor(tokenUrl: string, credentials: Credentials, extra: Partial<Cl
   return makeClient({ tokenUrl, clientCredentialsAuthCredentials: credentials, ...extra });
 }
 
-const RAW_BASIC_TODO = 'needs raw Basic fallback (i19a)';
 
 /**
  * How many times `count()` (lines in a server's log) grew since `before`, once the log has caught up: the requests
@@ -545,7 +544,7 @@ describe('Glewlwyd quirks', { skip: SKIP.Glewlwyd ?? false }, () => {
     assert.equal(error.statusCode, 403);
   });
 
-  test('private_key_jwt without keyId: the private JWK\'s own kid goes into the assertion header', { todo: 'needs kid from JWK (i19a)' }, async () => {
+  test('private_key_jwt without keyId: the private JWK\'s own kid goes into the assertion header', async () => {
     const g = glewlwyd!;
     const privateJwk = { ...ecKey.privateKey.export({ format: 'jwk' }), kid: 'pk-1' };
     const token = await clientFor(g.tokenUrl, { oAuthClientId: 'pk', clientAuthMethod: 'private_key_jwt', privateKey: privateJwk, oAuthScopes: GLEWLWYD_SCOPE }).clientCredentialsAuthManager.getToken();
@@ -557,7 +556,7 @@ describe('Glewlwyd quirks', { skip: SKIP.Glewlwyd ?? false }, () => {
     assert.equal(payloadOf(token.accessToken)?.['client_id'], 'odd');
   });
 
-  test('a secret with + / : % ~ and a space over client_secret_basic: refused in the RFC 6749 form, accepted in the raw form (automatic fallback, one retry)', { todo: RAW_BASIC_TODO }, async () => {
+  test('a secret with + / : % ~ and a space over client_secret_basic: refused in the RFC 6749 form, accepted in the raw form (automatic fallback, one retry)', async () => {
     // Glewlwyd logs each refused client authentication.
     const refusals = (): number => glewlwyd!.output().split('Authorization invalid for client_id odd').length - 1;
     const before = refusals();
@@ -571,7 +570,7 @@ describe('Glewlwyd quirks', { skip: SKIP.Glewlwyd ?? false }, () => {
     assert.equal(await loggedSince(refusals, before, 1), 1);
   });
 
-  test("a secret with + / : % ~ and a space over client_secret_basic with basicEncoding: 'raw' pinned", { todo: RAW_BASIC_TODO }, async () => {
+  test("a secret with + / : % ~ and a space over client_secret_basic with basicEncoding: 'raw' pinned", async () => {
     const credentials = { oAuthClientId: 'odd', oAuthClientSecret: ODD_SECRET, oAuthScopes: GLEWLWYD_SCOPE, basicEncoding: 'raw' } as unknown as Credentials;
     const token = await clientFor(glewlwyd!.tokenUrl, credentials).clientCredentialsAuthManager.getToken();
     assert.equal(payloadOf(token.accessToken)?.['client_id'], 'odd');
@@ -616,7 +615,7 @@ describe('Authlib quirks', { skip: SKIP.Authlib ?? false }, () => {
     assert.equal((await authlib!.introspect(token.accessToken))?.client_id, 'odd');
   });
 
-  test('a secret with + / : % ~ and a space over client_secret_basic: refused in the RFC 6749 form, accepted in the raw form (automatic fallback, one retry)', { todo: RAW_BASIC_TODO }, async () => {
+  test('a secret with + / : % ~ and a space over client_secret_basic: refused in the RFC 6749 form, accepted in the raw form (automatic fallback, one retry)', async () => {
     const refused = (): number => authlib!.output().split('"POST /token HTTP/1.1" 401').length - 1;
     const before = refused();
     const token = await clientFor(authlib!.tokenUrl, { oAuthClientId: 'odd', oAuthClientSecret: ODD_SECRET }, tls()).clientCredentialsAuthManager.getToken();
@@ -624,7 +623,7 @@ describe('Authlib quirks', { skip: SKIP.Authlib ?? false }, () => {
     assert.equal(await loggedSince(refused, before, 1), 1, 'one refused RFC 6749 attempt, then the raw form');
   });
 
-  test("a secret with + / : % ~ and a space over client_secret_basic with basicEncoding: 'raw' pinned", { todo: RAW_BASIC_TODO }, async () => {
+  test("a secret with + / : % ~ and a space over client_secret_basic with basicEncoding: 'raw' pinned", async () => {
     const credentials = { oAuthClientId: 'odd', oAuthClientSecret: ODD_SECRET, basicEncoding: 'raw' } as unknown as Credentials;
     const token = await clientFor(authlib!.tokenUrl, credentials, tls()).clientCredentialsAuthManager.getToken();
     assert.equal((await authlib!.introspect(token.accessToken))?.client_id, 'odd');
