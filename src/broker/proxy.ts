@@ -57,6 +57,10 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   });
 }
 
+function uncork(res: ServerResponse): void {
+  res.uncork();
+}
+
 /** How one upstream attempt ended. */
 type Outcome = 'done' | 'replay' | 'replay-nonce' | 'failed';
 
@@ -111,6 +115,9 @@ class UpstreamAttempt implements Dispatcher.DispatchHandler {
     proxy.metrics.proxied(route.config.path, statusCode);
     this.#started = true;
     if (proxy.draining()) res.shouldKeepAlive = false;
+    // Headers, a small body and its end usually arrive in one tick: corked, they leave in one write.
+    res.cork();
+    process.nextTick(uncork, res);
     res.writeHead(statusCode, forwardResponseHeaders(headers));
     if (res.destroyed) controller.abort(new Error('the caller went away'));
   }
