@@ -13,6 +13,7 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
+import { startDpopApi } from './helpers/dpopApi.js';
 import { startFaultProxy, type FaultProxyHandle } from './helpers/faultProxy.js';
 import { startOidcProvider, type OidcProviderHandle } from './helpers/oidc.js';
 import { startRedis, type RedisHandle } from './helpers/redis.js';
@@ -417,6 +418,41 @@ describe('serve: outages and fleets', () => {
       await Promise.all([a.stop('SIGKILL'), b.stop('SIGKILL')]);
       await fresh.close();
       await redis.close();
+    }
+  });
+});
+
+describe('serve: DPoP', () => {
+  test('a DPoP client gets a proof per request (nonces honoured at both servers) that a jose-verifying API accepts', async () => {
+    const op = await startOidcProvider({ dpop: 'nonce', clients: [{ client_id: 'dpop-svc', client_secret: 'dpop-secret', dpop_bound_access_tokens: true }] });
+    const api = await startDpopApi({ issuer: op.issuer, jwksUrl: op.jwksUrl, audience: op.resource, requireNonce: true });
+    const dir = tempDir();
+    secretFile(dir, 's', 'dpop-secret');
+    const broker = await startBrokerProcess({
+      listen: '127.0.0.1:0',
+      tokenApi: { socket: join(dir, 't.sock') },
+      clients: { d: { tokenUrl: op.tokenUrl, clientId: 'dpop-svc', clientSecretFile: 's', dpop: true } },
+      routes: [{ path: '/dpop/', upstream: api.url, client: 'd' }],
+    }, dir);
+    try {
+      const first = await call(`${broker.url}/dpop/things?x=1`);
+      assert.equal(first.status, 200, first.body.toString());
+      for (let i = 0; i < 3; i++) assert.equal((await call(`${broker.url}/dpop/things`, { method: 'POST', body: `{"i":${i}}`, headers: { 'content-type': 'application/json' } })).status, 200);
+      const accepted = api.requests.filter((r) => r.verdict === 'ok');
+      assert.equal(accepted.length, 4);
+      assert.equal(accepted[0]!.proof!['htu'], `${api.url}/things`);
+      assert.equal(accepted[1]!.proof!['htm'], 'POST');
+      assert.equal(new Set(accepted.map((r) => r.proof!['jti'])).size, 4);
+      assert.match(String(accepted[0]!.headers.authorization), /^DPoP /);
+      assert.equal(op.tokenRequests.length >= 1 && op.tokenRequests.length <= 2, true, 'one token (after at most one nonce round trip)');
+      // The token API does not hand out a token bound to the broker's key.
+      const viaApi = await call('http://broker/v1/token/d', { socketPath: join(dir, 't.sock') });
+      assert.equal(viaApi.status, 409);
+      assert.ok(!viaApi.body.toString().includes('eyJ'));
+    } finally {
+      await broker.stop('SIGKILL');
+      await api.close();
+      await op.close();
     }
   });
 });
