@@ -225,6 +225,27 @@ describe('serve: one broker, one token endpoint, one upstream', () => {
     assert.equal(upstream.requests.length, before);
   });
 
+  test('callers that go away mid-request (waiting for the upstream, mid-upload) leave the broker serving', async () => {
+    const port = portOf(broker.url);
+    const waiting = connect(port, '127.0.0.1');
+    waiting.on('error', () => undefined);
+    waiting.write('GET /api/slow HTTP/1.1\r\nhost: x\r\n\r\n');
+    const uploading = connect(port, '127.0.0.1');
+    uploading.on('error', () => undefined);
+    uploading.write('POST /api/echo HTTP/1.1\r\nhost: x\r\ncontent-length: 10000000\r\n\r\n');
+    uploading.write(randomBytes(1_000_000));
+    const small = connect(port, '127.0.0.1');
+    small.on('error', () => undefined);
+    small.write('POST /api/x HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\nonly part');
+    await sleep(300);
+    waiting.destroy();
+    uploading.destroy();
+    small.destroy();
+    await sleep(1_500);
+    assert.equal(broker.child.exitCode, null);
+    assert.equal((await call(`${broker.url}/api/after-aborts`)).status, 200);
+  });
+
   test('token API on the Unix socket: mode 0600, the token as JSON, no-store', async () => {
     const socketPath = join(dir, 'broker.sock');
     assert.equal(statSync(socketPath).mode & 0o777, 0o600);
