@@ -335,9 +335,14 @@ export interface BrokerBenchResults {
   command: string;
   machine: string;
   loadAverage: number[];
+  cores: number;
+  /** Largest max/min of one contender's per-round rates. */
+  swing: number;
   rounds: number;
   windowMs: number;
   rows: BrokerBenchRow[];
+  /** Each round's rate per contender, in run order of rounds. */
+  perRound: Record<string, { c1: number[]; c64: number[] }>;
   targets: { target: string; value: string; met: boolean }[];
 }
 
@@ -432,9 +437,12 @@ export async function runBrokerBench(options: { quick?: boolean; write?: boolean
       command: options.quick ? 'node dist/bench/run.js --only S9 --quick' : 'node dist/bench/run.js --only S9',
       machine: `${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? 'unknown'}`,
       loadAverage: loadavg().map((l) => Number(l.toFixed(2))),
+      cores: cpus().length,
+      swing: Number(Math.max(...names.flatMap((n) => [rps[n]!.c1, rps[n]!.c64].map((v) => Math.max(...v) / Math.min(...v)))).toFixed(1)),
       rounds,
       windowMs,
       rows,
+      perRound: Object.fromEntries(names.map((n) => [n, { c1: rps[n]!.c1.map(Math.round), c64: rps[n]!.c64.map(Math.round) }])),
       targets,
     };
     for (const row of rows) log(`  ${row.name}: ${row.c1}/${row.c64} req/s, p50 ${row.p50} ms, p99 ${row.p99} ms, CPU ${row.cpuUs ?? '-'} µs/request, ${row.errors} errors`);
@@ -462,6 +470,12 @@ export function renderBrokerSection(r: BrokerBenchResults): string {
     '',
     `Measured ${r.date.slice(0, 10)} with \`${r.command}\` on ${r.machine} (load average ${r.loadAverage.join(', ')} at the end: other work shared the machine).`,
     `One Node upstream answering a small JSON body; each proxy forwards \`GET /api/items/42\` to it over keep-alive connections; the load generator is a separate process. ${r.rounds} rounds alternate the contenders; each rate is the median of the rounds (${r.windowMs} ms windows), each target ratio the median of the same-round ratios (back to back, so a burst of load elsewhere hits both sides); latencies are every request of every c=1 round, as the load generator saw them; CPU is the proxy processes' user+system time (from /proc) per request served.`,
+    ...(r.loadAverage[0]! > r.cores
+      ? [
+          '',
+          `**The machine was loaded** (load average ${r.loadAverage[0]} on ${r.cores} cores, from other engineers' builds and tests): a contender's rate swung up to ${r.swing}× between rounds (\`perRound\` in bench/results/broker.json). The rates and ratios below say more about the load than about the code; the CPU column (the proxy's own CPU time per request) is the steadier comparison. Re-run on a quiet machine before quoting a ratio.`,
+        ]
+      : []),
     '',
     '| contender | c=1 req/s | c=64 req/s | c=1 p50 ms | c=1 p99 ms | proxy CPU µs/request | errors |',
     '|---|---:|---:|---:|---:|---:|---:|',

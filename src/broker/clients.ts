@@ -7,6 +7,7 @@
 import { createHash, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { isAbsolute, resolve } from 'node:path';
+import { rootCertificates } from 'node:tls';
 import { Client } from '../client.js';
 import type { ClientConfiguration } from '../configuration.js';
 import { InvalidOptionError } from '../errors.js';
@@ -15,7 +16,6 @@ import { toKeyObject } from '../auth/jws.js';
 import type { AccessKey, TokenAccess } from '../adapters/tokenAccess.js';
 import type { TokenStore } from '../stores/tokenStore.js';
 import type { OAuthToken } from '../token.js';
-import { withSystemRoots } from '../cli/settings.js';
 import type { BrokerClientConfig } from './config.js';
 
 /** One open client of the broker. */
@@ -99,7 +99,7 @@ export async function openBrokerClient(config: BrokerClientConfig, options: Open
   const configuration: ClientConfiguration = {
     ...(config.tokenUrl !== undefined ? { tokenUrl: config.tokenUrl } : {}),
     ...(config.issuer !== undefined ? { issuer: config.issuer } : {}),
-    ...(cert !== undefined || ca !== undefined ? { tls: { ...(cert !== undefined ? { cert } : {}), ...(key !== undefined ? { key } : {}), ...(ca !== undefined ? { ca: withSystemRoots(ca) } : {}) } } : {}),
+    ...(cert !== undefined || ca !== undefined ? { tls: { ...(cert !== undefined ? { cert } : {}), ...(key !== undefined ? { key } : {}), ...(ca !== undefined ? { ca: `${rootCertificates.join('\n')}\n${ca}` } : {}) } } : {}),
     ...(dpopKey ? { dpop: { privateKey: dpopKey } } : {}),
     ...(options.tokenStore ? { tokenStore: options.tokenStore } : {}),
     ...(config.retries !== undefined ? { retry: { maxAttempts: config.retries + 1 } } : {}),

@@ -13,7 +13,7 @@ const RESPONSE_DROPPED = new Set(['connection', 'keep-alive', 'proxy-connection'
 
 /** The field names a `Connection` header lists (lower case), besides `close` and `keep-alive`. */
 export function connectionOptions(value: string | string[] | undefined): Set<string> | undefined {
-  if (value === undefined) return undefined;
+  if (value === undefined || value === 'keep-alive' || value === 'close') return undefined;
   let out: Set<string> | undefined;
   for (const part of (Array.isArray(value) ? value.join(',') : value).split(',')) {
     const name = part.trim().toLowerCase();
