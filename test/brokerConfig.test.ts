@@ -181,3 +181,27 @@ describe('serve command line', () => {
     assert.match(helpText()!, /client-credentials serve --config broker\.json/);
   });
 });
+
+describe('broker metrics', () => {
+  test('the exposition parses strictly, with escaped labels, cumulative buckets and every client\'s counters', async () => {
+    const { BrokerMetrics } = await import('../src/broker/metrics.js');
+    const { parsePrometheus } = await import('./helpers/prometheus.js');
+    const metrics = new BrokerMetrics();
+    const route = '/we"ird\\route\n';
+    metrics.proxied(route, 200);
+    metrics.proxied(route, 200);
+    metrics.proxied(route, 502);
+    for (const seconds of [0.0001, 0.003, 0.003, 0.2, 99]) metrics.latency(route, seconds);
+    const stats = { tokenRequests: 1, tokensObtained: 1, cacheHits: 5, waits: 2, backgroundRefreshes: 0, failures: 0, retries: 0, invalidations: 0, unauthorizedRetries: 0, storeHits: 0, storeErrors: 0, cachedTokens: 1, circuitOpen: true };
+    const families = parsePrometheus(metrics.render([{ name: 'crm', stats, hasToken: true }]));
+    const proxied = families.get('broker_proxied_requests_total')!.samples;
+    assert.deepEqual(proxied.map((s) => [s.labels['route'], s.labels['status'], s.value]), [[route, '200', 2], [route, '502', 1]]);
+    const histogram = families.get('broker_upstream_latency_seconds')!.samples;
+    assert.equal(histogram.find((s) => s.name.endsWith('_count'))!.value, 5);
+    assert.equal(histogram.find((s) => s.labels['le'] === '0.005')!.value, 3);
+    assert.equal(histogram.find((s) => s.labels['le'] === '30')!.value, 4);
+    assert.equal(families.get('broker_circuit_open')!.samples[0]!.value, 1);
+    assert.throws(() => parsePrometheus('# TYPE a counter\na -1\n'), /below 0/);
+    assert.throws(() => parsePrometheus('a{x="1} 1\n'), /unterminated|outside/);
+  });
+});
