@@ -95,6 +95,7 @@ async function floorMode(upstreamPort: number): Promise<void> {
     pool.dispatch({ path: `/v2${req.url!.slice(4)}`, method: req.method!, headers, body: req.method === 'GET' || req.method === 'HEAD' ? null : req }, handler);
   });
   server.keepAliveTimeout = 60_000;
+  process.once('SIGTERM', () => process.exit(0));
   announce(await listen(server));
 }
 
