@@ -355,8 +355,10 @@ describe('serve: one broker, one token endpoint, one upstream', () => {
   });
 
   test('SIGTERM: stops accepting, finishes the request in flight, exits 0', async () => {
-    const slow = call(`${broker.url}/api/slow`);
-    await sleep(300);
+    const slow = call(`${broker.url}/api/slow?drain`);
+    // SIGTERM once the request is in flight at the upstream (however slow the machine).
+    for (let i = 0; i < 400 && !upstream.requests.some((r) => r.url === '/v2/slow?drain'); i++) await sleep(25);
+    assert.ok(upstream.requests.some((r) => r.url === '/v2/slow?drain'));
     const exited = broker.stop('SIGTERM');
     await broker.waitFor('draining', 10_000, 0);
     await sleep(100);
@@ -373,7 +375,7 @@ describe('serve: outages and fleets', () => {
   let upstream: Upstream;
 
   before(async () => {
-    op = await startOidcProvider({ ttl: 8 });
+    op = await startOidcProvider({ ttl: 10 });
     upstream = await startUpstream();
   });
 
@@ -396,8 +398,8 @@ describe('serve: outages and fleets', () => {
       const obtained = Date.now();
       fault.setDown(true);
       const statuses: number[] = [];
-      // The 8 s token goes stale (background refreshes fail against the outage) but stays valid: serve it.
-      while (Date.now() - obtained < 6_000) {
+      // The 10 s token goes stale at 5 s (background refreshes fail against the outage) but stays valid: serve it.
+      while (Date.now() - obtained < 7_000) {
         statuses.push(...(await Promise.all(Array.from({ length: 5 }, () => call(`${broker.url}/during`)))).map((r) => r.status));
         await sleep(50);
       }
