@@ -23,7 +23,7 @@ export function connectionOptions(value: string | string[] | undefined): Set<str
   return out;
 }
 
-/** The request headers to forward, and the caller's own `Authorization` (when it sent one). */
+/** The request headers to forward, and what the proxy needs to know of the others. */
 export interface ForwardedRequestHeaders {
   /** A flat `[name, value, name, value…]` list, as undici takes it. */
   readonly headers: string[];
@@ -31,32 +31,50 @@ export interface ForwardedRequestHeaders {
   readonly authorization: string | undefined;
   /** The caller's `DPoP` proof, kept out of `headers`. */
   readonly dpop: string | undefined;
+  /** The request's `Content-Length` (forwarded too). */
+  readonly contentLength: string | undefined;
+  /** Whether the request came with a `Transfer-Encoding` (a body of unknown length; the field is not forwarded). */
+  readonly chunked: boolean;
 }
 
 /**
- * The fields of `raw` (Node's `rawHeaders`: names as sent, duplicates kept) to send upstream. `Authorization` and
- * `DPoP` are returned apart: the proxy decides whether the caller's or its own go out.
+ * The fields of `raw` (Node's `rawHeaders`: names as sent, duplicates kept) to send upstream, in one pass (Node's
+ * lazily built `req.headers` object is never needed). `Authorization` and `DPoP` are returned apart: the proxy
+ * decides whether the caller's or its own go out.
  */
-export function forwardRequestHeaders(raw: readonly string[], connection: string | string[] | undefined): ForwardedRequestHeaders {
-  const listed = connectionOptions(connection);
+export function forwardRequestHeaders(raw: readonly string[]): ForwardedRequestHeaders {
   const headers: string[] = [];
   let authorization: string | undefined;
   let dpop: string | undefined;
+  let connection: string | undefined;
+  let contentLength: string | undefined;
+  let chunked = false;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
+    const value = raw[i + 1]!;
     const lower = name.toLowerCase();
     if (lower === 'authorization') {
-      authorization ??= raw[i + 1];
+      authorization ??= value;
       continue;
     }
     if (lower === 'dpop') {
-      dpop ??= raw[i + 1];
+      dpop ??= value;
       continue;
     }
-    if (REQUEST_DROPPED.has(lower) || listed?.has(lower)) continue;
-    headers.push(name, raw[i + 1]!);
+    if (lower === 'connection') {
+      connection = connection === undefined ? value : `${connection}, ${value}`;
+      continue;
+    }
+    if (lower === 'content-length') contentLength = value;
+    else if (lower === 'transfer-encoding') chunked = true;
+    if (REQUEST_DROPPED.has(lower)) continue;
+    headers.push(name, value);
   }
-  return { headers, authorization, dpop };
+  const listed = connectionOptions(connection);
+  if (listed === undefined) return { headers, authorization, dpop, contentLength, chunked };
+  const kept: string[] = [];
+  for (let i = 0; i < headers.length; i += 2) if (!listed.has(headers[i]!.toLowerCase())) kept.push(headers[i]!, headers[i + 1]!);
+  return { headers: kept, authorization, dpop, contentLength, chunked };
 }
 
 /** The response fields (undici's parsed object) to send back, as a flat list for `writeHead`. */

@@ -73,7 +73,8 @@ class UpstreamAttempt implements Dispatcher.DispatchHandler {
   #discarding = false;
   #started: boolean;
   #controller: Dispatcher.DispatchController | undefined;
-  readonly #resume = (): void => this.#controller?.resume();
+  /** Resumes the upstream once the caller drained (made on first backpressure only). */
+  #resume: (() => void) | undefined;
 
   constructor(
     readonly res: ServerResponse,
@@ -131,7 +132,7 @@ class UpstreamAttempt implements Dispatcher.DispatchHandler {
     }
     if (!res.write(chunk)) {
       controller.pause();
-      res.once('drain', this.#resume);
+      res.once('drain', (this.#resume ??= () => this.#controller?.resume()));
     }
   }
 
@@ -163,7 +164,7 @@ async function forward(o: ProxyOptions, req: IncomingMessage, res: ServerRespons
   const route = match.route;
   const label = route.config.path;
   const method = req.method!;
-  const forwarded = forwardRequestHeaders(req.rawHeaders, req.headers.connection);
+  const forwarded = forwardRequestHeaders(req.rawHeaders);
   const headers = forwarded.headers;
   const passCaller = route.config.passAuthorization && forwarded.authorization !== undefined;
   if (passCaller) {
@@ -172,8 +173,8 @@ async function forward(o: ProxyOptions, req: IncomingMessage, res: ServerRespons
   }
   let body: Buffer | IncomingMessage | undefined;
   let keep = true;
-  const length = req.headers['content-length'];
-  if (req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0')) {
+  const length = forwarded.contentLength;
+  if (forwarded.chunked || (length !== undefined && length !== '0')) {
     const size = length === undefined ? Infinity : Number(length);
     if (size <= route.config.replayBodyBytes) {
       try {
