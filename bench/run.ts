@@ -12,6 +12,7 @@
  *   --quick             every scenario, briefly; asserts that each ran and that our Client's correctness counts hold
  *                       (no speed is asserted). Results go to the OS temp directory, not bench/results.
  *   --only S1,S3        run only these scenarios (results are not written to bench/results).
+ *   --only S9           the broker scenario (bench/broker.ts): `client-credentials serve` vs direct, nginx, fastify, undici.
  *   --merge             with --only: put these scenarios' results into bench/results/latest.json in place of theirs,
  *                       keep the other scenarios' figures, and regenerate docs/bench.md and docs/bench.svg.
  *   --contenders a,b    run only these contenders in S1, S7 and S8 (`--quick` runs only ours in S7 and S8).
@@ -20,6 +21,7 @@
  *   --profile           run our Client on the S1 load at concurrency 64 under `--cpu-prof`; writes .cpuprofile files
  *                       to the OS temp directory (`--contender=undici`, `--concurrency=1` to change either).
  */
+import { keepBrokerSection, runBrokerBench } from './broker.js';
 import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { tmpdir, cpus } from 'node:os';
@@ -626,7 +628,7 @@ async function profile(): Promise<void> {
 }
 
 function writeReports(results: BenchResults): void {
-  writeFileSync(join(ROOT, 'docs/bench.md'), renderMarkdown(results));
+  writeFileSync(join(ROOT, 'docs/bench.md'), keepBrokerSection(renderMarkdown(results)));
   writeFileSync(join(ROOT, 'docs/bench.svg'), renderSvg(results));
 }
 
@@ -639,6 +641,11 @@ async function main(): Promise<void> {
     return;
   }
   if (args.includes('--profile')) return profile();
+  // S9, the broker (bench/broker.ts): its own processes and its own section of docs/bench.md; only with --only S9.
+  if (only?.has('S9')) {
+    await runBrokerBench({ quick });
+    if (only.size === 1) return;
+  }
   const started = Date.now();
   const servers = await startServers();
   const results: BenchResults = {

@@ -70,6 +70,7 @@ export const COMMANDS = {
     ca: { type: 'string' },
     timeout: { type: 'string' },
   },
+  serve: { ...GLOBAL_OPTIONS, config: { type: 'string' }, check: { type: 'boolean' } },
   help: { ...GLOBAL_OPTIONS },
 } as const satisfies Record<string, OptionSpec>;
 
@@ -119,6 +120,8 @@ export interface Flags {
   header?: string[];
   data?: string;
   include?: boolean;
+  /** `serve`: validate the configuration and exit. */
+  check?: boolean;
 }
 
 /** The parsed command line. */
@@ -163,7 +166,7 @@ export function parseCommandLine(argv: readonly string[]): ParsedArgs {
   const at = commandIndex(argv);
   const word = at >= 0 ? argv[at]! : undefined;
   if (word !== undefined && !(word in COMMANDS)) {
-    throw new CliError(`unknown command '${word}'`, 'the commands are token, call, inspect and help; see `client-credentials help`');
+    throw new CliError(`unknown command '${word}'`, 'the commands are token, call, inspect, serve and help; see `client-credentials help`');
   }
   const command = word as CommandName | undefined;
   const rest = joinNegativeValues(at >= 0 ? [...argv.slice(0, at), ...argv.slice(at + 1)] : [...argv]);

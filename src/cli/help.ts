@@ -79,6 +79,7 @@ Usage:
   client-credentials call METHOD URL [-H ...] [--data ...|--json ...] [-i]
                                                      call an API with the token; body on stdout
   client-credentials inspect [TOKEN|-] [--verify]    decode a JWT; --verify checks it against --issuer
+  client-credentials serve --config broker.json      run the token broker and credential-injecting proxy
   client-credentials help [COMMAND]                  help on a command
 
 Example:
@@ -144,7 +145,28 @@ The token itself is never printed.
 
 ${GLOBAL}
 `,
-  help: `Usage: client-credentials help [token|call|inspect]
+  serve: `Usage: client-credentials serve --config FILE [--check]
+
+Runs the token broker: a reverse proxy that sets each route's Authorization to its OAuth client's token (for
+services in any language, which never see a secret), a token API (GET /v1/token/<client>) on a Unix socket, and
+admin endpoints (/healthz, /readyz, /metrics). Tokens come from the library's lifecycle: one shared request per
+window (per fleet with a Redis tokenStore), refreshed ahead, kept through token endpoint outages.
+One JSON log line per event on stdout; secrets and tokens never appear in it. See docs/broker.md.
+
+  --config FILE              the broker's JSON configuration (or CLIENT_CREDENTIALS_CONFIG); \${ENV} references
+                             in its values are replaced by the environment's
+  --check                    validate the configuration (and read its files), print "ok" and exit
+
+Signals: SIGHUP reloads the configuration (a bad one keeps the old and logs why); SIGTERM (or Ctrl-C) stops
+accepting, finishes in-flight requests within shutdownGraceSeconds (default 30) and exits.
+Secret, key and certificate files are re-read when they change.
+
+${GLOBAL}
+
+Exit codes:
+  0 stopped cleanly   2 bad configuration or a file that cannot be read   5 internal error
+`,
+  help: `Usage: client-credentials help [token|call|inspect|serve]
 `,
 };
 

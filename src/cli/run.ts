@@ -11,6 +11,7 @@ import { helpText, usageText } from './help.js';
 import { inspectCommand } from './inspect.js';
 import { Output, type Io } from './output.js';
 import { openSession, type Session } from './session.js';
+import { serveCommand } from './serve.js';
 import { tokenCommand } from './token.js';
 
 /** The package version, read from package.json beside the compiled files. */
@@ -72,7 +73,7 @@ export async function run(argv: readonly string[], io: Io, signal: AbortSignal =
   if (flags.help || command === 'help') {
     const topic = command === 'help' ? positionals[0] : command;
     const text = helpText(topic);
-    if (text === undefined) return report(out, new CliError(`no help on '${topic}'`, 'the commands are token, call, inspect and help'), 'token', undefined);
+    if (text === undefined) return report(out, new CliError(`no help on '${topic}'`, 'the commands are token, call, inspect, serve and help'), 'token', undefined);
     out.result(text);
     return ExitCode.Ok;
   }
@@ -86,6 +87,7 @@ export async function run(argv: readonly string[], io: Io, signal: AbortSignal =
   let deadline: { signal: AbortSignal; clear(): void } | undefined;
   try {
     if (command === 'inspect') return await inspectCommand(positionals, flags, io, out);
+    if (command === 'serve') return await serveCommand(positionals, flags, io, out, signal, version());
     if (command === 'token' && positionals.length > 0) throw new CliError(`token takes no arguments, got "${positionals[0]}"`, 'usage: client-credentials token [--json] [--no-cache]');
     if (flags['client-secret-stdin'] && (flags.data === '@-' || flags.json === '@-')) {
       throw new CliError(`--${flags.data === '@-' ? 'data' : 'json'} @- and --client-secret-stdin both want standard input`, 'read the secret from --client-secret-file instead');

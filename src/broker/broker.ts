@@ -1,0 +1,326 @@
+/**
+ * The broker's composition root: reads the configuration, opens the clients and the token store, starts the proxy,
+ * admin and token API servers, re-reads secret and key files when they change, reloads the configuration on demand
+ * (a bad one keeps the old and logs why), and shuts down draining in-flight requests within a grace period.
+ */
+import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { dirname } from 'node:path';
+import { Agent } from 'undici';
+import { InvalidOptionError } from '../errors.js';
+import { Redactor } from '../redaction.js';
+import type { TokenStore } from '../stores/tokenStore.js';
+import { createAdminHandler } from './admin.js';
+import { openBrokerClient, type BrokerClient } from './clients.js';
+import { parseBrokerConfig, type BrokerConfig } from './config.js';
+import { describeEndpoint, type Endpoint } from './endpoint.js';
+import { createLog, describeError, type Log } from './log.js';
+import { BrokerMetrics } from './metrics.js';
+import { createProxyHandler, refuseTunnel, type ProxyState } from './proxy.js';
+import { compileRoutes } from './routes.js';
+import { ApiKeys, createTokenApiHandler } from './tokenApi.js';
+import { FileWatcher } from './watch.js';
+
+/** How to start a broker. */
+export interface BrokerOptions {
+  /** The JSON configuration file (absolute). */
+  readonly configPath: string;
+  /** Where `${ENV}` references are looked up. */
+  readonly env: Readonly<Record<string, string | undefined>>;
+  /** Receives each log line (JSON, newline-terminated). */
+  readonly write: (line: string) => void;
+  readonly userAgent: string;
+}
+
+/** A running broker. */
+export interface Broker {
+  /** The addresses listened on, as `host:port` or `unix:/path` (ports resolved when 0 was asked). */
+  readonly addresses: Readonly<Record<'listen' | 'admin' | 'tokenApiSocket' | 'tokenApiListen', string | undefined>>;
+  /** Reloads the configuration file; false (and the old configuration kept) when it is bad. */
+  reload(): Promise<boolean>;
+  /** Stops accepting, waits for in-flight requests up to the grace period, then closes everything. */
+  shutdown(): Promise<void>;
+}
+
+/** Reads and validates the configuration file. @throws InvalidOptionError naming the JSON path. */
+export async function loadBrokerConfig(path: string, env: Readonly<Record<string, string | undefined>>): Promise<BrokerConfig> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    throw new InvalidOptionError('--config', `names a file that cannot be read (${path}: ${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new InvalidOptionError('--config', `names a file that is not valid JSON (${path}: ${(error as Error).message})`);
+  }
+  return parseBrokerConfig(json, env);
+}
+
+interface State extends ProxyState {
+  readonly config: BrokerConfig;
+}
+
+function listen(server: Server, endpoint: Endpoint, mode?: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    if (endpoint.kind === 'unix') {
+      try {
+        if (lstatSync(endpoint.path, { throwIfNoEntry: false })?.isSocket()) unlinkSync(endpoint.path);
+      } catch {
+        // listen reports the real problem
+      }
+      // The socket is created under this umask, so it is never reachable by others, even for a moment.
+      const previous = mode !== undefined ? process.umask(0o777 & ~mode) : undefined;
+      try {
+        server.listen(endpoint.path, () => {
+          server.off('error', reject);
+          if (mode !== undefined) chmodSync(endpoint.path, mode);
+          resolve(describeEndpoint(endpoint));
+        });
+      } finally {
+        if (previous !== undefined) process.umask(previous);
+      }
+      return;
+    }
+    server.listen(endpoint.port, endpoint.host, () => {
+      server.off('error', reject);
+      resolve(describeEndpoint(endpoint, (server.address() as AddressInfo).port));
+    });
+  });
+}
+
+function httpServer(handler: (req: IncomingMessage, res: ServerResponse) => void): Server {
+  const server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 0, headersTimeout: 60_000 }, handler);
+  server.on('connect', (_req, socket) => refuseTunnel(socket, 405));
+  server.on('upgrade', (_req, socket) => refuseTunnel(socket, 501));
+  server.on('clientError', (_error, socket) => {
+    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+    else socket.destroy();
+  });
+  return server;
+}
+
+async function openStore(url: string, log: Log): Promise<{ store: TokenStore | undefined; close(): Promise<void> }> {
+  if (url === 'memory') return { store: undefined, close: async () => undefined };
+  const [{ createClient }, { RedisTokenStore }] = await Promise.all([import('redis'), import('../stores/redis.js')]);
+  const redis = createClient({ url });
+  redis.on('error', (error: unknown) => log('warn', 'token_store_error', { error: describeError(error) }));
+  await redis.connect();
+  const store = new RedisTokenStore({ client: redis });
+  return {
+    store,
+    close: async () => {
+      await store.close?.();
+      await redis.close().catch(() => undefined);
+    },
+  };
+}
+
+const CLIENT_EVENTS = ['tokenFetched', 'tokenRefreshed', 'refreshFailed', 'tokenInvalidated', 'circuitOpen', 'circuitClosed', 'storeError'] as const;
+
+/** Logs a client's lifecycle events (they carry no secret and no token). */
+function logEvents(client: BrokerClient, log: Log): void {
+  for (const name of CLIENT_EVENTS) {
+    client.client.on(name, (event) => {
+      const e = event as unknown as Record<string, unknown>;
+      const fields: Record<string, unknown> = { client: client.name };
+      if (typeof e['source'] === 'string') fields['source'] = e['source'];
+      if (typeof e['expiresAtMs'] === 'number') fields['expiresAt'] = new Date(e['expiresAtMs']).toISOString();
+      if (typeof e['reason'] === 'string') fields['reason'] = e['reason'];
+      if (e['error'] !== undefined) fields['error'] = describeError(e['error']);
+      if (typeof e['failures'] === 'number') fields['failures'] = e['failures'];
+      log(name === 'refreshFailed' || name === 'circuitOpen' || name === 'storeError' ? 'warn' : 'info', name, fields);
+    });
+  }
+}
+
+/** Closes clients a little later, so that requests that already hold them finish. */
+function retire(clients: Iterable<BrokerClient>, afterMs: number): void {
+  const list = [...clients];
+  if (list.length === 0) return;
+  setTimeout(() => void Promise.all(list.map((c) => c.client.close())), afterMs).unref();
+}
+
+/**
+ * Starts a broker from its configuration file.
+ * @throws InvalidOptionError for a bad configuration (naming the JSON path) or a file that cannot be read.
+ */
+export async function startBroker(options: BrokerOptions): Promise<Broker> {
+  const redactor = new Redactor();
+  const log = createLog(options.write, Date.now, redactor);
+  const baseDir = dirname(options.configPath);
+  const config = await loadBrokerConfig(options.configPath, options.env);
+  const metrics = new BrokerMetrics();
+  const storeHandle = await openStore(config.tokenStore, log);
+
+  const open = async (cfg: BrokerConfig, previous?: ReadonlyMap<string, BrokerClient>): Promise<{ clients: Map<string, BrokerClient>; fresh: BrokerClient[]; kept: Set<string> }> => {
+    const clients = new Map<string, BrokerClient>();
+    const fresh: BrokerClient[] = [];
+    const kept = new Set<string>();
+    try {
+      for (const clientConfig of cfg.clients.values()) {
+        const old = previous?.get(clientConfig.name);
+        const opened = await openBrokerClient(clientConfig, { baseDir, tokenStore: storeHandle.store, userAgent: options.userAgent, dpopKey: old?.dpopKey, presetToken: undefined });
+        if (old && old.fingerprint === opened.fingerprint) {
+          void opened.client.close();
+          clients.set(old.name, old);
+          kept.add(old.name);
+        } else {
+          fresh.push(opened);
+          clients.set(opened.name, opened);
+        }
+      }
+    } catch (error) {
+      await Promise.all(fresh.map((c) => c.client.close()));
+      throw error;
+    }
+    for (const c of fresh) {
+      for (const secret of c.secrets) redactor.add(secret);
+      logEvents(c, log);
+    }
+    return { clients, fresh, kept };
+  };
+
+  const keys = config.tokenApi?.listen?.kind === 'tcp' ? new ApiKeys() : undefined;
+  const keyPath = config.tokenApi?.keyFile === undefined ? undefined : config.tokenApi.keyFile.startsWith('/') ? config.tokenApi.keyFile : `${baseDir}/${config.tokenApi.keyFile}`;
+  const loadKeys = async (): Promise<void> => {
+    if (!keys || keyPath === undefined) return;
+    let text: string;
+    try {
+      text = await readFile(keyPath, 'utf8');
+    } catch (error) {
+      throw new InvalidOptionError('tokenApi.keyFile', `names a file that cannot be read (${keyPath}: ${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+    }
+    if (keys.load(text) === 0) throw new InvalidOptionError('tokenApi.keyFile', `names a file with no key (${keyPath})`);
+  };
+  await loadKeys();
+
+  let state: State;
+  {
+    const { clients } = await open(config);
+    state = { config, clients, routes: compileRoutes(config.routes) };
+  }
+  let draining = false;
+  const dispatcher = new Agent({ keepAliveTimeout: 30_000, keepAliveMaxTimeout: 600_000, connect: { timeout: 10_000 } });
+
+  const watcher = new FileWatcher(config.watchIntervalMs, (paths) => void filesChanged(paths));
+  const watchAll = (): Promise<void> => watcher.watch([...[...state.clients.values()].flatMap((c) => c.files), ...(keyPath !== undefined ? [keyPath] : [])]);
+
+  /** Re-opens the clients built from a changed file, each starting with the token its predecessor held. */
+  async function filesChanged(paths: string[]): Promise<void> {
+    if (draining) return;
+    const changed = new Set(paths);
+    if (keyPath !== undefined && changed.has(keyPath)) {
+      try {
+        await loadKeys();
+        log('info', 'keys_reloaded', { file: keyPath });
+      } catch (error) {
+        log('error', 'keys_reload_failed', { file: keyPath, error: describeError(error) });
+      }
+    }
+    const clients = new Map(state.clients);
+    const retired: BrokerClient[] = [];
+    for (const old of state.clients.values()) {
+      if (!old.files.some((f) => changed.has(f))) continue;
+      try {
+        const opened = await openBrokerClient(old.config, { baseDir, tokenStore: storeHandle.store, userAgent: options.userAgent, dpopKey: old.dpopKey, presetToken: old.access.peek(old.key) });
+        for (const secret of opened.secrets) redactor.add(secret);
+        logEvents(opened, log);
+        clients.set(old.name, opened);
+        retired.push(old);
+        log('info', 'client_files_reloaded', { client: old.name, files: old.files.filter((f) => changed.has(f)) });
+      } catch (error) {
+        log('error', 'client_files_reload_failed', { client: old.name, error: describeError(error) });
+      }
+    }
+    if (retired.length) {
+      state = { ...state, clients };
+      retire(retired, config.upstreamTimeoutMs);
+    }
+    await watchAll();
+  }
+
+  const proxy = httpServer(createProxyHandler({ state: () => state, dispatcher, metrics, log, upstreamTimeoutMs: config.upstreamTimeoutMs, draining: () => draining }));
+  const servers: Server[] = [proxy];
+  const addresses: Record<'listen' | 'admin' | 'tokenApiSocket' | 'tokenApiListen', string | undefined> = { listen: undefined, admin: undefined, tokenApiSocket: undefined, tokenApiListen: undefined };
+  try {
+    addresses.listen = await listen(proxy, config.listen, config.listen.kind === 'unix' ? 0o600 : undefined);
+    if (config.admin) {
+      const admin = httpServer(createAdminHandler({ clients: () => state.clients, metrics, readyTimeoutMs: 10_000, draining: () => draining }));
+      servers.push(admin);
+      addresses.admin = await listen(admin, config.admin, config.admin.kind === 'unix' ? 0o600 : undefined);
+    }
+    if (config.tokenApi?.socket !== undefined) {
+      const api = httpServer(createTokenApiHandler({ clients: () => state.clients, keys: undefined, metrics, log, now: Date.now }));
+      servers.push(api);
+      addresses.tokenApiSocket = await listen(api, { kind: 'unix', path: config.tokenApi.socket }, 0o600);
+    }
+    if (config.tokenApi?.listen !== undefined) {
+      const tcp = config.tokenApi.listen;
+      const api = httpServer(createTokenApiHandler({ clients: () => state.clients, keys: tcp.kind === 'tcp' ? keys : undefined, metrics, log, now: Date.now }));
+      servers.push(api);
+      addresses.tokenApiListen = await listen(api, tcp, tcp.kind === 'unix' ? 0o600 : undefined);
+    }
+  } catch (error) {
+    for (const server of servers) server.close();
+    await Promise.all([...state.clients.values()].map((c) => c.client.close()));
+    await storeHandle.close();
+    watcher.close();
+    throw error;
+  }
+  await watchAll();
+  log('info', 'listening', { ...addresses, clients: [...state.clients.keys()], routes: config.routes.map((r) => r.path), tokenStore: config.tokenStore === 'memory' ? 'memory' : 'redis' });
+
+  const reload = async (): Promise<boolean> => {
+    if (draining) return false;
+    let next: BrokerConfig;
+    let opened;
+    try {
+      next = await loadBrokerConfig(options.configPath, options.env);
+      opened = await open(next, state.clients);
+    } catch (error) {
+      metrics.reloaded(false);
+      log('error', 'reload_failed', { reason: describeError(error), kept: 'the previous configuration' });
+      return false;
+    }
+    const unchanged = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
+    const needsRestart = (['listen', 'admin', 'tokenApi', 'tokenStore', 'allowRemote'] as const).filter((k) => !unchanged(config[k], next[k]));
+    if (needsRestart.length) log('warn', 'restart_needed', { settings: needsRestart, note: 'these settings take effect at the next start' });
+    const retired = [...state.clients.values()].filter((c) => !opened.kept.has(c.name));
+    state = { config: next, clients: opened.clients, routes: compileRoutes(next.routes) };
+    retire(retired, config.upstreamTimeoutMs);
+    await watchAll();
+    metrics.reloaded(true);
+    log('info', 'reloaded', { clients: [...opened.clients.keys()], reopened: opened.fresh.map((c) => c.name), routes: next.routes.map((r) => r.path) });
+    return true;
+  };
+
+  let shutting: Promise<void> | undefined;
+  const shutdown = (): Promise<void> =>
+    (shutting ??= (async () => {
+      draining = true;
+      log('info', 'draining', { graceSeconds: config.shutdownGraceMs / 1000 });
+      watcher.close();
+      const closed = Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+      const idle = setInterval(() => servers.forEach((s) => s.closeIdleConnections()), 50);
+      let timer: NodeJS.Timeout | undefined;
+      const expired = await Promise.race([closed.then(() => false), new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), config.shutdownGraceMs)))]);
+      clearInterval(idle);
+      clearTimeout(timer);
+      if (expired) {
+        log('warn', 'grace_expired', { note: 'connections still open were closed' });
+        servers.forEach((s) => s.closeAllConnections());
+      }
+      await Promise.all([...state.clients.values()].map((c) => c.client.close()));
+      await dispatcher.close().catch(() => undefined);
+      await storeHandle.close();
+      log('info', 'stopped', {});
+    })());
+
+  return { addresses, reload, shutdown };
+}
