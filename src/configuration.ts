@@ -122,10 +122,15 @@ export interface ClientConfiguration {
    * token's usable lifetime (a 60 s token is refreshed after 30 s, a 24 h token after 12 h; a server's earlier
    * `refresh_in` wins), which makes a token-endpoint outage shorter than half a token's lifetime fail no request.
    * A smaller value saves token requests (a provider that bills per token) at the cost of that guarantee; a value
-   * longer than half the usable lifetime is clamped to that half.
+   * longer than half the usable lifetime is clamped to that half. `0` turns the stale window off; any other value
+   * must be longer than `clockSkew` (else no token would ever be stale before it expires): a shorter one throws
+   * {@link InvalidOptionError}.
    */
   refreshAhead?: number;
-  /** Lifetime in seconds assumed when the server sends no `expires_in` and the token is not a JWT with `exp`. Default 300. */
+  /**
+   * Lifetime in seconds assumed when the server sends no `expires_in` and the token is not a JWT with `exp`. Default
+   * 300. Clamped to `maxTokenLifetime`, like every lifetime.
+   */
   defaultTokenLifetime?: number;
   /** Upper bound in seconds for any token lifetime. Default 31,536,000 (one year). */
   maxTokenLifetime?: number;
@@ -348,6 +353,30 @@ function resolveCredentials(raw: unknown, path: string): ResolvedCredentials | u
   };
 }
 
+/**
+ * `refreshAhead`, checked against the clock skew: a token turns stale `refreshAhead` seconds before its expiry and
+ * expires `clockSkew` seconds before it, so a `refreshAhead` not longer than `clockSkew` (other than 0, which turns the
+ * stale window off on purpose) would leave no stale window at all, and callers would wait at every expiry.
+ */
+function checkRefreshAhead(value: unknown, credentials: ClientCredentialsAuthCredentials | undefined, clockSkew: number): number | undefined {
+  const refreshAhead = checkNumber('refreshAhead', value, 0);
+  if (refreshAhead !== undefined && refreshAhead > 0 && refreshAhead <= clockSkew) {
+    const skewName = credentials?.clockSkew === undefined && credentials?.oAuthClockSkew !== undefined ? 'oAuthClockSkew' : 'clockSkew';
+    throw new InvalidOptionError(
+      'refreshAhead',
+      `(${refreshAhead} s) must be longer than \`clientCredentialsAuthCredentials.${skewName}\` (${clockSkew} s): a token turns stale \`refreshAhead\` seconds before its expiry but is already expired \`${skewName}\` seconds before it, so no background refresh would ever run and callers would wait at every expiry (set it above ${clockSkew}, leave it unset for the default, or 0 to turn the stale window off on purpose)`,
+    );
+  }
+  return refreshAhead;
+}
+
+/** The lifetime policy: `defaultTokenLifetime` is clamped to `maxTokenLifetime`, like every other lifetime. */
+function resolveLifetime(config: ClientConfiguration): LifetimePolicy {
+  const maxLifetime = checkNumber('maxTokenLifetime', config.maxTokenLifetime, 1) ?? DEFAULT_LIFETIME_POLICY.maxLifetime;
+  const defaultLifetime = checkNumber('defaultTokenLifetime', config.defaultTokenLifetime, 1) ?? DEFAULT_LIFETIME_POLICY.defaultLifetime;
+  return { defaultLifetime: Math.min(defaultLifetime, maxLifetime), maxLifetime };
+}
+
 /** Validates a {@link ClientConfiguration} and fills in defaults. */
 export function resolveConfiguration(config: ClientConfiguration = {}): ResolvedConfiguration {
   if (typeof config !== 'object' || config === null) throw new InvalidOptionError('configuration', 'must be an object');
@@ -416,11 +445,8 @@ export function resolveConfiguration(config: ClientConfiguration = {}): Resolved
     timeout,
     tokenRequestTimeout: checkNumber('tokenRequestTimeout', config.tokenRequestTimeout, 1, 2_147_483_647) ?? (timeout > 0 ? timeout : 30_000),
     maxTokenResponseBytes: checkNumber('maxTokenResponseBytes', config.maxTokenResponseBytes, 256) ?? 65_536,
-    refreshAhead: checkNumber('refreshAhead', config.refreshAhead, 0),
-    lifetime: {
-      defaultLifetime: checkNumber('defaultTokenLifetime', config.defaultTokenLifetime, 1) ?? DEFAULT_LIFETIME_POLICY.defaultLifetime,
-      maxLifetime: checkNumber('maxTokenLifetime', config.maxTokenLifetime, 1) ?? DEFAULT_LIFETIME_POLICY.maxLifetime,
-    },
+    refreshAhead: checkRefreshAhead(config.refreshAhead, config.clientCredentialsAuthCredentials, credentials?.clockSkew ?? 0),
+    lifetime: resolveLifetime(config),
     retry,
     circuitBreaker,
     retryOnUnauthorized: config.retryOnUnauthorized ?? true,
