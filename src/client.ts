@@ -563,7 +563,7 @@ export class Client {
 function redactingProvider(provider: NonNullable<ResolvedConfiguration['credentials']>['provider'] & {}, redactor: Redactor): typeof provider {
   return async (last, manager) => {
     try {
-      return await provider(last, manager);
+      return await manager.runAsProvider(() => provider(last, manager));
     } catch (error) {
       throw redactor.scrub(error);
     }
