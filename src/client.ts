@@ -273,7 +273,7 @@ export class Client {
       }
       return key;
     };
-    const store = config.tokenStore ? new GuardedStore(config.tokenStore, config.tokenStoreTimeout, events, counters, undefined, { entryAuth: EntryAuth.fromCredentials(credentials?.clientAuth) }) : undefined;
+    const store = config.tokenStore ? new GuardedStore(config.tokenStore, config.tokenStoreTimeout, events, counters, undefined, { entryAuth: EntryAuth.fromCredentials(credentials?.clientAuth), monotonic: config.clock.monotonic && (() => config.clock.monotonic!()) }) : undefined;
     const managerContext = { lifecycle: undefined as unknown as TokenLifecycle, fetcher, defaultKey, keyFor, policy, now };
     const manager = new ClientCredentialsAuthManager(managerContext);
     const source = new TokenSource({
