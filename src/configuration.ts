@@ -37,7 +37,9 @@ export interface DispatcherLike {
 
 /**
  * Supplies a token when there is none or it has expired. Return a stored token, or `authManager.fetchToken()`.
- * When it is set, the provider is what refreshes.
+ * When it is set, the provider is what refreshes. Inside it, `authManager.getToken()` never waits for the provider
+ * itself: it returns the usable token, else a new one from the token endpoint; `client.close()` cancels its
+ * `authManager.fetchToken()`.
  */
 export type OAuthTokenProvider = (lastOAuthToken: OAuthToken | undefined, authManager: ClientCredentialsAuthManager) => Promise<OAuthTokenInput> | OAuthTokenInput;
 
