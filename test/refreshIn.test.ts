@@ -66,7 +66,7 @@ test('refresh_in 0.001, 2 s of real time, 8 callers: a handful of token requests
         }
       }),
     );
-    assert.ok(calls > 100, `the callers ran (${calls} calls)`);
+    assert.ok(calls > 20, `the callers ran (${calls} calls)`);
     // A 4 s token is stale 1 s after its issue (the floor): at most about one refresh per second; wide margin for a
     // slow machine, where the old code made one per call.
     assert.ok(endpoint.requests.length <= 5, `${endpoint.requests.length} token requests in 2 s`);
