@@ -108,8 +108,8 @@ export class TokenLifecycle {
   readonly #cache: TokenCache<Entry>;
   /** Every fetch running, detached ones included, so that `close()` reaches them all. */
   readonly #flights = new Set<Flight>();
-  /** Access tokens the API refused, never to be installed again: value → monotonic ms of the refusal. Bounded, oldest first out. */
-  readonly #refusals = new Map<string, number>();
+  /** Access tokens the API refused, never to be installed again, oldest refusal first; bounded by {@link REFUSED_KEPT}. */
+  readonly #refusals = new Set<string>();
   /** Aborted by {@link TokenLifecycle.close}. */
   readonly #life = new AbortController();
   #closed = false;
@@ -206,12 +206,12 @@ export class TokenLifecycle {
    */
   refuse(key: TokenKey, accessToken: string): RefuseOutcome {
     const entry = this.#cache.entry(key);
-    const now = this.#o.monotonic();
     if (entry.record?.token.accessToken !== accessToken) {
       if (this.#insisted(entry)?.accessToken === accessToken) return 'throttled';
-      this.#remember(accessToken, now);
+      this.#remember(accessToken);
       return 'replaced';
     }
+    const now = this.#o.monotonic();
     // Throttled only for a fresh token: one near its expiry may well be refused by an API whose clock is ahead, and
     // is replaced as usual however recent the last refusal was.
     if (now - entry.lastRefusalAt < REFUSAL_REFETCH_INTERVAL && this.#o.now() < entry.record.staleAtMs) return 'throttled';
@@ -243,10 +243,10 @@ export class TokenLifecycle {
   }
 
   /** Remembers a refused access token (by value, for every key; the oldest refusal is forgotten first). */
-  #remember(accessToken: string, at: number): void {
+  #remember(accessToken: string): void {
     this.#refusals.delete(accessToken);
-    this.#refusals.set(accessToken, at);
-    if (this.#refusals.size > REFUSED_KEPT) this.#refusals.delete(this.#refusals.keys().next().value!);
+    this.#refusals.add(accessToken);
+    if (this.#refusals.size > REFUSED_KEPT) this.#refusals.delete(this.#refusals.values().next().value!);
   }
 
   /** The refused token the endpoint insisted on for `entry`, while it still stands (recent and unexpired). */
@@ -260,7 +260,7 @@ export class TokenLifecycle {
 
   #drop(entry: Entry, reason: 'unauthorized' | 'manual'): void {
     const dropped = entry.record!.token.accessToken;
-    this.#remember(dropped, this.#o.monotonic());
+    this.#remember(dropped);
     entry.record = undefined;
     entry.refreshFailures = 0;
     entry.nextRefreshAt = 0;
