@@ -6,6 +6,7 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { ApiError, Client, type OAuthToken } from '../src/index.js';
 import type { ClientCredentialsAuthManager } from '../src/auth/authManager.js';
 import { startProtectedApi, type ProtectedApiHandle } from './helpers/api.js';
@@ -26,10 +27,13 @@ function testClock() {
 const CREDENTIALS = { oAuthClientId: 'svc', oAuthClientSecret: 'svc-secret' };
 const bearerSent = (from: number): string[] => api.requests.slice(from).map((r) => String(r.headers.authorization).replace(/^Bearer /, ''));
 
+let idps = 0;
+
 /** A caching identity provider: the same access token for every request, until `rotate()` makes it issue another. */
 async function cachingIdp(lifetime: number): Promise<ScriptedServer & { token: () => string; rotate: () => void }> {
   let generation = 1;
-  const token = () => `cached-${generation}-${'z'.repeat(24)}`;
+  const instance = ++idps; // the API's revocations outlive a test: every identity provider issues tokens of its own
+  const token = () => `cached-${instance}-${generation}-${'z'.repeat(24)}`;
   const server = await startScripted((_req, res) => sendJson(res, 200, { access_token: token(), token_type: 'Bearer', expires_in: lifetime }));
   return Object.assign(server, { token, rotate: () => void generation++ });
 }
@@ -152,4 +156,50 @@ test('LRU eviction does not forget refusals: with maxCachedTokens 1 and two scop
     await client.close();
     await endpoint.close();
   }
+});
+
+test('property: any mix of calls, revocations, IdP rotations and time: at most 2 API requests per call, token requests bounded, and calls recover', async () => {
+  type Op = { kind: 'call' } | { kind: 'advance'; ms: number } | { kind: 'rotate' } | { kind: 'revoke' };
+  const op: fc.Arbitrary<Op> = fc.oneof(
+    { weight: 5, arbitrary: fc.constant({ kind: 'call' } as const) },
+    { weight: 3, arbitrary: fc.integer({ min: 0, max: 4_000 }).map((ms) => ({ kind: 'advance', ms }) as const) },
+    { weight: 1, arbitrary: fc.constant({ kind: 'rotate' } as const) },
+    { weight: 1, arbitrary: fc.constant({ kind: 'revoke' } as const) },
+  );
+  await fc.assert(
+    fc.asyncProperty(fc.array(op, { minLength: 1, maxLength: 30 }), async (ops) => {
+      const idp = await cachingIdp(3600);
+      const clock = testClock();
+      const client = new Client({ baseUrl: api.url, tokenUrl: `${idp.url}/token`, clock, clientCredentialsAuthCredentials: CREDENTIALS });
+      let elapsed = 0;
+      let revocations = 0;
+      try {
+        for (const step of ops) {
+          if (step.kind === 'advance') {
+            clock.advance(step.ms);
+            elapsed += step.ms;
+          } else if (step.kind === 'rotate') idp.rotate();
+          else if (step.kind === 'revoke') {
+            api.revoke(idp.token());
+            revocations++;
+          } else {
+            const from = api.requests.length;
+            const result = await client.get('/things').catch((e: unknown) => e);
+            assert.ok(!(result instanceof Error) || (result instanceof ApiError && result.statusCode === 401), String(result));
+            assert.ok(api.requests.length - from <= 2, 'at most one retry per call');
+          }
+        }
+        const bound = 1 + 2 * revocations + 2 * (Math.floor(elapsed / 5_000) + 1);
+        assert.ok(idp.requests.length <= bound, `${idp.requests.length} token requests > ${bound}`);
+        // Recovery: the identity provider issues a token the API accepts; within 5 s calls succeed again.
+        idp.rotate();
+        clock.advance(5_000);
+        assert.equal((await client.get('/things')).statusCode, 200);
+      } finally {
+        await client.close();
+        await idp.close();
+      }
+    }),
+    { seed: 1_818, numRuns: 25 },
+  );
 });
