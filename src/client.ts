@@ -4,7 +4,7 @@
  */
 import { inspect } from 'node:util';
 import type { Dispatcher } from 'undici';
-import { ClientCredentialsAuthManager, managerForKey } from './auth/authManager.js';
+import { ClientCredentialsAuthManager, managerForKey, runAsProvider } from './auth/authManager.js';
 import { TokenFetcher } from './auth/tokenFetcher.js';
 import { TokenLifecycle } from './auth/tokenLifecycle.js';
 import { tokenKey, type TokenKey } from './auth/tokenKey.js';
@@ -279,7 +279,7 @@ export class Client {
     if (config.tokenStore && !entryAuth && !(config.tokenStore instanceof MemoryTokenStore)) {
       throw new InvalidOptionError('tokenStoreKey', 'is required with a shared tokenStore when the credentials hold no client secret or private key (`none`, TLS client authentication without `tls.key`, a provider alone): its entries could not be authenticated');
     }
-    const store = config.tokenStore ? new GuardedStore(config.tokenStore, config.tokenStoreTimeout, events, counters, undefined, { entryAuth }) : undefined;
+    const store = config.tokenStore ? new GuardedStore(config.tokenStore, config.tokenStoreTimeout, events, counters, undefined, { entryAuth, monotonic: config.clock.monotonic && (() => config.clock.monotonic!()) }) : undefined;
     const managerContext = { lifecycle: undefined as unknown as TokenLifecycle, fetcher, defaultKey, keyFor, policy, now };
     const manager = new ClientCredentialsAuthManager(managerContext);
     const source = new TokenSource({
@@ -571,7 +571,7 @@ export class Client {
 function redactingProvider(provider: NonNullable<ResolvedConfiguration['credentials']>['provider'] & {}, redactor: Redactor): typeof provider {
   return async (last, manager) => {
     try {
-      return learnt(redactor)(await provider(last, manager));
+      return learnt(redactor)(await runAsProvider(manager, () => provider(last, manager)));
     } catch (error) {
       throw redactor.scrub(error);
     }

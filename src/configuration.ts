@@ -239,6 +239,30 @@ function resolveCredentials(raw: unknown, path: string): ResolvedCredentials | u
   };
 }
 
+/**
+ * `refreshAhead`, checked against the clock skew: a token turns stale `refreshAhead` seconds before its expiry and
+ * expires `clockSkew` seconds before it, so a `refreshAhead` not longer than `clockSkew` (other than 0, which turns the
+ * stale window off on purpose) would leave no stale window at all, and callers would wait at every expiry.
+ */
+function checkRefreshAhead(value: unknown, credentials: ClientCredentialsAuthCredentials | undefined, clockSkew: number): number | undefined {
+  const refreshAhead = checkNumber('refreshAhead', value, 0);
+  if (refreshAhead !== undefined && refreshAhead > 0 && refreshAhead <= clockSkew) {
+    const skewName = credentials?.clockSkew === undefined && credentials?.oAuthClockSkew !== undefined ? 'oAuthClockSkew' : 'clockSkew';
+    throw new InvalidOptionError(
+      'refreshAhead',
+      `(${refreshAhead} s) must be longer than \`clientCredentialsAuthCredentials.${skewName}\` (${clockSkew} s): a token turns stale \`refreshAhead\` seconds before its expiry but is already expired \`${skewName}\` seconds before it, so no background refresh would ever run and callers would wait at every expiry (set it above ${clockSkew}, leave it unset for the default, or 0 to turn the stale window off on purpose)`,
+    );
+  }
+  return refreshAhead;
+}
+
+/** The lifetime policy: `defaultTokenLifetime` is clamped to `maxTokenLifetime`, like every other lifetime. */
+function resolveLifetime(config: ClientConfiguration): LifetimePolicy {
+  const maxLifetime = checkNumber('maxTokenLifetime', config.maxTokenLifetime, 1) ?? DEFAULT_LIFETIME_POLICY.maxLifetime;
+  const defaultLifetime = checkNumber('defaultTokenLifetime', config.defaultTokenLifetime, 1) ?? DEFAULT_LIFETIME_POLICY.defaultLifetime;
+  return { defaultLifetime: Math.min(defaultLifetime, maxLifetime), maxLifetime };
+}
+
 /** Validates a {@link ClientConfiguration} and fills in defaults. */
 export function resolveConfiguration(config: ClientConfiguration = {}): ResolvedConfiguration {
   if (typeof config !== 'object' || config === null) throw new InvalidOptionError('configuration', 'must be an object');
@@ -310,11 +334,8 @@ export function resolveConfiguration(config: ClientConfiguration = {}): Resolved
     timeout,
     tokenRequestTimeout: checkNumber('tokenRequestTimeout', config.tokenRequestTimeout, 1, 2_147_483_647) ?? (timeout > 0 ? timeout : DEFAULTS.tokenRequestTimeout),
     maxTokenResponseBytes: checkNumber('maxTokenResponseBytes', config.maxTokenResponseBytes, 256) ?? DEFAULTS.maxTokenResponseBytes,
-    refreshAhead: checkNumber('refreshAhead', config.refreshAhead, 0),
-    lifetime: {
-      defaultLifetime: checkNumber('defaultTokenLifetime', config.defaultTokenLifetime, 1) ?? DEFAULT_LIFETIME_POLICY.defaultLifetime,
-      maxLifetime: checkNumber('maxTokenLifetime', config.maxTokenLifetime, 1) ?? DEFAULT_LIFETIME_POLICY.maxLifetime,
-    },
+    refreshAhead: checkRefreshAhead(config.refreshAhead, config.clientCredentialsAuthCredentials, credentials?.clockSkew ?? DEFAULTS.clockSkew),
+    lifetime: resolveLifetime(config),
     retry,
     circuitBreaker,
     retryOnUnauthorized: config.retryOnUnauthorized ?? DEFAULTS.retryOnUnauthorized,

@@ -2,7 +2,8 @@
  * `ClientCredentialsAuthManager`: the seed's handle on a Client's token. It fetches tokens, checks them, and updates
  * the Client's cached token.
  */
-import { MissingCredentialsError } from '../errors.js';
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { AbortError, CallbackError, MissingCredentialsError } from '../errors.js';
 import { isOAuthToken, type OAuthToken, type OAuthTokenInput } from '../token.js';
 import type { TokenSelector } from '../types/selector.js';
 import type { ClientCredentialsAuthManager as ManagerShape } from '../types/authManager.js';
@@ -19,6 +20,25 @@ export interface AuthManagerContext {
   keyFor: (selector?: TokenSelector) => TokenKey;
   policy: TimePolicy;
   now: () => number;
+}
+
+/**
+ * The cache keys (ids) whose `oAuthTokenProvider` call is on the current async stack: inside it, the manager never
+ * waits for that key's fetch, which is waiting for the provider (a deadlock until the provider's timeout).
+ */
+const providing = new AsyncLocalStorage<ReadonlySet<string>>();
+
+/** Whether the current async stack is inside the provider call for `key`. */
+function inProviderOf(key: TokenKey): boolean {
+  return providing.getStore()?.has(key.id) === true;
+}
+
+/**
+ * Runs `call` (the Client's call of `oAuthTokenProvider` for `manager`'s selection) so that the manager knows, inside
+ * it, not to wait for the fetch that is waiting for the provider.
+ */
+export function runAsProvider<T>(manager: ClientCredentialsAuthManager, call: () => T): T {
+  return providing.run(new Set(providing.getStore()).add(stateOf(manager).key.id), call);
 }
 
 function hasSelection(options: TokenSelector | undefined): boolean {
@@ -73,15 +93,22 @@ export class ClientCredentialsAuthManager implements ManagerShape {
    * resource and audience, or, inside `oAuthTokenProvider`, the selection the Client asked for), or those of `options`.
    * It does not replace the Client's cached token: return it from `oAuthTokenProvider`, or pass it to `updateToken`.
    *
+   * `client.close()` cancels it (on any dispatcher, the application's own included), and after `close()` it rejects
+   * at once.
+   *
    * @param additionalParams extra form parameters for this token request.
    * @throws MissingCredentialsError when the Client has no token endpoint credentials.
+   * @throws AbortError after `client.close()`, or when `options.signal` aborts.
    */
   async fetchToken(additionalParams?: Record<string, string>, options?: TokenSelector & { signal?: AbortSignal }): Promise<OAuthToken> {
     const state = stateOf(this);
     const fetcher = state.context.fetcher;
     if (!fetcher) throw new MissingCredentialsError('fetchToken() needs oAuthClientId, a client secret (or key) and tokenUrl');
     const key = keyFor(state, options);
-    return fetcher.fetch(key.parameters, { signal: options?.signal, extraFields: additionalParams });
+    const life = state.context.lifecycle.signal;
+    if (life.aborted) throw new AbortError('The Client is closed: fetchToken() fetches no more tokens');
+    const signal = options?.signal ? AbortSignal.any([options.signal, life]) : life;
+    return fetcher.fetch(key.parameters, { signal, extraFields: additionalParams });
   }
 
   /** True when `token` has the shape of an OAuthToken (a non-empty `accessToken`). */
@@ -109,14 +136,34 @@ export class ClientCredentialsAuthManager implements ManagerShape {
     const state = stateOf(this);
     const key = keyFor(state, options);
     if (token !== undefined) return state.context.lifecycle.set(key, token, 'manual');
+    if (inProviderOf(key)) {
+      throw new CallbackError('authManager.updateToken() without a token was called inside oAuthTokenProvider for the token the provider is asked for: it would wait for the provider itself. Return authManager.fetchToken() instead');
+    }
     state.context.lifecycle.invalidate(key, undefined, 'manual');
     return state.context.lifecycle.wait(key, options?.signal);
   }
 
-  /** The Client's usable token for the configured scopes, resource and audience, or those of `options`, fetching one only when needed. */
-  getToken(options?: TokenSelector & { signal?: AbortSignal }): Promise<OAuthToken> {
+  /**
+   * The Client's usable token for the configured scopes, resource and audience, or those of `options`, fetching one
+   * only when needed.
+   *
+   * Inside `oAuthTokenProvider`, for the selection the provider is asked for, it never waits for the provider itself:
+   * it returns the usable token when there is one (in the stale window, the token being refreshed), else a new token
+   * from the token endpoint, as {@link ClientCredentialsAuthManager.fetchToken} does.
+   *
+   * @throws CallbackError inside `oAuthTokenProvider`, at once, when there is no usable token and the Client cannot
+   *   fetch one (no token endpoint credentials).
+   */
+  async getToken(options?: TokenSelector & { signal?: AbortSignal }): Promise<OAuthToken> {
     const state = stateOf(this);
-    return state.context.lifecycle.get(keyFor(state, options), options?.signal);
+    const key = keyFor(state, options);
+    if (!inProviderOf(key)) return state.context.lifecycle.get(key, options?.signal);
+    const usable = state.context.lifecycle.peek(key);
+    if (usable) return usable;
+    if (!state.context.fetcher) {
+      throw new CallbackError('authManager.getToken() was called inside oAuthTokenProvider for the token the provider is asked for, and there is none to return: the Client has no usable token and cannot fetch one (return a token of your own, or set `tokenUrl` and a client secret)');
+    }
+    return this.fetchToken(undefined, options);
   }
 
   /** Drops the cached token (for the configured scopes, resource and audience, or those of `options`); the next call fetches a new one. */

@@ -12,7 +12,9 @@
  *
  * Rules of the shared fetch: callers that give up (signal, timeout) leave it running, bounded by the token request
  * timeout, and later callers get its token; only {@link TokenLifecycle.close} cancels it, and after close nothing is
- * installed and no callback fires. A token the API refused is never installed again, from any source. Acquisition
+ * installed and no callback fires. A token the API refused is never installed again, from any source (refusals are
+ * remembered by value, bounded, apart from the LRU of entries); an endpoint that hands a refused token back is not asked
+ * again for a while ({@link TokenLifecycle.refuse}). Acquisition
  * itself (store, lease, provider, endpoint) is {@link TokenSource}'s.
  */
 import { AbortError } from '../errors.js';
@@ -65,8 +67,11 @@ const REFRESH_RETRY_MAX = 30_000;
 const REFRESH_RETRY_MIN = 500;
 /** A key whose new token is refused too within this many ms is not re-fetched again: the route, not the token, is at fault. */
 const REFUSAL_REFETCH_INTERVAL = 5_000;
-/** Refused access tokens remembered per key. */
-const REFUSED_KEPT = 4;
+/**
+ * Refused access tokens remembered, by value, for the whole lifecycle (not per cache entry: an entry evicted from the
+ * LRU and created again must not take a refused token back). The oldest refusal is forgotten first.
+ */
+const REFUSED_KEPT = 1_024;
 
 interface Flight {
   promise: Promise<OAuthToken>;
@@ -87,10 +92,14 @@ interface Entry {
   refreshFailures: number;
   /** Earliest moment (Client clock, ms) of the next background refresh. */
   nextRefreshAt: number;
-  /** Access tokens the API refused, never to be installed again (allocated on first use). */
-  refused: string[] | undefined;
   /** Monotonic ms of the last 401 that dropped this key's token. */
   lastRefusalAt: number;
+  /**
+   * A refused token the token endpoint handed back when asked again (a caching identity provider or gateway hands out
+   * the same token until it expires), with the monotonic ms it did: for {@link REFUSAL_REFETCH_INTERVAL} callers get it
+   * without a token request, and its 401 reaches them (`'throttled'`). Never installed.
+   */
+  insisted: { record: TokenRecord; at: number } | undefined;
 }
 
 /** The token lifecycle engine; see the module comment. */
@@ -99,15 +108,24 @@ export class TokenLifecycle {
   readonly #cache: TokenCache<Entry>;
   /** Every fetch running, detached ones included, so that `close()` reaches them all. */
   readonly #flights = new Set<Flight>();
+  /** Access tokens the API refused, never to be installed again, oldest refusal first; bounded by {@link REFUSED_KEPT}. */
+  readonly #refusals = new Set<string>();
+  /** Aborted by {@link TokenLifecycle.close}. */
+  readonly #life = new AbortController();
   #closed = false;
 
   constructor(options: LifecycleOptions) {
     this.#o = options;
     this.#cache = new TokenCache<Entry>(
       options.maxEntries,
-      (key) => ({ key, record: undefined, generation: 0, flight: undefined, refreshFailures: 0, nextRefreshAt: 0, refused: undefined, lastRefusalAt: -Infinity }),
+      (key) => ({ key, record: undefined, generation: 0, flight: undefined, refreshFailures: 0, nextRefreshAt: 0, lastRefusalAt: -Infinity, insisted: undefined }),
       (entry) => entry.flight !== undefined,
     );
+  }
+
+  /** Aborted by {@link TokenLifecycle.close}: token work begun outside the lifecycle (a provider's `fetchToken()`) stops with it. */
+  get signal(): AbortSignal {
+    return this.#life.signal;
   }
 
   /** Number of tokens cached. */
@@ -148,6 +166,8 @@ export class TokenLifecycle {
     if (this.#closed) return Promise.reject(new AbortError('The Client is closed: it fetches no more tokens'));
     if (signal?.aborted) return Promise.reject(new AbortError('The request was aborted before a token was available', { cause: signal.reason }));
     const entry = this.#cache.entry(key);
+    const insisted = entry.flight ? undefined : this.#insisted(entry);
+    if (insisted) return Promise.resolve(insisted);
     this.#o.counters.waits++;
     if (this.#o.events.has('tokenWait')) this.#o.events.emit('tokenWait', { key: key.hash });
     const flight = entry.flight ?? this.#startFlight(entry, false);
@@ -171,6 +191,7 @@ export class TokenLifecycle {
    */
   invalidate(key: TokenKey, accessToken: string | undefined, reason: 'unauthorized' | 'manual'): boolean {
     const entry = this.#cache.find(key);
+    if (entry && reason === 'manual') entry.insisted = undefined; // asked for a new token: ask the endpoint again
     if (!entry?.record || (accessToken !== undefined && entry.record.token.accessToken !== accessToken)) return false;
     this.#drop(entry, reason);
     return true;
@@ -178,14 +199,16 @@ export class TokenLifecycle {
 
   /**
    * The API answered 401 to `accessToken`: drop it for good, unless it was already replaced (`'replaced'`: retry with
-   * the current token) or this key's previous token was refused moments ago and this one is still fresh
-   * (`'throttled'`: the route refuses every token, so the token is kept and the 401 reaches the caller without another
-   * token request).
+   * the current token) or asking again is known to be useless (`'throttled'`: the 401 reaches the caller without
+   * another token request), because this key's previous token was refused moments ago and this one is still fresh
+   * (the route refuses every token, so the token is kept), or because the token endpoint handed this refused token
+   * back moments ago (a caching identity provider: it would hand it back again).
    */
   refuse(key: TokenKey, accessToken: string): RefuseOutcome {
     const entry = this.#cache.entry(key);
     if (entry.record?.token.accessToken !== accessToken) {
-      if (!entry.refused?.includes(accessToken)) this.#remember(entry, accessToken);
+      if (this.#insisted(entry)?.accessToken === accessToken) return 'throttled';
+      this.#remember(accessToken);
       return 'replaced';
     }
     const now = this.#o.monotonic();
@@ -214,19 +237,30 @@ export class TokenLifecycle {
    */
   close(): void {
     this.#closed = true;
+    this.#life.abort(new AbortError('The Client was closed'));
     for (const flight of this.#flights) flight.controller.abort(new AbortError('The Client was closed while a token was being fetched'));
     for (const entry of this.#cache.values()) entry.flight = undefined;
   }
 
-  #remember(entry: Entry, accessToken: string): void {
-    const list = (entry.refused ??= []);
-    list.push(accessToken);
-    if (list.length > REFUSED_KEPT) list.shift();
+  /** Remembers a refused access token (by value, for every key; the oldest refusal is forgotten first). */
+  #remember(accessToken: string): void {
+    this.#refusals.delete(accessToken);
+    this.#refusals.add(accessToken);
+    if (this.#refusals.size > REFUSED_KEPT) this.#refusals.delete(this.#refusals.values().next().value!);
+  }
+
+  /** The refused token the endpoint insisted on for `entry`, while it still stands (recent and unexpired). */
+  #insisted(entry: Entry): OAuthToken | undefined {
+    const insisted = entry.insisted;
+    if (insisted === undefined) return undefined;
+    if (this.#o.monotonic() - insisted.at < REFUSAL_REFETCH_INTERVAL && this.#o.now() < insisted.record.expiresAtMs) return insisted.record.token;
+    entry.insisted = undefined;
+    return undefined;
   }
 
   #drop(entry: Entry, reason: 'unauthorized' | 'manual'): void {
     const dropped = entry.record!.token.accessToken;
-    this.#remember(entry, dropped);
+    this.#remember(dropped);
     entry.record = undefined;
     entry.refreshFailures = 0;
     entry.nextRefreshAt = 0;
@@ -293,7 +327,7 @@ export class TokenLifecycle {
   async #run(entry: Entry, flight: Flight, background: boolean): Promise<OAuthToken> {
     const generation = entry.generation;
     const signal = flight.controller.signal;
-    const refused = (accessToken: string) => entry.refused?.includes(accessToken) === true;
+    const refused = (accessToken: string) => this.#refusals.has(accessToken);
     try {
       for (let round = 0; ; round++) {
         const record = await this.#o.source.acquire({ key: entry.key, signal, background, current: entry.record?.token, refused });
@@ -305,6 +339,7 @@ export class TokenLifecycle {
         // that answers with the refused token again gets it handed to the waiters, never installed.
         if (refused(record.token.accessToken)) {
           if (round === 0) continue;
+          entry.insisted = { record, at: this.#o.monotonic() };
           return record.token;
         }
         if (background && record.token.accessToken === entry.record?.token.accessToken) {
@@ -345,6 +380,7 @@ export class TokenLifecycle {
     if (this.#closed) return;
     this.#o.learn?.(record.token);
     entry.record = record;
+    entry.insisted = undefined;
     entry.refreshFailures = 0;
     entry.nextRefreshAt = 0;
     this.#o.counters.tokensObtained++;

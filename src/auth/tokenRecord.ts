@@ -12,7 +12,7 @@
  *   skew applies as configured.
  * - The stale point (when one background refresh starts) is by default the middle of the usable lifetime; that is
  *   what makes a token-endpoint outage shorter than half a token's lifetime cost no failed request. A server's
- *   `refresh_in` can only make it earlier; an explicit `refreshAhead` can only make it later (never earlier than the
+ *   `refresh_in` can only make it earlier, down to a floor ({@link refreshInFloorMs}); an explicit `refreshAhead` can only make it later (never earlier than the
  *   middle), to trade that guarantee for fewer token requests.
  *
  * Pure: the clock is passed in.
@@ -101,6 +101,18 @@ export function recordFromInput(value: unknown, nowMs: number, policy: TimePolic
   return buildRecord(clamped, issuedAtMs ?? nowMs, expiryMs, issuedAtMs !== undefined, policy, source);
 }
 
+/** The shortest `refresh_in` honoured, in ms. */
+export const MIN_REFRESH_IN_MS = 1_000;
+
+/**
+ * The earliest a server's `refresh_in` may make a token stale, in ms after its issue: a tenth of its usable lifetime,
+ * and never less than {@link MIN_REFRESH_IN_MS}. A tiny `refresh_in` (`0.001`) would otherwise make every token stale
+ * at birth and refresh on every call; with the floor it costs at most ten token requests per token lifetime.
+ */
+export function refreshInFloorMs(usableMs: number): number {
+  return Math.max(MIN_REFRESH_IN_MS, usableMs / 10);
+}
+
 /** Applies skew and the stale-point rule; see the module comment. */
 function buildRecord(token: OAuthToken, issuedAtMs: number, expiryMs: number, lifetimeKnown: boolean, policy: TimePolicy, source: TokenOrigin): TokenRecord {
   const configuredSkewMs = Math.max(policy.clockSkew, 0) * 1000;
@@ -109,7 +121,7 @@ function buildRecord(token: OAuthToken, issuedAtMs: number, expiryMs: number, li
   const middle = issuedAtMs + Math.max(expiresAtMs - issuedAtMs, 0) / 2;
   let staleAtMs = middle;
   if (policy.refreshAhead !== undefined) staleAtMs = Math.max(expiryMs - policy.refreshAhead * 1000, middle);
-  else if (token.refreshIn !== undefined && token.refreshIn > 0) staleAtMs = Math.min(issuedAtMs + token.refreshIn * 1000, middle);
+  else if (token.refreshIn !== undefined && token.refreshIn > 0) staleAtMs = Math.min(issuedAtMs + Math.max(token.refreshIn * 1000, refreshInFloorMs(expiresAtMs - issuedAtMs)), middle);
   return { token, issuedAtMs, staleAtMs: Math.min(staleAtMs, expiresAtMs), expiresAtMs, expiryMs, source };
 }
 

@@ -32,6 +32,11 @@ export interface StoreCounters {
 export interface GuardedStoreOptions {
   /** Signs and checks entries (authenticated entries); without it, entries are taken as they are. */
   entryAuth?: EntryAuth | undefined;
+  /**
+   * The monotonic clock of the back-off, in ms (the Client's `clock.monotonic`). Default `performance.now()`: a step
+   * of the wall clock neither stretches the back-off (back) nor cuts it short (forward).
+   */
+  monotonic?: (() => number) | undefined;
 }
 
 /** A lease as the guard hands it out: the store's lease plus what the guard learnt about it. */
@@ -61,7 +66,9 @@ interface Adopted {
 
 /** A {@link TokenStore} behind timeouts and a short circuit; never rejects. */
 export class GuardedStore {
-  #downUntil = 0;
+  /** End of the back-off, on {@link GuardedStoreOptions.monotonic}; -Infinity: not in a back-off. */
+  #downUntil = -Infinity;
+  readonly #monotonic: () => number;
   #probing = false;
   readonly #auth: EntryAuth | undefined;
   /** Leases this process holds, by key. */
@@ -82,11 +89,12 @@ export class GuardedStore {
     options: GuardedStoreOptions = {},
   ) {
     this.#auth = options.entryAuth;
+    this.#monotonic = options.monotonic ?? (() => performance.now());
   }
 
   /** Whether the store is considered up (not inside a back-off after a failure). */
   get available(): boolean {
-    return Date.now() >= this.#downUntil;
+    return this.#monotonic() >= this.#downUntil;
   }
 
   /** Whether the store offers leases (distributed single flight). */
@@ -100,7 +108,7 @@ export class GuardedStore {
   }
 
   #report(operation: string, error: unknown, backoff = true): void {
-    if (backoff) this.#downUntil = Date.now() + this.backoffMs;
+    if (backoff) this.#downUntil = this.#monotonic() + this.backoffMs;
     this.counters.storeErrors++;
     const safe = error instanceof TokenStoreError ? error : new TokenStoreError(operation, `token store ${operation} failed: ${(error as Error)?.message ?? String(error)}`, { cause: error });
     this.events.emit('storeError', { operation, error: safe });
@@ -208,7 +216,7 @@ export class GuardedStore {
     } finally {
       if (probe) this.#probing = false;
     }
-    if (probe && result !== null) this.#downUntil = 0;
+    if (probe && result !== null) this.#downUntil = -Infinity;
     if (result === null) {
       // Gave up (timeout or failure): if the store grants the lease later anyway, it must not be left behind. Until
       // the call settles, the others may be waiting on that lease, so this process's set of the key runs anyway.

@@ -23,7 +23,9 @@ export interface Clock {
 
 /**
  * Supplies a token when there is none or it has expired. Return a stored token, or `authManager.fetchToken()`.
- * When it is set, the provider is what refreshes.
+ * When it is set, the provider is what refreshes. Inside it, `authManager.getToken()` never waits for the provider
+ * itself: it returns the usable token, else a new one from the token endpoint; `client.close()` cancels its
+ * `authManager.fetchToken()`.
  */
 export type OAuthTokenProvider = {
   // Declared as a method so that a provider whose parameter is annotated with the class `ClientCredentialsAuthManager`
@@ -149,10 +151,15 @@ export interface ClientConfiguration {
    * token's usable lifetime (a 60 s token is refreshed after 30 s, a 24 h token after 12 h; a server's earlier
    * `refresh_in` wins), which makes a token-endpoint outage shorter than half a token's lifetime fail no request.
    * A smaller value saves token requests (a provider that bills per token) at the cost of that guarantee; a value
-   * longer than half the usable lifetime is clamped to that half.
+   * longer than half the usable lifetime is clamped to that half. `0` turns the stale window off; any other value
+   * must be longer than `clockSkew` (else no token would ever be stale before it expires): a shorter one throws
+   * `InvalidOptionError`.
    */
   refreshAhead?: number;
-  /** Lifetime in seconds assumed when the server sends no `expires_in` and the token is not a JWT with `exp`. Default 300. */
+  /**
+   * Lifetime in seconds assumed when the server sends no `expires_in` and the token is not a JWT with `exp`. Default
+   * 300. Clamped to `maxTokenLifetime`, like every lifetime.
+   */
   defaultTokenLifetime?: number;
   /** Upper bound in seconds for any token lifetime. Default 31,536,000 (one year). */
   maxTokenLifetime?: number;
