@@ -6,6 +6,7 @@ import { inspect } from 'node:util';
 import type { Dispatcher } from 'undici';
 import { ClientCredentialsAuthManager } from './auth/authManager.js';
 import { TokenFetcher } from './auth/tokenFetcher.js';
+import { MAX_HEDGE_DELAY } from './auth/resilience.js';
 import { TokenLifecycle } from './auth/tokenLifecycle.js';
 import { tokenKey, type TokenKey } from './auth/tokenKey.js';
 import { assertUsableLifetime, recordFromInput, type TimePolicy } from './auth/tokenRecord.js';
@@ -296,7 +297,7 @@ export class Client {
       redactor.addToken(token.accessToken);
       redactor.addToken(token.refreshToken);
     };
-    const lifecycle = new TokenLifecycle({ now, monotonic, policy, maxEntries: config.maxCachedTokens, events, counters, source, onTokenUpdate: credentials?.onTokenUpdate, learn, store });
+    const lifecycle = new TokenLifecycle({ now, monotonic, policy, maxEntries: config.maxCachedTokens, events, counters, source, onTokenUpdate: credentials?.onTokenUpdate, learn, store, hedgeDelay: () => fetcher?.hedgeDelay() ?? MAX_HEDGE_DELAY });
     managerContext.lifecycle = lifecycle;
     redactor.addToken(credentials?.presetToken?.accessToken);
     if (credentials?.presetToken) lifecycle.set(defaultKey, credentials.presetToken, 'preset');
