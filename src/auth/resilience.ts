@@ -195,7 +195,7 @@ export class CircuitBreaker {
 /** Longest wait before a token request that has not answered is hedged, in ms (issue 18: "capped at about 1 s"). */
 export const MAX_HEDGE_DELAY = 1_000;
 /** Shortest hedge wait, in ms: below it a hedge would race a healthy request on a noisy machine. */
-export const MIN_HEDGE_DELAY = 100;
+export const MIN_HEDGE_DELAY = 250;
 /** Least time between two new attempts for one key while it is failing or not answering, in ms (~1 per second). */
 export const ATTEMPT_INTERVAL = 1_000;
 /** Attempts in flight at once for one key (the first one and its hedges). */

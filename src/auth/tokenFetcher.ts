@@ -4,6 +4,7 @@
  * Network errors, timeouts, 408, 429 and 5xx are retried; RFC 6749 errors and malformed 2xx answers are not
  * (the latter still count towards opening the circuit).
  */
+import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AbortError, CircuitOpenError, RetriesExhaustedError } from '../errors.js';
 import type { EventHub } from '../events.js';
@@ -101,8 +102,12 @@ export class TokenFetcher {
     let answered = 0;
     let trial = false;
     let trialWait = 0;
-    // The next moment (monotonic) a new attempt goes out: now, after a hedge delay, or after a retry's back-off.
-    let nextAt: number | undefined = started;
+    // The next moment (monotonic) a new attempt goes out: now, after a hedge delay, or after a retry's back-off. `due`
+    // is set when that wait has passed (by its timer, so an injected monotonic clock that stands still cannot stall it).
+    let nextAt: number | undefined;
+    let due = true;
+    let hedges = 0;
+    const maxHedges = Math.max(Math.floor(retry.maxElapsed / ATTEMPT_INTERVAL), 1);
     const abandonAll = (reason: unknown) => {
       for (const attempt of inFlight.splice(0)) attempt.controller.abort(reason);
     };
@@ -113,18 +118,22 @@ export class TokenFetcher {
     }
     try {
       if (trialWait > 0) await pause(trialWait, signal);
-      nextAt = monotonic();
       for (;;) {
         if (signal?.aborted) throw new AbortError('The token request was aborted', { cause: signal.reason });
-        if (nextAt !== undefined && monotonic() >= nextAt) {
+        if (due) {
+          due = false;
           if (inFlight.length >= MAX_ATTEMPTS_IN_FLIGHT) inFlight.shift()!.controller.abort(new AbortError('A newer attempt replaced this unanswered token request'));
+          if (inFlight.length > 0) hedges++;
           inFlight.push(this.#launch(parameters, signal, extraFields));
-          const launches = inFlight.length;
-          nextAt = hedging ? monotonic() + (launches === 1 ? this.hedgeDelay() : Math.max(this.hedgeDelay(), ATTEMPT_INTERVAL)) : undefined;
+          const first = inFlight.length === 1;
+          nextAt = hedging && hedges < maxHedges ? monotonic() + (first ? this.hedgeDelay() : Math.max(this.hedgeDelay(), ATTEMPT_INTERVAL)) : undefined;
           if (nextAt !== undefined && nextAt - started > retry.maxElapsed) nextAt = undefined;
         }
-        const outcome = await settledFirst(inFlight, nextAt === undefined ? undefined : nextAt - monotonic(), signal);
-        if (outcome === undefined) continue; // time for a hedge
+        const outcome = await settledFirst(inFlight, nextAt === undefined ? undefined : Math.max(nextAt - monotonic(), 0), signal);
+        if (outcome === undefined) {
+          due = true; // time for a hedge, or for a retry
+          continue;
+        }
         inFlight.splice(inFlight.indexOf(outcome.attempt), 1);
         if (outcome.ok) {
           abandonAll(new AbortError('Another token request answered first'));
@@ -205,6 +214,11 @@ export class TokenFetcher {
   }
 }
 
+/** Event-loop utilization above which an unanswered attempt is not hedged yet: the delay is likely this process's. */
+const BUSY_UTILIZATION = 0.8;
+/** Hedge waits extended at most this many times because the process was busy. */
+const MAX_BUSY_DEFERRALS = 4;
+
 type Outcome = { attempt: Attempt; ok: true; token: OAuthToken } | { attempt: Attempt; ok: false; error: unknown };
 
 /** One token request of a fetch. */
@@ -235,7 +249,22 @@ async function settledFirst(attempts: readonly Attempt[], waitMs: number | undef
   if (waitMs <= 0) return undefined;
   let timer: NodeJS.Timeout | undefined;
   const elapsed = new Promise<undefined>((resolve) => {
-    timer = setTimeout(resolve, waitMs, undefined);
+    let deferrals = 0;
+    let since = performance.eventLoopUtilization();
+    const fire = () => {
+      // An attempt not answered while this process was busy says nothing about the endpoint: its answer may be sitting
+      // unread in the socket. While the event loop was mostly busy, wait again (a few times at most), then give the
+      // I/O one more turn before hedging.
+      const busy = performance.eventLoopUtilization(since).utilization;
+      if (busy > BUSY_UTILIZATION && deferrals++ < MAX_BUSY_DEFERRALS) {
+        since = performance.eventLoopUtilization();
+        timer = setTimeout(fire, waitMs);
+        timer.unref();
+        return;
+      }
+      setImmediate(resolve, undefined);
+    };
+    timer = setTimeout(fire, waitMs);
     timer.unref();
   });
   try {
