@@ -6,12 +6,16 @@
  *   fails the token keeps being served (stale-if-error) and the refresh is tried again, paced against the time left;
  * - expired, or none: callers wait on one shared fetch (single flight).
  *
- * Guarantee (with the default stale point, the middle of the usable lifetime): a token-endpoint outage shorter than
- * half a token's lifetime, starting at any moment of the token's life, fails no request: the token being served always
- * outlives it, and a background refresh is tried again within a quarter of the time left.
+ * Guarantee (with the default stale point, the middle of the usable lifetime): a token-endpoint outage of any shape
+ * (errors, resets, refused connections, requests never answered) shorter than half a token's lifetime, starting at any
+ * moment of the token's life, fails no request: the token being served outlives it, a background attempt is bounded by
+ * the time the token has left and paced about one a second per key, and a caller with no usable token is never held
+ * behind an attempt that does not answer (its own fetch goes out beside it after the hedge delay). See
+ * docs/resilience.md for the margin and its proof.
  *
- * Rules of the shared fetch: callers that give up (signal, timeout) leave it running, bounded by the token request
- * timeout, and later callers get its token; only {@link TokenLifecycle.close} cancels it, and after close nothing is
+ * Rules of the shared fetch: callers that give up (signal, timeout) leave it running, each attempt bounded by the token
+ * request timeout, and later callers get its token; of two flights racing for a key, the first answer wins and the
+ * other's is never installed; only {@link TokenLifecycle.close} cancels it, and after close nothing is
  * installed and no callback fires. A token the API refused is never installed again, from any source. Acquisition
  * itself (store, lease, provider, endpoint) is {@link TokenSource}'s.
  */
