@@ -11,7 +11,7 @@ import type { EventHub } from '../events.js';
 import type { OAuthToken } from '../token.js';
 import type { ClientAuthInput } from './clientAuthentication.js';
 import { rememberExactTimes } from './tokenRecord.js';
-import { ATTEMPT_INTERVAL, backoffDelay, CircuitBreaker, hedgeDelay, isRetryable, isServerFault, MAX_ATTEMPTS_IN_FLIGHT, retryAfterOf, smoothLatency, type CircuitBreakerOptions, type RetryOptions } from './resilience.js';
+import { backoffDelay, HEDGE_INTERVAL, CircuitBreaker, hedgeDelay, isRetryable, isServerFault, MAX_ATTEMPTS_IN_FLIGHT, retryAfterOf, smoothLatency, type CircuitBreakerOptions, type RetryOptions } from './resilience.js';
 import { observeTokenRequest } from './tokenRequestEvents.js';
 import { sendTokenRequest, type TokenEndpointContext, type TokenRequestParameters } from './tokenEndpoint.js';
 
@@ -88,7 +88,7 @@ export class TokenFetcher {
    * waiting for the token does).
    *
    * Hedging: an attempt that has not answered within {@link hedgeDelay} (at most 1 s) does not hold the fetch: another
-   * one goes out, then one a second while none answers, at most {@link MAX_ATTEMPTS_IN_FLIGHT} at once (the oldest is
+   * one goes out, then one every 0.75 s while none answers, at most {@link MAX_ATTEMPTS_IN_FLIGHT} at once (the oldest is
    * abandoned, its socket closed, to make room). The first answer wins and the others are abandoned; a late answer is
    * never returned. `tokenRequestTimeout` bounds each attempt's life; `retry.maxElapsed` the whole fetch.
    */
@@ -107,7 +107,7 @@ export class TokenFetcher {
     let nextAt: number | undefined;
     let due = true;
     let hedges = 0;
-    const maxHedges = Math.max(Math.floor(retry.maxElapsed / ATTEMPT_INTERVAL), 1);
+    const maxHedges = Math.max(Math.floor(retry.maxElapsed / HEDGE_INTERVAL), 1);
     const abandonAll = (reason: unknown) => {
       for (const attempt of inFlight.splice(0)) attempt.controller.abort(reason);
     };
@@ -126,7 +126,7 @@ export class TokenFetcher {
           if (inFlight.length > 0) hedges++;
           inFlight.push(this.#launch(parameters, signal, extraFields));
           const first = inFlight.length === 1;
-          nextAt = hedging && hedges < maxHedges ? monotonic() + (first ? this.hedgeDelay() : Math.max(this.hedgeDelay(), ATTEMPT_INTERVAL)) : undefined;
+          nextAt = hedging && hedges < maxHedges ? monotonic() + (first ? this.hedgeDelay() : Math.max(this.hedgeDelay(), HEDGE_INTERVAL)) : undefined;
           if (nextAt !== undefined && nextAt - started > retry.maxElapsed) nextAt = undefined;
         }
         const outcome = await settledFirst(inFlight, nextAt === undefined ? undefined : Math.max(nextAt - monotonic(), 0), signal);
