@@ -141,18 +141,22 @@ describe('the breaker never extends an outage', () => {
     }
   });
 
-  test("the server's Retry-After wins over the probe interval: told 2 s, the breaker waits 2 s", async () => {
+  test("the server's Retry-After wins over the probe interval: told 2 s, the trial waits 2 s", async () => {
     const clock = virtualClock();
     const client = new Client({ tokenUrl: stack.proxiedTokenUrl, clock, retry: false, circuitBreaker: { failureThreshold: 1 }, clientCredentialsAuthCredentials: SVC_CREDENTIALS });
     try {
       stack.proxy.inject({ kind: 'status', status: 503, headers: { 'retry-after': '2' } });
       await assert.rejects(client.clientCredentialsAuthManager.getToken());
       clock.advance(1_500);
-      const early = await client.clientCredentialsAuthManager.getToken().then(() => undefined, (e: unknown) => e);
-      assert.ok(early instanceof CircuitOpenError, 'still open after 1.5 s');
-      assert.equal(early.retryInMs, 500);
-      clock.advance(500);
-      assert.ok((await client.clientCredentialsAuthManager.getToken()).accessToken);
+      // the next caller's fetch is the trial: it waits out the 0.5 s left (in real time: the injected clock stands
+      // still), while a caller of another key is told when the trial may go
+      const started = Date.now();
+      const trial = client.clientCredentialsAuthManager.getToken();
+      const other = await client.clientCredentialsAuthManager.getToken({ audience: 'https://other.example' }).then(() => undefined, (e: unknown) => e);
+      assert.ok(other instanceof CircuitOpenError, 'still open after 1.5 s');
+      assert.equal(other.retryInMs, 500);
+      assert.ok((await trial).accessToken);
+      assert.ok(Date.now() - started >= 450, 'the trial waited for the rest of the 2 s');
     } finally {
       stack.proxy.clear();
       await client.close();
