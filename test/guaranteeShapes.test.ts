@@ -8,7 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { Client, type ClientConfiguration } from '../src/index.js';
+import { Client, MemoryTokenStore, type ClientConfiguration } from '../src/index.js';
 import type { OutageShape } from './helpers/faultProxy.js';
 import { SVC_CREDENTIALS, startStack, tokenRequestCounter, waitUntil, type Stack } from './helpers/fixtures.js';
 
@@ -248,6 +248,27 @@ describe('real time, 4 s tokens, token endpoint hanging (the bench S7 and S8 sha
     } finally {
       await short.proxy.setShape(undefined);
       await client.close();
+    }
+  });
+
+  test('a fleet sharing a token store paces its token requests as one: 4 Clients serving stale tokens in an outage make about one a second', async () => {
+    const store = new MemoryTokenStore();
+    const clients = Array.from({ length: 4 }, () => new Client({ tokenUrl: short.proxiedTokenUrl, tokenStore: store, clientCredentialsAuthCredentials: SVC_CREDENTIALS }));
+    try {
+      for (const client of clients) await client.clientCredentialsAuthManager.getToken();
+      await new Promise((r) => setTimeout(r, 2_100)); // stale (4 s tokens turn stale at 2 s)
+      await short.proxy.setShape({ kind: 'status', status: 503 });
+      const proxied = short.proxy.requests;
+      const started = Date.now();
+      while (Date.now() - started < 1_500) {
+        for (const client of clients) await client.clientCredentialsAuthManager.getToken();
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      const requests = short.proxy.requests - proxied;
+      assert.ok(requests <= 3, `${requests} token requests in 1.5 s from 4 Clients`);
+    } finally {
+      await short.proxy.setShape(undefined);
+      await Promise.all(clients.map((c) => c.close()));
     }
   });
 
