@@ -5,6 +5,7 @@
  * (the latter still count towards opening the circuit).
  */
 import { performance } from 'node:perf_hooks';
+import { setImmediate } from 'node:timers';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AbortError, CircuitOpenError, RetriesExhaustedError } from '../errors.js';
 import type { EventHub } from '../events.js';
@@ -250,14 +251,16 @@ async function settledFirst(attempts: readonly Attempt[], waitMs: number | undef
   let timer: NodeJS.Timeout | undefined;
   const elapsed = new Promise<undefined>((resolve) => {
     let deferrals = 0;
-    let since = performance.eventLoopUtilization();
+    // Not every runtime measures its event loop (Bun, Deno): there the hedge goes out on time.
+    const measure = typeof performance.eventLoopUtilization === 'function' ? () => performance.eventLoopUtilization() : undefined;
+    let since = measure?.();
     const fire = () => {
       // An attempt not answered while this process was busy says nothing about the endpoint: its answer may be sitting
       // unread in the socket. While the event loop was mostly busy, wait again (a few times at most), then give the
       // I/O one more turn before hedging.
-      const busy = performance.eventLoopUtilization(since).utilization;
+      const busy = since === undefined ? 0 : performance.eventLoopUtilization(since).utilization;
       if (busy > BUSY_UTILIZATION && deferrals++ < MAX_BUSY_DEFERRALS) {
-        since = performance.eventLoopUtilization();
+        since = measure?.();
         timer = setTimeout(fire, waitMs);
         timer.unref();
         return;
