@@ -2,6 +2,7 @@
  * Turns a benchmark run's JSON into docs/bench.md (tables) and docs/bench.svg (a bar chart of the S1 ratios),
  * both by hand: no chart dependency. Pure functions of the results.
  */
+import { renderHang } from './outageHang.js';
 import type { ContenderName } from './impls.js';
 
 /** One target of issue 6 and whether this run met it. */
@@ -82,6 +83,8 @@ export interface OutageRow {
   errors?: Record<string, number>;
   /** Calls still unsettled 5 s after the run ended. */
   stuck?: number;
+  /** Hang variants (S7H, S8H): the first success at or after the window's end, minus the end, failures or not; null: none. */
+  firstSuccessAfterEndMs?: number | null;
 }
 
 /** An outage scenario: its shape and every run of every contender. */
@@ -125,6 +128,9 @@ export interface BenchResults {
   s7?: OutageScenario;
   /** Long token-endpoint outage (2.5–7 s after the first token, 4 s tokens). */
   s8?: OutageScenario;
+  /** S7 and S8 with a token endpoint that never answers during the window (bench/outageHang.ts). */
+  s7h?: OutageScenario;
+  s8h?: OutageScenario;
   /** Scenarios rerun on their own (`--only … --merge`) after this run, whose figures replaced this run's. */
   reruns?: { scenarios: string[]; date: string; command: string; durationMs: number; machine: BenchResults['machine'] }[];
 }
@@ -379,6 +385,8 @@ export function renderMarkdown(r: BenchResults): string {
   for (const [id, scenario, title] of [['S7', r.s7, 'brief outage'], ['S8', r.s8, 'long outage']] as const) {
     if (scenario) out.push(...renderOutage(r, id, title, scenario));
   }
+  if (r.s7h) out.push(...renderHang('S7H', r.s7h));
+  if (r.s8h) out.push(...renderHang('S8H', r.s8h));
 
   out.push('## Reproduce');
   out.push('');

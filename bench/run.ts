@@ -29,6 +29,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
 import { Child } from './child.js';
+import { hangScenario, hangTargets } from './outageHang.js';
 import { ADAPTER_PAIRS, CONTENDERS, TOKEN_CONTENDERS, contender, type BenchEnv, type ContenderName } from './impls.js';
 import { renderMarkdown, renderSvg, type BenchResults, type S1Pair, type S1PairCell, type TargetResult } from './report.js';
 import { BENCH_CLIENT, type ServerStats, type TokenServerConfig } from './servers.js';
@@ -436,8 +437,8 @@ const OUTAGE = {
 type OutageScenario = NonNullable<BenchResults['s7']>;
 type OutageRow = OutageScenario['results'][number];
 
-async function outageRun(servers: Servers, name: ContenderName, shape: { fromMs: number; toMs: number; durationMs: number }, run: number): Promise<OutageRow> {
-  await tokenServer(servers, { type: 'config', config: { ttl: OUTAGE.ttl, latency: OUTAGE.tokenLatencyMs, failNext: 0, outage: { fromMs: shape.fromMs, toMs: shape.toMs } } });
+async function outageRun(servers: Servers, name: ContenderName, shape: { fromMs: number; toMs: number; durationMs: number; hang?: boolean }, run: number): Promise<OutageRow> {
+  await tokenServer(servers, { type: 'config', config: { ttl: OUTAGE.ttl, latency: OUTAGE.tokenLatencyMs, failNext: 0, outage: { fromMs: shape.fromMs, toMs: shape.toMs, hang: shape.hang === true } } });
   const worker = await startWorker();
   try {
     await worker.call({ type: 'init', env: servers.env, contender: name });
@@ -463,6 +464,7 @@ async function outageRun(servers: Servers, name: ContenderName, shape: { fromMs:
       // Failures once calls succeed again after the outage (a peer's 401s when the next token expires, S3's race).
       row.failedAfterRecovery = back === undefined ? 0 : r.failureTimes.reduce((n, t, i) => (t > back ? n + r.failureCounts[i]! : n), 0);
     }
+    if (shape.hang && base !== undefined) row.firstSuccessAfterEndMs = ((t) => (t === undefined ? null : t - base - shape.toMs))(r.successTimes.find((t) => t >= base + shape.toMs));
     if (r.errorSample) row.errorSample = r.errorSample;
     if (r.failed > 0) row.errors = r.errorKinds;
     if (r.stuck > 0) row.stuck = r.stuck;
@@ -561,6 +563,7 @@ function targets(r: BenchResults): TargetResult[] {
     const most = Math.max(...ours.map((x) => x.tokenRequests));
     out.push({ id: 'S8', target: 'long outage: ≤ 15 token requests', value: ours.length === 0 ? 'not measured' : ours.map((x) => x.tokenRequests).join(', '), met: ours.length > 0 && most <= 15 });
   }
+  out.push(...hangTargets(r));
   return out;
 }
 
@@ -667,6 +670,8 @@ async function main(): Promise<void> {
     ['S6', async () => void (results.s6 = await s6(servers))],
     ['S7', async () => void (results.s7 = await outageScenario(servers, 'S7', PLAN.s7.runs))],
     ['S8', async () => void (results.s8 = await outageScenario(servers, 'S8', PLAN.s8.runs))],
+    ['S7H', async () => void (results.s7h = await hangScenario('S7H', PLAN.s7.runs, outageContenders.map((c) => c.name), OUTAGE, (n, shape, run) => outageRun(servers, n, shape, run), log))],
+    ['S8H', async () => void (results.s8h = await hangScenario('S8H', PLAN.s8.runs, outageContenders.map((c) => c.name), OUTAGE, (n, shape, run) => outageRun(servers, n, shape, run), log))],
   ];
   try {
     for (const [id, run] of scenarios) {
@@ -690,7 +695,7 @@ async function main(): Promise<void> {
     // --only … --merge: these scenarios replace theirs in bench/results/latest.json; the others keep their figures.
     const file = join(ROOT, 'bench/results/latest.json');
     const saved = JSON.parse(readFileSync(file, 'utf8')) as BenchResults;
-    const ids = [...only!].filter((id) => /^S[1-8]$/.test(id));
+    const ids = [...only!].filter((id) => /^S[1-8]H?$/.test(id));
     const into = saved as unknown as Record<string, unknown>;
     const from = results as unknown as Record<string, unknown>;
     for (const id of ids) if (from[id.toLowerCase()] !== undefined) into[id.toLowerCase()] = from[id.toLowerCase()];

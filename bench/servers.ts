@@ -33,9 +33,10 @@ export interface TokenServerConfig {
   /**
    * An outage: every token request that arrives from `fromMs` to `toMs` after the first token issued since the last
    * `reset` is answered 503 `temporarily_unavailable` (a real outage of the endpoint, seen by every client alike).
-   * Null: none.
+   * Null: none. With `hang`, those requests are accepted and never answered instead (a black-holed route, a stalled
+   * load balancer), even after the window.
    */
-  outage: { fromMs: number; toMs: number } | null;
+  outage: { fromMs: number; toMs: number; hang?: boolean } | null;
 }
 
 /** Counters a server reports over IPC. */
@@ -128,6 +129,7 @@ function startTokenServer(): ReturnType<typeof createServer> {
     if (outage && stats.firstTokenAt !== undefined && now >= stats.firstTokenAt + outage.fromMs && now < stats.firstTokenAt + outage.toMs) {
       stats.rejected++;
       stats.outageRejected!++;
+      if (outage.hang) return; // never answered
       return json(res, 503, { error: 'temporarily_unavailable', error_description: 'the token endpoint is down (benchmark outage)' });
     }
     if (config.failNext > 0) {

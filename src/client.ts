@@ -6,6 +6,7 @@ import { inspect } from 'node:util';
 import type { Dispatcher } from 'undici';
 import { ClientCredentialsAuthManager, managerForKey, runAsProvider } from './auth/authManager.js';
 import { TokenFetcher } from './auth/tokenFetcher.js';
+import { MAX_HEDGE_DELAY } from './auth/resilience.js';
 import { TokenLifecycle } from './auth/tokenLifecycle.js';
 import { tokenKey, type TokenKey } from './auth/tokenKey.js';
 import { assertUsableLifetime, recordFromInput, type TimePolicy } from './auth/tokenRecord.js';
@@ -304,7 +305,7 @@ export class Client {
       redactor.addToken(token.refreshToken);
       if (token.extra) for (const secret of extraSecrets(token)) redactor.addToken(secret);
     };
-    const lifecycle = new TokenLifecycle({ now, monotonic, policy, maxEntries: config.maxCachedTokens, events, counters, source, onTokenUpdate: credentials?.onTokenUpdate, learn, store });
+    const lifecycle = new TokenLifecycle({ now, monotonic, policy, maxEntries: config.maxCachedTokens, events, counters, source, onTokenUpdate: credentials?.onTokenUpdate, learn, store, hedgeDelay: () => fetcher?.hedgeDelay() ?? MAX_HEDGE_DELAY });
     managerContext.lifecycle = lifecycle;
     redactor.addToken(credentials?.presetToken?.accessToken);
     if (credentials?.presetToken) lifecycle.set(defaultKey, credentials.presetToken, 'preset');

@@ -129,7 +129,7 @@ test('a background refresh in flight when the 401 arrives: the retry joins it (o
     const first = await client.clientCredentialsAuthManager.getToken();
     stack.api.revoke(first.accessToken);
     clock.set(first.expiry! * 1000 - 15_000); // stale
-    stack.proxy.inject({ kind: 'delay', ms: 800 }); // the background refresh is slow
+    stack.proxy.inject({ kind: 'delay', ms: 120 }); // the background refresh is slowish (under the shortest hedge delay, 250 ms)
     const tokenRequests = tokenRequestCounter(stack.op);
     const index = stack.api.requests.length;
 

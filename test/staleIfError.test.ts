@@ -58,7 +58,7 @@ test('a failing background refresh keeps the current token in use until it reall
     assert.equal(stack.proxy.requests - before, 1, 'a background refresh is one attempt: the lifecycle paces the next');
     assert.equal(event.attempt, 1);
     assert.ok(event.error instanceof NetworkError);
-    assert.ok(event.nextAttemptInMs >= 500 && event.nextAttemptInMs <= 1_000, `first back-off 0.5–1 s: ${event.nextAttemptInMs}`);
+    assert.equal(event.nextAttemptInMs, 1_000, 'the first back-off is the per-key pace: a second after the attempt started');
     assert.match(event.key, /^[A-Za-z0-9_-]{43}$/, 'the key is a hash');
     assert.equal(failed.length, 1);
 
@@ -70,7 +70,8 @@ test('a failing background refresh keeps the current token in use until it reall
     assert.equal(stack.proxy.requests, before);
     assert.equal(client.stats().backgroundRefreshes, 1);
 
-    // the back-off grows (jitter under a doubling ceiling), but never past a quarter of the time left
+    // the back-off grows (jitter under a doubling ceiling), but never past a quarter of the time left, nor under the
+    // per-key pace of one attempt a second
     const ceilings = [2_000, 4_000, 8_000];
     for (const [i, ceiling] of ceilings.entries()) {
       clock.set(clock.now() + event.nextAttemptInMs);
@@ -78,18 +79,19 @@ test('a failing background refresh keeps the current token in use until it reall
       assert.equal(await tokenSent(client), first.accessToken);
       event = await failure;
       assert.equal(event.attempt, i + 2);
-      const bound = Math.max(Math.min(ceiling, (expiryMs - clock.now()) / 4), 500);
-      assert.ok(event.nextAttemptInMs >= bound / 2 && event.nextAttemptInMs <= bound, `back-off ${i + 2}: ${event.nextAttemptInMs} ms within [${bound / 2}, ${bound}]`);
+      const bound = Math.min(ceiling, (expiryMs - clock.now()) / 4);
+      const [low, high] = [Math.max(bound / 2, 1_000), Math.max(bound, 1_000)];
+      assert.ok(event.nextAttemptInMs >= low && event.nextAttemptInMs <= high, `back-off ${i + 2}: ${event.nextAttemptInMs} ms within [${low}, ${high}]`);
     }
     assert.equal(client.stats().backgroundRefreshes, 4);
     assert.equal(client.stats().failures, 4);
     assert.equal(client.stats().waits, 1, 'only the very first call waited');
 
-    // near the expiry the pace tightens: with 2 s left, the next attempt is within 0.5 s
+    // near the expiry the pace tightens to the per-key pace: with 2 s left, the next attempt is a second later
     clock.set(expiryMs - 2_000);
     failure = nextFailure();
     assert.equal(await tokenSent(client), first.accessToken);
-    assert.ok((await failure).nextAttemptInMs <= 500);
+    assert.equal((await failure).nextAttemptInMs, 1_000);
 
     // the last moment of validity: still served
     clock.set(expiryMs - 1);
@@ -143,7 +145,7 @@ test('when the endpoint comes back during the stale window, the next retry refre
   }
 });
 
-test('a stale token is served while the circuit is open; background refreshes keep probing at their own pace, and callers fail fast once it expires', async () => {
+test('issue 18: background failures while a usable token is served do not open the circuit; once it expires, a caller with nothing being tried makes the trial', async () => {
   const { client, clock, nextFailure } = setup({ retry: false, circuitBreaker: { failureThreshold: 1, maxProbeInterval: 60_000 } });
   const opened: ClientEvents['circuitOpen'][] = [];
   client.on('circuitOpen', (e) => opened.push(e));
@@ -155,32 +157,39 @@ test('a stale token is served while the circuit is open; background refreshes ke
     let failure = nextFailure();
     assert.equal(await tokenSent(client), first.accessToken);
     let event = await failure;
-    assert.ok(event.error instanceof CircuitOpenError, 'the failure opened the circuit');
-    assert.equal(opened.length, 1);
-    assert.equal(client.stats().circuitOpen, true);
+    assert.ok(event.error instanceof NetworkError, 'the background failure is reported as it is');
+    assert.equal(opened.length, 0, 'a background failure does not open the circuit (threshold 1)');
+    assert.equal(client.stats().circuitOpen, false);
 
-    // the circuit is open: the token is served, and the paced background refresh still probes the endpoint
+    // the token is served, and the paced background refresh keeps probing the endpoint
     let before = stack.proxy.requests;
     clock.set(clock.now() + event.nextAttemptInMs);
     failure = nextFailure();
     assert.equal(await tokenSent(client), first.accessToken);
     event = await failure;
-    assert.ok(event.error instanceof CircuitOpenError);
-    assert.ok(event.error.cause instanceof NetworkError);
+    assert.ok(event.error instanceof NetworkError);
     assert.equal(stack.proxy.requests, before + 1, 'a background probe reached the endpoint');
+    assert.equal(client.stats().circuitOpen, false);
     clock.set(expiryMs - 1);
     assert.equal(await tokenSent(client), first.accessToken);
 
-    // expired: one trial (the probe interval has passed), then callers fail fast without a token request
+    // expired: the caller's fetch fails and opens the circuit
     clock.set(expiryMs);
-    assert.ok((await client.get('/things').catch((e: unknown) => e)) instanceof CircuitOpenError);
+    const opening = await client.get('/things').catch((e: unknown) => e);
+    assert.ok(opening instanceof CircuitOpenError);
+    assert.equal(opened.length, 1);
+    // the next caller finds nothing being tried: its fetch is the trial (it waits for the probe interval, then goes
+    // out), rather than an ERR_CIRCUIT_OPEN with no request behind it
     before = stack.proxy.requests;
-    const started = Date.now();
-    const error = await client.get('/things').catch((e: unknown) => e);
-    assert.ok(error instanceof CircuitOpenError);
-    assert.equal(error.code, ErrorCode.CircuitOpen);
-    assert.ok(Date.now() - started < 500, 'failed fast');
-    assert.equal(stack.proxy.requests, before);
+    const trial = client.get('/things').catch((e: unknown) => e);
+    // while that trial is out, a caller of another key fails fast
+    const other = await client.clientCredentialsAuthManager.getToken({ audience: 'https://other.example' }).catch((e: unknown) => e);
+    assert.ok(other instanceof CircuitOpenError);
+    assert.equal(other.code, ErrorCode.CircuitOpen);
+    stack.proxy.setDown(false);
+    assert.equal(((await trial) as { statusCode?: number }).statusCode, 200, 'the trial went out and the endpoint was back');
+    assert.equal(stack.proxy.requests, before + 1);
+    assert.equal(client.stats().circuitOpen, false);
   } finally {
     stack.proxy.setDown(false);
     await client.close();

@@ -121,6 +121,22 @@ export class CircuitBreaker {
     return { allowed: true, trial: true };
   }
 
+  /** Whether a half-open trial is out now (its request sent or waiting for its moment). */
+  get trialInFlight(): boolean {
+    return this.#trialInFlight;
+  }
+
+  /**
+   * Makes the caller's request the trial of an open circuit when none is out, so that a caller with no usable token
+   * is never refused while nothing is being tried: returns how long (ms) the trial waits before it goes out (the rest of
+   * the probe interval, or of the server's `Retry-After`), or undefined when the circuit is closed or a trial is out.
+   */
+  claimTrial(nowMs: number): number | undefined {
+    if (this.#failures < this.options.failureThreshold || this.#trialInFlight) return undefined;
+    this.#trialInFlight = true;
+    return Math.max(this.#openUntil - nowMs, 0);
+  }
+
   /** Records a success; returns true when that closed an open circuit. */
   success(): boolean {
     const wasOpen = this.#failures >= this.options.failureThreshold;
@@ -149,7 +165,8 @@ export class CircuitBreaker {
     if (this.#failures < this.options.failureThreshold) return undefined;
     const probe = Math.min(FIRST_PROBE_INTERVAL * 2 ** this.#reopens, this.options.maxProbeInterval);
     this.#reopens++;
-    const wait = retryAfterMs !== undefined ? Math.min(Math.max(retryAfterMs, 0), this.maxRetryAfter) : probe;
+    // Retry-After is a floor, never a way around the pacing: 0 or a past date means "no extra wait".
+    const wait = retryAfterMs !== undefined ? Math.max(Math.min(retryAfterMs, this.maxRetryAfter), probe) : probe;
     this.#openUntil = nowMs + wait;
     return wait;
   }
@@ -158,4 +175,60 @@ export class CircuitBreaker {
   get failures(): number {
     return this.#failures;
   }
+}
+
+/** Longest wait before a token request that has not answered is hedged, in ms (issue 18: "capped at about 1 s"). */
+export const MAX_HEDGE_DELAY = 1_000;
+/** Shortest hedge wait, in ms: below it a hedge would race a healthy request on a noisy machine. */
+export const MIN_HEDGE_DELAY = 250;
+/** Least time between two new attempts for one key while it is failing or not answering, in ms (~1 per second). */
+export const ATTEMPT_INTERVAL = 1_000;
+/**
+ * Time between further hedges of a fetch whose attempts do not answer, in ms: a little under a second, so that once a
+ * black-holed endpoint is back the next attempt goes out, and answers, within about a second (about 1.3 attempts a
+ * second per key while nothing answers).
+ */
+export const HEDGE_INTERVAL = 750;
+/** Attempts in flight at once for one key (the first one and its hedges). */
+export const MAX_ATTEMPTS_IN_FLIGHT = 3;
+
+/**
+ * How long a token request may go unanswered before a second one goes out (hedging), from the observed latency of
+ * token requests that succeeded: four times the smoothed latency, within [{@link MIN_HEDGE_DELAY},
+ * {@link MAX_HEDGE_DELAY}]; {@link MAX_HEDGE_DELAY} before any request has been observed.
+ */
+export function hedgeDelay(latencyMs: number | undefined): number {
+  if (latencyMs === undefined || !Number.isFinite(latencyMs)) return MAX_HEDGE_DELAY;
+  return Math.min(Math.max(Math.ceil(latencyMs * 4), MIN_HEDGE_DELAY), MAX_HEDGE_DELAY);
+}
+
+/** Folds one observed latency into a smoothed estimate (exponentially weighted, weight 1/4 for the new sample). */
+export function smoothLatency(previous: number | undefined, sampleMs: number): number {
+  return previous === undefined ? sampleMs : previous + (sampleMs - previous) / 4;
+}
+
+/**
+ * When the next background refresh of a token still served may start, after a failed (or unanswered) one: full
+ * jitter over a ceiling that doubles from 1 s to 30 s but never exceeds a quarter of the time left; never sooner than
+ * {@link ATTEMPT_INTERVAL} after the last attempt started (the per-key pace), nor before the server's `Retry-After`.
+ *
+ * @param failures consecutive failures so far, this one included (1 for the first).
+ * @param leftMs the time the token being served has left.
+ * @param lastAttemptAt when the failed attempt started, on the same clock as `nowMs`.
+ * @param retryAfterMs the server's `Retry-After`, if it sent one (0: no extra wait).
+ */
+export function nextBackgroundAttempt(nowMs: number, failures: number, leftMs: number, lastAttemptAt: number, retryAfterMs: number | undefined, random: () => number): number {
+  const ceiling = Math.min(1_000 * 2 ** Math.max(failures - 1, 0), 30_000, Math.max(leftMs, 0) / 4);
+  const jittered = nowMs + ceiling * (0.5 + random() / 2);
+  return Math.max(jittered, lastAttemptAt + ATTEMPT_INTERVAL, nowMs + (retryAfterMs ?? 0));
+}
+
+/**
+ * The longest a background refresh attempt may run, in ms: four times the hedge delay (itself derived from observed
+ * latency), at least {@link ATTEMPT_INTERVAL}, and never past the moment the token being served expires (nor past
+ * `timeoutMs`, the bound of any one attempt). An attempt that does not answer in that time is abandoned (its socket
+ * closed) and counted as a failure, so a black-holed request neither blocks the key nor keeps the process alive.
+ */
+export function backgroundAttemptBound(hedgeDelayMs: number, leftMs: number, timeoutMs: number): number {
+  return Math.max(Math.min(Math.max(hedgeDelayMs * 4, ATTEMPT_INTERVAL), leftMs, timeoutMs), 1);
 }

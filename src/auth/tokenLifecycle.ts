@@ -6,22 +6,27 @@
  *   fails the token keeps being served (stale-if-error) and the refresh is tried again, paced against the time left;
  * - expired, or none: callers wait on one shared fetch (single flight).
  *
- * Guarantee (with the default stale point, the middle of the usable lifetime): a token-endpoint outage shorter than
- * half a token's lifetime, starting at any moment of the token's life, fails no request: the token being served always
- * outlives it, and a background refresh is tried again within a quarter of the time left.
+ * Guarantee (with the default stale point, the middle of the usable lifetime): a token-endpoint outage of any shape
+ * (errors, resets, refused connections, requests never answered) shorter than half a token's lifetime, starting at any
+ * moment of the token's life, fails no request: the token being served outlives it, a background attempt is bounded by
+ * the time the token has left and paced about one a second per key, and a caller with no usable token is never held
+ * behind an attempt that does not answer (its own fetch goes out beside it after the hedge delay). See
+ * docs/resilience.md for the margin and its proof.
  *
- * Rules of the shared fetch: callers that give up (signal, timeout) leave it running, bounded by the token request
- * timeout, and later callers get its token; only {@link TokenLifecycle.close} cancels it, and after close nothing is
- * installed and no callback fires. A token the API refused is never installed again, from any source (refusals are
- * remembered by value, bounded, apart from the LRU of entries); an endpoint that hands a refused token back is not asked
- * again for a while ({@link TokenLifecycle.refuse}). Acquisition
+ * Rules of the shared fetch: callers that give up (signal, timeout) leave it running, each attempt bounded by the token
+ * request timeout, and later callers get its token; of two flights racing for a key, the first answer wins and the
+ * other's is never installed; only {@link TokenLifecycle.close} cancels it, and after close nothing is installed and no
+ * callback fires. A token the API refused is never installed again, from any source (refusals are remembered by value,
+ * bounded, apart from the LRU of entries); an endpoint that hands a refused token back is not asked again for a while
+ * ({@link TokenLifecycle.refuse}). Acquisition
  * itself (store, lease, provider, endpoint) is {@link TokenSource}'s.
  */
-import { AbortError } from '../errors.js';
+import { AbortError, TimeoutError } from '../errors.js';
 import type { EventHub } from '../events.js';
 import type { OAuthOnTokenUpdate } from '../types/options.js';
 import type { GuardedStore } from '../stores/guardedStore.js';
 import type { OAuthToken, OAuthTokenInput } from '../token.js';
+import { backgroundAttemptBound, DEFAULT_RETRY, MAX_HEDGE_DELAY, nextBackgroundAttempt, retryAfterOf } from './resilience.js';
 import { TokenCache } from './tokenCache.js';
 import type { TokenKey } from './tokenKey.js';
 import { recordFromInput, type TimePolicy, type TokenRecord } from './tokenRecord.js';
@@ -54,17 +59,16 @@ export interface LifecycleOptions {
   store: GuardedStore | undefined;
   /** Jitter source for background retries; default Math.random. */
   random?: () => number;
+  /**
+   * How long (ms) a token request may go unanswered before another goes out (the fetcher's adaptive hedge delay,
+   * at most 1 s); default 1 s.
+   */
+  hedgeDelay?: () => number;
 }
 
 /** The result of {@link TokenLifecycle.refuse}. */
 export type RefuseOutcome = 'refused' | 'replaced' | 'throttled';
 
-/** First pause before a failed background refresh is tried again, in ms; it doubles per failure. */
-const REFRESH_RETRY_BASE = 1_000;
-/** Longest pause between background refresh attempts, in ms. */
-const REFRESH_RETRY_MAX = 30_000;
-/** Shortest pause between background refresh attempts, in ms (near the expiry the pause is a quarter of the time left). */
-const REFRESH_RETRY_MIN = 500;
 /** A key whose new token is refused too within this many ms is not re-fetched again: the route, not the token, is at fault. */
 const REFUSAL_REFETCH_INTERVAL = 5_000;
 /**
@@ -74,7 +78,20 @@ const REFUSAL_REFETCH_INTERVAL = 5_000;
 const REFUSED_KEPT = 1_024;
 
 interface Flight {
+  /** Settled by the flight's own acquisition, or by a rival flight of the same key that answered first. */
   promise: Promise<OAuthToken>;
+  resolve: (token: OAuthToken) => void;
+  reject: (error: unknown) => void;
+  settled: boolean;
+  /** Monotonic ms when it started. */
+  startedAt: number;
+  /** The other flight of the key racing this one (a caller's fetch beside a background refresh that did not answer). */
+  rival: Flight | undefined;
+  /** A rival answered first: this flight's own answer, if any, is dropped (never installed). */
+  superseded: boolean;
+  /** The bound of a background refresh (the time the token has left, see {@link backgroundAttemptBound}) passed. */
+  boundHit: boolean;
+  bound: ReturnType<typeof setTimeout> | undefined;
   /** A background refresh (one attempt, paced by the lifecycle). */
   background: boolean;
   controller: AbortController;
@@ -92,6 +109,8 @@ interface Entry {
   refreshFailures: number;
   /** Earliest moment (Client clock, ms) of the next background refresh. */
   nextRefreshAt: number;
+  /** When (Client clock, ms) the last background refresh started, for the per-key pace. */
+  lastAttemptAt: number;
   /** Monotonic ms of the last 401 that dropped this key's token. */
   lastRefusalAt: number;
   /**
@@ -118,7 +137,7 @@ export class TokenLifecycle {
     this.#o = options;
     this.#cache = new TokenCache<Entry>(
       options.maxEntries,
-      (key) => ({ key, record: undefined, generation: 0, flight: undefined, refreshFailures: 0, nextRefreshAt: 0, lastRefusalAt: -Infinity, insisted: undefined }),
+      (key) => ({ key, record: undefined, generation: 0, flight: undefined, refreshFailures: 0, nextRefreshAt: 0, lastAttemptAt: -Infinity, lastRefusalAt: -Infinity, insisted: undefined }),
       (entry) => entry.flight !== undefined,
     );
   }
@@ -172,11 +191,55 @@ export class TokenLifecycle {
     if (this.#o.events.has('tokenWait')) this.#o.events.emit('tokenWait', { key: key.hash });
     const flight = entry.flight ?? this.#startFlight(entry, false);
     if (!flight.background) return this.#join(flight, signal);
-    // A background refresh is one attempt: a caller that needs the token and joined it gets, if it fails, a fetch of
-    // its own kind (with retries), shared with the other callers.
-    return this.#join(flight, signal).catch((error: unknown) => {
-      if (error instanceof AbortError || this.#closed) throw error;
-      return this.#join(entry.flight ?? this.#startFlight(entry, false), signal);
+    return this.#joinBackground(entry, flight, signal);
+  }
+
+  /**
+   * A caller with no usable token finds a background refresh running. That refresh is one attempt: the caller joins it,
+   * but is never held behind it: when it has not answered within the hedge delay (or fails), a fetch of the caller's
+   * own kind (retries, hedges, the circuit breaker) goes out beside it, shared with the other callers; the first
+   * answer wins and the other flight is dropped without installing anything.
+   */
+  #joinBackground(entry: Entry, background: Flight, signal: AbortSignal | undefined): Promise<OAuthToken> {
+    return new Promise<OAuthToken>((resolve, reject) => {
+      let done = false;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const ok = (token: OAuthToken) => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        resolve(token);
+      };
+      const fail = (error: unknown) => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        reject(error);
+      };
+      const foreground = () => {
+        clearTimeout(timer);
+        if (done) return;
+        if (this.#closed) return fail(new AbortError('The Client is closed: it fetches no more tokens'));
+        const usable = this.peek(entry.key);
+        if (usable) return ok(usable);
+        let flight = entry.flight;
+        if (!flight || flight.background) {
+          const rival = flight;
+          flight = this.#startFlight(entry, false);
+          if (rival && !rival.settled) {
+            flight.rival = rival;
+            rival.rival = flight;
+          }
+        }
+        this.#join(flight, signal).then(ok, fail);
+      };
+      this.#join(background, signal).then(ok, (error: unknown) => {
+        if (error instanceof AbortError && signal?.aborted) return fail(error);
+        foreground();
+      });
+      const hedgeIn = Math.max(background.startedAt + (this.#o.hedgeDelay?.() ?? MAX_HEDGE_DELAY) - this.#o.monotonic(), 0);
+      timer = setTimeout(foreground, hedgeIn);
+      timer.unref();
     });
   }
 
@@ -307,21 +370,61 @@ export class TokenLifecycle {
 
   #startBackground(entry: Entry): void {
     this.#o.counters.backgroundRefreshes++;
-    this.#startFlight(entry, true).promise.catch(noop);
+    entry.lastAttemptAt = this.#o.now();
+    const flight = this.#startFlight(entry, true);
+    flight.promise.catch(noop);
+    // Bounded by the time the token has left (and by an adaptive multiple of the latency): a request that is never
+    // answered neither blocks the key nor keeps the process alive; it counts as a failure and is paced like one.
+    const left = (entry.record?.expiresAtMs ?? this.#o.now()) - this.#o.now();
+    const ms = backgroundAttemptBound(this.#o.hedgeDelay?.() ?? MAX_HEDGE_DELAY, left, Number.POSITIVE_INFINITY);
+    flight.bound = setTimeout(() => {
+      flight.boundHit = true;
+      flight.controller.abort(new TimeoutError(`The background token refresh did not answer within ${Math.round(ms)} ms`, ms));
+    }, ms);
+    flight.bound.unref();
   }
 
   #startFlight(entry: Entry, background: boolean): Flight {
-    const flight: Flight = { promise: undefined as unknown as Promise<OAuthToken>, background, controller: new AbortController(), waiters: 0, hold: undefined };
+    let resolve!: (token: OAuthToken) => void;
+    let reject!: (error: unknown) => void;
+    const promise = new Promise<OAuthToken>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    const flight: Flight = {
+      promise, resolve, reject, settled: false, startedAt: this.#o.monotonic(), rival: undefined, superseded: false, boundHit: false, bound: undefined,
+      background, controller: new AbortController(), waiters: 0, hold: undefined,
+    };
     entry.flight = flight;
     this.#flights.add(flight);
-    flight.promise = this.#run(entry, flight, background).finally(() => {
-      this.#flights.delete(flight);
-      if (flight.hold) clearInterval(flight.hold);
-      flight.hold = undefined;
-      if (entry.flight === flight) entry.flight = undefined;
-      this.#cache.trim();
-    });
+    this.#run(entry, flight, background)
+      .then((token) => this.#settle(entry, flight, token, undefined), (error: unknown) => this.#settle(entry, flight, undefined, error))
+      .finally(() => {
+        this.#flights.delete(flight);
+        clearTimeout(flight.bound);
+        this.#cache.trim();
+      });
     return flight;
+  }
+
+  /** Settles `flight` once (its own answer, or a rival's token), and ends its keep-alive. */
+  #settle(entry: Entry, flight: Flight, token: OAuthToken | undefined, error: unknown): void {
+    if (flight.settled) return;
+    flight.settled = true;
+    if (flight.hold) clearInterval(flight.hold);
+    flight.hold = undefined;
+    if (entry.flight === flight) entry.flight = undefined;
+    if (token) flight.resolve(token);
+    else flight.reject(error);
+  }
+
+  /** `flight` answered first: its rival is abandoned (its socket closed) and its waiters get this token. */
+  #win(entry: Entry, flight: Flight, token: OAuthToken): void {
+    const rival = flight.rival;
+    if (!rival || rival.settled) return;
+    rival.superseded = true;
+    rival.controller.abort(new AbortError('A token request of the same key answered first'));
+    this.#settle(entry, rival, token, undefined);
   }
 
   async #run(entry: Entry, flight: Flight, background: boolean): Promise<OAuthToken> {
@@ -331,7 +434,9 @@ export class TokenLifecycle {
     try {
       for (let round = 0; ; round++) {
         const record = await this.#o.source.acquire({ key: entry.key, signal, background, current: entry.record?.token, refused });
-        if (this.#closed || signal.aborted) throw new AbortError('The Client was closed while a token was being fetched');
+        if (this.#closed) throw new AbortError('The Client was closed while a token was being fetched');
+        // Late: a rival answered first, or the background bound passed. Dropped, never installed.
+        if (flight.superseded || signal.aborted) throw new AbortError('The token arrived after another answer or its bound; it is dropped');
         // Detached before anything is announced, so a listener that reacts to the event sees no fetch running.
         if (entry.flight === flight && !refused(record.token.accessToken)) entry.flight = undefined;
         if (entry.generation !== generation) return record.token; // replaced by hand meanwhile: for this fetch's waiters only
@@ -348,14 +453,15 @@ export class TokenLifecycle {
           return record.token;
         }
         this.#install(entry, record, background);
+        this.#win(entry, flight, record.token);
         return record.token;
       }
     } catch (error) {
       if (entry.flight === flight) entry.flight = undefined;
-      const aborted = error instanceof AbortError || signal.aborted;
+      const aborted = this.#closed || flight.superseded || ((error instanceof AbortError || signal.aborted) && !flight.boundHit);
       if (!aborted) this.#o.counters.failures++;
       if (background && !aborted && entry.generation === generation) {
-        const attempt = this.#scheduleRetry(entry);
+        const attempt = this.#scheduleRetry(entry, error);
         this.#o.events.emit('refreshFailed', { key: entry.key.hash, error: error as Error, attempt, nextAttemptInMs: entry.nextRefreshAt - this.#o.now() });
       }
       throw error;
@@ -363,16 +469,17 @@ export class TokenLifecycle {
   }
 
   /**
-   * Paces background refreshes of a token still being served: full jitter over a ceiling that doubles from 1 s to
-   * 30 s, but never more than a quarter of the time left (nor less than half a second), so that once the endpoint is
-   * back a refresh succeeds well before the token expires.
+   * Paces background refreshes of a token still being served ({@link nextBackgroundAttempt}): full jitter over a
+   * ceiling that doubles from 1 s to 30 s, never more than a quarter of the time left, never sooner than a second after
+   * the last attempt started (about one token request per second per key), and never before the server's
+   * `Retry-After` (0 or a past date: no extra wait).
    */
-  #scheduleRetry(entry: Entry): number {
+  #scheduleRetry(entry: Entry, error?: unknown): number {
     const failures = ++entry.refreshFailures;
     const now = this.#o.now();
     const left = (entry.record?.expiresAtMs ?? now) - now;
-    const ceiling = Math.max(Math.min(REFRESH_RETRY_BASE * 2 ** (failures - 1), REFRESH_RETRY_MAX, left / 4), REFRESH_RETRY_MIN);
-    entry.nextRefreshAt = now + ceiling * (0.5 + (this.#o.random ?? Math.random)() / 2);
+    const retryAfter = retryAfterOf(error, now);
+    entry.nextRefreshAt = nextBackgroundAttempt(now, failures, left, entry.lastAttemptAt, retryAfter === undefined ? undefined : Math.min(retryAfter, DEFAULT_RETRY.maxRetryAfter), this.#o.random ?? Math.random);
     return failures;
   }
 

@@ -11,6 +11,7 @@ import type { GuardedStore } from '../stores/guardedStore.js';
 import type { OAuthToken } from '../token.js';
 import type { ClientCredentialsAuthManager } from '../types/authManager.js';
 import type { TokenKey } from './tokenKey.js';
+import { ATTEMPT_INTERVAL } from './resilience.js';
 import { assertUsableLifetime, recordFromInput, recordState, type TimePolicy, type TokenRecord } from './tokenRecord.js';
 
 /** Counters the source reports into. */
@@ -123,17 +124,27 @@ export class TokenSource {
         // loses it within one lease time and a waiter takes over.
         const renew = setInterval(() => void store.extend(lease.lease, leaseTtl), Math.max(Math.floor(leaseTtl / 3), 1));
         renew.unref();
+        const started = monotonic();
+        let failed = true;
         try {
           const again = this.#read(await store.get(hash));
-          if (this.#usable(again, request)) return this.#fromStore(again);
+          if (this.#usable(again, request)) {
+            failed = false;
+            return this.#fromStore(again);
+          }
           const record = await this.#fromEndpoint(request);
+          failed = false;
           await store.set(hash, forStore(record), this.#ttl(record), true);
           return record;
         } finally {
           clearInterval(renew);
           // Not awaited: the token is stored (or the fetch failed), and a hanging store must not hold this process's
           // callers for a second store timeout. The release never rejects; if it fails, the lease expires by itself.
-          void store.release(lease.lease);
+          // After a failure the lease is kept until a second after the attempt started: the fleet's pace, about one
+          // token request per second per key however many processes are failing (the next holder takes it then).
+          const keep = ATTEMPT_INTERVAL - (monotonic() - started);
+          if (failed && keep > 0) void store.extend(lease.lease, keep);
+          else void store.release(lease.lease);
         }
       }
       if (request.signal.aborted) throw new AbortError('The token fetch was aborted', { cause: request.signal.reason });

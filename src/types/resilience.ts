@@ -20,8 +20,8 @@ export interface CircuitBreakerOptions {
   /**
    * Longest wait in ms between trial requests while the circuit is open. Trials start 250 ms apart (or this value
    * when smaller) and double up to it, so once the endpoint is back the first caller succeeds within about this
-   * long, while an outage costs about one token request per this interval. A server's `Retry-After` wins (up to
-   * `retry.maxRetryAfter`). Default 1,000.
+   * long, while an outage costs about one token request per this interval. A server's `Retry-After` makes the wait
+   * longer (up to `retry.maxRetryAfter`), never shorter. Default 1,000.
    */
   maxProbeInterval: number;
 }

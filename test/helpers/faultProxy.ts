@@ -12,7 +12,23 @@ export type Fault =
   | { kind: 'html' }
   | { kind: 'huge'; bytes: number }
   | { kind: 'delay'; ms: number }
+  /** 200 and a valid-looking JSON body, one byte every `intervalMs` (a body that trickles in). */
+  | { kind: 'drip'; intervalMs: number }
   | { kind: 'json'; status: number; body: unknown; headers?: Record<string, string> };
+
+/**
+ * The shape of an outage (every request while it lasts): answered with an error status, the connection reset, the
+ * connection refused (the proxy stops listening and drops its open connections, so a keep-alive socket fails too),
+ * accepted and never answered (requests that arrive during the outage stay unanswered after it, as black-holed ones
+ * do, until the client gives up), answered after a delay, or answered one byte at a time.
+ */
+export type OutageShape =
+  | { kind: 'status'; status: number; headers?: Record<string, string> }
+  | { kind: 'reset' }
+  | { kind: 'refuse' }
+  | { kind: 'hang' }
+  | { kind: 'delay'; ms: number }
+  | { kind: 'drip'; intervalMs: number };
 
 /** A running fault-injecting reverse proxy. */
 export interface FaultProxyHandle {
@@ -30,6 +46,10 @@ export interface FaultProxyHandle {
   setDown(down: boolean): void;
   /** A status (e.g. 503): every request is answered with it (an outage that answers) until setOutage(undefined). */
   setOutage(status: number | undefined): void;
+  /** An outage of this shape until `setShape(undefined)`; a `refuse` outage ends when its listener is back. */
+  setShape(shape: OutageShape | undefined): Promise<void>;
+  /** Requests received and never answered so far (hang outages and faults). */
+  readonly hanging: number;
   /** Drops queued faults and ends any outage (counters are kept). */
   clear(): void;
   close(): Promise<void>;
@@ -47,6 +67,9 @@ export async function startFaultProxy(targetUrl: string): Promise<FaultProxyHand
   const timers = new Set<NodeJS.Timeout>();
   let down = false;
   let outage: number | undefined;
+  let shape: OutageShape | undefined;
+  let hanging = 0;
+  const sockets = new Set<import('node:net').Socket>();
   let requests = 0;
   let forwarded = 0;
 
@@ -88,6 +111,7 @@ export async function startFaultProxy(targetUrl: string): Promise<FaultProxyHand
       req.socket.destroy();
       return;
     }
+    if (shape !== undefined) return outageAnswer(req, res, shape);
     if (outage !== undefined) {
       const status = outage;
       req.resume();
@@ -114,7 +138,11 @@ export async function startFaultProxy(targetUrl: string): Promise<FaultProxyHand
         req.socket.destroy();
         return;
       case 'hang':
+        hanging++;
         return; // never answered; the socket is destroyed by close()
+      case 'drip':
+        await drip(res, fault.intervalMs, timers);
+        return;
       case 'status':
         res.writeHead(fault.status, { 'content-length': Buffer.byteLength(fault.body ?? ''), ...fault.headers });
         res.end(fault.body ?? '');
@@ -134,10 +162,44 @@ export async function startFaultProxy(targetUrl: string): Promise<FaultProxyHand
     }
   };
 
+  const outageAnswer = async (req: IncomingMessage, res: ServerResponse, current: OutageShape): Promise<void> => {
+    if (current.kind === 'delay') {
+      const timer = setTimeout(() => {
+        timers.delete(timer);
+        forward(req, res);
+      }, current.ms);
+      timers.add(timer);
+      return;
+    }
+    req.resume();
+    await finished(req).catch(() => undefined);
+    if (req.socket.destroyed) return;
+    switch (current.kind) {
+      case 'status':
+        sendBody(res, current.status, 'application/json', JSON.stringify({ error: 'temporarily_unavailable' }), current.headers);
+        return;
+      case 'reset':
+      case 'refuse':
+        req.socket.destroy();
+        return;
+      case 'hang':
+        hanging++;
+        return;
+      case 'drip':
+        await drip(res, current.intervalMs, timers);
+        return;
+    }
+  };
+
   const server = http.createServer((req, res) => {
     handle(req, res).catch(() => res.destroy());
   });
+  server.on('connection', (socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
   const url = await listenLocal(server);
+  const port = Number(new URL(url).port);
 
   return {
     url,
@@ -159,15 +221,36 @@ export async function startFaultProxy(targetUrl: string): Promise<FaultProxyHand
     setOutage(status) {
       outage = status;
     },
+    get hanging() {
+      return hanging;
+    },
+    async setShape(next) {
+      const wasRefusing = shape?.kind === 'refuse';
+      shape = next;
+      if (next?.kind === 'refuse' && !wasRefusing) {
+        server.close();
+        for (const socket of sockets) socket.destroy();
+      } else if (next?.kind !== 'refuse' && wasRefusing) {
+        await new Promise<void>((resolve, reject) => {
+          server.once('error', reject);
+          server.listen(port, '127.0.0.1', () => {
+            server.off('error', reject);
+            resolve();
+          });
+        });
+      }
+    },
     clear() {
       queue.length = 0;
       down = false;
       outage = undefined;
+      if (shape?.kind !== 'refuse') shape = undefined;
     },
     async close() {
       for (const t of timers) clearTimeout(t);
       timers.clear();
-      await closeServer(server);
+      for (const socket of sockets) socket.destroy();
+      if (server.listening) await closeServer(server);
       agent.destroy();
     },
   };
@@ -213,5 +296,23 @@ async function sendHuge(res: ServerResponse, bytes: number): Promise<void> {
     remaining -= n;
   }
   if (fits && !(await write(tail))) return;
+  res.end();
+}
+
+/** Answers 200 with a token-shaped JSON body written one byte every `intervalMs` (stops when the client goes away). */
+async function drip(res: ServerResponse, intervalMs: number, timers: Set<NodeJS.Timeout>): Promise<void> {
+  const body = Buffer.from(JSON.stringify({ access_token: 'dripping', token_type: 'Bearer', expires_in: 60 }));
+  res.writeHead(200, { 'content-type': 'application/json', 'content-length': body.length });
+  for (let i = 0; i < body.length; i++) {
+    if (res.destroyed || res.socket === null || res.socket.destroyed) return;
+    res.write(body.subarray(i, i + 1));
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        timers.delete(timer);
+        resolve();
+      }, intervalMs);
+      timers.add(timer);
+    });
+  }
   res.end();
 }
