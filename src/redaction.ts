@@ -1,8 +1,9 @@
 /**
  * Redaction of credentials: the client secret and every access token a Client has held, in every form they take on
- * the wire and in text (raw, form-encoded as RFC 6749 and as `URLSearchParams` write it, percent-encoded in upper or
- * lower case, JSON-escaped with or without `\/`, inside `Authorization: Basic`). One implementation for the library
- * (errors, events) and the CLI (everything it prints); one pass over a text, whatever the number of values known.
+ * the wire and in text (raw, form-encoded as RFC 6749 and as `URLSearchParams` write it, percent-encoded, JSON-escaped
+ * as JavaScript, PHP, Python, Go and .NET write it, every hex escape in any case, inside `Authorization: Basic`). One
+ * implementation for the library (errors, events) and the CLI (everything it prints); one pass over a text, whatever
+ * the number of values known. The forms are in `redaction/forms.ts`, the search in `redaction/matcher.ts`.
  *
  * The rule for short values: a value of {@link MIN_SUBSTRING_LENGTH} characters or more is replaced wherever it
  * appears, inside any text. A shorter value (a secret such as `items` or `abc123`) is replaced only where a whole
