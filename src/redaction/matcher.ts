@@ -165,6 +165,12 @@ export class Matcher {
       }
       return;
     }
+    this.#scan(text, ranges);
+  }
+
+  /** The hashed pass: every {@link STRIDE}-th window of `text` looked up in the filter, then in the index. */
+  #scan(text: string, ranges: Ranges): void {
+    const n = text.length;
     const heads = this.#heads;
     const mask = heads.length - 1;
     const filter = this.#filter;
