@@ -224,3 +224,16 @@ test('the redactor holds well under 1 KB of heap per remembered token (typed arr
   // Measured about 150 bytes (the first index took about 900, most of the 1 KB budget of a cached token).
   assert.ok(perToken < 400, `${perToken.toFixed(0)} bytes per token`);
 });
+
+test('bytes (the CLI writes a download as it came): mixed-case escapes, non-ASCII and nested values are redacted, other bytes kept', () => {
+  const redactor = new Redactor();
+  redactor.add('Sécret~value/with+signs');
+  const long = 'abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOP';
+  redactor.add(long);
+  redactor.add(long.slice(4, 12));
+  redactor.add(long.slice(24, 32));
+  for (let i = 0; i < 20; i++) redactor.addToken(randomBytes(16).toString('hex'));
+  const body = Buffer.concat([Buffer.from([0xff, 0x00]), Buffer.from(`S%C3%a9cret%7evalue%2Fwith%2bsigns|Sécret~value/with+signs|${long}`), Buffer.from([0xfe])]);
+  const out = Buffer.from(redactor.redactBytes(body));
+  assert.deepEqual(out, Buffer.concat([Buffer.from([0xff, 0x00]), Buffer.from(`${REDACTED}|${REDACTED}|${REDACTED}`), Buffer.from([0xfe])]));
+});
