@@ -1,8 +1,9 @@
 /**
  * Redaction of credentials: the client secret and every access token a Client has held, in every form they take on
- * the wire and in text (raw, form-encoded as RFC 6749 and as `URLSearchParams` write it, percent-encoded in upper or
- * lower case, JSON-escaped with or without `\/`, inside `Authorization: Basic`). One implementation for the library
- * (errors, events) and the CLI (everything it prints); one pass over a text, whatever the number of values known.
+ * the wire and in text (raw, form-encoded as RFC 6749 and as `URLSearchParams` write it, percent-encoded, JSON-escaped
+ * as JavaScript, PHP, Python, Go and .NET write it, every hex escape in any case, inside `Authorization: Basic`). One
+ * implementation for the library (errors, events) and the CLI (everything it prints); one pass over a text, whatever
+ * the number of values known. The forms are in `redaction/forms.ts`, the search in `redaction/matcher.ts`.
  *
  * The rule for short values: a value of {@link MIN_SUBSTRING_LENGTH} characters or more is replaced wherever it
  * appears, inside any text. A shorter value (a secret such as `items` or `abc123`) is replaced only where a whole
@@ -11,146 +12,20 @@
  * and would not hide it anyway, so a short secret is worth a warning at start ({@link shortSecretWarning}).
  */
 
+import { basicCredentials, canonicalForms, upperCaseEscapes, variantsOf } from './redaction/forms.js';
+import { Matcher, MIN_SUBSTRING_LENGTH, Ranges, replaceRanges } from './redaction/matcher.js';
+
+export { basicCredentials, formEncode, variantsOf } from './redaction/forms.js';
+export { MIN_SUBSTRING_LENGTH } from './redaction/matcher.js';
+
 /** What replaces a redacted value. */
 export const REDACTED = '[redacted]';
-
-/** Values at least this long are redacted wherever they appear; shorter ones only where a whole value equals them. */
-export const MIN_SUBSTRING_LENGTH = 8;
 
 /** How deep `scrub` follows objects that are not plain data (class instances other than errors). */
 const MAX_FOREIGN_DEPTH = 8;
 
-/** RFC 6749 Appendix B form-urlencoding, as a client sends `client_secret` and the Basic credentials. */
-export function formEncode(value: string): string {
-  return encodeURIComponent(value).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`).replace(/%20/g, '+');
-}
-
-/** The `Authorization: Basic` credentials of a client id and secret, as RFC 6749 §2.3.1 builds them. */
-export function basicCredentials(clientId: string, secret: string): string {
-  return Buffer.from(`${formEncode(clientId)}:${formEncode(secret)}`).toString('base64');
-}
-
-/**
- * The forms a value takes in text: raw; form-encoded as RFC 6749 Appendix B and as `URLSearchParams` writes it (the
- * form the library sends: `~` as `%7E`); percent-encoded (`encodeURIComponent`, `encodeURI`), each also with
- * lower-case hex (`%2b`); and each of those JSON-escaped, with and without `\/` and `\uXXXX` for non-ASCII (PHP's
- * `json_encode` default).
- */
-export function variantsOf(value: string): string[] {
-  const base = new Set([value, new URLSearchParams([['', value]]).toString().slice(1)]);
-  for (const encode of [formEncode, encodeURIComponent, encodeURI]) {
-    try {
-      base.add(encode(value));
-    } catch {
-      // lone surrogates cannot be percent-encoded: the other forms are enough
-    }
-  }
-  for (const form of [...base]) if (/%[0-9A-F]{2}/.test(form)) base.add(form.replace(/%[0-9A-F]{2}/g, (m) => m.toLowerCase()));
-  const out = new Set(base);
-  for (const form of base) {
-    const json = JSON.stringify(form).slice(1, -1);
-    // eslint-disable-next-line no-control-regex
-    const ascii = json.replace(/[^\u0000-\u007f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
-    for (const escaped of [json, ascii]) {
-      out.add(escaped);
-      out.add(escaped.replaceAll('/', '\\/'));
-    }
-  }
-  return [...out];
-}
-
 function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-}
-
-/** Code units hashed at each sampled position; with {@link STRIDE}, every value of 8 or more covers one sample. */
-const WINDOW = 4;
-/** Distance between sampled positions: a value at least `STRIDE + WINDOW - 1` long always holds a whole sample. */
-const STRIDE = 4;
-const FILTER_BITS = 20;
-const FILTER_MASK = (1 << FILTER_BITS) - 1;
-
-function windowHash(text: string, at: number): number {
-  return (Math.imul((Math.imul((Math.imul(text.charCodeAt(at), 0x01000193) ^ text.charCodeAt(at + 1)) | 0, 0x01000193) ^ text.charCodeAt(at + 2)) | 0, 0x01000193) ^ text.charCodeAt(at + 3)) | 0;
-}
-
-/**
- * Finds every occurrence of a set of values (each at least {@link MIN_SUBSTRING_LENGTH} code units long) in one
- * left-to-right pass. Each value is indexed by the hashes of {@link STRIDE} consecutive windows of {@link WINDOW} code
- * units; the text is hashed only at every {@link STRIDE}-th position, so an occurrence always covers a sampled window
- * that is one of its indexed ones. A bit filter answers most samples; the rest are checked against the values that
- * share the hash. The cost is one pass over the text, whatever the number of values.
- */
-class Matcher {
-  /** By window hash: the values with that window, and where in the value the window starts. */
-  readonly #byHash = new Map<number, Array<{ value: string; offset: number }>>();
-  readonly #filter = new Uint32Array((1 << FILTER_BITS) / 32);
-
-  constructor(values: Iterable<string>) {
-    for (const value of values) this.add(value);
-  }
-
-  /**
-   * Indexes `value` by {@link STRIDE} consecutive windows. Any such run is enough; the run chosen is the one whose
-   * windows the fewest values share (ties go to the tail), so values with a common prefix (JWTs all start with
-   * `eyJhbGciOi`) do not pile up behind one hash.
-   */
-  add(value: string): void {
-    let best = 0;
-    let bestCost = Infinity;
-    for (let start = value.length - WINDOW - STRIDE + 1; start >= 0; start--) {
-      let cost = 0;
-      for (let k = 0; k < STRIDE; k++) cost = Math.max(cost, this.#byHash.get(windowHash(value, start + k))?.length ?? 0);
-      if (cost < bestCost) {
-        best = start;
-        bestCost = cost;
-        if (cost === 0) break;
-      }
-    }
-    for (let offset = best; offset < best + STRIDE; offset++) {
-      const h = windowHash(value, offset);
-      let list = this.#byHash.get(h);
-      if (!list) this.#byHash.set(h, (list = []));
-      list.push({ value, offset });
-      this.#filter[(h & FILTER_MASK) >>> 5]! |= 1 << (h & 31);
-    }
-  }
-
-  /** `text` with every occurrence replaced by `mark` (overlapping occurrences merged into one). */
-  replace(text: string, mark: string): string {
-    const n = text.length;
-    if (n < MIN_SUBSTRING_LENGTH || this.#byHash.size === 0) return text;
-    const filter = this.#filter;
-    let out = '';
-    let copied = 0;
-    let start = -1;
-    let end = -1;
-    for (let at = 0; at + WINDOW <= n; at += STRIDE) {
-      const h = windowHash(text, at);
-      if ((filter[(h & FILTER_MASK) >>> 5]! & (1 << (h & 31))) === 0) continue;
-      const list = this.#byHash.get(h);
-      if (!list) continue;
-      for (const { value, offset } of list) {
-        const from = at - offset;
-        if (from < 0 || !text.startsWith(value, from)) continue;
-        const to = from + value.length;
-        if (start >= 0 && from <= end) {
-          // Overlapping or adjacent occurrences are covered by one mark, so no tail of either is left.
-          if (from < start) start = from;
-          if (to > end) end = to;
-        } else {
-          if (start >= 0) {
-            out += text.slice(copied, start) + mark;
-            copied = end;
-          }
-          start = from;
-          end = to;
-        }
-      }
-    }
-    if (start < 0) return text;
-    return `${out}${text.slice(copied, start)}${mark}${text.slice(end)}`;
-  }
 }
 
 let warnedShortSecret = false;
@@ -183,9 +58,8 @@ export function shortSecretWarning(length: number): string {
  * ```
  */
 export class Redactor {
-  /** Long forms, replaced inside any text. */
-  #long = new Set<string>();
-  #matcher: Matcher | undefined;
+  /** Long forms (hex escapes in upper case), found inside any text. */
+  #matcher = new Matcher();
   #byteMatcher: Matcher | undefined;
   /** Short values (and their forms), replaced only as whole values. */
   #short = new Set<string>();
@@ -195,15 +69,20 @@ export class Redactor {
   /** Tokens, oldest first; the oldest are forgotten beyond `maxTokens`. */
   readonly #tokens = new Set<string>();
   readonly #maxTokens: number;
+  /** Forgotten tokens whose forms are still indexed (dropped together, by a rebuild, once they are this many). */
+  #stale = 0;
 
-  /** `maxTokens`: how many tokens (`addToken`) are remembered; the oldest are forgotten first. Default 256. */
+  /**
+   * `maxTokens`: how many tokens (`addToken`) are remembered; the oldest are forgotten first (a forgotten token's
+   * forms leave the index in batches, so up to a quarter more may still be redacted for a while). Default 256.
+   */
   constructor(options: { maxTokens?: number } = {}) {
     this.#maxTokens = options.maxTokens ?? 256;
   }
 
-  /** Whether anything is known yet. */
+  /** How many forms are known (0: nothing to redact). */
   get size(): number {
-    return this.#long.size + this.#short.size;
+    return this.#matcher.size + this.#short.size;
   }
 
   /** Adds a value never to be shown (and its encoded forms), for the Redactor's life. Empty values are ignored. */
@@ -226,37 +105,35 @@ export class Redactor {
     if (this.#tokens.size > this.#maxTokens) {
       const oldest = this.#tokens.values().next().value as string;
       this.#tokens.delete(oldest);
-      this.#rebuild();
+      // Rebuilding costs every remembered value's forms: done once per many forgotten tokens, not once per token.
+      if (++this.#stale > Math.max(16, this.#maxTokens >> 2)) this.#rebuild();
     }
   }
 
   #include(value: string): void {
-    for (const variant of variantsOf(value)) {
-      if (variant.length >= MIN_SUBSTRING_LENGTH) {
-        if (!this.#long.has(variant)) {
-          this.#long.add(variant);
-          this.#matcher?.add(variant);
-          this.#byteMatcher = undefined;
-        }
-      } else if (!this.#short.has(variant)) {
-        this.#short.add(variant);
+    for (const form of canonicalForms(value)) {
+      if (form.length >= MIN_SUBSTRING_LENGTH) {
+        this.#matcher.add(form);
+        this.#byteMatcher?.add(utf8AsLatin1(form));
+      }
+    }
+    // A short form is matched literally (as a whole value), so each of its hex spellings is kept.
+    for (const form of variantsOf(value)) {
+      if (form.length < MIN_SUBSTRING_LENGTH && !this.#short.has(form)) {
+        this.#short.add(form);
         this.#shortPattern = undefined;
       }
     }
   }
 
   #rebuild(): void {
-    this.#long = new Set();
-    this.#matcher = undefined;
+    this.#matcher = new Matcher();
     this.#byteMatcher = undefined;
     this.#short = new Set();
     this.#shortPattern = undefined;
+    this.#stale = 0;
     for (const value of this.#pinned) this.#include(value);
     for (const value of this.#tokens) this.#include(value);
-  }
-
-  #text(): Matcher {
-    return (this.#matcher ??= new Matcher(this.#long));
   }
 
   /** Adds the `Authorization: Basic` credentials of an id and secret: as the library sends them, and unencoded. */
@@ -275,9 +152,21 @@ export class Redactor {
   redact(text: string): string {
     if (text === '' || this.size === 0) return text;
     if (this.#short.has(text)) return REDACTED;
-    let out = this.#text().replace(text, REDACTED);
+    let out = this.#replaceLong(text);
     if (this.#short.size > 0) out = this.#redactShort(out);
     return out;
+  }
+
+  /**
+   * `text` with every long form replaced: found in the text as it is, and (when it has lower-case hex escapes) in the
+   * text with its escapes upper-cased, which has the same length, so `%7e`, `%7E` and mixed spellings all match.
+   */
+  #replaceLong(text: string): string {
+    const ranges = new Ranges();
+    this.#matcher.find(text, ranges);
+    const upper = upperCaseEscapes(text);
+    if (upper !== undefined) this.#matcher.find(upper, ranges);
+    return replaceRanges(text, ranges, REDACTED);
   }
 
   /**
@@ -290,10 +179,16 @@ export class Redactor {
     const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     if (this.#short.size > 0 && buffer.byteLength <= 64 && this.#short.has(buffer.toString('utf8'))) return Buffer.from(REDACTED);
     // One byte per code unit: the values are matched as the latin1 spelling of their UTF-8 bytes.
-    this.#byteMatcher ??= new Matcher([...this.#long].map((value) => Buffer.from(value, 'utf8').toString('latin1')));
+    if (!this.#byteMatcher) {
+      this.#byteMatcher = new Matcher();
+      for (const form of this.#matcher.values()) this.#byteMatcher.add(utf8AsLatin1(form));
+    }
     const text = buffer.toString('latin1');
-    const out = this.#byteMatcher.replace(text, REDACTED);
-    return out === text ? bytes : Buffer.from(out, 'latin1');
+    const ranges = new Ranges();
+    this.#byteMatcher.find(text, ranges);
+    const upper = upperCaseEscapes(text);
+    if (upper !== undefined) this.#byteMatcher.find(upper, ranges);
+    return ranges.size === 0 ? bytes : Buffer.from(replaceRanges(text, ranges, REDACTED), 'latin1');
   }
 
   /**
@@ -373,7 +268,7 @@ export class Redactor {
 
   /** A key with long values replaced (short values never: a key equal to a short secret is data). */
   #redactKey(key: string): string {
-    return key.length < MIN_SUBSTRING_LENGTH ? key : this.#text().replace(key, REDACTED);
+    return key.length < MIN_SUBSTRING_LENGTH ? key : this.#replaceLong(key);
   }
 
   #set(record: Record<string, unknown>, name: string, value: unknown): void {
@@ -388,6 +283,11 @@ export class Redactor {
       }
     }
   }
+}
+
+/** The latin1 spelling of a text's UTF-8 bytes: one code unit per byte. */
+function utf8AsLatin1(text: string): string {
+  return Buffer.from(text, 'utf8').toString('latin1');
 }
 
 /** An object `scrub` walks into: not bytes, a date or a regular expression. */
