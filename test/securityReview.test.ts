@@ -436,7 +436,8 @@ test('11: redacting an 8 MB body costs about the same with 256 remembered tokens
   const one = timeWith(1);
   const many = timeWith(256);
   // The first pass took 14 times longer with 256 tokens; one pass stays within noise (wide margin for a busy machine).
-  assert.ok(many < one * 3 + 100, `1 token: ${one.toFixed(0)} ms, 256 tokens: ${many.toFixed(0)} ms`);
+  assert.ok(many < one * 4 + 600, // the old per-value scan took 1.5–2 s here
+    `1 token: ${one.toFixed(0)} ms, 256 tokens: ${many.toFixed(0)} ms`);
 });
 
 // Finding 12 --------------------------------------------------------------------------------------------------------
