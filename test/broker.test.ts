@@ -479,3 +479,93 @@ describe('serve: DPoP', () => {
     }
   });
 });
+
+describe('serve: hostile callers', () => {
+  let op: OidcProviderHandle;
+  let upstream: Upstream;
+  let broker: BrokerProcess;
+  let port: number;
+
+  before(async () => {
+    op = await startOidcProvider({ ttl: 300 });
+    upstream = await startUpstream();
+    const dir = tempDir();
+    secretFile(dir, 's', 'svc-secret');
+    broker = await startBrokerProcess({
+      listen: '127.0.0.1:0',
+      upstreamTimeoutSeconds: 1,
+      clients: { svc: { tokenUrl: op.tokenUrl, clientId: 'svc', clientSecretFile: 's' } },
+      routes: [
+        { path: '/api/', upstream: `${upstream.url}/v2/`, client: 'svc' },
+        { path: '/bare', upstream: upstream.url, client: 'svc' },
+      ],
+    }, dir);
+    port = portOf(broker.url);
+    assert.equal((await call(`${broker.url}/api/warm`)).status, 200);
+  });
+
+  after(async () => {
+    await broker?.stop('SIGKILL');
+    await upstream?.close();
+    await op?.close();
+  });
+
+  test('`..;` (Tomcat, Jetty), double-encoded dots and slashes, and a `//` upstream path are refused', async () => {
+    const before = upstream.requests.length;
+    for (const path of ['/api/..;/admin', '/api/..;jsessionid=x/admin', '/api/%2e%2e;/admin', '/api/%252e%252e/admin', '/api/a%252f..%252fb', '/bare//evil.example/x']) {
+      const r = await raw(port, `GET ${path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n`);
+      assert.match(r, /^HTTP\/1\.1 400 /, path);
+      assert.match(r, /"unsafe_path"/, path);
+    }
+    assert.equal(upstream.requests.length, before);
+    assert.equal((await call(`${broker.url}/bare/x;v=1`)).status, 200);
+    assert.equal(upstream.requests.at(-1)!.url, '/x;v=1');
+  });
+
+  test('a transfer coding other than chunked gets 501: its body would reach the upstream still coded', async () => {
+    const before = upstream.requests.length;
+    const r = await raw(port, 'POST /api/coded HTTP/1.1\r\nhost: x\r\ntransfer-encoding: gzip, chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n');
+    assert.match(r, /^HTTP\/1\.1 501 /);
+    assert.match(r, /"unsupported_transfer_coding"/);
+    await sleep(100);
+    assert.equal(upstream.requests.length, before);
+    const chunked = await raw(port, 'POST /api/plain HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n3\r\nabc\r\n0\r\n\r\n');
+    assert.match(chunked, /^HTTP\/1\.1 200 /);
+    assert.equal(upstream.requests.at(-1)!.bodyBytes, 3);
+  });
+
+  test('a request with as many header fields as Node keeps is refused (431), not forwarded without the ones cut', async () => {
+    const filler = (n: number): string => Array.from({ length: n }, (_, i) => `x-f${i % 10}: 1\r\n`).join('');
+    const before = upstream.requests.length;
+    // Node keeps 2000 fields and drops the rest silently: here Content-Length, so the body would be lost.
+    const r = await raw(port, `POST /api/many HTTP/1.1\r\nhost: x\r\n${filler(1999)}content-length: 5\r\nconnection: close\r\n\r\nhello`);
+    assert.match(r, /^HTTP\/1\.1 431 /);
+    await sleep(100);
+    assert.equal(upstream.requests.length, before);
+    const ok = await raw(port, `POST /api/some HTTP/1.1\r\nhost: x\r\n${filler(1990)}content-length: 5\r\nconnection: close\r\n\r\nhello`);
+    assert.match(ok, /^HTTP\/1\.1 200 /);
+    assert.equal(upstream.requests.at(-1)!.bodyBytes, 5);
+  });
+
+  test('a caller that stops sending mid-body is disconnected after upstreamTimeoutSeconds, its upstream request aborted', async () => {
+    const before = upstream.requests.length;
+    const closed = (body: number): Promise<number> => new Promise((resolve) => {
+      const socket = connect(port, '127.0.0.1');
+      const started = Date.now();
+      socket.on('error', () => undefined);
+      socket.on('close', () => resolve(Date.now() - started));
+      // Streamed (over replayBodyBytes) and kept in memory (under it): both hold a connection until the body ends.
+      socket.write(`POST /api/stalled HTTP/1.1\r\nhost: x\r\ncontent-length: ${body}\r\n\r\n`);
+      socket.write(Buffer.alloc(1_000, 120));
+      // Without a bound the socket stays open for good: the test gives up after 15 s.
+      setTimeout(() => socket.destroy(), 15_000).unref();
+    });
+    const [streamed, kept] = await Promise.all([closed(500_000), closed(10_000)]);
+    assert.ok(streamed < 12_000, `streamed: closed after ${streamed} ms`);
+    assert.ok(kept < 12_000, `kept: closed after ${kept} ms`);
+    await sleep(200);
+    assert.equal(upstream.requests.length, before, 'no stalled request reached the upstream whole');
+    assert.equal(broker.child.exitCode, null);
+    assert.equal((await call(`${broker.url}/api/after-stall`)).status, 200);
+  });
+});

@@ -18,7 +18,7 @@ import { parseBrokerConfig, type BrokerConfig } from './config.js';
 import { describeEndpoint, type Endpoint } from './endpoint.js';
 import { createLog, describeError, type Log } from './log.js';
 import { BrokerMetrics } from './metrics.js';
-import { createProxyHandler, refuseTunnel, type ProxyState } from './proxy.js';
+import { createProxyHandler, MAX_HEADER_FIELDS, refuseTunnel, type ProxyState } from './proxy.js';
 import { compileRoutes } from './routes.js';
 import { ApiKeys, createTokenApiHandler } from './tokenApi.js';
 import { FileWatcher } from './watch.js';
@@ -96,6 +96,7 @@ function listen(server: Server, endpoint: Endpoint, mode?: number): Promise<stri
 
 function httpServer(handler: (req: IncomingMessage, res: ServerResponse) => void): Server {
   const server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 0, headersTimeout: 60_000 }, handler);
+  server.maxHeadersCount = MAX_HEADER_FIELDS;
   server.on('connect', (_req, socket) => refuseTunnel(socket, 405));
   server.on('upgrade', (_req, socket) => refuseTunnel(socket, 501));
   server.on('clientError', (_error, socket) => {

@@ -35,6 +35,9 @@ export interface ProxyOptions {
   readonly draining: () => boolean;
 }
 
+/** The `maxHeadersCount` of the broker's servers: a request with this many header fields or more is refused. */
+export const MAX_HEADER_FIELDS = 2000;
+
 /** Answers a request the broker itself handles, with a small JSON body. */
 export function answer(res: ServerResponse, status: number, error: string, description: string): void {
   const body = JSON.stringify({ error, error_description: description });
@@ -165,6 +168,12 @@ async function forward(o: ProxyOptions, req: IncomingMessage, res: ServerRespons
   const label = route.config.path;
   const method = req.method!;
   const forwarded = forwardRequestHeaders(req.rawHeaders);
+  if (forwarded.otherCoding) {
+    o.metrics.refused();
+    res.shouldKeepAlive = false;
+    answer(res, 501, 'unsupported_transfer_coding', 'only the chunked transfer coding is accepted');
+    return;
+  }
   const headers = forwarded.headers;
   const passCaller = route.config.passAuthorization && forwarded.authorization !== undefined;
   if (passCaller) {
@@ -175,6 +184,10 @@ async function forward(o: ProxyOptions, req: IncomingMessage, res: ServerRespons
   let keep = true;
   const length = forwarded.contentLength;
   if (forwarded.chunked || (length !== undefined && length !== '0')) {
+    // A caller that stops sending mid-body would otherwise hold its socket, and for a streamed body an upstream
+    // connection, for ever: silent for upstreamTimeoutMs, it is disconnected (the upstream request is aborted).
+    req.setTimeout(o.upstreamTimeoutMs);
+    req.once('end', () => req.socket?.setTimeout(0));
     const size = length === undefined ? Infinity : Number(length);
     if (size <= route.config.replayBodyBytes) {
       try {
@@ -222,6 +235,14 @@ async function forward(o: ProxyOptions, req: IncomingMessage, res: ServerRespons
 export function createProxyHandler(o: ProxyOptions): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
     if (o.draining()) res.shouldKeepAlive = false;
+    // Node keeps the first MAX_HEADER_FIELDS fields and drops the rest silently (a Content-Length among them would be
+    // lost, and the body with it): a request that reaches the limit is refused whole.
+    if (req.rawHeaders.length >= 2 * MAX_HEADER_FIELDS) {
+      o.metrics.refused();
+      res.shouldKeepAlive = false;
+      answer(res, 431, 'too_many_header_fields', `a request may have at most ${MAX_HEADER_FIELDS - 1} header fields`);
+      return;
+    }
     const match = matchRoute(o.state().routes, req.url ?? '');
     if (match === undefined) {
       o.metrics.refused();
