@@ -486,9 +486,32 @@ describe('serve: hostile callers', () => {
   let broker: BrokerProcess;
   let port: number;
 
+  let bigClosedEarly = false;
+
   before(async () => {
     op = await startOidcProvider({ ttl: 300 });
-    upstream = await startUpstream();
+    upstream = await startUpstream((req, res) => {
+      if (req.url.endsWith('/early')) {
+        res.writeEarlyHints({ link: '</style.css>; rel=preload; as=style' });
+      }
+      if (req.url.endsWith('/big')) {
+        // 64 MiB, written as fast as the broker takes it.
+        const chunk = Buffer.alloc(1 << 20, 97);
+        let sent = 0;
+        res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(64 * chunk.length) });
+        res.on('close', () => (bigClosedEarly = !res.writableFinished));
+        const more = (): void => {
+          while (sent < 64 && !res.destroyed) {
+            sent++;
+            if (!res.write(chunk)) return void res.once('drain', more);
+          }
+          res.end();
+        };
+        return more();
+      }
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ url: req.url }));
+    });
     const dir = tempDir();
     secretFile(dir, 's', 'svc-secret');
     broker = await startBrokerProcess({
@@ -567,5 +590,39 @@ describe('serve: hostile callers', () => {
     assert.equal(upstream.requests.length, before, 'no stalled request reached the upstream whole');
     assert.equal(broker.child.exitCode, null);
     assert.equal((await call(`${broker.url}/api/after-stall`)).status, 200);
+  });
+
+  test('an interim response (103 Early Hints) from the upstream is skipped, the final one forwarded', async () => {
+    // Before: the 103 was written as the response and the final one then failed: the caller waited for ever.
+    const r = await raw(port, 'GET /api/early HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n');
+    assert.match(r, /^HTTP\/1\.1 200 /);
+    assert.match(r, /"url":"\/v2\/early"/);
+  });
+
+  test('a caller that stops reading a response is disconnected after upstreamTimeoutSeconds, the upstream connection closed', async () => {
+    bigClosedEarly = false;
+    const socket = connect(port, '127.0.0.1');
+    socket.on('error', () => undefined);
+    let received = 0;
+    socket.on('data', (d: Buffer) => {
+      received += d.length;
+      socket.pause();
+    });
+    const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+    socket.write('GET /api/big HTTP/1.1\r\nhost: x\r\n\r\n');
+    try {
+      // Without a bound the broker waits for the caller for good (the test gives up after 12 s).
+      for (let i = 0; i < 240 && !bigClosedEarly; i++) await sleep(50);
+      assert.equal(bigClosedEarly, true, 'the upstream saw its response cut');
+      // Read what the kernel holds: the broker closed the connection well before the 64 MiB.
+      socket.removeAllListeners('data');
+      socket.on('data', (d: Buffer) => (received += d.length));
+      socket.resume();
+      await closed;
+      assert.ok(received < 64 * 1_048_576, `received ${received} bytes`);
+    } finally {
+      socket.destroy();
+    }
+    assert.equal((await call(`${broker.url}/api/after-slow-reader`)).status, 200);
   });
 });

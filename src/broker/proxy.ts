@@ -60,6 +60,10 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   });
 }
 
+function stalled(attempt: UpstreamAttempt): void {
+  attempt.stalled();
+}
+
 function uncork(res: ServerResponse): void {
   res.uncork();
 }
@@ -78,6 +82,8 @@ class UpstreamAttempt implements Dispatcher.DispatchHandler {
   #controller: Dispatcher.DispatchController | undefined;
   /** Resumes the upstream once the caller drained (made on first backpressure only). */
   #resume: (() => void) | undefined;
+  /** Armed while the upstream is paused for a caller that has not drained the response yet. */
+  #stall: NodeJS.Timeout | undefined;
 
   constructor(
     readonly res: ServerResponse,
@@ -99,6 +105,9 @@ class UpstreamAttempt implements Dispatcher.DispatchHandler {
   }
 
   onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
+    // An interim response (100 Continue, 103 Early Hints) comes before the final one: it is not forwarded (undici
+    // reports it here too, and writing it as the response would make the real one fail).
+    if (statusCode < 200) return;
     const { proxy, route, res, client, token } = this;
     proxy.metrics.latency(route.config.path, (performance.now() - this.sentAt) / 1000);
     const signer = client.signer;
@@ -133,19 +142,34 @@ class UpstreamAttempt implements Dispatcher.DispatchHandler {
       controller.abort(new Error('the caller went away'));
       return;
     }
-    if (!res.write(chunk)) {
+    if (!res.write(chunk) && this.#stall === undefined) {
       controller.pause();
-      res.once('drain', (this.#resume ??= () => this.#controller?.resume()));
+      res.once('drain', (this.#resume ??= () => {
+        clearTimeout(this.#stall);
+        this.#stall = undefined;
+        this.#controller?.resume();
+      }));
+      // A caller that stops reading would hold the upstream connection for ever: after upstreamTimeoutMs without
+      // draining, both are closed.
+      this.#stall = setTimeout(stalled, this.proxy.upstreamTimeoutMs, this);
     }
   }
 
+  /** The caller read nothing for upstreamTimeoutMs while the response waited: give up on both sides. */
+  stalled(): void {
+    this.res.destroy();
+    this.#controller?.abort(new Error('the caller stopped reading'));
+  }
+
   onResponseEnd(): void {
+    clearTimeout(this.#stall);
     if (this.#discarding) return;
     this.res.end();
     this.#resolve('done');
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
+    clearTimeout(this.#stall);
     if (this.#discarding) return;
     const { res, proxy, route } = this;
     if (this.#started || res.headersSent) {
