@@ -271,6 +271,20 @@ describe('serve: one broker, one token endpoint, one upstream', () => {
     assert.equal(ok.headers['cache-control'], 'no-store');
   });
 
+  test('an emptied key file keeps the keys in force (and says so); a new one replaces them', async () => {
+    const url = `${broker.tokenApiUrl}/v1/token/svc`;
+    let from = broker.logs.length;
+    writeFileSync(keyPath, '\n');
+    await broker.waitFor('keys_reload_failed', 20_000, from);
+    // Before: the keys were cleared while the log said the reload failed: every caller got 401.
+    assert.equal((await call(url, { headers: { authorization: 'Bearer second-key-9876543210' } })).status, 200);
+    from = broker.logs.length;
+    writeFileSync(keyPath, 'third-key-5555555555\r\n');
+    await broker.waitFor('keys_reloaded', 20_000, from);
+    assert.equal((await call(url, { headers: { authorization: 'Bearer second-key-9876543210' } })).status, 401);
+    assert.equal((await call(url, { headers: { authorization: 'Bearer third-key-5555555555' } })).status, 200);
+  });
+
   test('a Python standard-library client calls through the broker and the token API', async () => {
     const script = [
       'import json, sys, socket, urllib.request, http.client',
@@ -350,7 +364,7 @@ describe('serve: one broker, one token endpoint, one upstream', () => {
   test('no log line holds a secret, a key or a token', () => {
     const text = broker.output();
     assert.ok(tokensSeen.size >= 2);
-    for (const secret of ['svc-secret', 'post-secret', 'first-key-0123456789', 'second-key-9876543210', ...tokensSeen]) assert.ok(!text.includes(secret), 'a secret or token in the log');
+    for (const secret of ['svc-secret', 'post-secret', 'first-key-0123456789', 'second-key-9876543210', 'third-key-5555555555', ...tokensSeen]) assert.ok(!text.includes(secret), 'a secret or token in the log');
     for (const line of text.trim().split('\n')) assert.doesNotThrow(() => JSON.parse(line), line);
   });
 
