@@ -582,6 +582,9 @@ describe('serve: hostile callers', () => {
     const ok = await raw(port, `POST /api/some HTTP/1.1\r\nhost: x\r\n${filler(1990)}content-length: 5\r\nconnection: close\r\n\r\nhello`);
     assert.match(ok, /^HTTP\/1\.1 200 /);
     assert.equal(upstream.requests.at(-1)!.bodyBytes, 5);
+    // Headers over Node's 16 KiB: 431 too (Node's parser refuses them; the broker answered a bare 400).
+    const big = await raw(port, `GET /api/big-header HTTP/1.1\r\nhost: x\r\nx-big: ${'a'.repeat(20_000)}\r\n\r\n`);
+    assert.match(big, /^HTTP\/1\.1 431 /);
   });
 
   test('a caller that stops sending mid-body is disconnected after upstreamTimeoutSeconds, its upstream request aborted', async () => {
