@@ -530,7 +530,7 @@ describe('serve: hostile callers', () => {
     secretFile(dir, 's', 'svc-secret');
     broker = await startBrokerProcess({
       listen: '127.0.0.1:0',
-      upstreamTimeoutSeconds: 1,
+      upstreamTimeoutSeconds: 2,
       clients: { svc: { tokenUrl: op.tokenUrl, clientId: 'svc', clientSecretFile: 's' } },
       routes: [
         { path: '/api/', upstream: `${upstream.url}/v2/`, client: 'svc' },
