@@ -271,6 +271,20 @@ describe('serve: one broker, one token endpoint, one upstream', () => {
     assert.equal(ok.headers['cache-control'], 'no-store');
   });
 
+  test('an emptied key file keeps the keys in force (and says so); a new one replaces them', async () => {
+    const url = `${broker.tokenApiUrl}/v1/token/svc`;
+    let from = broker.logs.length;
+    writeFileSync(keyPath, '\n');
+    await broker.waitFor('keys_reload_failed', 20_000, from);
+    // Before: the keys were cleared while the log said the reload failed: every caller got 401.
+    assert.equal((await call(url, { headers: { authorization: 'Bearer second-key-9876543210' } })).status, 200);
+    from = broker.logs.length;
+    writeFileSync(keyPath, 'third-key-5555555555\r\n');
+    await broker.waitFor('keys_reloaded', 20_000, from);
+    assert.equal((await call(url, { headers: { authorization: 'Bearer second-key-9876543210' } })).status, 401);
+    assert.equal((await call(url, { headers: { authorization: 'Bearer third-key-5555555555' } })).status, 200);
+  });
+
   test('a Python standard-library client calls through the broker and the token API', async () => {
     const script = [
       'import json, sys, socket, urllib.request, http.client',
@@ -350,7 +364,7 @@ describe('serve: one broker, one token endpoint, one upstream', () => {
   test('no log line holds a secret, a key or a token', () => {
     const text = broker.output();
     assert.ok(tokensSeen.size >= 2);
-    for (const secret of ['svc-secret', 'post-secret', 'first-key-0123456789', 'second-key-9876543210', ...tokensSeen]) assert.ok(!text.includes(secret), 'a secret or token in the log');
+    for (const secret of ['svc-secret', 'post-secret', 'first-key-0123456789', 'second-key-9876543210', 'third-key-5555555555', ...tokensSeen]) assert.ok(!text.includes(secret), 'a secret or token in the log');
     for (const line of text.trim().split('\n')) assert.doesNotThrow(() => JSON.parse(line), line);
   });
 
@@ -477,5 +491,155 @@ describe('serve: DPoP', () => {
       await api.close();
       await op.close();
     }
+  });
+});
+
+describe('serve: hostile callers', () => {
+  let op: OidcProviderHandle;
+  let upstream: Upstream;
+  let broker: BrokerProcess;
+  let port: number;
+
+  let bigClosedEarly = false;
+
+  before(async () => {
+    op = await startOidcProvider({ ttl: 300 });
+    upstream = await startUpstream((req, res) => {
+      if (req.url.endsWith('/early')) {
+        res.writeEarlyHints({ link: '</style.css>; rel=preload; as=style' });
+      }
+      if (req.url.endsWith('/big')) {
+        // 64 MiB, written as fast as the broker takes it.
+        const chunk = Buffer.alloc(1 << 20, 97);
+        let sent = 0;
+        res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(64 * chunk.length) });
+        res.on('close', () => (bigClosedEarly = !res.writableFinished));
+        const more = (): void => {
+          while (sent < 64 && !res.destroyed) {
+            sent++;
+            if (!res.write(chunk)) return void res.once('drain', more);
+          }
+          res.end();
+        };
+        return more();
+      }
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ url: req.url }));
+    });
+    const dir = tempDir();
+    secretFile(dir, 's', 'svc-secret');
+    broker = await startBrokerProcess({
+      listen: '127.0.0.1:0',
+      upstreamTimeoutSeconds: 2,
+      clients: { svc: { tokenUrl: op.tokenUrl, clientId: 'svc', clientSecretFile: 's' } },
+      routes: [
+        { path: '/api/', upstream: `${upstream.url}/v2/`, client: 'svc' },
+        { path: '/bare', upstream: upstream.url, client: 'svc' },
+      ],
+    }, dir);
+    port = portOf(broker.url);
+    assert.equal((await call(`${broker.url}/api/warm`)).status, 200);
+  });
+
+  after(async () => {
+    await broker?.stop('SIGKILL');
+    await upstream?.close();
+    await op?.close();
+  });
+
+  test('`..;` (Tomcat, Jetty), double-encoded dots and slashes, and a `//` upstream path are refused', async () => {
+    const before = upstream.requests.length;
+    for (const path of ['/api/..;/admin', '/api/..;jsessionid=x/admin', '/api/%2e%2e;/admin', '/api/%252e%252e/admin', '/api/a%252f..%252fb', '/bare//evil.example/x']) {
+      const r = await raw(port, `GET ${path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n`);
+      assert.match(r, /^HTTP\/1\.1 400 /, path);
+      assert.match(r, /"unsafe_path"/, path);
+    }
+    assert.equal(upstream.requests.length, before);
+    assert.equal((await call(`${broker.url}/bare/x;v=1`)).status, 200);
+    assert.equal(upstream.requests.at(-1)!.url, '/x;v=1');
+  });
+
+  test('a transfer coding other than chunked gets 501: its body would reach the upstream still coded', async () => {
+    const before = upstream.requests.length;
+    const r = await raw(port, 'POST /api/coded HTTP/1.1\r\nhost: x\r\ntransfer-encoding: gzip, chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n');
+    assert.match(r, /^HTTP\/1\.1 501 /);
+    assert.match(r, /"unsupported_transfer_coding"/);
+    await sleep(100);
+    assert.equal(upstream.requests.length, before);
+    const chunked = await raw(port, 'POST /api/plain HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n3\r\nabc\r\n0\r\n\r\n');
+    assert.match(chunked, /^HTTP\/1\.1 200 /);
+    assert.equal(upstream.requests.at(-1)!.bodyBytes, 3);
+  });
+
+  test('a request with as many header fields as Node keeps is refused (431), not forwarded without the ones cut', async () => {
+    const filler = (n: number): string => Array.from({ length: n }, (_, i) => `x-f${i % 10}: 1\r\n`).join('');
+    const before = upstream.requests.length;
+    // Node keeps 2000 fields and drops the rest silently: here Content-Length, so the body would be lost.
+    const r = await raw(port, `POST /api/many HTTP/1.1\r\nhost: x\r\n${filler(1999)}content-length: 5\r\nconnection: close\r\n\r\nhello`);
+    assert.match(r, /^HTTP\/1\.1 431 /);
+    await sleep(100);
+    assert.equal(upstream.requests.length, before);
+    const ok = await raw(port, `POST /api/some HTTP/1.1\r\nhost: x\r\n${filler(1990)}content-length: 5\r\nconnection: close\r\n\r\nhello`);
+    assert.match(ok, /^HTTP\/1\.1 200 /);
+    assert.equal(upstream.requests.at(-1)!.bodyBytes, 5);
+    // Headers over Node's 16 KiB: 431 too (Node's parser refuses them; the broker answered a bare 400).
+    const big = await raw(port, `GET /api/big-header HTTP/1.1\r\nhost: x\r\nx-big: ${'a'.repeat(20_000)}\r\n\r\n`);
+    assert.match(big, /^HTTP\/1\.1 431 /);
+  });
+
+  test('a caller that stops sending mid-body is disconnected after upstreamTimeoutSeconds, its upstream request aborted', async () => {
+    const before = upstream.requests.length;
+    const closed = (body: number): Promise<number> => new Promise((resolve) => {
+      const socket = connect(port, '127.0.0.1');
+      const started = Date.now();
+      socket.on('error', () => undefined);
+      socket.on('close', () => resolve(Date.now() - started));
+      // Streamed (over replayBodyBytes) and kept in memory (under it): both hold a connection until the body ends.
+      socket.write(`POST /api/stalled HTTP/1.1\r\nhost: x\r\ncontent-length: ${body}\r\n\r\n`);
+      socket.write(Buffer.alloc(1_000, 120));
+      // Without a bound the socket stays open for good: the test gives up after 15 s.
+      setTimeout(() => socket.destroy(), 15_000).unref();
+    });
+    const [streamed, kept] = await Promise.all([closed(500_000), closed(10_000)]);
+    assert.ok(streamed < 12_000, `streamed: closed after ${streamed} ms`);
+    assert.ok(kept < 12_000, `kept: closed after ${kept} ms`);
+    await sleep(200);
+    assert.equal(upstream.requests.length, before, 'no stalled request reached the upstream whole');
+    assert.equal(broker.child.exitCode, null);
+    assert.equal((await call(`${broker.url}/api/after-stall`)).status, 200);
+  });
+
+  test('an interim response (103 Early Hints) from the upstream is skipped, the final one forwarded', async () => {
+    // Before: the 103 was written as the response and the final one then failed: the caller waited for ever.
+    const r = await raw(port, 'GET /api/early HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n');
+    assert.match(r, /^HTTP\/1\.1 200 /);
+    assert.match(r, /"url":"\/v2\/early"/);
+  });
+
+  test('a caller that stops reading a response is disconnected after upstreamTimeoutSeconds, the upstream connection closed', async () => {
+    bigClosedEarly = false;
+    const socket = connect(port, '127.0.0.1');
+    socket.on('error', () => undefined);
+    let received = 0;
+    socket.on('data', (d: Buffer) => {
+      received += d.length;
+      socket.pause();
+    });
+    const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+    socket.write('GET /api/big HTTP/1.1\r\nhost: x\r\n\r\n');
+    try {
+      // Without a bound the broker waits for the caller for good (the test gives up after 12 s).
+      for (let i = 0; i < 240 && !bigClosedEarly; i++) await sleep(50);
+      assert.equal(bigClosedEarly, true, 'the upstream saw its response cut');
+      // Read what the kernel holds: the broker closed the connection well before the 64 MiB.
+      socket.removeAllListeners('data');
+      socket.on('data', (d: Buffer) => (received += d.length));
+      socket.resume();
+      await closed;
+      assert.ok(received < 64 * 1_048_576, `received ${received} bytes`);
+    } finally {
+      socket.destroy();
+    }
+    assert.equal((await call(`${broker.url}/api/after-slow-reader`)).status, 200);
   });
 });

@@ -18,7 +18,7 @@ import { parseBrokerConfig, type BrokerConfig } from './config.js';
 import { describeEndpoint, type Endpoint } from './endpoint.js';
 import { createLog, describeError, type Log } from './log.js';
 import { BrokerMetrics } from './metrics.js';
-import { createProxyHandler, refuseTunnel, type ProxyState } from './proxy.js';
+import { createProxyHandler, MAX_HEADER_FIELDS, refuseTunnel, type ProxyState } from './proxy.js';
 import { compileRoutes } from './routes.js';
 import { ApiKeys, createTokenApiHandler } from './tokenApi.js';
 import { FileWatcher } from './watch.js';
@@ -94,12 +94,20 @@ function listen(server: Server, endpoint: Endpoint, mode?: number): Promise<stri
   });
 }
 
+/** The status of a request Node's parser refuses, by its error code (as Node's own default answers); else 400. */
+const CLIENT_ERROR_STATUS: Readonly<Record<string, string>> = {
+  HPE_HEADER_OVERFLOW: '431 Request Header Fields Too Large',
+  HPE_CHUNK_EXTENSIONS_OVERFLOW: '413 Payload Too Large',
+  ERR_HTTP_REQUEST_TIMEOUT: '408 Request Timeout',
+};
+
 function httpServer(handler: (req: IncomingMessage, res: ServerResponse) => void): Server {
   const server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 0, headersTimeout: 60_000 }, handler);
+  server.maxHeadersCount = MAX_HEADER_FIELDS;
   server.on('connect', (_req, socket) => refuseTunnel(socket, 405));
   server.on('upgrade', (_req, socket) => refuseTunnel(socket, 501));
-  server.on('clientError', (_error, socket) => {
-    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+  server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
+    if (socket.writable) socket.end(`HTTP/1.1 ${CLIENT_ERROR_STATUS[error.code ?? ''] ?? '400 Bad Request'}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
     else socket.destroy();
   });
   return server;

@@ -35,6 +35,11 @@ export interface ForwardedRequestHeaders {
   readonly contentLength: string | undefined;
   /** Whether the request came with a `Transfer-Encoding` (a body of unknown length; the field is not forwarded). */
   readonly chunked: boolean;
+  /**
+   * Whether its `Transfer-Encoding` names a coding besides `chunked` (`gzip, chunked`): Node removes only the
+   * chunking, so the body would reach the upstream still gzip-coded and described as plain. Such a request is refused.
+   */
+  readonly otherCoding: boolean;
 }
 
 /**
@@ -49,6 +54,7 @@ export function forwardRequestHeaders(raw: readonly string[]): ForwardedRequestH
   let connection: string | undefined;
   let contentLength: string | undefined;
   let chunked = false;
+  let otherCoding = false;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
     const value = raw[i + 1]!;
@@ -66,15 +72,18 @@ export function forwardRequestHeaders(raw: readonly string[]): ForwardedRequestH
       continue;
     }
     if (lower === 'content-length') contentLength = value;
-    else if (lower === 'transfer-encoding') chunked = true;
+    else if (lower === 'transfer-encoding') {
+      chunked = true;
+      if (value.trim().toLowerCase() !== 'chunked') otherCoding = true;
+    }
     if (REQUEST_DROPPED.has(lower)) continue;
     headers.push(name, value);
   }
   const listed = connectionOptions(connection);
-  if (listed === undefined) return { headers, authorization, dpop, contentLength, chunked };
+  if (listed === undefined) return { headers, authorization, dpop, contentLength, chunked, otherCoding };
   const kept: string[] = [];
   for (let i = 0; i < headers.length; i += 2) if (!listed.has(headers[i]!.toLowerCase())) kept.push(headers[i]!, headers[i + 1]!);
-  return { headers: kept, authorization, dpop, contentLength, chunked };
+  return { headers: kept, authorization, dpop, contentLength, chunked, otherCoding };
 }
 
 /** The response fields (undici's parsed object) to send back, as a flat list for `writeHead`. */

@@ -35,6 +35,9 @@ export interface ProxyOptions {
   readonly draining: () => boolean;
 }
 
+/** The `maxHeadersCount` of the broker's servers: a request with this many header fields or more is refused. */
+export const MAX_HEADER_FIELDS = 2000;
+
 /** Answers a request the broker itself handles, with a small JSON body. */
 export function answer(res: ServerResponse, status: number, error: string, description: string): void {
   const body = JSON.stringify({ error, error_description: description });
@@ -57,6 +60,10 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   });
 }
 
+function stalled(attempt: UpstreamAttempt): void {
+  attempt.stalled();
+}
+
 function uncork(res: ServerResponse): void {
   res.uncork();
 }
@@ -75,6 +82,8 @@ class UpstreamAttempt implements Dispatcher.DispatchHandler {
   #controller: Dispatcher.DispatchController | undefined;
   /** Resumes the upstream once the caller drained (made on first backpressure only). */
   #resume: (() => void) | undefined;
+  /** Armed while the upstream is paused for a caller that has not drained the response yet. */
+  #stall: NodeJS.Timeout | undefined;
 
   constructor(
     readonly res: ServerResponse,
@@ -96,6 +105,9 @@ class UpstreamAttempt implements Dispatcher.DispatchHandler {
   }
 
   onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
+    // An interim response (100 Continue, 103 Early Hints) comes before the final one: it is not forwarded (undici
+    // reports it here too, and writing it as the response would make the real one fail).
+    if (statusCode < 200) return;
     const { proxy, route, res, client, token } = this;
     proxy.metrics.latency(route.config.path, (performance.now() - this.sentAt) / 1000);
     const signer = client.signer;
@@ -130,19 +142,34 @@ class UpstreamAttempt implements Dispatcher.DispatchHandler {
       controller.abort(new Error('the caller went away'));
       return;
     }
-    if (!res.write(chunk)) {
+    if (!res.write(chunk) && this.#stall === undefined) {
       controller.pause();
-      res.once('drain', (this.#resume ??= () => this.#controller?.resume()));
+      res.once('drain', (this.#resume ??= () => {
+        clearTimeout(this.#stall);
+        this.#stall = undefined;
+        this.#controller?.resume();
+      }));
+      // A caller that stops reading would hold the upstream connection for ever: after upstreamTimeoutMs without
+      // draining, both are closed.
+      this.#stall = setTimeout(stalled, this.proxy.upstreamTimeoutMs, this);
     }
   }
 
+  /** The caller read nothing for upstreamTimeoutMs while the response waited: give up on both sides. */
+  stalled(): void {
+    this.res.destroy();
+    this.#controller?.abort(new Error('the caller stopped reading'));
+  }
+
   onResponseEnd(): void {
+    clearTimeout(this.#stall);
     if (this.#discarding) return;
     this.res.end();
     this.#resolve('done');
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
+    clearTimeout(this.#stall);
     if (this.#discarding) return;
     const { res, proxy, route } = this;
     if (this.#started || res.headersSent) {
@@ -165,6 +192,12 @@ async function forward(o: ProxyOptions, req: IncomingMessage, res: ServerRespons
   const label = route.config.path;
   const method = req.method!;
   const forwarded = forwardRequestHeaders(req.rawHeaders);
+  if (forwarded.otherCoding) {
+    o.metrics.refused();
+    res.shouldKeepAlive = false;
+    answer(res, 501, 'unsupported_transfer_coding', 'only the chunked transfer coding is accepted');
+    return;
+  }
   const headers = forwarded.headers;
   const passCaller = route.config.passAuthorization && forwarded.authorization !== undefined;
   if (passCaller) {
@@ -175,6 +208,10 @@ async function forward(o: ProxyOptions, req: IncomingMessage, res: ServerRespons
   let keep = true;
   const length = forwarded.contentLength;
   if (forwarded.chunked || (length !== undefined && length !== '0')) {
+    // A caller that stops sending mid-body would otherwise hold its socket, and for a streamed body an upstream
+    // connection, for ever: silent for upstreamTimeoutMs, it is disconnected (the upstream request is aborted).
+    req.setTimeout(o.upstreamTimeoutMs);
+    req.once('end', () => req.socket?.setTimeout(0));
     const size = length === undefined ? Infinity : Number(length);
     if (size <= route.config.replayBodyBytes) {
       try {
@@ -222,6 +259,14 @@ async function forward(o: ProxyOptions, req: IncomingMessage, res: ServerRespons
 export function createProxyHandler(o: ProxyOptions): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
     if (o.draining()) res.shouldKeepAlive = false;
+    // Node keeps the first MAX_HEADER_FIELDS fields and drops the rest silently (a Content-Length among them would be
+    // lost, and the body with it): a request that reaches the limit is refused whole.
+    if (req.rawHeaders.length >= 2 * MAX_HEADER_FIELDS) {
+      o.metrics.refused();
+      res.shouldKeepAlive = false;
+      answer(res, 431, 'too_many_header_fields', `a request may have at most ${MAX_HEADER_FIELDS - 1} header fields`);
+      return;
+    }
     const match = matchRoute(o.state().routes, req.url ?? '');
     if (match === undefined) {
       o.metrics.refused();

@@ -2,7 +2,9 @@
  * Route matching of the broker's reverse proxy: which route a request target belongs to and the upstream path it
  * becomes (the route's prefix replaced by the upstream's path; the query kept as sent). Targets that are not plain
  * origin-form paths (absolute-form, `*`), and paths that could step out of a route's prefix once an upstream decodes
- * them (`..`, `.`, `%2e`, `%2f`, `%5c`, `\`, NUL), are refused before any route is looked at. Pure.
+ * them (`..`, `.`, `..;` as Tomcat reads it, `%2e`, `%2f`, `%5c`, their double encodings `%252e`…, `\`, NUL), are
+ * refused before any route is looked at, as is a target whose upstream path would start with `//` (a
+ * protocol-relative reference to many URL parsers). Pure.
  */
 import type { BrokerRouteConfig } from './config.js';
 
@@ -41,12 +43,20 @@ export function compileRoutes(routes: readonly BrokerRouteConfig[]): CompiledRou
     .sort((a, b) => b.prefix.length - a.prefix.length);
 }
 
-/** Whether a path (no query) holds a dot segment, an encoded dot, slash or backslash, a backslash or a NUL. */
+/**
+ * Whether a path (no query) holds a dot segment (also with `;` parameters, `..;x`, which Tomcat and Jetty resolve as
+ * `..`), an encoded dot, slash or backslash (also double-encoded, `%252e`, for upstreams that decode twice), a
+ * backslash or a NUL.
+ */
 export function isUnsafePath(path: string): boolean {
   if (path.indexOf('.') < 0 && path.indexOf('%') < 0 && path.indexOf('\\') < 0) return false;
-  if (path.indexOf('\\') >= 0 || /%(2f|5c|00)/i.test(path)) return true;
-  const decoded = path.replace(/%2e/gi, '.');
-  for (const segment of decoded.split('/')) if (segment === '.' || segment === '..') return true;
+  if (path.indexOf('\\') >= 0 || /%(25)*(2f|5c|00)/i.test(path)) return true;
+  const decoded = path.replace(/%(25)*2e/gi, '.');
+  for (const segment of decoded.split('/')) {
+    const semicolon = segment.indexOf(';');
+    const name = semicolon < 0 ? segment : segment.slice(0, semicolon);
+    if (name === '.' || name === '..') return true;
+  }
   return false;
 }
 
@@ -65,6 +75,8 @@ export function matchRoute(routes: readonly CompiledRoute[], target: string): Ro
     if (!path.startsWith(prefix)) continue;
     if (path.length === prefix.length) return { route, path: q < 0 ? route.rootPath : route.rootPath + target.slice(q) };
     if (path.charCodeAt(prefix.length) !== 47) continue;
+    // `/api//evil.example/x` to an upstream with no base path would be `//evil.example/x` upstream.
+    if (route.basePath === '' && path.charCodeAt(prefix.length + 1) === 47) return 'unsafe-path';
     return { route, path: route.basePath + (q < 0 ? path.slice(prefix.length) : target.slice(prefix.length)) };
   }
   return undefined;

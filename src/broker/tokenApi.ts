@@ -16,10 +16,14 @@ import { answer } from './proxy.js';
 export class ApiKeys {
   #digests: Buffer[] = [];
 
-  /** Replaces the keys with the non-empty lines of `text`. */
+  /**
+   * Replaces the keys with the non-empty lines of `text`, and returns how many there are. A text with no key leaves
+   * the keys in force (a file emptied half-way through a rotation locks no caller out): 0 is returned.
+   */
   load(text: string): number {
-    this.#digests = text.split(/\r?\n/).map((line) => line.trim()).filter(Boolean).map((key) => createHash('sha256').update(key).digest());
-    return this.#digests.length;
+    const digests = text.split(/\r?\n/).map((line) => line.trim()).filter(Boolean).map((key) => createHash('sha256').update(key).digest());
+    if (digests.length > 0) this.#digests = digests;
+    return digests.length;
   }
 
   /** Whether `key` is one of the keys: every key is compared, each in constant time. */
