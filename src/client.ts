@@ -530,6 +530,9 @@ export class Client {
       timeout: this.#config.timeout,
       tokenUrl: this.#config.tokenUrl,
       dispatcher: this.#config.dispatcher !== undefined || this.#config.tls !== undefined ? this.#io.dispatcher : undefined,
+      dpop: core.dpop,
+      baseUrl: this.#config.baseUrl,
+      learn: (accessToken) => core.redactor.addToken(accessToken),
     }));
   }
 

@@ -9,6 +9,7 @@ import type { EventHub, ClientStats } from '../events.js';
 import type { TokenLifecycle } from '../auth/tokenLifecycle.js';
 import type { OAuthToken } from '../token.js';
 import type { DispatcherLike } from '../configuration.js';
+import { asksForNonce, type DpopSigner } from '../auth/dpop.js';
 
 /** The cache key of one token selection (opaque to the adapters). */
 export type AccessKey = Parameters<TokenLifecycle['peek']>[0];
@@ -28,6 +29,12 @@ export interface TokenAccessParts {
   tokenUrl: string | undefined;
   /** The dispatcher the Client was configured with (`dispatcher`, or its own for `tls`); undefined: undici's global one. */
   dispatcher: DispatcherLike | undefined;
+  /** The Client's DPoP key (`dpop` option), or undefined. */
+  dpop: DpopSigner | undefined;
+  /** The Client's `baseUrl`, which relative URLs are appended to. */
+  baseUrl?: string | undefined;
+  /** Learns a token before it is sent (the Client's redactor). */
+  learn?: (accessToken: string) => void;
 }
 
 /** @internal The token machinery shared by the adapters. */
@@ -40,6 +47,10 @@ export interface TokenAccess {
   readonly tokenEndpoint: string | undefined;
   /** The dispatcher the Client was configured with (`dispatcher` or `tls`), else undefined (the global one). */
   readonly dispatcher: DispatcherLike | undefined;
+  /** Whether the Client has a DPoP key (then a token of type DPoP goes out with a proof). */
+  readonly dpop: boolean;
+  /** The Client's `baseUrl` (relative URLs are appended to it, as `client.request` does), or undefined. */
+  readonly baseUrl: string | undefined;
   /** Whether `url` (absolute) is on an allowed origin. Normal-form URLs are checked without parsing. */
   allowsUrl(url: string): boolean;
   /** Whether `origin` (as undici passes it: a string or a URL) is allowed. */
@@ -60,12 +71,30 @@ export interface TokenAccess {
   retried(key: AccessKey): void;
   /** The `Authorization` header value of `token`, built once per token. */
   authorization(token: OAuthToken): string;
+  /** Whether `token` goes out with a DPoP proof: the Client has a DPoP key and the token is of type DPoP. */
+  dpopBound(token: OAuthToken): boolean;
+  /**
+   * The `DPoP` proof (RFC 9449 §7) for sending `token` with `method` to `url` (htm, htu, ath, the origin's last
+   * nonce), or undefined when the token is not DPoP-bound or the Client has no DPoP key. A new proof per call.
+   */
+  proof(token: OAuthToken, method: string, url: string): string | undefined;
+  /**
+   * Remembers the `DPoP-Nonce` (`nonce`) a response from `url` carried, and says whether the request is worth one
+   * more try with it: a 401 whose `WWW-Authenticate` asks for `use_dpop_nonce`, with a nonce not used before.
+   */
+  nonceRetry(url: string, status: number, nonce: string | null | undefined, wwwAuthenticate: string | null | undefined): boolean;
 }
 
 /** The `Authorization` value of a token: `Bearer <token>` (the scheme normalised), or `<type> <token>`. */
-function authorizationValue(token: OAuthToken): string {
+export function authorizationValue(token: OAuthToken): string {
   const type = token.tokenType;
   return `${type === 'Bearer' || type.toLowerCase() === 'bearer' ? 'Bearer' : type} ${token.accessToken}`;
+}
+
+/** Whether `token` is sent with a DPoP proof (`token_type` DPoP, any case). */
+function isDpopBound(token: OAuthToken): boolean {
+  const type = token.tokenType;
+  return type === 'DPoP' || (type.length === 4 && type.toLowerCase() === 'dpop');
 }
 
 /** `origin + pathname` of `url`, or undefined when it does not parse. */
@@ -81,7 +110,8 @@ function endpointOf(url: string | undefined): string | undefined {
 
 /** Builds the {@link TokenAccess} of one Client. */
 export function createTokenAccess(parts: TokenAccessParts): TokenAccess {
-  const { lifecycle, events, counters, allowedOrigins, timeout } = parts;
+  const { lifecycle, events, counters, allowedOrigins, timeout, dpop } = parts;
+  const learn = parts.learn;
   // Origins seen in a form other than the normal one (`HTTP://Host:80`), with their verdict.
   const verdicts = new Map<string, boolean>();
   const slowAllows = (origin: string): boolean => {
@@ -106,6 +136,8 @@ export function createTokenAccess(parts: TokenAccessParts): TokenAccess {
     retryOnUnauthorized: parts.retryOnUnauthorized,
     tokenEndpoint: endpointOf(parts.tokenUrl),
     dispatcher: parts.dispatcher,
+    baseUrl: parts.baseUrl,
+    dpop: dpop !== undefined,
     allowsUrl(url) {
       // `scheme://host[:port]` up to the first `/` is the origin when it is in normal form: allowed origins are
       // normal-form strings, so an exact match cannot be fooled by userinfo, `\`, `?` or `#` (none of which they hold).
@@ -156,12 +188,24 @@ export function createTokenAccess(parts: TokenAccessParts): TokenAccess {
     },
     authorization(token) {
       if (token !== lastToken || token.accessToken !== lastAccessToken || token.tokenType !== lastType) {
+        learn?.(token.accessToken);
         lastAuthorization = authorizationValue(token);
         lastToken = token;
         lastAccessToken = token.accessToken;
         lastType = token.tokenType;
       }
       return lastAuthorization;
+    },
+    dpopBound(token) {
+      return dpop !== undefined && isDpopBound(token);
+    },
+    proof(token, method, url) {
+      return dpop !== undefined && isDpopBound(token) ? dpop.proof(method, url, token.accessToken) : undefined;
+    },
+    nonceRetry(url, status, nonce, wwwAuthenticate) {
+      if (dpop === undefined || !nonce) return false;
+      const fresh = dpop.remember(url, { 'dpop-nonce': nonce });
+      return fresh && status === 401 && wwwAuthenticate != null && asksForNonce({ 'www-authenticate': wwwAuthenticate });
     },
   };
 }
