@@ -14,10 +14,9 @@
  * ```
  */
 import type { AxiosInstance, AxiosResponse, InternalAxiosRequestConfig } from 'axios';
-import type { Client } from '../client.js';
 import type { TokenSelector } from '../configuration.js';
 import type { OAuthToken } from '../token.js';
-import { requireAllowedOrigins, type AccessKey, type TokenAccess } from './tokenAccess.js';
+import { requireAllowedOrigins, type AccessKey, type TokenAccess, type TokenAccessSource } from './tokenAccess.js';
 
 /** Per-request token options, as `config.oauth` of an axios request. */
 export interface AxiosOAuthOptions extends TokenSelector {
@@ -124,7 +123,7 @@ function replayable(data: unknown): boolean {
  * @returns a function that removes both interceptors.
  * @throws InvalidOptionError when the Client allows no origin, or for a bad `scopes`/`resource`/`audience`.
  */
-export function attachClientCredentials(instance: AxiosInstance, client: Client, options: AttachOptions = {}): () => void {
+export function attachClientCredentials(instance: AxiosInstance, client: TokenAccessSource, options: AttachOptions = {}): () => void {
   const access: TokenAccess = client.tokenAccess();
   requireAllowedOrigins(access, 'attachClientCredentials()');
   const defaultKey = access.key(options);

@@ -59,8 +59,11 @@ export interface TokenAccess {
   key(selector?: TokenSelector): AccessKey;
   /** The token to send now without waiting (fresh or stale), else undefined. */
   peek(key: AccessKey): OAuthToken | undefined;
-  /** A token, waiting on the shared fetch when needed; bounded by `signal` and the Client's `timeout`. */
-  token(key: AccessKey, signal?: AbortSignal | null): Promise<OAuthToken>;
+  /**
+   * A token, waiting on the shared fetch when needed; the wait is bounded by `signal` and `timeout` (ms; default the
+   * Client's `timeout`; 0: none), which rejects with `TimeoutError`. The shared fetch goes on for later callers.
+   */
+  token(key: AccessKey, signal?: AbortSignal | null, timeout?: number): Promise<OAuthToken>;
   /**
    * A resource answered 401 to `accessToken`: refuse it for good (never installed again from any source) and say
    * whether to retry with a new token; false when the key's previous token was refused moments ago too (a route that
@@ -83,6 +86,15 @@ export interface TokenAccess {
    * more try with it: a 401 whose `WWW-Authenticate` asks for `use_dpop_nonce`, with a nonce not used before.
    */
   nonceRetry(url: string, status: number, nonce: string | null | undefined, wwwAuthenticate: string | null | undefined): boolean;
+}
+
+/**
+ * What the adapters need of a Client: its token access. `Client` implements it; adapters take this, not the class,
+ * so that they sit below `client.ts` rather than importing it.
+ */
+export interface TokenAccessSource {
+  /** @internal The token machinery for the adapters. */
+  tokenAccess(): TokenAccess;
 }
 
 /** The `Authorization` value of a token: `Bearer <token>` (the scheme normalised), or `<type> <token>`. */
@@ -164,14 +176,13 @@ export function createTokenAccess(parts: TokenAccessParts): TokenAccess {
     peek(key) {
       return parts.hasCredentials ? lifecycle.peek(key) : undefined;
     },
-    async token(key, signal) {
+    async token(key, signal, bound = timeout) {
       if (!parts.hasCredentials) throw new MissingCredentialsError();
-      if (timeout <= 0) return lifecycle.get(key, signal ?? undefined);
+      if (bound <= 0) return lifecycle.get(key, signal ?? undefined);
       const timer = new AbortController();
-      const handle = setTimeout(() => timer.abort(new TimeoutError(`Waiting for an OAuth token timed out after ${timeout} ms`, timeout)), timeout);
-      const bound = signal ? AbortSignal.any([signal, timer.signal]) : timer.signal;
+      const handle = setTimeout(() => timer.abort(new TimeoutError(`Waiting for an OAuth token timed out after ${bound} ms`, bound)), bound);
       try {
-        return await lifecycle.get(key, bound);
+        return await lifecycle.get(key, signal ? AbortSignal.any([signal, timer.signal]) : timer.signal);
       } catch (error) {
         if (timer.signal.aborted && !signal?.aborted) throw timer.signal.reason;
         throw error;
