@@ -158,6 +158,8 @@ export class Client implements TokenAccessSource {
   readonly #baseSplit: { origin: string; path: string } | undefined;
   readonly #send: (request: HttpRequest, key: TokenKey | undefined, retry: boolean) => Promise<HttpResponse>;
   #closing: Promise<void> | undefined;
+  /** The last request path found verbatim (see `#prepare`). */
+  #lastVerbatim = '';
   #access: TokenAccess | undefined;
   #fetch: ClientFetch | undefined;
 
@@ -267,7 +269,13 @@ export class Client implements TokenAccessSource {
     const path = options.path;
     if (base !== undefined && options.query === undefined && path !== undefined && path.charCodeAt(0) === 47 /* / */) {
       const fullPath = base.path === '' ? path : base.path + path;
-      if (isVerbatimPath(fullPath)) {
+      // The last path found verbatim is not checked again (a hot path calls the same few paths).
+      let verbatim = fullPath === this.#lastVerbatim;
+      if (!verbatim && isVerbatimPath(fullPath)) {
+        verbatim = true;
+        this.#lastVerbatim = fullPath;
+      }
+      if (verbatim) {
         request.origin = base.origin;
         request.path = fullPath;
       }

@@ -139,6 +139,8 @@ export function createTokenAccess(parts: TokenAccessParts): TokenAccess {
     }
     return verdict;
   };
+  /** The origin of the last URL `allowsUrl` allowed (normal form, so a prefix match up to `/` is exact). */
+  let lastOrigin = '';
   let lastToken: OAuthToken | undefined;
   let lastAccessToken = '';
   let lastType = '';
@@ -151,12 +153,21 @@ export function createTokenAccess(parts: TokenAccessParts): TokenAccess {
     baseUrl: parts.baseUrl,
     dpop: dpop !== undefined,
     allowsUrl(url) {
+      // The origin of the last allowed URL, matched with startsWith: no substring to build and hash per call.
+      const last = lastOrigin;
+      if (last !== '' && url.startsWith(last) && url.charCodeAt(last.length) === 47 /* / */) return true;
       // `scheme://host[:port]` up to the first `/` is the origin when it is in normal form: allowed origins are
       // normal-form strings, so an exact match cannot be fooled by userinfo, `\`, `?` or `#` (none of which they hold).
       const scheme = url.startsWith('https://') ? 8 : url.startsWith('http://') ? 7 : 0;
       if (scheme !== 0) {
         const slash = url.indexOf('/', scheme);
-        if (slash > 0 && allowedOrigins.has(url.slice(0, slash))) return true;
+        if (slash > 0) {
+          const origin = url.slice(0, slash);
+          if (allowedOrigins.has(origin)) {
+            lastOrigin = origin;
+            return true;
+          }
+        }
       }
       try {
         return allowedOrigins.has(new URL(url).origin);
