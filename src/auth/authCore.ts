@@ -87,11 +87,18 @@ export function createAuthCore(config: ResolvedConfiguration, transport: Transpo
   // DPoP-bound tokens are cached (and stored) per DPoP key: only a Client with the same key can use them.
   const keyBase = [`${tokenUrl ?? ''}${dpop ? `#dpop=${dpop.thumbprint}` : ''}`, credentials?.clientAuth.clientId ?? ''] as const;
   const defaultKey = tokenKey(keyBase[0], keyBase[1], baseParameters);
-  const keys = new Map<string, TokenKey>();
+  // Keys memoised by selection: a selection of scopes alone, as a string (the common case), under that string itself
+  // (no string built per call or kept per key); any other under a string made of all three parts.
+  const byScopes = new Map<string, TokenKey>();
+  const bySelection = new Map<string, TokenKey>();
   const keyFor = (selector?: TokenSelector): TokenKey => {
     if (!selector || (selector.scopes === undefined && selector.resource === undefined && selector.audience === undefined)) return defaultKey;
     const { scopes, resource, audience } = selector;
-    const memo = `${typeof scopes === 'string' ? scopes : (scopes?.join(' ') ?? '\u0000')}\u0001${typeof resource === 'string' ? resource : (resource?.join(' ') ?? '\u0000')}\u0001${audience ?? '\u0000'}`;
+    const scopesOnly = typeof scopes === 'string' && resource === undefined && audience === undefined;
+    const keys = scopesOnly ? byScopes : bySelection;
+    const memo = scopesOnly
+      ? scopes
+      : `${typeof scopes === 'string' ? scopes : (scopes?.join(' ') ?? '\u0000')}\u0001${typeof resource === 'string' ? resource : (resource?.join(' ') ?? '\u0000')}\u0001${audience ?? '\u0000'}`;
     let key = keys.get(memo);
     if (!key) {
       if (keys.size >= config.maxCachedTokens) keys.clear();
