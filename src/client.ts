@@ -156,11 +156,12 @@ export class Client implements TokenAccessSource {
   readonly #baseInsecure: boolean;
   /** `baseUrl` as undici's origin and path, when a URL parser would leave it unchanged. */
   readonly #baseSplit: { origin: string; path: string } | undefined;
-  readonly #send: (request: HttpRequest, key: TokenKey | undefined, retry: boolean) => Promise<HttpResponse>;
+  /** The transport of API requests: a DPoP proof added to a request sent with a DPoP-bound token. */
+  readonly #transport: (request: HttpRequest) => Promise<HttpResponse>;
   #closing: Promise<void> | undefined;
   /** The last request path found verbatim (see `#prepare`). */
   #lastVerbatim = '';
-  #access: TokenAccess | undefined;
+  readonly #access: TokenAccess;
   #fetch: ClientFetch | undefined;
 
   constructor(config: ClientConfiguration = {}) {
@@ -185,7 +186,8 @@ export class Client implements TokenAccessSource {
       if (isNormalOrigin(origin) && (basePath === '' || isVerbatimPath(basePath))) this.#baseSplit = { origin, path: basePath };
     }
     this.#baseInsecure = resolved.baseUrl !== undefined && !resolved.allowInsecureHttp && isInsecureRemote(resolved.baseUrl);
-    this.#send = this.#authenticatedSender();
+    this.#transport = dpopTransport(this.#core.dpop, this.#io.transport);
+    this.#access = this.#createAccess();
   }
 
   static #transports(config: ResolvedConfiguration): Transports {
@@ -201,25 +203,18 @@ export class Client implements TokenAccessSource {
   }
 
   /**
-   * The sender of authenticated requests: the token from the same token access the adapters use (the cached one at
-   * once, else a wait bounded by the request's `signal` and `timeout`), a DPoP proof when the token is bound, and one
-   * retry with a new token after a 401 (the token refused for good; not when the key's tokens keep being refused).
+   * After a 401 to `token`: the token is refused for good (never installed again from any source), and the request
+   * sent once more with a new one, joining the fetch that replaces it; undefined when the key's tokens keep being
+   * refused (a route that refuses every token: its 401 goes to the caller, with no token request).
    */
-  #authenticatedSender(): (request: HttpRequest, key: TokenKey | undefined, retry: boolean) => Promise<HttpResponse> {
-    const access = this.tokenAccess();
-    const transport = dpopTransport(this.#core.dpop, this.#io.transport);
-    return async (request, key, retry) => {
-      if (key === undefined) return transport(request);
-      const token = access.peek(key) ?? (await access.token(key, request.signal, request.timeout));
-      request.headers.authorization = access.authorization(token);
-      const response = await transport(request);
-      if (response.statusCode !== 401 || !retry || !access.unauthorized(key, token.accessToken)) return response;
-      void response.stream?.cancel().catch(() => undefined);
-      const fresh = await access.token(key, request.signal, request.timeout);
-      access.retried(key);
-      request.headers.authorization = access.authorization(fresh);
-      return transport(request);
-    };
+  async #afterUnauthorized(request: HttpRequest, key: TokenKey, token: OAuthToken, response: HttpResponse): Promise<HttpResponse | undefined> {
+    const access = this.#access;
+    if (!access.unauthorized(key, token.accessToken)) return undefined;
+    void response.stream?.cancel().catch(() => undefined);
+    const fresh = await access.token(key, request.signal, request.timeout);
+    access.retried(key);
+    request.headers.authorization = access.authorization(fresh);
+    return this.#transport(request);
   }
 
   /**
@@ -239,7 +234,18 @@ export class Client implements TokenAccessSource {
       const auth = options.auth !== false;
       const request = this.#prepare(options, method, auth);
       const key = auth ? (options.scopes === undefined && options.resource === undefined && options.audience === undefined ? this.#core.defaultKey : this.#core.keyFor(options)) : undefined;
-      const response = await this.#send(request, key, options.retryOnUnauthorized ?? this.#config.retryOnUnauthorized);
+      // The token from the same token access the adapters use: the cached one at once, else a wait bounded by the
+      // request's `signal` and `timeout`.
+      let token: OAuthToken | undefined;
+      if (key !== undefined) {
+        const access = this.#access;
+        token = access.peek(key) ?? (await access.token(key, request.signal, request.timeout));
+        request.headers.authorization = access.authorization(token);
+      }
+      let response = await this.#transport(request);
+      if (token !== undefined && response.statusCode === 401 && (options.retryOnUnauthorized ?? this.#config.retryOnUnauthorized)) {
+        response = (await this.#afterUnauthorized(request, key!, token, response)) ?? response;
+      }
       const out = toApiResponse(response, options.responseType, method, request.url);
       return (out instanceof Promise ? await out : out) as ResponseFor<O, T>;
     } catch (error) {
@@ -404,8 +410,13 @@ export class Client implements TokenAccessSource {
 
   /** @internal The token machinery for the adapters (fetch, undici interceptor, axios): not public API. */
   tokenAccess(): TokenAccess {
+    return this.#access;
+  }
+
+  /** The token access of this Client: `request()` and every adapter get tokens, headers and 401 refusals through it. */
+  #createAccess(): TokenAccess {
     const core = this.#core;
-    return (this.#access ??= createTokenAccess({
+    return createTokenAccess({
       lifecycle: core.lifecycle,
       events: core.events,
       counters: core.counters,
@@ -420,7 +431,7 @@ export class Client implements TokenAccessSource {
       dpop: core.dpop,
       baseUrl: this.#config.baseUrl,
       learn: (accessToken) => core.redactor.addToken(accessToken),
-    }));
+    });
   }
 
   /** @internal The token endpoint context, for `OAuthAuthorizationController`. */
