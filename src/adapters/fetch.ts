@@ -65,6 +65,11 @@ const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 const MAX_REDIRECTS = 20;
 /** A URL with a scheme (`https:`, `data:`…): not resolved against `baseUrl`. */
 const ABSOLUTE = /^[a-z][a-z\d+\-.]*:/i;
+
+/** Whether `url` has a scheme (the two common ones checked without the regular expression). */
+function isAbsolute(url: string): boolean {
+  return url.startsWith('https://') || url.startsWith('http://') || ABSOLUTE.test(url);
+}
 /** Request headers that describe the body, dropped when a redirect turns the request into a GET (Fetch §4.4). */
 const BODY_HEADERS = ['content-encoding', 'content-language', 'content-location', 'content-type'];
 
@@ -138,7 +143,7 @@ export function createFetch(access: TokenAccess): ClientFetch {
   /** One call (`hops`: redirects followed so far by {@link sendDpop}). */
   const run = async (input: string | URL | Request, init: ClientFetchInit | undefined, hops: number): Promise<Response> => {
     // A relative URL goes under `baseUrl`, as with `client.request`; the origin rules below apply to the result.
-    if (typeof input === 'string' && baseUrl !== undefined && !ABSOLUTE.test(input)) input = onBase(baseUrl, input);
+    if (typeof input === 'string' && baseUrl !== undefined && !isAbsolute(input)) input = onBase(baseUrl, input);
     const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
     const explicit = init?.headers !== undefined ? hasAuthorization(init.headers) : input instanceof Request && input.headers.has('authorization');
     if (explicit || !access.allowsUrl(url) || (endpoint !== undefined && url.startsWith(endpoint) && isEndpoint(url, endpoint))) {

@@ -69,15 +69,15 @@ function hasAuthorization(headers: Headers): boolean {
 function withAuthorization(headers: Headers, value: string, proof?: string): Headers {
   if (headers === undefined || headers === null) return proof === undefined ? { authorization: value } : { authorization: value, dpop: proof };
   if (Array.isArray(headers)) return proof === undefined ? [...(headers as string[]), 'authorization', value] : [...(headers as string[]), 'authorization', value, 'dpop', proof];
-  const out: Record<string, string> = {};
   if (typeof (headers as Iterable<unknown>)[Symbol.iterator] === 'function') {
+    const out: Record<string, string> = {};
     for (const [name, v] of headers as Iterable<[string, string]>) out[name] = v;
-  } else {
-    for (const name in headers as Record<string, string>) out[name] = (headers as Record<string, string>)[name]!;
+    out.authorization = value;
+    if (proof !== undefined) out.dpop = proof;
+    return out;
   }
-  out.authorization = value;
-  if (proof !== undefined) out.dpop = proof;
-  return out;
+  if (proof === undefined) return { ...(headers as Record<string, string>), authorization: value };
+  return { ...(headers as Record<string, string>), authorization: value, dpop: proof };
 }
 
 /** One value of a response header as undici's handlers receive them (lower-case names; a string or several). */
