@@ -384,24 +384,25 @@ export function renderMarkdown(r: BenchResults): string {
     if (k.points && k.fixedBytes !== undefined) {
       out.push(`Our Client under \`node --expose-gc\`, heap measured with \`process.memoryUsage()\` after forced collections. A throwaway ` +
         'Client first runs the same path, so that the compiled code (which a process keeps once, however many Clients it has) does not ' +
-        `count. Then a new Client with its first token and one connection holds **${fmt(k.fixedBytes / 1024)} KB**; tokens with distinct \`scopes\`, ` +
-        `fetched from the token endpoint at concurrency ${k.concurrency ?? 64}, bring the heap (over the heap before the Client) to:`);
+        `count. Then a Client with its first token and one connection holds **${fmt(k.fixedBytes / 1024)} KB** (the mean of 10); tokens with distinct \`scopes\` ` +
+        `on one of them, fetched from the token endpoint at concurrency ${k.concurrency ?? 64}, bring the heap (over the heap before the Clients) to:`);
       out.push('');
       out.push(table(['Cached tokens', 'Heap over the empty process (MB)'], k.points.map((p) => [fmt(p.tokens), mb(p.heapUsed)])));
       out.push('');
       out.push(`**${fmt(k.bytesPerToken)} bytes per cached token**, the slope between ${fmt(k.points[0]!.tokens)} and ${fmt(k.tokens)} tokens ` +
         `(access tokens of ${k.accessTokenChars} characters here; realistic JWTs are 300–1,000, and each character is one byte more). ` +
-        `The line through the marks starts ${fmt((k.interceptBytes ?? 0) / 1024)} KB above the fixed cost: mostly the ${k.concurrency ?? 64} ` +
-        'connections the concurrent fetches opened (about 15–20 KB each: socket, parser, buffers), which a Client at concurrency 1 does not have.');
+        `The line through the marks starts ${fmt((k.interceptBytes ?? 0) / 1024)} KB above the fixed cost: the ${k.concurrency ?? 64} ` +
+        'connections the concurrent fetches opened (about 15–20 KB each: socket, parser, buffers), which a Client at concurrency 1 ' +
+        'does not have, and the redactor\'s memory of recent tokens, which is capped (the last 256 tokens and their encoded forms) ' +
+        'and so is full at both marks: it is in the intercept, not the slope.');
       out.push('');
-      out.push('What the bytes are (heap snapshots of 1,000 and 6,000 tokens compared, per token): the token\'s strings, about 200 B ' +
-        '(the access token, 43 characters here, its scope string, and the cache key\'s hash); three small objects, about 200 B (the ' +
-        'token, its cache record, the cache entry); the cache key, 48 B, and the parameters it was made from; about 80 B of boxed ' +
-        'numbers (the times in ms since the epoch are too large for V8\'s small integers); about 100 B of map and set tables (the ' +
-        'cache by key, the key memo by selection, the redactor\'s set of tokens, which holds the same string, not a copy); and about ' +
-        '60 B of concatenated strings (the key memo\'s selection strings). The fixed cost is the Client\'s own parts: the ' +
-        'configuration, the redactor, the event hub, the token endpoint context, the fetcher, the lifecycle and its maps, the manager, ' +
-        'its undici Agent and the first connection.');
+      out.push('What the bytes of one more token are (heap snapshots of 1,000 and 6,000 tokens compared, 43-character tokens): its ' +
+        'strings, about 130–200 B (the access token, whose length is most of the difference with longer tokens, the scope string, ' +
+        'the cache key\'s canonical id); three small objects, about 200 B (the token, its cache record, the cache entry); the cache ' +
+        'key, 48 B; about 80 B of boxed numbers (times in ms since the epoch are too large for V8\'s small integers); and about ' +
+        '100 B of map tables (the cache by key and the key memo by selection; a selection of scopes alone is memoised under its ' +
+        'own string). The fixed cost is the Client\'s own parts: the configuration, the redactor, the event hub, the token ' +
+        'endpoint context, the fetcher, the lifecycle and its maps, the manager, its undici Agent and its first connection.');
     } else {
       out.push(`Our Client under \`node --expose-gc\`: ${fmt(k.tokens)} cached tokens, heap ${mb(k.heapBefore)} → ${mb(k.heapAfter)} MB, ` +
         `**${fmt(k.bytesPerToken)} bytes per cached token** (access tokens of ${k.accessTokenChars} characters).`);
