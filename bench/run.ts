@@ -360,7 +360,9 @@ async function s5(servers: Servers): Promise<NonNullable<BenchResults['s5']>> {
   const plan = PLAN.s5;
   log(`S5 memory: a Client's fixed heap, and heap per cached token between ${plan.marks[0]} and ${plan.marks.at(-1)} tokens; RSS over ${plan.requests} requests`);
   await tokenServer(servers, { type: 'config', config: { ttl: 3600, latency: 0, failNext: 0 } });
-  const keyed = await withWorker((worker) => worker.call<NonNullable<BenchResults['s5']>['keyed']>({ type: 'keyedMemory', env: servers.env, marks: plan.marks, concurrency: 64 }), ['--expose-gc']);
+  // Without bytecode flushing: V8 drops the bytecode of idle functions after a few GCs, which would shrink the heap
+  // between the forced collections of one measurement and the next.
+  const keyed = await withWorker((worker) => worker.call<NonNullable<BenchResults['s5']>['keyed']>({ type: 'keyedMemory', env: servers.env, marks: plan.marks, concurrency: 64 }), ['--expose-gc', '--no-flush-bytecode']);
   log(`  a Client with its first token: ${round((keyed.fixedBytes ?? 0) / 1024, 0)} KB; ${keyed.cachedTokens} cached tokens: ${round(keyed.bytesPerToken, 0)} bytes of heap each (slope ${plan.marks[0]}→${plan.marks.at(-1)}; access tokens are ${keyed.accessTokenChars} characters); ${round((keyed.interceptBytes ?? 0) / 1024, 0)} KB more at ${keyed.concurrency} connections (${round(keyed.elapsedMs / 1000, 1)} s)`);
   const soak = await withWorker((worker) => worker.call<NonNullable<BenchResults['s5']>['soak']>({ type: 'soak', env: servers.env, requests: plan.requests, concurrency: 64, samples: plan.samples }), ['--expose-gc']);
   const from = soak.samples[Math.min(1, soak.samples.length - 1)]!;
