@@ -384,7 +384,7 @@ export function renderMarkdown(r: BenchResults): string {
     if (k.points && k.fixedBytes !== undefined) {
       out.push(`Our Client under \`node --expose-gc\`, heap measured with \`process.memoryUsage()\` after forced collections. A throwaway ` +
         'Client first runs the same path, so that the compiled code (which a process keeps once, however many Clients it has) does not ' +
-        `count. Then a Client with its first token and one connection holds **${fmt(k.fixedBytes / 1024)} KB** (the mean of 10); tokens with distinct \`scopes\` ` +
+        `count. Then a Client with its first token and one connection holds **${fmt(k.fixedBytes / 1024)} KB** (the mean over 100 Clients); tokens with distinct \`scopes\` ` +
         `on one of them, fetched from the token endpoint at concurrency ${k.concurrency ?? 64}, bring the heap (over the heap before the Clients) to:`);
       out.push('');
       out.push(table(['Cached tokens', 'Heap over the empty process (MB)'], k.points.map((p) => [fmt(p.tokens), mb(p.heapUsed)])));
