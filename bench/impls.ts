@@ -374,11 +374,11 @@ specs.push(
 );
 
 /**
- * The pairs of the adapter targets: each of ours against its bare client with a fixed token (≥ 0.95 at c=1 and
- * c=64) and, where there is one, the peer of its kind (ours must be ahead).
+ * The pairs of the adapter targets: each of ours against its bare client with a fixed token (≥ 0.95 at the
+ * concurrencies in `targets`, default both) and, where there is one, the peer of its kind (ours must be ahead).
  */
-export const ADAPTER_PAIRS: readonly { ours: ContenderName; bare: ContenderName; peer?: ContenderName }[] = [
-  { ours: 'ours', bare: 'undici-dispatcher' },
+export const ADAPTER_PAIRS: readonly { ours: ContenderName; bare: ContenderName; peer?: ContenderName; targets?: readonly ('c1' | 'c64')[] }[] = [
+  { ours: 'ours', bare: 'undici-dispatcher', targets: ['c64'] },
   { ours: 'ours-interceptor', bare: 'agent', peer: 'undici-oidc-interceptor' },
   { ours: 'ours-interceptor', bare: 'agent-compose' },
   { ours: 'ours-fetch', bare: 'fetch', peer: 'badgateway' },

@@ -23,14 +23,29 @@ interface S1Cell {
 
 /** One adapter target measured back to back: per-round ratios of ours to its bare client (and to its peer). */
 export interface S1PairCell {
-  /** Median of `ratios`. */
+  /** Median of `ratios`: ours' throughput over its bare client's, the mean of the bare slices just before and after. */
   ratio: number;
+  /** Lower and upper quartile of `ratios`: a target is met only when `ratioQ1` clears it. */
+  ratioQ1?: number;
+  ratioQ3?: number;
   ratios: number[];
   /** Median of `cpuRatios`: the bare client's CPU per request over ours (1: ours costs the same). */
   cpuRatio?: number;
+  cpuRatioQ1?: number;
+  cpuRatioQ3?: number;
   cpuRatios?: number[];
+  /** Medians of the CPU time per request (process.cpuUsage, µs) and of the throughput (req/s) of ours and its bare client. */
+  cpuUsOurs?: number;
+  cpuUsBare?: number;
+  rpsOurs?: number;
+  rpsBare?: number;
+  /** Ours over the peer: the quotient of the two ratios to the bare client of the same round. */
   peerRatio?: number;
+  peerRatioQ1?: number;
+  peerRatioQ3?: number;
   peerRatios?: number[];
+  /** Whether this concurrency is a target of the pair (else the figure is shown for information). */
+  target?: boolean;
 }
 
 /** An adapter pair of S1: ours, its bare client with a fixed token, and the peer of its kind. */
@@ -115,7 +130,23 @@ export interface BenchResults {
   s3?: { ttl: number; tokenLatencyMs: number; concurrency: number; durationMs: number; results: S3Row[] };
   s4?: { results: { name: ContenderName; variant: string; first: string; next: string; recovered: boolean; tokenRequests: number }[] };
   s5?: {
-    keyed: { tokens: number; warmUpTokens: number; cachedTokens: number; tokenRequests: number; heapBefore: number; heapAfter: number; bytesPerToken: number; accessTokenChars: number; elapsedMs: number };
+    keyed: {
+      tokens: number;
+      /** Older results: tokens cached before the measured ones. */
+      warmUpTokens?: number;
+      cachedTokens: number;
+      tokenRequests: number;
+      heapBefore: number;
+      heapAfter: number;
+      /** Heap per cached token: the slope between the first and the last of `points` (older results: the mean over `tokens`). */
+      bytesPerToken: number;
+      points?: { tokens: number; heapUsed: number }[];
+      fixedBytes?: number;
+      interceptBytes?: number;
+      concurrency?: number;
+      accessTokenChars: number;
+      elapsedMs: number;
+    };
     soak: { samples: { requests: number; rss: number; heapUsed: number }[]; errors: number; elapsedMs: number; tokenRequests: number; heapGrowth?: number; rssGrowth?: number };
   };
   s6?: {
@@ -283,16 +314,20 @@ export function renderMarkdown(r: BenchResults): string {
     if (r.s1.pairs?.length) {
       out.push('### The adapters against their bare clients');
       out.push('');
-      out.push(`Each of ours runs back to back with the bare client it wraps (a fixed token) and the peer of its kind, ${r.s1.pairRounds} rounds ` +
-        `of ${r.s1.windowMs} ms windows at each concurrency, the order flipped every round, so that both sides of a ratio see the same ` +
-        'machine. The figure is the median of the per-round ratios of requests per second; the targets above are judged on it. ' +
-        'In brackets, the median per-round ratio of client CPU per request (the bare client\'s over ours): what the adapter itself ' +
-        'costs, much less swayed by the scheduling of a shared 2-vCPU machine, where adjacent 300 ms windows of one contender differ by up to 2×.');
+      out.push(`Each of ours runs in slices interleaved with the bare client it wraps (a fixed token): bare, ours, bare, peer, bare ` +
+        `(ours and the peer swap places every round), ${r.s1.windowMs} ms per slice after ${r.s1.warmupMs} ms of warm-up, ${r.s1.pairRounds} rounds at each ` +
+        'concurrency. Each slice is divided by the mean of the two bare slices beside it, so that a machine that slows down or ' +
+        'speeds up moves both sides of the ratio. The table gives the median of those per-round ratios and, in brackets, their ' +
+        'interquartile range; **a target is met only when the lower quartile clears it**. "vs peer" is ours over the peer, each ' +
+        'against the same bare slices. CPU is the client process\'s CPU time per request (`process.cpuUsage`, user + system), ' +
+        'the median over the rounds, ours against its bare client: what the adapter itself costs, much less swayed by the ' +
+        'scheduling of a shared machine than requests per second.');
       out.push('');
-      const cpu = (cell: S1PairCell): string => (cell.cpuRatio !== undefined ? ` (CPU ${cell.cpuRatio.toFixed(3)})` : '');
-      out.push(table(['Ours', 'Bare client', 'c=1 ratio', 'c=64 ratio', 'Peer', 'c=1 vs peer', 'c=64 vs peer'],
-        r.s1.pairs.map((p) => [label(r, p.ours), label(r, p.bare), p.c1.ratio.toFixed(3) + cpu(p.c1), p.c64.ratio.toFixed(3) + cpu(p.c64), p.peer ? label(r, p.peer) : '–',
-          p.c1.peerRatio !== undefined ? `${p.c1.peerRatio.toFixed(2)}×` : '–', p.c64.peerRatio !== undefined ? `${p.c64.peerRatio.toFixed(2)}×` : '–'])));
+      const cell = (c: S1PairCell): string => `${c.ratio.toFixed(3)} [${c.ratioQ1?.toFixed(3) ?? '?'}–${c.ratioQ3?.toFixed(3) ?? '?'}]${c.target === false ? ' (no target)' : ''}`;
+      const cpu = (c: S1PairCell): string => (c.cpuUsOurs !== undefined ? `${c.cpuUsOurs} vs ${c.cpuUsBare}` : c.cpuRatio !== undefined ? `ratio ${c.cpuRatio.toFixed(3)}` : '–');
+      const vs = (c: S1PairCell): string => (c.peerRatio !== undefined ? `${c.peerRatio.toFixed(2)}× [${c.peerRatioQ1?.toFixed(2) ?? '?'}–${c.peerRatioQ3?.toFixed(2) ?? '?'}]` : '–');
+      out.push(table(['Ours', 'Bare client', 'c=1 ratio [IQR]', 'c=1 CPU µs/req (ours vs bare)', 'c=64 ratio [IQR]', 'c=64 CPU µs/req (ours vs bare)', 'Peer', 'c=1 vs peer [IQR]', 'c=64 vs peer [IQR]'],
+        r.s1.pairs.map((p) => [label(r, p.ours), label(r, p.bare), cell(p.c1), cpu(p.c1), cell(p.c64), cpu(p.c64), p.peer ? label(r, p.peer) : '–', vs(p.c1), vs(p.c64)])));
       out.push('');
     }
   }
@@ -352,11 +387,32 @@ export function renderMarkdown(r: BenchResults): string {
     const s = r.s5.soak;
     out.push('## S5, memory');
     out.push('');
-    out.push(`Our Client under \`node --expose-gc\`, heap measured with \`process.memoryUsage()\` after forced collections. ` +
-      `After ${fmt(k.warmUpTokens)} warm-up tokens (which also open every connection), ${fmt(k.tokens)} requests with distinct \`scopes\` ` +
-      `cache ${fmt(k.tokens)} more tokens (${fmt(k.cachedTokens)} in all): ` +
-      `heap ${mb(k.heapBefore)} → ${mb(k.heapAfter)} MB, **${fmt(k.bytesPerToken)} bytes per cached token**, of which the access token string ` +
-      `itself is ${k.accessTokenChars} characters (realistic JWTs are 300–1,000).`);
+    if (k.points && k.fixedBytes !== undefined) {
+      out.push(`Our Client under \`node --expose-gc\`, heap measured with \`process.memoryUsage()\` after forced collections. A throwaway ` +
+        'Client first runs the same path, so that the compiled code (which a process keeps once, however many Clients it has) does not ' +
+        `count. Then a Client with its first token and one connection holds **${fmt(k.fixedBytes / 1024)} KB** (the mean over 100 Clients); tokens with distinct \`scopes\` ` +
+        `on one of them, fetched from the token endpoint at concurrency ${k.concurrency ?? 64}, bring the heap (over the heap before the Clients) to:`);
+      out.push('');
+      out.push(table(['Cached tokens', 'Heap over the empty process (MB)'], k.points.map((p) => [fmt(p.tokens), mb(p.heapUsed)])));
+      out.push('');
+      out.push(`**${fmt(k.bytesPerToken)} bytes per cached token**, the slope between ${fmt(k.points[0]!.tokens)} and ${fmt(k.tokens)} tokens ` +
+        `(access tokens of ${k.accessTokenChars} characters here; realistic JWTs are 300–1,000, and each character is one byte more). ` +
+        `The line through the marks starts ${fmt((k.interceptBytes ?? 0) / 1024)} KB above the fixed cost: the ${k.concurrency ?? 64} ` +
+        'connections the concurrent fetches opened (about 15–20 KB each: socket, parser, buffers), which a Client at concurrency 1 ' +
+        'does not have, and the redactor\'s memory of recent tokens, which is capped (the last 256 tokens and their encoded forms) ' +
+        'and so is full at both marks: it is in the intercept, not the slope.');
+      out.push('');
+      out.push('What the bytes of one more token are (heap snapshots of 1,000 and 6,000 tokens compared, 43-character tokens): its ' +
+        'strings, about 130–200 B (the access token, whose length is most of the difference with longer tokens, the scope string, ' +
+        'the cache key\'s canonical id); three small objects, about 200 B (the token, its cache record, the cache entry); the cache ' +
+        'key, 48 B; about 80 B of boxed numbers (times in ms since the epoch are too large for V8\'s small integers); and about ' +
+        '100 B of map tables (the cache by key and the key memo by selection; a selection of scopes alone is memoised under its ' +
+        'own string). The fixed cost is the Client\'s own parts: the configuration, the redactor, the event hub, the token ' +
+        'endpoint context, the fetcher, the lifecycle and its maps, the manager, its undici Agent and its first connection.');
+    } else {
+      out.push(`Our Client under \`node --expose-gc\`: ${fmt(k.tokens)} cached tokens, heap ${mb(k.heapBefore)} → ${mb(k.heapAfter)} MB, ` +
+        `**${fmt(k.bytesPerToken)} bytes per cached token** (access tokens of ${k.accessTokenChars} characters).`);
+    }
     out.push('');
     const last = s.samples[s.samples.length - 1]!;
     out.push(`Then ${fmt(last.requests)} requests at concurrency 64 on one cached token (${fmt(s.elapsedMs / 1000, 1)} s, ${s.errors} failed), ` +

@@ -20,3 +20,16 @@ export function round(value: number, digits = 2): number {
   const f = 10 ** digits;
   return Math.round(value * f) / f;
 }
+
+/** The quartiles of `values` (linear interpolation between closest ranks); NaN when empty. */
+export function quartiles(values: readonly number[]): { q1: number; median: number; q3: number } {
+  if (values.length === 0) return { q1: Number.NaN, median: Number.NaN, q3: Number.NaN };
+  const sorted = [...values].sort((a, b) => a - b);
+  const at = (q: number): number => {
+    const pos = (sorted.length - 1) * q;
+    const lo = Math.floor(pos);
+    const hi = Math.ceil(pos);
+    return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (pos - lo);
+  };
+  return { q1: at(0.25), median: at(0.5), q3: at(0.75) };
+}

@@ -57,7 +57,7 @@ export type WorkerRequest =
   | { type: 'herd'; requests: number }
   | { type: 'recover' }
   | { type: 'waits' }
-  | { type: 'keyedMemory'; env: BenchEnv; tokens: number; concurrency: number }
+  | { type: 'keyedMemory'; env: BenchEnv; marks: number[]; concurrency: number }
   | { type: 'soak'; env: BenchEnv; requests: number; concurrency: number; samples: number }
   | { type: 'close' };
 
@@ -224,42 +224,110 @@ function baseClient(env: BenchEnv, extra: Partial<ClientConfiguration> = {}): Cl
   });
 }
 
-/** S5a: heap per cached token, with `tokens` distinct scope sets (one token each). */
-async function keyedMemory(env: BenchEnv, tokens: number, concurrency: number): Promise<Record<string, number>> {
-  const warmUp = 256;
-  const client = baseClient(env, { maxCachedTokens: (tokens + warmUp) * 2 });
-  let next = 0;
-  const fill = async (count: number, prefix: string) => {
-    const end = next + count;
+/** What S5a measures: a Client's fixed heap, and the heap per cached token as a slope. */
+export interface KeyedMemoryResult {
+  /** The last mark: tokens cached with distinct scope sets. */
+  tokens: number;
+  cachedTokens: number;
+  tokenRequests: number;
+  /** Heap after GC at each mark, less the heap before the Client was made. */
+  points: { tokens: number; heapUsed: number }[];
+  /** Heap after GC at the first and the last mark (absolute). */
+  heapBefore: number;
+  heapAfter: number;
+  /** The slope of heap over tokens between the first and the last mark: what one more cached token costs. */
+  bytesPerToken: number;
+  /** The heap a new Client holds with its first token and one connection (the code already compiled by a warm-up Client). */
+  fixedBytes: number;
+  /** What the line through the marks has at 0 tokens beyond `fixedBytes`: the connections opened at `concurrency`, map tables. */
+  interceptBytes: number;
+  concurrency: number;
+  accessTokenChars: number;
+  elapsedMs: number;
+}
+
+/**
+ * S5a: the heap a Client costs. A throwaway Client first runs the same path (so that compiled code, which the
+ * process keeps whatever the number of Clients, does not count); then, after forced GCs, a new Client with its first
+ * token gives the fixed cost, and tokens with distinct `scopes` (fetched from the token endpoint at `concurrency`, so
+ * that the connections are open at every mark) give the heap at each of `marks`. The cost per token is the slope
+ * between the first mark and the last, the redactor's share included.
+ */
+async function keyedMemory(env: BenchEnv, marks: readonly number[], concurrency: number): Promise<KeyedMemoryResult> {
+  // Heap after forced GCs, repeated (with a turn of the event loop between) until it settles within 4 KB: what a
+  // closed Client's sockets release comes a little later than its close().
+  const heap = async (): Promise<number> => {
+    let last = Number.POSITIVE_INFINITY;
+    for (let i = 0; i < 10; i++) {
+      gc();
+      await sleep(20);
+      const now = process.memoryUsage().heapUsed;
+      if (Math.abs(now - last) < 4_096) return now;
+      last = now;
+    }
+    return last;
+  };
+  const fill = async (client: Client, from: number, to: number, prefix: string): Promise<void> => {
+    let next = from;
     const loop = async () => {
-      while (next < end) await client.get('/things', { scopes: `${prefix}-${next++}` });
+      while (next < to) await client.clientCredentialsAuthManager.getToken({ scopes: `${prefix}-${next++}` });
     };
     await Promise.all(Array.from({ length: concurrency }, loop));
   };
-  // Warm-up: the code paths, and every connection to the token endpoint and the API, before the baseline.
-  await client.get('/things');
-  await fill(warmUp, 'warm-up');
-  gc();
-  const before = process.memoryUsage().heapUsed;
+  {
+    const warm = baseClient(env, { maxCachedTokens: 8_192 });
+    await warm.get('/things');
+    await fill(warm, 0, Math.min(marks[0]! * 2, 4_000), 'warm-up');
+    await warm.close();
+    // Its sockets finish closing, and what they hold becomes garbage, before the empty heap is measured.
+    await sleep(500);
+  }
+  let empty = await heap();
+  const last = marks[marks.length - 1]!;
+  // The fixed cost: the mean over 100 Clients, each with its first token (and so one connection), measured after a
+  // first batch of 10 (the heap moves by a few hundred KB on its own while the warm-up's leftovers settle).
+  const make = (): Client => baseClient(env, { maxCachedTokens: last * 2 });
+  const clients: Client[] = [];
+  for (let i = 0; i < 110; i++) {
+    const each = make();
+    await each.clientCredentialsAuthManager.getToken();
+    clients.push(each);
+    if (i === 9) empty = await heap();
+  }
+  const fixedBytes = ((await heap()) - empty) / 100;
+  const client = clients[0]!;
+  for (const other of clients.slice(1)) await other.close();
+  clients.length = 0;
+  // The marks are measured over the heap without the 109 other Clients.
+  await sleep(500);
+  empty = (await heap()) - fixedBytes;
   const started = performance.now();
-  next = 0;
-  await fill(tokens, 'scope');
+  const points: { tokens: number; heapUsed: number }[] = [];
+  let done = 0;
+  for (const mark of marks) {
+    await fill(client, done, mark, 'scope');
+    done = mark;
+    points.push({ tokens: mark, heapUsed: (await heap()) - empty });
+  }
   const elapsedMs = performance.now() - started;
-  gc();
-  const after = process.memoryUsage().heapUsed;
+  const first = points[0]!;
+  const end = points[points.length - 1]!;
+  const bytesPerToken = (end.heapUsed - first.heapUsed) / (end.tokens - first.tokens);
   const stats = client.stats();
   const sample = await client.clientCredentialsAuthManager.getToken({ scopes: 'scope-0' });
-  const tokenChars = sample.accessToken.length;
   await client.close();
   return {
-    tokens,
-    warmUpTokens: warmUp + 1,
+    tokens: last,
     cachedTokens: stats.cachedTokens,
     tokenRequests: stats.tokenRequests,
-    heapBefore: before,
-    heapAfter: after,
-    bytesPerToken: (after - before) / tokens,
-    accessTokenChars: tokenChars,
+    points,
+    heapBefore: first.heapUsed + empty,
+    heapAfter: end.heapUsed + empty,
+    bytesPerToken,
+    fixedBytes,
+    interceptBytes: first.heapUsed - first.tokens * bytesPerToken - fixedBytes,
+    concurrency,
+    accessTokenChars: sample.accessToken.length,
     elapsedMs,
   };
 }
@@ -337,7 +405,7 @@ async function handle(request: WorkerRequest): Promise<unknown> {
     case 'waits':
       return { waits: current?.waits?.() };
     case 'keyedMemory':
-      return keyedMemory(request.env, request.tokens, request.concurrency);
+      return keyedMemory(request.env, request.marks, request.concurrency);
     case 'soak':
       return soak(request.env, request.requests, request.concurrency, request.samples);
     case 'close':

@@ -4,31 +4,22 @@
  */
 import { inspect } from 'node:util';
 import type { Dispatcher } from 'undici';
-import { ClientCredentialsAuthManager, managerForKey, runAsProvider } from './auth/authManager.js';
-import { TokenFetcher } from './auth/tokenFetcher.js';
-import { MAX_HEDGE_DELAY } from './auth/resilience.js';
-import { TokenLifecycle } from './auth/tokenLifecycle.js';
-import { tokenKey, type TokenKey } from './auth/tokenKey.js';
-import { assertUsableLifetime, recordFromInput, type TimePolicy } from './auth/tokenRecord.js';
-import { TokenSource } from './auth/tokenSource.js';
-import { Discovery } from './auth/discovery.js';
-import { createDpopSigner, dpopTransport, type DpopSigner } from './auth/dpop.js';
-import type { TokenEndpointContext, TokenRequestParameters } from './auth/tokenEndpoint.js';
-import { parseResource, parseScopes, resolveConfiguration, type ClientConfiguration, type ResolvedConfiguration, type TokenSelector } from './configuration.js';
-import { ApiError, InvalidOptionError, MissingCredentialsError, ResponseTooLargeError, TimeoutError, TokenExpiredError } from './errors.js';
-import { emptyStats, EventHub, type ClientEventName, type ClientStats, type Listener } from './events.js';
+import type { ClientCredentialsAuthManager } from './auth/authManager.js';
+import { createAuthCore, type AuthCore } from './auth/authCore.js';
+import type { TokenKey } from './auth/tokenKey.js';
+import { dpopTransport } from './auth/dpop.js';
+import type { TokenEndpointContext } from './auth/tokenEndpoint.js';
+import { resolveConfiguration, type ClientConfiguration, type ResolvedConfiguration } from './configuration.js';
+import { InvalidOptionError, ResponseTooLargeError } from './errors.js';
+import type { ClientEventName, ClientStats, Listener } from './events.js';
 import { assertSecureDestination, checkRequestOptions, isInsecureRemote, jsonBody, parseAbsoluteUrl } from './http/requestGuard.js';
 import { BodyTooLargeError, closeDispatcher, createDispatcher, createTransport, describeUrl, isNormalOrigin, isVerbatimPath, type HttpRequest, type HttpResponse, type Transport } from './http/transport.js';
 import { createFetchTransport, undiciIsUsable } from './http/fetchTransport.js';
 import { createProxyDispatcher } from './http/proxy.js';
 import { toApiResponse, transportResponseType, type ResponseType } from './http/responseBody.js';
-import { Redactor, warnIfShortSecret } from './redaction.js';
 import { optionsOfKind } from './optionKeys.js';
-import { GuardedStore } from './stores/guardedStore.js';
-import { EntryAuth } from './stores/entryAuth.js';
-import { MemoryTokenStore } from './stores/memory.js';
-import { extraSecrets, type OAuthToken } from './token.js';
-import { createTokenAccess, type TokenAccess } from './adapters/tokenAccess.js';
+import type { OAuthToken } from './token.js';
+import { createTokenAccess, type TokenAccess, type TokenAccessSource } from './adapters/tokenAccess.js';
 import { createFetch, type ClientFetch } from './adapters/fetch.js';
 import { createInterceptor, type DispatchInterceptor, type InterceptorOptions } from './adapters/interceptor.js';
 
@@ -106,21 +97,6 @@ export interface ApiResponse<T = unknown, B = string> {
   result: T;
 }
 
-/** What clones made by `withConfiguration` share when they keep the same credentials: one token cache. */
-interface AuthCore {
-  events: EventHub;
-  counters: ReturnType<typeof emptyStats>;
-  lifecycle: TokenLifecycle;
-  fetcher: TokenFetcher | undefined;
-  manager: ClientCredentialsAuthManager;
-  defaultKey: TokenKey;
-  keyFor: (selector?: TokenSelector) => TokenKey;
-  endpoint: TokenEndpointContext | undefined;
-  dpop: DpopSigner | undefined;
-  /** Knows the client secret and every token this cache held; scrubs errors and events. */
-  redactor: Redactor;
-}
-
 interface Transports {
   dispatcher: Dispatcher;
   owned: boolean;
@@ -161,7 +137,7 @@ function appendQuery(url: string, query: Record<string, QueryValue>): string {
  * ```
  * @see https://www.rfc-editor.org/rfc/rfc6749#section-4.4
  */
-export class Client {
+export class Client implements TokenAccessSource {
   /** The token manager: `fetchToken()`, `isValid()`, `isExpired()`, `updateToken()`, `getToken()`. */
   readonly clientCredentialsAuthManager: ClientCredentialsAuthManager;
   readonly #raw: ClientConfiguration;
@@ -176,9 +152,12 @@ export class Client {
   readonly #baseInsecure: boolean;
   /** `baseUrl` as undici's origin and path, when a URL parser would leave it unchanged. */
   readonly #baseSplit: { origin: string; path: string } | undefined;
-  readonly #send: (request: HttpRequest, key: TokenKey | undefined, retry: boolean) => Promise<HttpResponse>;
+  /** The transport of API requests: a DPoP proof added to a request sent with a DPoP-bound token. */
+  readonly #transport: (request: HttpRequest) => Promise<HttpResponse>;
   #closing: Promise<void> | undefined;
-  #access: TokenAccess | undefined;
+  /** The last request path found verbatim (see `#prepare`). */
+  #lastVerbatim = '';
+  readonly #access: TokenAccess;
   #fetch: ClientFetch | undefined;
 
   constructor(config: ClientConfiguration = {}) {
@@ -190,7 +169,7 @@ export class Client {
     // A relative tokenUrl follows baseUrl: a clone whose token endpoint moved with it gets a token cache of its own.
     const core = inherited?.core && inherited.core.endpoint?.tokenUrl === (resolved.tokenUrl ?? resolved.issuer) ? inherited.core : undefined;
     this.#ownsCore = core === undefined;
-    this.#core = core ?? Client.#authCore(resolved, this.#io.transport);
+    this.#core = core ?? createAuthCore(resolved, this.#io.transport);
     this.clientCredentialsAuthManager = this.#core.manager;
     this.#headers = { 'user-agent': resolved.userAgent, ...lowerCaseKeys(resolved.headers) };
     this.#baseUrl = resolved.baseUrl ?? '';
@@ -203,7 +182,8 @@ export class Client {
       if (isNormalOrigin(origin) && (basePath === '' || isVerbatimPath(basePath))) this.#baseSplit = { origin, path: basePath };
     }
     this.#baseInsecure = resolved.baseUrl !== undefined && !resolved.allowInsecureHttp && isInsecureRemote(resolved.baseUrl);
-    this.#send = this.#authenticatedSender();
+    this.#transport = dpopTransport(this.#core.dpop, this.#io.transport);
+    this.#access = this.#createAccess();
   }
 
   static #transports(config: ResolvedConfiguration): Transports {
@@ -218,136 +198,19 @@ export class Client {
     return { dispatcher, owned, transport: createTransport(dispatcher) };
   }
 
-  static #authCore(config: ResolvedConfiguration, transport: Transport): AuthCore {
-    const credentials = config.credentials;
-    const redactor = new Redactor();
-    const secret = credentials?.clientAuth.clientSecret;
-    redactor.add(secret);
-    if (credentials) redactor.addBasic(credentials.clientAuth.clientId, secret);
-    warnIfShortSecret(secret);
-    const redact = <T>(value: T): T => redactor.scrub(value);
-    const events = new EventHub(redact);
-    const counters = emptyStats();
-    const now = () => config.clock.now();
-    const monotonic = config.monotonic;
-    const policy: TimePolicy = { ...config.lifetime, clockSkew: credentials?.clockSkew ?? 0, refreshAhead: config.refreshAhead };
-    const tokenUrl = config.tokenUrl ?? config.issuer;
-    const discovery = config.issuer ? new Discovery({ issuer: config.issuer, transport, now, timeout: config.tokenRequestTimeout, userAgent: config.userAgent, allowInsecureHttp: config.allowInsecureHttp }) : undefined;
-    const dpop = createDpopSigner(config.dpop, now);
-    const endpoint: TokenEndpointContext | undefined = tokenUrl
-      ? { tokenUrl, discovery, dpop, transport, timeout: config.tokenRequestTimeout, maxBodyBytes: config.maxTokenResponseBytes, lifetime: config.lifetime, now, userAgent: config.userAgent, redact,
-        learn: (value: string) => redactor.addToken(value), onBasicEncoding: (event) => events.emit('basicEncodingLearned', event) }
-      : undefined;
-    const check = (token: OAuthToken): void => {
-      const at = now();
-      assertUsableLifetime(recordFromInput(token, at, policy, 'endpoint', 'token response'), at, 'The token from the token endpoint');
-    };
-    const fetcher = credentials && endpoint && (credentials.clientAuth.clientSecret !== undefined || !['client_secret_basic', 'client_secret_post', 'client_secret_jwt'].includes(credentials.clientAuth.method))
-      ? new TokenFetcher({ endpoint, clientAuth: credentials.clientAuth, retry: config.retry, circuitBreaker: config.circuitBreaker, events, counters, monotonic, check })
-      : undefined;
-    const baseParameters: TokenRequestParameters = {
-      scopes: credentials?.scopes ?? [],
-      resource: credentials?.resource ?? [],
-      audience: credentials?.audience,
-      extra: credentials?.extra ?? {},
-    };
-    // DPoP-bound tokens are cached (and stored) per DPoP key: only a Client with the same key can use them.
-    const keyBase = [`${tokenUrl ?? ''}${dpop ? `#dpop=${dpop.thumbprint}` : ''}`, credentials?.clientAuth.clientId ?? ''] as const;
-    const defaultKey = tokenKey(keyBase[0], keyBase[1], baseParameters);
-    const keys = new Map<string, TokenKey>();
-    const keyFor = (selector?: TokenSelector): TokenKey => {
-      if (!selector || (selector.scopes === undefined && selector.resource === undefined && selector.audience === undefined)) return defaultKey;
-      const { scopes, resource, audience } = selector;
-      const memo = `${typeof scopes === 'string' ? scopes : (scopes?.join(' ') ?? '\u0000')}\u0001${typeof resource === 'string' ? resource : (resource?.join(' ') ?? '\u0000')}\u0001${audience ?? '\u0000'}`;
-      let key = keys.get(memo);
-      if (!key) {
-        if (keys.size >= config.maxCachedTokens) keys.clear();
-        const parameters: TokenRequestParameters = { ...baseParameters };
-        // slice: an exact-size copy, for thousands of cached keys
-        if (scopes !== undefined) parameters.scopes = parseScopes(scopes, 'scopes').slice();
-        if (resource !== undefined) parameters.resource = parseResource(resource);
-        if (audience !== undefined) {
-          if (typeof audience !== 'string' || audience === '') throw new InvalidOptionError('audience', 'must be a non-empty string');
-          parameters.audience = audience;
-        }
-        key = tokenKey(keyBase[0], keyBase[1], parameters);
-        keys.set(memo, key);
-      }
-      return key;
-    };
-    const entryAuth = config.tokenStore ? EntryAuth.fromCredentials(credentials?.clientAuth, { tokenStoreKey: config.tokenStoreKey, tls: config.tls }) : undefined;
-    // A shared store without an integrity key would let anyone who can write it choose the token this Client sends.
-    if (config.tokenStore && !entryAuth && !(config.tokenStore instanceof MemoryTokenStore)) {
-      throw new InvalidOptionError('tokenStoreKey', 'is required with a shared tokenStore when the credentials hold no client secret or private key (`none`, TLS client authentication without `tls.key`, a provider alone): its entries could not be authenticated');
-    }
-    const store = config.tokenStore ? new GuardedStore(config.tokenStore, config.tokenStoreTimeout, events, counters, undefined, { entryAuth, monotonic: config.clock.monotonic && (() => config.clock.monotonic!()) }) : undefined;
-    const managerContext = { lifecycle: undefined as unknown as TokenLifecycle, fetcher, defaultKey, keyFor, policy, now };
-    const manager = new ClientCredentialsAuthManager(managerContext);
-    const source = new TokenSource({
-      now,
-      monotonic,
-      policy,
-      counters,
-      // A new token is learned by the redactor before anything else sees it (the store's set first: its errors may quote it).
-      fetch: (key, signal, background) => (fetcher ? fetcher.fetch(key.parameters, { signal, background }).then(learnt(redactor)) : Promise.reject(cannotFetch(credentials !== undefined))),
-      provider: credentials?.provider && redactingProvider(credentials.provider, redactor),
-      managerFor: (key) => managerForKey(manager, key),
-      canFetch: fetcher !== undefined,
-      store,
-      timeout: config.tokenRequestTimeout,
-      leaseTtl: config.tokenStore?.leaseTtl ?? 5_000,
-      leaseWait: config.tokenStore?.leaseWait ?? Math.min(config.tokenRequestTimeout + 2_000, 35_000),
-      leasePoll: 50,
-    });
-    // Every token installed (endpoint, provider, store, preset, updateToken) is learned by the redactor first.
-    const learn = (token: OAuthToken): void => {
-      redactor.addToken(token.accessToken);
-      redactor.addToken(token.refreshToken);
-      if (token.extra) for (const secret of extraSecrets(token)) redactor.addToken(secret);
-    };
-    const lifecycle = new TokenLifecycle({ now, monotonic, policy, maxEntries: config.maxCachedTokens, events, counters, source, onTokenUpdate: credentials?.onTokenUpdate, learn, store, hedgeDelay: () => fetcher?.hedgeDelay() ?? MAX_HEDGE_DELAY });
-    managerContext.lifecycle = lifecycle;
-    redactor.addToken(credentials?.presetToken?.accessToken);
-    if (credentials?.presetToken) lifecycle.set(defaultKey, credentials.presetToken, 'preset');
-    return { events, counters, lifecycle, fetcher, manager, defaultKey, keyFor, endpoint, dpop, redactor };
-  }
-
-  /** The sender of authenticated requests, with 401 recovery: one layer over the transport. */
-  #authenticatedSender(): (request: HttpRequest, key: TokenKey | undefined, retry: boolean) => Promise<HttpResponse> {
-    const { lifecycle, counters, events, redactor } = this.#core;
-    const transport = dpopTransport(this.#core.dpop, this.#io.transport);
-    const hasCredentials = this.#config.credentials !== undefined;
-    // The header value of the last token sent, built once per token rather than once per request.
-    let lastToken: OAuthToken | undefined;
-    let lastAccessToken = '';
-    let lastType = '';
-    let lastAuthorization = '';
-    return async (request, key, retry) => {
-      if (key === undefined) return transport(request);
-      if (!hasCredentials) throw new MissingCredentialsError();
-      const token = lifecycle.peek(key) ?? (await waitForToken(lifecycle, key, request));
-      if (token !== lastToken || token.accessToken !== lastAccessToken || token.tokenType !== lastType) {
-        lastAuthorization = authorizationValue(token);
-        redactor.addToken(token.accessToken);
-        lastToken = token;
-        lastAccessToken = token.accessToken;
-        lastType = token.tokenType;
-      }
-      request.headers.authorization = lastAuthorization;
-      const response = await transport(request);
-      if (response.statusCode !== 401 || !retry) return response;
-      // A 401 drops the token for good (never installed again from any source) and joins the fetch that replaces it,
-      // a background refresh already running included; a route that refuses every new token is not re-fetched for
-      // each call: its 401 reaches the caller.
-      if (lifecycle.refuse(key, token.accessToken) === 'throttled') return response;
-      void response.stream?.cancel().catch(() => undefined);
-      const fresh = await waitForToken(lifecycle, key, request);
-      counters.unauthorizedRetries++;
-      if (events.has('unauthorizedRetried')) events.emit('unauthorizedRetried', { key: key.hash });
-      request.headers.authorization = authorizationValue(fresh);
-      redactor.addToken(fresh.accessToken);
-      return transport(request);
-    };
+  /**
+   * After a 401 to `token`: the token is refused for good (never installed again from any source), and the request
+   * sent once more with a new one, joining the fetch that replaces it; undefined when the key's tokens keep being
+   * refused (a route that refuses every token: its 401 goes to the caller, with no token request).
+   */
+  async #afterUnauthorized(request: HttpRequest, key: TokenKey, token: OAuthToken, response: HttpResponse): Promise<HttpResponse | undefined> {
+    const access = this.#access;
+    if (!access.unauthorized(key, token.accessToken)) return undefined;
+    void response.stream?.cancel().catch(() => undefined);
+    const fresh = await access.token(key, request.signal, request.timeout);
+    access.retried(key);
+    request.headers.authorization = access.authorization(fresh);
+    return this.#transport(request);
   }
 
   /**
@@ -367,7 +230,18 @@ export class Client {
       const auth = options.auth !== false;
       const request = this.#prepare(options, method, auth);
       const key = auth ? (options.scopes === undefined && options.resource === undefined && options.audience === undefined ? this.#core.defaultKey : this.#core.keyFor(options)) : undefined;
-      const response = await this.#send(request, key, options.retryOnUnauthorized ?? this.#config.retryOnUnauthorized);
+      // The token from the same token access the adapters use: the cached one at once, else a wait bounded by the
+      // request's `signal` and `timeout`.
+      let token: OAuthToken | undefined;
+      if (key !== undefined) {
+        const access = this.#access;
+        token = access.peek(key) ?? (await access.token(key, request.signal, request.timeout));
+        request.headers.authorization = access.authorization(token);
+      }
+      let response = await this.#transport(request);
+      if (token !== undefined && response.statusCode === 401 && (options.retryOnUnauthorized ?? this.#config.retryOnUnauthorized)) {
+        response = (await this.#afterUnauthorized(request, key!, token, response)) ?? response;
+      }
       const out = toApiResponse(response, options.responseType, method, request.url);
       return (out instanceof Promise ? await out : out) as ResponseFor<O, T>;
     } catch (error) {
@@ -397,7 +271,13 @@ export class Client {
     const path = options.path;
     if (base !== undefined && options.query === undefined && path !== undefined && path.charCodeAt(0) === 47 /* / */) {
       const fullPath = base.path === '' ? path : base.path + path;
-      if (isVerbatimPath(fullPath)) {
+      // The last path found verbatim is not checked again (a hot path calls the same few paths).
+      let verbatim = fullPath === this.#lastVerbatim;
+      if (!verbatim && isVerbatimPath(fullPath)) {
+        verbatim = true;
+        this.#lastVerbatim = fullPath;
+      }
+      if (verbatim) {
         request.origin = base.origin;
         request.path = fullPath;
       }
@@ -526,8 +406,13 @@ export class Client {
 
   /** @internal The token machinery for the adapters (fetch, undici interceptor, axios): not public API. */
   tokenAccess(): TokenAccess {
+    return this.#access;
+  }
+
+  /** The token access of this Client: `request()` and every adapter get tokens, headers and 401 refusals through it. */
+  #createAccess(): TokenAccess {
     const core = this.#core;
-    return (this.#access ??= createTokenAccess({
+    return createTokenAccess({
       lifecycle: core.lifecycle,
       events: core.events,
       counters: core.counters,
@@ -539,7 +424,10 @@ export class Client {
       timeout: this.#config.timeout,
       tokenUrl: this.#config.tokenUrl,
       dispatcher: this.#config.dispatcher !== undefined || this.#config.tls !== undefined ? this.#io.dispatcher : undefined,
-    }));
+      dpop: core.dpop,
+      baseUrl: this.#config.baseUrl,
+      learn: (accessToken) => core.redactor.addToken(accessToken),
+    });
   }
 
   /** @internal The token endpoint context, for `OAuthAuthorizationController`. */
@@ -568,50 +456,8 @@ export class Client {
   }
 }
 
-/** `provider` with its failures scrubbed of the client's credentials before the lifecycle wraps them. */
-function redactingProvider(provider: NonNullable<ResolvedConfiguration['credentials']>['provider'] & {}, redactor: Redactor): typeof provider {
-  return async (last, manager) => {
-    try {
-      return learnt(redactor)(await runAsProvider(manager, () => provider(last, manager)));
-    } catch (error) {
-      throw redactor.scrub(error);
-    }
-  };
-}
-
-/** A function that tells `redactor` of a token's access and refresh tokens, then returns it. */
-function learnt(redactor: Redactor): <T>(token: T) => T {
-  return (token) => {
-    const { accessToken, refreshToken } = (token ?? {}) as { accessToken?: unknown; refreshToken?: unknown };
-    if (typeof accessToken === 'string') redactor.addToken(accessToken);
-    if (typeof refreshToken === 'string') redactor.addToken(refreshToken);
-    return token;
-  };
-}
-
 /** Marks the shared parts a clone inherits (not enumerable, not part of the public configuration). */
 const SHARED = Symbol('oauth-client-credentials.shared');
-
-/**
- * The token for `request`, waiting on the shared fetch when needed. The request's `signal` and `timeout` bound the
- * wait as they bound the request itself (a timeout rejects with `TimeoutError`); the shared fetch goes on for later
- * callers.
- */
-async function waitForToken(lifecycle: TokenLifecycle, key: TokenKey, request: HttpRequest): Promise<OAuthToken> {
-  const timeout = request.timeout ?? 0;
-  if (timeout <= 0) return lifecycle.get(key, request.signal);
-  const timer = new AbortController();
-  const handle = setTimeout(() => timer.abort(new TimeoutError(`Waiting for an OAuth token timed out after ${timeout} ms`, timeout)), timeout);
-  const signal = request.signal ? AbortSignal.any([request.signal, timer.signal]) : timer.signal;
-  try {
-    return await lifecycle.get(key, signal);
-  } catch (error) {
-    if (timer.signal.aborted && !request.signal?.aborted) throw timer.signal.reason;
-    throw error;
-  } finally {
-    clearTimeout(handle);
-  }
-}
 
 /** Largest timeout Node's timers accept, in ms. */
 const MAX_TIMEOUT = 2_147_483_647;
@@ -624,21 +470,9 @@ function requestTimeout(value: unknown): number {
   return value;
 }
 
-/** Why a token cannot be fetched on a Client without a token fetcher. */
-function cannotFetch(hasCredentials: boolean): Error {
-  if (!hasCredentials) return new MissingCredentialsError();
-  // Credentials with neither a token endpoint nor a provider: only a preset oAuthToken, now expired or rejected.
-  return new TokenExpiredError('The preset oAuthToken is expired or was rejected, and the Client cannot fetch another: set `tokenUrl` (or `oAuthTokenProvider`).');
-}
-
 /** `url` without `user:password@`, for descriptions. */
 function withoutUserinfo(url: string | undefined): string | undefined {
   return url?.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/?#@]*@/i, '$1');
-}
-
-function authorizationValue(token: OAuthToken): string {
-  const type = token.tokenType;
-  return `${type === 'Bearer' || type.toLowerCase() === 'bearer' ? 'Bearer' : type} ${token.accessToken}`;
 }
 
 function lowerCaseKeys(headers: Record<string, string>): Record<string, string> {

@@ -184,3 +184,28 @@ test('client.fetch goes through the dispatcher the Client was given', async () =
     await agent.close();
   }
 });
+
+test('client.fetch resolves a relative URL against baseUrl as client.request does, and the origin rules apply to the result', async () => {
+  const client = adapterClient(servers);
+  const nested = client.withConfiguration({ baseUrl: `${servers.stack.api.url}/status` });
+  const bare = new Client({ allowedOrigins: [servers.stack.api.url], tokenUrl: servers.stack.op.tokenUrl, clientCredentialsAuthCredentials: SVC_CREDENTIALS });
+  try {
+    const seen = servers.stack.api.requests.length;
+    assert.equal((await client.fetch('/things?x=1')).status, 200);
+    assert.equal((await client.fetch('things')).status, 200);
+    assert.equal((await client.fetch(`${servers.stack.api.url}/things`)).status, 200);
+    // A baseUrl with a path: the relative URL goes under it (not URL resolution, which would drop `/status`).
+    assert.equal((await nested.fetch('/204')).status, 204);
+    const received = servers.stack.api.requests.slice(seen);
+    assert.deepEqual(received.map((r) => r.url), ['/things?x=1', '/things', '/things', '/status/204']);
+    const token = (await client.clientCredentialsAuthManager.getToken()).accessToken;
+    assert.ok(received.every((r) => r.headers.authorization === `Bearer ${token}`));
+    // Without baseUrl a relative URL is fetch's own error, and no token request is made.
+    await assert.rejects(bare.fetch('/things'), TypeError);
+    assert.equal(bare.stats().tokenRequests, 0);
+  } finally {
+    await nested.close();
+    await bare.close();
+    await client.close();
+  }
+});

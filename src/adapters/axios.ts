@@ -14,10 +14,9 @@
  * ```
  */
 import type { AxiosInstance, AxiosResponse, InternalAxiosRequestConfig } from 'axios';
-import type { Client } from '../client.js';
 import type { TokenSelector } from '../configuration.js';
 import type { OAuthToken } from '../token.js';
-import { requireAllowedOrigins, type AccessKey, type TokenAccess } from './tokenAccess.js';
+import { requireAllowedOrigins, type AccessKey, type TokenAccess, type TokenAccessSource } from './tokenAccess.js';
 
 /** Per-request token options, as `config.oauth` of an axios request. */
 export interface AxiosOAuthOptions extends TokenSelector {
@@ -40,6 +39,8 @@ interface Sent {
   key: AccessKey;
   accessToken: string;
   retry: boolean;
+  /** A DPoP-bound token: the token, and the URL its proof was for (to learn the API's nonce and retry once with it). */
+  dpop?: { token: OAuthToken; url: string; nonceRetry: boolean } | undefined;
 }
 
 /** Where an authenticated request keeps what it was sent with (a symbol: axios's mergeConfig never copies it to a retry). */
@@ -88,6 +89,27 @@ function targetUrl(config: InternalAxiosRequestConfig): string {
   return url;
 }
 
+/** The URL axios will call for `config`, as axios joins `baseURL` and `url` (the query aside: a proof's `htu` has none). */
+function fullUrl(config: InternalAxiosRequestConfig): string {
+  const url = config.url ?? '';
+  const base = config.baseURL;
+  if (!base || (config.allowAbsoluteUrls !== false && ABSOLUTE.test(url))) return url;
+  return url ? `${base.replace(/\/?\/$/, '')}/${url.replace(/^\/+/, '')}` : base;
+}
+
+/** A header of an axios response, as a string. */
+function header(response: AxiosResponse, name: string): string | undefined {
+  const value = (response.headers as Record<string, unknown>)[name];
+  return value === undefined || value === null ? undefined : String(value);
+}
+
+/** The options follow-redirects hands a `beforeRedirect` hook (the next hop's). */
+interface RedirectOptions {
+  href?: string;
+  method?: string;
+  headers?: Record<string, unknown>;
+}
+
 /** Whether axios request data can be sent twice: everything but streams and async iterables. */
 function replayable(data: unknown): boolean {
   if (data === undefined || data === null || typeof data !== 'object') return true;
@@ -101,7 +123,7 @@ function replayable(data: unknown): boolean {
  * @returns a function that removes both interceptors.
  * @throws InvalidOptionError when the Client allows no origin, or for a bad `scopes`/`resource`/`audience`.
  */
-export function attachClientCredentials(instance: AxiosInstance, client: Client, options: AttachOptions = {}): () => void {
+export function attachClientCredentials(instance: AxiosInstance, client: TokenAccessSource, options: AttachOptions = {}): () => void {
   const access: TokenAccess = client.tokenAccess();
   requireAllowedOrigins(access, 'attachClientCredentials()');
   const defaultKey = access.key(options);
@@ -128,9 +150,36 @@ export function attachClientCredentials(instance: AxiosInstance, client: Client,
   const authorize = (config: Tracked, plan: Plan, token: OAuthToken): InternalAxiosRequestConfig => {
     // A plain assignment, as axios's own docs do: AxiosHeaders#set normalises and validates, which costs more per call.
     config.headers.Authorization = access.authorization(token);
-    if (plan.retry && replayable(config.data)) config[SENT] = { key: plan.key, accessToken: token.accessToken, retry: true };
+    const again = replayable(config.data);
+    if (access.dpop && access.dpopBound(token)) {
+      const url = fullUrl(config);
+      config.headers.DPoP = access.proof(token, config.method ?? 'get', url);
+      config.beforeRedirect = dpopRedirects(config.beforeRedirect, token);
+      config[SENT] = { key: plan.key, accessToken: token.accessToken, retry: plan.retry && again, dpop: { token, url, nonceRetry: again } };
+    } else if (plan.retry && again) {
+      config[SENT] = { key: plan.key, accessToken: token.accessToken, retry: true };
+    }
     return config;
   };
+
+  /**
+   * A DPoP-bound request's redirects (followed by follow-redirects, which drops `Authorization` at each hop): the
+   * `DPoP` header never goes on, and a hop to an allowed origin gets the token again with a proof of its own.
+   */
+  const dpopRedirects = (theirs: InternalAxiosRequestConfig['beforeRedirect'], token: OAuthToken): NonNullable<InternalAxiosRequestConfig['beforeRedirect']> =>
+    (options, responseDetails, requestDetails) => {
+      const next = options as RedirectOptions;
+      const headers = next.headers ?? {};
+      for (const name of Object.keys(headers)) {
+        const lower = name.toLowerCase();
+        if (lower === 'dpop' || lower === 'authorization') delete headers[name];
+      }
+      if (next.href !== undefined && access.allowsUrl(next.href)) {
+        headers.authorization = access.authorization(token);
+        headers.dpop = access.proof(token, next.method ?? 'GET', next.href);
+      }
+      theirs?.(options, responseDetails, requestDetails as never);
+    };
 
   // A request whose token is cached when it starts goes through a synchronous interceptor: axios runs its request
   // interceptors without a promise hop only when every one that applies is synchronous. A request that must wait for
@@ -155,6 +204,17 @@ export function attachClientCredentials(instance: AxiosInstance, client: Client,
     const fresh = await access.token(state.key, config.signal as AbortSignal | undefined);
     access.retried(state.key);
     config.headers.set('Authorization', access.authorization(fresh));
+    if (state.dpop !== undefined) config.headers.set('DPoP', access.proof(fresh, config.method ?? 'get', state.dpop.url) ?? null);
+    return instance.request(config);
+  };
+
+  /** A DPoP-bound request's answer: its nonce learned; when the API asks for a new one, the request sent once more with it. */
+  const nonceRetry = (response: AxiosResponse, state: Sent): Promise<AxiosResponse> | undefined => {
+    const dpop = state.dpop!;
+    if (!access.nonceRetry(dpop.url, response.status, header(response, 'dpop-nonce'), header(response, 'www-authenticate')) || !dpop.nonceRetry) return undefined;
+    const config = response.config;
+    delete (config as Tracked)[SENT];
+    config.headers.set('DPoP', access.proof(dpop.token, config.method ?? 'get', dpop.url));
     return instance.request(config);
   };
 
@@ -162,12 +222,22 @@ export function attachClientCredentials(instance: AxiosInstance, client: Client,
   const waitId = instance.interceptors.request.use(onWait, null, { synchronous: false, runWhen: (config) => !isCached(planOf(config)) });
   const responseId = instance.interceptors.response.use(
     (response) => {
-      const state = response.status === 401 ? (response.config as Tracked)[SENT] : undefined;
+      const sent = (response.config as Tracked)[SENT];
+      if (sent?.dpop !== undefined) {
+        const again = nonceRetry(response, sent);
+        if (again !== undefined) return again;
+      }
+      const state = response.status === 401 && sent?.retry ? sent : undefined;
       return state && access.unauthorized(state.key, state.accessToken) ? recover(response.config, state) : response;
     },
     (error: { response?: AxiosResponse; config?: InternalAxiosRequestConfig }) => {
       const config = error?.config;
-      const state = error?.response?.status === 401 && config ? (config as Tracked)[SENT] : undefined;
+      const sent = config ? (config as Tracked)[SENT] : undefined;
+      if (sent?.dpop !== undefined && error.response) {
+        const again = nonceRetry(error.response, sent);
+        if (again !== undefined) return again;
+      }
+      const state = error?.response?.status === 401 && sent?.retry ? sent : undefined;
       return state && access.unauthorized(state.key, state.accessToken) ? recover(config!, state) : Promise.reject(error);
     },
   );

@@ -5,6 +5,7 @@
  * global dispatcher (or the Client's, when it was given `dispatcher` or `tls`), so the result is a standard `Response`.
  */
 import type { TokenSelector } from '../configuration.js';
+import type { OAuthToken } from '../token.js';
 import { requireAllowedOrigins, type AccessKey, type TokenAccess } from './tokenAccess.js';
 
 /** A `fetch` headers init. */
@@ -40,8 +41,14 @@ function hasAuthorization(headers: HeadersInit): boolean {
   return false;
 }
 
-/** `headers` plus `authorization: value`, leaving the caller's object alone. */
-function withAuthorization(headers: HeadersInit | undefined, value: string): HeadersInit {
+/** `headers` plus `authorization: value` (and `dpop: proof` when given), leaving the caller's object alone. */
+function withAuthorization(headers: HeadersInit | undefined, value: string, proof?: string): HeadersInit {
+  if (proof !== undefined) {
+    const copy = new Headers(headers);
+    copy.set('authorization', value);
+    copy.set('dpop', proof);
+    return copy;
+  }
   if (headers === undefined) return { authorization: value };
   if (headers instanceof Headers) {
     const copy = new Headers(headers);
@@ -52,20 +59,91 @@ function withAuthorization(headers: HeadersInit | undefined, value: string): Hea
   return { ...(headers as Record<string, string>), authorization: value };
 }
 
+/** Statuses `fetch` follows a redirect on. */
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+/** `fetch`'s limit on the redirects of one call. */
+const MAX_REDIRECTS = 20;
+/** A URL with a scheme (`https:`, `data:`…): not resolved against `baseUrl`. */
+const ABSOLUTE = /^[a-z][a-z\d+\-.]*:/i;
+
+/** Whether `url` has a scheme (the two common ones checked without the regular expression). */
+function isAbsolute(url: string): boolean {
+  return url.startsWith('https://') || url.startsWith('http://') || ABSOLUTE.test(url);
+}
+/** Request headers that describe the body, dropped when a redirect turns the request into a GET (Fetch §4.4). */
+const BODY_HEADERS = ['content-encoding', 'content-language', 'content-location', 'content-type'];
+
+/** `path` on `baseUrl`, as `client.request` joins them: `/things` and `things` both go under `baseUrl`'s path. */
+function onBase(baseUrl: string, path: string): string {
+  if (path === '') return baseUrl;
+  return path.charCodeAt(0) === 47 /* / */ ? baseUrl + path : `${baseUrl}/${path}`;
+}
+
+/**
+ * A `Request` as a URL and an init whose body can be sent more than once (read into memory): a DPoP-bound call may
+ * need it for a nonce retry, a 401 retry and a redirect, each with a new proof.
+ */
+async function unpack(request: Request, init: ClientFetchInit | undefined): Promise<ClientFetchInit> {
+  const body = init?.body !== undefined || request.body === null ? undefined : await request.arrayBuffer();
+  return { method: request.method, headers: request.headers, signal: request.signal, redirect: request.redirect, ...(body !== undefined ? { body } : {}), ...init };
+}
+
+/** The method of a `fetch` call, upper-cased. */
+function methodOf(init: RequestInit | undefined): string {
+  return init?.method ? init.method.toUpperCase() : 'GET';
+}
+
+/** `headers` without the ones that describe a body. */
+function withoutBodyHeaders(headers: HeadersInit | undefined): Headers {
+  const out = new Headers(headers);
+  for (const name of BODY_HEADERS) out.delete(name);
+  return out;
+}
+
 /** Builds `client.fetch` over `access`. Throws `InvalidOptionError` when the Client allows no origin. */
 export function createFetch(access: TokenAccess): ClientFetch {
   requireAllowedOrigins(access, 'client.fetch');
   const dispatcher = access.dispatcher;
   const endpoint = access.tokenEndpoint;
+  const baseUrl = access.baseUrl;
 
-  const send = (input: string | URL | Request, init: RequestInit | undefined, authorization: string | undefined): Promise<Response> => {
+  const send = (input: string | URL | Request, init: RequestInit | undefined, authorization: string | undefined, proof?: string): Promise<Response> => {
     if (authorization === undefined) return fetch(input, dispatcher ? ({ ...init, dispatcher } as unknown as RequestInit) : init);
-    const headers = withAuthorization(init?.headers ?? (input instanceof Request ? input.headers : undefined), authorization);
+    const headers = withAuthorization(init?.headers ?? (input instanceof Request ? input.headers : undefined), authorization, proof);
     // `dispatcher` is Node's (undici's) extension of RequestInit.
     return fetch(input, (dispatcher ? { ...init, headers, dispatcher } : { ...init, headers }) as unknown as RequestInit);
   };
 
-  return async function clientFetch(input, init) {
+  /**
+   * A call with a DPoP-bound token (`init` from {@link unpack}: its body replayable unless it is a stream): a new proof
+   * for each attempt, one more try when the API asks for its nonce, and redirects followed here, each hop decided
+   * again (a proof is for one URL, and neither header may follow the request to another origin).
+   */
+  const sendDpop = async (url: string, init: ClientFetchInit | undefined, token: OAuthToken, proof: string, hops: number): Promise<Response> => {
+    const method = methodOf(init);
+    const follow = (init?.redirect ?? 'follow') === 'follow';
+    const attemptInit: RequestInit = follow ? { ...init, redirect: 'manual' } : (init ?? {});
+    const authorization = access.authorization(token);
+    let response = await send(url, attemptInit, authorization, proof);
+    if (access.nonceRetry(url, response.status, response.headers.get('dpop-nonce'), response.headers.get('www-authenticate')) && replayable(init?.body)) {
+      void response.body?.cancel().catch(() => undefined);
+      response = await send(url, attemptInit, authorization, access.proof(token, method, url));
+      access.nonceRetry(url, response.status, response.headers.get('dpop-nonce'), undefined);
+    }
+    const location = follow && REDIRECTS.has(response.status) ? response.headers.get('location') : null;
+    if (location === null) return response;
+    if (hops >= MAX_REDIRECTS) throw new TypeError('fetch failed: redirect count exceeded');
+    const toGet = response.status === 303 ? method !== 'GET' && method !== 'HEAD' : response.status <= 302 && method === 'POST';
+    if (!toGet && !replayable(init?.body)) throw new TypeError('fetch failed: a redirect needs the request body again, and it was a stream');
+    void response.body?.cancel().catch(() => undefined);
+    const next = new URL(location, url).href;
+    return run(next, toGet ? { ...init, method: 'GET', body: null, headers: withoutBodyHeaders(init?.headers) } : init, hops + 1);
+  };
+
+  /** One call (`hops`: redirects followed so far by {@link sendDpop}). */
+  const run = async (input: string | URL | Request, init: ClientFetchInit | undefined, hops: number): Promise<Response> => {
+    // A relative URL goes under `baseUrl`, as with `client.request`; the origin rules below apply to the result.
+    if (typeof input === 'string' && baseUrl !== undefined && !isAbsolute(input)) input = onBase(baseUrl, input);
     const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
     const explicit = init?.headers !== undefined ? hasAuthorization(init.headers) : input instanceof Request && input.headers.has('authorization');
     if (explicit || !access.allowsUrl(url) || (endpoint !== undefined && url.startsWith(endpoint) && isEndpoint(url, endpoint))) {
@@ -76,6 +154,23 @@ export function createFetch(access: TokenAccess): ClientFetch {
     const signal = init?.signal ?? (input instanceof Request ? input.signal : undefined);
     const token = access.peek(key) ?? (await access.token(key, signal));
     const retry = options?.retryOnUnauthorized ?? access.retryOnUnauthorized;
+    if (access.dpop) {
+      // A Client with a DPoP key: a DPoP-bound token goes out with a proof, a Bearer one as usual.
+      if (input instanceof Request) {
+        init = await unpack(input, init);
+        input = url;
+      }
+      const proof = access.proof(token, methodOf(init), url);
+      if (proof !== undefined) {
+        const response = await sendDpop(url, init, token, proof, hops);
+        if (response.status !== 401 || !retry || !replayable(init?.body) || !access.unauthorized(key, token.accessToken)) return response;
+        void response.body?.cancel().catch(() => undefined);
+        const fresh = await access.token(key, signal);
+        access.retried(key);
+        const again = access.proof(fresh, methodOf(init), url);
+        return again === undefined ? send(url, init, access.authorization(fresh)) : sendDpop(url, init, fresh, again, hops);
+      }
+    }
     // A Request's own body is a stream: keep a copy to replay when the init does not replace it.
     let spare: Request | undefined;
     let canRetry = retry;
@@ -89,6 +184,10 @@ export function createFetch(access: TokenAccess): ClientFetch {
     const fresh = await access.token(key, signal);
     access.retried(key);
     return send(spare ?? input, init, access.authorization(fresh));
+  };
+
+  return function clientFetch(input, init) {
+    return run(input, init, 0);
   };
 }
 

@@ -37,6 +37,21 @@ type Headers = Dispatcher.DispatchOptions['headers'];
 /** Retries a request whose first answer was a 401 to `token`. */
 type Retry = (handler: AuthHandler, opts: Dispatcher.DispatchOptions, token: OAuthToken) => void;
 
+/** What an {@link AuthHandler} may do about the answer to an authenticated request. */
+interface Recovery {
+  /** The request and the token it was sent with. */
+  opts: Dispatcher.DispatchOptions;
+  token: OAuthToken;
+  /** Retries after a 401 (the token refused first); undefined: a 401 goes to the caller. */
+  retry?: Retry | undefined;
+  /** Refuses the token on a 401 and says whether to retry (false: a route that refuses every token). */
+  refuse?: ((token: OAuthToken) => boolean) | undefined;
+  /** DPoP: remembers the answer's nonce and says whether to send once more with it (`use_dpop_nonce`). */
+  nonce?: ((statusCode: number, headers: unknown) => boolean) | undefined;
+  /** DPoP: sends the request once more, with the same token and a new proof. */
+  resend?: ((handler: AuthHandler) => void) | undefined;
+}
+
 /** Whether undici's request `headers` (object, flat array, or iterable of pairs) name `authorization`. */
 function hasAuthorization(headers: Headers): boolean {
   if (headers === undefined || headers === null) return false;
@@ -52,17 +67,25 @@ function hasAuthorization(headers: Headers): boolean {
   return false;
 }
 
-/** `headers` plus `authorization: value`, in a new object or array. */
-function withAuthorization(headers: Headers, value: string): Headers {
-  if (headers === undefined || headers === null) return { authorization: value };
-  if (Array.isArray(headers)) return [...(headers as string[]), 'authorization', value];
+/** `headers` plus `authorization: value` (and `dpop: proof` when given), in a new object or array. */
+function withAuthorization(headers: Headers, value: string, proof?: string): Headers {
+  if (headers === undefined || headers === null) return proof === undefined ? { authorization: value } : { authorization: value, dpop: proof };
+  if (Array.isArray(headers)) return proof === undefined ? [...(headers as string[]), 'authorization', value] : [...(headers as string[]), 'authorization', value, 'dpop', proof];
   if (typeof (headers as Iterable<unknown>)[Symbol.iterator] === 'function') {
     const out: Record<string, string> = {};
     for (const [name, v] of headers as Iterable<[string, string]>) out[name] = v;
     out.authorization = value;
+    if (proof !== undefined) out.dpop = proof;
     return out;
   }
-  return { ...(headers as Record<string, string>), authorization: value };
+  if (proof === undefined) return { ...(headers as Record<string, string>), authorization: value };
+  return { ...(headers as Record<string, string>), authorization: value, dpop: proof };
+}
+
+/** One value of a response header as undici's handlers receive them (lower-case names; a string or several). */
+function headerValue(headers: unknown, name: string): string | undefined {
+  const value = (headers as Record<string, string | string[] | undefined> | null)?.[name];
+  return Array.isArray(value) ? value.join(', ') : value;
 }
 
 /** Whether a request body can be dispatched twice. */
@@ -82,22 +105,20 @@ class AuthHandler implements Handler, Controller {
   #abortReason: Error | null = null;
   /** Aborts a wait for a token. */
   #waiting: AbortController | undefined;
-  /** The 401 answer being swallowed before the retry. */
-  #swallowing = false;
+  /** The 401 answer being swallowed before a retry: for a new token, or for the DPoP nonce. */
+  #swallowing: 'token' | 'nonce' | undefined;
   /** Called at the end of a swallowed 401; undefined once retried (or when retry is off). */
   #retry: Retry | undefined;
-  /** The request and the token it was sent with, for the retry. */
-  readonly #opts: Dispatcher.DispatchOptions | undefined;
-  readonly #token: OAuthToken | undefined;
-  /** Refuses the token on a 401 and says whether to retry (false: a route that refuses every token). */
-  readonly #refuse: ((token: OAuthToken) => boolean) | undefined;
+  /** Resends with the DPoP nonce; undefined once done. */
+  #resend: ((handler: AuthHandler) => void) | undefined;
+  /** What the request was sent with, and how to recover; undefined while waiting for the first token. */
+  readonly #recovery: Recovery | undefined;
 
-  constructor(handler: Handler, retry?: Retry, opts?: Dispatcher.DispatchOptions, token?: OAuthToken, refuse?: (token: OAuthToken) => boolean) {
+  constructor(handler: Handler, recovery?: Recovery) {
     this.#handler = handler;
-    this.#retry = retry;
-    this.#opts = opts;
-    this.#token = token;
-    this.#refuse = refuse;
+    this.#recovery = recovery;
+    this.#retry = recovery?.retry;
+    this.#resend = recovery?.resend;
   }
 
   // The controller the caller sees.
@@ -165,24 +186,36 @@ class AuthHandler implements Handler, Controller {
   }
 
   onResponseStart(controller: Controller, statusCode: number, headers: Parameters<NonNullable<Handler['onResponseStart']>>[2], statusMessage?: string): void {
-    if (statusCode === 401 && this.#retry !== undefined && (this.#refuse?.(this.#token!) ?? true)) {
-      this.#swallowing = true;
+    const recovery = this.#recovery;
+    if (recovery?.nonce?.(statusCode, headers) && this.#resend !== undefined) {
+      this.#swallowing = 'nonce';
+      return;
+    }
+    if (statusCode === 401 && this.#retry !== undefined && (recovery!.refuse?.(recovery!.token) ?? true)) {
+      this.#swallowing = 'token';
       return;
     }
     this.#handler.onResponseStart?.(this, statusCode, headers, statusMessage);
   }
 
   onResponseData(controller: Controller, chunk: Buffer): void {
-    if (this.#swallowing) return;
+    if (this.#swallowing !== undefined) return;
     this.#handler.onResponseData?.(this, chunk);
   }
 
   onResponseEnd(controller: Controller, trailers: Parameters<NonNullable<Handler['onResponseEnd']>>[1]): void {
-    if (this.#swallowing) {
-      this.#swallowing = false;
+    if (this.#swallowing === 'nonce') {
+      this.#swallowing = undefined;
+      const resend = this.#resend!;
+      this.#resend = undefined;
+      resend(this);
+      return;
+    }
+    if (this.#swallowing === 'token') {
+      this.#swallowing = undefined;
       const retry = this.#retry!;
       this.#retry = undefined;
-      retry(this, this.#opts!, this.#token!);
+      retry(this, this.#recovery!.opts, this.#recovery!.token);
       return;
     }
     this.#finished = true;
@@ -190,7 +223,8 @@ class AuthHandler implements Handler, Controller {
   }
 
   onResponseError(controller: Controller, error: Error): void {
-    this.#swallowing = false;
+    this.#swallowing = undefined;
+    this.#resend = undefined;
     this.#retry = undefined;
     if (this.#finished) return;
     this.#finished = true;
@@ -229,8 +263,11 @@ function interceptorOf(access: TokenAccess, options: InterceptorOptions): Dispat
   };
 
   return (dispatch) => {
-    const send = (opts: Dispatcher.DispatchOptions, handler: Handler, token: OAuthToken): boolean =>
-      dispatch({ ...opts, headers: withAuthorization(opts.headers, access.authorization(token)) }, handler);
+    /** Dispatches `opts` with `token` (and, for a DPoP-bound token, a new proof for this method and URL). */
+    const send = (opts: Dispatcher.DispatchOptions, handler: Handler, token: OAuthToken): boolean => {
+      const proof = access.dpop ? access.proof(token, opts.method, urlOf(opts)) : undefined;
+      return dispatch({ ...opts, headers: withAuthorization(opts.headers, access.authorization(token), proof) }, handler);
+    };
 
     const refuse = (token: OAuthToken): boolean => access.unauthorized(key, token.accessToken);
     /** Waits for a token (the caller's abort ends the wait), then `go`; a failure of either ends the request. */
@@ -256,24 +293,44 @@ function interceptorOf(access: TokenAccess, options: InterceptorOptions): Dispat
         send(opts, handler, fresh);
       });
     };
+    /**
+     * The handler of a request sent with `token`: the caller's own, or one that recovers from a 401 (`canRetry`)
+     * and, for a DPoP-bound token, learns the API's nonces and sends once more when it asks for a new one.
+     */
+    const handlerFor = (handler: Handler, opts: Dispatcher.DispatchOptions, token: OAuthToken, canRetry: boolean): Handler => {
+      const dpop = access.dpop && access.dpopBound(token);
+      if (!canRetry && !dpop) return handler;
+      const recovery: Recovery = { opts, token, retry: canRetry ? retry : undefined, refuse };
+      if (dpop) {
+        const url = urlOf(opts);
+        const again = replayable(opts.body);
+        recovery.nonce = (statusCode, headers) => access.nonceRetry(url, statusCode, headerValue(headers, 'dpop-nonce'), headerValue(headers, 'www-authenticate')) && again;
+        recovery.resend = (self) => send(opts, self, token);
+      }
+      return new AuthHandler(handler, recovery);
+    };
 
     return function authenticate(opts, handler) {
       if (!access.allowsOrigin(opts.origin) || hasAuthorization(opts.headers) || isEndpoint(opts)) return dispatch(opts, handler);
       const canRetry = retryOnUnauthorized && replayable(opts.body);
       const token = access.peek(key);
-      if (token !== undefined) {
-        return send(opts, canRetry ? new AuthHandler(handler, retry, opts, token, refuse) : handler, token);
-      }
+      if (token !== undefined) return send(opts, handlerFor(handler, opts, token, canRetry), token);
       // No usable token: wait for one, then dispatch. The caller can abort the wait.
       const wrapper = new AuthHandler(handler);
       wrapper.startEarly();
       afterToken(wrapper, (first) => {
         if (wrapper.aborted) return wrapper.fail(wrapper.reason!);
-        send(opts, canRetry ? new AuthHandler(wrapper, retry, opts, first, refuse) : wrapper, first);
+        send(opts, handlerFor(wrapper, opts, first, canRetry), first);
       });
       return true;
     };
   };
+}
+
+/** The URL of a dispatch, for a DPoP proof's `htu`: the origin (a string or a URL) and the path. */
+function urlOf(opts: Dispatcher.DispatchOptions): string {
+  const origin = typeof opts.origin === 'string' ? opts.origin : (opts.origin?.origin ?? '');
+  return `${origin.endsWith('/') ? origin.slice(0, -1) : origin}${opts.path}`;
 }
 
 /** `new URL(origin).origin`, or undefined. */

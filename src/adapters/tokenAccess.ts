@@ -9,6 +9,7 @@ import type { EventHub, ClientStats } from '../events.js';
 import type { TokenLifecycle } from '../auth/tokenLifecycle.js';
 import type { OAuthToken } from '../token.js';
 import type { DispatcherLike } from '../configuration.js';
+import { asksForNonce, type DpopSigner } from '../auth/dpop.js';
 
 /** The cache key of one token selection (opaque to the adapters). */
 export type AccessKey = Parameters<TokenLifecycle['peek']>[0];
@@ -28,6 +29,12 @@ export interface TokenAccessParts {
   tokenUrl: string | undefined;
   /** The dispatcher the Client was configured with (`dispatcher`, or its own for `tls`); undefined: undici's global one. */
   dispatcher: DispatcherLike | undefined;
+  /** The Client's DPoP key (`dpop` option), or undefined. */
+  dpop: DpopSigner | undefined;
+  /** The Client's `baseUrl`, which relative URLs are appended to. */
+  baseUrl?: string | undefined;
+  /** Learns a token before it is sent (the Client's redactor). */
+  learn?: (accessToken: string) => void;
 }
 
 /** @internal The token machinery shared by the adapters. */
@@ -40,6 +47,10 @@ export interface TokenAccess {
   readonly tokenEndpoint: string | undefined;
   /** The dispatcher the Client was configured with (`dispatcher` or `tls`), else undefined (the global one). */
   readonly dispatcher: DispatcherLike | undefined;
+  /** Whether the Client has a DPoP key (then a token of type DPoP goes out with a proof). */
+  readonly dpop: boolean;
+  /** The Client's `baseUrl` (relative URLs are appended to it, as `client.request` does), or undefined. */
+  readonly baseUrl: string | undefined;
   /** Whether `url` (absolute) is on an allowed origin. Normal-form URLs are checked without parsing. */
   allowsUrl(url: string): boolean;
   /** Whether `origin` (as undici passes it: a string or a URL) is allowed. */
@@ -48,8 +59,11 @@ export interface TokenAccess {
   key(selector?: TokenSelector): AccessKey;
   /** The token to send now without waiting (fresh or stale), else undefined. */
   peek(key: AccessKey): OAuthToken | undefined;
-  /** A token, waiting on the shared fetch when needed; bounded by `signal` and the Client's `timeout`. */
-  token(key: AccessKey, signal?: AbortSignal | null): Promise<OAuthToken>;
+  /**
+   * A token, waiting on the shared fetch when needed; the wait is bounded by `signal` and `timeout` (ms; default the
+   * Client's `timeout`; 0: none), which rejects with `TimeoutError`. The shared fetch goes on for later callers.
+   */
+  token(key: AccessKey, signal?: AbortSignal | null, timeout?: number): Promise<OAuthToken>;
   /**
    * A resource answered 401 to `accessToken`: refuse it for good (never installed again from any source) and say
    * whether to retry with a new token; false when the key's previous token was refused moments ago too (a route that
@@ -60,12 +74,39 @@ export interface TokenAccess {
   retried(key: AccessKey): void;
   /** The `Authorization` header value of `token`, built once per token. */
   authorization(token: OAuthToken): string;
+  /** Whether `token` goes out with a DPoP proof: the Client has a DPoP key and the token is of type DPoP. */
+  dpopBound(token: OAuthToken): boolean;
+  /**
+   * The `DPoP` proof (RFC 9449 §7) for sending `token` with `method` to `url` (htm, htu, ath, the origin's last
+   * nonce), or undefined when the token is not DPoP-bound or the Client has no DPoP key. A new proof per call.
+   */
+  proof(token: OAuthToken, method: string, url: string): string | undefined;
+  /**
+   * Remembers the `DPoP-Nonce` (`nonce`) a response from `url` carried, and says whether the request is worth one
+   * more try with it: a 401 whose `WWW-Authenticate` asks for `use_dpop_nonce`, with a nonce not used before.
+   */
+  nonceRetry(url: string, status: number, nonce: string | null | undefined, wwwAuthenticate: string | null | undefined): boolean;
+}
+
+/**
+ * What the adapters need of a Client: its token access. `Client` implements it; adapters take this, not the class,
+ * so that they sit below `client.ts` rather than importing it.
+ */
+export interface TokenAccessSource {
+  /** @internal The token machinery for the adapters. */
+  tokenAccess(): TokenAccess;
 }
 
 /** The `Authorization` value of a token: `Bearer <token>` (the scheme normalised), or `<type> <token>`. */
-function authorizationValue(token: OAuthToken): string {
+export function authorizationValue(token: OAuthToken): string {
   const type = token.tokenType;
   return `${type === 'Bearer' || type.toLowerCase() === 'bearer' ? 'Bearer' : type} ${token.accessToken}`;
+}
+
+/** Whether `token` is sent with a DPoP proof (`token_type` DPoP, any case). */
+function isDpopBound(token: OAuthToken): boolean {
+  const type = token.tokenType;
+  return type === 'DPoP' || (type.length === 4 && type.toLowerCase() === 'dpop');
 }
 
 /** `origin + pathname` of `url`, or undefined when it does not parse. */
@@ -81,7 +122,8 @@ function endpointOf(url: string | undefined): string | undefined {
 
 /** Builds the {@link TokenAccess} of one Client. */
 export function createTokenAccess(parts: TokenAccessParts): TokenAccess {
-  const { lifecycle, events, counters, allowedOrigins, timeout } = parts;
+  const { lifecycle, events, counters, allowedOrigins, timeout, dpop } = parts;
+  const learn = parts.learn;
   // Origins seen in a form other than the normal one (`HTTP://Host:80`), with their verdict.
   const verdicts = new Map<string, boolean>();
   const slowAllows = (origin: string): boolean => {
@@ -97,6 +139,8 @@ export function createTokenAccess(parts: TokenAccessParts): TokenAccess {
     }
     return verdict;
   };
+  /** The origin of the last URL `allowsUrl` allowed (normal form, so a prefix match up to `/` is exact). */
+  let lastOrigin = '';
   let lastToken: OAuthToken | undefined;
   let lastAccessToken = '';
   let lastType = '';
@@ -106,13 +150,24 @@ export function createTokenAccess(parts: TokenAccessParts): TokenAccess {
     retryOnUnauthorized: parts.retryOnUnauthorized,
     tokenEndpoint: endpointOf(parts.tokenUrl),
     dispatcher: parts.dispatcher,
+    baseUrl: parts.baseUrl,
+    dpop: dpop !== undefined,
     allowsUrl(url) {
+      // The origin of the last allowed URL, matched with startsWith: no substring to build and hash per call.
+      const last = lastOrigin;
+      if (last !== '' && url.startsWith(last) && url.charCodeAt(last.length) === 47 /* / */) return true;
       // `scheme://host[:port]` up to the first `/` is the origin when it is in normal form: allowed origins are
       // normal-form strings, so an exact match cannot be fooled by userinfo, `\`, `?` or `#` (none of which they hold).
       const scheme = url.startsWith('https://') ? 8 : url.startsWith('http://') ? 7 : 0;
       if (scheme !== 0) {
         const slash = url.indexOf('/', scheme);
-        if (slash > 0 && allowedOrigins.has(url.slice(0, slash))) return true;
+        if (slash > 0) {
+          const origin = url.slice(0, slash);
+          if (allowedOrigins.has(origin)) {
+            lastOrigin = origin;
+            return true;
+          }
+        }
       }
       try {
         return allowedOrigins.has(new URL(url).origin);
@@ -132,14 +187,13 @@ export function createTokenAccess(parts: TokenAccessParts): TokenAccess {
     peek(key) {
       return parts.hasCredentials ? lifecycle.peek(key) : undefined;
     },
-    async token(key, signal) {
+    async token(key, signal, bound = timeout) {
       if (!parts.hasCredentials) throw new MissingCredentialsError();
-      if (timeout <= 0) return lifecycle.get(key, signal ?? undefined);
+      if (bound <= 0) return lifecycle.get(key, signal ?? undefined);
       const timer = new AbortController();
-      const handle = setTimeout(() => timer.abort(new TimeoutError(`Waiting for an OAuth token timed out after ${timeout} ms`, timeout)), timeout);
-      const bound = signal ? AbortSignal.any([signal, timer.signal]) : timer.signal;
+      const handle = setTimeout(() => timer.abort(new TimeoutError(`Waiting for an OAuth token timed out after ${bound} ms`, bound)), bound);
       try {
-        return await lifecycle.get(key, bound);
+        return await lifecycle.get(key, signal ? AbortSignal.any([signal, timer.signal]) : timer.signal);
       } catch (error) {
         if (timer.signal.aborted && !signal?.aborted) throw timer.signal.reason;
         throw error;
@@ -156,12 +210,24 @@ export function createTokenAccess(parts: TokenAccessParts): TokenAccess {
     },
     authorization(token) {
       if (token !== lastToken || token.accessToken !== lastAccessToken || token.tokenType !== lastType) {
+        learn?.(token.accessToken);
         lastAuthorization = authorizationValue(token);
         lastToken = token;
         lastAccessToken = token.accessToken;
         lastType = token.tokenType;
       }
       return lastAuthorization;
+    },
+    dpopBound(token) {
+      return dpop !== undefined && isDpopBound(token);
+    },
+    proof(token, method, url) {
+      return dpop !== undefined && isDpopBound(token) ? dpop.proof(method, url, token.accessToken) : undefined;
+    },
+    nonceRetry(url, status, nonce, wwwAuthenticate) {
+      if (dpop === undefined || !nonce) return false;
+      const fresh = dpop.remember(url, { 'dpop-nonce': nonce });
+      return fresh && status === 401 && wwwAuthenticate != null && asksForNonce({ 'www-authenticate': wwwAuthenticate });
     },
   };
 }

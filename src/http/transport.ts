@@ -7,6 +7,7 @@ import { Agent, request, type Dispatcher } from 'undici';
 import type { DispatcherLike } from '../types/dispatcher.js';
 import { AbortError, NetworkError, TimeoutError, ClientCredentialsError } from '../errors.js';
 import { runtimeRefusal } from './runtimeErrors.js';
+import { Deadlines, type Deadline } from './deadlines.js';
 
 /** One HTTP request as the transport sends it. */
 export interface HttpRequest {
@@ -315,11 +316,13 @@ export function createTransport(dispatcherLike: DispatcherLike): Transport {
   const dispatcher = dispatcherLike as Dispatcher;
   /** Origins seen, and whether each is in normal form (so requests to it can skip URL parsing). */
   const origins = new Map<string, boolean>();
+  /** The deadlines of the bodies this transport is reading (one timer for all of them). */
+  const deadlines = new Deadlines();
   return async function send(req: HttpRequest): Promise<HttpResponse> {
     // One deadline for the whole exchange: undici's own timeouts are per phase, and a server dripping a byte at a
     // time never trips its body timeout. The headers get `timeout`; the body gets what is left, then it is destroyed.
     const deadline = req.timeout ? Date.now() + req.timeout : 0;
-    let bodyTimer: NodeJS.Timeout | undefined;
+    let bodyDeadline: Deadline | undefined;
     try {
       // undici's `request(url)` parses the URL, then passes these options with `origin` and `path` to the dispatcher
       // (`dispatcher` included: interceptors may read it). For a URL in normal form the hot path does that split itself.
@@ -349,7 +352,7 @@ export function createTransport(dispatcherLike: DispatcherLike): Transport {
       if (req.responseType === 'stream') return { statusCode: res.statusCode, headers, body: '', stream: webStream(res.body, req) };
       if (deadline) {
         const body = res.body;
-        bodyTimer = setTimeout(() => body.destroy(new TimeoutError(`${req.method} ${describeUrl(req.url)} timed out after ${req.timeout} ms`, req.timeout!)), Math.max(deadline - Date.now(), 1));
+        bodyDeadline = deadlines.add(deadline, () => body.destroy(new TimeoutError(`${req.method} ${describeUrl(req.url)} timed out after ${req.timeout} ms`, req.timeout!)));
       }
       if (req.responseType === 'bytes') {
         const bytes = req.maxBodyBytes === undefined ? new Uint8Array(await res.body.arrayBuffer()) : await readCappedRaw(res, req.maxBodyBytes, headers);
@@ -360,7 +363,7 @@ export function createTransport(dispatcherLike: DispatcherLike): Transport {
     } catch (error) {
       throw mapTransportError(error, req);
     } finally {
-      clearTimeout(bodyTimer);
+      if (bodyDeadline !== undefined) deadlines.delete(bodyDeadline);
     }
   };
 }
