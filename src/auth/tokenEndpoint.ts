@@ -4,7 +4,7 @@
  * form-encoded token responses, and error bodies of other shapes (kept as a short excerpt in the message).
  * No retries here: those are `tokenFetcher.ts`'s.
  */
-import { ApiError, DiscoveryError, MalformedTokenResponseError, OAuthProviderError, TimeoutError, TokenEndpointRedirectError, type OAuthProviderErrorBody } from '../errors.js';
+import { AbortError, ApiError, DiscoveryError, MalformedTokenResponseError, OAuthProviderError, TimeoutError, TokenEndpointRedirectError, type OAuthProviderErrorBody } from '../errors.js';
 import { BodyTooLargeError, describeUrl, type HttpResponse, type Transport } from '../http/transport.js';
 import { variantsOf } from '../redaction.js';
 import { clientAuthParts, platformAssertion, platformAssertionParts, rawBasicDiffers, type BasicEncoding, type ClientAuthInput, type ClientAuthParts } from './clientAuthentication.js';
@@ -285,7 +285,7 @@ export async function sendTokenRequest(
   let nonceRetried = false;
   for (;;) {
     // Rebuilt for each retry too: a client assertion's jti may not be replayed.
-    const parts = await authParts(context, auth, algorithms, encoding);
+    const parts = await authParts(context, auth, algorithms, encoding, signal);
     const form = tokenRequestForm(parameters, { ...extraFields, ...parts.form });
     const headers = dpop ? { ...parts.headers, dpop: dpop.proof('POST', context.tokenUrl) } : parts.headers;
     try {
@@ -326,10 +326,42 @@ function refusedClient(error: unknown): boolean {
 }
 
 /** The authentication of one token request: a platform assertion (fetched now; `requestToken` hands it to the redactor), or `clientAuthParts`. */
-async function authParts(context: TokenEndpointContext, auth: ClientAuthInput, algorithms: readonly string[] | undefined, encoding: BasicEncoding | undefined): Promise<ClientAuthParts> {
+async function authParts(context: TokenEndpointContext, auth: ClientAuthInput, algorithms: readonly string[] | undefined, encoding: BasicEncoding | undefined, signal?: AbortSignal): Promise<ClientAuthParts> {
   if (auth.clientAssertion && auth.method === 'private_key_jwt') {
-    const assertion = await platformAssertion(auth.clientAssertion);
+    const assertion = await boundedAssertion(platformAssertion(auth.clientAssertion), context.timeout, signal);
     return platformAssertionParts(auth.clientId, assertion);
   }
   return clientAuthParts(auth, context.tokenUrl, context.now(), algorithms, encoding);
+}
+
+/**
+ * Waits for the platform's assertion no longer than the token request timeout, and not past `signal` (the Client's
+ * `close()`): a `clientAssertion` that never settles (a hung file system, a metadata service that does not answer)
+ * fails the token request like a token endpoint that does not answer, instead of holding the fetch forever.
+ */
+function boundedAssertion(assertion: Promise<string>, timeout: number, signal: AbortSignal | undefined): Promise<string> {
+  if (signal?.aborted) return Promise.reject(new AbortError('The token request was aborted before clientAssertion gave an assertion', { cause: signal.reason }));
+  return new Promise<string>((resolve, reject) => {
+    const settle = (): void => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+    };
+    const onAbort = (): void => {
+      settle();
+      reject(new AbortError('The token request was aborted while clientAssertion was running', { cause: signal?.reason }));
+    };
+    const timer = setTimeout(() => {
+      settle();
+      reject(new TimeoutError(`clientAssertion gave no assertion within ${timeout} ms (the token request timeout); no token request was sent`, timeout));
+    }, timeout);
+    timer.unref?.();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    assertion.then((value) => {
+      settle();
+      resolve(value);
+    }, (error: unknown) => {
+      settle();
+      reject(error);
+    });
+  });
 }
