@@ -4,6 +4,7 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
 import { AbortError, Client, TimeoutError } from '../src/index.js';
 import { startScripted, tokenScript } from './helpers/scripted.js';
 
@@ -50,5 +51,43 @@ describe('clientAssertion that never settles', () => {
     } finally {
       await server.close();
     }
+  });
+});
+
+describe('docs/providers.md: every row names a test that exists', () => {
+  const root = new URL('../../', import.meta.url).pathname;
+  const guide = readFileSync(`${root}docs/providers.md`, 'utf8');
+  /** A test file's source with escapes removed, so a title quoted in the guide is found as written. */
+  const sourceOf = (file: string): string => readFileSync(`${root}${file}`, 'utf8').replace(/\\(.)/g, '$1');
+
+  test('the overview table: each provider row names a test file that exists', () => {
+    const files = [...guide.matchAll(/^\|[^\n]*\| `(test\/[^`]+\.test\.ts)` \|$/gm)].map((m) => m[1]!);
+    assert.ok(files.length >= 10, `found ${files.length} rows`);
+    for (const file of files) assert.ok(existsSync(`${root}${file}`), `${file} is named in docs/providers.md but does not exist`);
+  });
+
+  test('each "Proved by" row quotes the title of a test in the file its table names', () => {
+    let checked = 0;
+    let file: string | undefined;
+    for (const line of guide.split('\n')) {
+      const header = /^\| What \| Setting \| Proved by \(`(test\/[^`]+)`\) \|$/.exec(line);
+      if (header) {
+        file = header[1]!;
+        continue;
+      }
+      if (!line.startsWith('|')) {
+        file = undefined;
+        continue;
+      }
+      if (!file || line.startsWith('|---')) continue;
+      const cell = line.split(' | ').at(-1)!.replace(/ \|$/, '');
+      if (cell === 'same test') continue;
+      assert.match(cell, /^".+"$/, `a row of ${file} names no test: ${line}`);
+      // The quoted title, up to an ellipsis that shortens it.
+      const title = cell.slice(1, -1).split('…')[0]!.trim().replace(/[;:,]$/, '');
+      assert.ok(sourceOf(file).includes(title), `docs/providers.md quotes a test that ${file} does not have: "${title}"`);
+      checked++;
+    }
+    assert.ok(checked >= 20, `checked ${checked} rows`);
   });
 });
