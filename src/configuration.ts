@@ -153,6 +153,7 @@ const RESERVED_PARAMETERS: Readonly<Record<string, string>> = {
   scope: '`oAuthScopes`',
   resource: '`resource`',
   audience: '`audience`',
+  client_id: '`oAuthClientId`',
   client_secret: '`oAuthClientSecret`',
   client_assertion: '`clientAssertion` or `privateKey`',
   client_assertion_type: '`clientAssertion` or `privateKey`',
@@ -221,7 +222,9 @@ function resolveCredentials(raw: unknown, path: string): ResolvedCredentials | u
   const given = c.tokenParameters ?? {};
   if (typeof given !== 'object' || given === null || Array.isArray(given) || Object.values(given).some((v) => typeof v !== 'string')) throw new InvalidOptionError(`${path}.tokenParameters`, 'must be an object of strings');
   for (const name of Object.keys(given)) {
-    const own = RESERVED_PARAMETERS[name];
+    if (name === '') throw new InvalidOptionError(`${path}.tokenParameters`, 'has an empty parameter name');
+    // Case variants too: some servers read form fields case-insensitively (ASP.NET), so `GRANT_TYPE` would be a second grant_type.
+    const own = Object.hasOwn(RESERVED_PARAMETERS, name.toLowerCase()) ? RESERVED_PARAMETERS[name.toLowerCase()] : undefined;
     if (own !== undefined) throw new InvalidOptionError(`${path}.tokenParameters.${name}`, `is set by the library; use ${own}`);
   }
   // The grant type travels as a parameter, so that tokens of another grant type are cached apart.

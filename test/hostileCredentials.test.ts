@@ -5,7 +5,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
-import { AbortError, Client, TimeoutError } from '../src/index.js';
+import { AbortError, Client, InvalidOptionError, TimeoutError } from '../src/index.js';
 import { startScripted, tokenScript } from './helpers/scripted.js';
 
 /** Settles with what `promise` gave, or 'still pending' after `ms` (the wide margin a loaded machine needs). */
@@ -89,5 +89,40 @@ describe('docs/providers.md: every row names a test that exists', () => {
       checked++;
     }
     assert.ok(checked >= 20, `checked ${checked} rows`);
+  });
+});
+
+describe('tokenParameters that try to smuggle a parameter the library sets', () => {
+  test('client_id, case variants of reserved names (GRANT_TYPE, Client_Secret) and an empty name: InvalidOptionError before any request', async () => {
+    const server = await startScripted(tokenScript());
+    try {
+      for (const name of ['client_id', 'GRANT_TYPE', 'Scope', 'Client_Secret', 'CLIENT_ID', '']) {
+        assert.throws(
+          () => new Client({ tokenUrl: `${server.url}/token`, clientCredentialsAuthCredentials: { oAuthClientId: 'svc', oAuthClientSecret: 'secret-value', tokenParameters: { [name]: 'other' } } }),
+          (error: unknown) => error instanceof InvalidOptionError && error.message.includes('tokenParameters'),
+          JSON.stringify(name),
+        );
+      }
+      assert.equal(server.requests.length, 0);
+    } finally {
+      await server.close();
+    }
+  });
+
+  test('names and values with & = and non-ASCII travel as one parameter each (form-encoded), nothing added', async () => {
+    const server = await startScripted(tokenScript());
+    const c = new Client({ tokenUrl: `${server.url}/token`, retry: false, clientCredentialsAuthCredentials: { oAuthClientId: 'svc', oAuthClientSecret: 'secret-value', tokenParameters: { 'a&grant_type=password': 'x&scope=admin', tenant: 'ü=1&client_id=evil' } } });
+    try {
+      await c.clientCredentialsAuthManager.fetchToken();
+      const form = new URLSearchParams(server.requests[0]!.body);
+      assert.deepEqual(form.getAll('grant_type'), ['client_credentials']);
+      assert.deepEqual(form.getAll('scope'), []);
+      assert.deepEqual(form.getAll('client_id'), []);
+      assert.equal(form.get('a&grant_type=password'), 'x&scope=admin');
+      assert.equal(form.get('tenant'), 'ü=1&client_id=evil');
+    } finally {
+      await c.close();
+      await server.close();
+    }
   });
 });

@@ -82,8 +82,8 @@ export interface ClientCredentialsAuthCredentials {
   audience?: string;
   /**
    * Extra form parameters for the token request, e.g. Zoom's `account_id`. The parameters that have an option of
-   * their own (`grant_type`, `scope`, `resource`, `audience`, `client_secret`, `client_assertion`,
-   * `client_assertion_type`) are refused here.
+   * their own (`grant_type`, `scope`, `resource`, `audience`, `client_id`, `client_secret`, `client_assertion`,
+   * `client_assertion_type`, in any letter case) and an empty name are refused here.
    */
   tokenParameters?: Record<string, string>;
   /**
