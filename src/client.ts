@@ -277,7 +277,7 @@ export class Client {
     const entryAuth = config.tokenStore ? EntryAuth.fromCredentials(credentials?.clientAuth, { tokenStoreKey: config.tokenStoreKey, tls: config.tls }) : undefined;
     // A shared store without an integrity key would let anyone who can write it choose the token this Client sends.
     if (config.tokenStore && !entryAuth && !(config.tokenStore instanceof MemoryTokenStore)) {
-      throw new InvalidOptionError('tokenStoreKey', 'is required with a shared tokenStore when the credentials hold no client secret or private key (`none`, TLS client authentication without `tls.key`, a provider alone): its entries could not be authenticated');
+      throw new InvalidOptionError('tokenStoreKey', 'is required with a shared tokenStore when the credentials hold no client secret or private key (`none`, TLS client authentication without `tls.key`, a platform `clientAssertion`, a provider alone): its entries could not be authenticated');
     }
     const store = config.tokenStore ? new GuardedStore(config.tokenStore, config.tokenStoreTimeout, events, counters, undefined, { entryAuth }) : undefined;
     const managerContext = { lifecycle: undefined as unknown as TokenLifecycle, fetcher, defaultKey, keyFor, policy, now };

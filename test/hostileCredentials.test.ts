@@ -5,7 +5,8 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
-import { AbortError, Client, InvalidOptionError, TimeoutError } from '../src/index.js';
+import { AbortError, Client, InvalidOptionError, TimeoutError, type OAuthToken, type TokenStore } from '../src/index.js';
+import { sendJson } from './helpers/scripted.js';
 import { startScripted, tokenScript } from './helpers/scripted.js';
 
 /** Settles with what `promise` gave, or 'still pending' after `ms` (the wide margin a loaded machine needs). */
@@ -124,5 +125,63 @@ describe('tokenParameters that try to smuggle a parameter the library sets', () 
       await c.close();
       await server.close();
     }
+  });
+});
+
+/**
+ * A shared store that keeps entries the way Postgres `jsonb` does: parsed and written back with the keys of every
+ * object in its own order (here sorted), at any depth.
+ */
+class JsonbLikeStore implements TokenStore {
+  readonly #rows = new Map<string, string>();
+  static #reorder(value: unknown): unknown {
+    if (Array.isArray(value)) return value.map((v) => JsonbLikeStore.#reorder(v));
+    if (typeof value !== 'object' || value === null) return value;
+    return Object.fromEntries(Object.keys(value).sort().map((k) => [k, JsonbLikeStore.#reorder((value as Record<string, unknown>)[k])]));
+  }
+  get(key: string): Promise<OAuthToken | undefined> {
+    const row = this.#rows.get(key);
+    return Promise.resolve(row === undefined ? undefined : (JSON.parse(row) as OAuthToken));
+  }
+  set(key: string, token: OAuthToken): Promise<void> {
+    this.#rows.set(key, JSON.stringify(JsonbLikeStore.#reorder(JSON.parse(JSON.stringify(token)))));
+    return Promise.resolve();
+  }
+  delete(key: string): Promise<void> {
+    this.#rows.delete(key);
+    return Promise.resolve();
+  }
+}
+
+describe('extra in a shared store', () => {
+  test('a store that reorders the keys inside extra (jsonb) still verifies: the second Client uses the stored token', async () => {
+    let issued = 0;
+    const server = await startScripted((_req, res) => sendJson(res, 200, {
+      access_token: `00D5g000004XyZa!AQ4AQ-${++issued}`, token_type: 'Bearer', expires_in: 3600,
+      instance_url: 'https://acme.my.salesforce.com', id: 'https://login.salesforce.com/id/00D/005', issued_at: '1700000000000',
+      nested: { zeta: 1, alpha: { y: 2, b: 3 } },
+    }));
+    const store = new JsonbLikeStore();
+    const make = (): Client => new Client({ tokenUrl: `${server.url}/token`, retry: false, tokenStore: store, clientCredentialsAuthCredentials: { oAuthClientId: 'sf', oAuthClientSecret: 'sf-secret-value-0123456789' } });
+    const first = make();
+    const second = make();
+    try {
+      const a = await first.clientCredentialsAuthManager.getToken();
+      const b = await second.clientCredentialsAuthManager.getToken();
+      assert.equal(b.accessToken, a.accessToken, 'the stored entry was refused');
+      assert.equal(issued, 1);
+      assert.deepEqual(b.extra, a.extra);
+    } finally {
+      await first.close();
+      await second.close();
+      await server.close();
+    }
+  });
+
+  test('a clientAssertion client with a shared store and no tokenStoreKey: InvalidOptionError naming clientAssertion and tokenStoreKey', () => {
+    assert.throws(
+      () => new Client({ tokenUrl: 'http://127.0.0.1:9/token', tokenStore: new JsonbLikeStore(), clientCredentialsAuthCredentials: { oAuthClientId: 'wl', clientAssertion: () => 'x.y.z' } }),
+      (error: unknown) => error instanceof InvalidOptionError && /tokenStoreKey/.test(error.message) && /clientAssertion/.test(error.message),
+    );
   });
 });
