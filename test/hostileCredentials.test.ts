@@ -3,6 +3,7 @@
  * parameters, and docs/providers.md's promise that each row is proved by a test. Servers are real, on 127.0.0.1.
  */
 import { describe, test } from 'node:test';
+import { inspect } from 'node:util';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { AbortError, Client, InvalidOptionError, TimeoutError, type OAuthToken, type TokenStore } from '../src/index.js';
@@ -29,6 +30,31 @@ describe('clientAssertion that never settles', () => {
       // The Client is not poisoned: the next token request calls the source again and is sent.
       await c.clientCredentialsAuthManager.fetchToken();
       assert.equal(calls, 2);
+      assert.equal(server.requests.length, 1);
+    } finally {
+      await c.close();
+      await server.close();
+    }
+  });
+
+  test('that throws an error quoting the assertion it gave before: the CallbackError shows it redacted', async () => {
+    const server = await startScripted(tokenScript());
+    const sent = 'eyJhbGciOiJFUzI1NiJ9.eyJpc3MiOiJrOHMifQ.first-signature-0123456789';
+    let calls = 0;
+    const c = new Client({
+      tokenUrl: `${server.url}/token`, retry: false,
+      clientCredentialsAuthCredentials: { oAuthClientId: 'wl', clientAssertion: () => {
+        if (++calls === 1) return sent;
+        throw new Error(`the token ${sent} was revoked`);
+      } },
+    });
+    try {
+      await c.clientCredentialsAuthManager.fetchToken();
+      await assert.rejects(c.clientCredentialsAuthManager.fetchToken(), (error: unknown) => {
+        const text = `${inspect(error, { depth: 8 })}${JSON.stringify(error)}`;
+        assert.ok(!text.includes('first-signature'), text);
+        return true;
+      });
       assert.equal(server.requests.length, 1);
     } finally {
       await c.close();

@@ -328,8 +328,13 @@ function refusedClient(error: unknown): boolean {
 /** The authentication of one token request: a platform assertion (fetched now; `requestToken` hands it to the redactor), or `clientAuthParts`. */
 async function authParts(context: TokenEndpointContext, auth: ClientAuthInput, algorithms: readonly string[] | undefined, encoding: BasicEncoding | undefined, signal?: AbortSignal): Promise<ClientAuthParts> {
   if (auth.clientAssertion && auth.method === 'private_key_jwt') {
-    const assertion = await boundedAssertion(platformAssertion(auth.clientAssertion), context.timeout, signal);
-    return platformAssertionParts(auth.clientId, assertion);
+    try {
+      const assertion = await boundedAssertion(platformAssertion(auth.clientAssertion), context.timeout, signal);
+      return platformAssertionParts(auth.clientId, assertion);
+    } catch (error) {
+      // The callback's own error may quote an assertion sent before (learnt by the redactor then).
+      throw context.redact ? context.redact(error) : error;
+    }
   }
   return clientAuthParts(auth, context.tokenUrl, context.now(), algorithms, encoding);
 }
