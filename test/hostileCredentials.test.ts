@@ -204,6 +204,33 @@ describe('extra in a shared store', () => {
     }
   });
 
+  test('extra nested thousands deep, __proto__ and constructor members, 1e400: stored, verified and shared; no prototype polluted', async () => {
+    const deep = `${'['.repeat(4000)}${']'.repeat(4000)}`;
+    const body = `{"access_token":"tok-deep-0123456789","token_type":"Bearer","expires_in":3600,"deep":${deep},"proto":{"__proto__":{"polluted":1}},"constructor":{"prototype":{"polluted":1}},"big":1e400}`;
+    let issued = 0;
+    const server = await startScripted((_req, res) => {
+      issued++;
+      sendJson(res, 200, body);
+    });
+    const store = new JsonbLikeStore();
+    const make = (): Client => new Client({ tokenUrl: `${server.url}/token`, retry: false, tokenStore: store, clientCredentialsAuthCredentials: { oAuthClientId: 'd', oAuthClientSecret: 'd-secret-value-0123456789' } });
+    const first = make();
+    const second = make();
+    try {
+      const a = await first.clientCredentialsAuthManager.getToken();
+      assert.ok(Array.isArray(a.extra?.['deep']));
+      assert.equal(a.extra?.['big'], null);
+      const b = await second.clientCredentialsAuthManager.getToken();
+      assert.equal(b.accessToken, a.accessToken);
+      assert.equal(issued, 1);
+      assert.equal(({} as Record<string, unknown>)['polluted'], undefined);
+    } finally {
+      await first.close();
+      await second.close();
+      await server.close();
+    }
+  });
+
   test('a clientAssertion client with a shared store and no tokenStoreKey: InvalidOptionError naming clientAssertion and tokenStoreKey', () => {
     assert.throws(
       () => new Client({ tokenUrl: 'http://127.0.0.1:9/token', tokenStore: new JsonbLikeStore(), clientCredentialsAuthCredentials: { oAuthClientId: 'wl', clientAssertion: () => 'x.y.z' } }),

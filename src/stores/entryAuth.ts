@@ -163,9 +163,13 @@ function canonical(token: OAuthToken): string {
  * members): a store that keeps entries as Postgres `jsonb` does, or re-serialises them, may reorder keys, and that
  * must not break the MAC. Objects stay objects (an array of pairs would MAC like the object it lists).
  */
-function sortedKeys(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(sortedKeys);
-  if (typeof value !== 'object' || value === null) return value;
+function sortedKeys(value: unknown, depth = 0): unknown {
+  // Deeper than any real response nests (extra is at most 16 KiB, so `[[[…` could nest thousands deep): left as it is.
+  if (typeof value !== 'object' || value === null || depth >= MAX_SORTED_DEPTH) return value;
+  if (Array.isArray(value)) return value.map((item) => sortedKeys(item, depth + 1));
   const record = value as Record<string, unknown>;
-  return Object.fromEntries(Object.keys(record).sort().map((k) => [k, sortedKeys(record[k])]));
+  return Object.fromEntries(Object.keys(record).sort().map((k) => [k, sortedKeys(record[k], depth + 1)]));
 }
+
+/** How deep {@link sortedKeys} orders keys; the recursion stays far from the stack's limit. */
+const MAX_SORTED_DEPTH = 32;
