@@ -160,10 +160,10 @@ describe('tokenParameters that try to smuggle a parameter the library sets', () 
  */
 class JsonbLikeStore implements TokenStore {
   readonly #rows = new Map<string, string>();
-  static #reorder(value: unknown): unknown {
-    if (Array.isArray(value)) return value.map((v) => JsonbLikeStore.#reorder(v));
-    if (typeof value !== 'object' || value === null) return value;
-    return Object.fromEntries(Object.keys(value).sort().map((k) => [k, JsonbLikeStore.#reorder((value as Record<string, unknown>)[k])]));
+  static #reorder(value: unknown, depth = 0): unknown {
+    if (typeof value !== 'object' || value === null || depth > 100) return value;
+    if (Array.isArray(value)) return value.map((v) => JsonbLikeStore.#reorder(v, depth + 1));
+    return Object.fromEntries(Object.keys(value).sort().map((k) => [k, JsonbLikeStore.#reorder((value as Record<string, unknown>)[k], depth + 1)]));
   }
   get(key: string): Promise<OAuthToken | undefined> {
     const row = this.#rows.get(key);
