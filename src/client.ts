@@ -12,7 +12,7 @@ import { assertUsableLifetime, recordFromInput, type TimePolicy } from './auth/t
 import { TokenSource } from './auth/tokenSource.js';
 import { Discovery } from './auth/discovery.js';
 import { createDpopSigner, dpopTransport, type DpopSigner } from './auth/dpop.js';
-import type { TokenEndpointContext, TokenRequestParameters } from './auth/tokenEndpoint.js';
+import { credentialParameterValues, type TokenEndpointContext, type TokenRequestParameters } from './auth/tokenEndpoint.js';
 import { parseResource, parseScopes, resolveConfiguration, type ClientConfiguration, type ResolvedConfiguration, type TokenSelector } from './configuration.js';
 import { ApiError, InvalidOptionError, MissingCredentialsError, ResponseTooLargeError, TimeoutError, TokenExpiredError } from './errors.js';
 import { emptyStats, EventHub, type ClientEventName, type ClientStats, type Listener } from './events.js';
@@ -223,6 +223,8 @@ export class Client {
     const secret = credentials?.clientAuth.clientSecret;
     redactor.add(secret);
     if (credentials) redactor.addBasic(credentials.clientAuth.clientId, secret);
+    // A token parameter named like a credential (`api_key`, `password`) is masked like the secret.
+    for (const value of credentialParameterValues(credentials?.extra ?? {})) redactor.add(value);
     warnIfShortSecret(secret);
     const redact = <T>(value: T): T => redactor.scrub(value);
     const events = new EventHub(redact);

@@ -136,6 +136,25 @@ describe('tokenParameters that try to smuggle a parameter the library sets', () 
     }
   });
 
+  test('a parameter named like a credential (api_key, password) is masked when the server echoes it in an error', async () => {
+    const value = 'k3y-value-0123456789-abcdef';
+    const server = await startScripted((_req, res, recorded) => {
+      const form = new URLSearchParams(recorded.body);
+      sendJson(res, 400, { error: 'invalid_request', error_description: `bad api_key ${form.get('api_key')} password ${form.get('password')}` });
+    });
+    const c = new Client({ tokenUrl: `${server.url}/token`, retry: false, clientCredentialsAuthCredentials: { oAuthClientId: 'svc', oAuthClientSecret: 'secret-value', tokenParameters: { api_key: value, password: `${value}-pw` } } });
+    try {
+      await assert.rejects(c.clientCredentialsAuthManager.fetchToken(), (error: unknown) => {
+        const text = `${inspect(error, { depth: 8 })}${JSON.stringify(error)}`;
+        assert.ok(!text.includes(value), text);
+        return true;
+      });
+    } finally {
+      await c.close();
+      await server.close();
+    }
+  });
+
   test('names and values with & = and non-ASCII travel as one parameter each (form-encoded), nothing added', async () => {
     const server = await startScripted(tokenScript());
     const c = new Client({ tokenUrl: `${server.url}/token`, retry: false, clientCredentialsAuthCredentials: { oAuthClientId: 'svc', oAuthClientSecret: 'secret-value', tokenParameters: { 'a&grant_type=password': 'x&scope=admin', tenant: 'ü=1&client_id=evil' } } });

@@ -147,6 +147,17 @@ export function parseTokenResponse(response: HttpResponse, sentAtMs: number, lif
   return tokenFromResponse(json as TokenResponseWire, sentAtMs, lifetime, response.statusCode);
 }
 
+/** A form parameter whose name says it holds a credential. */
+const CREDENTIAL_PARAMETER = /(?:token|secret|signature|assertion|password|key)$/i;
+
+/**
+ * The values of token request parameters named like a credential (`api_key`, `password`, `subject_token`): they are
+ * masked like the client secret wherever a server's answer or an error could quote them.
+ */
+export function credentialParameterValues(parameters: Readonly<Record<string, string>>): string[] {
+  return Object.entries(parameters).filter(([name, value]) => value !== '' && CREDENTIAL_PARAMETER.test(name)).map(([, value]) => value);
+}
+
 /**
  * The credentials a token request carries (Basic value and its decoded parts, `client_secret`, `client_assertion`,
  * each in every form it takes on the wire), to mask in excerpts; longest first.
@@ -157,6 +168,7 @@ export function requestSecrets(form: URLSearchParams, headers: Record<string, st
     const value = form.get(name);
     if (value) secrets.push(...variantsOf(value));
   }
+  for (const value of credentialParameterValues(Object.fromEntries(form))) secrets.push(...variantsOf(value));
   const authorization = headers['authorization'];
   if (authorization) {
     const value = authorization.slice(authorization.indexOf(' ') + 1);
