@@ -155,6 +155,19 @@ describe('tokenParameters that try to smuggle a parameter the library sets', () 
     }
   });
 
+  test('grantType of a user or a code (password, authorization_code, refresh_token, device_code): InvalidOptionError; a provider\'s own variant is fine', () => {
+    for (const grantType of ['password', 'authorization_code', 'refresh_token', 'implicit', 'urn:ietf:params:oauth:grant-type:device_code']) {
+      assert.throws(
+        () => new Client({ tokenUrl: 'http://127.0.0.1:9/token', clientCredentialsAuthCredentials: { oAuthClientId: 'svc', oAuthClientSecret: 'secret-value', grantType } }),
+        (error: unknown) => error instanceof InvalidOptionError && error.message.includes('grantType'),
+        grantType,
+      );
+    }
+    for (const grantType of ['account_credentials', 'urn:ietf:params:oauth:grant-type:jwt-bearer', 'client_credentials']) {
+      assert.doesNotThrow(() => new Client({ tokenUrl: 'http://127.0.0.1:9/token', clientCredentialsAuthCredentials: { oAuthClientId: 'svc', oAuthClientSecret: 'secret-value', grantType } }), grantType);
+    }
+  });
+
   test('names and values with & = and non-ASCII travel as one parameter each (form-encoded), nothing added', async () => {
     const server = await startScripted(tokenScript());
     const c = new Client({ tokenUrl: `${server.url}/token`, retry: false, clientCredentialsAuthCredentials: { oAuthClientId: 'svc', oAuthClientSecret: 'secret-value', tokenParameters: { 'a&grant_type=password': 'x&scope=admin', tenant: 'ü=1&client_id=evil' } } });

@@ -88,7 +88,8 @@ export interface ClientCredentialsAuthCredentials {
   tokenParameters?: Record<string, string>;
   /**
    * The `grant_type` of token requests. Default `client_credentials`; a provider's own variant of it, such as Zoom's
-   * `account_credentials` (with `tokenParameters: { account_id }`), goes here.
+   * `account_credentials` (with `tokenParameters: { account_id }`), goes here. Grants of a user or a one-time code
+   * (`password`, `authorization_code`, `refresh_token`, `implicit`, device code) are refused.
    */
   grantType?: string;
   /**
