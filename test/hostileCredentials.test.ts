@@ -1,6 +1,8 @@
 /**
- * The credential options of issue 19 under attack: a platform assertion callback that never settles, hostile token
- * parameters, and docs/providers.md's promise that each row is proved by a test. Servers are real, on 127.0.0.1.
+ * The credential options of issue 19 under attack: a platform assertion callback that never settles or throws quoting
+ * an assertion, token parameters that smuggle or carry credentials, user grants in `grantType`, hostile `extra`
+ * members through a shared store that reorders keys (jsonb), a clientAssertion client with a shared store, and
+ * docs/providers.md's promise that each row is proved by a test. Servers are real, on 127.0.0.1.
  */
 import { describe, test } from 'node:test';
 import { inspect } from 'node:util';
