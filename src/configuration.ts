@@ -153,16 +153,23 @@ const RESERVED_PARAMETERS: Readonly<Record<string, string>> = {
   scope: '`oAuthScopes`',
   resource: '`resource`',
   audience: '`audience`',
+  client_id: '`oAuthClientId`',
   client_secret: '`oAuthClientSecret`',
   client_assertion: '`clientAssertion` or `privateKey`',
   client_assertion_type: '`clientAssertion` or `privateKey`',
 };
+
+/** Grant types whose tokens belong to a user or a one-time code, refused in `grantType`. */
+const USER_GRANTS: ReadonlySet<string> = new Set(['password', 'authorization_code', 'refresh_token', 'implicit', 'urn:ietf:params:oauth:grant-type:device_code']);
 
 /** RFC 6749 §A.10 `grant-type`: an absolute URI, or `1*name-char`. */
 function checkGrantType(value: unknown, path: string): string {
   if (typeof value !== 'string' || !(/^[A-Za-z0-9\-._]+$/.test(value) || /^[A-Za-z][A-Za-z0-9+.-]*:[\x21-\x7E]+$/.test(value))) {
     throw new InvalidOptionError(path, 'must be an RFC 6749 grant type: a name of letters, digits, `-`, `.`, `_`, or an absolute URI');
   }
+  // Grants of a user or of a one-time code: their tokens are not the client's to cache and share (and RFC 9700
+  // §2.4 forbids the password grant).
+  if (USER_GRANTS.has(value)) throw new InvalidOptionError(path, `cannot be ${value}: this library fetches and caches the client's own tokens (a grant without a user or a code)`);
   return value;
 }
 
@@ -221,7 +228,9 @@ function resolveCredentials(raw: unknown, path: string): ResolvedCredentials | u
   const given = c.tokenParameters ?? {};
   if (typeof given !== 'object' || given === null || Array.isArray(given) || Object.values(given).some((v) => typeof v !== 'string')) throw new InvalidOptionError(`${path}.tokenParameters`, 'must be an object of strings');
   for (const name of Object.keys(given)) {
-    const own = RESERVED_PARAMETERS[name];
+    if (name === '') throw new InvalidOptionError(`${path}.tokenParameters`, 'has an empty parameter name');
+    // Case variants too: some servers read form fields case-insensitively (ASP.NET), so `GRANT_TYPE` would be a second grant_type.
+    const own = Object.hasOwn(RESERVED_PARAMETERS, name.toLowerCase()) ? RESERVED_PARAMETERS[name.toLowerCase()] : undefined;
     if (own !== undefined) throw new InvalidOptionError(`${path}.tokenParameters.${name}`, `is set by the library; use ${own}`);
   }
   // The grant type travels as a parameter, so that tokens of another grant type are cached apart.

@@ -5,7 +5,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createHash, generateKeyPairSync, X509Certificate, type KeyObject } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -98,6 +98,20 @@ describe('CLI flags for providers', () => {
     assert.match(missing.stderr, /cannot read the client assertion file/);
   });
 
+  test('--client-assertion-file that is a FIFO with no writer, a device (/dev/zero), a directory or too large: exit 2 at once, no request', async () => {
+    const fifo = join(work, 'assertion.fifo');
+    execFileSync('mkfifo', [fifo]);
+    const big = join(work, 'big.jwt');
+    await writeFile(big, 'a'.repeat(200_000));
+    const before = op.tokenRequests.length;
+    for (const file of [fifo, '/dev/zero', work, big]) {
+      const run = await cli(['token', '--token-url', op.tokenUrl, '--client-id', 'pk', '--client-assertion-file', file]);
+      assert.equal(run.code, 2, `${file}: ${run.stderr}`);
+      assert.match(run.stderr, /cannot read the client assertion file .*(not a regular file|larger than)/, file);
+    }
+    assert.equal(op.tokenRequests.length, before);
+  });
+
   test('a key without --auth-method is private_key_jwt; --key-id sets the kid; a JWK\'s own kid is used', async () => {
     const pem = await cli(['token', '--token-url', op.tokenUrl, '--client-id', 'pk', '--private-key-file', join(work, 'key.pem'), '--key-id', 'k-one']);
     assert.equal(pem.code, 0, pem.stderr);
@@ -141,6 +155,9 @@ describe('CLI flags for providers', () => {
     const reserved = await cli(['token', '--token-url', `${scripted.url}/oauth/token`, '--client-id', 'z', '--token-param', 'grant_type=x'], env);
     assert.equal(reserved.code, 2);
     assert.match(reserved.stderr, /grantType|grant-type/);
+    const noValue = await cli(['token', '--token-url', `${scripted.url}/oauth/token`, '--client-id', 'z', '--token-param', 'account_id'], env);
+    assert.equal(noValue.code, 2);
+    assert.match(noValue.stderr, /NAME=VALUE/);
   });
 
   test('a bare 403 from the token endpoint: the hint says the server refused the client', async () => {

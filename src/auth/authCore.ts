@@ -11,7 +11,7 @@ import { assertUsableLifetime, recordFromInput, type TimePolicy } from './tokenR
 import { TokenSource } from './tokenSource.js';
 import { Discovery } from './discovery.js';
 import { createDpopSigner, type DpopSigner } from './dpop.js';
-import type { TokenEndpointContext, TokenRequestParameters } from './tokenEndpoint.js';
+import { credentialParameterValues, type TokenEndpointContext, type TokenRequestParameters } from './tokenEndpoint.js';
 import { parseResource, parseScopes, type ResolvedConfiguration, type TokenSelector } from '../configuration.js';
 import { InvalidOptionError, MissingCredentialsError, TokenExpiredError } from '../errors.js';
 import { emptyStats, EventHub } from '../events.js';
@@ -60,6 +60,8 @@ export function createAuthCore(config: ResolvedConfiguration, transport: Transpo
   const secret = credentials?.clientAuth.clientSecret;
   redactor.add(secret);
   if (credentials) redactor.addBasic(credentials.clientAuth.clientId, secret);
+  // A token parameter named like a credential (`api_key`, `password`) is masked like the secret.
+  for (const value of credentialParameterValues(credentials?.extra ?? {})) redactor.add(value);
   warnIfShortSecret(secret);
   const redact = <T>(value: T): T => redactor.scrub(value);
   const events = new EventHub(redact);
@@ -121,7 +123,7 @@ export function createAuthCore(config: ResolvedConfiguration, transport: Transpo
   const entryAuth = config.tokenStore ? EntryAuth.fromCredentials(credentials?.clientAuth, { tokenStoreKey: config.tokenStoreKey, tls: config.tls }) : undefined;
   // A shared store without an integrity key would let anyone who can write it choose the token this Client sends.
   if (config.tokenStore && !entryAuth && !(config.tokenStore instanceof MemoryTokenStore)) {
-    throw new InvalidOptionError('tokenStoreKey', 'is required with a shared tokenStore when the credentials hold no client secret or private key (`none`, TLS client authentication without `tls.key`, a provider alone): its entries could not be authenticated');
+    throw new InvalidOptionError('tokenStoreKey', 'is required with a shared tokenStore when the credentials hold no client secret or private key (`none`, TLS client authentication without `tls.key`, a platform `clientAssertion`, a provider alone): its entries could not be authenticated');
   }
   const store = config.tokenStore ? new GuardedStore(config.tokenStore, config.tokenStoreTimeout, events, counters, undefined, { entryAuth, monotonic: config.clock.monotonic && (() => config.clock.monotonic!()) }) : undefined;
   const managerContext = { lifecycle: undefined as unknown as TokenLifecycle, fetcher, defaultKey, keyFor, policy, now };

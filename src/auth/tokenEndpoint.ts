@@ -4,7 +4,7 @@
  * form-encoded token responses, and error bodies of other shapes (kept as a short excerpt in the message).
  * No retries here: those are `tokenFetcher.ts`'s.
  */
-import { ApiError, DiscoveryError, MalformedTokenResponseError, OAuthProviderError, TimeoutError, TokenEndpointRedirectError, type OAuthProviderErrorBody } from '../errors.js';
+import { AbortError, ApiError, DiscoveryError, MalformedTokenResponseError, OAuthProviderError, TimeoutError, TokenEndpointRedirectError, type OAuthProviderErrorBody } from '../errors.js';
 import { BodyTooLargeError, describeUrl, type HttpResponse, type Transport } from '../http/transport.js';
 import { variantsOf } from '../redaction.js';
 import { clientAuthParts, platformAssertion, platformAssertionParts, rawBasicDiffers, type BasicEncoding, type ClientAuthInput, type ClientAuthParts } from './clientAuthentication.js';
@@ -147,6 +147,17 @@ export function parseTokenResponse(response: HttpResponse, sentAtMs: number, lif
   return tokenFromResponse(json as TokenResponseWire, sentAtMs, lifetime, response.statusCode);
 }
 
+/** A form parameter whose name says it holds a credential. */
+const CREDENTIAL_PARAMETER = /(?:token|secret|signature|assertion|password|key)$/i;
+
+/**
+ * The values of token request parameters named like a credential (`api_key`, `password`, `subject_token`): they are
+ * masked like the client secret wherever a server's answer or an error could quote them.
+ */
+export function credentialParameterValues(parameters: Readonly<Record<string, string>>): string[] {
+  return Object.entries(parameters).filter(([name, value]) => value !== '' && CREDENTIAL_PARAMETER.test(name)).map(([, value]) => value);
+}
+
 /**
  * The credentials a token request carries (Basic value and its decoded parts, `client_secret`, `client_assertion`,
  * each in every form it takes on the wire), to mask in excerpts; longest first.
@@ -157,6 +168,7 @@ export function requestSecrets(form: URLSearchParams, headers: Record<string, st
     const value = form.get(name);
     if (value) secrets.push(...variantsOf(value));
   }
+  for (const value of credentialParameterValues(Object.fromEntries(form))) secrets.push(...variantsOf(value));
   const authorization = headers['authorization'];
   if (authorization) {
     const value = authorization.slice(authorization.indexOf(' ') + 1);
@@ -285,7 +297,7 @@ export async function sendTokenRequest(
   let nonceRetried = false;
   for (;;) {
     // Rebuilt for each retry too: a client assertion's jti may not be replayed.
-    const parts = await authParts(context, auth, algorithms, encoding);
+    const parts = await authParts(context, auth, algorithms, encoding, signal);
     const form = tokenRequestForm(parameters, { ...extraFields, ...parts.form });
     const headers = dpop ? { ...parts.headers, dpop: dpop.proof('POST', context.tokenUrl) } : parts.headers;
     try {
@@ -326,10 +338,47 @@ function refusedClient(error: unknown): boolean {
 }
 
 /** The authentication of one token request: a platform assertion (fetched now; `requestToken` hands it to the redactor), or `clientAuthParts`. */
-async function authParts(context: TokenEndpointContext, auth: ClientAuthInput, algorithms: readonly string[] | undefined, encoding: BasicEncoding | undefined): Promise<ClientAuthParts> {
+async function authParts(context: TokenEndpointContext, auth: ClientAuthInput, algorithms: readonly string[] | undefined, encoding: BasicEncoding | undefined, signal?: AbortSignal): Promise<ClientAuthParts> {
   if (auth.clientAssertion && auth.method === 'private_key_jwt') {
-    const assertion = await platformAssertion(auth.clientAssertion);
-    return platformAssertionParts(auth.clientId, assertion);
+    try {
+      const assertion = await boundedAssertion(platformAssertion(auth.clientAssertion), context.timeout, signal);
+      return platformAssertionParts(auth.clientId, assertion);
+    } catch (error) {
+      // The callback's own error may quote an assertion sent before (learnt by the redactor then).
+      throw context.redact ? context.redact(error) : error;
+    }
   }
   return clientAuthParts(auth, context.tokenUrl, context.now(), algorithms, encoding);
+}
+
+/**
+ * Waits for the platform's assertion no longer than the token request timeout, and not past `signal` (the Client's
+ * `close()`): a `clientAssertion` that never settles (a hung file system, a metadata service that does not answer)
+ * fails the token request like a token endpoint that does not answer, instead of holding the fetch forever.
+ */
+function boundedAssertion(assertion: Promise<string>, timeout: number, signal: AbortSignal | undefined): Promise<string> {
+  if (signal?.aborted) return Promise.reject(new AbortError('The token request was aborted before clientAssertion gave an assertion', { cause: signal.reason }));
+  return new Promise<string>((resolve, reject) => {
+    const settle = (): void => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+    };
+    const onAbort = (): void => {
+      settle();
+      reject(new AbortError('The token request was aborted while clientAssertion was running', { cause: signal?.reason }));
+    };
+    const timer = setTimeout(() => {
+      settle();
+      reject(new TimeoutError(`clientAssertion gave no assertion within ${timeout} ms (the token request timeout); no token request was sent`, timeout));
+    }, timeout);
+    timer.unref?.();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    assertion.then((value) => {
+      settle();
+      resolve(value);
+    }, (error: unknown) => {
+      settle();
+      reject(error);
+    });
+  });
 }

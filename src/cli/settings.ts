@@ -2,7 +2,8 @@
  * The CLI's settings, each taken from the first of: a flag, an environment variable, the `--config` JSON file.
  * The secret comes from a file, stdin, the environment, the config file, or (with a warning) a flag.
  */
-import { readFile, stat } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { open, readFile, stat } from 'node:fs/promises';
 import { rootCertificates } from 'node:tls';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { CLIENT_AUTH_METHODS, type ClientAuthMethod, type ClientConfiguration } from '../index.js';
@@ -288,9 +289,10 @@ export async function resolveSettings(flags: Flags, io: Io, out: Output, default
     const read = async (): Promise<string> => {
       let text: string;
       try {
-        text = (await readFile(path, 'utf8')).trim();
+        text = (await readSmallRegularFile(path, MAX_ASSERTION_FILE_BYTES)).trim();
       } catch (error) {
-        throw new CliError(`cannot read the client assertion file ${path}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`, 'the platform writes it (a Kubernetes projected service account token, a CI OIDC token); check the path');
+        const reason = error instanceof CliError ? error.message : (error as NodeJS.ErrnoException).code ?? 'error';
+        throw new CliError(`cannot read the client assertion file ${path}: ${reason}`, 'the platform writes it (a Kubernetes projected service account token, a CI OIDC token); check the path');
       }
       out.redactor.add(text);
       return text;
@@ -462,4 +464,32 @@ export function clientConfiguration(settings: Settings, extra: Partial<ClientCon
 /** `pem` added to Node's bundled root certificates (a `ca` option alone would replace them). */
 export function withSystemRoots(pem: string): string {
   return `${rootCertificates.join('\n')}\n${pem}`;
+}
+
+/** Most bytes read from `--client-assertion-file` (the library takes assertions of at most 16,384 characters). */
+const MAX_ASSERTION_FILE_BYTES = 65_536;
+
+/**
+ * Reads a file that must be a small regular file: a FIFO or a device (`/dev/zero`, `/dev/stdin`) is refused at once
+ * instead of blocking for a writer or reading without end, and a file past `maxBytes` is refused after reading
+ * `maxBytes + 1` bytes at most. Opened non-blocking, so that opening a FIFO with no writer does not wait.
+ * @throws CliError naming what the file is; the fs error (ENOENT, EACCES) otherwise.
+ */
+async function readSmallRegularFile(path: string, maxBytes: number): Promise<string> {
+  const handle = await open(path, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
+  try {
+    const info = await handle.stat();
+    if (!info.isFile()) throw new CliError('not a regular file (a FIFO, a device or a directory)');
+    const buffer = Buffer.alloc(maxBytes + 1);
+    let length = 0;
+    for (;;) {
+      const { bytesRead } = await handle.read(buffer, length, buffer.length - length, null);
+      if (bytesRead === 0) break;
+      length += bytesRead;
+      if (length > maxBytes) throw new CliError(`larger than ${maxBytes} bytes`);
+    }
+    return buffer.subarray(0, length).toString('utf8');
+  } finally {
+    await handle.close();
+  }
 }

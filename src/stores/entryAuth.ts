@@ -155,5 +155,21 @@ export function stripMac(token: OAuthToken): OAuthToken {
 /** The MAC input: the token's fields sorted by name, as JSON (so a store that reorders fields does not break it). */
 function canonical(token: OAuthToken): string {
   const record = token as unknown as Record<string, unknown>;
-  return JSON.stringify(Object.keys(record).filter((k) => record[k] !== undefined).sort().map((k) => [k, record[k]]));
+  return JSON.stringify(Object.keys(record).filter((k) => record[k] !== undefined).sort().map((k) => [k, sortedKeys(record[k])]));
 }
+
+/**
+ * A copy of a JSON value with the keys of every object in one order, at any depth (`extra` holds the server's nested
+ * members): a store that keeps entries as Postgres `jsonb` does, or re-serialises them, may reorder keys, and that
+ * must not break the MAC. Objects stay objects (an array of pairs would MAC like the object it lists).
+ */
+function sortedKeys(value: unknown, depth = 0): unknown {
+  // Deeper than any real response nests (extra is at most 16 KiB, so `[[[…` could nest thousands deep): left as it is.
+  if (typeof value !== 'object' || value === null || depth >= MAX_SORTED_DEPTH) return value;
+  if (Array.isArray(value)) return value.map((item) => sortedKeys(item, depth + 1));
+  const record = value as Record<string, unknown>;
+  return Object.fromEntries(Object.keys(record).sort().map((k) => [k, sortedKeys(record[k], depth + 1)]));
+}
+
+/** How deep {@link sortedKeys} orders keys; the recursion stays far from the stack's limit. */
+const MAX_SORTED_DEPTH = 32;

@@ -84,13 +84,14 @@ export interface ClientCredentialsAuthCredentials {
   audience?: string;
   /**
    * Extra form parameters for the token request, e.g. Zoom's `account_id`. The parameters that have an option of
-   * their own (`grant_type`, `scope`, `resource`, `audience`, `client_secret`, `client_assertion`,
-   * `client_assertion_type`) are refused here.
+   * their own (`grant_type`, `scope`, `resource`, `audience`, `client_id`, `client_secret`, `client_assertion`,
+   * `client_assertion_type`, in any letter case) and an empty name are refused here.
    */
   tokenParameters?: Record<string, string>;
   /**
    * The `grant_type` of token requests. Default `client_credentials`; a provider's own variant of it, such as Zoom's
-   * `account_credentials` (with `tokenParameters: { account_id }`), goes here.
+   * `account_credentials` (with `tokenParameters: { account_id }`), goes here. Grants of a user or a one-time code
+   * (`password`, `authorization_code`, `refresh_token`, `implicit`, device code) are refused.
    */
   grantType?: string;
   /**
