@@ -10,6 +10,10 @@ import { expandEnvironment, parseBrokerConfig } from '../src/broker/config.js';
 import { parseEndpoint } from '../src/broker/endpoint.js';
 import { forwardRequestHeaders, forwardResponseHeaders } from '../src/broker/headers.js';
 import { compileRoutes, isUnsafePath, matchRoute } from '../src/broker/routes.js';
+import { FileWatcher } from '../src/broker/watch.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { run } from '../src/cli/run.js';
 import { helpText } from '../src/cli/help.js';
 
@@ -218,4 +222,29 @@ describe('broker metrics', () => {
     assert.throws(() => parsePrometheus('# TYPE a counter\na -1\n'), /below 0/);
     assert.throws(() => parsePrometheus('a{x="1} 1\n'), /unterminated|outside/);
   });
+});
+
+test('FileWatcher: a change made while the previous one is being handled is reported at the next poll (it was lost when watch() re-stamped every file)', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'watch-'));
+  const file = join(dir, 'keys');
+  writeFileSync(file, 'first\n');
+  const reported: string[][] = [];
+  const watcher = new FileWatcher(3_600_000, (paths) => reported.push(paths));
+  try {
+    await watcher.watch([file]);
+    writeFileSync(file, '\n');
+    await watcher.poll();
+    assert.deepEqual(reported, [[file]]);
+    // The handler is still at work (reading the file, rebuilding clients) when the file changes again ...
+    writeFileSync(file, 'third-key-5555555555\r\n');
+    // ... and then asks to watch the same files again, as the broker does after every change.
+    await watcher.watch([file]);
+    await watcher.poll();
+    assert.deepEqual(reported, [[file], [file]], 'the second change was not reported');
+    await watcher.poll();
+    assert.equal(reported.length, 2, 'a change is reported once');
+  } finally {
+    watcher.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -21,11 +21,15 @@ export class FileWatcher {
     this.#timer.unref();
   }
 
-  /** Watches exactly `paths` from now on (their current state is the reference). */
+  /**
+   * Watches exactly `paths` from now on. A path already watched keeps the state it was last reported in, so a change
+   * made while the previous one was being handled is still reported at the next poll; a new path's current state is
+   * its reference.
+   */
   async watch(paths: Iterable<string>): Promise<void> {
     const wanted = new Set(paths);
     for (const path of this.#stamps.keys()) if (!wanted.has(path)) this.#stamps.delete(path);
-    for (const path of wanted) this.#stamps.set(path, await stampNow(path));
+    for (const path of wanted) if (!this.#stamps.has(path)) this.#stamps.set(path, await stampNow(path));
   }
 
   /** Checks every file once. */
