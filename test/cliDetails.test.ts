@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startStack, type Stack } from './helpers/fixtures.js';
+import { cacheKey } from '../src/cli/cache.js';
 import { closeServer, listenLocal } from './helpers/http.js';
 import { startHttpProxy, type HttpProxyHandle } from './helpers/httpProxy.js';
 
@@ -146,4 +147,17 @@ test('the proxy environment is honoured by default; NO_PROXY and --proxy off go 
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /--proxy must be 'env' or an http\(s\) URL/);
   assert.doesNotMatch(bad.stderr, /pw-secret/);
+});
+
+test('the CLI cache key: runs that start at once on a fresh cache agree on one key (one read a half-written key, replaced it, and two runs used two keys)', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'cc-key-'));
+  try {
+    for (let round = 0; round < 30; round++) {
+      const keys = await Promise.all(Array.from({ length: 8 }, () => cacheKey(join(dir, `round-${round}`, 'tokens.json'))));
+      assert.equal(new Set(keys.map((k) => k.toString('hex'))).size, 1, `round ${round}: ${new Set(keys.map((k) => k.toString('hex'))).size} keys`);
+      assert.equal(keys[0]!.length, 32);
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });

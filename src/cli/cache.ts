@@ -3,7 +3,7 @@
  * that decides which cached token may be handed out by a command-line tool, and where the cache file lives by default.
  */
 import { createHmac, randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, unlink } from 'node:fs/promises';
+import { link, mkdir, open, readFile, unlink } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { defaultTokenFilePath, type OAuthToken, type TokenStore } from '../index.js';
@@ -114,18 +114,24 @@ export async function cacheKey(cachePath: string): Promise<Buffer> {
     });
     if (existing?.length === CACHE_KEY_BYTES) return existing;
     if (existing) await unlink(file).catch(() => undefined);
+    // Written whole to a file of our own, then linked into place: another run never sees a half-written key (it
+    // once read an empty file, took it for a bad one and replaced it, and the two runs then used two keys).
     const key = randomBytes(CACHE_KEY_BYTES);
+    const draft = `${file}.${process.pid}.${randomBytes(6).toString('hex')}`;
     try {
-      const handle = await open(file, 'wx', 0o600);
+      const handle = await open(draft, 'wx', 0o600);
       try {
         await handle.writeFile(key);
       } finally {
         await handle.close();
       }
+      await link(draft, file);
       return key;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
       // another run created it first: read theirs
+    } finally {
+      await unlink(draft).catch(() => undefined);
     }
   }
   throw new Error(`cannot create the token cache key ${file}`);
