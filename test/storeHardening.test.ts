@@ -159,7 +159,7 @@ class FlakyStore implements TokenStore {
 }
 
 describe('lease renewal cannot silently lapse', () => {
-  test('two Clients, leaseTtl 300 ms, a 1.2 s token request and one store error: 1 token request (renewals run through the back-off)', async () => {
+  test('two Clients, leaseTtl 300 ms, a 0.7 s token request and one store error: 1 token request (renewals run through the back-off)', async () => {
     const shared = new MemoryTokenStore();
     const a = new FlakyStore(shared, { leaseTtl: 300, leaseWait: 10_000 });
     const b = new FlakyStore(shared, { leaseTtl: 300, leaseWait: 10_000 });
@@ -170,9 +170,11 @@ describe('lease renewal cannot silently lapse', () => {
     clientA.on('storeError', (e) => errorsA.push(e.operation));
     try {
       const requests = tokenRequestCounter(stack.op);
-      slowToken.inject({ kind: 'delay', ms: 1_200 });
+      // 0.7 s: more than twice the lease's 300 ms, and under the 1 s after which an unanswered token request is hedged
+      // (a hedge would be a second token request of A's own; at 1.2 s the suite under load saw one).
+      slowToken.inject({ kind: 'delay', ms: 700 });
       // A: get (empty), lease, then its second look at the store fails: the store is in back-off for 1 s while
-      // the token request runs for 1.2 s. Its renewals must go on, or B takes over after 300 ms.
+      // the token request runs for 0.7 s. Its renewals must go on, or B takes over after 300 ms.
       a.failNextAfter('acquireLease', 'get');
       const pa = clientA.get('/things');
       while (!a.calls.includes('acquireLease')) await sleep(2);
