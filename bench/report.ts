@@ -23,7 +23,7 @@ interface S1Cell {
 
 /** One adapter target measured back to back: per-round ratios of ours to its bare client (and to its peer). */
 export interface S1PairCell {
-  /** Median of `ratios`: ours' throughput over its bare client's, the mean of the bare slices just before and after. */
+  /** Median of `ratios`: per round, ours' throughput over all its slices against the bare client's over all of its. */
   ratio: number;
   /** Lower and upper quartile of `ratios`: a target is met only when `ratioQ1` clears it. */
   ratioQ1?: number;
@@ -125,7 +125,7 @@ export interface BenchResults {
   contenders: { name: ContenderName; label: string; kind: string; idiom: string }[];
   durationMs: number;
   targets: TargetResult[];
-  s1?: { rounds: number; windowMs: number; warmupMs: number; results: Record<string, { c1: S1Cell; c64: S1Cell; errors: number }>; pairRounds?: number; pairs?: S1Pair[] };
+  s1?: { rounds: number; windowMs: number; warmupMs: number; results: Record<string, { c1: S1Cell; c64: S1Cell; errors: number }>; pairRounds?: number; pairCycles?: number; pairWindowMs?: number; pinned?: boolean; pairs?: S1Pair[] };
   s2?: { requests: number; tokenLatencyMs: number; results: { name: ContenderName; tokenRequests: number; ok: number; failed: number; elapsedMs: number; errorSample?: string }[] };
   s3?: { ttl: number; tokenLatencyMs: number; concurrency: number; durationMs: number; results: S3Row[] };
   s4?: { results: { name: ContenderName; variant: string; first: string; next: string; recovered: boolean; tokenRequests: number }[] };
@@ -314,14 +314,22 @@ export function renderMarkdown(r: BenchResults): string {
     if (r.s1.pairs?.length) {
       out.push('### The adapters against their bare clients');
       out.push('');
-      out.push(`Each of ours runs in slices interleaved with the bare client it wraps (a fixed token): bare, ours, bare, peer, bare ` +
-        `(ours and the peer swap places every round), ${r.s1.windowMs} ms per slice after ${r.s1.warmupMs} ms of warm-up, ${r.s1.pairRounds} rounds at each ` +
-        'concurrency. Each slice is divided by the mean of the two bare slices beside it, so that a machine that slows down or ' +
-        'speeds up moves both sides of the ratio. The table gives the median of those per-round ratios and, in brackets, their ' +
-        'interquartile range; **a target is met only when the lower quartile clears it**. "vs peer" is ours over the peer, each ' +
-        'against the same bare slices. CPU is the client process\'s CPU time per request (`process.cpuUsage`, user + system), ' +
-        'the median over the rounds, ours against its bare client: what the adapter itself costs, much less swayed by the ' +
-        'scheduling of a shared machine than requests per second.');
+      const pinning = r.s1.pinned ? 'The client processes run pinned to one CPU and the API server to another (`taskset`), so the ' +
+        'client under test never waits for the server\'s turn on its core. ' : '';
+      out.push(r.s1.pairCycles !== undefined
+        ? `Each of ours runs against the bare client it wraps (a fixed token), and its peer, in short slices: a round is ` +
+          `${r.s1.pairCycles} cycles of bare, ours, peer (the order rotating every cycle, so each runs as often in each place), ` +
+          `${r.s1.pairWindowMs} ms per slice after a brief warm-up, and the round's ratio is ours' requests per second over all ` +
+          `its slices against the bare client's over all of its; ${r.s1.pairRounds} rounds at each concurrency. A machine that ` +
+          'slows down for a moment moves every contender of the cycle alike, and a round of many slices averages the moments ' +
+          `out. ${pinning}The table gives the median of the per-round ratios and, in brackets, their interquartile range; ` +
+          '**a target is met only when the lower quartile clears it**. "vs peer" is ours over the peer in the same rounds. CPU is ' +
+          'the client process\'s CPU time per request (`process.cpuUsage`, user + system), the median over the rounds, ours ' +
+          'against its bare client: what the adapter itself costs.'
+        : `Each of ours runs in slices interleaved with the bare client it wraps (a fixed token): bare, ours, bare, peer, bare ` +
+          `(ours and the peer swap places every round), ${r.s1.windowMs} ms per slice after ${r.s1.warmupMs} ms of warm-up, ${r.s1.pairRounds} rounds at each ` +
+          'concurrency. Each slice is divided by the mean of the two bare slices beside it. The table gives the median of those ' +
+          'per-round ratios and, in brackets, their interquartile range; **a target is met only when the lower quartile clears it**.');
       out.push('');
       const cell = (c: S1PairCell): string => `${c.ratio.toFixed(3)} [${c.ratioQ1?.toFixed(3) ?? '?'}–${c.ratioQ3?.toFixed(3) ?? '?'}]${c.target === false ? ' (no target)' : ''}`;
       const cpu = (c: S1PairCell): string => (c.cpuUsOurs !== undefined ? `${c.cpuUsOurs} vs ${c.cpuUsBare}` : c.cpuRatio !== undefined ? `ratio ${c.cpuRatio.toFixed(3)}` : '–');

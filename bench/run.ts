@@ -29,6 +29,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
 import { Child } from './child.js';
+import { pin, pinPlan } from './pin.js';
 import { hangScenario, hangTargets } from './outageHang.js';
 import { ADAPTER_PAIRS, CONTENDERS, TOKEN_CONTENDERS, contender, type BenchEnv, type ContenderName } from './impls.js';
 import { renderMarkdown, renderSvg, type BenchResults, type S1Pair, type S1PairCell, type TargetResult } from './report.js';
@@ -48,8 +49,8 @@ function flag(name: string): string | undefined {
 }
 
 const PLAN = quick
-  ? { s1: { rounds: 1, warmupMs: 30, windowMs: 150, firstWarmupMs: 100, pairRounds: 1 }, s2: { requests: 500, latency: 50 }, s3: { ttl: 2, latency: 100, concurrency: 16, durationMs: 800 }, s5: { marks: [1_000, 3_000], requests: 20_000, samples: 5 }, s6: { processes: 8, ttl: 2, durationMs: 2_000, concurrency: 2 }, s7: { runs: 1 }, s8: { runs: 1 } }
-  : { s1: { rounds: 10, warmupMs: 100, windowMs: 300, firstWarmupMs: 600, pairRounds: 20 }, s2: { requests: 1000, latency: 50 }, s3: { ttl: 2, latency: 100, concurrency: 16, durationMs: 10_000 }, s5: { marks: [1_000, 10_000, 100_000], requests: 1_000_000, samples: 20 }, s6: { processes: 8, ttl: 3, durationMs: 10_000, concurrency: 4 }, s7: { runs: 5 }, s8: { runs: 1 } };
+  ? { s1: { rounds: 1, warmupMs: 30, windowMs: 150, firstWarmupMs: 100, pairRounds: 1, pairCycles: 1, pairWindowMs: 100, pairWarmupMs: 20 }, s2: { requests: 500, latency: 50 }, s3: { ttl: 2, latency: 100, concurrency: 16, durationMs: 800 }, s5: { marks: [1_000, 3_000], requests: 20_000, samples: 5 }, s6: { processes: 8, ttl: 2, durationMs: 2_000, concurrency: 2 }, s7: { runs: 1 }, s8: { runs: 1 } }
+  : { s1: { rounds: 10, warmupMs: 100, windowMs: 300, firstWarmupMs: 600, pairRounds: 20, pairCycles: 4, pairWindowMs: 100, pairWarmupMs: 20 }, s2: { requests: 1000, latency: 50 }, s3: { ttl: 2, latency: 100, concurrency: 16, durationMs: 10_000 }, s5: { marks: [1_000, 10_000, 100_000], requests: 1_000_000, samples: 20 }, s6: { processes: 8, ttl: 3, durationMs: 10_000, concurrency: 4 }, s7: { runs: 5 }, s8: { runs: 1 } };
 
 const onlyArg = flag('only');
 const only = onlyArg ? new Set(onlyArg.split(',').map((s) => s.trim().toUpperCase())) : undefined;
@@ -136,6 +137,10 @@ async function s1(servers: Servers): Promise<NonNullable<BenchResults['s1']>> {
     await worker.call({ type: 'init', env: servers.env, contender: spec.name });
     workers.set(spec.name, worker);
   }
+  // The clients on one CPU, the API server on another (bench/pin.ts): S1 measures the clients' own cost.
+  const pins = pinPlan();
+  const pinned = pins !== undefined && pin(servers.api.pid, pins.server) && [...workers.values()].every((w) => pin(w.pid, pins.client));
+  log(pinned ? `  pinned: clients on CPU ${pins!.client}, API server on CPU ${pins!.server}` : '  not pinned (no taskset, one CPU, or BENCH_PIN=0)');
   const concurrencies = [1, 64] as const;
   const samples: Record<string, Record<string, number[]>> = { c1: {}, c64: {} };
   const cpu: Record<string, Record<string, number[]>> = { c1: {}, c64: {} };
@@ -161,38 +166,46 @@ async function s1(servers: Servers): Promise<NonNullable<BenchResults['s1']>> {
       }
       log(`  round ${roundNo + 1}/${plan.rounds}: ` + specs.map((s) => `${s.name} ${Math.round(samples.c64![s.name]!.at(-1)!)}`).join(', ') + ' req/s at c=64');
     }
-    // The adapter targets: each of ours, and its peer, in slices interleaved with its bare client, which runs before
-    // and after every slice (bare, ours, bare, peer, bare; ours and the peer swap places every round). Each slice is
-    // compared with the mean of the two bare slices beside it, so that a machine that slows down or speeds up during
-    // the round moves both sides; the figures are the median and quartiles of those per-round ratios.
+    // The adapter targets: each of ours, and its peer, against its bare client. A round is `pairCycles` cycles of
+    // short slices (bare, ours, peer), the order rotating every cycle so that each runs as often in each place; the
+    // round's ratio is ours' requests per second over all its slices against the bare client's over all of its. A
+    // machine that slows down for a moment moves every contender of the cycle alike, and a long round averages the
+    // moments out; the figures are the median and quartiles of the per-round ratios.
     for (const pair of ADAPTER_PAIRS) {
       if (!workers.has(pair.ours) || !workers.has(pair.bare)) continue;
       const peer = pair.peer && workers.has(pair.peer) ? pair.peer : undefined;
       const row: S1Pair = { ours: pair.ours, bare: pair.bare, ...(peer ? { peer } : {}), c1: emptyPairCell(), c64: emptyPairCell() };
       const raw = { c1: { ours: [] as number[], bare: [] as number[], cpuOurs: [] as number[], cpuBare: [] as number[] }, c64: { ours: [] as number[], bare: [] as number[], cpuOurs: [] as number[], cpuBare: [] as number[] } };
+      const lineup: ContenderName[] = peer ? [pair.bare, pair.ours, peer] : [pair.bare, pair.ours];
       for (let roundNo = 0; roundNo < plan.pairRounds; roundNo++) {
-        const contenders = peer ? (roundNo % 2 === 0 ? [pair.ours, peer] : [peer, pair.ours]) : [pair.ours];
         for (const c of concurrencies) {
-          const slice = async (name: ContenderName): Promise<{ rps: number; cpuUs: number }> => {
-            const result = await workers.get(name)!.call<LoadResult>({ type: 'load', concurrency: c, warmupMs: plan.warmupMs, durationMs: plan.windowMs });
-            if (result.errors > 0) errors[name] = (errors[name] ?? 0) + result.errors;
-            return { rps: (result.count / result.elapsedMs) * 1000, cpuUs: result.cpuPerRequestUs };
+          const totals = new Map<ContenderName, { count: number; ms: number; cpuUs: number }>(lineup.map((name) => [name, { count: 0, ms: 0, cpuUs: 0 }]));
+          for (let cycle = 0; cycle < plan.pairCycles; cycle++) {
+            for (let i = 0; i < lineup.length; i++) {
+              const name = lineup[(i + cycle + roundNo) % lineup.length]!;
+              const result = await workers.get(name)!.call<LoadResult>({ type: 'load', concurrency: c, warmupMs: plan.pairWarmupMs, durationMs: plan.pairWindowMs });
+              if (result.errors > 0) errors[name] = (errors[name] ?? 0) + result.errors;
+              const total = totals.get(name)!;
+              total.count += result.count;
+              total.ms += result.elapsedMs;
+              total.cpuUs += result.cpuPerRequestUs * result.count;
+            }
+          }
+          const rate = (name: ContenderName): { rps: number; cpuUs: number } => {
+            const total = totals.get(name)!;
+            return { rps: (total.count / total.ms) * 1000, cpuUs: total.count > 0 ? total.cpuUs / total.count : Number.NaN };
           };
-          let before = await slice(pair.bare);
+          const bare = rate(pair.bare);
           const relative: Record<string, { rps: number; cpu: number }> = {};
-          for (const name of contenders) {
-            const measured = await slice(name);
-            const after = await slice(pair.bare);
-            const bareRps = (before.rps + after.rps) / 2;
-            const bareCpu = (before.cpuUs + after.cpuUs) / 2;
-            relative[name] = { rps: measured.rps / bareRps, cpu: bareCpu / measured.cpuUs };
+          for (const name of lineup.slice(1)) {
+            const measured = rate(name);
+            relative[name] = { rps: measured.rps / bare.rps, cpu: bare.cpuUs / measured.cpuUs };
             if (name === pair.ours) {
               raw[`c${c}`].ours.push(measured.rps);
-              raw[`c${c}`].bare.push(bareRps);
+              raw[`c${c}`].bare.push(bare.rps);
               raw[`c${c}`].cpuOurs.push(measured.cpuUs);
-              raw[`c${c}`].cpuBare.push(bareCpu);
+              raw[`c${c}`].cpuBare.push(bare.cpuUs);
             }
-            before = after;
           }
           const cell = row[`c${c}`];
           cell.ratios.push(round(relative[pair.ours]!.rps, 3));
@@ -221,6 +234,7 @@ async function s1(servers: Servers): Promise<NonNullable<BenchResults['s1']>> {
       log(`  pair ${pair.ours}/${pair.bare}: c=1 ${fmt(row.c1)}; c=64 ${fmt(row.c64)}`);
     }
   } finally {
+    if (pinned) pin(servers.api.pid, undefined);
     await Promise.all([...workers.values()].map(async (w) => {
       await w.call({ type: 'close' }).catch(() => {});
       await w.stop();
@@ -244,7 +258,7 @@ async function s1(servers: Servers): Promise<NonNullable<BenchResults['s1']>> {
     }
   }
   for (const spec of specs) table[spec.name]!.errors = errors[spec.name] ?? 0;
-  return { rounds: plan.rounds, windowMs: plan.windowMs, warmupMs: plan.warmupMs, results: table, pairRounds: plan.pairRounds, pairs };
+  return { rounds: plan.rounds, windowMs: plan.windowMs, warmupMs: plan.warmupMs, results: table, pairRounds: plan.pairRounds, pairCycles: plan.pairCycles, pairWindowMs: plan.pairWindowMs, pinned, pairs };
 }
 
 // ---------------------------------------------------------------------------------------------------------------
