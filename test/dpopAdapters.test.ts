@@ -47,9 +47,14 @@ before(async () => {
     clients: [...DEFAULT_OIDC_CLIENTS, { client_id: 'dpop-svc', client_secret: 'dpop-secret', dpop_bound_access_tokens: true }],
   });
   api = await startDpopApi({ issuer: op.issuer, jwksUrl: op.jwksUrl, audience: op.resource, requireNonce: true });
-  other = await recorder(() => false);
+  other = await recorder((req, res) => {
+    if (req.url !== '/deny') return false;
+    res.writeHead(401, { 'www-authenticate': 'DPoP error="invalid_token"' }).end();
+    return true;
+  });
   hop = await recorder((req, res) => {
     if (req.url === '/away') res.writeHead(302, { location: `${other.url}/landing` }).end();
+    else if (req.url === '/away-denied') res.writeHead(302, { location: `${other.url}/deny` }).end();
     else if (req.url === '/to-api') res.writeHead(307, { location: `${api.url}/things?via=hop` }).end();
     else return false;
     return true;
@@ -260,6 +265,24 @@ test('client.fetch: a DPoP-bound token refused with 401 is dropped and the call 
     const seen = api.requests.slice(start);
     assert.deepEqual(seen.map((r) => r.verdict), ['access token does not verify', 'ok']);
     assert.equal(client.stats().unauthorizedRetries, 1);
+  } finally {
+    await client.close();
+  }
+});
+
+test('client.fetch (DPoP): a 401 from another origin after a redirect keeps the token (that origin got neither header)', async () => {
+  const client = makeClient();
+  try {
+    assert.equal((await client.fetch('/things')).status, 200);
+    const requests = client.stats().tokenRequests;
+    const otherStart = other.requests.length;
+    const response = await client.fetch(`${hop.url}/away-denied`);
+    assert.equal(response.status, 401);
+    assert.equal(other.requests.slice(otherStart)[0]!.headers.authorization, undefined);
+    assert.equal(client.stats().unauthorizedRetries, 0);
+    assert.equal(client.stats().tokenRequests, requests);
+    assert.equal((await client.fetch('/things')).status, 200);
+    assert.equal(client.stats().tokenRequests, requests, 'the token was not refused');
   } finally {
     await client.close();
   }

@@ -163,7 +163,7 @@ export function createFetch(access: TokenAccess): ClientFetch {
       const proof = access.proof(token, methodOf(init), url);
       if (proof !== undefined) {
         const response = await sendDpop(url, init, token, proof, hops);
-        if (response.status !== 401 || !retry || !replayable(init?.body) || !access.unauthorized(key, token.accessToken)) return response;
+        if (response.status !== 401 || !retry || !replayable(init?.body) || crossedOrigin(response, url) || !access.unauthorized(key, token.accessToken)) return response;
         void response.body?.cancel().catch(() => undefined);
         const fresh = await access.token(key, signal);
         access.retried(key);
@@ -179,7 +179,7 @@ export function createFetch(access: TokenAccess): ClientFetch {
       else if (input instanceof Request && input.body !== null) spare = input.clone();
     }
     const response = await send(input, init, access.authorization(token));
-    if (response.status !== 401 || !canRetry || !access.unauthorized(key, token.accessToken)) return response;
+    if (response.status !== 401 || !canRetry || crossedOrigin(response, url) || !access.unauthorized(key, token.accessToken)) return response;
     void response.body?.cancel().catch(() => undefined);
     const fresh = await access.token(key, signal);
     access.retried(key);
@@ -189,6 +189,19 @@ export function createFetch(access: TokenAccess): ClientFetch {
   return function clientFetch(input, init) {
     return run(input, init, 0);
   };
+}
+
+/**
+ * Whether `response` came from another origin than `url` after a redirect. fetch drops `Authorization` on a cross-origin
+ * hop, and the DPoP path sends it only to an allowed origin: such a 401 goes to the caller, the token kept.
+ */
+function crossedOrigin(response: Response, url: string): boolean {
+  if (response.url === '' || response.url === url) return false;
+  try {
+    return new URL(response.url).origin !== new URL(url).origin;
+  } catch {
+    return true;
+  }
 }
 
 /** Whether `url` (known to start with `endpoint`) is the token endpoint itself, query or not. */
