@@ -103,6 +103,20 @@ function header(response: AxiosResponse, name: string): string | undefined {
   return value === undefined || value === null ? undefined : String(value);
 }
 
+/**
+ * Whether `response` came from another origin than its request after a redirect: follow-redirects sends no
+ * `Authorization` to another host, so such a 401 says nothing about the token.
+ */
+function landedElsewhere(response: AxiosResponse): boolean {
+  const landed = (response.request as { res?: { responseUrl?: unknown } } | undefined)?.res?.responseUrl;
+  if (typeof landed !== 'string') return false;
+  try {
+    return new URL(landed).origin !== new URL(fullUrl(response.config)).origin;
+  } catch {
+    return true;
+  }
+}
+
 /** The options follow-redirects hands a `beforeRedirect` hook (the next hop's). */
 interface RedirectOptions {
   href?: string;
@@ -227,7 +241,7 @@ export function attachClientCredentials(instance: AxiosInstance, client: TokenAc
         const again = nonceRetry(response, sent);
         if (again !== undefined) return again;
       }
-      const state = response.status === 401 && sent?.retry ? sent : undefined;
+      const state = response.status === 401 && sent?.retry && !landedElsewhere(response) ? sent : undefined;
       return state && access.unauthorized(state.key, state.accessToken) ? recover(response.config, state) : response;
     },
     (error: { response?: AxiosResponse; config?: InternalAxiosRequestConfig }) => {
@@ -237,7 +251,7 @@ export function attachClientCredentials(instance: AxiosInstance, client: TokenAc
         const again = nonceRetry(error.response, sent);
         if (again !== undefined) return again;
       }
-      const state = error?.response?.status === 401 && sent?.retry ? sent : undefined;
+      const state = error?.response?.status === 401 && sent?.retry && !landedElsewhere(error.response) ? sent : undefined;
       return state && access.unauthorized(state.key, state.accessToken) ? recover(config!, state) : Promise.reject(error);
     },
   );
