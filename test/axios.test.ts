@@ -6,6 +6,7 @@ import { attachClientCredentials } from '../src/adapters/axios.js';
 import { Client, InvalidOptionError } from '../src/index.js';
 import { adapterCases, adapterClient, adapterServers, type AdapterUnderTest } from './helpers/adapterCases.js';
 import { SVC_CREDENTIALS, manualClock } from './helpers/fixtures.js';
+import { startRedirectOrigins } from './helpers/redirectOrigins.js';
 
 const servers = adapterServers();
 
@@ -146,38 +147,23 @@ test('axios: the target and Authorization are checked again when the interceptor
 });
 
 test('axios: a 401 from another origin after a redirect keeps the token (follow-redirects sent it no Authorization)', async () => {
-  const { createServer } = await import('node:http');
-  const seenByOther: (string | undefined)[] = [];
-  const other = createServer((req, res) => {
-    seenByOther.push(req.headers.authorization);
-    res.writeHead(401, { 'www-authenticate': 'Bearer' }).end();
-  });
-  await new Promise<void>((resolve) => other.listen(0, '127.0.0.1', resolve));
-  const otherUrl = `http://127.0.0.1:${(other.address() as { port: number }).port}`;
-  const home = createServer((req, res) => {
-    if (req.url === '/away') res.writeHead(302, { location: `${otherUrl}/x` }).end();
-    else res.writeHead(401, { 'www-authenticate': 'Bearer error="invalid_token"' }).end();
-  });
-  await new Promise<void>((resolve) => home.listen(0, '127.0.0.1', resolve));
-  const homeUrl = `http://127.0.0.1:${(home.address() as { port: number }).port}`;
-  const client = new Client({ baseUrl: homeUrl, tokenUrl: servers.stack.op.tokenUrl, clientCredentialsAuthCredentials: SVC_CREDENTIALS });
-  const api = axios.create({ baseURL: homeUrl, validateStatus: () => true });
+  const origins = await startRedirectOrigins();
+  const client = new Client({ baseUrl: origins.homeUrl, tokenUrl: servers.stack.op.tokenUrl, clientCredentialsAuthCredentials: SVC_CREDENTIALS });
+  const api = axios.create({ baseURL: origins.homeUrl, validateStatus: () => true });
   attachClientCredentials(api, client);
   try {
-    const response = await api.get('/away');
-    assert.equal(response.status, 401);
-    assert.deepEqual(seenByOther, [undefined]);
+    assert.equal((await api.get('/away')).status, 401);
+    assert.deepEqual(origins.seenByOther, [undefined]);
     assert.equal(client.stats().unauthorizedRetries, 0);
     assert.equal(client.stats().tokenRequests, 1);
     await client.clientCredentialsAuthManager.getToken();
     assert.equal(client.stats().tokenRequests, 1, 'the token was not refused');
-    // A 401 from the origin itself is about the token: refused and replaced once.
-    assert.equal((await api.get('/denied')).status, 401);
+    // A 401 from the origin itself (here after a redirect within it) is about the token: refused and replaced once.
+    assert.equal((await api.get('/here')).status, 401);
     assert.equal(client.stats().unauthorizedRetries, 1);
     assert.equal(client.stats().tokenRequests, 2);
   } finally {
     await client.close();
-    await new Promise((resolve) => other.close(resolve));
-    await new Promise((resolve) => home.close(resolve));
+    await origins.close();
   }
 });

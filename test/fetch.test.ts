@@ -6,6 +6,7 @@ import ky from 'ky';
 import { Client, InvalidOptionError, MissingCredentialsError } from '../src/index.js';
 import { adapterCases, adapterClient, adapterServers, type AdapterResponse, type AdapterUnderTest } from './helpers/adapterCases.js';
 import { SVC_CREDENTIALS, manualClock, tokenRequestCounter } from './helpers/fixtures.js';
+import { startRedirectOrigins } from './helpers/redirectOrigins.js';
 
 const servers = adapterServers();
 
@@ -213,43 +214,24 @@ test('client.fetch resolves a relative URL against baseUrl as client.request doe
 test('client.fetch: a 401 from another origin after a redirect keeps the token (fetch sent it no Authorization)', async () => {
   // The allowed origin redirects to another origin, which answers 401 to everything. Fetch drops Authorization on a
   // cross-origin redirect, so that 401 says nothing about our token: it must not be refused, nor a new one fetched.
-  const { createServer } = await import('node:http');
-  const seenByOther: (string | undefined)[] = [];
-  const other = createServer((req, res) => {
-    seenByOther.push(req.headers.authorization);
-    res.writeHead(401, { 'www-authenticate': 'Bearer' }).end();
-  });
-  await new Promise<void>((resolve) => other.listen(0, '127.0.0.1', resolve));
-  const otherUrl = `http://127.0.0.1:${(other.address() as { port: number }).port}`;
-  const sameOrigin401: (string | undefined)[] = [];
-  const home = createServer((req, res) => {
-    if (req.url === '/away') res.writeHead(302, { location: `${otherUrl}/x` }).end();
-    else if (req.url === '/here') res.writeHead(302, { location: '/denied' }).end();
-    else {
-      sameOrigin401.push(req.headers.authorization);
-      res.writeHead(401, { 'www-authenticate': 'Bearer error="invalid_token"' }).end();
-    }
-  });
-  await new Promise<void>((resolve) => home.listen(0, '127.0.0.1', resolve));
-  const homeUrl = `http://127.0.0.1:${(home.address() as { port: number }).port}`;
-  const client = new Client({ baseUrl: homeUrl, tokenUrl: servers.stack.op.tokenUrl, clientCredentialsAuthCredentials: SVC_CREDENTIALS });
+  const origins = await startRedirectOrigins();
+  const client = new Client({ baseUrl: origins.homeUrl, tokenUrl: servers.stack.op.tokenUrl, clientCredentialsAuthCredentials: SVC_CREDENTIALS });
   try {
     const response = await client.fetch('/away');
     assert.equal(response.status, 401);
-    assert.equal(response.url, `${otherUrl}/x`);
-    assert.deepEqual(seenByOther, [undefined]);
+    assert.equal(response.url, `${origins.otherUrl}/x`);
+    assert.deepEqual(origins.seenByOther, [undefined]);
     assert.equal(client.stats().tokenRequests, 1);
     assert.equal(client.stats().unauthorizedRetries, 0);
     const first = (await client.clientCredentialsAuthManager.getToken()).accessToken;
     assert.equal(client.stats().tokenRequests, 1, 'the token was not refused');
     // A redirect within the origin keeps Authorization: that 401 is about our token, which is refused and replaced once.
     assert.equal((await client.fetch('/here')).status, 401);
-    assert.equal(sameOrigin401[0], `Bearer ${first}`);
+    assert.equal(origins.deniedAtHome[0], `Bearer ${first}`);
     assert.equal(client.stats().unauthorizedRetries, 1);
     assert.equal(client.stats().tokenRequests, 2);
   } finally {
     await client.close();
-    await new Promise((resolve) => other.close(resolve));
-    await new Promise((resolve) => home.close(resolve));
+    await origins.close();
   }
 });
