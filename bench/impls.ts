@@ -379,7 +379,8 @@ specs.push(
  */
 export const ADAPTER_PAIRS: readonly { ours: ContenderName; bare: ContenderName; peer?: ContenderName; targets?: readonly ('c1' | 'c64')[] }[] = [
   { ours: 'ours', bare: 'undici-dispatcher', targets: ['c64'] },
-  { ours: 'ours-interceptor', bare: 'agent', peer: 'undici-oidc-interceptor' },
+  // Against a plain Agent only to compare with the peer (composing costs something of itself): the target is against agent-compose.
+  { ours: 'ours-interceptor', bare: 'agent', peer: 'undici-oidc-interceptor', targets: [] },
   { ours: 'ours-interceptor', bare: 'agent-compose' },
   { ours: 'ours-fetch', bare: 'fetch', peer: 'badgateway' },
   { ours: 'ours-axios', bare: 'axios', peer: 'axios-oauth-client' },
