@@ -167,3 +167,37 @@ test('axios: a 401 from another origin after a redirect keeps the token (follow-
     await origins.close();
   }
 });
+
+test('axios: a redirect to a subdomain that is not an allowed origin gets no token', async () => {
+  // follow-redirects' rules for Authorization treat subdomains apart (its source keeps the header for a subdomain
+  // host): a guard that the token still never reaches one. One server answers for api.test and evil.api.test (by
+  // Host), both resolved to 127.0.0.1 through axios's `lookup`.
+  const { createServer } = await import('node:http');
+  const seen: { host: string | undefined; authorization: string | undefined }[] = [];
+  const server = createServer((req, res) => {
+    seen.push({ host: req.headers.host, authorization: req.headers.authorization });
+    if (req.headers.host?.startsWith('api.test') && req.url === '/away') res.writeHead(302, { location: `http://evil.${req.headers.host}/x` }).end();
+    else if (req.headers.host?.startsWith('api.test') && req.url === '/stay') res.writeHead(302, { location: '/landed' }).end();
+    else res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  const client = new Client({ baseUrl: `http://api.test:${port}`, allowInsecureHttp: true, tokenUrl: servers.stack.op.tokenUrl, clientCredentialsAuthCredentials: SVC_CREDENTIALS });
+  const lookup = (_host: string, _options: unknown, callback: (error: Error | null, address: string, family: number) => void): void => callback(null, '127.0.0.1', 4);
+  const api = axios.create({ baseURL: `http://api.test:${port}`, lookup } as Parameters<typeof axios.create>[0]);
+  attachClientCredentials(api, client);
+  try {
+    assert.equal((await api.get('/away')).status, 200);
+    const token = (await client.clientCredentialsAuthManager.getToken()).accessToken;
+    assert.deepEqual(seen, [
+      { host: `api.test:${port}`, authorization: `Bearer ${token}` },
+      { host: `evil.api.test:${port}`, authorization: undefined },
+    ]);
+    // A redirect within the allowed origin keeps the token.
+    assert.equal((await api.get('/stay')).status, 200);
+    assert.equal(seen.at(-1)!.authorization, `Bearer ${token}`);
+  } finally {
+    await client.close();
+    await new Promise((resolve) => server.close(resolve));
+  }
+});
