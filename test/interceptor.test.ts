@@ -2,10 +2,11 @@
 // setGlobalDispatcher (restored after each test), and on a dispatcher of its own.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Agent, getGlobalDispatcher, request, setGlobalDispatcher, type Dispatcher } from 'undici';
+import { Agent, getGlobalDispatcher, interceptors, request, setGlobalDispatcher, type Dispatcher } from 'undici';
 import { Client, InvalidOptionError, OAuthProviderError } from '../src/index.js';
 import { adapterCases, adapterClient, adapterServers, type AdapterUnderTest } from './helpers/adapterCases.js';
 import { SVC_CREDENTIALS, manualClock } from './helpers/fixtures.js';
+import { startRedirectOrigins } from './helpers/redirectOrigins.js';
 
 const servers = adapterServers();
 
@@ -144,5 +145,32 @@ test('interceptor: needs an allowed origin; a token failure fails the request wi
   } finally {
     await wrong.close();
     await agent.close();
+  }
+});
+
+test('interceptor: with undici\'s redirect interceptor inside it, a 401 from another origin keeps the token', async () => {
+  const origins = await startRedirectOrigins();
+  const client = new Client({ baseUrl: origins.homeUrl, tokenUrl: servers.stack.op.tokenUrl, clientCredentialsAuthCredentials: SVC_CREDENTIALS });
+  // compose() applies its arguments in order, so client.interceptor() wraps the redirect interceptor: it sees only
+  // the final answer, and undici dropped Authorization on the way to the other origin.
+  const agent = new Agent().compose(interceptors.redirect({ maxRedirections: 3 }), client.interceptor());
+  try {
+    const away = await request(`${origins.homeUrl}/away`, { dispatcher: agent });
+    await away.body.text();
+    assert.equal(away.statusCode, 401);
+    assert.deepEqual(origins.seenByOther, [undefined]);
+    assert.equal(client.stats().unauthorizedRetries, 0);
+    await client.clientCredentialsAuthManager.getToken();
+    assert.equal(client.stats().tokenRequests, 1, 'the token was not refused');
+    // A redirect within the origin keeps Authorization: that 401 is the token's, refused and retried once.
+    const here = await request(`${origins.homeUrl}/here`, { dispatcher: agent });
+    await here.body.text();
+    assert.equal(here.statusCode, 401);
+    assert.equal(client.stats().unauthorizedRetries, 1);
+    assert.equal(client.stats().tokenRequests, 2);
+  } finally {
+    await agent.close();
+    await client.close();
+    await origins.close();
   }
 });

@@ -113,6 +113,8 @@ class AuthHandler implements Handler, Controller {
   #resend: ((handler: AuthHandler) => void) | undefined;
   /** What the request was sent with, and how to recover; undefined while waiting for the first token. */
   readonly #recovery: Recovery | undefined;
+  /** The URLs of the hops so far, when undici's redirect interceptor runs inside this one (its `context.history`). */
+  #history: readonly URL[] | undefined;
 
   constructor(handler: Handler, recovery?: Recovery) {
     this.#handler = handler;
@@ -172,6 +174,7 @@ class AuthHandler implements Handler, Controller {
   // The handler the dispatcher sees.
   onRequestStart(controller: Controller, context: unknown): void {
     this.#controller = controller;
+    this.#history = (context as { history?: readonly URL[] } | undefined)?.history;
     if (this.#abortReason) {
       controller.abort(this.#abortReason);
       return;
@@ -191,11 +194,25 @@ class AuthHandler implements Handler, Controller {
       this.#swallowing = 'nonce';
       return;
     }
-    if (statusCode === 401 && this.#retry !== undefined && (recovery!.refuse?.(recovery!.token) ?? true)) {
+    if (statusCode === 401 && this.#retry !== undefined && !this.#landedElsewhere() && (recovery!.refuse?.(recovery!.token) ?? true)) {
       this.#swallowing = 'token';
       return;
     }
     this.#handler.onResponseStart?.(this, statusCode, headers, statusMessage);
+  }
+
+  /**
+   * Whether the answer came from another origin than the one the token went to, after redirects followed inside this
+   * interceptor (undici's redirect interceptor drops `Authorization` on a cross-origin hop): its 401 is not the token's.
+   */
+  #landedElsewhere(): boolean {
+    const history = this.#history;
+    if (history === undefined || history.length < 2) return false;
+    try {
+      return history[history.length - 1]!.origin !== new URL(String(this.#recovery!.opts.origin)).origin;
+    } catch {
+      return true;
+    }
   }
 
   onResponseData(controller: Controller, chunk: Buffer): void {
