@@ -163,7 +163,7 @@ export interface BenchResults {
   s7h?: OutageScenario;
   s8h?: OutageScenario;
   /** Scenarios rerun on their own (`--only … --merge`) after this run, whose figures replaced this run's. */
-  reruns?: { scenarios: string[]; date: string; command: string; durationMs: number; machine: BenchResults['machine'] }[];
+  reruns?: { scenarios: string[]; /** Only these contenders' rows were rerun (`--contenders`). */ contenders?: string[]; date: string; command: string; durationMs: number; machine: BenchResults['machine'] }[];
 }
 
 /**
@@ -254,7 +254,7 @@ export function renderMarkdown(r: BenchResults): string {
   out.push('');
   for (const x of r.reruns ?? []) {
     out.push(`${x.scenarios.join(', ')}: rerun separately by \`${x.command}\` on ${x.date.slice(0, 16).replace('T', ' ')} UTC (Node ${x.machine.node}, ` +
-      `${x.machine.cpus} CPUs; that run took ${fmt(x.durationMs / 1000, 0)} s): the ${x.scenarios.join(' and ')} figures below come from it, not from the run above.`);
+      `${x.machine.cpus} CPUs; that run took ${fmt(x.durationMs / 1000, 0)} s): the ${x.contenders ? `${x.contenders.map((n) => label(r, n)).join(', ')} rows of ${x.scenarios.join(' and ')}` : `${x.scenarios.join(' and ')} figures`} below come from it, not from the run above.`);
     out.push('');
   }
   out.push('The token endpoint and the protected API are tiny `node:http` servers (bench/servers.ts), each in its own child process on ' +

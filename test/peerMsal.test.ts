@@ -1,0 +1,71 @@
+/**
+ * What the README's comparison table says of MSAL Node (`@azure/msal-node`), shown on a real token endpoint
+ * (@node-oauth/oauth2-server on 127.0.0.1) with MSAL used as its docs teach for a daemon app: one
+ * `ConfidentialClientApplication`, `acquireTokenByClientCredential({ scopes })` before each call. MSAL is pointed at
+ * the local server through its documented extension points only (test/helpers/msalLoopback.ts: transport, nothing of
+ * MSAL's cache or expiry logic is replaced). The bench (S2, S3, S7) measures the same behaviours under load.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ConfidentialClientApplication } from '@azure/msal-node';
+import { startFaultProxy } from './helpers/faultProxy.js';
+import { msalLoopbackConfiguration } from './helpers/msalLoopback.js';
+import { startNodeOAuthServer } from './helpers/nodeoauth.js';
+
+const request = { scopes: ['api:read'] };
+
+async function withMsal(ttl: number, fn: (app: ConfidentialClientApplication, tokenRequests: () => number) => Promise<void>): Promise<void> {
+  const server = await startNodeOAuthServer({ ttl });
+  try {
+    await fn(new ConfidentialClientApplication(msalLoopbackConfiguration(server.tokenUrl, 'svc', 'svc-secret')), () => server.tokenRequests.length);
+  } finally {
+    await server.close();
+  }
+}
+
+test('MSAL Node keeps the token: two calls one after the other make one token request and get the same token', async () => {
+  await withMsal(3600, async (app, tokenRequests) => {
+    const first = await app.acquireTokenByClientCredential(request);
+    const second = await app.acquireTokenByClientCredential(request);
+    assert.ok(first?.accessToken);
+    assert.equal(second?.accessToken, first.accessToken);
+    assert.equal(tokenRequests(), 1);
+  });
+});
+
+test('MSAL Node does not reuse a token that expires within 5 minutes: with 4-minute tokens every call fetches one', async () => {
+  // MSAL treats a cached token as expired 300 s before its expiry (a fixed margin, not configurable in msal-node).
+  await withMsal(240, async (app, tokenRequests) => {
+    const first = await app.acquireTokenByClientCredential(request);
+    const second = await app.acquireTokenByClientCredential(request);
+    assert.ok(first?.accessToken && second?.accessToken);
+    assert.notEqual(second.accessToken, first.accessToken);
+    assert.equal(tokenRequests(), 2);
+  });
+});
+
+test('MSAL Node: calls that arrive together on a cold start each fetch a token (no shared fetch)', async () => {
+  await withMsal(3600, async (app, tokenRequests) => {
+    const results = await Promise.all(Array.from({ length: 5 }, () => app.acquireTokenByClientCredential(request)));
+    assert.ok(results.every((r) => r?.accessToken));
+    assert.equal(tokenRequests(), 5);
+  });
+});
+
+test('MSAL Node: after a 503 from the token endpoint it refuses to send another token request (60 s throttle)', async () => {
+  const server = await startNodeOAuthServer({ ttl: 3600 });
+  const proxy = await startFaultProxy(server.url);
+  try {
+    const tokenUrl = new URL(new URL(server.tokenUrl).pathname, proxy.url).href;
+    const app = new ConfidentialClientApplication(msalLoopbackConfiguration(tokenUrl, 'svc', 'svc-secret'));
+    proxy.inject({ kind: 'json', status: 503, body: { error: 'temporarily_unavailable' } });
+    await assert.rejects(app.acquireTokenByClientCredential(request));
+    // The endpoint is healthy again, but MSAL answers from its throttle entry without asking it.
+    await assert.rejects(app.acquireTokenByClientCredential(request));
+    assert.equal(proxy.requests, 1);
+    assert.equal(server.tokenRequests.length, 0);
+  } finally {
+    await proxy.close();
+    await server.close();
+  }
+});
