@@ -25,7 +25,7 @@
 import { keepBrokerSection, runBrokerBench } from './broker.js';
 import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { tmpdir, cpus } from 'node:os';
+import { tmpdir, cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
@@ -694,6 +694,7 @@ async function main(): Promise<void> {
     if (only.size === 1) return;
   }
   const started = Date.now();
+  const loadAtStart = loadavg()[0]!;
   const servers = await startServers();
   const results: BenchResults = {
     date: new Date().toISOString(),
@@ -756,7 +757,8 @@ async function main(): Promise<void> {
     if (picked) saved.contenders = [...saved.contenders.filter((c) => !picked.includes(c.name)), ...results.contenders.filter((c) => picked.includes(c.name))].sort((a, b) => order(a.name) - order(b.name));
     const same = (x: { contenders?: string[] }) => (x.contenders ?? []).join(',') === (picked ?? []).join(',');
     const earlier = (saved.reruns ?? []).map((x) => ({ ...x, scenarios: x.scenarios.filter((id) => !ids.includes(id) || (picked !== undefined && !same(x))) })).filter((x) => x.scenarios.length > 0);
-    saved.reruns = [...earlier, { scenarios: ids, ...(picked ? { contenders: picked } : {}), date: results.date, command: `node dist/bench/run.js ${args.join(' ')}`, durationMs: results.durationMs, machine: results.machine }];
+    const loadAverage = [round(loadAtStart, 1), round(loadavg()[0]!, 1)];
+    saved.reruns = [...earlier, { scenarios: ids, ...(picked ? { contenders: picked } : {}), date: results.date, command: `node dist/bench/run.js ${args.join(' ')}`, durationMs: results.durationMs, machine: results.machine, loadAverage }];
     saved.targets = targets(saved);
     writeFileSync(file, `${JSON.stringify(saved, null, 2)}\n`);
     writeReports(saved);

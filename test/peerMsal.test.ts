@@ -7,6 +7,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ConfidentialClientApplication } from '@azure/msal-node';
 import { startFaultProxy } from './helpers/faultProxy.js';
 import { msalLoopbackConfiguration } from './helpers/msalLoopback.js';
@@ -64,6 +65,48 @@ test('MSAL Node: after a 503 from the token endpoint it refuses to send another 
     await assert.rejects(app.acquireTokenByClientCredential(request));
     assert.equal(proxy.requests, 1);
     assert.equal(server.tokenRequests.length, 0);
+  } finally {
+    await proxy.close();
+    await server.close();
+  }
+});
+
+test('MSAL Node with `refresh_in`: a 503 at the refresh point is followed by refused calls although the cached token is good', async () => {
+  const server = await startNodeOAuthServer({ ttl: 3600 });
+  const proxy = await startFaultProxy(server.url);
+  try {
+    const tokenUrl = new URL(new URL(server.tokenUrl).pathname, proxy.url).href;
+    const app = new ConfidentialClientApplication(msalLoopbackConfiguration(tokenUrl, 'svc', 'svc-secret'));
+    // An hour-long token that the server asks to be refreshed after 1 s (`refresh_in`, an Entra extension).
+    proxy.inject({ kind: 'json', status: 200, body: { access_token: 'token-1', token_type: 'Bearer', expires_in: 3600, refresh_in: 1 } });
+    assert.equal((await app.acquireTokenByClientCredential(request))?.accessToken, 'token-1');
+    await sleep(2_200); // MSAL counts whole seconds: past `refresh_in` whatever the fraction of the first second
+    proxy.inject({ kind: 'json', status: 503, body: { error: 'temporarily_unavailable' } });
+    // The call that passes the refresh point waits for the refresh; the 503 is logged and the cached token returned.
+    assert.equal((await app.acquireTokenByClientCredential(request))?.accessToken, 'token-1');
+    // The next one tries to refresh again, meets MSAL's own 60 s throttle of that 503, and fails.
+    await assert.rejects(app.acquireTokenByClientCredential(request), { name: 'ServerError' });
+    assert.equal(proxy.requests, 2);
+  } finally {
+    await proxy.close();
+    await server.close();
+  }
+});
+
+test('MSAL Node with `refresh_in`: a refresh that cannot reach the server fails the call although the cached token is good', async () => {
+  const server = await startNodeOAuthServer({ ttl: 3600 });
+  const proxy = await startFaultProxy(server.url);
+  try {
+    const tokenUrl = new URL(new URL(server.tokenUrl).pathname, proxy.url).href;
+    const app = new ConfidentialClientApplication(msalLoopbackConfiguration(tokenUrl, 'svc', 'svc-secret'));
+    proxy.inject({ kind: 'json', status: 200, body: { access_token: 'token-1', token_type: 'Bearer', expires_in: 3600, refresh_in: 1 } });
+    assert.equal((await app.acquireTokenByClientCredential(request))?.accessToken, 'token-1');
+    await sleep(2_200);
+    proxy.inject({ kind: 'reset' });
+    await assert.rejects(app.acquireTokenByClientCredential(request), { name: 'ClientAuthError' });
+    // The next call refreshes again (the server is reachable now) and is given the cached token meanwhile.
+    assert.equal((await app.acquireTokenByClientCredential(request))?.accessToken, 'token-1');
+    assert.equal(server.tokenRequests.length, 1);
   } finally {
     await proxy.close();
     await server.close();
