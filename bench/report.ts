@@ -402,7 +402,9 @@ export function renderMarkdown(r: BenchResults): string {
     out.push('The token endpoint answers its first call with 503 `temporarily_unavailable`. One request, then the next.');
     out.push('');
     out.push('Our Client retries the 503 inside the first request (its default retry policy: backoff with full jitter); with ' +
-      '`retry: false` the first request fails and the next one fetches again. No contender caches the failure.');
+      '`retry: false` the first request fails and the next one fetches again. No peer keeps the failure except MSAL Node, ' +
+      'which, after a 5xx answer without `Retry-After`, refuses the same token request locally for 60 s: its next request ' +
+      'fails without reaching the token endpoint.');
     out.push('');
     out.push(table(['Contender', 'First request', 'Next request', 'Recovered', 'Token requests'],
       r.s4.results.map((x) => [x.variant, x.first, x.next, x.recovered ? 'yes' : '**no**', x.tokenRequests])));
@@ -478,6 +480,7 @@ export function renderMarkdown(r: BenchResults): string {
   out.push('npm run bench -- --quick      # every scenario, briefly; exits non-zero if one crashed or a correctness count is wrong');
   out.push('node dist/bench/run.js --only S1,S3          # some scenarios (results to the temp directory; --merge: into latest.json and the docs)');
   out.push('node dist/bench/run.js --only S7,S8 --merge  # the outage scenarios alone: every contender, 5 brief and 1 long run (about 6 minutes)');
+  out.push('node dist/bench/run.js --only S2,S3,S7 --contenders msal-node,msal-node-long --merge  # only these contenders\' rows');
   out.push('node dist/bench/run.js --profile             # our Client at c=64 under --cpu-prof, into the OS temp directory');
   out.push('```');
   out.push('');

@@ -15,7 +15,7 @@
  *   --only S9           the broker scenario (bench/broker.ts): `client-credentials serve` vs direct, nginx, fastify, undici.
  *   --merge             with --only: put these scenarios' results into bench/results/latest.json in place of theirs,
  *                       keep the other scenarios' figures, and regenerate docs/bench.md and docs/bench.svg.
- *   --contenders a,b    run only these contenders in S1, S2, S3, S7 and S8 (`--quick` runs only ours in S7 and S8); with
+ *   --contenders a,b    run only these contenders in S1, S2, S3, S4, S7 and S8 (`--quick` runs only ours in S7 and S8); with
  *                       --merge, only these contenders' rows of each scenario are replaced (the others keep theirs).
  *   --runs N            runs of S7 and S8 (default: 5 and 1; `--quick`: 1 and 1).
  *   --report            regenerate docs/bench.md and docs/bench.svg from bench/results/latest.json, run nothing.
@@ -338,11 +338,12 @@ async function s3(servers: Servers): Promise<NonNullable<BenchResults['s3']>> {
 
 async function s4(servers: Servers): Promise<NonNullable<BenchResults['s4']>> {
   log('S4 recovery: the token endpoint fails its first call (503 temporarily_unavailable)');
-  const runs: { name: ContenderName; label?: string; client?: Record<string, unknown> }[] = [
+  type Run = { name: ContenderName; label?: string; client?: Record<string, unknown> };
+  const runs = ([
     { name: 'ours' },
     { name: 'ours', label: 'ours, retry: false', client: { retry: false } },
     ...TOKEN_CONTENDERS.filter((s) => s.kind === 'peer' && !s.tokenTtlExtraSeconds).map((s) => ({ name: s.name })),
-  ];
+  ] satisfies Run[] as Run[]).filter((run) => !flag('contenders') || s1Contenders.includes(run.name));
   const rows: NonNullable<BenchResults['s4']>['results'] = [];
   for (const run of runs) {
     const row = await withWorker(async (worker) => {
