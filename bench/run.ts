@@ -15,7 +15,8 @@
  *   --only S9           the broker scenario (bench/broker.ts): `client-credentials serve` vs direct, nginx, fastify, undici.
  *   --merge             with --only: put these scenarios' results into bench/results/latest.json in place of theirs,
  *                       keep the other scenarios' figures, and regenerate docs/bench.md and docs/bench.svg.
- *   --contenders a,b    run only these contenders in S1, S7 and S8 (`--quick` runs only ours in S7 and S8).
+ *   --contenders a,b    run only these contenders in S1, S2, S3, S4, S7 and S8 (`--quick` runs only ours in S7 and S8); with
+ *                       --merge, only these contenders' rows of each scenario are replaced (the others keep theirs).
  *   --runs N            runs of S7 and S8 (default: 5 and 1; `--quick`: 1 and 1).
  *   --report            regenerate docs/bench.md and docs/bench.svg from bench/results/latest.json, run nothing.
  *   --profile           run our Client on the S1 load at concurrency 64 under `--cpu-prof`; writes .cpuprofile files
@@ -24,7 +25,7 @@
 import { keepBrokerSection, runBrokerBench } from './broker.js';
 import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { tmpdir, cpus } from 'node:os';
+import { tmpdir, cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
@@ -57,6 +58,8 @@ const only = onlyArg ? new Set(onlyArg.split(',').map((s) => s.trim().toUpperCas
 /** `--only … --merge`: write these scenarios' results into bench/results/latest.json and regenerate the docs. */
 const merge = args.includes('--merge') && only !== undefined && !quick;
 const s1Contenders = flag('contenders')?.split(',') ?? CONTENDERS.map((s) => s.name);
+/** S2, S3: ours and every peer, or those `--contenders` names. */
+const tokenContenders = TOKEN_CONTENDERS.filter((s) => !flag('contenders') || s1Contenders.includes(s.name));
 /** S7, S8: ours and every peer; `--quick` runs ours only (the peers' outage runs take 20 s each), `--contenders` picks. */
 const outageContenders = TOKEN_CONTENDERS.filter((s) => (flag('contenders') ? s1Contenders.includes(s.name) : !quick || s.name === 'ours'));
 if (flag('runs')) PLAN.s7.runs = PLAN.s8.runs = Number(flag('runs'));
@@ -268,7 +271,8 @@ async function s2(servers: Servers): Promise<NonNullable<BenchResults['s2']>> {
   const plan = PLAN.s2;
   log(`S2 cold herd: ${plan.requests} concurrent requests on a fresh client, token endpoint latency ${plan.latency} ms`);
   const rows: NonNullable<BenchResults['s2']>['results'] = [];
-  for (const spec of TOKEN_CONTENDERS) {
+  // Hour-long tokens here: a contender's longer-token variant would be the same run again.
+  for (const spec of tokenContenders.filter((s) => !s.tokenTtlExtraSeconds)) {
     const row = await withWorker(async (worker) => {
       await tokenServer(servers, { type: 'config', config: { ttl: 3600, latency: plan.latency, failNext: 0 } });
       await tokenServer(servers, { type: 'reset' });
@@ -315,7 +319,7 @@ function s3Row(name: ContenderName, ttl: number, r: LoadResult, tokenRequests: n
 async function s3Run(servers: Servers, name: ContenderName): Promise<S3Row> {
   const plan = PLAN.s3;
   return withWorker((worker) => withWorker(async (companion) => {
-    await tokenServer(servers, { type: 'config', config: { ttl: plan.ttl, latency: plan.latency, failNext: 0 } });
+    await tokenServer(servers, { type: 'config', config: { ttl: plan.ttl + (contender(name).tokenTtlExtraSeconds ?? 0), latency: plan.latency, failNext: 0 } });
     await servers.steadyToken.call({ type: 'config', config: { ttl: 3600, latency: plan.latency, failNext: 0 } });
     await worker.call({ type: 'init', env: servers.env, contender: name });
     await companion.call({ type: 'init', env: servers.steadyEnv, contender: 'ours' });
@@ -327,7 +331,7 @@ async function s3Run(servers: Servers, name: ContenderName): Promise<S3Row> {
     const [r, c] = await Promise.all([worker.call<LoadResult>(load), companion.call<LoadResult>(load)]);
     const stats = await tokenServer(servers, { type: 'stats' });
     const steadyStats = (await servers.steadyToken.call<{ stats: ServerStats }>({ type: 'stats' })).stats;
-    return { ...s3Row(name, plan.ttl, r, stats.requests), steady: s3Row('ours', 3600, c, steadyStats.requests) };
+    return { ...s3Row(name, plan.ttl + (contender(name).tokenTtlExtraSeconds ?? 0), r, stats.requests), steady: s3Row('ours', 3600, c, steadyStats.requests) };
   }));
 }
 
@@ -335,7 +339,7 @@ async function s3(servers: Servers): Promise<NonNullable<BenchResults['s3']>> {
   const plan = PLAN.s3;
   log(`S3 rollover: TTL ${plan.ttl} s, token latency ${plan.latency} ms, concurrency ${plan.concurrency} for ${plan.durationMs / 1000} s, each beside a steady-state companion`);
   const rows: S3Row[] = [];
-  for (const spec of TOKEN_CONTENDERS) {
+  for (const spec of tokenContenders) {
     const row = await s3Run(servers, spec.name);
     log(`  ${spec.name}: p50 ${row.p50} ms, p99 ${row.p99} ms (steady companion p99 ${row.steady!.p99} ms), ${row.slowRequests} requests ≥ ${plan.latency} ms${row.waits !== undefined ? `, ${row.waits} waits` : ''}, ${row.failures} failures, ${row.tokenRequests} token requests`);
     rows.push(row);
@@ -348,11 +352,12 @@ async function s3(servers: Servers): Promise<NonNullable<BenchResults['s3']>> {
 
 async function s4(servers: Servers): Promise<NonNullable<BenchResults['s4']>> {
   log('S4 recovery: the token endpoint fails its first call (503 temporarily_unavailable)');
-  const runs: { name: ContenderName; label?: string; client?: Record<string, unknown> }[] = [
+  type Run = { name: ContenderName; label?: string; client?: Record<string, unknown> };
+  const runs = ([
     { name: 'ours' },
     { name: 'ours', label: 'ours, retry: false', client: { retry: false } },
-    ...TOKEN_CONTENDERS.filter((s) => s.kind === 'peer').map((s) => ({ name: s.name })),
-  ];
+    ...TOKEN_CONTENDERS.filter((s) => s.kind === 'peer' && !s.tokenTtlExtraSeconds).map((s) => ({ name: s.name })),
+  ] satisfies Run[] as Run[]).filter((run) => !flag('contenders') || s1Contenders.includes(run.name));
   const rows: NonNullable<BenchResults['s4']>['results'] = [];
   for (const run of runs) {
     const row = await withWorker(async (worker) => {
@@ -480,7 +485,7 @@ type OutageScenario = NonNullable<BenchResults['s7']>;
 type OutageRow = OutageScenario['results'][number];
 
 async function outageRun(servers: Servers, name: ContenderName, shape: { fromMs: number; toMs: number; durationMs: number; hang?: boolean }, run: number): Promise<OutageRow> {
-  await tokenServer(servers, { type: 'config', config: { ttl: OUTAGE.ttl, latency: OUTAGE.tokenLatencyMs, failNext: 0, outage: { fromMs: shape.fromMs, toMs: shape.toMs, hang: shape.hang === true } } });
+  await tokenServer(servers, { type: 'config', config: { ttl: OUTAGE.ttl + (contender(name).tokenTtlExtraSeconds ?? 0), latency: OUTAGE.tokenLatencyMs, failNext: 0, outage: { fromMs: shape.fromMs, toMs: shape.toMs, hang: shape.hang === true } } });
   const worker = await startWorker();
   try {
     await worker.call({ type: 'init', env: servers.env, contender: name });
@@ -577,12 +582,14 @@ function targets(r: BenchResults): TargetResult[] {
       }
     }
   }
-  if (r.s2) {
-    const ours = r.s2.results.find((x) => x.name === 'ours')!;
+  const s2Ours = r.s2?.results.find((x) => x.name === 'ours');
+  if (r.s2 && s2Ours) {
+    const ours = s2Ours;
     out.push({ id: 'S2', target: 'exactly 1 token request', value: `${ours.tokenRequests} (${ours.ok}/${r.s2.requests} ok)`, met: ours.tokenRequests === 1 && ours.ok === r.s2.requests });
   }
-  if (r.s3) {
-    const ours = r.s3.results.find((x) => x.name === 'ours')!;
+  const s3Ours = r.s3?.results.find((x) => x.name === 'ours');
+  if (r.s3 && s3Ours) {
+    const ours = s3Ours;
     out.push({ id: 'S3', target: '0 waits after the first token', value: `${ours.waits}`, met: ours.waits === 0 });
     const ratio = round(ours.p99 / ours.steady!.p99, 2);
     out.push({ id: 'S3', target: 'p99 ≤ 1.2× steady-state p99', value: `${ours.p99} ms vs ${ours.steady!.p99} ms (${ratio}×)`, met: ratio <= 1.2 });
@@ -701,6 +708,7 @@ async function main(): Promise<void> {
     if (only.size === 1) return;
   }
   const started = Date.now();
+  const loadAtStart = loadavg()[0]!;
   const servers = await startServers();
   const results: BenchResults = {
     date: new Date().toISOString(),
@@ -749,9 +757,22 @@ async function main(): Promise<void> {
     const ids = [...only!].filter((id) => /^S[1-8]H?$/.test(id));
     const into = saved as unknown as Record<string, unknown>;
     const from = results as unknown as Record<string, unknown>;
-    for (const id of ids) if (from[id.toLowerCase()] !== undefined) into[id.toLowerCase()] = from[id.toLowerCase()];
-    const earlier = (saved.reruns ?? []).map((x) => ({ ...x, scenarios: x.scenarios.filter((id) => !ids.includes(id)) })).filter((x) => x.scenarios.length > 0);
-    saved.reruns = [...earlier, { scenarios: ids, date: results.date, command: `node dist/bench/run.js ${args.join(' ')}`, durationMs: results.durationMs, machine: results.machine }];
+    // With --contenders, only those contenders' rows are replaced; the scenario's other rows and settings stay.
+    const picked = flag('contenders') ? s1Contenders : undefined;
+    const order = (name: string) => CONTENDERS.findIndex((c) => c.name === name);
+    for (const id of ids) {
+      const key = id.toLowerCase();
+      const fresh = from[key] as { results?: { name: string; run?: number }[] } | undefined;
+      const old = into[key] as { results?: { name: string; run?: number }[] } | undefined;
+      if (fresh === undefined) continue;
+      if (!picked || !old?.results || !fresh.results || key === 's1') into[key] = fresh;
+      else old.results = [...old.results.filter((x) => !picked.includes(x.name)), ...fresh.results].sort((a, b) => (a.run ?? 0) - (b.run ?? 0) || order(a.name) - order(b.name));
+    }
+    if (picked) saved.contenders = [...saved.contenders.filter((c) => !picked.includes(c.name)), ...results.contenders.filter((c) => picked.includes(c.name))].sort((a, b) => order(a.name) - order(b.name));
+    const same = (x: { contenders?: string[] }) => (x.contenders ?? []).join(',') === (picked ?? []).join(',');
+    const earlier = (saved.reruns ?? []).map((x) => ({ ...x, scenarios: x.scenarios.filter((id) => !ids.includes(id) || (picked !== undefined && !same(x))) })).filter((x) => x.scenarios.length > 0);
+    const loadAverage = [round(loadAtStart, 1), round(loadavg()[0]!, 1)];
+    saved.reruns = [...earlier, { scenarios: ids, ...(picked ? { contenders: picked } : {}), date: results.date, command: `node dist/bench/run.js ${args.join(' ')}`, durationMs: results.durationMs, machine: results.machine, loadAverage }];
     saved.targets = targets(saved);
     writeFileSync(file, `${JSON.stringify(saved, null, 2)}\n`);
     writeReports(saved);

@@ -120,7 +120,8 @@ function startTokenServer(): ReturnType<typeof createServer> {
   const stats: ServerStats = { requests: 0, rejected: 0, times: [], outageRejected: 0 };
   let serial = 0;
   const server = createServer(async (req, res) => {
-    if (req.method !== 'POST' || req.url !== '/token') return json(res, 404, { error: 'not_found' });
+    // The path alone: MSAL Node adds `?client-request-id=…` to every token request.
+    if (req.method !== 'POST' || req.url?.split('?')[0] !== '/token') return json(res, 404, { error: 'not_found' });
     const form = new URLSearchParams(await readBody(req));
     stats.requests++;
     const now = Date.now();

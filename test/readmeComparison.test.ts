@@ -35,6 +35,7 @@ const PEERS: Record<string, string> = {
   '@badgateway/oauth2-client': '@badgateway/oauth2-client',
   'simple-oauth2': 'simple-oauth2 + fetch',
   'axios-oauth-client': 'axios + axios-oauth-client',
+  'MSAL Node': 'MSAL Node + fetch',
 };
 
 /** The README comparison row whose first cell starts with `label`, by column. */
@@ -73,4 +74,27 @@ test('S7: failed calls per run during a brief outage, as the lowest–highest of
     const expected = Math.min(...runs) === Math.max(...runs) ? String(runs[0]) : `${Math.min(...runs).toLocaleString('en-US')}–${Math.max(...runs).toLocaleString('en-US')}`;
     assert.equal(row[column], expected, column);
   }
+});
+
+test('every library in the comparison has a figure or an answer in every row', () => {
+  const table = readme.slice(readme.indexOf('### Compared with other libraries')).split('\n').filter((l) => l.startsWith('|'));
+  const header = table[0]!.split('|').slice(1, -1).map((c) => c.trim());
+  for (const column of Object.keys(PEERS)) assert.ok(header.includes(column), `README comparison has no column ${column}`);
+  for (const line of table.slice(2)) assert.doesNotMatch(line, /not measured/i, line);
+});
+
+test('MSAL Node with tokens 5 minutes longer: the figures the paragraph under the table quotes', () => {
+  const paragraph = readme.slice(readme.indexOf('### Compared with other libraries')).split('\n\n').find((p) => p.startsWith('MSAL Node'));
+  assert.ok(paragraph, 'README has no paragraph on MSAL Node under the comparison');
+  const text = paragraph.replace(/\s+/g, ' ');
+  const contender = 'MSAL Node + fetch, tokens 300 s longer';
+  const waited = /(\d[\d,]*) calls still waited/.exec(text);
+  assert.ok(waited, 'the paragraph quotes how many calls still waited');
+  assert.equal(number(waited[1]!), number(benchTable('## S3').get(contender)!['Slow (≥ token latency)']!));
+  const runs = /failed calls in (\w+) of (\w+) runs/.exec(text);
+  assert.ok(runs, 'the paragraph says in how many runs the outage failed calls');
+  const failed = benchTable('## S7').get(contender)!['Failed (per run)']!.split('/').map(number);
+  const words = ['none', 'one', 'two', 'three', 'four', 'five'];
+  assert.equal(runs[1], words[failed.filter((n) => n > 0).length]);
+  assert.equal(runs[2], words[failed.length]);
 });
