@@ -427,6 +427,7 @@ export class Client implements TokenAccessSource {
       dpop: core.dpop,
       baseUrl: this.#config.baseUrl,
       learn: (accessToken) => core.redactor.addToken(accessToken),
+      allowInsecureHttp: this.#config.allowInsecureHttp,
     });
   }
 

@@ -10,6 +10,7 @@ import type { TokenLifecycle } from '../auth/tokenLifecycle.js';
 import type { OAuthToken } from '../token.js';
 import type { DispatcherLike } from '../configuration.js';
 import { asksForNonce, type DpopSigner } from '../auth/dpop.js';
+import { assertSecureDestination } from '../http/requestGuard.js';
 
 /** The cache key of one token selection (opaque to the adapters). */
 export type AccessKey = Parameters<TokenLifecycle['peek']>[0];
@@ -35,12 +36,16 @@ export interface TokenAccessParts {
   baseUrl?: string | undefined;
   /** Learns a token before it is sent (the Client's redactor). */
   learn?: (accessToken: string) => void;
+  /** The Client's `allowInsecureHttp`: without it, no allowed origin may be plain `http:` to another machine. */
+  allowInsecureHttp?: boolean;
 }
 
 /** @internal The token machinery shared by the adapters. */
 export interface TokenAccess {
   /** Origins (normal form) that may receive the token. */
   readonly allowedOrigins: ReadonlySet<string>;
+  /** The Client's `allowInsecureHttp`. */
+  readonly allowInsecureHttp: boolean;
   /** The Client's `retryOnUnauthorized`. */
   readonly retryOnUnauthorized: boolean;
   /** The token endpoint as `origin + path` (no query), so an adapter never authenticates the token request itself. */
@@ -147,6 +152,7 @@ export function createTokenAccess(parts: TokenAccessParts): TokenAccess {
   let lastAuthorization = '';
   return {
     allowedOrigins,
+    allowInsecureHttp: parts.allowInsecureHttp ?? false,
     retryOnUnauthorized: parts.retryOnUnauthorized,
     tokenEndpoint: endpointOf(parts.tokenUrl),
     dispatcher: parts.dispatcher,
@@ -232,9 +238,13 @@ export function createTokenAccess(parts: TokenAccessParts): TokenAccess {
   };
 }
 
-/** Throws unless the Client names at least one origin that may receive its token (adapters never guess). */
+/**
+ * Throws unless the Client names at least one origin that may receive its token (adapters never guess), and, without
+ * `allowInsecureHttp`, none of them is plain `http:` to another machine (the token would cross the network in clear).
+ */
 export function requireAllowedOrigins(access: TokenAccess, adapter: string): void {
   if (access.allowedOrigins.size === 0) {
     throw new InvalidOptionError('allowedOrigins', `must name at least one origin (or set \`baseUrl\`) for ${adapter}: it sends the token to those origins only`);
   }
+  for (const origin of access.allowedOrigins) assertSecureDestination(origin, access.allowInsecureHttp);
 }
