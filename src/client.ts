@@ -369,8 +369,8 @@ export class Client implements TokenAccessSource {
 
   /**
    * Closes the Client: cancels its token fetches in flight (background refreshes included, so no retry timer keeps
-   * the process alive) and closes the connection pool it created. Afterwards a call that needs a new token rejects
-   * with `AbortError`. A clone made by `withConfiguration` that shares this Client's token cache or connections
+   * the process alive) and closes the connection pool it created. Afterwards a call that needs a new token, or that
+   * would go through the closed pool, rejects with `AbortError` (nothing is sent). A clone made by `withConfiguration` that shares this Client's token cache or connections
    * leaves them open when it is closed; closing the original ends them for every clone. Closing twice is harmless.
    */
   close(): Promise<void> {

@@ -546,6 +546,20 @@ describe('close()', () => {
     assert.equal(stack.proxy.requests, proxied, 'no token request');
   });
 
+  test('after close(), a call with a cached token rejects with ERR_ABORTED ("closed"), not a network error, in the original and in a clone sharing its connections', async () => {
+    const original = makeClient();
+    await original.get('/things');
+    const clone = original.withConfiguration({ headers: { 'x-clone': '1' } });
+    await original.close();
+    for (const client of [original, clone]) {
+      const started = Date.now();
+      const error = await rejection(() => client.get('/things'));
+      assert.ok(error instanceof AbortError, String(error));
+      assert.match(error.message, /closed/);
+      assert.ok(Date.now() - started < 1_000, 'not retried');
+    }
+  });
+
   test('regression: a failed background refresh leaves no timer behind: a script that never calls close() exits at once', async () => {
     // The child's cold fetch gets a real token (60 s); its background refresh gets a 503 asking to retry in 20 s.
     const wire = await directToken(stack.op.tokenUrl, 'svc', 'svc-secret');

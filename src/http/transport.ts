@@ -231,6 +231,9 @@ export function mapTransportError(error: unknown, req: HttpRequest): Error {
   }
   const cause = withoutCredentials(error, req);
   const code = (cause as { code?: string } | undefined)?.code;
+  if (code === 'UND_ERR_DESTROYED' || code === 'UND_ERR_CLOSED') {
+    return new AbortError(`${req.method} ${describeUrl(req.url)} was not sent: the Client is closed (its connection pool is closed)`, { cause });
+  }
   if (code && TIMEOUT_CODES.has(code)) {
     return new TimeoutError(`${req.method} ${describeUrl(req.url)} timed out after ${req.timeout ?? 0} ms`, req.timeout ?? 0, { cause });
   }
