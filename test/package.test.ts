@@ -11,7 +11,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { cp, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
@@ -69,6 +69,15 @@ test('npm pack from a tree without dist/ builds and ships dist/src, the README, 
   assert.ok(!packedPaths.some((p) => p.startsWith('dist/test/') || p.startsWith('dist/bench/')));
   // No source maps: they would point at src/*.ts, which is not shipped (and inlining the sources doubled the tarball).
   assert.deepEqual(packedPaths.filter((p) => p.endsWith('.map')), []);
+});
+
+test('no shipped file names a source map the package leaves out', async () => {
+  const installed = join(app, 'node_modules', 'oauth-client-credentials');
+  const shipped = packedPaths.filter((p) => p.endsWith('.js') || p.endsWith('.d.ts'));
+  assert.ok(shipped.length > 20);
+  const naming: string[] = [];
+  for (const file of shipped) if ((await readFile(join(installed, file), 'utf8')).includes('sourceMappingURL')) naming.push(file);
+  assert.deepEqual(naming, []);
 });
 
 test('import and require() of both entry points work in the installed package', async () => {
