@@ -33,6 +33,9 @@ const CONSUMER_OPTIONS: ts.CompilerOptions = {
   noEmit: true,
 };
 
+/** A consumer with the DOM library as well (a tsconfig without `lib`): its global `ReadableStream`, `Response`… are the DOM's. */
+const DOM_CONSUMER_OPTIONS: ts.CompilerOptions = { ...CONSUMER_OPTIONS, lib: ['lib.es2023.d.ts', 'lib.dom.d.ts', 'lib.dom.iterable.d.ts'] };
+
 /** Where a block lives as a module: inside the repository, so that `oauth-client-credentials` resolves to this package. */
 const moduleName = (block: DocBlock, ext: string): string => `${block.file.replace(/[/.]/g, '_')}_${block.line}${ext}`;
 const moduleSource = (block: DocBlock): string => `${block.given}\n${block.code}\nexport {};\n`;
@@ -41,10 +44,10 @@ const moduleSource = (block: DocBlock): string => `${block.given}\n${block.code}
 const markdownLine = (block: DocBlock, line: number): number => (line === 0 ? block.line - 1 : block.line + line);
 
 /** Type errors of `blocks`, each as `file:line: TSnnnn message`. */
-function typeErrors(blocks: readonly DocBlock[]): string[] {
+function typeErrors(blocks: readonly DocBlock[], options: ts.CompilerOptions = CONSUMER_OPTIONS): string[] {
   const dir = `${root}docs/.doc-test/`;
   const sources = new Map(blocks.map((b) => [`${dir}${moduleName(b, '.ts')}`, b]));
-  const host = ts.createCompilerHost(CONSUMER_OPTIONS);
+  const host = ts.createCompilerHost(options);
   const fileExists = host.fileExists.bind(host);
   const readFile = host.readFile.bind(host);
   const getSourceFile = host.getSourceFile.bind(host);
@@ -54,7 +57,7 @@ function typeErrors(blocks: readonly DocBlock[]): string[] {
     const block = sources.get(name);
     return block ? ts.createSourceFile(name, moduleSource(block), version, true) : getSourceFile(name, version, onError, create);
   };
-  const program = ts.createProgram([...sources.keys()], CONSUMER_OPTIONS, host);
+  const program = ts.createProgram([...sources.keys()], options, host);
   const errors: string[] = [];
   for (const [name, block] of sources) {
     const source = program.getSourceFile(name)!;
@@ -97,6 +100,11 @@ describe('the TypeScript blocks of README.md and docs/*.md', () => {
     assert.ok(blocks.length >= 20, `found ${blocks.length} blocks`);
     const errors = typeErrors(blocks.filter((b) => !b.fragment));
     assert.equal(errors.length, 0, `${errors.length} type errors in the docs:\n${errors.join('\n')}\n\n${MARKER_HELP}`);
+  });
+
+  test('each one that is not marked a fragment compiles in a strict consumer with the DOM library too', () => {
+    const errors = typeErrors(blocks.filter((b) => !b.fragment), DOM_CONSUMER_OPTIONS);
+    assert.equal(errors.length, 0, `${errors.length} type errors in the docs with lib DOM:\n${errors.join('\n')}\n\n${MARKER_HELP}`);
   });
 
   describe('the runnable ones run against oidc-provider and an API on 127.0.0.1', () => {
