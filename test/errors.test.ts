@@ -6,6 +6,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
+import fc from 'fast-check';
 import {
   ApiError,
   Client,
@@ -18,6 +19,7 @@ import {
   RetriesExhaustedError,
   type ClientConfiguration,
 } from '../src/index.js';
+import { resolveConfiguration } from '../src/configuration.js';
 import { startStack, type Stack } from './helpers/fixtures.js';
 
 let stack: Stack;
@@ -335,6 +337,28 @@ describe('invalid options fail at construction and name the option path', () => 
       assert.equal((client.toJSON() as { tokenUrl: string }).tokenUrl, `https://api.example.com${expected}`);
       await client.close();
     }
+  });
+
+  test('property: any host name followed by a path, given without its scheme, is refused with the https URL; any absolute path follows baseUrl', () => {
+    const base = 'https://api.example.com/v1';
+    fc.assert(
+      fc.property(fc.domain(), fc.option(fc.integer({ min: 1, max: 65535 }), { nil: undefined }), fc.webPath(), (domain, port, path) => {
+        const host = port === undefined ? domain : `${domain}:${port}`;
+        const value = `${host}${path.startsWith('/') || path === '' ? path : `/${path}`}`;
+        try {
+          resolveConfiguration({ baseUrl: base, tokenUrl: value, clientCredentialsAuthCredentials: credentials });
+        } catch (error) {
+          return error instanceof InvalidOptionError && error.option === 'tokenUrl' && error.message.endsWith(`did you mean \`https://${value}\`?`);
+        }
+        return false;
+      }),
+    );
+    fc.assert(
+      fc.property(fc.webPath().filter((p) => p.startsWith('/') && !p.startsWith('//')), (path) => {
+        const resolved = resolveConfiguration({ baseUrl: base, tokenUrl: path, clientCredentialsAuthCredentials: credentials });
+        return new URL(resolved.tokenUrl!).origin === 'https://api.example.com';
+      }),
+    );
   });
 
   test('a relative tokenUrl is resolved against baseUrl', async () => {

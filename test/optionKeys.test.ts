@@ -6,6 +6,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import axios from 'axios';
+import fc from 'fast-check';
 import { Client, ErrorCode, InvalidOptionError, type ClientConfiguration } from '../src/index.js';
 import { attachClientCredentials } from '../src/adapters/axios.js';
 import { CLIENT_OPTION_KEYS, CLIENT_OPTION_KINDS, editDistance, optionsOfKind, suggest } from '../src/optionKeys.js';
@@ -167,6 +168,23 @@ describe('unknown keys in the options of a call', () => {
     assert.match((await callRejection(() => client.request({ path: '/echo', params: { a: 1 } } as never))).message, /did you mean `query`\?$/);
     assert.match((await callRejection(() => client.post('/echo', { a: 1 }, { data: 'x' } as never))).message, /did you mean `json`\?$/);
     assert.equal((await callRejection(() => client.get('/echo', { colour: 'blue' } as never))).message, 'The `colour` option is not an option of a request (`client.request`, `client.get`…)');
+  });
+
+  test('property: any key outside RequestOptions is refused by its name, before any request; the known keys never are', async () => {
+    const known = new Set(['method', 'path', 'query', 'headers', 'body', 'json', 'auth', 'signal', 'timeout', 'scopes', 'resource', 'audience', 'retryOnUnauthorized', 'responseType']);
+    const before = server.requests.length;
+    await fc.assert(
+      fc.asyncProperty(fc.string({ minLength: 1, maxLength: 24 }).filter((k) => !known.has(k) && k !== '__proto__'), async (key) => {
+        try {
+          await client.get('/echo', { [key]: 'x' } as never);
+        } catch (error) {
+          return error instanceof InvalidOptionError && error.option === key;
+        }
+        return false;
+      }),
+      { numRuns: 300 },
+    );
+    assert.equal(server.requests.length, before, 'no request was sent');
   });
 
   test('`body` and `json` together are a conflict, not a silent choice', async () => {
