@@ -288,12 +288,14 @@ export function assertCallKeys(options: object, known: Readonly<Record<string, t
 }
 
 /**
- * The per-call token options (`selector`), checked: an object with the keys of {@link SELECTOR_OPTION_KEYS} only.
- * `path` names it in the error (`oauth`), `where` says whose options they are.
+ * The per-call token options (`selector`), checked: an object with the keys of {@link SELECTOR_OPTION_KEYS} only
+ * (undefined and null select nothing, as before). `path` names it in the error (`oauth`; `''` for the options object
+ * itself), `where` says whose options they are (`of client.interceptor()`).
  */
 export function assertSelectorKeys(selector: unknown, path: string, where: string): void {
-  if (typeof selector !== 'object' || selector === null || Array.isArray(selector)) {
-    throw new InvalidOptionError(path, `must be an object (${Object.keys(SELECTOR_OPTION_KEYS).map((k) => `\`${k}\``).join(', ')}), got ${Array.isArray(selector) ? 'an array' : selector === null ? 'null' : typeof selector}`);
+  if (selector === undefined || selector === null) return;
+  if (typeof selector !== 'object' || Array.isArray(selector)) {
+    throw new InvalidOptionError(path || 'options', `${path ? '' : `${where} `}must be an object (${Object.keys(SELECTOR_OPTION_KEYS).map((k) => `\`${k}\``).join(', ')}), got ${Array.isArray(selector) ? 'an array' : typeof selector}`);
   }
   assertCallKeys(selector, SELECTOR_OPTION_KEYS, where, path === '' ? '' : `${path}.`);
 }

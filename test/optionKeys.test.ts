@@ -214,6 +214,10 @@ describe('unknown keys in the options of a call', () => {
     const attach = await callRejection(() => attachClientCredentials(axios.create(), client, { scope: 'api:write' } as never));
     assert.equal(attach.message, 'The `scope` option is not an option of attachClientCredentials(); did you mean `scopes`?');
     assert.equal(typeof client.interceptor({ scopes: 'api:read', retryOnUnauthorized: false }), 'function');
+    assert.equal((await callRejection(() => client.interceptor('api:read' as never))).message, 'The `options` option of client.interceptor() must be an object (`scopes`, `resource`, `audience`, `retryOnUnauthorized`), got string');
+    // null selects nothing, as before.
+    assert.equal(typeof client.interceptor(null as never), 'function');
+    attachClientCredentials(axios.create(), client, null as never)();
   });
 
   test('axios: a request\'s `config.oauth` with an unknown key rejects before it is sent', async () => {

@@ -145,6 +145,7 @@ export function attachClientCredentials(instance: AxiosInstance, client: TokenAc
   const access: TokenAccess = client.tokenAccess();
   requireAllowedOrigins(access, 'attachClientCredentials()');
   assertSelectorKeys(options, '', 'of attachClientCredentials()');
+  options ??= {}; // a JavaScript caller's null selects nothing, like undefined
   const defaultKey = access.key(options);
   const defaultRetry = options.retryOnUnauthorized ?? access.retryOnUnauthorized;
 

@@ -255,7 +255,8 @@ class AuthHandler implements Handler, Controller {
 
 /** Builds the interceptor of `client.interceptor(options)`. Throws `InvalidOptionError` when the Client allows no origin. */
 export function createInterceptor(access: TokenAccess, options: InterceptorOptions = {}): DispatchInterceptor {
-  return interceptorOf(access, options) as DispatchInterceptor;
+  // A JavaScript caller's null selects nothing, like undefined.
+  return interceptorOf(access, options ?? {}) as DispatchInterceptor;
 }
 
 function interceptorOf(access: TokenAccess, options: InterceptorOptions): Dispatcher.DispatcherComposeInterceptor {
