@@ -519,13 +519,10 @@ export class Client implements TokenAccessSource {
 /** Marks the shared parts a clone inherits (not enumerable, not part of the public configuration). */
 const SHARED = Symbol('oauth-client-credentials.shared');
 
-/** Largest timeout Node's timers accept, in ms. */
-const MAX_TIMEOUT = MAX_TIMER_MS;
-
 /** A request's own `timeout`, checked: a bad value would otherwise end as a confusing network error, or fire at once. */
 function requestTimeout(value: unknown): number {
-  if (typeof value !== 'number' || !(value >= 0 && value <= MAX_TIMEOUT)) {
-    throw new InvalidOptionError('timeout', `of a request must be a number of milliseconds from 0 to ${MAX_TIMEOUT}, got ${typeof value === 'number' ? value : typeof value}`);
+  if (typeof value !== 'number' || !(value >= 0 && value <= MAX_TIMER_MS)) {
+    throw new InvalidOptionError('timeout', `of a request must be a number of milliseconds from 0 to ${MAX_TIMER_MS}, got ${typeof value === 'number' ? value : typeof value}`);
   }
   return value;
 }

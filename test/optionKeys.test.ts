@@ -232,6 +232,14 @@ describe('unknown keys in the options of a call', () => {
     }
   });
 
+  test('the token manager: `getToken({ scope })` and `fetchToken(params, { scope })` are refused with a suggestion', async () => {
+    const manager = client.clientCredentialsAuthManager;
+    const error = await callRejection(() => manager.getToken({ scope: 'api:write' } as never));
+    assert.equal(error.message, 'The `scope` option is not an option of the token manager (`getToken`, `fetchToken`, `updateToken`, `invalidate`); did you mean `scopes`?');
+    assert.equal((await callRejection(() => manager.fetchToken({}, { audiance: 'x' } as never))).option, 'audiance');
+    assert.equal((await manager.getToken({ scopes: undefined, signal: AbortSignal.timeout(30_000) })).accessToken, 'at-1');
+  });
+
   test('client.on: a misspelt event name (`tokenFetchd`) is refused with a suggestion; it would never fire', async () => {
     const error = await callRejection(() => client.on('tokenFetchd' as never, () => undefined));
     assert.equal(error.message, "The `on('tokenFetchd')` option names no event of the Client; did you mean `tokenFetched`?");
