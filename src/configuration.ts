@@ -2,7 +2,7 @@
  * The Client's options: their types, defaults and validation. Invalid options fail at construction
  * with an {@link InvalidOptionError} naming the option's path.
  */
-import { DEFAULTS } from './defaults.js';
+import { DEFAULTS, MAX_TIMER_MS } from './defaults.js';
 import { InvalidOptionError } from './errors.js';
 import { BasicEncodingMemory, validateClientAuth, type ClientAuthInput } from './auth/clientAuthentication.js';
 import { certificateHeader, CertificateProblem, toKeyObject } from './auth/jws.js';
@@ -82,10 +82,18 @@ export const DEFAULT_CLOSE_TIMEOUT = DEFAULTS.closeTimeout;
 /** The default user agent. */
 export const USER_AGENT = DEFAULTS.userAgent;
 
-function checkNumber(path: string, value: unknown, min: number, max = Number.MAX_SAFE_INTEGER): number | undefined {
+/**
+ * A numeric option (a number, a bigint or a numeric string), between `min` and `max`; a whole number when `integer`
+ * (counts and sizes). Undefined stays undefined (the default applies).
+ */
+function checkNumber(path: string, value: unknown, min: number, max = Number.MAX_SAFE_INTEGER, integer = false): number | undefined {
   if (value === undefined) return undefined;
   const n = toSeconds(value);
-  if (n === undefined) throw new InvalidOptionError(path, `must be a number, got ${typeof value}`);
+  if (n === undefined) {
+    if (typeof value === 'number') throw new InvalidOptionError(path, `must be a finite number, got ${value}`);
+    throw new InvalidOptionError(path, `must be a number, got ${typeof value}`);
+  }
+  if (integer && !Number.isInteger(n)) throw new InvalidOptionError(path, `must be a whole number, got ${n}`);
   if (n < min || n > max) throw new InvalidOptionError(path, `must be between ${min} and ${max}, got ${n}`);
   return n;
 }
@@ -111,6 +119,14 @@ function checkTokenStoreKey(value: unknown): string | Uint8Array | undefined {
 }
 
 function checkUrl(path: string, value: string, base?: string): string {
+  const host = schemelessHost(value);
+  if (host !== undefined) {
+    // `auth.example.com/oauth2/token` is a host without its scheme: resolved against `baseUrl` it would become a path
+    // of the API (and the client credentials would be posted to the API's host).
+    const scheme = isLoopbackName(host) ? 'http' : 'https';
+    const where = base ? 'a path under `baseUrl` (the request would go to the API\'s host)' : 'not a URL';
+    throw new InvalidOptionError(path, `has no scheme: \`${host}\` reads as a host, but without \`${scheme}://\` the value is ${where}; did you mean \`${scheme}://${value.replace(/^[^/?#@]*@/, '')}\`?`);
+  }
   try {
     const url = base ? new URL(value, base.endsWith('/') ? base : `${base}/`) : new URL(value);
     if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('protocol');
@@ -118,6 +134,28 @@ function checkUrl(path: string, value: string, base?: string): string {
   } catch {
     throw new InvalidOptionError(path, `must be an absolute http(s) URL${base ? ' or a path relative to `baseUrl`' : ''}`);
   }
+}
+
+/**
+ * The host of a URL given without its scheme (`auth.example.com/token`, `localhost:8080/token`, `10.0.0.5/token`):
+ * the first segment of a value with no `scheme://` and not starting with `/` or `.`, when it looks like a host name
+ * with a dot and a top-level label of letters, an IPv4 address, `localhost`, or a name with a port.
+ */
+function schemelessHost(value: string): string | undefined {
+  if (/^[a-z][a-z\d+.-]*:\/\//i.test(value) || value.startsWith('/') || value.startsWith('.')) return undefined;
+  const first = /^[^/?#]*/.exec(value)![0];
+  const host = first.replace(/^[^@]*@/, '');
+  if (/^(?:[a-z\d](?:[a-z\d-]*[a-z\d])?\.)+[a-z]{2,63}\.?(?::\d{1,5})?$/i.test(host)) return host;
+  if (/^\d{1,3}(?:\.\d{1,3}){3}(?::\d{1,5})?$/.test(host)) return host;
+  if (/^localhost(?::\d{1,5})?$/i.test(host)) return host;
+  if (/^[a-z\d](?:[a-z\d.-]*[a-z\d])?:\d{1,5}$/i.test(host)) return host;
+  return undefined;
+}
+
+/** Whether a host (with or without a port) is this machine, where plain http is the norm. */
+function isLoopbackName(host: string): boolean {
+  const name = host.replace(/:\d+$/, '').toLowerCase();
+  return name === 'localhost' || name.startsWith('127.');
 }
 
 /** Reads RFC 8707 resource indicators given as one string or an array of non-empty strings. */
@@ -276,8 +314,8 @@ function resolveLifetime(config: ClientConfiguration): LifetimePolicy {
 export function resolveConfiguration(config: ClientConfiguration = {}): ResolvedConfiguration {
   if (typeof config !== 'object' || config === null) throw new InvalidOptionError('configuration', 'must be an object');
   assertKnownKeys(config, CLIENT_OPTION_KEYS);
-  if (typeof config.retry === 'object' && config.retry !== null) assertKnownKeys(config.retry, RETRY_OPTION_KEYS, 'retry.');
-  if (typeof config.circuitBreaker === 'object' && config.circuitBreaker !== null) assertKnownKeys(config.circuitBreaker, CIRCUIT_BREAKER_OPTION_KEYS, 'circuitBreaker.');
+  if (typeof config.retry === 'object' && config.retry !== null && !Array.isArray(config.retry)) assertKnownKeys(config.retry, RETRY_OPTION_KEYS, 'retry.');
+  if (typeof config.circuitBreaker === 'object' && config.circuitBreaker !== null && !Array.isArray(config.circuitBreaker)) assertKnownKeys(config.circuitBreaker, CIRCUIT_BREAKER_OPTION_KEYS, 'circuitBreaker.');
   const baseUrl = config.baseUrl === undefined ? undefined : checkUrl('baseUrl', checkString('baseUrl', config.baseUrl)!).replace(/\/+$/, '');
   const tokenUrl = config.tokenUrl === undefined ? undefined : checkUrl('tokenUrl', checkString('tokenUrl', config.tokenUrl)!, baseUrl);
   const issuer = config.issuer === undefined ? undefined : checkString('issuer', config.issuer)!;
@@ -293,19 +331,28 @@ export function resolveConfiguration(config: ClientConfiguration = {}): Resolved
   if (credentials && !tokenUrl && !issuer && !credentials.provider && !credentials.presetToken) {
     throw new InvalidOptionError('tokenUrl', 'is required with clientCredentialsAuthCredentials (the token endpoint, e.g. https://auth.example.com/oauth2/token), or `issuer`');
   }
-  const timeout = checkNumber('timeout', config.timeout, 0, 2_147_483_647) ?? DEFAULTS.timeout;
+  const timeout = checkNumber('timeout', config.timeout, 0, MAX_TIMER_MS) ?? DEFAULTS.timeout;
   // Numbers given as numeric strings or bigints are stored as numbers (`cooldown: '30000'` would otherwise be
   // concatenated to the clock reading: a circuit open for ever), and a key given as undefined keeps its default.
-  const retry = config.retry === false ? { ...DEFAULT_RETRY, maxAttempts: 1 } : { ...DEFAULT_RETRY, ...(config.retry ?? {}) };
-  for (const key of Object.keys(DEFAULT_RETRY) as (keyof RetryOptions)[]) retry[key] = checkNumber(`retry.${key}`, retry[key], key === 'maxAttempts' ? 1 : 0) ?? DEFAULT_RETRY[key];
+  // `true` (like `null`) means the defaults, `false` turns it off. Every delay ends up in a timer: at most MAX_TIMER_MS.
+  const retryGiven = config.retry as unknown;
+  if (retryGiven !== undefined && retryGiven !== null && typeof retryGiven !== 'boolean' && (typeof retryGiven !== 'object' || Array.isArray(retryGiven))) {
+    throw new InvalidOptionError('retry', `must be an object of retry options, true (the defaults) or false (no retries), got ${Array.isArray(retryGiven) ? 'an array' : typeof retryGiven}`);
+  }
+  const retry = config.retry === false ? { ...DEFAULT_RETRY, maxAttempts: 1 } : { ...DEFAULT_RETRY, ...(typeof config.retry === 'object' ? config.retry : {}) };
+  for (const key of Object.keys(DEFAULT_RETRY) as (keyof RetryOptions)[]) {
+    retry[key] = (key === 'maxAttempts' ? checkNumber('retry.maxAttempts', retry.maxAttempts, 1, Number.MAX_SAFE_INTEGER, true) : checkNumber(`retry.${key}`, retry[key], 0, MAX_TIMER_MS)) ?? DEFAULT_RETRY[key];
+  }
   let circuitBreaker: CircuitBreakerOptions | undefined;
   if (config.circuitBreaker !== false) {
-    const given = config.circuitBreaker ?? {};
-    if (typeof given !== 'object' || given === null) throw new InvalidOptionError('circuitBreaker', 'must be an object or false');
+    const given = (config.circuitBreaker === true ? undefined : config.circuitBreaker) ?? {};
+    if (typeof given !== 'object' || Array.isArray(given)) {
+      throw new InvalidOptionError('circuitBreaker', `must be an object of circuit breaker options, true (the defaults) or false (no circuit breaker), got ${Array.isArray(given) ? 'an array' : typeof given}`);
+    }
     const probeName = given.maxProbeInterval === undefined && given.cooldown !== undefined ? 'cooldown' : 'maxProbeInterval';
     circuitBreaker = {
-      failureThreshold: checkNumber('circuitBreaker.failureThreshold', given.failureThreshold, 1) ?? DEFAULT_CIRCUIT_BREAKER.failureThreshold,
-      maxProbeInterval: checkNumber(`circuitBreaker.${probeName}`, given.maxProbeInterval ?? given.cooldown, 0) ?? DEFAULT_CIRCUIT_BREAKER.maxProbeInterval,
+      failureThreshold: checkNumber('circuitBreaker.failureThreshold', given.failureThreshold, 1, Number.MAX_SAFE_INTEGER, true) ?? DEFAULT_CIRCUIT_BREAKER.failureThreshold,
+      maxProbeInterval: checkNumber(`circuitBreaker.${probeName}`, given.maxProbeInterval ?? given.cooldown, 0, MAX_TIMER_MS) ?? DEFAULT_CIRCUIT_BREAKER.maxProbeInterval,
     };
   }
   const dispatcher = config.dispatcher as { request?: unknown } | undefined;
@@ -341,16 +388,16 @@ export function resolveConfiguration(config: ClientConfiguration = {}): Resolved
     tokenUrl,
     issuer,
     timeout,
-    tokenRequestTimeout: checkNumber('tokenRequestTimeout', config.tokenRequestTimeout, 1, 2_147_483_647) ?? (timeout > 0 ? timeout : DEFAULTS.tokenRequestTimeout),
-    maxTokenResponseBytes: checkNumber('maxTokenResponseBytes', config.maxTokenResponseBytes, 256) ?? DEFAULTS.maxTokenResponseBytes,
+    tokenRequestTimeout: checkNumber('tokenRequestTimeout', config.tokenRequestTimeout, 1, MAX_TIMER_MS) ?? (timeout > 0 ? timeout : DEFAULTS.tokenRequestTimeout),
+    maxTokenResponseBytes: checkNumber('maxTokenResponseBytes', config.maxTokenResponseBytes, 256, Number.MAX_SAFE_INTEGER, true) ?? DEFAULTS.maxTokenResponseBytes,
     refreshAhead: checkRefreshAhead(config.refreshAhead, config.clientCredentialsAuthCredentials, credentials?.clockSkew ?? DEFAULTS.clockSkew),
     lifetime: resolveLifetime(config),
     retry,
     circuitBreaker,
     retryOnUnauthorized: config.retryOnUnauthorized ?? DEFAULTS.retryOnUnauthorized,
-    maxCachedTokens: checkNumber('maxCachedTokens', config.maxCachedTokens, 1) ?? DEFAULTS.maxCachedTokens,
+    maxCachedTokens: checkNumber('maxCachedTokens', config.maxCachedTokens, 1, Number.MAX_SAFE_INTEGER, true) ?? DEFAULTS.maxCachedTokens,
     tokenStore: config.tokenStore,
-    tokenStoreTimeout: checkNumber('tokenStoreTimeout', config.tokenStoreTimeout, 1) ?? DEFAULTS.tokenStoreTimeout,
+    tokenStoreTimeout: checkNumber('tokenStoreTimeout', config.tokenStoreTimeout, 1, MAX_TIMER_MS) ?? DEFAULTS.tokenStoreTimeout,
     tokenStoreKey: checkTokenStoreKey(config.tokenStoreKey),
     clock,
     monotonic: clock.monotonic ? () => clock.monotonic!() : () => clock.now(),
@@ -363,7 +410,7 @@ export function resolveConfiguration(config: ClientConfiguration = {}): Resolved
     credentials,
     dpop: config.dpop,
     allowInsecureHttp,
-    maxResponseBytes: checkNumber('maxResponseBytes', config.maxResponseBytes, 1) ?? DEFAULT_MAX_RESPONSE_BYTES,
-    closeTimeout: checkNumber('closeTimeout', config.closeTimeout, 0, 2_147_483_647) ?? DEFAULT_CLOSE_TIMEOUT,
+    maxResponseBytes: checkNumber('maxResponseBytes', config.maxResponseBytes, 1, Number.MAX_SAFE_INTEGER, true) ?? DEFAULT_MAX_RESPONSE_BYTES,
+    closeTimeout: checkNumber('closeTimeout', config.closeTimeout, 0, MAX_TIMER_MS) ?? DEFAULT_CLOSE_TIMEOUT,
   };
 }

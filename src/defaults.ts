@@ -31,3 +31,9 @@ export const DEFAULTS = {
   /** `clientCredentialsAuthCredentials.clientAuthMethod`. */
   clientAuthMethod: 'client_secret_basic' as ClientAuthMethod,
 } as const;
+
+/**
+ * The longest delay Node's timers keep, in ms (2^31 − 1, about 24.8 days): a longer one fires after 1 ms with a
+ * `TimeoutOverflowWarning`. Every option that ends up in a timer is bounded by it.
+ */
+export const MAX_TIMER_MS = 2_147_483_647;

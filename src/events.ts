@@ -86,6 +86,24 @@ function channelOf(name: ClientEventName): diagnosticsChannel.Channel {
 /** The name of one {@link ClientEvents} event. */
 export type ClientEventName = keyof ClientEvents;
 
+/** Every event name of {@link ClientEvents}: `client.on` refuses any other (it would never fire). */
+export const CLIENT_EVENT_NAMES = {
+  tokenFetched: true,
+  tokenRefreshed: true,
+  refreshFailed: true,
+  tokenInvalidated: true,
+  requestRetried: true,
+  unauthorizedRetried: true,
+  circuitOpen: true,
+  circuitClosed: true,
+  tokenWait: true,
+  callbackError: true,
+  storeError: true,
+  basicEncodingLearned: true,
+  tokenRequestStart: true,
+  tokenRequestEnd: true,
+} as const satisfies Record<ClientEventName, true>;
+
 /** A listener of one event. It may be async: a throw or a rejection is reported as `callbackError`. */
 export type Listener<K extends ClientEventName> = (event: ClientEvents[K]) => void;
 

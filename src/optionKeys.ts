@@ -9,6 +9,7 @@
  */
 import type { ClientConfiguration, ClientCredentialsAuthCredentials } from './types/options.js';
 import type { CircuitBreakerOptions, RetryOptions } from './types/resilience.js';
+import type { TokenSelector } from './types/selector.js';
 import { InvalidOptionError } from './errors.js';
 
 /**
@@ -104,6 +105,17 @@ export const CIRCUIT_BREAKER_OPTION_KEYS = {
 } as const satisfies Record<keyof CircuitBreakerOptions | 'cooldown', true>;
 
 /**
+ * Every key of the per-call token options: {@link TokenSelector} and `retryOnUnauthorized` (`init.oauth` of
+ * `client.fetch`, `client.interceptor()`, `attachClientCredentials()` and axios's `config.oauth`).
+ */
+export const SELECTOR_OPTION_KEYS = {
+  scopes: true,
+  resource: true,
+  audience: true,
+  retryOnUnauthorized: true,
+} as const satisfies Record<keyof TokenSelector | 'retryOnUnauthorized', true>;
+
+/**
  * The edit distance between `a` and `b` (optimal string alignment: insertions, deletions, substitutions and
  * transpositions of neighbours each count one), ignoring case.
  */
@@ -195,6 +207,17 @@ const PEER_OPTION_NAMES: Readonly<Record<string, string>> = {
   issuerurl: 'issuer',
   discoveryendpoint: 'issuer',
   server: 'issuer',
+  ontokenupdate: `${CREDENTIALS}.oAuthOnTokenUpdate`,
+  ontoken: `${CREDENTIALS}.oAuthOnTokenUpdate`,
+  tokenprovider: `${CREDENTIALS}.oAuthTokenProvider`,
+  provider: `${CREDENTIALS}.oAuthTokenProvider`,
+  gettoken: `${CREDENTIALS}.oAuthTokenProvider`,
+  credentials: CREDENTIALS,
+  auth: CREDENTIALS,
+  retries: 'retry',
+  maxretries: 'retry',
+  retrypolicy: 'retry',
+  breaker: 'circuitBreaker',
 };
 
 const normalise = (name: string): string => name.toLowerCase().replace(/[_-]/g, '');
@@ -204,7 +227,8 @@ const normalise = (name: string): string => name.toLowerCase().replace(/[_-]/g, 
  * in (`prefix`: `''` for the Client's options, `clientCredentialsAuthCredentials.` for the credentials).
  */
 function peerMeaning(key: string, prefix: string): string | undefined {
-  const peer = PEER_OPTION_NAMES[normalise(key)];
+  const name = normalise(key);
+  const peer = Object.hasOwn(PEER_OPTION_NAMES, name) ? PEER_OPTION_NAMES[name] : undefined;
   if (peer === undefined) return undefined;
   if (prefix === '') return peer;
   return peer.startsWith(prefix) ? peer.slice(prefix.length) : undefined;
@@ -226,4 +250,52 @@ export function assertKnownKeys(options: object, known: Readonly<Record<string, 
     const where = prefix ? `of \`${prefix.replace(/\.$/, '')}\`` : 'of the Client';
     throw new InvalidOptionError(`${prefix}${key}`, `is not an option ${where}${hint ? `; did you mean \`${hint}\`?` : ''}`);
   }
+}
+
+/**
+ * Names other HTTP clients (axios, got, ky, fetch) give to the options of a call, by meaning: ours in the same object.
+ * Keys are compared without case, `_` or `-`.
+ */
+const PEER_CALL_NAMES: Readonly<Record<string, string>> = {
+  data: 'json',
+  params: 'query',
+  searchparams: 'query',
+  qs: 'query',
+  url: 'path',
+  scope: 'scopes',
+  oauth: 'scopes',
+};
+
+/**
+ * The error for a key that the options of a call (`known`, described by `where`: `of a request`) lack, with a "did you
+ * mean" when a known key is close or the key is another client's name for one of ours (`params` → `query`).
+ * Kept out of {@link assertCallKeys} so that the check itself stays small enough to inline.
+ */
+export function unknownCallOption(key: string, known: Readonly<Record<string, true>>, where: string, prefix = ''): InvalidOptionError {
+  const name = normalise(key);
+  const peer = Object.hasOwn(PEER_CALL_NAMES, name) ? PEER_CALL_NAMES[name] : undefined;
+  const hint = (peer !== undefined && Object.hasOwn(known, peer) ? peer : undefined) ?? suggest(key, Object.keys(known));
+  return new InvalidOptionError(`${prefix}${key}`, `is not an option ${where}${hint ? `; did you mean \`${hint}\`?` : ''}`);
+}
+
+/**
+ * Throws {@link InvalidOptionError} for the first key of the options of a call that `known` lacks (see
+ * {@link unknownCallOption}). On the hot path of every request: a `for…in` and one property read per key, no
+ * allocation. Inherited enumerable keys are checked too, as the call reads them like its own.
+ */
+export function assertCallKeys(options: object, known: Readonly<Record<string, true>>, where: string, prefix = ''): void {
+  for (const key in options) if (known[key] !== true) throw unknownCallOption(key, known, where, prefix);
+}
+
+/**
+ * The per-call token options (`selector`), checked: an object with the keys of {@link SELECTOR_OPTION_KEYS} only
+ * (undefined and null select nothing, as before). `path` names it in the error (`oauth`; `''` for the options object
+ * itself), `where` says whose options they are (`of client.interceptor()`).
+ */
+export function assertSelectorKeys(selector: unknown, path: string, where: string): void {
+  if (selector === undefined || selector === null) return;
+  if (typeof selector !== 'object' || Array.isArray(selector)) {
+    throw new InvalidOptionError(path || 'options', `${path ? '' : `${where} `}must be an object (${Object.keys(SELECTOR_OPTION_KEYS).map((k) => `\`${k}\``).join(', ')}), got ${Array.isArray(selector) ? 'an array' : typeof selector}`);
+  }
+  assertCallKeys(selector, SELECTOR_OPTION_KEYS, where, path === '' ? '' : `${path}.`);
 }

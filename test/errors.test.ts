@@ -6,6 +6,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
+import fc from 'fast-check';
 import {
   ApiError,
   Client,
@@ -18,6 +19,7 @@ import {
   RetriesExhaustedError,
   type ClientConfiguration,
 } from '../src/index.js';
+import { resolveConfiguration } from '../src/configuration.js';
 import { startStack, type Stack } from './helpers/fixtures.js';
 
 let stack: Stack;
@@ -227,6 +229,29 @@ describe('invalid options fail at construction and name the option path', () => 
     ['headers', { headers: { 'x-n': 1 } }],
     ['dispatcher', { dispatcher: {} }],
     ['dispatcher', { dispatcher: 'http://proxy.example:3128' }],
+    // Every option that ends up in a timer stops at Node's limit, 2^31−1 ms (a longer delay fires after 1 ms).
+    ['tokenStoreTimeout', { tokenStoreTimeout: 2 ** 31 }],
+    ['tokenStoreTimeout', { tokenStoreTimeout: Number.MAX_SAFE_INTEGER }],
+    ['retry.baseDelay', { retry: { baseDelay: 2 ** 31 } }],
+    ['retry.maxDelay', { retry: { maxDelay: 2 ** 31 } }],
+    ['retry.maxElapsed', { retry: { maxElapsed: 2 ** 31 } }],
+    ['retry.maxRetryAfter', { retry: { maxRetryAfter: 2 ** 31 } }],
+    ['circuitBreaker.maxProbeInterval', { circuitBreaker: { maxProbeInterval: 2 ** 31 } }],
+    ['circuitBreaker.cooldown', { circuitBreaker: { cooldown: 2 ** 31 } }],
+    // Counts and sizes are whole numbers.
+    ['retry.maxAttempts', { retry: { maxAttempts: 1.5 } }],
+    ['circuitBreaker.failureThreshold', { circuitBreaker: { failureThreshold: 2.5 } }],
+    ['maxCachedTokens', { maxCachedTokens: 10.5 }],
+    ['maxResponseBytes', { maxResponseBytes: 1024.5 }],
+    ['maxTokenResponseBytes', { maxTokenResponseBytes: 4096.5 }],
+    // Neither is an object of options, true or false.
+    ['retry', { retry: 'yes' }],
+    ['retry', { retry: [1] }],
+    ['circuitBreaker', { circuitBreaker: 'on' }],
+    // A host without its scheme is refused (with a suggestion), not resolved against baseUrl.
+    ['tokenUrl', { baseUrl: 'http://127.0.0.1:1/v1', tokenUrl: 'auth.example.com/oauth2/token', clientCredentialsAuthCredentials: credentials }],
+    ['tokenUrl', { baseUrl: 'http://127.0.0.1:1/v1', tokenUrl: 'localhost:8080/token', clientCredentialsAuthCredentials: credentials }],
+    ['tokenUrl', { baseUrl: 'http://127.0.0.1:1/v1', tokenUrl: '10.0.0.5/token', clientCredentialsAuthCredentials: credentials }],
   ];
   for (const [path, config] of cases) {
     test(`${path}: ${JSON.stringify(config)}`, () => {
@@ -243,6 +268,98 @@ describe('invalid options fail at construction and name the option path', () => 
       );
     });
   }
+
+  test('the largest timer values (2^31−1 ms) are accepted, and a store answering in 50 ms is not timed out by them', async () => {
+    const max = 2_147_483_647;
+    const stored = new Map<string, unknown>();
+    const slow = async <T>(value: T): Promise<T> => {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      return value;
+    };
+    const store = { get: (key: string) => slow(stored.get(key)), set: async (key: string, value: unknown) => void stored.set(key, await slow(value)), delete: async (key: string) => void stored.delete(key) };
+    const client = makeClient({}, {
+      tokenStore: store as never,
+      tokenStoreTimeout: max,
+      retry: { baseDelay: max, maxDelay: max, maxElapsed: max, maxRetryAfter: max },
+      circuitBreaker: { maxProbeInterval: max },
+      closeTimeout: max,
+    });
+    const errors: unknown[] = [];
+    client.on('storeError', (event) => errors.push(event.error));
+    assert.equal((await client.get('/things')).statusCode, 200);
+    assert.deepEqual(errors, [], 'no store operation timed out');
+    assert.equal(stored.size, 1, 'the token was stored');
+  });
+
+  test('NaN and Infinity are refused as not finite, naming the value (not "must be a number, got number")', () => {
+    const cases: [string, Record<string, unknown>, string][] = [
+      ['timeout', { timeout: Number.NaN }, 'NaN'],
+      ['maxResponseBytes', { maxResponseBytes: Number.POSITIVE_INFINITY }, 'Infinity'],
+      ['retry.maxDelay', { retry: { maxDelay: Number.NEGATIVE_INFINITY } }, '-Infinity'],
+      ['clientCredentialsAuthCredentials.clockSkew', { tokenUrl, clientCredentialsAuthCredentials: { ...credentials, clockSkew: Number.NaN } }, 'NaN'],
+    ];
+    for (const [path, config, shown] of cases) {
+      assert.throws(() => new Client(config as ClientConfiguration), (error: unknown) => {
+        assert.ok(error instanceof InvalidOptionError, String(error));
+        assert.equal(error.message, `The \`${path}\` option must be a finite number, got ${shown}`);
+        return true;
+      });
+    }
+    assert.throws(() => new Client({ timeout: 'soon' } as never), /The `timeout` option must be a number, got string$/);
+  });
+
+  test('retry: true and circuitBreaker: true both mean the defaults (false turns either off)', async () => {
+    for (const config of [{ retry: true, circuitBreaker: true }, { retry: false, circuitBreaker: false }, { retry: null, circuitBreaker: null }]) {
+      const client = makeClient({}, config as Partial<ClientConfiguration>);
+      assert.equal((await client.get('/things')).statusCode, 200);
+    }
+  });
+
+  test('a scheme-less tokenUrl is refused with the URL it probably means, before any request', async () => {
+    const api = stack.api.requests.length;
+    const error = (() => {
+      try {
+        new Client({ baseUrl: `${stack.api.url}/v1`, tokenUrl: 'auth.example.com/oauth2/token', clientCredentialsAuthCredentials: credentials });
+      } catch (e) {
+        return e as InvalidOptionError;
+      }
+      assert.fail('accepted');
+    })();
+    assert.equal(error.option, 'tokenUrl');
+    assert.match(error.message, /has no scheme: `auth\.example\.com` reads as a host.*; did you mean `https:\/\/auth\.example\.com\/oauth2\/token`\?$/);
+    assert.equal(stack.api.requests.length, api, 'nothing reached the API host');
+    // On this machine the suggestion is plain http; userinfo is never repeated.
+    assert.throws(() => new Client({ tokenUrl: 'localhost:8080/token', clientCredentialsAuthCredentials: credentials }), /did you mean `http:\/\/localhost:8080\/token`\?$/);
+    assert.throws(() => new Client({ tokenUrl: 'user:pw-secret@auth.example.com/token', clientCredentialsAuthCredentials: credentials }), (e: unknown) => e instanceof InvalidOptionError && !e.message.includes('pw-secret') && e.message.endsWith('did you mean `https://auth.example.com/token`?'));
+    // A relative path (with or without a leading slash, or a dot in a later segment) still follows baseUrl, as documented.
+    for (const [relative, expected] of [['oauth2/token', '/v1/oauth2/token'], ['./auth.example.com/token', '/v1/auth.example.com/token'], ['/oauth2/v2.0/token', '/oauth2/v2.0/token']] as const) {
+      const client = new Client({ baseUrl: 'https://api.example.com/v1', tokenUrl: relative, clientCredentialsAuthCredentials: credentials });
+      assert.equal((client.toJSON() as { tokenUrl: string }).tokenUrl, `https://api.example.com${expected}`);
+      await client.close();
+    }
+  });
+
+  test('property: any host name followed by a path, given without its scheme, is refused with the https URL; any absolute path follows baseUrl', () => {
+    const base = 'https://api.example.com/v1';
+    fc.assert(
+      fc.property(fc.domain(), fc.option(fc.integer({ min: 1, max: 65535 }), { nil: undefined }), fc.webPath(), (domain, port, path) => {
+        const host = port === undefined ? domain : `${domain}:${port}`;
+        const value = `${host}${path.startsWith('/') || path === '' ? path : `/${path}`}`;
+        try {
+          resolveConfiguration({ baseUrl: base, tokenUrl: value, clientCredentialsAuthCredentials: credentials });
+        } catch (error) {
+          return error instanceof InvalidOptionError && error.option === 'tokenUrl' && error.message.endsWith(`did you mean \`https://${value}\`?`);
+        }
+        return false;
+      }),
+    );
+    fc.assert(
+      fc.property(fc.webPath().filter((p) => p.startsWith('/') && !p.startsWith('//')), (path) => {
+        const resolved = resolveConfiguration({ baseUrl: base, tokenUrl: path, clientCredentialsAuthCredentials: credentials });
+        return new URL(resolved.tokenUrl!).origin === 'https://api.example.com';
+      }),
+    );
+  });
 
   test('a relative tokenUrl is resolved against baseUrl', async () => {
     const client = new Client({ baseUrl: stack.op.issuer, tokenUrl: '/token', clientCredentialsAuthCredentials: credentials });

@@ -414,6 +414,9 @@ describe('Client with a token store', () => {
       [{ get, set, delete: set, waitForToken: 'pubsub' }, 'tokenStore', /`waitForToken` that is not a function/],
       [{ get, set, delete: set, leaseTtl: 0 }, 'tokenStore.leaseTtl', /positive number of milliseconds/],
       [{ get, set, delete: set, leaseWait: Number.NaN }, 'tokenStore.leaseWait', /positive number of milliseconds/],
+      // Past Node's timer limit a wait would end after 1 ms.
+      [{ get, set, delete: set, leaseWait: 2 ** 31 }, 'tokenStore.leaseWait', /at most 2147483647/],
+      [{ get, set, delete: set, leaseTtl: 2 ** 31 }, 'tokenStore.leaseTtl', /at most 2147483647/],
     ];
     for (const [tokenStore, option, message] of cases) {
       assert.throws(
@@ -422,6 +425,13 @@ describe('Client with a token store', () => {
         `${option}: ${inspect(tokenStore)}`,
       );
     }
+    for (const name of ['leaseTtl', 'leaseWait', 'lockTimeout'] as const) {
+      assert.throws(() => new FileTokenStore({ path: path.join(tmpdir(), 'never-written.json'), [name]: 2 ** 31 }), (e: unknown) => e instanceof InvalidOptionError && e.option === `FileTokenStore.${name}`);
+    }
+    for (const name of ['leaseTtl', 'leaseWait'] as const) {
+      assert.throws(() => new MemoryTokenStore({ [name]: 2 ** 31 }), (e: unknown) => e instanceof InvalidOptionError && e.option === `MemoryTokenStore.${name}`);
+    }
+    assert.equal(new MemoryTokenStore({ leaseWait: 2_147_483_647 }).leaseWait, 2_147_483_647);
     // A store with only the three required methods is enough.
     const plain = makeClient({ tokenStore: { get, set, delete: set } });
     void plain.close();

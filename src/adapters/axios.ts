@@ -17,6 +17,7 @@ import type { AxiosInstance, AxiosResponse, InternalAxiosRequestConfig } from 'a
 import type { TokenSelector } from '../configuration.js';
 import type { OAuthToken } from '../token.js';
 import { requireAllowedOrigins, type AccessKey, type TokenAccess, type TokenAccessSource } from './tokenAccess.js';
+import { assertSelectorKeys, SELECTOR_OPTION_KEYS } from '../optionKeys.js';
 
 /** Per-request token options, as `config.oauth` of an axios request. */
 export interface AxiosOAuthOptions extends TokenSelector {
@@ -33,6 +34,9 @@ declare module 'axios' {
 
 /** Options of {@link attachClientCredentials}. */
 export interface AttachOptions extends AxiosOAuthOptions {}
+
+// The keys checked at run time are every key of these options (a type error here when one is added to them alone).
+SELECTOR_OPTION_KEYS satisfies Record<keyof AttachOptions, true>;
 
 /** What an authenticated request was sent with, to recover from its 401. */
 interface Sent {
@@ -140,6 +144,8 @@ function replayable(data: unknown): boolean {
 export function attachClientCredentials(instance: AxiosInstance, client: TokenAccessSource, options: AttachOptions = {}): () => void {
   const access: TokenAccess = client.tokenAccess();
   requireAllowedOrigins(access, 'attachClientCredentials()');
+  assertSelectorKeys(options, '', 'of attachClientCredentials()');
+  options ??= {}; // a JavaScript caller's null selects nothing, like undefined
   const defaultKey = access.key(options);
   const defaultRetry = options.retryOnUnauthorized ?? access.retryOnUnauthorized;
 
@@ -150,6 +156,7 @@ export function attachClientCredentials(instance: AxiosInstance, client: TokenAc
   const planFor = (config: InternalAxiosRequestConfig): Plan => {
     const selection = config.oauth;
     try {
+      if (selection !== undefined) assertSelectorKeys(selection, 'oauth', 'of `config.oauth` (axios)');
       const key = selection ? access.key(selection) : defaultKey;
       return { key, token: access.peek(key), retry: selection?.retryOnUnauthorized ?? defaultRetry };
     } catch (error) {

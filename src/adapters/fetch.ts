@@ -7,6 +7,7 @@
 import type { TokenSelector } from '../configuration.js';
 import type { OAuthToken } from '../token.js';
 import { requireAllowedOrigins, type AccessKey, type TokenAccess } from './tokenAccess.js';
+import { assertSelectorKeys, SELECTOR_OPTION_KEYS } from '../optionKeys.js';
 
 /** A `fetch` headers init. */
 type HeadersInit = NonNullable<RequestInit['headers']>;
@@ -16,6 +17,9 @@ export interface ClientFetchOptions extends TokenSelector {
   /** On a 401, drop the token, fetch a new one and retry once (when the body can be replayed). Default: the Client's `retryOnUnauthorized`. */
   retryOnUnauthorized?: boolean;
 }
+
+// The keys checked at run time are every key of these options (a type error here when one is added to them alone).
+SELECTOR_OPTION_KEYS satisfies Record<keyof ClientFetchOptions, true>;
 
 /** `RequestInit` with the Client's per-call token options. */
 export interface ClientFetchInit extends RequestInit {
@@ -150,6 +154,7 @@ export function createFetch(access: TokenAccess): ClientFetch {
       return send(input, init, undefined);
     }
     const options = init?.oauth;
+    if (options !== undefined) assertSelectorKeys(options, 'oauth', 'of `init.oauth` (client.fetch)');
     const key: AccessKey = options ? access.key(options) : access.key();
     const signal = init?.signal ?? (input instanceof Request ? input.signal : undefined);
     const token = access.peek(key) ?? (await access.token(key, signal));

@@ -14,6 +14,7 @@ import type { Dispatcher } from 'undici';
 import type { TokenSelector } from '../configuration.js';
 import type { OAuthToken } from '../token.js';
 import { requireAllowedOrigins, type AccessKey, type TokenAccess } from './tokenAccess.js';
+import { assertSelectorKeys, SELECTOR_OPTION_KEYS } from '../optionKeys.js';
 import { RuntimeUnsupportedError } from '../errors.js';
 import { undiciIsUsable } from '../http/fetchTransport.js';
 
@@ -22,6 +23,9 @@ export interface InterceptorOptions extends TokenSelector {
   /** On a 401, drop the token, fetch a new one and retry once (when the body can be replayed). Default: the Client's `retryOnUnauthorized`. */
   retryOnUnauthorized?: boolean;
 }
+
+// The keys checked at run time are every key of these options (a type error here when one is added to them alone).
+SELECTOR_OPTION_KEYS satisfies Record<keyof InterceptorOptions, true>;
 
 /**
  * An undici interceptor, `(dispatch) => dispatch`, as `Dispatcher.compose()` takes it. Typed by shape, so that the
@@ -251,7 +255,8 @@ class AuthHandler implements Handler, Controller {
 
 /** Builds the interceptor of `client.interceptor(options)`. Throws `InvalidOptionError` when the Client allows no origin. */
 export function createInterceptor(access: TokenAccess, options: InterceptorOptions = {}): DispatchInterceptor {
-  return interceptorOf(access, options) as DispatchInterceptor;
+  // A JavaScript caller's null selects nothing, like undefined.
+  return interceptorOf(access, options ?? {}) as DispatchInterceptor;
 }
 
 function interceptorOf(access: TokenAccess, options: InterceptorOptions): Dispatcher.DispatcherComposeInterceptor {
@@ -260,6 +265,7 @@ function interceptorOf(access: TokenAccess, options: InterceptorOptions): Dispat
     // Bun's `undici` is a stub: no `Dispatcher.compose`, and its global fetch ignores undici's global dispatcher.
     throw new RuntimeUnsupportedError("client.interceptor() needs undici's Dispatcher.compose, which this runtime's undici lacks (Bun's undici is a stub): use client.fetch (or the axios adapter) instead");
   }
+  assertSelectorKeys(options, '', 'of client.interceptor()');
   const key: AccessKey = access.key(options);
   const retryOnUnauthorized = options.retryOnUnauthorized ?? access.retryOnUnauthorized;
   // The token endpoint is never given a token (and never waits on one: that would wait on itself).

@@ -6,6 +6,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { AbortError, CallbackError, MissingCredentialsError } from '../errors.js';
 import { isOAuthToken, type OAuthToken, type OAuthTokenInput } from '../token.js';
 import type { TokenSelector } from '../types/selector.js';
+import { assertCallKeys } from '../optionKeys.js';
 import type { ClientCredentialsAuthManager as ManagerShape } from '../types/authManager.js';
 import type { TokenFetcher } from './tokenFetcher.js';
 import type { TokenKey } from './tokenKey.js';
@@ -59,7 +60,12 @@ function stateOf(manager: ClientCredentialsAuthManager): ManagerState {
   return states.get(manager)!;
 }
 
+/** Every key of the manager's `options`: a selection, and a `signal`. */
+const MANAGER_OPTION_KEYS = { scopes: true, resource: true, audience: true, signal: true } as const satisfies Record<keyof (TokenSelector & { signal?: AbortSignal }), true>;
+
 function keyFor(state: ManagerState, options: TokenSelector | undefined): TokenKey {
+  // A JavaScript caller's `scope` would otherwise select the configured token in silence.
+  if (options !== undefined && options !== null) assertCallKeys(options, MANAGER_OPTION_KEYS, 'of the token manager (`getToken`, `fetchToken`, `updateToken`, `invalidate`)');
   return hasSelection(options) ? state.context.keyFor(options) : state.key;
 }
 

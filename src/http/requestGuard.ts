@@ -73,6 +73,7 @@ export function checkRequestOptions(options: unknown): void {
   if (query !== undefined && (typeof query !== 'object' || query === null || Array.isArray(query))) throw new InvalidOptionError('query', `must be an object, got ${describeType(query)}`);
   assertHeaders('headers', headers, true);
   if (body !== undefined && typeof body !== 'string' && !(body instanceof Uint8Array)) throw new InvalidOptionError('body', `must be a string or a Uint8Array, got ${describeType(body)}`);
+  if (body !== undefined && o['json'] !== undefined) throw new InvalidOptionError('json', 'cannot be combined with `body`: give one of them (`json` for a value sent as JSON, `body` for a raw string or bytes)');
   if (signal !== undefined && !isAbortSignal(signal)) throw new InvalidOptionError('signal', `must be an AbortSignal, got ${describeType(signal)}`);
   optionalBoolean('auth', o['auth']);
   optionalBoolean('retryOnUnauthorized', o['retryOnUnauthorized']);

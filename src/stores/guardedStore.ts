@@ -17,6 +17,7 @@
  *   ignored, reported and removed.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
+import { MAX_TIMER_MS } from '../defaults.js';
 import { TokenStoreError } from '../errors.js';
 import type { EventHub } from '../events.js';
 import type { OAuthToken } from '../token.js';
@@ -121,7 +122,8 @@ export class GuardedStore {
       return await Promise.race([
         action(),
         new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new TokenStoreError(operation, `token store ${operation} timed out after ${timeoutMs} ms`)), timeoutMs);
+          // A sum of two bounded options may pass Node's timer limit (a longer delay would fire at once).
+          timer = setTimeout(() => reject(new TokenStoreError(operation, `token store ${operation} timed out after ${timeoutMs} ms`)), Math.min(timeoutMs, MAX_TIMER_MS));
         }),
       ]);
     } catch (error) {
@@ -303,7 +305,7 @@ export class GuardedStore {
     const cap = setTimeout(() => {
       const adopted = this.#adopted.get(key);
       if (adopted?.lease === lease) this.#dropAdopted(key, adopted);
-    }, ttlMs * 3);
+    }, Math.min(ttlMs * 3, MAX_TIMER_MS));
     renew.unref();
     cap.unref();
     this.#adopted.set(key, { lease, renew, cap });

@@ -3,6 +3,7 @@
  * and the shape check the Client runs on a store at construction.
  */
 import { InvalidOptionError } from '../errors.js';
+import { MAX_TIMER_MS } from '../defaults.js';
 import type { OAuthToken } from '../token.js';
 import { tokenFieldsProblem } from '../tokenValidation.js';
 
@@ -23,14 +24,22 @@ export function assertTokenStore(store: unknown, path: string): asserts store is
   }
   for (const name of ['leaseTtl', 'leaseWait']) {
     const value = (store as Record<string, unknown>)[name];
-    if (value !== undefined && (typeof value !== 'number' || !Number.isFinite(value) || value < 1)) throw new InvalidOptionError(`${path}.${name}`, 'must be a positive number of milliseconds');
+    if (value !== undefined && !isTimerMs(value)) throw new InvalidOptionError(`${path}.${name}`, LEASE_PROBLEM);
   }
 }
 
-/** Checks a lease option of a store constructor: a positive finite number of milliseconds, or undefined. */
+/** What a lease option must be: it ends up in a timer, so at most Node's timer limit. */
+const LEASE_PROBLEM = `must be a positive number of milliseconds, at most ${MAX_TIMER_MS} (Node's timer limit)`;
+
+/** Whether `value` is a number of milliseconds a timer keeps: 1 to {@link MAX_TIMER_MS}. */
+function isTimerMs(value: unknown): value is number {
+  return typeof value === 'number' && value >= 1 && value <= MAX_TIMER_MS;
+}
+
+/** Checks a lease option of a store constructor: 1 to 2^31−1 milliseconds (Node's timer limit), or undefined. */
 export function checkLeaseOption(path: string, value: unknown): number | undefined {
   if (value === undefined) return undefined;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 1) throw new InvalidOptionError(path, 'must be a positive number of milliseconds');
+  if (!isTimerMs(value)) throw new InvalidOptionError(path, LEASE_PROBLEM);
   return value;
 }
 

@@ -164,20 +164,24 @@ export interface ClientConfiguration {
   defaultTokenLifetime?: number;
   /** Upper bound in seconds for any token lifetime. Default 31,536,000 (one year). */
   maxTokenLifetime?: number;
-  /** Retries of the token endpoint; `false` disables them. */
-  retry?: Partial<RetryOptions> | false;
   /**
-   * Circuit breaker for the token endpoint; `false` disables it. `cooldown` is accepted as the old name of
-   * `maxProbeInterval`.
+   * Retries of the token endpoint; `false` disables them, `true` (like leaving it out) keeps the defaults. Delays in ms,
+   * at most 2^31−1 (Node's timer limit); `maxAttempts` a whole number.
    */
-  circuitBreaker?: (Partial<CircuitBreakerOptions> & { cooldown?: number }) | false;
+  retry?: Partial<RetryOptions> | boolean;
+  /**
+   * Circuit breaker for the token endpoint; `false` disables it, `true` (like leaving it out) keeps the defaults.
+   * `cooldown` is accepted as the old name of `maxProbeInterval` (ms, at most 2^31−1); `failureThreshold` is a whole
+   * number.
+   */
+  circuitBreaker?: (Partial<CircuitBreakerOptions> & { cooldown?: number }) | boolean;
   /** On a 401 from the API, drop the token, fetch a new one and retry once. Default true. */
   retryOnUnauthorized?: boolean;
   /** Most tokens cached in process (one per scope set / resource); least recently used go first. Default 1,000. */
   maxCachedTokens?: number;
   /** Where tokens are shared between processes; see `TokenStore`. Default: in process only. */
   tokenStore?: TokenStore;
-  /** Milliseconds a token store operation may take before the Client goes on without it. Default 1,000. */
+  /** Milliseconds (1 to 2^31−1) a token store operation may take before the Client goes on without it. Default 1,000. */
   tokenStoreTimeout?: number;
   /**
    * The key that authenticates this Client's entries in a shared `tokenStore` (at least 16 bytes; a random value
