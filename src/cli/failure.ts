@@ -3,7 +3,7 @@
  * server said. Built on the library's public error classes and codes only.
  */
 import { STATUS_CODES } from 'node:http';
-import { ApiError, ClientCredentialsError, ErrorCode, InvalidOptionError, OAuthProviderError, RetriesExhaustedError, TimeoutError } from '../index.js';
+import { ApiError, ClientCredentialsError, ErrorCode, InvalidOptionError, OAuthProviderError, RetriesExhaustedError, TimeoutError } from '../errors.js';
 
 /** The CLI's exit codes. Stable: scripts may test them. */
 export const ExitCode = {

@@ -4,10 +4,8 @@
  */
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { decodeJwt } from '../index.js';
-import { verifyAccessToken, type AccessTokenCheck } from '../auth/accessTokenVerification.js';
-import { createDispatcher, createTransport } from '../http/transport.js';
-import { withSystemRoots } from './settings.js';
+import { decodeJwt } from '../jwt.js';
+import type { AccessTokenCheck } from '../auth/accessTokenVerification.js';
 import type { Flags } from './args.js';
 import { CliError, ExitCode } from './failure.js';
 import { expiryPhrase, localTime, relative } from './format.js';
@@ -187,6 +185,12 @@ async function verifyChecks(token: string, flags: Flags, io: Io, nowMs: number):
   }
   const seconds = flags.timeout === undefined ? 30 : Number(flags.timeout);
   if (!Number.isFinite(seconds) || seconds <= 0) throw new CliError(`--timeout must be a positive number of seconds, got "${flags.timeout}"`);
+  // Loaded here: inspecting without --verify needs no HTTP client (undici), and starts faster without it.
+  const [{ verifyAccessToken }, { createDispatcher, createTransport }, { withSystemRoots }] = await Promise.all([
+    import('../auth/accessTokenVerification.js'),
+    import('../http/transport.js'),
+    import('./settings.js'),
+  ]);
   const dispatcher = createDispatcher(ca ? { ca: withSystemRoots(ca) } : undefined);
   try {
     return await verifyAccessToken(token, {
