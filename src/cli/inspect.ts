@@ -2,12 +2,12 @@
  * `client-credentials inspect [TOKEN|-]`: decodes a JWT's header and claims, shows the time claims as local times and
  * relative to now, and says plainly that the signature was not verified. Never prints the token itself.
  */
-import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { decodeJwt } from '../jwt.js';
 import type { AccessTokenCheck } from '../auth/accessTokenVerification.js';
 import type { Flags } from './args.js';
 import { CliError, ExitCode } from './failure.js';
+import { MAX_FILE_BYTES, readFlagFile } from './files.js';
 import { expiryPhrase, localTime, relative } from './format.js';
 import type { Io, Output } from './output.js';
 import { escapeControl, safeJson } from './terminal.js';
@@ -176,13 +176,7 @@ async function verifyChecks(token: string, flags: Flags, io: Io, nowMs: number):
   const issuer = requireIssuer(flags, io);
   const caPath = flags.ca ?? io.env['CLIENT_CREDENTIALS_CA'];
   let ca: string | undefined;
-  if (caPath) {
-    try {
-      ca = await readFile(resolve(io.cwd, caPath), 'utf8');
-    } catch (error) {
-      throw new CliError(`cannot read the CA certificate file ${caPath}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`);
-    }
-  }
+  if (caPath) ca = await readFlagFile(resolve(io.cwd, caPath), 'CA certificate', MAX_FILE_BYTES.pem);
   const seconds = flags.timeout === undefined ? 30 : Number(flags.timeout);
   if (!Number.isFinite(seconds) || seconds <= 0) throw new CliError(`--timeout must be a positive number of seconds, got "${flags.timeout}"`);
   // Loaded here: inspecting without --verify needs no HTTP client (undici), and starts faster without it.
