@@ -61,9 +61,9 @@ function clientFor(session: Session, url: string): Session['client'] {
 
 /** Runs `call`. */
 export async function callCommand(session: Session, positionals: string[], flags: Flags, io: Io, out: Output, signal: AbortSignal, context: { phase: Phase }): Promise<ExitCode> {
-  if (positionals.length !== 2) throw new CliError(`call takes a METHOD and a URL${positionals.length ? `, got ${positionals.length} argument(s)` : ''}`, 'usage: client-credentials call GET https://api.example.com/things');
+  if (positionals.length !== 2) throw new CliError(`call takes a METHOD and a URL${positionals.length ? `, got ${positionals.length} argument(s)` : ''}`, 'usage: oauth-client-credentials call GET https://api.example.com/things');
   const [methodArg, url] = positionals as [string, string];
-  if (!/^[A-Za-z]+$/.test(methodArg)) throw new CliError(`"${methodArg}" is not an HTTP method`, 'usage: client-credentials call METHOD URL');
+  if (!/^[A-Za-z]+$/.test(methodArg)) throw new CliError(`"${methodArg}" is not an HTTP method`, 'usage: oauth-client-credentials call METHOD URL');
   const method = methodArg.toUpperCase();
   const headers = parseHeaders(flags.header);
   if (headers['authorization'] !== undefined) out.warn('-H Authorization is replaced by the OAuth access token');

@@ -23,7 +23,7 @@ export function extractToken(input: string): string {
       const json = JSON.parse(text) as Record<string, unknown>;
       const token = json['accessToken'] ?? json['access_token'];
       if (typeof token === 'string') text = token;
-      else throw new CliError('the JSON given has no accessToken or access_token', 'give the token itself, or the output of `client-credentials token --json`');
+      else throw new CliError('the JSON given has no accessToken or access_token', 'give the token itself, or the output of `oauth-client-credentials token --json`');
     } catch (error) {
       if (error instanceof CliError) throw error;
       throw new CliError('the input starts with { but is not valid JSON');
@@ -56,11 +56,11 @@ function table(out: Output, entries: [string, string][]): string {
 
 /** Runs `inspect`. */
 export async function inspectCommand(positionals: string[], flags: Flags, io: Io, out: Output, nowMs = Date.now()): Promise<ExitCode> {
-  if (positionals.length > 1) throw new CliError('inspect takes one token', 'usage: client-credentials inspect [TOKEN|-]');
+  if (positionals.length > 1) throw new CliError('inspect takes one token', 'usage: oauth-client-credentials inspect [TOKEN|-]');
   const arg = positionals[0];
   let input: string;
   if (arg === undefined || arg === '-') {
-    if (arg === undefined && io.stdinIsTTY) throw new CliError('no token given', 'usage: client-credentials inspect TOKEN, or pipe one in: client-credentials token | client-credentials inspect -');
+    if (arg === undefined && io.stdinIsTTY) throw new CliError('no token given', 'usage: oauth-client-credentials inspect TOKEN, or pipe one in: oauth-client-credentials token | oauth-client-credentials inspect -');
     input = await io.readStdin();
   } else {
     input = arg;

@@ -47,7 +47,7 @@ function report(out: Output, error: unknown, phase: Phase, command: string | und
   out.error(failure.cause);
   if (failure.hint) out.detail('hint', failure.hint);
   if (failure.serverSaid) out.detail('server said', failure.serverSaid);
-  if (failure.exitCode === ExitCode.Usage && !failure.hint && command) out.detail('help', `client-credentials help ${command}`);
+  if (failure.exitCode === ExitCode.Usage && !failure.hint && command) out.detail('help', `oauth-client-credentials help ${command}`);
   return failure.exitCode;
 }
 
@@ -78,7 +78,7 @@ export async function run(argv: readonly string[], io: Io, signal: AbortSignal =
   }
   if (command === undefined) {
     out.plainErr(usageText());
-    return report(out, new CliError('no command given', 'try: client-credentials token --help'), 'token', undefined);
+    return report(out, new CliError('no command given', 'try: oauth-client-credentials token --help'), 'token', undefined);
   }
 
   const context: { phase: Phase } = { phase: 'token' };
@@ -87,7 +87,7 @@ export async function run(argv: readonly string[], io: Io, signal: AbortSignal =
   try {
     if (command === 'inspect') return await (await import('./inspect.js')).inspectCommand(positionals, flags, io, out);
     if (command === 'serve') return await (await import('./serve.js')).serveCommand(positionals, flags, io, out, signal, version());
-    if (command === 'token' && positionals.length > 0) throw new CliError(`token takes no arguments, got "${positionals[0]}"`, 'usage: client-credentials token [--json] [--no-cache]');
+    if (command === 'token' && positionals.length > 0) throw new CliError(`token takes no arguments, got "${positionals[0]}"`, 'usage: oauth-client-credentials token [--json] [--no-cache]');
     if (flags['client-secret-stdin'] && (flags.data === '@-' || flags.json === '@-')) {
       throw new CliError(`--${flags.data === '@-' ? 'data' : 'json'} @- and --client-secret-stdin both want standard input`, 'read the secret from --client-secret-file instead');
     }
