@@ -47,9 +47,11 @@ export function shortenToken(token: string): string {
 
 /**
  * Spawns the built CLI against `tokenUrl` and `baseUrl`: `token` twice (the second from the file cache),
- * `token --json | inspect -`, and `call GET /things`, printing each command and its output.
+ * `token --json | inspect -`, `call GET /things` and a call answered 404, then prints each command and its output
+ * through `print`, in that order (line by line; the caller may keep the lines and show them later). After the first
+ * `token`, the cache commands and the calls run side by side, each lane in order.
  */
-export async function runCliDemo(options: CliDemoOptions): Promise<void> {
+export async function runCliDemo(options: CliDemoOptions, print: (line: string) => void = console.log): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'client-credentials-cli-demo-'));
   const secretFile = join(dir, 'client-secret');
   await writeFile(secretFile, options.clientSecret, { mode: 0o600 });
@@ -71,39 +73,47 @@ export async function runCliDemo(options: CliDemoOptions): Promise<void> {
     return out;
   };
   const show = (text: string) => {
-    for (const line of scrub(text).trimEnd().split('\n')) console.log(`     ${line}`);
+    for (const line of scrub(text).trimEnd().split('\n')) print(`     ${line}`);
   };
   try {
-    console.log(`   $ export CLIENT_CREDENTIALS_TOKEN_URL=${options.tokenUrl} CLIENT_CREDENTIALS_BASE_URL=${options.baseUrl}`);
-    console.log(`   $ export O_AUTH_CLIENT_ID=${options.clientId} CLIENT_CREDENTIALS_CLIENT_SECRET_FILE=./client-secret CLIENT_CREDENTIALS_SCOPE=api:read`);
+    print(`   $ export CLIENT_CREDENTIALS_TOKEN_URL=${options.tokenUrl} CLIENT_CREDENTIALS_BASE_URL=${options.baseUrl}`);
+    print(`   $ export O_AUTH_CLIENT_ID=${options.clientId} CLIENT_CREDENTIALS_CLIENT_SECRET_FILE=./client-secret CLIENT_CREDENTIALS_SCOPE=api:read`);
 
     const first = await runCli(['token'], env);
+    // The rest in two lanes (the cache, then the API), each in order; printed below in the order of the commands.
+    const [[second, json, inspect], [call, missing]] = await Promise.all([
+      (async () => {
+        const cachedRun = await runCli(['token', '--verbose'], env);
+        const jsonRun = await runCli(['token', '--json'], env);
+        return [cachedRun, jsonRun, await runCli(['inspect', '-'], env, jsonRun.stdout)] as const;
+      })(),
+      (async () => {
+        const callRun = await runCli(['call', 'GET', '/things', '-i'], env);
+        return [callRun, await runCli(['call', 'GET', '/status/404'], env)] as const;
+      })(),
+    ]);
     tokens.add(first.stdout.trim());
-    console.log(`   $ npx oauth-client-credentials token                  # exit ${first.code}, ${first.ms} ms: fetched`);
-    show(first.stdout + first.stderr);
-
-    const second = await runCli(['token', '--verbose'], env);
     tokens.add(second.stdout.trim());
-    const cached = second.stdout.trim() === first.stdout.trim();
-    console.log(`   $ npx oauth-client-credentials token --verbose        # exit ${second.code}, ${second.ms} ms: ${cached ? 'the same token, from the file cache, no request' : 'a new token'}`);
-    show(second.stdout + second.stderr.split('\n').filter((line) => line.includes('cache: ')).join('\n'));
-
-    const json = await runCli(['token', '--json'], env);
     try {
       tokens.add((JSON.parse(json.stdout) as { accessToken: string }).accessToken);
     } catch {
       // shown as it is below
     }
-    const inspect = await runCli(['inspect', '-'], env, json.stdout);
-    console.log(`   $ npx oauth-client-credentials token --json | npx oauth-client-credentials inspect -   # exit ${inspect.code}`);
+
+    print(`   $ npx oauth-client-credentials token                  # exit ${first.code}, ${first.ms} ms: fetched`);
+    show(first.stdout + first.stderr);
+
+    const cached = second.stdout.trim() === first.stdout.trim();
+    print(`   $ npx oauth-client-credentials token --verbose        # exit ${second.code}, ${second.ms} ms: ${cached ? 'the same token, from the file cache, no request' : 'a new token'}`);
+    show(second.stdout + second.stderr.split('\n').filter((line) => line.includes('cache: ')).join('\n'));
+
+    print(`   $ npx oauth-client-credentials token --json | npx oauth-client-credentials inspect -   # exit ${inspect.code}`);
     show(inspect.stdout + inspect.stderr);
 
-    const call = await runCli(['call', 'GET', '/things', '-i'], env);
-    console.log(`   $ npx oauth-client-credentials call GET /things -i    # exit ${call.code}, ${call.ms} ms`);
+    print(`   $ npx oauth-client-credentials call GET /things -i    # exit ${call.code}, ${call.ms} ms`);
     show(call.stdout + call.stderr);
 
-    const missing = await runCli(['call', 'GET', '/status/404'], env);
-    console.log(`   $ npx oauth-client-credentials call GET /status/404   # exit ${missing.code}`);
+    print(`   $ npx oauth-client-credentials call GET /status/404   # exit ${missing.code}`);
     show(missing.stdout + (missing.stdout.endsWith('\n') ? '' : '\n') + missing.stderr);
   } finally {
     await rm(dir, { recursive: true, force: true });

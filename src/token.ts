@@ -8,7 +8,7 @@ import { decodeJwtPayload } from './jwt.js';
 import { tokenFieldsProblem } from './tokenValidation.js';
 
 export type { OAuthToken, OAuthTokenInput, TokenResponseWire, LifetimePolicy, JsonValue } from './types/token.js';
-import type { OAuthToken, OAuthTokenInput, TokenResponseWire, LifetimePolicy, JsonValue } from './types/token.js';
+import type { OAuthToken, TokenResponseWire, LifetimePolicy, JsonValue } from './types/token.js';
 
 /** Most bytes of JSON kept in {@link OAuthToken.extra}; members that would pass it are dropped. */
 export const MAX_EXTRA_BYTES = 16_384;

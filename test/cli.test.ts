@@ -163,9 +163,9 @@ test('help, --help and --version print to stdout and exit 0', async () => {
 
   const tokenHelp = await cli(['token', '--help'], { bare: true });
   assert.equal(tokenHelp.code, 0);
-  assert.match(tokenHelp.stdout, /Usage: client-credentials token/);
+  assert.match(tokenHelp.stdout, /Usage: oauth-client-credentials token/);
   const callHelp = await cli(['help', 'call'], { bare: true });
-  assert.match(callHelp.stdout, /Usage: client-credentials call METHOD URL/);
+  assert.match(callHelp.stdout, /Usage: oauth-client-credentials call METHOD URL/);
   assert.match(callHelp.stdout, /-H, --header/);
 });
 

@@ -81,6 +81,19 @@ test('no doc, demo or help text tells anyone to run `npx client-credentials` (a 
   assert.ok(/npx oauth-client-credentials/.test(readFileSync(`${root}examples/cli-demo.ts`, 'utf8')), 'the demo prints commands one can paste');
 });
 
+/** `client-credentials token`, `client-credentials help …` with no `oauth-` before: the command under a name the docs do not use. */
+const BARE_COMMAND = /(?<![\w/.-])client-credentials (help|token|call|inspect|serve)\b/;
+
+test('help texts name the command as installed by the package: `oauth-client-credentials …`', () => {
+  const pkg = JSON.parse(readFileSync(fileURLToPath(new URL('../../package.json', import.meta.url)), 'utf8')) as { name: string; bin: Record<string, string> };
+  assert.ok(pkg.bin[pkg.name], `package.json has a bin named ${pkg.name}`);
+  for (const topic of [undefined, ...Object.keys(COMMANDS).filter((c) => c !== 'help')]) {
+    const text = helpText(topic)!;
+    assert.doesNotMatch(text, BARE_COMMAND, `help ${topic ?? ''}`);
+    assert.ok(text.includes(`${pkg.name} `), `help ${topic ?? ''} names ${pkg.name}`);
+  }
+});
+
 describe('CLI messages', () => {
   let stack: Stack;
   before(async () => {
@@ -127,5 +140,14 @@ describe('CLI messages', () => {
     assert.match(run.stderr, /the token endpoint answered 404 Not Found: the token URL is probably wrong/);
     assert.match(run.stderr, /hint: check --token-url/);
     assert.doesNotMatch(run.stderr, /refused/);
+  });
+
+  test('hints name the command `oauth-client-credentials …`', async () => {
+    const runs = await Promise.all([['nope'], ['--client-id', 'svc'], ['token', '--retry', '1'], ['token', 'extra'], ['inspect', 'a', 'b'], []].map((args) => cli(args)));
+    for (const run of runs) {
+      assert.equal(run.code, 2, run.stderr);
+      assert.match(run.stderr, /oauth-client-credentials (help|token|call|inspect)/);
+      assert.doesNotMatch(run.stderr, BARE_COMMAND);
+    }
   });
 });

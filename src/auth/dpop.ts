@@ -7,7 +7,7 @@
  *
  * One key per Client, shared by its clones and its token cache; `iat` is read from the Client's clock.
  */
-import { createHash, createPublicKey, generateKeyPairSync, randomUUID, type JsonWebKey, type KeyObject } from 'node:crypto';
+import { createHash, createPublicKey, generateKeyPairSync, randomUUID, type KeyObject } from 'node:crypto';
 import { InvalidOptionError } from '../errors.js';
 import type { HttpRequest, HttpResponse, Transport } from '../http/transport.js';
 import type { KeyObjectLike, PrivateKeyAlgorithm } from '../types/keys.js';

@@ -166,7 +166,7 @@ export function parseCommandLine(argv: readonly string[]): ParsedArgs {
   const at = commandIndex(argv);
   const word = at >= 0 ? argv[at]! : undefined;
   if (word !== undefined && !(word in COMMANDS)) {
-    throw new CliError(`unknown command '${word}'`, 'the commands are token, call, inspect, serve and help; see `client-credentials help`');
+    throw new CliError(`unknown command '${word}'`, 'the commands are token, call, inspect, serve and help; see `oauth-client-credentials help`');
   }
   const command = word as CommandName | undefined;
   const rest = joinNegativeValues(at >= 0 ? [...argv.slice(0, at), ...argv.slice(at + 1)] : [...argv]);
@@ -178,16 +178,16 @@ export function parseCommandLine(argv: readonly string[]): ParsedArgs {
     const unknown = /^Unknown option '(--?[^']+)'/.exec((error as Error).message)?.[1];
     if (unknown !== undefined && command === undefined && commandsWith(unknown).length > 0) {
       // `client-credentials --client-id x` (the command forgotten): the option exists, the command is missing.
-      throw new CliError(`no command given (${unknown} is an option of ${commandsWith(unknown).join(', ')})`, 'put a command first, e.g. `client-credentials token ' + unknown + ' …`; see `client-credentials help`');
+      throw new CliError(`no command given (${unknown} is an option of ${commandsWith(unknown).join(', ')})`, 'put a command first, e.g. `oauth-client-credentials token ' + unknown + ' …`; see `oauth-client-credentials help`');
     }
     if (unknown !== undefined) {
       const names = Object.entries(options as OptionSpec).flatMap(([name, o]) => [`--${name}`, ...(o.short ? [`-${o.short}`] : [])]);
       const close = unknown.startsWith('--') ? suggest(unknown, names.filter((n) => n.startsWith('--'))) : undefined;
       const where = command && command !== 'help' ? ` ${command}` : '';
-      throw new CliError(`unknown option '${unknown}'${command && command !== 'help' ? ` for ${command}` : ''}`, close ? `did you mean ${close}? (see \`client-credentials help${where}\`)` : `see \`client-credentials help${where}\``);
+      throw new CliError(`unknown option '${unknown}'${command && command !== 'help' ? ` for ${command}` : ''}`, close ? `did you mean ${close}? (see \`oauth-client-credentials help${where}\`)` : `see \`oauth-client-credentials help${where}\``);
     }
     const message = (error as Error).message.split('\n')[0]!.replace(/\. To specify a positional argument starting with a '-'.*$/, '');
-    throw new CliError(lowerFirst(message), `see \`client-credentials help${command && command !== 'help' ? ` ${command}` : ''}\``);
+    throw new CliError(lowerFirst(message), `see \`oauth-client-credentials help${command && command !== 'help' ? ` ${command}` : ''}\``);
   }
   return { command, positionals: parsed.positionals, flags: parsed.values as Flags };
 }

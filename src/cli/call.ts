@@ -3,11 +3,11 @@
  * status line and headers before it. A 401 goes through the library's recovery (new token, one retry). Any secret or
  * token the response echoes back is shown as `[redacted]`.
  */
-import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { ApiError, type ApiResponse } from '../index.js';
 import type { Flags } from './args.js';
 import { CliError, ExitCode, jsonSyntaxProblem, statusLine, type Phase } from './failure.js';
+import { MAX_FILE_BYTES, readSmallRegularFile } from './files.js';
 import type { Io, Output } from './output.js';
 import type { Session } from './session.js';
 
@@ -31,9 +31,10 @@ async function bodyText(value: string, flag: string, io: Io): Promise<string> {
   const source = value.slice(1);
   if (source === '-') return io.readStdin();
   try {
-    return await readFile(resolve(io.cwd, source), 'utf8');
+    return await readSmallRegularFile(resolve(io.cwd, source), MAX_FILE_BYTES.body);
   } catch (error) {
-    throw new CliError(`cannot read ${flag} file ${source}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`);
+    const reason = error instanceof CliError ? error.message : (error as NodeJS.ErrnoException).code ?? 'error';
+    throw new CliError(`cannot read ${flag} file ${source}: ${reason}`, `to send what a command writes, pipe it in with ${flag} @-`);
   }
 }
 
@@ -60,9 +61,9 @@ function clientFor(session: Session, url: string): Session['client'] {
 
 /** Runs `call`. */
 export async function callCommand(session: Session, positionals: string[], flags: Flags, io: Io, out: Output, signal: AbortSignal, context: { phase: Phase }): Promise<ExitCode> {
-  if (positionals.length !== 2) throw new CliError(`call takes a METHOD and a URL${positionals.length ? `, got ${positionals.length} argument(s)` : ''}`, 'usage: client-credentials call GET https://api.example.com/things');
+  if (positionals.length !== 2) throw new CliError(`call takes a METHOD and a URL${positionals.length ? `, got ${positionals.length} argument(s)` : ''}`, 'usage: oauth-client-credentials call GET https://api.example.com/things');
   const [methodArg, url] = positionals as [string, string];
-  if (!/^[A-Za-z]+$/.test(methodArg)) throw new CliError(`"${methodArg}" is not an HTTP method`, 'usage: client-credentials call METHOD URL');
+  if (!/^[A-Za-z]+$/.test(methodArg)) throw new CliError(`"${methodArg}" is not an HTTP method`, 'usage: oauth-client-credentials call METHOD URL');
   const method = methodArg.toUpperCase();
   const headers = parseHeaders(flags.header);
   if (headers['authorization'] !== undefined) out.warn('-H Authorization is replaced by the OAuth access token');

@@ -3,7 +3,7 @@
  * server said. Built on the library's public error classes and codes only.
  */
 import { STATUS_CODES } from 'node:http';
-import { ApiError, ClientCredentialsError, ErrorCode, InvalidOptionError, OAuthProviderError, RetriesExhaustedError, TimeoutError } from '../index.js';
+import { ApiError, ClientCredentialsError, ErrorCode, InvalidOptionError, OAuthProviderError, RetriesExhaustedError, TimeoutError } from '../errors.js';
 
 /** The CLI's exit codes. Stable: scripts may test them. */
 export const ExitCode = {
@@ -163,7 +163,7 @@ function describe(error: unknown, phase: Phase): FailureReport {
     return { exitCode: ExitCode.Interrupted, cause: 'interrupted' };
   }
   if (error instanceof ClientCredentialsError && error.code === ErrorCode.MissingCredentials) {
-    return { exitCode: ExitCode.Usage, cause: 'no client credentials are configured', hint: 'set --client-id and a client secret (see `client-credentials help`)' };
+    return { exitCode: ExitCode.Usage, cause: 'no client credentials are configured', hint: 'set --client-id and a client secret (see `oauth-client-credentials help`)' };
   }
 
   const root = rootCause(error);
@@ -201,7 +201,7 @@ function describe(error: unknown, phase: Phase): FailureReport {
     return {
       exitCode: ExitCode.Auth,
       cause: `the authorization server refused the token request (${statusLine(root.statusCode)} ${root.error})${attempts}`,
-      hint: PROVIDER_HINTS[root.error] ?? 'check the client registration and the settings (see `client-credentials help`)',
+      hint: PROVIDER_HINTS[root.error] ?? 'check the client registration and the settings (see `oauth-client-credentials help`)',
       serverSaid: said,
     };
   }
@@ -239,7 +239,7 @@ function describe(error: unknown, phase: Phase): FailureReport {
     return { exitCode: ExitCode.Auth, cause: root.message, hint: undefined };
   }
   const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-  return { exitCode: ExitCode.Internal, cause: `unexpected error: ${oneLine(message)}`, hint: 'this is a bug in client-credentials; please report it with the output of --verbose' };
+  return { exitCode: ExitCode.Internal, cause: `unexpected error: ${oneLine(message)}`, hint: 'this is a bug in oauth-client-credentials; please report it with the output of --verbose' };
 }
 
 /** The hint for a token endpoint that answered `status` without an RFC 6749 error. */

@@ -72,21 +72,21 @@ const EXIT_CODES = `Exit codes:
   4 network failure or timeout   5 internal error   130 interrupted`;
 
 const TEXTS: Record<CommandName | 'main', string> = {
-  main: `client-credentials: OAuth 2.0 Client Credentials from the command line
+  main: `oauth-client-credentials: OAuth 2.0 Client Credentials from the command line
 
 Usage:
-  client-credentials token [--json] [--no-cache]     print an access token (cached between runs)
-  client-credentials call METHOD URL [-H ...] [--data ...|--json ...] [-i]
-                                                     call an API with the token; body on stdout
-  client-credentials inspect [TOKEN|-] [--verify]    decode a JWT; --verify checks it against --issuer
-  client-credentials serve --config broker.json      run the token broker and credential-injecting proxy
-  client-credentials help [COMMAND]                  help on a command
+  oauth-client-credentials token [--json] [--no-cache]   print an access token (cached between runs)
+  oauth-client-credentials call METHOD URL [-H ...] [--data ...|--json ...] [-i]
+                                                         call an API with the token; body on stdout
+  oauth-client-credentials inspect [TOKEN|-] [--verify]  decode a JWT; --verify checks it against --issuer
+  oauth-client-credentials serve --config broker.json    run the token broker and credential-injecting proxy
+  oauth-client-credentials help [COMMAND]                help on a command
 
 Example:
   export CLIENT_CREDENTIALS_TOKEN_URL=https://auth.example.com/oauth2/token
   export O_AUTH_CLIENT_ID=my-service
-  client-credentials token --client-secret-file ~/.secrets/my-service
-  client-credentials call GET https://api.example.com/things --client-secret-file ~/.secrets/my-service
+  oauth-client-credentials token --client-secret-file ~/.secrets/my-service
+  oauth-client-credentials call GET https://api.example.com/things --client-secret-file ~/.secrets/my-service
 
 ${CONNECTION}
 
@@ -94,10 +94,10 @@ ${GLOBAL}
 
 ${EXIT_CODES}
 `,
-  token: `Usage: client-credentials token [options]
+  token: `Usage: oauth-client-credentials token [options]
 
-Prints the access token alone, so that $(client-credentials token) works in scripts. The token is cached in a file
-between runs and reused while more than a quarter of its lifetime is left; repeated runs make no request.
+Prints the access token alone, so that $(oauth-client-credentials token) works in scripts. The token is cached in a
+file between runs and reused while more than a quarter of its lifetime is left; repeated runs make no request.
 
   --json                     print the whole token: accessToken, tokenType, expiresIn, expiry, scope
   --no-cache                 do not reuse the cached token; get a new one (it replaces the cached one)
@@ -108,7 +108,7 @@ ${GLOBAL}
 
 ${EXIT_CODES}
 `,
-  call: `Usage: client-credentials call METHOD URL [options]
+  call: `Usage: oauth-client-credentials call METHOD URL [options]
 
 Sends one request with the access token, like curl. The response body goes to stdout; the exit code is 1 when the
 API answers HTTP 400 or more. A 401 makes the tool drop the token, get a new one and try once more.
@@ -126,12 +126,12 @@ ${GLOBAL}
 
 ${EXIT_CODES}
 `,
-  inspect: `Usage: client-credentials inspect [TOKEN|-] [--json] [--verify --issuer URL [--audience AUD]]
+  inspect: `Usage: oauth-client-credentials inspect [TOKEN|-] [--json] [--verify --issuer URL [--audience AUD]]
 
 Decodes a JWT's header and claims, and shows exp, iat and nbf as local times and relative to now ("expires in 4 min").
 Without --verify the signature is NOT verified: this only reads what the token says about itself. An opaque token is said to be one.
 With - (or no argument and a pipe), the token is read from standard input; "Bearer ..." and the output of
-\`client-credentials token --json\` are accepted too (a token that starts with - goes after --, or through stdin).
+\`oauth-client-credentials token --json\` are accepted too (a token that starts with - goes after --, or through stdin).
 The token itself is never printed.
 
   --json                     the decoded header and claims as JSON, with "signatureVerified"
@@ -145,7 +145,7 @@ The token itself is never printed.
 
 ${GLOBAL}
 `,
-  serve: `Usage: client-credentials serve --config FILE [--check]
+  serve: `Usage: oauth-client-credentials serve --config FILE [--check]
 
 Runs the token broker: a reverse proxy that sets each route's Authorization to its OAuth client's token (for
 services in any language, which never see a secret), a token API (GET /v1/token/<client>) on a Unix socket, and
@@ -166,7 +166,7 @@ ${GLOBAL}
 Exit codes:
   0 stopped cleanly   2 bad configuration or a file that cannot be read   5 internal error
 `,
-  help: `Usage: client-credentials help [token|call|inspect|serve]
+  help: `Usage: oauth-client-credentials help [token|call|inspect|serve]
 `,
 };
 

@@ -2,14 +2,12 @@
  * `client-credentials inspect [TOKEN|-]`: decodes a JWT's header and claims, shows the time claims as local times and
  * relative to now, and says plainly that the signature was not verified. Never prints the token itself.
  */
-import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { decodeJwt } from '../index.js';
-import { verifyAccessToken, type AccessTokenCheck } from '../auth/accessTokenVerification.js';
-import { createDispatcher, createTransport } from '../http/transport.js';
-import { withSystemRoots } from './settings.js';
+import { decodeJwt } from '../jwt.js';
+import type { AccessTokenCheck } from '../auth/accessTokenVerification.js';
 import type { Flags } from './args.js';
 import { CliError, ExitCode } from './failure.js';
+import { MAX_FILE_BYTES, readFlagFile } from './files.js';
 import { expiryPhrase, localTime, relative } from './format.js';
 import type { Io, Output } from './output.js';
 import { escapeControl, safeJson } from './terminal.js';
@@ -25,7 +23,7 @@ export function extractToken(input: string): string {
       const json = JSON.parse(text) as Record<string, unknown>;
       const token = json['accessToken'] ?? json['access_token'];
       if (typeof token === 'string') text = token;
-      else throw new CliError('the JSON given has no accessToken or access_token', 'give the token itself, or the output of `client-credentials token --json`');
+      else throw new CliError('the JSON given has no accessToken or access_token', 'give the token itself, or the output of `oauth-client-credentials token --json`');
     } catch (error) {
       if (error instanceof CliError) throw error;
       throw new CliError('the input starts with { but is not valid JSON');
@@ -58,11 +56,11 @@ function table(out: Output, entries: [string, string][]): string {
 
 /** Runs `inspect`. */
 export async function inspectCommand(positionals: string[], flags: Flags, io: Io, out: Output, nowMs = Date.now()): Promise<ExitCode> {
-  if (positionals.length > 1) throw new CliError('inspect takes one token', 'usage: client-credentials inspect [TOKEN|-]');
+  if (positionals.length > 1) throw new CliError('inspect takes one token', 'usage: oauth-client-credentials inspect [TOKEN|-]');
   const arg = positionals[0];
   let input: string;
   if (arg === undefined || arg === '-') {
-    if (arg === undefined && io.stdinIsTTY) throw new CliError('no token given', 'usage: client-credentials inspect TOKEN, or pipe one in: client-credentials token | client-credentials inspect -');
+    if (arg === undefined && io.stdinIsTTY) throw new CliError('no token given', 'usage: oauth-client-credentials inspect TOKEN, or pipe one in: oauth-client-credentials token | oauth-client-credentials inspect -');
     input = await io.readStdin();
   } else {
     input = arg;
@@ -178,15 +176,15 @@ async function verifyChecks(token: string, flags: Flags, io: Io, nowMs: number):
   const issuer = requireIssuer(flags, io);
   const caPath = flags.ca ?? io.env['CLIENT_CREDENTIALS_CA'];
   let ca: string | undefined;
-  if (caPath) {
-    try {
-      ca = await readFile(resolve(io.cwd, caPath), 'utf8');
-    } catch (error) {
-      throw new CliError(`cannot read the CA certificate file ${caPath}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`);
-    }
-  }
+  if (caPath) ca = await readFlagFile(resolve(io.cwd, caPath), 'CA certificate', MAX_FILE_BYTES.pem);
   const seconds = flags.timeout === undefined ? 30 : Number(flags.timeout);
   if (!Number.isFinite(seconds) || seconds <= 0) throw new CliError(`--timeout must be a positive number of seconds, got "${flags.timeout}"`);
+  // Loaded here: inspecting without --verify needs no HTTP client (undici), and starts faster without it.
+  const [{ verifyAccessToken }, { createDispatcher, createTransport }, { withSystemRoots }] = await Promise.all([
+    import('../auth/accessTokenVerification.js'),
+    import('../http/transport.js'),
+    import('./settings.js'),
+  ]);
   const dispatcher = createDispatcher(ca ? { ca: withSystemRoots(ca) } : undefined);
   try {
     return await verifyAccessToken(token, {

@@ -3,16 +3,15 @@
  * a hint, what the server said, and an exit code. Nothing but the result is written to stdout.
  */
 import { readFileSync } from 'node:fs';
-import { TimeoutError } from '../index.js';
+import { TimeoutError } from '../errors.js';
 import { parseCommandLine, type Flags } from './args.js';
-import { callCommand } from './call.js';
 import { CliError, describeFailure, ExitCode, type Phase } from './failure.js';
 import { helpText, usageText } from './help.js';
-import { inspectCommand } from './inspect.js';
 import { Output, type Io } from './output.js';
-import { openSession, type Session } from './session.js';
-import { serveCommand } from './serve.js';
-import { tokenCommand } from './token.js';
+import type { Session } from './session.js';
+
+// Each command's module, and the library under it, is loaded when the command runs: `--help`, `--version`, a usage
+// error and `inspect` never load undici or the Client, and `token` never loads the broker (test/cliStartup.test.ts).
 
 /** The package version, read from package.json beside the compiled files. */
 export function version(): string {
@@ -48,7 +47,7 @@ function report(out: Output, error: unknown, phase: Phase, command: string | und
   out.error(failure.cause);
   if (failure.hint) out.detail('hint', failure.hint);
   if (failure.serverSaid) out.detail('server said', failure.serverSaid);
-  if (failure.exitCode === ExitCode.Usage && !failure.hint && command) out.detail('help', `client-credentials help ${command}`);
+  if (failure.exitCode === ExitCode.Usage && !failure.hint && command) out.detail('help', `oauth-client-credentials help ${command}`);
   return failure.exitCode;
 }
 
@@ -79,24 +78,24 @@ export async function run(argv: readonly string[], io: Io, signal: AbortSignal =
   }
   if (command === undefined) {
     out.plainErr(usageText());
-    return report(out, new CliError('no command given', 'try: client-credentials token --help'), 'token', undefined);
+    return report(out, new CliError('no command given', 'try: oauth-client-credentials token --help'), 'token', undefined);
   }
 
   const context: { phase: Phase } = { phase: 'token' };
   let session: Session | undefined;
   let deadline: { signal: AbortSignal; clear(): void } | undefined;
   try {
-    if (command === 'inspect') return await inspectCommand(positionals, flags, io, out);
-    if (command === 'serve') return await serveCommand(positionals, flags, io, out, signal, version());
-    if (command === 'token' && positionals.length > 0) throw new CliError(`token takes no arguments, got "${positionals[0]}"`, 'usage: client-credentials token [--json] [--no-cache]');
+    if (command === 'inspect') return await (await import('./inspect.js')).inspectCommand(positionals, flags, io, out);
+    if (command === 'serve') return await (await import('./serve.js')).serveCommand(positionals, flags, io, out, signal, version());
+    if (command === 'token' && positionals.length > 0) throw new CliError(`token takes no arguments, got "${positionals[0]}"`, 'usage: oauth-client-credentials token [--json] [--no-cache]');
     if (flags['client-secret-stdin'] && (flags.data === '@-' || flags.json === '@-')) {
       throw new CliError(`--${flags.data === '@-' ? 'data' : 'json'} @- and --client-secret-stdin both want standard input`, 'read the secret from --client-secret-file instead');
     }
-    session = await openSession(flags as Flags, io, out, version());
+    session = await (await import('./session.js')).openSession(flags as Flags, io, out, version());
     // --timeout bounds the whole command: the token (retries included) and the API call.
     deadline = commandDeadline(signal, session.settings.timeoutMs);
-    if (command === 'token') return await tokenCommand(session, flags, out, deadline.signal);
-    return await callCommand(session, positionals, flags, io, out, deadline.signal, context);
+    if (command === 'token') return await (await import('./token.js')).tokenCommand(session, flags, out, deadline.signal);
+    return await (await import('./call.js')).callCommand(session, positionals, flags, io, out, deadline.signal, context);
   } catch (error) {
     // An abort caused by the deadline (not by Ctrl-C) is the deadline's TimeoutError, however a layer wrapped it.
     const timedOut = deadline?.signal.aborted && !signal.aborted ? (deadline.signal.reason as unknown) : undefined;

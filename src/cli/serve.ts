@@ -11,7 +11,7 @@ import type { Io, Output } from './output.js';
 
 /** Runs the broker; resolves with the exit code once it has stopped. */
 export async function serveCommand(positionals: readonly string[], flags: Flags, io: Io, out: Output, signal: AbortSignal, version: string): Promise<ExitCode> {
-  if (positionals.length > 0) throw new CliError(`serve takes no arguments, got "${positionals[0]}"`, 'usage: client-credentials serve --config broker.json');
+  if (positionals.length > 0) throw new CliError(`serve takes no arguments, got "${positionals[0]}"`, 'usage: oauth-client-credentials serve --config broker.json');
   const given = flags.config ?? io.env['CLIENT_CREDENTIALS_CONFIG'];
   if (given === undefined || given === '') throw new CliError('serve needs a configuration file', 'give --config broker.json (see docs/broker.md)');
   const configPath = resolve(io.cwd, given);

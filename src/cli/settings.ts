@@ -2,13 +2,13 @@
  * The CLI's settings, each taken from the first of: a flag, an environment variable, the `--config` JSON file.
  * The secret comes from a file, stdin, the environment, the config file, or (with a warning) a flag.
  */
-import { constants } from 'node:fs';
-import { open, readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { rootCertificates } from 'node:tls';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { CLIENT_AUTH_METHODS, type ClientAuthMethod, type ClientConfiguration } from '../index.js';
 import type { Flags } from './args.js';
 import { CliError, jsonSyntaxProblem } from './failure.js';
+import { MAX_FILE_BYTES, readFlagFile, readSmallRegularFile } from './files.js';
 import type { Io, Output } from './output.js';
 
 /** Where a setting came from, for `--verbose`. */
@@ -132,12 +132,7 @@ type ConfigFile = Partial<Record<keyof typeof CONFIG_KEYS, unknown>> & { readonl
 export const DEFAULT_TIMEOUT_SECONDS = 30;
 
 async function readConfig(path: string, out: Output): Promise<ConfigFile> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (error) {
-    throw new CliError(`cannot read the config file ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, 'check the path given to --config (or CLIENT_CREDENTIALS_CONFIG)');
-  }
+  const text = await readFlagFile(path, 'config', MAX_FILE_BYTES.config, 'check the path given to --config (or CLIENT_CREDENTIALS_CONFIG)');
   let json: unknown;
   try {
     json = JSON.parse(text);
@@ -213,9 +208,10 @@ function parseNumber(setting: Sourced<string> | undefined, what: string, min: nu
 async function readSecretFile(path: string, source: string): Promise<string> {
   let text: string;
   try {
-    text = await readFile(path, 'utf8');
+    text = await readSmallRegularFile(path, MAX_FILE_BYTES.secret);
   } catch (error) {
-    throw new CliError(`cannot read the client secret file ${path} (${source}): ${(error as NodeJS.ErrnoException).code ?? 'error'}`);
+    const reason = error instanceof CliError ? error.message : (error as NodeJS.ErrnoException).code ?? 'error';
+    throw new CliError(`cannot read the client secret file ${path} (${source}): ${reason}`, 'a secret piped from a command goes in with --client-secret-stdin');
   }
   return text.replace(/\r?\n$/, '');
 }
@@ -274,11 +270,7 @@ export async function resolveSettings(flags: Flags, io: Io, out: Output, default
   let privateKey: Sourced<string> | undefined;
   if (keyFile) {
     const path = resolvePath(keyFile, io, config);
-    try {
-      privateKey = { value: await readFile(path, 'utf8'), source: `${keyFile.source} ${path}` };
-    } catch (error) {
-      throw new CliError(`cannot read the private key file ${path}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`);
-    }
+    privateKey = { value: await readFlagFile(path, 'private key', MAX_FILE_BYTES.pem), source: `${keyFile.source} ${path}` };
   }
 
   const keyId = pick(flags['key-id'], 'key-id', io, ENVIRONMENT.keyId, config, 'keyId');
@@ -289,7 +281,7 @@ export async function resolveSettings(flags: Flags, io: Io, out: Output, default
     const read = async (): Promise<string> => {
       let text: string;
       try {
-        text = (await readSmallRegularFile(path, MAX_ASSERTION_FILE_BYTES)).trim();
+        text = (await readSmallRegularFile(path, MAX_FILE_BYTES.assertion)).trim();
       } catch (error) {
         const reason = error instanceof CliError ? error.message : (error as NodeJS.ErrnoException).code ?? 'error';
         throw new CliError(`cannot read the client assertion file ${path}: ${reason}`, 'the platform writes it (a Kubernetes projected service account token, a CI OIDC token); check the path');
@@ -315,11 +307,7 @@ export async function resolveSettings(flags: Flags, io: Io, out: Output, default
   const readPem = async (setting: Sourced<string> | undefined, what: string): Promise<Sourced<string> | undefined> => {
     if (!setting) return undefined;
     const path = resolvePath(setting, io, config);
-    try {
-      return { value: await readFile(path, 'utf8'), source: `${setting.source} ${path}` };
-    } catch (error) {
-      throw new CliError(`cannot read the ${what} file ${path}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`);
-    }
+    return { value: await readFlagFile(path, what, MAX_FILE_BYTES.pem), source: `${setting.source} ${path}` };
   };
   const cert = await readPem(pick(flags.cert, 'cert', io, ENVIRONMENT.cert, config, 'cert'), 'client certificate');
   const tlsKey = await readPem(pick(flags.key, 'key', io, ENVIRONMENT.key, config, 'key'), 'client certificate key');
@@ -466,30 +454,3 @@ export function withSystemRoots(pem: string): string {
   return `${rootCertificates.join('\n')}\n${pem}`;
 }
 
-/** Most bytes read from `--client-assertion-file` (the library takes assertions of at most 16,384 characters). */
-const MAX_ASSERTION_FILE_BYTES = 65_536;
-
-/**
- * Reads a file that must be a small regular file: a FIFO or a device (`/dev/zero`, `/dev/stdin`) is refused at once
- * instead of blocking for a writer or reading without end, and a file past `maxBytes` is refused after reading
- * `maxBytes + 1` bytes at most. Opened non-blocking, so that opening a FIFO with no writer does not wait.
- * @throws CliError naming what the file is; the fs error (ENOENT, EACCES) otherwise.
- */
-async function readSmallRegularFile(path: string, maxBytes: number): Promise<string> {
-  const handle = await open(path, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
-  try {
-    const info = await handle.stat();
-    if (!info.isFile()) throw new CliError('not a regular file (a FIFO, a device or a directory)');
-    const buffer = Buffer.alloc(maxBytes + 1);
-    let length = 0;
-    for (;;) {
-      const { bytesRead } = await handle.read(buffer, length, buffer.length - length, null);
-      if (bytesRead === 0) break;
-      length += bytesRead;
-      if (length > maxBytes) throw new CliError(`larger than ${maxBytes} bytes`);
-    }
-    return buffer.subarray(0, length).toString('utf8');
-  } finally {
-    await handle.close();
-  }
-}

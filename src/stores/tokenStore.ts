@@ -8,7 +8,7 @@ import type { OAuthToken } from '../token.js';
 import { tokenFieldsProblem } from '../tokenValidation.js';
 
 export type { TokenStore, TokenLease } from '../types/tokenStore.js';
-import type { TokenStore, TokenLease } from '../types/tokenStore.js';
+import type { TokenStore } from '../types/tokenStore.js';
 
 const REQUIRED = ['get', 'set', 'delete'] as const;
 

@@ -119,7 +119,8 @@ function getSigningKey(): Promise<JWK> {
 
 /** Starts an in-process oidc-provider (client_credentials, resource indicators, introspection) on 127.0.0.1:0. */
 export async function startOidcProvider(options: OidcProviderOptions = {}): Promise<OidcProviderHandle> {
-  const { default: Provider, errors } = await loadOidcProvider();
+  // The signing key is made off the main thread while oidc-provider loads on it.
+  const [{ default: Provider, errors }, key] = await Promise.all([loadOidcProvider(), getSigningKey()]);
   const ttl = options.ttl ?? 60;
   const format = options.format ?? 'jwt';
   const tokenRequests: RecordedRequest[] = [];
@@ -167,7 +168,7 @@ export async function startOidcProvider(options: OidcProviderOptions = {}): Prom
 
   const provider = new Provider(issuer, {
     clients,
-    jwks: { keys: [await getSigningKey()] },
+    jwks: { keys: [key] },
     scopes: [...OIDC_SCOPES],
     ttl: { ClientCredentials: ttl },
     enabledJWA: { clientAuthSigningAlgValues: CLIENT_AUTH_ALGS },
