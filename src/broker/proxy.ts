@@ -152,7 +152,7 @@ class UpstreamAttempt implements Dispatcher.DispatchHandler {
   }
 
   onResponseEnd(): void {
-    if (this.#stall !== undefined) clearTimeout(this.#stall);
+    clearTimeout(this.#stall);
     if (this.#discarding) return;
     this.request.res.end();
   }

@@ -9,7 +9,7 @@ import { Pool, type Dispatcher } from 'undici';
 export class UpstreamPools {
   readonly #pools = new Map<string, Pool>();
   readonly #options: Pool.Options;
-  #closed = false;
+  #closing: Promise<void> | undefined;
 
   /** `options` apply to every pool (keep-alive, connect timeout). */
   constructor(options: Pool.Options) {
@@ -21,14 +21,13 @@ export class UpstreamPools {
     let pool = this.#pools.get(origin);
     if (pool === undefined) {
       this.#pools.set(origin, (pool = new Pool(origin, this.#options)));
-      if (this.#closed) void pool.close();
+      if (this.#closing !== undefined) void pool.close().catch(() => undefined);
     }
     return pool;
   }
 
-  /** Closes every pool once its requests finished. */
-  async close(): Promise<void> {
-    this.#closed = true;
-    await Promise.all([...this.#pools.values()].map((pool) => pool.close()));
+  /** Closes every pool once its requests finished (once: later calls get the same promise). */
+  close(): Promise<void> {
+    return (this.#closing ??= Promise.all([...this.#pools.values()].map((pool) => pool.close())).then(() => undefined));
   }
 }
