@@ -1,6 +1,7 @@
 /**
  * The broker's pure parts: configuration validation (typed errors naming the JSON path, "did you mean", `${ENV}`),
- * route matching (no path can leave a route's prefix), and header forwarding (RFC 9110 hop-by-hop fields).
+ * route matching (no path can leave a route's prefix), and header forwarding (RFC 9110 hop-by-hop fields); and the
+ * upstream connection pools.
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,6 +12,9 @@ import { parseEndpoint } from '../src/broker/endpoint.js';
 import { forwardRequestHeaders, forwardResponseHeaders } from '../src/broker/headers.js';
 import { compileRoutes, isUnsafePath, matchRoute } from '../src/broker/routes.js';
 import { FileWatcher } from '../src/broker/watch.js';
+import { UpstreamPools } from '../src/broker/upstreams.js';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -247,4 +251,27 @@ test('FileWatcher: a change made while the previous one is being handled is repo
     watcher.close();
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+describe('UpstreamPools', () => {
+  test('one pool per upstream origin, made once; once closed, every pool (a new one too) refuses requests', async () => {
+    const server = createServer((_req, res) => res.end('ok'));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const pools = new UpstreamPools({ keepAliveTimeout: 30_000 });
+    try {
+      assert.equal(pools.pool(origin), pools.pool(origin));
+      for (let i = 0; i < 3; i++) {
+        const res = await pools.pool(origin).request({ path: '/', method: 'GET' });
+        assert.equal(await res.body.text(), 'ok');
+      }
+      await pools.close();
+      await assert.rejects(pools.pool(origin).request({ path: '/', method: 'GET' }), { code: /^UND_ERR_(CLOSED|DESTROYED)$/ });
+      await assert.rejects(pools.pool('http://127.0.0.1:9').request({ path: '/', method: 'GET' }), { code: /^UND_ERR_(CLOSED|DESTROYED)$/ });
+      await pools.close();
+    } finally {
+      server.close();
+      await pools.close();
+    }
+  });
 });

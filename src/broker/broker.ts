@@ -8,7 +8,6 @@ import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { dirname } from 'node:path';
-import { Agent } from 'undici';
 import { InvalidOptionError } from '../errors.js';
 import { Redactor } from '../redaction.js';
 import type { TokenStore } from '../stores/tokenStore.js';
@@ -21,6 +20,7 @@ import { BrokerMetrics } from './metrics.js';
 import { createProxyHandler, MAX_HEADER_FIELDS, refuseTunnel, type ProxyState } from './proxy.js';
 import { compileRoutes } from './routes.js';
 import { ApiKeys, createTokenApiHandler } from './tokenApi.js';
+import { UpstreamPools } from './upstreams.js';
 import { FileWatcher } from './watch.js';
 
 /** How to start a broker. */
@@ -214,7 +214,7 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
     state = { config, clients, routes: compileRoutes(config.routes) };
   }
   let draining = false;
-  const dispatcher = new Agent({ keepAliveTimeout: 30_000, keepAliveMaxTimeout: 600_000, connect: { timeout: 10_000 } });
+  const upstreams = new UpstreamPools({ keepAliveTimeout: 30_000, keepAliveMaxTimeout: 600_000, connect: { timeout: 10_000 } });
 
   const watcher = new FileWatcher(config.watchIntervalMs, (paths) => void filesChanged(paths));
   const watchAll = (): Promise<void> => watcher.watch([...[...state.clients.values()].flatMap((c) => c.files), ...(keyPath !== undefined ? [keyPath] : [])]);
@@ -253,7 +253,7 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
     await watchAll();
   }
 
-  const proxy = httpServer(createProxyHandler({ state: () => state, dispatcher, metrics, log, upstreamTimeoutMs: config.upstreamTimeoutMs, draining: () => draining }));
+  const proxy = httpServer(createProxyHandler({ state: () => state, upstreams, metrics, log, upstreamTimeoutMs: config.upstreamTimeoutMs, draining: () => draining }));
   const servers: Server[] = [proxy];
   const addresses: Record<'listen' | 'admin' | 'tokenApiSocket' | 'tokenApiListen', string | undefined> = { listen: undefined, admin: undefined, tokenApiSocket: undefined, tokenApiListen: undefined };
   try {
@@ -325,7 +325,7 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
         servers.forEach((s) => s.closeAllConnections());
       }
       await Promise.all([...state.clients.values()].map((c) => c.client.close()));
-      await dispatcher.close().catch(() => undefined);
+      await upstreams.close().catch(() => undefined);
       await storeHandle.close();
       log('info', 'stopped', {});
     })());

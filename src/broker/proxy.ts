@@ -15,6 +15,7 @@ import { forwardRequestHeaders, forwardResponseHeaders } from './headers.js';
 import { describeError, type Log } from './log.js';
 import type { BrokerMetrics } from './metrics.js';
 import { matchRoute, type CompiledRoute, type RouteMatch } from './routes.js';
+import type { UpstreamPools } from './upstreams.js';
 
 /** The routes and clients in force (swapped whole by a reload). */
 export interface ProxyState {
@@ -27,7 +28,7 @@ export interface ProxyOptions {
   /** The state in force now. */
   readonly state: () => ProxyState;
   /** The upstream connection pools. */
-  readonly dispatcher: Dispatcher;
+  readonly upstreams: UpstreamPools;
   readonly metrics: BrokerMetrics;
   readonly log: Log;
   readonly upstreamTimeoutMs: number;
@@ -64,41 +65,30 @@ function stalled(attempt: UpstreamAttempt): void {
   attempt.stalled();
 }
 
-function uncork(res: ServerResponse): void {
-  res.uncork();
-}
+/** Why an upstream attempt is replayed: its token was refused, or the upstream asked for a (new) DPoP nonce. */
+type Replay = 'token' | 'nonce';
 
-/** How one upstream attempt ended. */
-type Outcome = 'done' | 'replay' | 'replay-nonce' | 'failed';
-
-/** One upstream attempt: the undici dispatch handler that writes the upstream's answer into `res`. */
+/**
+ * One upstream attempt: the undici dispatch handler that writes the upstream's answer into the caller's response, or
+ * asks its {@link ProxiedRequest} for a replay.
+ */
 class UpstreamAttempt implements Dispatcher.DispatchHandler {
-  #resolve!: (outcome: Outcome) => void;
-  readonly done = new Promise<Outcome>((resolve) => {
-    this.#resolve = resolve;
-  });
   #discarding = false;
-  #started: boolean;
+  #started = false;
   #controller: Dispatcher.DispatchController | undefined;
   /** Resumes the upstream once the caller drained (made on first backpressure only). */
   #resume: (() => void) | undefined;
   /** Armed while the upstream is paused for a caller that has not drained the response yet. */
   #stall: NodeJS.Timeout | undefined;
+  readonly sentAt = performance.now();
 
   constructor(
-    readonly res: ServerResponse,
-    readonly route: CompiledRoute,
-    readonly url: string,
-    readonly proxy: ProxyOptions,
-    readonly client: BrokerClient,
+    readonly request: ProxiedRequest,
     /** The token sent, when the broker sent its own; undefined for a passed-through Authorization. */
     readonly token: OAuthToken | undefined,
     /** A 401 may be replayed (the body is kept and this is the first attempt). */
     readonly mayReplay: boolean,
-    readonly sentAt = performance.now(),
-  ) {
-    this.#started = false;
-  }
+  ) {}
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
     this.#controller = controller;
@@ -108,36 +98,36 @@ class UpstreamAttempt implements Dispatcher.DispatchHandler {
     // An interim response (100 Continue, 103 Early Hints) comes before the final one: it is not forwarded (undici
     // reports it here too, and writing it as the response would make the real one fail).
     if (statusCode < 200) return;
-    const { proxy, route, res, client, token } = this;
-    proxy.metrics.latency(route.config.path, (performance.now() - this.sentAt) / 1000);
+    const { request, token } = this;
+    const { proxy, label, res, client } = request;
+    proxy.metrics.latency(label, (performance.now() - this.sentAt) / 1000);
     const signer = client.signer;
-    const freshNonce = signer !== undefined && token !== undefined && headers['dpop-nonce'] !== undefined && signer.remember(this.url, headers as Record<string, string>);
+    const freshNonce = signer !== undefined && token !== undefined && headers['dpop-nonce'] !== undefined && signer.remember(request.url, headers as Record<string, string>);
     if (statusCode === 401 && token !== undefined) {
       if (this.mayReplay && freshNonce && asksForNonce(headers as Record<string, string>)) {
         this.#discarding = true;
-        this.#resolve('replay-nonce');
+        request.replay('nonce');
         return;
       }
       // The token is dropped (the next request gets a new one) even when this request cannot be replayed.
       if (client.access.unauthorized(client.key, token.accessToken) && this.mayReplay) {
         this.#discarding = true;
-        this.#resolve('replay');
+        request.replay('token');
         return;
       }
     }
-    proxy.metrics.proxied(route.config.path, statusCode);
+    proxy.metrics.proxied(label, statusCode);
     this.#started = true;
     if (proxy.draining()) res.shouldKeepAlive = false;
-    // Headers, a small body and its end usually arrive in one tick: corked, they leave in one write.
-    res.cork();
-    process.nextTick(uncork, res);
+    // No cork here: Node corks the socket at the response's first write until the next tick, so headers, a small body
+    // and its end already leave in one write.
     res.writeHead(statusCode, forwardResponseHeaders(headers));
     if (res.destroyed) controller.abort(new Error('the caller went away'));
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     if (this.#discarding) return;
-    const res = this.res;
+    const res = this.request.res;
     if (res.destroyed) {
       controller.abort(new Error('the caller went away'));
       return;
@@ -151,46 +141,137 @@ class UpstreamAttempt implements Dispatcher.DispatchHandler {
       }));
       // A caller that stops reading would hold the upstream connection for ever: after upstreamTimeoutMs without
       // draining, both are closed.
-      this.#stall = setTimeout(stalled, this.proxy.upstreamTimeoutMs, this);
+      this.#stall = setTimeout(stalled, this.request.proxy.upstreamTimeoutMs, this);
     }
   }
 
   /** The caller read nothing for upstreamTimeoutMs while the response waited: give up on both sides. */
   stalled(): void {
-    this.res.destroy();
+    this.request.res.destroy();
     this.#controller?.abort(new Error('the caller stopped reading'));
   }
 
   onResponseEnd(): void {
     clearTimeout(this.#stall);
     if (this.#discarding) return;
-    this.res.end();
-    this.#resolve('done');
+    this.request.res.end();
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
     clearTimeout(this.#stall);
     if (this.#discarding) return;
-    const { res, proxy, route } = this;
+    const { res, proxy, label, route } = this.request;
     if (this.#started || res.headersSent) {
       res.destroy();
-      this.#resolve('failed');
       return;
     }
     const code = (error as { code?: string }).code;
     const timeout = code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT';
     const status = timeout ? 504 : 502;
-    proxy.metrics.proxied(route.config.path, status);
-    proxy.log('warn', 'upstream_failed', { route: route.config.path, upstream: route.origin, status, error: describeError(error) });
+    proxy.metrics.proxied(label, status);
+    proxy.log('warn', 'upstream_failed', { route: label, upstream: route.origin, status, error: describeError(error) });
     if (!res.destroyed) answer(res, status, timeout ? 'upstream_timeout' : 'upstream_unavailable', timeout ? 'the upstream did not answer in time' : 'the upstream could not be reached');
-    this.#resolve('failed');
   }
 }
 
-async function forward(o: ProxyOptions, req: IncomingMessage, res: ServerResponse, match: RouteMatch, client: BrokerClient): Promise<void> {
+/**
+ * One request being proxied: the headers and body to forward and the upstream attempts made with them (a second one
+ * only to replay a 401). Callbacks rather than an async function: with the token cached (the usual case) a request
+ * goes upstream with no promise and no microtask in between.
+ */
+class ProxiedRequest {
+  readonly route: CompiledRoute;
+  /** The route's label in metrics and logs (its path). */
+  readonly label: string;
+  /** The upstream URL a DPoP proof is made for (`''` for a client without DPoP). */
+  readonly url: string;
+  readonly method: string;
+  /** Where the token's fields go in `headers` (a replay overwrites them). */
+  readonly authAt: number;
+  body: Buffer | IncomingMessage | null = null;
+  /** The body is kept (read whole), so a 401 can be replayed. */
+  keep = true;
+  replayed = false;
+
+  constructor(
+    readonly proxy: ProxyOptions,
+    readonly res: ServerResponse,
+    readonly match: RouteMatch,
+    readonly client: BrokerClient,
+    method: string,
+    readonly headers: string[],
+    /** The caller's Authorization goes upstream (the route passes it through and the caller sent one). */
+    readonly passCaller: boolean,
+  ) {
+    this.route = match.route;
+    this.label = match.route.config.path;
+    this.method = method;
+    this.url = client.signer ? match.route.origin + match.path : '';
+    this.authAt = headers.length;
+  }
+
+  /** Sends the request upstream, with the client's token unless the caller's goes. */
+  send(): void {
+    if (this.passCaller) return this.dispatch(undefined);
+    const { client } = this;
+    let token: OAuthToken | undefined;
+    try {
+      token = client.access.peek(client.key);
+    } catch (error) {
+      return this.noToken(error);
+    }
+    // A cached token (the usual case) is sent at once; only a request with none waits on the shared fetch.
+    if (token !== undefined) this.dispatch(token);
+    else
+      client.access.token(client.key).then(
+        (fetched) => this.dispatch(fetched),
+        (error: unknown) => this.noToken(error),
+      ).catch((error: unknown) => this.failed(error));
+  }
+
+  dispatch(token: OAuthToken | undefined): void {
+    const { proxy, client, headers } = this;
+    if (token !== undefined) {
+      headers.length = this.authAt;
+      headers.push('authorization', client.access.authorization(token));
+      if (client.signer !== undefined && token.tokenType.toLowerCase() === 'dpop') headers.push('dpop', client.signer.proof(this.method, this.url, token.accessToken));
+    }
+    const attempt = new UpstreamAttempt(this, token, this.keep && !this.replayed);
+    proxy.upstreams.pool(this.route.origin).dispatch({ path: this.match.path, method: this.method, headers, body: this.body, headersTimeout: proxy.upstreamTimeoutMs, bodyTimeout: proxy.upstreamTimeoutMs }, attempt);
+  }
+
+  /** The upstream's 401 is replayed with a new token (or the nonce it sent), once the attempt's callback returned. */
+  replay(why: Replay): void {
+    this.replayed = true;
+    queueMicrotask(() => {
+      try {
+        if (why === 'token') this.client.access.retried(this.client.key);
+        this.send();
+      } catch (error) {
+        this.failed(error);
+      }
+    });
+  }
+
+  noToken(error: unknown): void {
+    const { proxy, res, client, label } = this;
+    proxy.metrics.proxied(label, 503);
+    proxy.log('error', 'token_unavailable', { client: client.name, route: label, error: describeError(error) });
+    if (!res.headersSent && !res.destroyed) answer(res, 503, 'token_unavailable', `no access token for client "${client.name}"`);
+  }
+
+  /** A fault of the broker's own (never expected): 502 when nothing was sent yet, else the connection is closed. */
+  failed(error: unknown): void {
+    const res = this.res;
+    this.proxy.log('error', 'proxy_failed', { route: this.label, error: describeError(error) });
+    if (!res.headersSent && !res.destroyed) answer(res, 502, 'proxy_failed', 'the broker could not forward the request');
+    else res.destroy();
+  }
+}
+
+/** Filters the request's headers and sends it upstream, after reading its body when it is small enough to keep. */
+function forward(o: ProxyOptions, req: IncomingMessage, res: ServerResponse, match: RouteMatch, client: BrokerClient): void {
   const route = match.route;
-  const label = route.config.path;
-  const method = req.method!;
   const forwarded = forwardRequestHeaders(req.rawHeaders);
   if (forwarded.otherCoding) {
     o.metrics.refused();
@@ -204,52 +285,26 @@ async function forward(o: ProxyOptions, req: IncomingMessage, res: ServerRespons
     headers.push('authorization', forwarded.authorization!);
     if (forwarded.dpop !== undefined) headers.push('dpop', forwarded.dpop);
   }
-  let body: Buffer | IncomingMessage | undefined;
-  let keep = true;
+  const request = new ProxiedRequest(o, res, match, client, req.method!, headers, passCaller);
   const length = forwarded.contentLength;
-  if (forwarded.chunked || (length !== undefined && length !== '0')) {
-    // A caller that stops sending mid-body would otherwise hold its socket, and for a streamed body an upstream
-    // connection, for ever: silent for upstreamTimeoutMs, it is disconnected (the upstream request is aborted).
-    req.setTimeout(o.upstreamTimeoutMs);
-    req.once('end', () => req.socket?.setTimeout(0));
-    const size = length === undefined ? Infinity : Number(length);
-    if (size <= route.config.replayBodyBytes) {
-      try {
-        body = await readBody(req, size);
-      } catch {
-        res.destroy();
-        return;
-      }
-    } else {
-      body = req;
-      keep = false;
-    }
+  if (!forwarded.chunked && (length === undefined || length === '0')) return request.send();
+  // A caller that stops sending mid-body would otherwise hold its socket, and for a streamed body an upstream
+  // connection, for ever: silent for upstreamTimeoutMs, it is disconnected (the upstream request is aborted).
+  req.setTimeout(o.upstreamTimeoutMs);
+  req.once('end', () => req.socket?.setTimeout(0));
+  const size = length === undefined ? Infinity : Number(length);
+  if (size > route.config.replayBodyBytes) {
+    request.body = req;
+    request.keep = false;
+    return request.send();
   }
-  const authAt = headers.length;
-  const url = client.signer ? route.origin + match.path : '';
-  let replayed = false;
-  for (;;) {
-    let token: OAuthToken | undefined;
-    if (!passCaller) {
-      try {
-        token = client.access.peek(client.key) ?? (await client.access.token(client.key));
-      } catch (error) {
-        o.metrics.proxied(label, 503);
-        o.log('error', 'token_unavailable', { client: client.name, route: label, error: describeError(error) });
-        if (!res.headersSent && !res.destroyed) answer(res, 503, 'token_unavailable', `no access token for client "${client.name}"`);
-        return;
-      }
-      headers.length = authAt;
-      headers.push('authorization', client.access.authorization(token));
-      if (client.signer !== undefined && token.tokenType.toLowerCase() === 'dpop') headers.push('dpop', client.signer.proof(method, url, token.accessToken));
-    }
-    const attempt = new UpstreamAttempt(res, route, url, o, client, token, keep && !replayed);
-    o.dispatcher.dispatch({ origin: route.origin, path: match.path, method, headers, body: body ?? null, headersTimeout: o.upstreamTimeoutMs, bodyTimeout: o.upstreamTimeoutMs }, attempt);
-    const outcome = await attempt.done;
-    if (outcome !== 'replay' && outcome !== 'replay-nonce') return;
-    replayed = true;
-    if (outcome === 'replay') client.access.retried(client.key);
-  }
+  readBody(req, size).then(
+    (body) => {
+      request.body = body;
+      request.send();
+    },
+    () => res.destroy(),
+  ).catch((error: unknown) => request.failed(error));
 }
 
 /**
@@ -267,7 +322,8 @@ export function createProxyHandler(o: ProxyOptions): (req: IncomingMessage, res:
       answer(res, 431, 'too_many_header_fields', `a request may have at most ${MAX_HEADER_FIELDS - 1} header fields`);
       return;
     }
-    const match = matchRoute(o.state().routes, req.url ?? '');
+    const state = o.state();
+    const match = matchRoute(state.routes, req.url ?? '');
     if (match === undefined) {
       o.metrics.refused();
       answer(res, 404, 'no_route', 'no route matches this path');
@@ -278,12 +334,13 @@ export function createProxyHandler(o: ProxyOptions): (req: IncomingMessage, res:
       answer(res, 400, match === 'not-origin-form' ? 'not_origin_form' : 'unsafe_path', match === 'not-origin-form' ? 'only origin-form targets (a path) are served: this is not a forward proxy' : 'the path holds a dot segment or an encoded slash, dot or backslash');
       return;
     }
-    const client = o.state().clients.get(match.route.config.client)!;
-    void forward(o, req, res, match, client).catch((error: unknown) => {
+    try {
+      forward(o, req, res, match, state.clients.get(match.route.config.client)!);
+    } catch (error) {
       o.log('error', 'proxy_failed', { route: match.route.config.path, error: describeError(error) });
       if (!res.headersSent && !res.destroyed) answer(res, 502, 'proxy_failed', 'the broker could not forward the request');
       else res.destroy();
-    });
+    }
   };
 }
 
