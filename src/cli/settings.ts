@@ -9,6 +9,7 @@ import { CLIENT_AUTH_METHODS, type ClientAuthMethod, type ClientConfiguration } 
 import type { Flags } from './args.js';
 import { CliError, jsonSyntaxProblem } from './failure.js';
 import { MAX_FILE_BYTES, readFlagFile, readSmallRegularFile } from './files.js';
+import { SECRET_ENVIRONMENT } from './knownSecrets.js';
 import type { Io, Output } from './output.js';
 
 /** Where a setting came from, for `--verbose`. */
@@ -72,7 +73,7 @@ export const ENVIRONMENT = {
   tokenUrl: ['CLIENT_CREDENTIALS_TOKEN_URL'],
   baseUrl: ['CLIENT_CREDENTIALS_BASE_URL'],
   clientId: ['CLIENT_CREDENTIALS_CLIENT_ID', 'O_AUTH_CLIENT_ID'],
-  clientSecret: ['CLIENT_CREDENTIALS_CLIENT_SECRET', 'O_AUTH_CLIENT_SECRET'],
+  clientSecret: SECRET_ENVIRONMENT,
   clientSecretFile: ['CLIENT_CREDENTIALS_CLIENT_SECRET_FILE'],
   authMethod: ['CLIENT_CREDENTIALS_AUTH_METHOD'],
   privateKeyFile: ['CLIENT_CREDENTIALS_PRIVATE_KEY_FILE'],

@@ -1,0 +1,88 @@
+/**
+ * The CLI as a new user meets it (issue 21): a client secret in the environment or on the command line never
+ * reaches stdout or stderr, even in a usage error raised before any setting is read; mistyped commands and keys get a
+ * "did you mean"; the messages name what is valid. Each run is the built CLI as a subprocess; no server is needed.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+const SECRET = 'S3CRET-zebra-9f8e7d';
+
+let work: string;
+before(async () => {
+  work = await mkdtemp(join(tmpdir(), 'cli-review-'));
+});
+after(async () => {
+  await rm(work, { recursive: true, force: true });
+});
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function cli(args: string[], env: Record<string, string> = {}, cwd?: string): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], {
+      env: { PATH: process.env['PATH'] ?? '', HOME: work, NO_COLOR: '1', CLIENT_CREDENTIALS_CACHE: 'off', ...env },
+      cwd: cwd ?? work,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+function assertNoSecret(run: Run): void {
+  assert.ok(!`${run.stdout}${run.stderr}`.includes(SECRET), `the secret was printed:\n${run.stdout}${run.stderr}`);
+  assert.ok(!`${run.stdout}${run.stderr}`.includes('zebra'), 'a piece of the secret was printed');
+}
+
+for (const [name, env] of [['O_AUTH_CLIENT_SECRET', { O_AUTH_CLIENT_SECRET: SECRET }], ['CLIENT_CREDENTIALS_CLIENT_SECRET', { CLIENT_CREDENTIALS_CLIENT_SECRET: SECRET }]] as const) {
+  test(`a usage error quoting the secret from $${name} shows [redacted]`, async () => {
+    const run = await cli(['token', SECRET], env);
+    assert.equal(run.code, 2);
+    assertNoSecret(run);
+    assert.match(run.stderr, /token takes no arguments, got "\[redacted\]"/);
+  });
+}
+
+test('an unreadable --client-secret-file named by the secret itself is not printed', async () => {
+  const run = await cli(['token', '--client-secret-file', SECRET], { O_AUTH_CLIENT_SECRET: SECRET });
+  assert.equal(run.code, 2);
+  assertNoSecret(run);
+  assert.match(run.stderr, /cannot read the client secret file .*\[redacted\] \(--client-secret-file\): ENOENT/);
+});
+
+test('an unreadable --config named by the secret is not printed', async () => {
+  const run = await cli(['token', '--config', SECRET], { O_AUTH_CLIENT_SECRET: SECRET });
+  assert.equal(run.code, 2);
+  assertNoSecret(run);
+  assert.match(run.stderr, /\[redacted\]/);
+});
+
+test('--client-secret on the command line is redacted from a usage error raised while parsing', async () => {
+  for (const args of [['token', '--client-secret', SECRET, SECRET], ['token', `--client-secret=${SECRET}`, SECRET], ['token', '--client-secret', SECRET, '--bogus-option', SECRET], ['tokn', '--client-secret', SECRET, SECRET]]) {
+    const run = await cli(args);
+    assert.equal(run.code, 2, args.join(' '));
+    assertNoSecret(run);
+    assert.match(run.stderr, /error: /);
+  }
+  const run = await cli(['token', '--client-secret', SECRET, SECRET]);
+  assert.match(run.stderr, /token takes no arguments, got "\[redacted\]"/);
+});
