@@ -86,3 +86,16 @@ test('--client-secret on the command line is redacted from a usage error raised 
   const run = await cli(['token', '--client-secret', SECRET, SECRET]);
   assert.match(run.stderr, /token takes no arguments, got "\[redacted\]"/);
 });
+
+test('a mistyped command gets a "did you mean"', async () => {
+  for (const [args, expected] of [[['tokn'], '`token`'], [['cal', 'GET', 'http://127.0.0.1/'], '`call`'], [['inspct'], '`inspect`'], [['version'], '`--version`'], [['help', 'tokn'], '`token`']] as const) {
+    const run = await cli([...args]);
+    assert.equal(run.code, 2, args.join(' '));
+    assert.ok(run.stderr.includes(`did you mean ${expected}?`), `${args.join(' ')}:\n${run.stderr}`);
+    assert.match(run.stderr, /the commands are token, call, inspect, serve and help/);
+  }
+  const far = await cli(['frobnicate']);
+  assert.equal(far.code, 2);
+  assert.doesNotMatch(far.stderr, /did you mean/);
+  assert.match(far.stderr, /unknown command 'frobnicate'/);
+});

@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { TimeoutError } from '../errors.js';
-import { parseCommandLine, type Flags } from './args.js';
+import { commandHint, parseCommandLine, type Flags } from './args.js';
 import { CliError, describeFailure, ExitCode, type Phase } from './failure.js';
 import { helpText, usageText } from './help.js';
 import { knownSecrets } from './knownSecrets.js';
@@ -79,7 +79,7 @@ export async function run(argv: readonly string[], io: Io, signal: AbortSignal =
   if (flags.help || command === 'help') {
     const topic = command === 'help' ? positionals[0] : command;
     const text = helpText(topic);
-    if (text === undefined) return report(out, new CliError(`no help on '${topic}'`, 'the commands are token, call, inspect, serve and help'), 'token', undefined);
+    if (text === undefined) return report(out, new CliError(`no help on '${topic}'`, commandHint(topic ?? '')), 'token', undefined);
     out.result(text);
     return ExitCode.Ok;
   }
