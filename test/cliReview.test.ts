@@ -6,7 +6,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -98,4 +98,20 @@ test('a mistyped command gets a "did you mean"', async () => {
   assert.equal(far.code, 2);
   assert.doesNotMatch(far.stderr, /did you mean/);
   assert.match(far.stderr, /unknown command 'frobnicate'/);
+});
+
+test('an unknown key in the config file gets a "did you mean" ("scopes": "scope", as the broker config says it)', async () => {
+  const path = join(work, 'scopes.json');
+  await writeFile(path, JSON.stringify({ tokenUrl: 'http://127.0.0.1:1/token', clientId: 'svc', scopes: ['a'] }));
+  const run = await cli(['token', '--config', path, '--client-secret', SECRET]);
+  assert.equal(run.code, 2);
+  assert.match(run.stderr, /has an unknown key "scopes"/);
+  assert.match(run.stderr, /did you mean "scope"\?/);
+  assertNoSecret(run);
+  const far = join(work, 'far.json');
+  await writeFile(far, JSON.stringify({ zzzzzz: 1 }));
+  const other = await cli(['token', '--config', far]);
+  assert.equal(other.code, 2);
+  assert.doesNotMatch(other.stderr, /did you mean/);
+  assert.match(other.stderr, /the keys are tokenUrl/);
 });

@@ -7,6 +7,7 @@ import { rootCertificates } from 'node:tls';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { CLIENT_AUTH_METHODS, type ClientAuthMethod, type ClientConfiguration } from '../index.js';
 import type { Flags } from './args.js';
+import { suggest } from '../optionKeys.js';
 import { CliError, jsonSyntaxProblem } from './failure.js';
 import { MAX_FILE_BYTES, readFlagFile, readSmallRegularFile } from './files.js';
 import { SECRET_ENVIRONMENT } from './knownSecrets.js';
@@ -144,7 +145,10 @@ async function readConfig(path: string, out: Output): Promise<ConfigFile> {
   const config = json as Record<string, unknown>;
   for (const [key, value] of Object.entries(config)) {
     const type = CONFIG_KEYS[key];
-    if (!type) throw new CliError(`the config file ${path} has an unknown key "${key}"`, `the keys are ${Object.keys(CONFIG_KEYS).join(', ')}`);
+    if (!type) {
+      const close = suggest(key, Object.keys(CONFIG_KEYS));
+      throw new CliError(`the config file ${path} has an unknown key "${key}"`, `${close ? `did you mean "${close}"? ` : ''}the keys are ${Object.keys(CONFIG_KEYS).join(', ')}`);
+    }
     const ok =
       type === 'string' ? typeof value === 'string' :
       type === 'number' ? typeof value === 'number' && Number.isFinite(value) :
