@@ -115,3 +115,18 @@ test('an unknown key in the config file gets a "did you mean" ("scopes": "scope"
   assert.doesNotMatch(other.stderr, /did you mean/);
   assert.match(other.stderr, /the keys are tokenUrl/);
 });
+
+test("a bad proxy names every valid form, 'off' included, from wherever it came, without repeating the value", async () => {
+  for (const [args, env, source] of [
+    [['--proxy', 'socks5://u:pw-secret@h:1'], {}, '--proxy'],
+    [['--proxy', 'bogus-pw-secret'], {}, '--proxy'],
+    [[], { CLIENT_CREDENTIALS_PROXY: 'ftp://pw-secret@h' }, '$CLIENT_CREDENTIALS_PROXY'],
+  ] as const) {
+    const run = await cli(['token', '--token-url', 'http://127.0.0.1:1/token', '--client-id', 'svc', ...args], { O_AUTH_CLIENT_SECRET: SECRET, ...env });
+    assert.equal(run.code, 2);
+    assert.ok(run.stderr.includes(`${source} must be 'env', 'off' or an http(s) URL`), run.stderr);
+    assert.doesNotMatch(run.stderr, /pw-secret/);
+  }
+  const off = await cli(['token', '--token-url', 'http://127.0.0.1:1/token', '--client-id', 'svc', '--proxy', 'off', '--retries', '0', '--timeout', '5'], { O_AUTH_CLIENT_SECRET: SECRET });
+  assert.equal(off.code, 4, off.stderr);
+});

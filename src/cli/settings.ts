@@ -342,11 +342,15 @@ export async function resolveSettings(flags: Flags, io: Io, out: Output, default
   let proxy: Sourced<string> | undefined = pick(flags.proxy, 'proxy', io, ENVIRONMENT.proxy, config, 'proxy') ?? { value: 'env', source: 'default: HTTPS_PROXY, HTTP_PROXY and NO_PROXY' };
   if (proxy.value === 'off' || proxy.value === 'none') proxy = undefined;
   else if (proxy.value !== 'env') {
+    let url: URL | undefined;
     try {
-      out.redactor.add(decodeURIComponent(new URL(proxy.value).password));
+      url = new URL(proxy.value);
+      out.redactor.add(decodeURIComponent(url.password));
     } catch {
-      // not a URL: the library rejects it with a usage error
+      url = undefined;
     }
+    // The CLI's own words (the library's name no `off`); the value is not repeated: it may hold a password.
+    if (url?.protocol !== 'http:' && url?.protocol !== 'https:') throw new CliError(`${proxy.source} must be 'env', 'off' or an http(s) URL such as http://proxy.internal:3128`);
   }
 
   return {
