@@ -130,3 +130,16 @@ test("a bad proxy names every valid form, 'off' included, from wherever it came,
   const off = await cli(['token', '--token-url', 'http://127.0.0.1:1/token', '--client-id', 'svc', '--proxy', 'off', '--retries', '0', '--timeout', '5'], { O_AUTH_CLIENT_SECRET: SECRET });
   assert.equal(off.code, 4, off.stderr);
 });
+
+test('a flag whose value was forgotten says it needs a value, not "argument is ambiguous"', async () => {
+  const run = await cli(['token', '--client-id', '--client-secret', SECRET]);
+  assert.equal(run.code, 2);
+  assert.match(run.stderr, /--client-id needs a value; got the next flag --client-secret/);
+  assert.match(run.stderr, /--client-id=-VALUE/);
+  assert.doesNotMatch(run.stderr, /ambiguous/);
+  assertNoSecret(run);
+  const short = await cli(['call', 'GET', 'http://127.0.0.1:1/', '-H', '--include']);
+  assert.equal(short.code, 2);
+  assert.match(short.stderr, /-H needs a value; got the next flag --include/);
+  assert.match(short.stderr, /--header=-VALUE/);
+});

@@ -186,6 +186,16 @@ export function parseCommandLine(argv: readonly string[]): ParsedArgs {
       const where = command && command !== 'help' ? ` ${command}` : '';
       throw new CliError(`unknown option '${unknown}'${command && command !== 'help' ? ` for ${command}` : ''}`, close ? `did you mean ${close}? (see \`oauth-client-credentials help${where}\`)` : `see \`oauth-client-credentials help${where}\``);
     }
+    const ambiguous = /^Option '(-[^',]+)(?:, [^']*)?' argument is ambiguous/.exec((error as Error).message)?.[1];
+    if (ambiguous !== undefined) {
+      // `--client-id --client-secret X`: the value was forgotten, and parseArgs will not take a flag for it.
+      const next = rest[rest.indexOf(ambiguous) + 1];
+      const long = ambiguous.startsWith('--') ? ambiguous : `--${Object.entries(options as OptionSpec).find(([, o]) => `-${o.short}` === ambiguous)?.[0] ?? 'OPTION'}`;
+      throw new CliError(
+        `${ambiguous} needs a value${next === undefined ? '' : `; got the next flag ${next}`}`,
+        `give the value right after ${ambiguous} (a value that starts with a dash: ${long}=-VALUE); see \`oauth-client-credentials help${command && command !== 'help' ? ` ${command}` : ''}\``,
+      );
+    }
     const message = (error as Error).message.split('\n')[0]!.replace(/\. To specify a positional argument starting with a '-'.*$/, '');
     throw new CliError(lowerFirst(message), `see \`oauth-client-credentials help${command && command !== 'help' ? ` ${command}` : ''}\``);
   }
