@@ -6,10 +6,12 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import http from 'node:http';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { closeServer, listenLocal } from './helpers/http.js';
 
 const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const SECRET = 'S3CRET-zebra-9f8e7d';
@@ -142,4 +144,27 @@ test('a flag whose value was forgotten says it needs a value, not "argument is a
   assert.equal(short.code, 2);
   assert.match(short.stderr, /-H needs a value; got the next flag --include/);
   assert.match(short.stderr, /--header=-VALUE/);
+});
+
+test('--retries: help and docs/cli.md name what is retried, and a 408 and a 429 are retried as they say', async () => {
+  const help = await cli(['help', 'token']);
+  assert.match(help.stdout, /--retries N +retries of the token endpoint after network errors, timeouts, 408\/429\/5xx/);
+  const docs = await readFile(fileURLToPath(new URL('../../docs/cli.md', import.meta.url)), 'utf8');
+  assert.match(docs, /Retries of the token endpoint after network errors, timeouts, 408\/429\/5xx/);
+  for (const status of [408, 429]) {
+    let requests = 0;
+    const server = http.createServer((req, res) => {
+      requests++;
+      req.resume();
+      res.writeHead(status, { 'content-type': 'application/json', 'retry-after': '0' }).end('{}');
+    });
+    const url = await listenLocal(server);
+    try {
+      const run = await cli(['token', '--token-url', `${url}/token`, '--client-id', 'svc', '--retries', '1'], { O_AUTH_CLIENT_SECRET: SECRET });
+      assert.notEqual(run.code, 0);
+      assert.equal(requests, 2, `a ${status} is retried once with --retries 1`);
+    } finally {
+      await closeServer(server);
+    }
+  }
 });
