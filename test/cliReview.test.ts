@@ -168,3 +168,18 @@ test('--retries: help and docs/cli.md name what is retried, and a 408 and a 429 
     }
   }
 });
+
+test('call checks its arguments before the settings: `call GET` with no URL is a usage error, not "no token URL is set"', async () => {
+  for (const [args, expected] of [
+    [['call', 'GET'], /call takes a METHOD and a URL, got 1 argument/],
+    [['call'], /call takes a METHOD and a URL/],
+    [['call', 'G3T', 'http://127.0.0.1:1/'], /"G3T" is not an HTTP method/],
+    [['call', 'GET', 'http://127.0.0.1:1/', '-H', 'no-colon'], /-H "no-colon" is not a header/],
+    [['call', 'POST', 'http://127.0.0.1:1/', '--data', 'a', '--json', '{}'], /give --data or --json, not both/],
+  ] as const) {
+    const run = await cli([...args]);
+    assert.equal(run.code, 2, args.join(' '));
+    assert.match(run.stderr, expected);
+    assert.doesNotMatch(run.stderr, /no token URL is set|no client/);
+  }
+});

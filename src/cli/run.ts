@@ -98,6 +98,8 @@ export async function run(argv: readonly string[], io: Io, signal: AbortSignal =
     if (flags['client-secret-stdin'] && (flags.data === '@-' || flags.json === '@-')) {
       throw new CliError(`--${flags.data === '@-' ? 'data' : 'json'} @- and --client-secret-stdin both want standard input`, 'read the secret from --client-secret-file instead');
     }
+    // The arguments first: `call GET` with no URL is a usage error, whatever the settings lack.
+    if (command === 'call') (await import('./callArguments.js')).checkCallArguments(positionals, flags as Flags);
     session = await (await import('./session.js')).openSession(flags as Flags, io, out, version());
     // --timeout bounds the whole command: the token (retries included) and the API call.
     deadline = commandDeadline(signal, session.settings.timeoutMs);
