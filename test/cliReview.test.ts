@@ -5,7 +5,7 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import http from 'node:http';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -182,4 +182,27 @@ test('call checks its arguments before the settings: `call GET` with no URL is a
     assert.match(run.stderr, expected);
     assert.doesNotMatch(run.stderr, /no token URL is set|no client/);
   }
+});
+
+test('serve refuses a FIFO as its --config, or as a file the configuration names, at once instead of hanging', async () => {
+  const fifo = join(work, 'broker.fifo');
+  execFileSync('mkfifo', [fifo]);
+  for (const args of [['serve', '--config', fifo], ['serve', '--check', '--config', fifo]]) {
+    const started = Date.now();
+    const run = await cli(args);
+    assert.equal(run.code, 2, run.stderr);
+    assert.match(run.stderr, /--config` names a file that cannot be read \(.*broker\.fifo: not a regular file/);
+    assert.ok(Date.now() - started < 20_000);
+  }
+  const secretFifo = join(work, 'secret.fifo');
+  execFileSync('mkfifo', [secretFifo]);
+  const config = join(work, 'broker.json');
+  await writeFile(config, JSON.stringify({
+    listen: '127.0.0.1:0',
+    clients: { crm: { tokenUrl: 'https://auth.example.com/oauth2/token', clientId: 'svc', clientSecretFile: secretFifo, scopes: ['crm.read'] } },
+    routes: [{ path: '/crm/', upstream: 'https://api.example.com/v2/', client: 'crm' }],
+  }));
+  const run = await cli(['serve', '--check', '--config', config]);
+  assert.equal(run.code, 2, run.stderr);
+  assert.match(run.stderr, /clientSecretFile.*names a file that cannot be read \(.*secret\.fifo: not a regular file/);
 });
