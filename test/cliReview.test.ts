@@ -206,3 +206,9 @@ test('serve refuses a FIFO as its --config, or as a file the configuration names
   assert.equal(run.code, 2, run.stderr);
   assert.match(run.stderr, /clientSecretFile.*names a file that cannot be read \(.*secret\.fifo: not a regular file/);
 });
+
+test("every line on stderr starts with the package's bin name, oauth-client-credentials:", async () => {
+  const run = await cli(['tokn']);
+  assert.match(run.stderr, /^oauth-client-credentials: error: unknown command 'tokn'$/m);
+  assert.doesNotMatch(run.stderr, /^client-credentials:/m);
+});
