@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { closeServer, listenLocal } from './helpers/http.js';
+import fc from 'fast-check';
 
 const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const SECRET = 'S3CRET-zebra-9f8e7d';
@@ -211,4 +212,39 @@ test("every line on stderr starts with the package's bin name, oauth-client-cred
   const run = await cli(['tokn']);
   assert.match(run.stderr, /^oauth-client-credentials: error: unknown command 'tokn'$/m);
   assert.doesNotMatch(run.stderr, /^client-credentials:/m);
+});
+
+test('property: whatever the misuse, a client secret from the environment or the command line is never printed', async () => {
+  const { run } = await import('../src/cli/run.js');
+  const secret = fc.stringMatching(/^[A-Za-z0-9._~+\/=-]{12,40}$/);
+  const misuse = fc.constantFrom(
+    (s: string) => ['token', s],
+    (s: string) => [s],
+    (s: string) => ['help', s],
+    (s: string) => ['token', '--client-secret-file', s],
+    (s: string) => ['token', '--config', s],
+    (s: string) => ['serve', '--config', s],
+    (s: string) => ['call', 'GET', s, s],
+    (s: string) => ['inspect', '--timeout', s],
+    (s: string) => ['token', '--retries', s],
+    (s: string) => ['token', '--proxy', s],
+  );
+  await fc.assert(
+    fc.asyncProperty(secret, misuse, fc.boolean(), async (s, make, onLine) => {
+      let written = '';
+      const io = {
+        stdout: { write: (d: string | Uint8Array) => (written += String(d)) },
+        stderr: { write: (t: string) => (written += t) },
+        readStdin: async () => '',
+        stdinIsTTY: false,
+        env: onLine ? { HOME: work, CLIENT_CREDENTIALS_CACHE: 'off' } : { HOME: work, CLIENT_CREDENTIALS_CACHE: 'off', O_AUTH_CLIENT_SECRET: s },
+        cwd: work,
+      };
+      const argv = make(s);
+      const code = await run(onLine ? [...argv, '--client-secret', s] : argv, io);
+      assert.notEqual(code, 0);
+      assert.ok(!written.includes(s), `${argv.join(' ')} printed the secret:\n${written}`);
+    }),
+    { numRuns: 60 },
+  );
 });
