@@ -199,7 +199,7 @@ test('usage errors exit 2 with a cause and a hint, and nothing on stdout', async
     const run = await cli(c.args, { bare: c.bare });
     assert.equal(run.code, 2, `${c.args.join(' ')}: ${run.stderr}`);
     assert.match(run.stderr, c.cause);
-    assert.match(run.stderr, /^client-credentials: error: /m);
+    assert.match(run.stderr, /^oauth-client-credentials: error: /m);
     assert.match(run.stderr, /^ {2}(hint|help): /m, `${c.args.join(' ')} gives a hint`);
     assert.equal(run.stdout, '');
   }
@@ -461,7 +461,7 @@ test('a bad secret exits 3 with the cause, the hint and what the server said', a
   assert.equal(run.code, 3);
   assert.equal(run.stdout, '');
   const lines = run.stderr.trimEnd().split('\n');
-  assert.match(lines[0]!, /^client-credentials: error: the authorization server refused the token request \(401 Unauthorized invalid_client\)/);
+  assert.match(lines[0]!, /^oauth-client-credentials: error: the authorization server refused the token request \(401 Unauthorized invalid_client\)/);
   assert.equal(lines[1], '  hint: check the client id and secret and the authentication method (--auth-method)');
   assert.match(lines[2]!, /^ {2}server said: invalid_client/);
   assert.ok(!run.stderr.includes('not-the-secret'), 'the wrong secret is not shown either');
@@ -526,7 +526,7 @@ test('a 503 with a Retry-After beyond the retry budget is told as one attempt (s
   const run = await cli(['token', '--token-url', stack.proxiedTokenUrl, '--no-cache']);
   stack.proxy.clear();
   assert.equal(run.code, 3, run.stderr);
-  assert.match(run.stderr, /^client-credentials: error: the authorization server refused the token request \(503 Service Unavailable temporarily_unavailable\) \(after 1 attempt\)$/m);
+  assert.match(run.stderr, /^oauth-client-credentials: error: the authorization server refused the token request \(503 Service Unavailable temporarily_unavailable\) \(after 1 attempt\)$/m);
   assert.equal(run.stdout, '');
 });
 
@@ -553,7 +553,7 @@ test('Ctrl-C (SIGINT) while the token request hangs exits 130 with "interrupted"
     const code = await closed;
     runs.push({ args, code, stdout, stderr });
     assert.equal(code, 130, stderr);
-    assert.equal(stderr, 'client-credentials: error: interrupted\n');
+    assert.equal(stderr, 'oauth-client-credentials: error: interrupted\n');
     assert.equal(stdout, '');
     assert.ok(Date.now() - interruptedAt < 5_000, 'it did not wait for the 30 s timeout');
     stack.proxy.clear();

@@ -145,7 +145,7 @@ test('the proxy environment is honoured by default; NO_PROXY and --proxy off go 
 
   const bad = await cli(['token', '--proxy', 'socks5://u:pw-secret@h:1']);
   assert.equal(bad.code, 2);
-  assert.match(bad.stderr, /--proxy must be 'env' or an http\(s\) URL/);
+  assert.match(bad.stderr, /--proxy must be 'env', 'off' or an http\(s\) URL/);
   assert.doesNotMatch(bad.stderr, /pw-secret/);
 });
 

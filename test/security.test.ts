@@ -529,10 +529,10 @@ async function runCli(args: string[], env: Record<string, string>, tty = false):
   }
 }
 
-const HOSTILE = '\u001b]0;pwned\u0007\u001b[2J\u009b31m\u007f\r\nclient-credentials: error: forged line';
+const HOSTILE = '\u001b]0;pwned\u0007\u001b[2J\u009b31m\u007f\r\noauth-client-credentials: error: forged line';
 
 function assertNoControl(label: string, text: string, allowNewlines: boolean): void {
-  const bad = allowNewlines ? /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/ : /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]|\n(?!$)(?!client-credentials: |  \w[\w ]*: )/;
+  const bad = allowNewlines ? /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/ : /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]|\n(?!$)(?!oauth-client-credentials: |  \w[\w ]*: )/;
   assert.ok(!bad.test(text), `${label} holds a raw control character:\n${JSON.stringify(text)}`);
 }
 
@@ -542,7 +542,7 @@ test('CLI: server-controlled text (error, error_description) reaches the termina
   assert.equal(run.code, 3, run.stderr);
   assertNoControl('stderr', run.stderr, false);
   assert.ok(run.stderr.includes('\\x1b]0;pwned\\x07'), run.stderr);
-  assert.equal(run.stderr.split('\n').filter((line) => line.startsWith('client-credentials: error: forged')).length, 0, run.stderr);
+  assert.equal(run.stderr.split('\n').filter((line) => line.startsWith('oauth-client-credentials: error: forged')).length, 0, run.stderr);
 });
 
 test('CLI: inspect escapes a JWT header and claims; call escapes a body on a terminal and keeps it exact in a pipe', async () => {

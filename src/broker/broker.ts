@@ -4,11 +4,11 @@
  * (a bad one keeps the old and logs why), and shuts down draining in-flight requests within a grace period.
  */
 import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { dirname } from 'node:path';
 import { InvalidOptionError } from '../errors.js';
+import { fileReadProblem, MAX_FILE_BYTES, readSmallRegularFile } from '../io/smallFile.js';
 import { Redactor } from '../redaction.js';
 import type { TokenStore } from '../stores/tokenStore.js';
 import { createAdminHandler } from './admin.js';
@@ -48,9 +48,9 @@ export interface Broker {
 export async function loadBrokerConfig(path: string, env: Readonly<Record<string, string | undefined>>): Promise<BrokerConfig> {
   let text: string;
   try {
-    text = await readFile(path, 'utf8');
+    text = await readSmallRegularFile(path, MAX_FILE_BYTES.config);
   } catch (error) {
-    throw new InvalidOptionError('--config', `names a file that cannot be read (${path}: ${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+    throw new InvalidOptionError('--config', `names a file that cannot be read (${path}: ${fileReadProblem(error)})`);
   }
   let json: unknown;
   try {
@@ -200,9 +200,9 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
     if (!keys || keyPath === undefined) return;
     let text: string;
     try {
-      text = await readFile(keyPath, 'utf8');
+      text = await readSmallRegularFile(keyPath, MAX_FILE_BYTES.config);
     } catch (error) {
-      throw new InvalidOptionError('tokenApi.keyFile', `names a file that cannot be read (${keyPath}: ${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+      throw new InvalidOptionError('tokenApi.keyFile', `names a file that cannot be read (${keyPath}: ${fileReadProblem(error)})`);
     }
     if (keys.load(text) === 0) throw new InvalidOptionError('tokenApi.keyFile', `names a file with no key (${keyPath})`);
   };

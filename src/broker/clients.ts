@@ -5,12 +5,12 @@
  * refresh ahead, stale-if-error, the token store's lease), never around it.
  */
 import { createHash, generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { isAbsolute, resolve } from 'node:path';
 import { rootCertificates } from 'node:tls';
 import { Client } from '../client.js';
 import type { ClientConfiguration } from '../configuration.js';
 import { InvalidOptionError } from '../errors.js';
+import { fileReadProblem, MAX_FILE_BYTES, readSmallRegularFile } from '../io/smallFile.js';
 import { createDpopSigner, type DpopSigner } from '../auth/dpop.js';
 import { toKeyObject } from '../auth/jws.js';
 import type { AccessKey, TokenAccess } from '../adapters/tokenAccess.js';
@@ -54,9 +54,9 @@ async function readSetting(baseDir: string, file: string, path: string, files: s
   const absolute = isAbsolute(file) ? file : resolve(baseDir, file);
   files.push(absolute);
   try {
-    return await readFile(absolute, 'utf8');
+    return await readSmallRegularFile(absolute, MAX_FILE_BYTES.pem);
   } catch (error) {
-    throw new InvalidOptionError(path, `names a file that cannot be read (${absolute}: ${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+    throw new InvalidOptionError(path, `names a file that cannot be read (${absolute}: ${fileReadProblem(error)})`);
   }
 }
 

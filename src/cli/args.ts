@@ -166,7 +166,7 @@ export function parseCommandLine(argv: readonly string[]): ParsedArgs {
   const at = commandIndex(argv);
   const word = at >= 0 ? argv[at]! : undefined;
   if (word !== undefined && !(word in COMMANDS)) {
-    throw new CliError(`unknown command '${word}'`, 'the commands are token, call, inspect, serve and help; see `oauth-client-credentials help`');
+    throw new CliError(`unknown command '${word}'`, commandHint(word));
   }
   const command = word as CommandName | undefined;
   const rest = joinNegativeValues(at >= 0 ? [...argv.slice(0, at), ...argv.slice(at + 1)] : [...argv]);
@@ -186,10 +186,32 @@ export function parseCommandLine(argv: readonly string[]): ParsedArgs {
       const where = command && command !== 'help' ? ` ${command}` : '';
       throw new CliError(`unknown option '${unknown}'${command && command !== 'help' ? ` for ${command}` : ''}`, close ? `did you mean ${close}? (see \`oauth-client-credentials help${where}\`)` : `see \`oauth-client-credentials help${where}\``);
     }
+    const ambiguous = /^Option '(-[^',]+)(?:, [^']*)?' argument is ambiguous/.exec((error as Error).message)?.[1];
+    if (ambiguous !== undefined) {
+      // `--client-id --client-secret X`: the value was forgotten, and parseArgs will not take a flag for it.
+      const next = rest[rest.indexOf(ambiguous) + 1];
+      const long = ambiguous.startsWith('--') ? ambiguous : `--${Object.entries(options as OptionSpec).find(([, o]) => `-${o.short}` === ambiguous)?.[0] ?? 'OPTION'}`;
+      throw new CliError(
+        `${ambiguous} needs a value${next === undefined ? '' : `; got the next flag ${next}`}`,
+        `give the value right after ${ambiguous} (a value that starts with a dash: ${long}=-VALUE); see \`oauth-client-credentials help${command && command !== 'help' ? ` ${command}` : ''}\``,
+      );
+    }
     const message = (error as Error).message.split('\n')[0]!.replace(/\. To specify a positional argument starting with a '-'.*$/, '');
     throw new CliError(lowerFirst(message), `see \`oauth-client-credentials help${command && command !== 'help' ? ` ${command}` : ''}\``);
   }
   return { command, positionals: parsed.positionals, flags: parsed.values as Flags };
+}
+
+/** The list of the commands. */
+const COMMAND_LIST = 'the commands are token, call, inspect, serve and help';
+
+/**
+ * The hint for a word that is not a command: "did you mean `token`?" for a close command (`tokn`, `cal`), or for a
+ * global option written without its dashes (`version`: `--version`); the list of the commands otherwise.
+ */
+export function commandHint(word: string): string {
+  const close = suggest(word, Object.keys(COMMANDS)) ?? (Object.hasOwn(GLOBAL_OPTIONS, word.toLowerCase()) ? `--${word.toLowerCase()}` : undefined);
+  return close ? `did you mean \`${close}\`? (${COMMAND_LIST}; see \`oauth-client-credentials help\`)` : `${COMMAND_LIST}; see \`oauth-client-credentials help\``;
 }
 
 /** The commands that take the option `flag` (`--client-id` or `-H`). */

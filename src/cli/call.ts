@@ -6,24 +6,11 @@
 import { resolve } from 'node:path';
 import { ApiError, type ApiResponse } from '../index.js';
 import type { Flags } from './args.js';
+import { checkCallArguments } from './callArguments.js';
 import { CliError, ExitCode, jsonSyntaxProblem, statusLine, type Phase } from './failure.js';
 import { MAX_FILE_BYTES, readSmallRegularFile } from './files.js';
 import type { Io, Output } from './output.js';
 import type { Session } from './session.js';
-
-/** Parses `-H 'Name: value'` flags; a header without a colon is a usage error. */
-export function parseHeaders(values: readonly string[] | undefined): Record<string, string> {
-  const headers: Record<string, string> = {};
-  for (const value of values ?? []) {
-    const colon = value.indexOf(':');
-    const name = colon > 0 ? value.slice(0, colon).trim() : '';
-    if (!name || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) throw new CliError(`-H "${value}" is not a header; write it as 'Name: value'`);
-    const key = name.toLowerCase();
-    const text = value.slice(colon + 1).trim();
-    headers[key] = headers[key] === undefined ? text : `${headers[key]}, ${text}`;
-  }
-  return headers;
-}
 
 /** The text of `--data`/`--json`: the value itself, `@FILE` for a file's contents, or `@-` for standard input. */
 async function bodyText(value: string, flag: string, io: Io): Promise<string> {
@@ -61,14 +48,9 @@ function clientFor(session: Session, url: string): Session['client'] {
 
 /** Runs `call`. */
 export async function callCommand(session: Session, positionals: string[], flags: Flags, io: Io, out: Output, signal: AbortSignal, context: { phase: Phase }): Promise<ExitCode> {
-  if (positionals.length !== 2) throw new CliError(`call takes a METHOD and a URL${positionals.length ? `, got ${positionals.length} argument(s)` : ''}`, 'usage: oauth-client-credentials call GET https://api.example.com/things');
-  const [methodArg, url] = positionals as [string, string];
-  if (!/^[A-Za-z]+$/.test(methodArg)) throw new CliError(`"${methodArg}" is not an HTTP method`, 'usage: oauth-client-credentials call METHOD URL');
-  const method = methodArg.toUpperCase();
-  const headers = parseHeaders(flags.header);
+  const { method, url, headers } = checkCallArguments(positionals, flags);
   if (headers['authorization'] !== undefined) out.warn('-H Authorization is replaced by the OAuth access token');
 
-  if (flags.data !== undefined && typeof flags.json === 'string') throw new CliError('give --data or --json, not both');
   let body: string | undefined;
   if (flags.data !== undefined) {
     body = await bodyText(flags.data, '--data', io);

@@ -36,7 +36,8 @@ const CONNECTION = `Connection and credentials:
   --clock-skew SECONDS       treat tokens as expired this much early (default 0)
   --timeout SECONDS          time limit of the whole command: token (retries included) and API call;
                              0 for none (default 30)
-  --retries N                retries of the token endpoint on network errors and 5xx (default 3)
+  --retries N                retries of the token endpoint after network errors, timeouts, 408/429/5xx
+                             (never after invalid_client and the like), 0 to 10 (default 3)
   --cache FILE|off           the token cache file (default $XDG_CACHE_HOME/client-credentials/tokens.json,
                              else ~/.cache/client-credentials/tokens.json)
   --no-cache                 do not reuse a cached token: get a new one (it replaces the cached one)

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
- * The `client-credentials` executable: get a token, call an API, inspect a token.
- * Run `client-credentials help` for the commands and options.
+ * The `oauth-client-credentials` executable: get a token, call an API, inspect a token, run the broker.
+ * Run `oauth-client-credentials help` for the commands and options.
  */
 import { processIo } from './output.js';
 import { run } from './run.js';

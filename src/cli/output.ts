@@ -140,7 +140,7 @@ export class Output {
   }
 
   #err(line: string): void {
-    this.#io.stderr.write(`${this.redactor.redact(`client-credentials: ${line}`)}\n`);
+    this.#io.stderr.write(`${this.redactor.redact(`oauth-client-credentials: ${line}`)}\n`);
   }
 }
 

@@ -4,9 +4,10 @@
  */
 import { readFileSync } from 'node:fs';
 import { TimeoutError } from '../errors.js';
-import { parseCommandLine, type Flags } from './args.js';
+import { commandHint, parseCommandLine, type Flags } from './args.js';
 import { CliError, describeFailure, ExitCode, type Phase } from './failure.js';
 import { helpText, usageText } from './help.js';
+import { knownSecrets } from './knownSecrets.js';
 import { Output, type Io } from './output.js';
 import type { Session } from './session.js';
 
@@ -28,7 +29,13 @@ export function version(): string {
 
 /** Output options from the raw argv, for reporting a usage error that happened before the flags were parsed. */
 function earlyOutput(argv: readonly string[], io: Io): Output {
-  return new Output(io, { quiet: argv.includes('-q') || argv.includes('--quiet'), verbose: false, noColor: argv.includes('--no-color') });
+  return knowing(new Output(io, { quiet: argv.includes('-q') || argv.includes('--quiet'), verbose: false, noColor: argv.includes('--no-color') }), argv, io);
+}
+
+/** `out`, its redactor taught the secrets known before any setting is read (see `knownSecrets.ts`). */
+function knowing(out: Output, argv: readonly string[], io: Io): Output {
+  for (const secret of knownSecrets(argv, io.env)) out.redactor.add(secret);
+  return out;
 }
 
 /**
@@ -63,7 +70,7 @@ export async function run(argv: readonly string[], io: Io, signal: AbortSignal =
     return report(earlyOutput(argv, io), error, 'token', undefined);
   }
   const { command, positionals, flags } = parsed;
-  const out = new Output(io, { quiet: flags.quiet === true, verbose: flags.verbose === true, noColor: flags['no-color'] === true });
+  const out = knowing(new Output(io, { quiet: flags.quiet === true, verbose: flags.verbose === true, noColor: flags['no-color'] === true }), argv, io);
 
   if (flags.version) {
     out.result(`${version()}\n`);
@@ -72,7 +79,7 @@ export async function run(argv: readonly string[], io: Io, signal: AbortSignal =
   if (flags.help || command === 'help') {
     const topic = command === 'help' ? positionals[0] : command;
     const text = helpText(topic);
-    if (text === undefined) return report(out, new CliError(`no help on '${topic}'`, 'the commands are token, call, inspect, serve and help'), 'token', undefined);
+    if (text === undefined) return report(out, new CliError(`no help on '${topic}'`, commandHint(topic ?? '')), 'token', undefined);
     out.result(text);
     return ExitCode.Ok;
   }
@@ -91,6 +98,8 @@ export async function run(argv: readonly string[], io: Io, signal: AbortSignal =
     if (flags['client-secret-stdin'] && (flags.data === '@-' || flags.json === '@-')) {
       throw new CliError(`--${flags.data === '@-' ? 'data' : 'json'} @- and --client-secret-stdin both want standard input`, 'read the secret from --client-secret-file instead');
     }
+    // The arguments first: `call GET` with no URL is a usage error, whatever the settings lack.
+    if (command === 'call') (await import('./callArguments.js')).checkCallArguments(positionals, flags as Flags);
     session = await (await import('./session.js')).openSession(flags as Flags, io, out, version());
     // --timeout bounds the whole command: the token (retries included) and the API call.
     deadline = commandDeadline(signal, session.settings.timeoutMs);

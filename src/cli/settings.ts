@@ -7,8 +7,10 @@ import { rootCertificates } from 'node:tls';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { CLIENT_AUTH_METHODS, type ClientAuthMethod, type ClientConfiguration } from '../index.js';
 import type { Flags } from './args.js';
+import { suggest } from '../optionKeys.js';
 import { CliError, jsonSyntaxProblem } from './failure.js';
 import { MAX_FILE_BYTES, readFlagFile, readSmallRegularFile } from './files.js';
+import { SECRET_ENVIRONMENT } from './knownSecrets.js';
 import type { Io, Output } from './output.js';
 
 /** Where a setting came from, for `--verbose`. */
@@ -72,7 +74,7 @@ export const ENVIRONMENT = {
   tokenUrl: ['CLIENT_CREDENTIALS_TOKEN_URL'],
   baseUrl: ['CLIENT_CREDENTIALS_BASE_URL'],
   clientId: ['CLIENT_CREDENTIALS_CLIENT_ID', 'O_AUTH_CLIENT_ID'],
-  clientSecret: ['CLIENT_CREDENTIALS_CLIENT_SECRET', 'O_AUTH_CLIENT_SECRET'],
+  clientSecret: SECRET_ENVIRONMENT,
   clientSecretFile: ['CLIENT_CREDENTIALS_CLIENT_SECRET_FILE'],
   authMethod: ['CLIENT_CREDENTIALS_AUTH_METHOD'],
   privateKeyFile: ['CLIENT_CREDENTIALS_PRIVATE_KEY_FILE'],
@@ -143,7 +145,10 @@ async function readConfig(path: string, out: Output): Promise<ConfigFile> {
   const config = json as Record<string, unknown>;
   for (const [key, value] of Object.entries(config)) {
     const type = CONFIG_KEYS[key];
-    if (!type) throw new CliError(`the config file ${path} has an unknown key "${key}"`, `the keys are ${Object.keys(CONFIG_KEYS).join(', ')}`);
+    if (!type) {
+      const close = suggest(key, Object.keys(CONFIG_KEYS));
+      throw new CliError(`the config file ${path} has an unknown key "${key}"`, `${close ? `did you mean "${close}"? ` : ''}the keys are ${Object.keys(CONFIG_KEYS).join(', ')}`);
+    }
     const ok =
       type === 'string' ? typeof value === 'string' :
       type === 'number' ? typeof value === 'number' && Number.isFinite(value) :
@@ -337,11 +342,15 @@ export async function resolveSettings(flags: Flags, io: Io, out: Output, default
   let proxy: Sourced<string> | undefined = pick(flags.proxy, 'proxy', io, ENVIRONMENT.proxy, config, 'proxy') ?? { value: 'env', source: 'default: HTTPS_PROXY, HTTP_PROXY and NO_PROXY' };
   if (proxy.value === 'off' || proxy.value === 'none') proxy = undefined;
   else if (proxy.value !== 'env') {
+    let url: URL | undefined;
     try {
-      out.redactor.add(decodeURIComponent(new URL(proxy.value).password));
+      url = new URL(proxy.value);
+      out.redactor.add(decodeURIComponent(url.password));
     } catch {
-      // not a URL: the library rejects it with a usage error
+      url = undefined;
     }
+    // The CLI's own words (the library's name no `off`); the value is not repeated: it may hold a password.
+    if (url?.protocol !== 'http:' && url?.protocol !== 'https:') throw new CliError(`${proxy.source} must be 'env', 'off' or an http(s) URL such as http://proxy.internal:3128`);
   }
 
   return {
