@@ -214,6 +214,15 @@ test("every line on stderr starts with the package's bin name, oauth-client-cred
   assert.doesNotMatch(run.stderr, /^client-credentials:/m);
 });
 
+test('a command or help topic named like an Object.prototype member is an unknown command, not a crash (found by the property below)', async () => {
+  for (const args of [['help', 'isPrototypeOf'], ['constructor'], ['toString', '--help'], ['help', '__proto__']]) {
+    const run = await cli(args);
+    assert.equal(run.code, 2, `${args.join(' ')}: ${run.stderr}`);
+    assert.match(run.stderr, /^oauth-client-credentials: error: (unknown command|no help on) '/m, args.join(' '));
+    assert.doesNotMatch(run.stderr, /TypeError|at \w+ \(/, args.join(' '));
+  }
+});
+
 test('property: whatever the misuse, a client secret from the environment or the command line is never printed', async () => {
   const { run } = await import('../src/cli/run.js');
   const secret = fc.stringMatching(/^[A-Za-z0-9._~+\/=-]{12,40}$/);

@@ -20,6 +20,7 @@ before(async () => {
     if (req.url === '/slow') return void setTimeout(() => res.end('late'), 5_000).unref();
     if (req.url === '/big') return void res.end('x'.repeat(10_000));
     res.setHeader('set-cookie', ['a=1', 'b=2']);
+    res.setHeader('constructor', 'c');
     res.writeHead(201, { 'content-type': 'text/plain', 'x-method': req.method! });
     req.on('data', () => undefined).on('end', () => res.end(`héllo ${req.headers.authorization ?? ''}`));
   });
@@ -38,6 +39,8 @@ test('status, lower-cased headers (repeats joined) and a UTF-8 body', async () =
   assert.equal(res.statusCode, 201);
   assert.equal(res.headers['x-method'], 'POST');
   assert.equal(res.headers['set-cookie'], 'a=1, b=2');
+  // A header named like an Object.prototype member is a header, not joined onto the prototype's function.
+  assert.equal(res.headers['constructor'], 'c');
   assert.equal(res.body, 'héllo Bearer t');
 });
 

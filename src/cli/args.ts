@@ -165,7 +165,7 @@ function commandIndex(argv: readonly string[]): number {
 export function parseCommandLine(argv: readonly string[]): ParsedArgs {
   const at = commandIndex(argv);
   const word = at >= 0 ? argv[at]! : undefined;
-  if (word !== undefined && !(word in COMMANDS)) {
+  if (word !== undefined && !Object.hasOwn(COMMANDS, word)) {
     throw new CliError(`unknown command '${word}'`, commandHint(word));
   }
   const command = word as CommandName | undefined;

@@ -179,5 +179,5 @@ export function usageText(): string {
 /** The help text of a command, or the main one. */
 export function helpText(command?: string): string | undefined {
   if (command === undefined) return TEXTS.main;
-  return command in TEXTS && command !== 'main' ? TEXTS[command as CommandName] : undefined;
+  return Object.hasOwn(TEXTS, command) && command !== 'main' ? TEXTS[command as CommandName] : undefined;
 }

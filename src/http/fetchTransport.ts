@@ -36,7 +36,7 @@ function headersOf(response: Response): Record<string, string> {
   const headers: Record<string, string> = {};
   // Headers joins repeated values with ', ' already; set-cookie is the exception and is joined here the same way.
   response.headers.forEach((value, name) => {
-    headers[name] = name in headers ? `${headers[name]}, ${value}` : value;
+    headers[name] = Object.hasOwn(headers, name) ? `${headers[name]}, ${value}` : value;
   });
   return headers;
 }
