@@ -257,3 +257,26 @@ test('property: whatever the misuse, a client secret from the environment or the
     { numRuns: 60 },
   );
 });
+
+test('a config key or a JWT alg named like an Object.prototype member is unknown (not read through the prototype)', async () => {
+  const path = join(work, 'proto.json');
+  await writeFile(path, JSON.stringify({ tokenUrl: 'http://127.0.0.1:1/token', clientId: 'svc', constructor: 'x' }));
+  const run = await cli(['token', '--config', path, '--client-secret', SECRET]);
+  assert.equal(run.code, 2);
+  assert.match(run.stderr, /has an unknown key "constructor"/);
+
+  const { verifyAccessToken } = await import('../src/auth/accessTokenVerification.js');
+  const { createDispatcher, createTransport } = await import('../src/http/transport.js');
+  const part = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
+  const token = `${part({ alg: 'constructor', typ: 'at+jwt' })}.${part({ iss: 'http://127.0.0.1:9' })}.c2ln`;
+  const dispatcher = createDispatcher();
+  try {
+    // Nothing listens on the issuer: the alg is refused before any request, as an unknown alg is.
+    const checks = await verifyAccessToken(token, { issuer: 'http://127.0.0.1:9', transport: createTransport(dispatcher), now: Date.now(), timeout: 2_000, userAgent: 'test' });
+    const signature = checks.find((c) => c.name === 'signature')!;
+    assert.equal(signature.ok, false);
+    assert.match(signature.detail, /^alg constructor cannot be verified/);
+  } finally {
+    await dispatcher.close();
+  }
+});

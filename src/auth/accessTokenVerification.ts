@@ -101,7 +101,7 @@ export async function verifyAccessToken(token: string, options: AccessTokenVerif
 
 async function signatureCheck(token: string, header: Record<string, unknown>, options: AccessTokenVerificationOptions): Promise<AccessTokenCheck> {
   const alg = header['alg'];
-  if (typeof alg !== 'string' || !ALGORITHMS[alg]) {
+  if (typeof alg !== 'string' || !Object.hasOwn(ALGORITHMS, alg)) {
     return { name: 'signature', ok: false, detail: `alg ${typeof alg === 'string' ? alg : 'missing'} cannot be verified with the issuer's public keys` };
   }
   let keys: JsonWebKey[];

@@ -144,7 +144,7 @@ async function readConfig(path: string, out: Output): Promise<ConfigFile> {
   if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new CliError(`the config file ${path} must hold a JSON object`);
   const config = json as Record<string, unknown>;
   for (const [key, value] of Object.entries(config)) {
-    const type = CONFIG_KEYS[key];
+    const type = Object.hasOwn(CONFIG_KEYS, key) ? CONFIG_KEYS[key] : undefined;
     if (!type) {
       const close = suggest(key, Object.keys(CONFIG_KEYS));
       throw new CliError(`the config file ${path} has an unknown key "${key}"`, `${close ? `did you mean "${close}"? ` : ''}the keys are ${Object.keys(CONFIG_KEYS).join(', ')}`);
