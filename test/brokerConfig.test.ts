@@ -53,6 +53,8 @@ describe('broker config', () => {
     rejects({ ...base, clients: { crm: { ...base.clients.crm, clientSecretFlie: 'x' } } }, 'clients.crm.clientSecretFlie', /did you mean "clientSecretFile"/);
     rejects({ ...base, routes: [{ ...base.routes[0], upstrem: 'x' }] }, 'routes[0].upstrem', /did you mean "upstream"/);
     rejects({ ...base, tokenApi: { sockt: '/x' } }, 'tokenApi.sockt', /did you mean "socket"/);
+    // A key named like an Object.prototype member is unknown too (the shape was read through the prototype).
+    rejects(JSON.parse(`{"constructor": 1, ${JSON.stringify(base).slice(1)}`), 'constructor', /is not a known key/);
     rejects({ ...base, routes: [{ ...base.routes[0], client: 'cmr' }] }, 'routes[0].client', /did you mean "crm"/);
     rejects({ ...base, clients: { crm: { ...base.clients.crm, authMethod: 'client_secret_basc' } } }, 'clients.crm.authMethod', /did you mean "client_secret_basic"/);
   });

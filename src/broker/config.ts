@@ -112,7 +112,7 @@ function checkShape(value: unknown, shape: Shape, path: string): Record<string, 
   if (!isObject(value)) fail(path || '(root)', 'must be a JSON object');
   for (const [key, v] of Object.entries(value)) {
     const at = path ? `${path}.${key}` : key;
-    const type = shape[key];
+    const type = Object.hasOwn(shape, key) ? shape[key] : undefined;
     if (type === undefined) {
       const close = suggest(key, Object.keys(shape));
       fail(at, `is not a known key${close ? `: did you mean "${close}"?` : `; the keys are ${Object.keys(shape).join(', ')}`}`);
