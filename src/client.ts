@@ -247,7 +247,7 @@ export class Client implements TokenAccessSource {
     const owned = !config.dispatcher;
     const tls = config.tls as Record<string, unknown> | undefined;
     const dispatcher = (config.dispatcher ?? (config.proxy ? createProxyDispatcher(config.proxy, tls) : createDispatcher(tls))) as Dispatcher;
-    return { dispatcher, owned, transport: createTransport(dispatcher) };
+    return { dispatcher, owned, transport: createTransport(dispatcher, owned) };
   }
 
   /**

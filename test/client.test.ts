@@ -7,6 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { spawn } from 'node:child_process';
+import { Agent } from 'undici';
 import {
   AbortError,
   ApiError,
@@ -639,6 +640,36 @@ test('request paths reach the server exactly as a URL parser makes them, whether
       }
     }
   } finally {
+    await server.close();
+  }
+});
+
+test('response headers: repeated ones joined, prototype-named ones kept, each response its own object, on the Client\'s Agent and on a caller\'s', async () => {
+  const server = await startScripted((_req, res) => {
+    res.setHeader('set-cookie', ['a=1', 'b=2']);
+    res.setHeader('constructor', 'c');
+    res.setHeader('x-one', '1');
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end('{"ok":true}');
+  });
+  const dispatcher = new Agent();
+  try {
+    for (const options of [{}, { dispatcher }]) {
+      const client = new Client({ baseUrl: server.url, ...options });
+      clients.push(client);
+      const first = await client.get<{ ok: boolean }>('/h', { auth: false });
+      assert.deepEqual(first.result, { ok: true });
+      assert.equal(first.headers['set-cookie'], 'a=1, b=2');
+      assert.equal(first.headers['constructor'], 'c');
+      assert.equal(first.headers['x-one'], '1');
+      first.headers['x-one'] = 'changed by the caller';
+      const second = await client.get('/h', { auth: false });
+      assert.notEqual(second.headers, first.headers);
+      assert.equal(second.headers['x-one'], '1');
+      assert.equal(Object.getPrototypeOf(second.headers), Object.prototype);
+    }
+  } finally {
+    await dispatcher.close();
     await server.close();
   }
 });

@@ -66,7 +66,8 @@ export function checkRequestOptions(options: unknown): void {
   if (typeof options !== 'object' || options === null) throw new InvalidOptionError('options', `of a request must be an object, got ${describeType(options)}`);
   const o = options as Record<string, unknown>;
   const { method, path, query, headers, body, signal } = o;
-  if (method !== undefined && method !== '' && (typeof method !== 'string' || !TOKEN.test(method))) {
+  // `GET`, what `client.get` passes, skips the pattern test.
+  if (method !== undefined && method !== '' && method !== 'GET' && (typeof method !== 'string' || !TOKEN.test(method))) {
     throw new InvalidOptionError('method', typeof method === 'string' ? 'is not a valid HTTP method (RFC 9110 token characters only)' : `must be a string, got ${describeType(method)}`);
   }
   if (path !== undefined && typeof path !== 'string') throw new InvalidOptionError('path', `must be a string, got ${describeType(path)}`);

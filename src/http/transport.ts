@@ -64,6 +64,18 @@ export function createDispatcher(connect?: Record<string, unknown>): DispatcherL
   return new Agent({ keepAliveTimeout: 10_000, connections: 128, ...(connect ? { connect } : {}) });
 }
 
+/**
+ * undici's response headers with repeated ones joined by `, `, as they are when every value is a string (nearly
+ * always). Only for a dispatcher known to build a fresh object per response (an interceptor may share one).
+ */
+function ownHeaders(raw: Record<string, string | string[] | undefined>): Record<string, string> {
+  for (const name in raw) {
+    if (typeof raw[name] !== 'string') return flattenHeaders(raw);
+  }
+  return raw as Record<string, string>;
+}
+
+/** A copy of undici's response headers with repeated ones joined by `, `. */
 function flattenHeaders(raw: Record<string, string | string[] | undefined>): Record<string, string> {
   const headers: Record<string, string> = {};
   for (const name in raw) {
@@ -108,9 +120,16 @@ function declaredWithin(res: Dispatcher.ResponseData<unknown>, limit: number, he
   throw new BodyTooLargeError(limit, res.statusCode, headers);
 }
 
-/** Reads a body of at most `limit` bytes as UTF-8 text (see {@link declaredWithin}). */
-async function readCapped(res: Dispatcher.ResponseData<unknown>, limit: number, headers: Record<string, string>): Promise<string> {
-  if (declaredWithin(res, limit, headers)) return res.body.text();
+/**
+ * Reads a body of at most `limit` bytes as UTF-8 text (see {@link declaredWithin}). Not `async`: a body that declares
+ * its length gets undici's own promise, without a second one around it.
+ */
+function readCapped(res: Dispatcher.ResponseData<unknown>, limit: number, headers: Record<string, string>): Promise<string> {
+  return declaredWithin(res, limit, headers) ? res.body.text() : readCountedText(res, limit, headers);
+}
+
+/** Reads a body that declares no length, counting its bytes against `limit`, as UTF-8 text. */
+async function readCountedText(res: Dispatcher.ResponseData<unknown>, limit: number, headers: Record<string, string>): Promise<string> {
   const bytes = await readCappedBytes(res.body, limit, res.statusCode, headers);
   // A UTF-8 byte order mark is dropped, as undici's `text()` (and fetch's) drops it on the path above.
   const bom = bytes.length >= 3 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf;
@@ -314,9 +333,13 @@ export async function closeDispatcher(dispatcherLike: DispatcherLike, graceMs: n
   await dispatcher.destroy(reason).catch(() => undefined);
 }
 
-/** Creates the transport that sends requests through `dispatcher`. */
-export function createTransport(dispatcherLike: DispatcherLike): Transport {
+/**
+ * Creates the transport that sends requests through `dispatcher`. `fresh`: the dispatcher is a plain undici Agent of
+ * our own, whose response headers objects nobody else holds (so they are handed on without a copy).
+ */
+export function createTransport(dispatcherLike: DispatcherLike, fresh = false): Transport {
   const dispatcher = dispatcherLike as Dispatcher;
+  const headersOf = fresh ? ownHeaders : flattenHeaders;
   /** Origins seen, and whether each is in normal form (so requests to it can skip URL parsing). */
   const origins = new Map<string, boolean>();
   /** The deadlines of the bodies this transport is reading (one timer for all of them). */
@@ -351,7 +374,7 @@ export function createTransport(dispatcherLike: DispatcherLike): Transport {
       } else {
         res = await request(req.url, options);
       }
-      const headers = flattenHeaders(res.headers);
+      const headers = headersOf(res.headers);
       if (req.responseType === 'stream') return { statusCode: res.statusCode, headers, body: '', stream: webStream(res.body, req) };
       if (deadline) {
         const body = res.body;
