@@ -18,6 +18,9 @@
  *   --contenders a,b    run only these contenders in S1, S2, S3, S4, S7 and S8 (`--quick` runs only ours in S7 and S8); with
  *                       --merge, only these contenders' rows of each scenario are replaced (the others keep theirs).
  *   --runs N            runs of S7 and S8 (default: 5 and 1; `--quick`: 1 and 1).
+ *   --rounds N, --pair-rounds N, --pair-cycles N, --window MS
+ *                       S1: rounds of the main table, rounds of the adapter pairs, cycles of slices per pair round,
+ *                       and the main table's window.
  *   --report            regenerate docs/bench.md and docs/bench.svg from bench/results/latest.json, run nothing.
  *   --profile           run our Client on the S1 load at concurrency 64 under `--cpu-prof`; writes .cpuprofile files
  *                       to the OS temp directory (`--contender=undici`, `--concurrency=1` to change either).
@@ -51,7 +54,7 @@ function flag(name: string): string | undefined {
 
 const PLAN = quick
   ? { s1: { rounds: 1, warmupMs: 30, windowMs: 150, firstWarmupMs: 100, pairRounds: 1, pairCycles: 1, pairWindowMs: 100, pairWarmupMs: 20 }, s2: { requests: 500, latency: 50 }, s3: { ttl: 2, latency: 100, concurrency: 16, durationMs: 800 }, s5: { marks: [1_000, 3_000], requests: 20_000, samples: 5 }, s6: { processes: 8, ttl: 2, durationMs: 2_000, concurrency: 2 }, s7: { runs: 1 }, s8: { runs: 1 } }
-  : { s1: { rounds: 10, warmupMs: 100, windowMs: 300, firstWarmupMs: 600, pairRounds: 20, pairCycles: 4, pairWindowMs: 100, pairWarmupMs: 20 }, s2: { requests: 1000, latency: 50 }, s3: { ttl: 2, latency: 100, concurrency: 16, durationMs: 10_000 }, s5: { marks: [1_000, 10_000, 100_000], requests: 1_000_000, samples: 20 }, s6: { processes: 8, ttl: 3, durationMs: 10_000, concurrency: 4 }, s7: { runs: 5 }, s8: { runs: 1 } };
+  : { s1: { rounds: 10, warmupMs: 100, windowMs: 300, firstWarmupMs: 600, pairRounds: 16, pairCycles: 8, pairWindowMs: 100, pairWarmupMs: 20 }, s2: { requests: 1000, latency: 50 }, s3: { ttl: 2, latency: 100, concurrency: 16, durationMs: 10_000 }, s5: { marks: [1_000, 10_000, 100_000], requests: 1_000_000, samples: 20 }, s6: { processes: 8, ttl: 3, durationMs: 10_000, concurrency: 4 }, s7: { runs: 5 }, s8: { runs: 1 } };
 
 const onlyArg = flag('only');
 const only = onlyArg ? new Set(onlyArg.split(',').map((s) => s.trim().toUpperCase())) : undefined;
@@ -65,6 +68,7 @@ const outageContenders = TOKEN_CONTENDERS.filter((s) => (flag('contenders') ? s1
 if (flag('runs')) PLAN.s7.runs = PLAN.s8.runs = Number(flag('runs'));
 if (flag('rounds')) PLAN.s1.rounds = Number(flag('rounds'));
 if (flag('pair-rounds')) PLAN.s1.pairRounds = Number(flag('pair-rounds'));
+if (flag('pair-cycles')) PLAN.s1.pairCycles = Number(flag('pair-cycles'));
 if (flag('window')) PLAN.s1.windowMs = Number(flag('window'));
 
 function log(line: string): void {
