@@ -12,7 +12,7 @@ import type { TokenEndpointContext } from './auth/tokenEndpoint.js';
 import { resolveConfiguration, type ClientConfiguration, type ResolvedConfiguration } from './configuration.js';
 import { InvalidOptionError, ResponseTooLargeError } from './errors.js';
 import { CLIENT_EVENT_NAMES, type ClientEventName, type ClientStats, type Listener } from './events.js';
-import { assertSecureDestination, checkRequestOptions, isInsecureRemote, jsonBody, parseAbsoluteUrl } from './http/requestGuard.js';
+import { assertSecureDestination, callOptionsError, checkRequestOptions, isInsecureRemote, jsonBody, parseAbsoluteUrl } from './http/requestGuard.js';
 import { BodyTooLargeError, closeDispatcher, createDispatcher, createTransport, describeUrl, isNormalOrigin, isVerbatimPath, type HttpRequest, type HttpResponse, type Transport } from './http/transport.js';
 import { createFetchTransport, undiciIsUsable } from './http/fetchTransport.js';
 import { createProxyDispatcher } from './http/proxy.js';
@@ -342,26 +342,36 @@ export class Client implements TokenAccessSource {
 
   /** `GET path`. */
   get<T = unknown, O extends Omit<RequestOptions, 'method' | 'path'> = Omit<RequestOptions, 'method' | 'path'> & JsonResponse>(path: string, options?: O): Promise<ResponseFor<O, T>> {
+    const invalid = callOptionsError('get', options);
+    if (invalid) return Promise.reject(invalid);
     return this.request<T, RequestOptions>({ ...options, method: 'GET', path }) as Promise<ResponseFor<O, T>>;
   }
 
   /** `POST path` with a JSON body. */
   post<T = unknown, O extends Omit<RequestOptions, 'method' | 'path' | 'json'> = Omit<RequestOptions, 'method' | 'path' | 'json'> & JsonResponse>(path: string, json?: unknown, options?: O): Promise<ResponseFor<O, T>> {
+    const invalid = callOptionsError('post', options);
+    if (invalid) return Promise.reject(invalid);
     return this.request<T, RequestOptions>({ ...options, method: 'POST', path, json }) as Promise<ResponseFor<O, T>>;
   }
 
   /** `PUT path` with a JSON body. */
   put<T = unknown, O extends Omit<RequestOptions, 'method' | 'path' | 'json'> = Omit<RequestOptions, 'method' | 'path' | 'json'> & JsonResponse>(path: string, json?: unknown, options?: O): Promise<ResponseFor<O, T>> {
+    const invalid = callOptionsError('put', options);
+    if (invalid) return Promise.reject(invalid);
     return this.request<T, RequestOptions>({ ...options, method: 'PUT', path, json }) as Promise<ResponseFor<O, T>>;
   }
 
   /** `PATCH path` with a JSON body. */
   patch<T = unknown, O extends Omit<RequestOptions, 'method' | 'path' | 'json'> = Omit<RequestOptions, 'method' | 'path' | 'json'> & JsonResponse>(path: string, json?: unknown, options?: O): Promise<ResponseFor<O, T>> {
+    const invalid = callOptionsError('patch', options);
+    if (invalid) return Promise.reject(invalid);
     return this.request<T, RequestOptions>({ ...options, method: 'PATCH', path, json }) as Promise<ResponseFor<O, T>>;
   }
 
   /** `DELETE path`. */
   delete<T = unknown, O extends Omit<RequestOptions, 'method' | 'path'> = Omit<RequestOptions, 'method' | 'path'> & JsonResponse>(path: string, options?: O): Promise<ResponseFor<O, T>> {
+    const invalid = callOptionsError('delete', options);
+    if (invalid) return Promise.reject(invalid);
     return this.request<T, RequestOptions>({ ...options, method: 'DELETE', path }) as Promise<ResponseFor<O, T>>;
   }
 

@@ -187,6 +187,26 @@ describe('unknown keys in the options of a call', () => {
     assert.equal(server.requests.length, before, 'no request was sent');
   });
 
+  test('client.get/post/put/patch/delete: options that are not an object (a string, a number, null, an array) are refused, not spread or ignored', async () => {
+    // `client.post('/x', body, 5)` used to be ignored in silence, and `client.get('/x', 'str')` spread into keys `0`, `1`…
+    const calls: Array<[string, () => Promise<unknown>]> = [
+      ['get', () => client.get('/echo', 'str' as never)],
+      ['delete', () => client.delete('/echo', null as never)],
+      ['post', () => client.post('/echo', { a: 1 }, 5 as never)],
+      ['put', () => client.put('/echo', { a: 1 }, ['x'] as never)],
+      ['patch', () => client.patch('/echo', { a: 1 }, true as never)],
+    ];
+    for (const [method, call] of calls) {
+      const promise = call();
+      assert.ok(promise instanceof Promise, 'a rejected promise, not a synchronous throw');
+      const error = await callRejection(() => promise);
+      assert.equal(error.option, 'options');
+      assert.ok(error.message.startsWith(`The \`options\` option of client.${method}() must be an object`), error.message);
+    }
+    assert.match((await callRejection(() => client.post('/echo', { a: 1 }, 5 as never))).message, /the JSON body is the argument before it$/);
+    assert.equal((await client.get('/echo', undefined)).statusCode, 200);
+  });
+
   test('`body` and `json` together are a conflict, not a silent choice', async () => {
     const error = await callRejection(() => client.request({ method: 'POST', path: '/echo', body: 'x', json: { a: 1 } }));
     assert.equal(error.option, 'json');

@@ -80,6 +80,17 @@ export function checkRequestOptions(options: unknown): void {
   optionalBoolean('retryOnUnauthorized', o['retryOnUnauthorized']);
 }
 
+/**
+ * The error for the options argument of `client.get`, `post`, `put`, `patch` or `delete` (`method`), checked before
+ * it is spread into a request's options (a string, number, array or null would be spread into nonsense or ignored);
+ * undefined when it is fine.
+ */
+export function callOptionsError(method: string, options: unknown): InvalidOptionError | undefined {
+  if (options === undefined || (typeof options === 'object' && options !== null && !Array.isArray(options))) return undefined;
+  const hint = method === 'get' || method === 'delete' ? '' : '; the JSON body is the argument before it';
+  return new InvalidOptionError('options', `of client.${method}() must be an object (the options of a request), got ${describeType(options)}${hint}`);
+}
+
 /** The JSON text of a request's `json` option; a value JSON cannot encode (a BigInt, a cycle) is a typed error. */
 export function jsonBody(value: unknown): string {
   try {
