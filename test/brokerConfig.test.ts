@@ -15,7 +15,7 @@ import { FileWatcher } from '../src/broker/watch.js';
 import { UpstreamPools } from '../src/broker/upstreams.js';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run } from '../src/cli/run.js';
@@ -276,4 +276,21 @@ describe('UpstreamPools', () => {
       await pools.close();
     }
   });
+});
+
+test('docs/broker.md lists every event the broker logs (its own and the Client events it forwards)', () => {
+  const root = new URL('../../', import.meta.url).pathname;
+  const sources = readdirSync(join(root, 'src/broker')).filter((f) => f.endsWith('.ts')).map((f) => readFileSync(join(root, 'src/broker', f), 'utf8'));
+  const logged = new Set<string>();
+  for (const text of sources) {
+    for (const m of text.matchAll(/\blog\('(?:info|warn|error)', '([a-zA-Z_]+)'/g)) logged.add(m[1]!);
+    const forwarded = /const CLIENT_EVENTS = \[([^\]]+)\]/.exec(text);
+    if (forwarded) for (const m of forwarded[1]!.matchAll(/'([a-zA-Z]+)'/g)) logged.add(m[1]!);
+  }
+  assert.ok(logged.size >= 20, `found ${logged.size} events`);
+  const docs = readFileSync(join(root, 'docs/broker.md'), 'utf8');
+  const list = /Events: ([^.]+)\./.exec(docs)?.[1] ?? '';
+  const documented = new Set([...list.matchAll(/`([a-zA-Z_]+)`/g)].map((m) => m[1]!));
+  assert.deepEqual([...logged].filter((e) => !documented.has(e)).sort(), [], 'logged but not in docs/broker.md');
+  assert.deepEqual([...documented].filter((e) => !logged.has(e)).sort(), [], 'in docs/broker.md but never logged');
 });
