@@ -77,7 +77,7 @@ describe('Basic credentials: RFC 6749 encoding first, raw once when the server r
     assert.equal(nodeOAuth.tokenRequests.length - before, 1);
   });
 
-  test('a wrong secret costs two requests (both forms refused), surfaces invalid_client, and leaks neither form', async () => {
+  test('a wrong secret costs two requests once (both forms refused), then one per token request; surfaces invalid_client, and leaks neither form', async () => {
     const wrong = 'wr+ng/secret:%value';
     const c = new Client({ tokenUrl: nodeOAuth.tokenUrl, retry: false, clientCredentialsAuthCredentials: { oAuthClientId: ID, oAuthClientSecret: wrong } });
     const before = nodeOAuth.tokenRequests.length;
@@ -88,6 +88,44 @@ describe('Basic credentials: RFC 6749 encoding first, raw once when the server r
       return true;
     });
     assert.equal(nodeOAuth.tokenRequests.length - before, 2);
+    // Both forms refused: from then on one request per token request, the forms taking turns (a lockout counter
+    // moves as fast as with a pinned encoding). Before this, every fetch cost two refused requests.
+    const sent: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      const seen = nodeOAuth.tokenRequests.length;
+      await assert.rejects(c.clientCredentialsAuthManager.fetchToken(), (error: unknown) => error instanceof OAuthProviderError && error.error === 'invalid_client');
+      assert.equal(nodeOAuth.tokenRequests.length - seen, 1, `fetch ${i + 2}: one request`);
+      sent.push(nodeOAuth.tokenRequests.at(-1)!.headers.authorization!);
+    }
+    const [rfc, raw] = [basicAuthorization(ID, wrong, 'rfc6749'), basicAuthorization(ID, wrong, 'raw')];
+    assert.deepEqual(sent, [rfc, raw, rfc, raw]);
+  });
+
+  test('after both forms were refused, a server that wants the raw pair is still found once it accepts the client again', async () => {
+    let enabled = false;
+    const server = await startScripted((req, res) => {
+      if (enabled && req.headers.authorization === basicAuthorization(ID, SECRET, 'raw')) sendJson(res, 200, { access_token: 'tok-back', token_type: 'Bearer', expires_in: 3600 });
+      else sendJson(res, 401, { error: 'invalid_client' });
+    });
+    try {
+      const c = client(`${server.url}/token`);
+      const learnt: ClientEvents['basicEncodingLearned'][] = [];
+      c.on('basicEncodingLearned', (e) => learnt.push(e));
+      await assert.rejects(c.clientCredentialsAuthManager.fetchToken(), OAuthProviderError);
+      assert.equal(server.requests.length, 2, 'both forms, once');
+      enabled = true; // the client is enabled again on the server
+      let token: string | undefined;
+      for (let i = 0; i < 2 && token === undefined; i++) token = await c.clientCredentialsAuthManager.fetchToken().then((t) => t.accessToken, () => undefined);
+      assert.equal(token, 'tok-back', 'got within two token requests');
+      assert.ok(server.requests.length <= 4);
+      assert.deepEqual(learnt, [{ url: `${server.url}/token`, encoding: 'raw' }]);
+      const seen = server.requests.length;
+      await c.clientCredentialsAuthManager.fetchToken();
+      assert.equal(server.requests.length - seen, 1, 'remembered: raw at once');
+      assert.equal(server.requests.at(-1)!.headers.authorization, basicAuthorization(ID, SECRET, 'raw'));
+    } finally {
+      await server.close();
+    }
   });
 
   test('a bare 403 with an empty body (Glewlwyd) also triggers the raw try; a 400 invalid_request does not', async () => {

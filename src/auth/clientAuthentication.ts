@@ -22,20 +22,39 @@ export const CLIENT_ASSERTION_ALGORITHMS: readonly PrivateKeyAlgorithm[] = [
 
 /**
  * What worked at each token endpoint for `client_secret_basic` when the encoding is automatic, learnt from the
- * server's answers. One per Client (shared by its clones); bounded.
+ * server's answers. One per Client (shared by its clones); bounded. An endpoint that refused both encodings (a wrong
+ * secret, most likely) gets one attempt per token request from then on, the encodings taking turns, so that a wrong
+ * secret does not cost two refused requests each time (lockout counters), and an endpoint that wants the raw pair
+ * is still found once the client is accepted again.
  */
 export class BasicEncodingMemory {
-  readonly #byEndpoint = new Map<string, BasicEncoding>();
+  readonly #byEndpoint = new Map<string, BasicEncoding | { refused: BasicEncoding }>();
 
-  /** The encoding that worked at `tokenUrl`, or undefined when nothing is known yet. */
+  /** The encoding that worked at `tokenUrl`, or undefined when nothing is known yet (or both were refused). */
   get(tokenUrl: string): BasicEncoding | undefined {
-    return this.#byEndpoint.get(tokenUrl);
+    const known = this.#byEndpoint.get(tokenUrl);
+    return typeof known === 'string' ? known : undefined;
+  }
+
+  /** After both encodings were refused at `tokenUrl`: the one to try alone next; else undefined. */
+  nextAfterRefusals(tokenUrl: string): BasicEncoding | undefined {
+    const known = this.#byEndpoint.get(tokenUrl);
+    return typeof known === 'object' ? known.refused : undefined;
   }
 
   /** Remembers that `encoding` is the one to use at `tokenUrl`. */
   set(tokenUrl: string, encoding: BasicEncoding): void {
+    this.#put(tokenUrl, encoding);
+  }
+
+  /** Remembers that `tried` was refused at `tokenUrl` after the other was too: the other goes alone next time. */
+  refused(tokenUrl: string, tried: BasicEncoding): void {
+    this.#put(tokenUrl, { refused: tried === 'raw' ? 'rfc6749' : 'raw' });
+  }
+
+  #put(tokenUrl: string, value: BasicEncoding | { refused: BasicEncoding }): void {
     if (this.#byEndpoint.size >= 64 && !this.#byEndpoint.has(tokenUrl)) this.#byEndpoint.clear();
-    this.#byEndpoint.set(tokenUrl, encoding);
+    this.#byEndpoint.set(tokenUrl, value);
   }
 }
 

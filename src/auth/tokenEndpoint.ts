@@ -292,8 +292,11 @@ export async function sendTokenRequest(
   // Automatic client_secret_basic: RFC 6749 first, unless this endpoint is known to want the raw pair.
   const automaticBasic = auth.method === 'client_secret_basic' && auth.basicEncoding === undefined && auth.basicMemory !== undefined
     && rawBasicDiffers(auth.clientId, auth.clientSecret ?? '');
-  let encoding: BasicEncoding | undefined = automaticBasic ? (auth.basicMemory!.get(context.tokenUrl) ?? 'rfc6749') : undefined;
-  let triedOther = false;
+  const memory = automaticBasic ? auth.basicMemory : undefined;
+  const alone = memory?.nextAfterRefusals(context.tokenUrl);
+  let encoding: BasicEncoding | undefined = memory ? (alone ?? memory.get(context.tokenUrl) ?? 'rfc6749') : undefined;
+  // After both encodings were refused here, one attempt per token request (see BasicEncodingMemory).
+  let triedOther = alone !== undefined;
   let nonceRetried = false;
   for (;;) {
     // Rebuilt for each retry too: a client assertion's jti may not be replayed.
@@ -303,8 +306,8 @@ export async function sendTokenRequest(
     try {
       const response = await requestToken(context, form, headers, signal);
       dpop?.remember(context.tokenUrl, response.headers);
-      if (encoding !== undefined && auth.basicMemory!.get(context.tokenUrl) !== encoding) {
-        auth.basicMemory!.set(context.tokenUrl, encoding);
+      if (memory !== undefined && encoding !== undefined && memory.get(context.tokenUrl) !== encoding) {
+        memory.set(context.tokenUrl, encoding);
         // Told only when the other form had to be tried: a server that takes the first costs nothing, not even an event.
         if (triedOther) context.onBasicEncoding?.({ url: describeUrl(context.tokenUrl), encoding });
       }
@@ -317,10 +320,13 @@ export async function sendTokenRequest(
           continue;
         }
       }
-      if (encoding !== undefined && !triedOther && refusedClient(error)) {
-        triedOther = true;
-        encoding = encoding === 'raw' ? 'rfc6749' : 'raw';
-        continue;
+      if (memory !== undefined && encoding !== undefined && refusedClient(error)) {
+        if (!triedOther) {
+          triedOther = true;
+          encoding = encoding === 'raw' ? 'rfc6749' : 'raw';
+          continue;
+        }
+        memory.refused(context.tokenUrl, encoding);
       }
       if (discovery && staleMetadataFailure(error)) discovery.invalidate();
       throw error;

@@ -99,7 +99,8 @@ export interface ClientCredentialsAuthCredentials {
    * sends them as they are (servers that compare the raw pair: Glewlwyd, Authlib, @node-oauth/oauth2-server). Default:
    * automatic, RFC 6749 first; when the server refuses the client (`invalid_client`, a bare 401 or 403) and the
    * encoding changed the id or secret, the raw form is tried once, and what worked is remembered per token endpoint
-   * (event `basicEncodingLearned`). A secret the encoding leaves unchanged costs nothing extra.
+   * (event `basicEncodingLearned`). A secret the encoding leaves unchanged costs nothing extra. Where both forms were
+   * refused (a wrong secret), later token requests send one form each, taking turns.
    */
   basicEncoding?: BasicEncoding;
   /**
