@@ -13,8 +13,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_OIDC_CLIENTS, startOidcProvider, type OidcProviderHandle } from './helpers/oidc.js';
 import { startStack, tokenRequestCounter, type Stack } from './helpers/fixtures.js';
+import { runCli, spawnCli, type Run } from './helpers/cliRun.js';
 
-const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 /** A long, distinctive secret, so that finding it anywhere in the output is never a coincidence. */
@@ -22,13 +22,6 @@ const SECRET = 'cli-Secret-9f27c1d0a6b84e3f';
 /** A secret with characters that RFC 6749 §2.3.1 encodes, so its encoded forms are checked too. */
 const WEIRD_SECRET = 'p+s/s:w%rd';
 const ESC = '\u001b[';
-
-interface Run {
-  args: string[];
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
 
 let stack: Stack;
 let opaqueOp: OidcProviderHandle;
@@ -83,30 +76,16 @@ interface CliOptions {
 }
 
 /** Runs the built CLI with a clean environment (nothing inherited but PATH), and records the run. */
-function cli(args: string[], options: CliOptions = {}): Promise<Run> {
+async function cli(args: string[], options: CliOptions = {}): Promise<Run> {
   const env: Record<string, string> = {
-    PATH: process.env['PATH'] ?? '',
     HOME: work,
     XDG_CACHE_HOME: options.cache ?? freshCache(),
     ...(options.bare ? {} : { CLIENT_CREDENTIALS_TOKEN_URL: stack.op.tokenUrl, CLIENT_CREDENTIALS_BASE_URL: stack.api.url, O_AUTH_CLIENT_ID: 'cli', CLIENT_CREDENTIALS_CLIENT_SECRET_FILE: secretFile }),
     ...options.env,
   };
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env, cwd: work, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      const run = { args, code, stdout, stderr };
-      runs.push(run);
-      resolve(run);
-    });
-    child.stdin.end(options.input ?? '');
-  });
+  const run = await runCli(args, { env, cwd: work, input: options.input ?? '', timeoutMs: 20_000 });
+  runs.push(run);
+  return run;
 }
 
 /** Access tokens the API has received. */
@@ -535,23 +514,18 @@ test('Ctrl-C (SIGINT) while the token request hangs exits 130 with "interrupted"
     stack.proxy.inject({ kind: 'hang' }, 1);
     const sent = stack.proxy.requests;
     const args = [...command, '--token-url', stack.proxiedTokenUrl, '--no-cache'];
-    const child = spawn(process.execPath, [CLI, ...args], {
-      env: { PATH: process.env['PATH'] ?? '', HOME: work, XDG_CACHE_HOME: freshCache(), CLIENT_CREDENTIALS_BASE_URL: stack.api.url, O_AUTH_CLIENT_ID: 'cli', CLIENT_CREDENTIALS_CLIENT_SECRET_FILE: secretFile },
+    const { child, result } = spawnCli(args, {
+      env: { HOME: work, XDG_CACHE_HOME: freshCache(), CLIENT_CREDENTIALS_BASE_URL: stack.api.url, O_AUTH_CLIENT_ID: 'cli', CLIENT_CREDENTIALS_CLIENT_SECRET_FILE: secretFile },
       cwd: work,
-      stdio: ['ignore', 'pipe', 'pipe'],
     });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    const closed = new Promise<number | null>((resolve) => child.on('close', resolve));
     const started = Date.now();
     while (stack.proxy.requests === sent && Date.now() - started < 10_000) await new Promise((r) => setTimeout(r, 10));
     assert.equal(stack.proxy.requests, sent + 1, 'the token request reached the (hanging) proxy');
     const interruptedAt = Date.now();
     child.kill('SIGINT');
-    const code = await closed;
-    runs.push({ args, code, stdout, stderr });
+    const run = await result;
+    runs.push(run);
+    const { code, stdout, stderr } = run;
     assert.equal(code, 130, stderr);
     assert.equal(stderr, 'oauth-client-credentials: error: interrupted\n');
     assert.equal(stdout, '');

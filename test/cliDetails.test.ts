@@ -5,18 +5,16 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import http from 'node:http';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { startStack, type Stack } from './helpers/fixtures.js';
 import { cacheKey } from '../src/cli/cache.js';
 import { closeServer, listenLocal } from './helpers/http.js';
 import { startHttpProxy, type HttpProxyHandle } from './helpers/httpProxy.js';
+import { runCli, type Run } from './helpers/cliRun.js';
 
-const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const ALL_BYTES = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
 
 let stack: Stack;
@@ -39,38 +37,9 @@ after(async () => {
   await rm(work, { recursive: true, force: true });
 });
 
-interface Run {
-  code: number | null;
-  stdout: Buffer;
-  stderr: string;
-  ms: number;
-}
-
 function cli(args: string[], env: Record<string, string> = {}): Promise<Run> {
-  const started = Date.now();
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], {
-      env: {
-        PATH: process.env['PATH'] ?? '',
-        HOME: work,
-        CLIENT_CREDENTIALS_TOKEN_URL: stack.op.tokenUrl,
-        CLIENT_CREDENTIALS_CLIENT_ID: 'svc',
-        CLIENT_CREDENTIALS_CLIENT_SECRET: 'svc-secret',
-        CLIENT_CREDENTIALS_CACHE: 'off',
-        ...env,
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const out: Buffer[] = [];
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => out.push(chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout: Buffer.concat(out), stderr, ms: Date.now() - started });
-    });
+  return runCli(args, {
+    env: { HOME: work, CLIENT_CREDENTIALS_TOKEN_URL: stack.op.tokenUrl, CLIENT_CREDENTIALS_CLIENT_ID: 'svc', CLIENT_CREDENTIALS_CLIENT_SECRET: 'svc-secret', CLIENT_CREDENTIALS_CACHE: 'off', ...env },
   });
 }
 
@@ -112,8 +81,8 @@ test('a secret from the environment with a trailing newline is trimmed, with a w
 test('call writes a binary body byte for byte', async () => {
   const run = await cli(['call', 'GET', `${bytesUrl}/bytes`]);
   assert.equal(run.code, 0, run.stderr);
-  assert.equal(run.stdout.length, 256);
-  assert.ok(run.stdout.equals(ALL_BYTES));
+  assert.equal(run.stdoutBytes.length, 256);
+  assert.ok(run.stdoutBytes.equals(ALL_BYTES));
 });
 
 test('the proxy environment is honoured by default; NO_PROXY and --proxy off go direct; --proxy URL; loopback never via a proxy', async () => {

@@ -6,14 +6,13 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtemp, open, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { startOidcProvider, type OidcProviderHandle } from './helpers/oidc.js';
+import { runCli, type Run } from './helpers/cliRun.js';
 
-const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 /** Far above a refused run (well under a second) and far below the test's own timeout: a hang is a failure, not a stall. */
 const HANG_MS = 20_000;
 
@@ -36,34 +35,8 @@ after(async () => {
   await rm(work, { recursive: true, force: true });
 });
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-  killed: boolean;
-}
-
 function cli(args: string[]): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], {
-      env: { PATH: process.env['PATH'] ?? '', HOME: work, CLIENT_CREDENTIALS_CACHE: 'off', NO_COLOR: '1' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    let killed = false;
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    const timer = setTimeout(() => {
-      killed = true;
-      child.kill('SIGKILL');
-    }, HANG_MS);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr, killed });
-    });
-  });
+  return runCli(args, { env: { HOME: work, CLIENT_CREDENTIALS_CACHE: 'off', NO_COLOR: '1' }, timeoutMs: HANG_MS });
 }
 
 const token = ['token', '--client-id', 'svc'];

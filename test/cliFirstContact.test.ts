@@ -6,14 +6,13 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { COMMANDS } from '../src/cli/args.js';
 import { helpText } from '../src/cli/help.js';
 import { startStack, type Stack } from './helpers/fixtures.js';
+import { runCli, type Run } from './helpers/cliRun.js';
 
-const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const CLI_MD = fileURLToPath(new URL('../../docs/cli.md', import.meta.url));
 
 /** Every `--long` flag and `-x` short flag of each command, from the parser's own table. */
@@ -103,18 +102,8 @@ describe('CLI messages', () => {
     await stack.close();
   });
 
-  function cli(args: string[]): Promise<{ code: number | null; stderr: string; stdout: string }> {
-    return new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, [CLI, ...args], {
-        env: { PATH: process.env['PATH'] ?? '', HOME: '/nonexistent', CLIENT_CREDENTIALS_CACHE: 'off', CLIENT_CREDENTIALS_CLIENT_SECRET: 'svc-secret', NO_PROXY: '*' },
-      });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-      child.on('error', reject);
-      child.on('close', (code) => resolve({ code, stdout, stderr }));
-    });
+  function cli(args: string[]): Promise<Run> {
+    return runCli(args, { env: { HOME: '/nonexistent', CLIENT_CREDENTIALS_CACHE: 'off', CLIENT_CREDENTIALS_CLIENT_SECRET: 'svc-secret', NO_PROXY: '*' } });
   }
 
   test('plain http to another machine names the flag --allow-insecure-http, not the library option', async () => {

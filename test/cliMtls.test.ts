@@ -6,19 +6,17 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { generateKeyPairSync, sign } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { startOidcProvider, type OidcProviderHandle } from './helpers/oidc.js';
 import { certificateThumbprint, testCertificates } from './helpers/certs.js';
 import { startDpopApi, type DpopApiHandle } from './helpers/dpopApi.js';
+import { runCli, type Run } from './helpers/cliRun.js';
 import { Agent } from 'undici';
 import { createLocalJWKSet, type JSONWebKeySet } from 'jose';
 
-const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const SECRET = 'cli-mtls-secret-4d1b9e';
 let op: OidcProviderHandle;
 let dpopApi: DpopApiHandle;
@@ -51,28 +49,8 @@ after(async () => {
   if (work) await rm(work, { recursive: true, force: true });
 });
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 function cli(args: string[], input = ''): Promise<Run> {
-  const env = { PATH: process.env['PATH'] ?? '', HOME: work, XDG_CACHE_HOME: join(work, 'cache') };
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env, cwd: work, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
-    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-    child.stdin.end(input);
-  });
+  return runCli(args, { env: { HOME: work, XDG_CACHE_HOME: join(work, 'cache') }, cwd: work, input, timeoutMs: 20_000 });
 }
 
 function payloadOf(jwt: string): Record<string, unknown> {

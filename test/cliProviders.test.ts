@@ -5,28 +5,21 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { createHash, generateKeyPairSync, X509Certificate, type KeyObject } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { SignJWT } from 'jose';
 import { startOidcProvider, type OidcProviderHandle } from './helpers/oidc.js';
 import { startNodeOAuthServer, type NodeOAuthHandle } from './helpers/nodeoauth.js';
 import { sendJson, startScripted, type ScriptedServer } from './helpers/scripted.js';
 import { testCertificates } from './helpers/certs.js';
+import { runCli, type Run } from './helpers/cliRun.js';
 
-const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const ODD_SECRET = 'p+s/s:w%rd ~x';
 const publicJwk = (key: KeyObject, kid: string) => ({ ...key.export({ format: 'jwk' }), kid, use: 'sig' });
 const assertionHeader = (body: string): Record<string, unknown> => JSON.parse(Buffer.from(new URLSearchParams(body).get('client_assertion')!.split('.')[0]!, 'base64url').toString('utf8')) as Record<string, unknown>;
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
 
 describe('CLI flags for providers', () => {
   let op: OidcProviderHandle;
@@ -62,22 +55,7 @@ describe('CLI flags for providers', () => {
   });
 
   function cli(args: string[], env: Record<string, string> = {}): Promise<Run> {
-    return new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, [CLI, ...args], {
-        env: { PATH: process.env['PATH'] ?? '', HOME: work, CLIENT_CREDENTIALS_CACHE: 'off', ...env },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-      child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-      const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-      child.on('error', reject);
-      child.on('close', (code) => {
-        clearTimeout(timer);
-        resolve({ code, stdout, stderr });
-      });
-    });
+    return runCli(args, { env: { HOME: work, CLIENT_CREDENTIALS_CACHE: 'off', ...env } });
   }
 
   test('--client-assertion-file: the platform\'s assertion is sent with no secret, and never shown in --verbose output', async () => {

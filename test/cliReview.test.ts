@@ -5,16 +5,16 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import http from 'node:http';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { closeServer, listenLocal } from './helpers/http.js';
+import { runCli, type Run } from './helpers/cliRun.js';
 import fc from 'fast-check';
 
-const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const SECRET = 'S3CRET-zebra-9f8e7d';
 
 let work: string;
@@ -25,30 +25,8 @@ after(async () => {
   await rm(work, { recursive: true, force: true });
 });
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 function cli(args: string[], env: Record<string, string> = {}, cwd?: string): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], {
-      env: { PATH: process.env['PATH'] ?? '', HOME: work, NO_COLOR: '1', CLIENT_CREDENTIALS_CACHE: 'off', ...env },
-      cwd: cwd ?? work,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+  return runCli(args, { env: { HOME: work, NO_COLOR: '1', CLIENT_CREDENTIALS_CACHE: 'off', ...env }, cwd: cwd ?? work });
 }
 
 function assertNoSecret(run: Run): void {

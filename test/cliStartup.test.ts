@@ -6,14 +6,12 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { startOidcProvider, type OidcProviderHandle } from './helpers/oidc.js';
-
-const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+import { CLI, runCli } from './helpers/cliRun.js';
 
 let work: string;
 let op: OidcProviderHandle;
@@ -55,17 +53,8 @@ after(async () => {
 async function loaded(args: string[], input = ''): Promise<{ code: number | null; stdout: string; stderr: string; files: string[] }> {
   const log = join(work, `load-${runs++}.log`);
   await writeFile(log, '');
-  const env = { PATH: process.env['PATH'] ?? '', LOAD_LOG: log, XDG_CACHE_HOME: join(work, 'cache'), NO_COLOR: '1' };
-  const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', pathToFileURL(registerFile).href, CLI, ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    child.on('error', reject);
-    child.on('close', (exitCode) => resolve({ code: exitCode, stdout, stderr }));
-    child.stdin.end(input);
-  });
+  const env = { LOAD_LOG: log, XDG_CACHE_HOME: join(work, 'cache'), NO_COLOR: '1' };
+  const { code, stdout, stderr } = await runCli(args, { env, input, nodeArgs: ['--import', pathToFileURL(registerFile).href] });
   const files = (await readFile(log, 'utf8'))
     .split('\n')
     .filter((url) => url.startsWith('file:'))

@@ -8,6 +8,7 @@ import { startProtectedApi } from './helpers/api.js';
 import { startNodeOAuthServer } from './helpers/nodeoauth.js';
 import { startFaultProxy } from './helpers/faultProxy.js';
 import { startRedis } from './helpers/redis.js';
+import { runNode, spawnNode } from './helpers/cliRun.js';
 
 /** RFC 6749 §2.3.1: application/x-www-form-urlencoded, then Basic. */
 const formEncode = (s: string): string => encodeURIComponent(s).replace(/%20/g, '+');
@@ -426,4 +427,32 @@ test('startNative: a program that cannot be started fails at once with the spawn
   const started = Date.now();
   await assert.rejects(startNative({ name: 'missing', prepare: () => ({ command: '/nonexistent/server', args: [] }), ready: async () => false }), /missing exited before answering \(3 attempts\)[^]*spawn error: spawn \/nonexistent\/server ENOENT/);
   assert.ok(Date.now() - started < 20_000);
+});
+
+test('runNode: stdin input reaches the child, binary stdout is kept byte for byte, nothing but PATH and env is inherited', async () => {
+  const program = "process.stdin.on('data', (d) => process.stdout.write(Buffer.concat([Buffer.from([0, 255]), d]))).on('end', () => console.error(JSON.stringify(Object.keys(process.env).sort())))";
+  const run = await runNode(['-e', program, 'a1'], { input: 'in\u00e9', env: { ONLY: 'x' } });
+  assert.equal(run.code, 0, run.stderr);
+  assert.deepEqual(run.args, ['-e', program, 'a1']);
+  assert.ok(run.stdoutBytes.equals(Buffer.concat([Buffer.from([0, 255]), Buffer.from('in\u00e9')])));
+  assert.ok(run.stdout.endsWith('in\u00e9'));
+  assert.deepEqual(JSON.parse(run.stderr), ['ONLY', 'PATH']);
+  assert.equal(run.killed, false);
+});
+
+test('runNode: without input stdin is at end of file at once; a hang is killed at the timeout and says so', async () => {
+  const eof = await runNode(['-e', "process.stdin.resume().on('end', () => process.exit(7))"], { timeoutMs: 20_000 });
+  assert.equal(eof.code, 7);
+  const hang = await runNode(['-e', 'setInterval(() => {}, 1000)'], { timeoutMs: 300 });
+  assert.equal(hang.killed, true);
+  assert.equal(hang.code, null);
+});
+
+test('spawnNode: a test can signal the running child; a program that cannot start rejects', async () => {
+  const { child, result } = spawnNode(['-e', "process.on('SIGTERM', () => process.exit(3)); console.log('ready'); setInterval(() => {}, 1000)"]);
+  child.stdout!.once('data', () => child.kill('SIGTERM'));
+  const run = await result;
+  assert.equal(run.code, 3);
+  assert.equal(run.stdout, 'ready\n');
+  await assert.rejects(runNode(['-e', ''], { cwd: '/nonexistent-dir' }), /ENOENT/);
 });

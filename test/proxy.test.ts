@@ -24,6 +24,25 @@ after(async () => {
 });
 
 const hostOf = (url: string) => new URL(url).host;
+
+/**
+ * Runs `fn` with the environment's proxy variables set to `vars` alone (HTTP_PROXY, NO_PROXY and their lower-case
+ * forms otherwise unset), and puts all four back as they were afterwards.
+ */
+async function withProxyEnv(vars: { HTTP_PROXY: string; NO_PROXY?: string }, fn: () => Promise<void>): Promise<void> {
+  const names = ['HTTP_PROXY', 'NO_PROXY', 'http_proxy', 'no_proxy'] as const;
+  const saved = names.map((name) => [name, process.env[name]] as const);
+  for (const name of names) delete process.env[name];
+  Object.assign(process.env, vars);
+  try {
+    await fn();
+  } finally {
+    for (const [name, value] of saved) {
+      if (value === undefined) delete process.env[name];
+      else process.env[name] = value;
+    }
+  }
+}
 const withAuth = (url: string) => url.replace('http://', 'http://user:proxy-pass@');
 /** `url` with its loopback host replaced by a `.test` name only the proxy can reach. */
 const viaName = (url: string, name: string) => url.replace('127.0.0.1', name);
@@ -48,12 +67,7 @@ test('proxy: a URL sends the token request and the API call through the proxy, w
 });
 
 test("proxy: 'env' follows HTTP_PROXY, and NO_PROXY exempts hosts", async () => {
-  const saved = { HTTP_PROXY: process.env.HTTP_PROXY, NO_PROXY: process.env.NO_PROXY, http_proxy: process.env.http_proxy, no_proxy: process.env.no_proxy };
-  delete process.env.http_proxy;
-  delete process.env.no_proxy;
-  try {
-    process.env.HTTP_PROXY = withAuth(proxy.url);
-    process.env.NO_PROXY = '';
+  await withProxyEnv({ HTTP_PROXY: withAuth(proxy.url), NO_PROXY: '' }, async () => {
     let before = proxy.requests.length;
     let client = new Client({ ...named(), clientCredentialsAuthCredentials: SVC_CREDENTIALS, proxy: 'env' });
     await client.get('/things').finally(() => client.close());
@@ -67,26 +81,19 @@ test("proxy: 'env' follows HTTP_PROXY, and NO_PROXY exempts hosts", async () => 
     const targets = proxy.requests.slice(before).map((r) => r.target);
     assert.ok(targets.some((t) => t.startsWith('auth.test')), `token request via the proxy: ${targets.join(', ')}`);
     assert.ok(!targets.some((t) => t.startsWith('api.test')), 'NO_PROXY: api.test direct');
-  } finally {
-    for (const [name, value] of Object.entries(saved)) {
-      if (value === undefined) delete process.env[name];
-      else process.env[name] = value;
-    }
-  }
+  });
 });
 
 test('proxy: no proxy by default, even with HTTP_PROXY set', async () => {
-  const saved = process.env.HTTP_PROXY;
-  process.env.HTTP_PROXY = proxy.url;
   const before = proxy.requests.length;
-  const client = new Client({ baseUrl: stack.api.url, tokenUrl: stack.op.tokenUrl, clientCredentialsAuthCredentials: SVC_CREDENTIALS });
-  try {
-    await client.get('/things');
-  } finally {
-    await client.close();
-    if (saved === undefined) delete process.env.HTTP_PROXY;
-    else process.env.HTTP_PROXY = saved;
-  }
+  await withProxyEnv({ HTTP_PROXY: proxy.url }, async () => {
+    const client = new Client({ baseUrl: stack.api.url, tokenUrl: stack.op.tokenUrl, clientCredentialsAuthCredentials: SVC_CREDENTIALS });
+    try {
+      await client.get('/things');
+    } finally {
+      await client.close();
+    }
+  });
   assert.equal(proxy.requests.length, before);
 });
 
@@ -103,12 +110,7 @@ test('proxy: invalid values and proxy with dispatcher fail at construction, neve
 });
 
 test('proxy: plain http to loopback never goes through a proxy (URL or env), so the proxy never reads the secret or the token', async () => {
-  const saved = { HTTP_PROXY: process.env.HTTP_PROXY, NO_PROXY: process.env.NO_PROXY, http_proxy: process.env.http_proxy, no_proxy: process.env.no_proxy };
-  delete process.env.http_proxy;
-  delete process.env.no_proxy;
-  try {
-    process.env.HTTP_PROXY = withAuth(proxy.url);
-    process.env.NO_PROXY = '';
+  await withProxyEnv({ HTTP_PROXY: withAuth(proxy.url), NO_PROXY: '' }, async () => {
     for (const setting of [withAuth(proxy.url), 'env']) {
       const before = proxy.requests.length;
       const client = new Client({ baseUrl: stack.api.url, tokenUrl: stack.op.tokenUrl, clientCredentialsAuthCredentials: SVC_CREDENTIALS, proxy: setting });
@@ -120,10 +122,5 @@ test('proxy: plain http to loopback never goes through a proxy (URL or env), so 
       }
       assert.deepEqual(proxy.requests.slice(before), [], `${setting === 'env' ? 'env' : 'URL'}: loopback went through the proxy`);
     }
-  } finally {
-    for (const [name, value] of Object.entries(saved)) {
-      if (value === undefined) delete process.env[name];
-      else process.env[name] = value;
-    }
-  }
+  });
 });
