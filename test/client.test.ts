@@ -644,10 +644,11 @@ test('request paths reach the server exactly as a URL parser makes them, whether
   }
 });
 
-test('response headers: repeated ones joined, prototype-named ones kept, each response its own object, on the Client\'s Agent and on a caller\'s', async () => {
+test('response headers: repeated ones joined, prototype-named ones (constructor, __proto__) kept as headers, each response its own object, on the Client\'s Agent and on a caller\'s', async () => {
   const server = await startScripted((_req, res) => {
     res.setHeader('set-cookie', ['a=1', 'b=2']);
     res.setHeader('constructor', 'c');
+    res.setHeader('__proto__', 'p');
     res.setHeader('x-one', '1');
     res.writeHead(200, { 'content-type': 'application/json' });
     res.end('{"ok":true}');
@@ -661,6 +662,8 @@ test('response headers: repeated ones joined, prototype-named ones kept, each re
       assert.deepEqual(first.result, { ok: true });
       assert.equal(first.headers['set-cookie'], 'a=1, b=2');
       assert.equal(first.headers['constructor'], 'c');
+      assert.ok(Object.hasOwn(first.headers, '__proto__') && Object.getOwnPropertyDescriptor(first.headers, '__proto__')!.value === 'p', 'a header named __proto__ is a header');
+      assert.equal(Object.getPrototypeOf(first.headers), Object.prototype);
       assert.equal(first.headers['x-one'], '1');
       first.headers['x-one'] = 'changed by the caller';
       const second = await client.get('/h', { auth: false });

@@ -75,12 +75,18 @@ function ownHeaders(raw: Record<string, string | string[] | undefined>): Record<
   return raw as Record<string, string>;
 }
 
-/** A copy of undici's response headers with repeated ones joined by `, `. */
+/**
+ * A copy of undici's response headers with repeated ones joined by `, `. A header named `__proto__` stays a header
+ * (an own property, as undici makes it), not an attempt to set the copy's prototype.
+ */
 function flattenHeaders(raw: Record<string, string | string[] | undefined>): Record<string, string> {
   const headers: Record<string, string> = {};
   for (const name in raw) {
     const value = raw[name];
-    if (value !== undefined) headers[name] = typeof value === 'string' ? value : value.join(', ');
+    if (value === undefined) continue;
+    const joined = typeof value === 'string' ? value : value.join(', ');
+    if (name === '__proto__') Object.defineProperty(headers, name, { value: joined, enumerable: true, configurable: true, writable: true });
+    else headers[name] = joined;
   }
   return headers;
 }
