@@ -6,13 +6,18 @@
  *   fastify  a minimal Node proxy on @fastify/http-proxy with a token hook (what a Node team would write)
  *   nginx    Debian's nginx, one worker, keep-alive upstream, a fixed Authorization header (the limit of a proxy)
  *   broker   `client-credentials serve` (the token from its Client, route matching, header filtering)
- * Rounds alternate the contenders; each rate is the median of its rounds. Latency at c=1 comes from a probe that sends
- * one request at a time to each contender in turn, so that every contender's latencies come from the same moments
- * (a burst of other work on the shared machine touches all alike); "added" is a proxy's p99 minus the direct p99 of
- * the same probe, shown for the floor too (what a Node hop costs here before any broker logic).
+ * The rates come from two long-lived load generators (one per concurrency, `loadgen` mode) driven slice by slice, as
+ * S1's adapter pairs are: a round is `cycles` cycles of one short slice per contender, the order rotating every cycle
+ * and round; a round's ratio is one contender's requests over all its slices against the other's, and a target is met
+ * when the lower quartile of the per-round ratios clears it. The proxies run pinned to one CPU, the upstream and the
+ * load generators to the other (bench/pin.ts). Latency at c=1 comes from a probe that sends one request at a time to
+ * each contender in turn, so that every contender's latencies come from the same moments (a burst of other work on
+ * the shared machine touches all alike); "added" is a proxy's p99 minus the direct p99 of the same probe, shown for
+ * the floor too (what a Node hop costs here before any broker logic).
  *
- * The same file is each child process: `upstream`, `floor`, `fastify`, `load` and `latency` are modes of this script;
- * `instructions` counts the floor's and the broker's instructions per request under valgrind (see countInstructions).
+ * The same file is each child process: `upstream`, `floor`, `fastify`, `loadgen` and `latency` are modes of this
+ * script; `instructions` counts the floor's and the broker's instructions per request under valgrind (see
+ * countInstructions).
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, writeFileSync, existsSync, mkdirSync } from 'node:fs';
@@ -725,11 +730,11 @@ function compilerInstructions(file: string): number {
 
 /**
  * User-space instructions per proxied request, counted by valgrind's callgrind (`node dist/bench/broker.js
- * instructions [requests]`): the floor and the broker, each started under callgrind with counting off, warmed with
- * 10,000 requests at c=8, then counted over `requests` more. Unlike CPU time, an instruction count hardly moves with
+ * instructions [requests] [warm-up]`): the floor and the broker, each started under callgrind with counting off, warmed
+ * with `warmup` requests (10,000) at c=8, then counted over `requests` (5,000) more. Unlike CPU time, an instruction count hardly moves with
  * the other work on a shared machine; the kernel's share (the same syscalls for both, under `strace -c`) is not in it.
  */
-async function countInstructions(requests: number): Promise<void> {
+async function countInstructions(requests: number, warmup: number): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'bench-broker-callgrind-'));
   const upstream = await startChild(['upstream']);
   const valgrind = (name: string): string[] => ['--tool=callgrind', '--instr-atstart=no', '--smc-check=all-non-file', `--callgrind-out-file=${join(dir, `${name}.callgrind`)}`, process.execPath];
@@ -754,7 +759,7 @@ async function countInstructions(requests: number): Promise<void> {
       const line = JSON.parse(await firstLine(child)) as { port?: number; listen?: string };
       child.stdout!.resume();
       const port = line.port ?? Number(line.listen!.split(':').pop());
-      await drive(port, 10_000);
+      await drive(port, warmup);
       const control = (...a: string[]): void => void execFileSync('callgrind_control', [...a, String(child.pid)], { stdio: 'ignore' });
       control('--instr=on');
       await drive(port, requests);
@@ -857,7 +862,7 @@ if (process.argv[1] && pathToFileURL(process.argv[1]).href === import.meta.url) 
   else if (mode === 'floor') await floorMode(Number(rest[0]));
   else if (mode === 'fastify') await fastifyMode(Number(rest[0]));
   else if (mode === 'loadgen') await loadgenMode(Number(rest[0]));
-  else if (mode === 'instructions') await countInstructions(Number(rest[0] ?? 5_000));
+  else if (mode === 'instructions') await countInstructions(Number(rest[0] ?? 5_000), Number(rest[1] ?? 10_000));
   else if (mode === 'latency') await latencyMode(rest[0]!.split(','), Number(rest[1]), Number(rest[2]));
   else {
     await runBrokerBench({ quick: process.argv.includes('--quick') });
