@@ -571,6 +571,8 @@ export async function runBrokerBench(options: { quick?: boolean; write?: boolean
     // The proxies on one CPU, the upstream and the load generators on the other (bench/pin.ts; BENCH_PIN=0: off).
     const pins = pinPlan();
     const pinned = pins !== undefined && proxyPids.every((pid) => pin(pid, pins.client)) && [upstream.pids[0], ...[...generators.values()].map((g) => g.pid)].every((pid) => pin(pid, pins.server));
+    // Half-pinned is worse than not pinned: when taskset refused one process, every process runs anywhere again.
+    if (pins !== undefined && !pinned) for (const pid of [...proxyPids, upstream.pids[0], ...[...generators.values()].map((g) => g.pid)]) pin(pid, undefined);
     const pinnedText = pinned ? `proxy CPU ${pins!.client}, upstream and load CPU ${pins!.server}` : false;
     log(pinned ? `  pinned: ${pinnedText}` : '  not pinned (no taskset, one CPU, or BENCH_PIN=0)');
     const rps: Record<string, { c1: number[]; c64: number[] }> = {};
