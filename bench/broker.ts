@@ -786,8 +786,10 @@ const END = '<!-- /S9 broker -->';
 /** Why S9 pins its processes (docs/bench.md). */
 const PIN_REASON = [
   'With the proxy under test on a CPU of its own, the upstream and the load generator never take turns on its core, so a',
-  "proxy's rate follows its own cost and the ratios spread less: in two 8-round runs on this machine (other work",
-  "running), the broker/floor interquartile range was 0.07 and 0.09 wide pinned against 0.17 and 0.13 unpinned. The",
+  "proxy's rate follows its own cost and the ratios spread less: in two pairs of 8-round runs on this machine",
+  '(2026-12-07; the first pair with 19 and 29 % of its CPU time taken by other work, the second with none), the',
+  'broker/floor interquartile range was 0.07 and 0.03 wide at c=1 and 0.09 and 0.09 at c=64 pinned, against 0.17 and',
+  '0.10 at c=1 and 0.13 and 0.20 at c=64 unpinned. The',
   'price: the upstream and the load generator share one CPU, which can bound the cheapest contenders (the last',
   'column: near 1 CPU busy, the load side and not the proxy set the rate). A ratio against a contender so bounded',
   'overstates the slower side: read the nginx ratios at c=64 with that column.',
