@@ -570,9 +570,12 @@ export async function runBrokerBench(options: { quick?: boolean; write?: boolean
     const proxyPids = names.flatMap((n) => running[n]!.pids);
     // The proxies on one CPU, the upstream and the load generators on the other (bench/pin.ts; BENCH_PIN=0: off).
     const pins = pinPlan();
-    const pinned = pins !== undefined && proxyPids.every((pid) => pin(pid, pins.client)) && [upstream.pids[0], ...[...generators.values()].map((g) => g.pid)].every((pid) => pin(pid, pins.server));
+    const loadSidePids = [upstream.pids[0], ...[...generators.values()].map((g) => g.pid)];
+    /** Pins the proxies to `proxyCpu` and the load side to `loadCpu` (undefined: every CPU); false when taskset refused. */
+    const pinAll = (proxyCpu: number | undefined, loadCpu: number | undefined): boolean => proxyPids.every((pid) => pin(pid, proxyCpu)) && loadSidePids.every((pid) => pin(pid, loadCpu));
+    const pinned = pins !== undefined && pinAll(pins.client, pins.server);
     // Half-pinned is worse than not pinned: when taskset refused one process, every process runs anywhere again.
-    if (pins !== undefined && !pinned) for (const pid of [...proxyPids, upstream.pids[0], ...[...generators.values()].map((g) => g.pid)]) pin(pid, undefined);
+    if (pins !== undefined && !pinned) pinAll(undefined, undefined);
     const pinnedText = pinned ? `proxy CPU ${pins!.client}, upstream and load CPU ${pins!.server}` : false;
     log(pinned ? `  pinned: ${pinnedText}` : '  not pinned (no taskset, one CPU, or BENCH_PIN=0)');
     const rps: Record<string, { c1: number[]; c64: number[] }> = {};
@@ -618,9 +621,13 @@ export async function runBrokerBench(options: { quick?: boolean; write?: boolean
         for (const n of names) rps[n]![key].push((totals.get(n)!.count / totals.get(n)!.ms) * 1000);
         for (const [a, b] of pairs) ratioRounds[`${a}/${b}`]![key].push(roundRatio(totals.get(a)!, totals.get(b)!));
       }
-      // c=1 latency: every contender in turn, request by request (the order rotates with the rounds too).
+      // c=1 latency: every contender in turn, request by request (the order rotates with the rounds too), with nothing
+      // pinned, as the p99 target was set: pinned, the direct calls stay on one CPU where every proxied call crosses
+      // between the two, and the added p99 would measure that.
       const order = sliceOrder(names, round, 0);
+      if (pinned) pinAll(undefined, undefined);
       const probe = await latencyProbe(order.map((n) => running[n]!.port), 100, plan.probeMs * order.length);
+      if (pinned) pinAll(pins!.client, pins!.server);
       order.forEach((n, i) => {
         lat[n]!.push(...probe.latencies[i]!);
         errors[n]! += probe.errors[i]!;
@@ -630,7 +637,6 @@ export async function runBrokerBench(options: { quick?: boolean; write?: boolean
     const own = ownCpuUs() - ownAtStart + cpuUs([...proxyPids, ...upstream.pids, ...[...generators.values()].map((g) => g.pid)]);
     const wallUs = (performance.now() - started) * 1000;
     const otherWork = Math.max(0, Number(((machineCpuUs() - machineAtStart - own) / (wallUs * cpus().length)).toFixed(3)));
-    if (pinned) for (const pid of [...proxyPids, upstream.pids[0]]) pin(pid, undefined);
     const directP99 = percentile(lat['direct']!, 0.99);
     const perRequest = (n: string, key: 'c1' | 'c64'): number | null => (n === 'direct' ? null : Math.round(cpu[n]![key].us / Math.max(1, cpu[n]![key].requests)));
     const rows: BrokerBenchRow[] = names.map((n) => ({
@@ -813,7 +819,7 @@ export function renderBrokerSection(r: BrokerBenchResults): string {
     '',
     `Measured ${r.date.slice(0, 10)} with \`${r.command}\` on ${r.machine}; load average before the bench started ${r.loadAverageAtStart.join(', ')} (1, 5, 15 min); processes other than the bench's used ${(r.otherWork * 100).toFixed(1)} % of the machine's CPU time during it.`,
     '',
-    `One Node upstream answering a small JSON body; each proxy forwards \`GET /api/items/42\` to it over keep-alive connections. The load comes from two long-lived processes, one per concurrency, whose connections to every contender stay open for the whole run; the bench drives them slice by slice. A round is ${r.cycles} cycles of one ${r.sliceMs} ms slice per contender (after a ${r.warmupMs} ms warm-up of the slice's loops), the order rotating every cycle and every round, so that each contender runs as often in each place; a round's ratio is a contender's requests over all its slices (per ms) against the other's over all of theirs. A machine that slows down for a moment slows every contender of a cycle alike, and ${r.rounds} rounds give the median and quartiles of the ratio: a target is met only when the ratio's lower quartile clears it. Each rate in the table is the median of the contender's per-round rates. Latencies come from a c=1 probe that sends one request at a time to each contender in turn (${r.rounds} × ${s(r.probeMs * r.rows.length)}), so that all are measured at the same moments; "p99 added" is a contender's p99 minus the direct p99 of that probe. CPU is the proxy processes' user+system time (from /proc schedstat, all threads) over its slices, per request served.`,
+    `One Node upstream answering a small JSON body; each proxy forwards \`GET /api/items/42\` to it over keep-alive connections. The load comes from two long-lived processes, one per concurrency, whose connections to every contender stay open for the whole run; the bench drives them slice by slice. A round is ${r.cycles} cycles of one ${r.sliceMs} ms slice per contender (after a ${r.warmupMs} ms warm-up of the slice's loops), the order rotating every cycle and every round, so that each contender runs as often in each place; a round's ratio is a contender's requests over all its slices (per ms) against the other's over all of theirs. A machine that slows down for a moment slows every contender of a cycle alike, and ${r.rounds} rounds give the median and quartiles of the ratio: a target is met only when the ratio's lower quartile clears it. Each rate in the table is the median of the contender's per-round rates. Latencies come from a c=1 probe that sends one request at a time to each contender in turn (${r.rounds} × ${s(r.probeMs * r.rows.length)}, nothing pinned meanwhile), so that all are measured at the same moments; "p99 added" is a contender's p99 minus the direct p99 of that probe. CPU is the proxy processes' user+system time (from /proc schedstat, all threads) over its slices, per request served.`,
     '',
     r.pinned
       ? `Pinned (\`taskset\`, bench/pin.ts): ${r.pinned}. ${PIN_REASON}`
