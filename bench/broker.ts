@@ -538,7 +538,7 @@ export async function runBrokerBench(options: { quick?: boolean; write?: boolean
   // Slices of 150 ms after a 25 ms warm-up (the loops restarting on connections already open), 4 cycles a round.
   const plan = quick
     ? { rounds: 2, cycles: 1, sliceMs: 60, warmupMs: 20, probeMs: 150, firstWarmupMs: 200 }
-    : { rounds: options.rounds ?? 15, cycles: 4, sliceMs: 150, warmupMs: 25, probeMs: 500, firstWarmupMs: 1_000 };
+    : { rounds: options.rounds ?? 15, cycles: 4, sliceMs: 150, warmupMs: 25, probeMs: 500, firstWarmupMs: 4_000 };
   const log = (line: string): void => void process.stderr.write(`${line}\n`);
   // Sampled before any process of the bench runs, so that it tells of other work only.
   const loadAverageAtStart = loadavg().map((l) => Number(l.toFixed(2)));
@@ -593,7 +593,9 @@ export async function runBrokerBench(options: { quick?: boolean; write?: boolean
     }
     const pairs = ([['broker', 'floor'], ['broker', 'fastify'], ['broker', 'nginx'], ['floor', 'nginx']] as const).filter(([a, b]) => running[a] && running[b]);
     const ratioRounds: Record<string, { c1: number[]; c64: number[] }> = Object.fromEntries(pairs.map(([a, b]) => [`${a}/${b}`, { c1: [], c64: [] }]));
-    // Each contender warmed (JIT, connections of both load generators, the broker's first token) before any round.
+    // Each contender warmed (JIT, connections of both load generators, the broker's first token) before any round: 4 s
+    // at c=64, as after 1.5 s the broker, a larger program than the floor, still spent up to 13 % more user CPU time per
+    // request (V8 still compiling), and after 8 s the same as the floor.
     for (const n of names) for (const generator of generators.values()) await generator.run(running[n]!.port, 0, generator.concurrency === 1 ? plan.firstWarmupMs / 4 : plan.firstWarmupMs);
     for (let round = 0; round < plan.rounds; round++) {
       for (const c of [1, 64] as const) {
