@@ -502,12 +502,12 @@ export function roundRatio(a: { count: number; ms: number }, b: { count: number;
 }
 
 /**
- * Whether other work shared the machine: a 1-minute load average of 0.5 or more before the bench started (half a
- * core's worth of runnable work, the bench's own processes not yet among it), or other processes using 5 % or more of
- * the machine's CPU time during the run.
+ * Whether other work shared the machine: a 1-minute load average of 1 or more before the bench started (a core's
+ * worth of runnable work, the bench's own processes not yet among it; a lower one can still be the tail of a run that
+ * just ended), or other processes using 5 % or more of the machine's CPU time during the run.
  */
 export function machineBusy(loadAtStart: number, otherWork: number): boolean {
-  return loadAtStart >= 0.5 || otherWork >= 0.05;
+  return loadAtStart >= 1 || otherWork >= 0.05;
 }
 
 /** The machine's busy CPU time so far (all cores, user + nice + system + irq + softirq, from /proc/stat), in µs. */
