@@ -13,6 +13,8 @@
  *                       (no speed is asserted). Results go to the OS temp directory, not bench/results.
  *   --only S1,S3        run only these scenarios (results are not written to bench/results).
  *   --only S9           the broker scenario (bench/broker.ts): `client-credentials serve` vs direct, nginx, fastify, undici.
+ *                       With `--rounds N`: N rounds instead of 15, and bench/results/broker.json and docs/bench.md are
+ *                       left as they are (a look at the spread, not a result to publish).
  *   --merge             with --only: put these scenarios' results into bench/results/latest.json in place of theirs,
  *                       keep the other scenarios' figures, and regenerate docs/bench.md and docs/bench.svg.
  *   --contenders a,b    run only these contenders in S1, S2, S3, S4, S7 and S8 (`--quick` runs only ours in S7 and S8); with
@@ -708,7 +710,8 @@ async function main(): Promise<void> {
   if (args.includes('--profile')) return profile();
   // S9, the broker (bench/broker.ts): its own processes and its own section of docs/bench.md; only with --only S9.
   if (only?.has('S9')) {
-    await runBrokerBench({ quick });
+    const rounds = flag('rounds');
+    await runBrokerBench(rounds === undefined ? { quick } : { quick, rounds: Number(rounds), write: false });
     if (only.size === 1) return;
   }
   const started = Date.now();
