@@ -535,10 +535,10 @@ function ownCpuUs(): number {
 /** Runs S9 and writes bench/results/broker.json and the broker section of docs/bench.md. */
 export async function runBrokerBench(options: { quick?: boolean; write?: boolean; rounds?: number } = {}): Promise<BrokerBenchResults> {
   const quick = options.quick === true;
-  // Slices of 150 ms after a 25 ms warm-up (the loops restarting on connections already open), 4 cycles a round.
+  // Slices of 150 ms after a 25 ms warm-up (the loops restarting on connections already open), 8 cycles a round (a round holds 1.2 s of each contender, so its ratio moves less with the machine).
   const plan = quick
     ? { rounds: 2, cycles: 1, sliceMs: 60, warmupMs: 20, probeMs: 150, firstWarmupMs: 200 }
-    : { rounds: options.rounds ?? 15, cycles: 4, sliceMs: 150, warmupMs: 25, probeMs: 500, firstWarmupMs: 4_000 };
+    : { rounds: options.rounds ?? 15, cycles: 8, sliceMs: 150, warmupMs: 25, probeMs: 500, firstWarmupMs: 4_000 };
   const log = (line: string): void => void process.stderr.write(`${line}\n`);
   // Sampled before any process of the bench runs, so that it tells of other work only.
   const loadAverageAtStart = loadavg().map((l) => Number(l.toFixed(2)));
