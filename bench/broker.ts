@@ -502,12 +502,12 @@ export function roundRatio(a: { count: number; ms: number }, b: { count: number;
 }
 
 /**
- * Whether other work shared the machine: a 1-minute load average of 1 or more before the bench started (a core's
- * worth of runnable work, the bench's own processes not yet among it; a lower one can still be the tail of a run that
- * just ended), or other processes using 5 % or more of the machine's CPU time during the run.
+ * Whether other work shared the machine: other processes used 5 % or more of its CPU time during the run (measured,
+ * the bench's own processes left out). The load average before the start is reported, not judged: a 1-minute
+ * average decays over minutes, so it still counts a build that ended just before the bench.
  */
-export function machineBusy(loadAtStart: number, otherWork: number): boolean {
-  return loadAtStart >= 1 || otherWork >= 0.05;
+export function machineBusy(otherWork: number): boolean {
+  return otherWork >= 0.05;
 }
 
 /** The machine's busy CPU time so far (all cores, user + nice + system + irq + softirq, from /proc/stat), in µs. */
@@ -535,7 +535,8 @@ function ownCpuUs(): number {
 /** Runs S9 and writes bench/results/broker.json and the broker section of docs/bench.md. */
 export async function runBrokerBench(options: { quick?: boolean; write?: boolean; rounds?: number } = {}): Promise<BrokerBenchResults> {
   const quick = options.quick === true;
-  // Slices of 150 ms after a 25 ms warm-up (the loops restarting on connections already open), 8 cycles a round (a round holds 1.2 s of each contender, so its ratio moves less with the machine).
+  // Slices of 150 ms after a 25 ms warm-up (the loops restarting on connections already open), 8 cycles a round:
+  // a round holds 1.2 s of each contender, so its ratio moves less with the machine.
   const plan = quick
     ? { rounds: 2, cycles: 1, sliceMs: 60, warmupMs: 20, probeMs: 150, firstWarmupMs: 200 }
     : { rounds: options.rounds ?? 15, cycles: 8, sliceMs: 150, warmupMs: 25, probeMs: 500, firstWarmupMs: 4_000 };
@@ -690,7 +691,7 @@ export async function runBrokerBench(options: { quick?: boolean; write?: boolean
       cores: cpus().length,
       loadAverageAtStart,
       otherWork,
-      busy: machineBusy(loadAverageAtStart[0]!, otherWork),
+      busy: machineBusy(otherWork),
       pinned: pinnedText,
       swing: Number(Math.max(...names.flatMap((n) => [rps[n]!.c1, rps[n]!.c64].map((v) => Math.max(...v) / Math.min(...v)))).toFixed(2)),
       rounds: plan.rounds,
@@ -829,7 +830,7 @@ export function renderBrokerSection(r: BrokerBenchResults): string {
     ...(r.busy
       ? [
           '',
-          `**Other work shared the machine** (a load average of ${r.loadAverageAtStart[0]} on ${r.cores} cores before the bench started, or ${(r.otherWork * 100).toFixed(1)} % of the CPU time used by other processes during it): rates swung up to ${r.swing}× between rounds (\`perRound\` in bench/results/broker.json), and ratios spread wider. Re-run on a quiet machine before quoting a figure.`,
+          `**Other work shared the machine** (other processes used ${(r.otherWork * 100).toFixed(1)} % of its CPU time during the run): rates swung up to ${r.swing}× between rounds (\`perRound\` in bench/results/broker.json), and ratios spread wider. Re-run on a quiet machine before quoting a figure.`,
         ]
       : []),
     '',

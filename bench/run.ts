@@ -55,8 +55,8 @@ function flag(name: string): string | undefined {
 }
 
 const PLAN = quick
-  ? { s1: { rounds: 1, warmupMs: 30, windowMs: 150, firstWarmupMs: 100, pairRounds: 1, pairCycles: 1, pairWindowMs: 100, pairWarmupMs: 20 }, s2: { requests: 500, latency: 50 }, s3: { ttl: 2, latency: 100, concurrency: 16, durationMs: 800 }, s5: { marks: [1_000, 3_000], requests: 20_000, samples: 5 }, s6: { processes: 8, ttl: 2, durationMs: 2_000, concurrency: 2 }, s7: { runs: 1 }, s8: { runs: 1 } }
-  : { s1: { rounds: 10, warmupMs: 100, windowMs: 300, firstWarmupMs: 600, pairRounds: 16, pairCycles: 8, pairWindowMs: 100, pairWarmupMs: 20 }, s2: { requests: 1000, latency: 50 }, s3: { ttl: 2, latency: 100, concurrency: 16, durationMs: 10_000 }, s5: { marks: [1_000, 10_000, 100_000], requests: 1_000_000, samples: 20 }, s6: { processes: 8, ttl: 3, durationMs: 10_000, concurrency: 4 }, s7: { runs: 5 }, s8: { runs: 1 } };
+  ? { s1: { rounds: 1, warmupMs: 30, windowMs: 150, firstWarmupMs: 100, pairRounds: 1, pairCycles: 1, pairWindowMs: 100, pairWarmupMs: 20, pairFirstWarmupMs: 100 }, s2: { requests: 500, latency: 50 }, s3: { ttl: 2, latency: 100, concurrency: 16, durationMs: 800 }, s5: { marks: [1_000, 3_000], requests: 20_000, samples: 5 }, s6: { processes: 8, ttl: 2, durationMs: 2_000, concurrency: 2 }, s7: { runs: 1 }, s8: { runs: 1 } }
+  : { s1: { rounds: 10, warmupMs: 100, windowMs: 300, firstWarmupMs: 600, pairRounds: 16, pairCycles: 8, pairWindowMs: 100, pairWarmupMs: 20, pairFirstWarmupMs: 1_000 }, s2: { requests: 1000, latency: 50 }, s3: { ttl: 2, latency: 100, concurrency: 16, durationMs: 10_000 }, s5: { marks: [1_000, 10_000, 100_000], requests: 1_000_000, samples: 20 }, s6: { processes: 8, ttl: 3, durationMs: 10_000, concurrency: 4 }, s7: { runs: 5 }, s8: { runs: 1 } };
 
 const onlyArg = flag('only');
 const only = onlyArg ? new Set(onlyArg.split(',').map((s) => s.trim().toUpperCase())) : undefined;
@@ -180,6 +180,21 @@ async function s1(servers: Servers): Promise<NonNullable<BenchResults['s1']>> {
     // round's ratio is ours' requests per second over all its slices against the bare client's over all of its. A
     // machine that slows down for a moment moves every contender of the cycle alike, and a long round averages the
     // moments out; the figures are the median and quartiles of the per-round ratios.
+    // Each round runs in fresh worker processes (started, pinned and warmed up for it): one process of a contender
+    // can stay faster or slower than another of the same code for its whole life (where V8 happened to inline and
+    // optimise), by up to 20 % here, so a ratio from one long-lived process per contender can be off by that much in a
+    // way no number of rounds shows. Fresh processes make that part of the spread between rounds.
+    const freshWorker = async (name: ContenderName): Promise<Child> => {
+      const worker = await startWorker();
+      await worker.call({ type: 'init', env: servers.env, contender: name });
+      if (pinned) pin(worker.pid, pins!.client);
+      await worker.call({ type: 'load', concurrency: 64, warmupMs: 0, durationMs: plan.pairFirstWarmupMs });
+      return worker;
+    };
+    const retire = async (worker: Child): Promise<void> => {
+      await worker.call({ type: 'close' }).catch(() => {});
+      await worker.stop();
+    };
     for (const pair of ADAPTER_PAIRS) {
       if (!workers.has(pair.ours) || !workers.has(pair.bare)) continue;
       const peer = pair.peer && workers.has(pair.peer) ? pair.peer : undefined;
@@ -187,39 +202,45 @@ async function s1(servers: Servers): Promise<NonNullable<BenchResults['s1']>> {
       const raw = { c1: { ours: [] as number[], bare: [] as number[], cpuOurs: [] as number[], cpuBare: [] as number[] }, c64: { ours: [] as number[], bare: [] as number[], cpuOurs: [] as number[], cpuBare: [] as number[] } };
       const lineup: ContenderName[] = peer ? [pair.bare, pair.ours, peer] : [pair.bare, pair.ours];
       for (let roundNo = 0; roundNo < plan.pairRounds; roundNo++) {
-        for (const c of concurrencies) {
-          const totals = new Map<ContenderName, { count: number; ms: number; cpuUs: number }>(lineup.map((name) => [name, { count: 0, ms: 0, cpuUs: 0 }]));
-          for (let cycle = 0; cycle < plan.pairCycles; cycle++) {
-            for (let i = 0; i < lineup.length; i++) {
-              const name = lineup[(i + cycle + roundNo) % lineup.length]!;
-              const result = await workers.get(name)!.call<LoadResult>({ type: 'load', concurrency: c, warmupMs: plan.pairWarmupMs, durationMs: plan.pairWindowMs });
-              if (result.errors > 0) errors[name] = (errors[name] ?? 0) + result.errors;
+        const roundWorkers = new Map<ContenderName, Child>();
+        for (const name of lineup) roundWorkers.set(name, await freshWorker(name));
+        try {
+          for (const c of concurrencies) {
+            const totals = new Map<ContenderName, { count: number; ms: number; cpuUs: number }>(lineup.map((name) => [name, { count: 0, ms: 0, cpuUs: 0 }]));
+            for (let cycle = 0; cycle < plan.pairCycles; cycle++) {
+              for (let i = 0; i < lineup.length; i++) {
+                const name = lineup[(i + cycle + roundNo) % lineup.length]!;
+                const result = await roundWorkers.get(name)!.call<LoadResult>({ type: 'load', concurrency: c, warmupMs: plan.pairWarmupMs, durationMs: plan.pairWindowMs });
+                if (result.errors > 0) errors[name] = (errors[name] ?? 0) + result.errors;
+                const total = totals.get(name)!;
+                total.count += result.count;
+                total.ms += result.elapsedMs;
+                total.cpuUs += result.cpuPerRequestUs * result.count;
+              }
+            }
+            const rate = (name: ContenderName): { rps: number; cpuUs: number } => {
               const total = totals.get(name)!;
-              total.count += result.count;
-              total.ms += result.elapsedMs;
-              total.cpuUs += result.cpuPerRequestUs * result.count;
+              return { rps: (total.count / total.ms) * 1000, cpuUs: total.count > 0 ? total.cpuUs / total.count : Number.NaN };
+            };
+            const bare = rate(pair.bare);
+            const relative: Record<string, { rps: number; cpu: number }> = {};
+            for (const name of lineup.slice(1)) {
+              const measured = rate(name);
+              relative[name] = { rps: measured.rps / bare.rps, cpu: bare.cpuUs / measured.cpuUs };
+              if (name === pair.ours) {
+                raw[`c${c}`].ours.push(measured.rps);
+                raw[`c${c}`].bare.push(bare.rps);
+                raw[`c${c}`].cpuOurs.push(measured.cpuUs);
+                raw[`c${c}`].cpuBare.push(bare.cpuUs);
+              }
             }
+            const cell = row[`c${c}`];
+            cell.ratios.push(round(relative[pair.ours]!.rps, 3));
+            cell.cpuRatios!.push(round(relative[pair.ours]!.cpu, 3));
+            if (peer) cell.peerRatios!.push(round(relative[pair.ours]!.rps / relative[peer]!.rps, 3));
           }
-          const rate = (name: ContenderName): { rps: number; cpuUs: number } => {
-            const total = totals.get(name)!;
-            return { rps: (total.count / total.ms) * 1000, cpuUs: total.count > 0 ? total.cpuUs / total.count : Number.NaN };
-          };
-          const bare = rate(pair.bare);
-          const relative: Record<string, { rps: number; cpu: number }> = {};
-          for (const name of lineup.slice(1)) {
-            const measured = rate(name);
-            relative[name] = { rps: measured.rps / bare.rps, cpu: bare.cpuUs / measured.cpuUs };
-            if (name === pair.ours) {
-              raw[`c${c}`].ours.push(measured.rps);
-              raw[`c${c}`].bare.push(bare.rps);
-              raw[`c${c}`].cpuOurs.push(measured.cpuUs);
-              raw[`c${c}`].cpuBare.push(bare.cpuUs);
-            }
-          }
-          const cell = row[`c${c}`];
-          cell.ratios.push(round(relative[pair.ours]!.rps, 3));
-          cell.cpuRatios!.push(round(relative[pair.ours]!.cpu, 3));
-          if (peer) cell.peerRatios!.push(round(relative[pair.ours]!.rps / relative[peer]!.rps, 3));
+        } finally {
+          await Promise.all([...roundWorkers.values()].map(retire));
         }
       }
       for (const c of concurrencies) {
@@ -267,7 +288,7 @@ async function s1(servers: Servers): Promise<NonNullable<BenchResults['s1']>> {
     }
   }
   for (const spec of specs) table[spec.name]!.errors = errors[spec.name] ?? 0;
-  return { rounds: plan.rounds, windowMs: plan.windowMs, warmupMs: plan.warmupMs, results: table, pairRounds: plan.pairRounds, pairCycles: plan.pairCycles, pairWindowMs: plan.pairWindowMs, pinned, pairs };
+  return { rounds: plan.rounds, windowMs: plan.windowMs, warmupMs: plan.warmupMs, results: table, pairRounds: plan.pairRounds, pairCycles: plan.pairCycles, pairWindowMs: plan.pairWindowMs, pairFreshWorkers: true, pinned, pairs };
 }
 
 // ---------------------------------------------------------------------------------------------------------------
