@@ -623,6 +623,22 @@ describe('Authlib quirks', { skip: SKIP.Authlib ?? false }, () => {
     assert.equal(await loggedSince(refused, before, 1), 1, 'one refused RFC 6749 attempt, then the raw form');
   });
 
+  test('a wrong secret with reserved characters: both forms refused once, then one refused request per token request (the forms taking turns)', async () => {
+    const refused = (): number => authlib!.output().split('"POST /token HTTP/1.1" 401').length - 1;
+    const wrong = 'wr+ng/secret:%value ~x';
+    const manager = clientFor(authlib!.tokenUrl, { oAuthClientId: 'odd', oAuthClientSecret: wrong }, tls()).clientCredentialsAuthManager;
+    const refusedAttempt = async (): Promise<number> => {
+      const before = refused();
+      const error = await manager.fetchToken().then(() => null, (e: unknown) => e);
+      assertTypedWithoutSecrets(error, [wrong]);
+      assert.ok(error instanceof OAuthProviderError && error.error === 'invalid_client', String(error));
+      return loggedSince(refused, before, 1);
+    };
+    assert.equal(await refusedAttempt(), 2, 'the first token request tries both forms');
+    assert.equal(await refusedAttempt(), 1, 'then one form');
+    assert.equal(await refusedAttempt(), 1, 'and the other, one at a time');
+  });
+
   test("a secret with + / : % ~ and a space over client_secret_basic with basicEncoding: 'raw' pinned", async () => {
     const credentials = { oAuthClientId: 'odd', oAuthClientSecret: ODD_SECRET, basicEncoding: 'raw' } as unknown as Credentials;
     const token = await clientFor(authlib!.tokenUrl, credentials, tls()).clientCredentialsAuthManager.getToken();
