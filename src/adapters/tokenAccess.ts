@@ -161,18 +161,17 @@ export function createTokenAccess(parts: TokenAccessParts): TokenAccess {
     allowsUrl(url) {
       // The origin of the last allowed URL, matched with startsWith: no substring to build and hash per call.
       const last = lastOrigin;
-      if (last !== '' && url.startsWith(last) && url.charCodeAt(last.length) === 47 /* / */) return true;
-      // `scheme://host[:port]` up to the first `/` is the origin when it is in normal form: allowed origins are
-      // normal-form strings, so an exact match cannot be fooled by userinfo, `\`, `?` or `#` (none of which they hold).
+      if (last !== '' && url.startsWith(last) && (url.length === last.length || url.charCodeAt(last.length) === 47 /* / */)) return true;
+      // `scheme://host[:port]` up to the first `/` (or the whole URL: a `baseURL` such as `https://api.example.com`)
+      // is the origin when it is in normal form: allowed origins are normal-form strings, so an exact match cannot be
+      // fooled by userinfo, `\`, `?` or `#` (none of which they hold).
       const scheme = url.startsWith('https://') ? 8 : url.startsWith('http://') ? 7 : 0;
       if (scheme !== 0) {
         const slash = url.indexOf('/', scheme);
-        if (slash > 0) {
-          const origin = url.slice(0, slash);
-          if (allowedOrigins.has(origin)) {
-            lastOrigin = origin;
-            return true;
-          }
+        const origin = slash < 0 ? url : url.slice(0, slash);
+        if (allowedOrigins.has(origin)) {
+          lastOrigin = origin;
+          return true;
         }
       }
       try {
