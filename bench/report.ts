@@ -125,7 +125,7 @@ export interface BenchResults {
   contenders: { name: ContenderName; label: string; kind: string; idiom: string }[];
   durationMs: number;
   targets: TargetResult[];
-  s1?: { rounds: number; windowMs: number; warmupMs: number; results: Record<string, { c1: S1Cell; c64: S1Cell; errors: number }>; pairRounds?: number; pairCycles?: number; pairWindowMs?: number; pairFreshWorkers?: boolean; pinned?: boolean; pairs?: S1Pair[] };
+  s1?: { rounds: number; windowMs: number; warmupMs: number; results: Record<string, { c1: S1Cell; c64: S1Cell; errors: number }>; pairRounds?: number; pairCycles?: number; pairWindowMs?: number; pairFreshWorkers?: boolean; pairFirstWarmupMs?: number; pinned?: boolean; pairs?: S1Pair[] };
   s2?: { requests: number; tokenLatencyMs: number; results: { name: ContenderName; tokenRequests: number; ok: number; failed: number; elapsedMs: number; errorSample?: string }[] };
   s3?: { ttl: number; tokenLatencyMs: number; concurrency: number; durationMs: number; results: S3Row[] };
   s4?: { results: { name: ContenderName; variant: string; first: string; next: string; recovered: boolean; tokenRequests: number }[] };
@@ -348,7 +348,7 @@ export function renderMarkdown(r: BenchResults): string {
           `${r.s1.pairWindowMs} ms per slice after a brief warm-up, and the round's ratio is ours' requests per second over all ` +
           `its slices against the bare client's over all of its; ${r.s1.pairRounds} rounds at each concurrency. A machine that ` +
           'slows down for a moment moves every contender of the cycle alike, and a round of many slices averages the moments ' +
-          `out. ${r.s1.pairFreshWorkers ? 'Every round runs in fresh processes, started and warmed up for it: one process of a contender can stay faster or slower than another of the same code for its whole life (where V8 inlined and optimised), by up to 20 % here, which one long-lived process per contender would hide. ' : ''}${pinning}The table gives the median of the per-round ratios and, in brackets, their interquartile range; ` +
+          `out. ${r.s1.pairFreshWorkers ? 'Every round runs in fresh processes, started and warmed up for it: one process of a contender can stay faster or slower than another of the same code for its whole life (where V8 inlined and optimised), by up to 20 % here, which one long-lived process per contender would hide. ' : ''}${r.s1.pairFirstWarmupMs ? `Each process is first warmed up for ${r.s1.pairFirstWarmupMs / 1000} s at concurrency 64: V8 goes on compiling a hot path for seconds, longer for the contender with more code on it (with 1 s, the axios adapter measured 0.89 of axios at c=1 with 18 % more CPU per request; with 8 s, 0.99 with the same CPU), and the targets are about the steady state. ` : ''}${pinning}The table gives the median of the per-round ratios and, in brackets, their interquartile range; ` +
           '**a target is met only when the lower quartile clears it**. "vs peer" is ours over the peer in the same rounds. CPU is ' +
           'the client process\'s CPU time per request (`process.cpuUsage`, user + system), the median over the rounds, ours ' +
           'against its bare client: what the adapter itself costs.'

@@ -56,7 +56,7 @@ function flag(name: string): string | undefined {
 
 const PLAN = quick
   ? { s1: { rounds: 1, warmupMs: 30, windowMs: 150, firstWarmupMs: 100, pairRounds: 1, pairCycles: 1, pairWindowMs: 100, pairWarmupMs: 20, pairFirstWarmupMs: 100 }, s2: { requests: 500, latency: 50 }, s3: { ttl: 2, latency: 100, concurrency: 16, durationMs: 800 }, s5: { marks: [1_000, 3_000], requests: 20_000, samples: 5 }, s6: { processes: 8, ttl: 2, durationMs: 2_000, concurrency: 2 }, s7: { runs: 1 }, s8: { runs: 1 } }
-  : { s1: { rounds: 10, warmupMs: 100, windowMs: 300, firstWarmupMs: 600, pairRounds: 16, pairCycles: 8, pairWindowMs: 100, pairWarmupMs: 20, pairFirstWarmupMs: 1_000 }, s2: { requests: 1000, latency: 50 }, s3: { ttl: 2, latency: 100, concurrency: 16, durationMs: 10_000 }, s5: { marks: [1_000, 10_000, 100_000], requests: 1_000_000, samples: 20 }, s6: { processes: 8, ttl: 3, durationMs: 10_000, concurrency: 4 }, s7: { runs: 5 }, s8: { runs: 1 } };
+  : { s1: { rounds: 10, warmupMs: 100, windowMs: 300, firstWarmupMs: 600, pairRounds: 12, pairCycles: 8, pairWindowMs: 100, pairWarmupMs: 20, pairFirstWarmupMs: 5_000 }, s2: { requests: 1000, latency: 50 }, s3: { ttl: 2, latency: 100, concurrency: 16, durationMs: 10_000 }, s5: { marks: [1_000, 10_000, 100_000], requests: 1_000_000, samples: 20 }, s6: { processes: 8, ttl: 3, durationMs: 10_000, concurrency: 4 }, s7: { runs: 5 }, s8: { runs: 1 } };
 
 const onlyArg = flag('only');
 const only = onlyArg ? new Set(onlyArg.split(',').map((s) => s.trim().toUpperCase())) : undefined;
@@ -72,6 +72,7 @@ if (flag('rounds')) PLAN.s1.rounds = Number(flag('rounds'));
 if (flag('pair-rounds')) PLAN.s1.pairRounds = Number(flag('pair-rounds'));
 if (flag('pair-cycles')) PLAN.s1.pairCycles = Number(flag('pair-cycles'));
 if (flag('window')) PLAN.s1.windowMs = Number(flag('window'));
+if (flag('pair-warmup')) PLAN.s1.pairFirstWarmupMs = Number(flag('pair-warmup'));
 
 function log(line: string): void {
   process.stderr.write(`${line}\n`);
@@ -184,6 +185,9 @@ async function s1(servers: Servers): Promise<NonNullable<BenchResults['s1']>> {
     // can stay faster or slower than another of the same code for its whole life (where V8 happened to inline and
     // optimise), by up to 20 % here, so a ratio from one long-lived process per contender can be off by that much in a
     // way no number of rounds shows. Fresh processes make that part of the spread between rounds.
+    // Each is warmed up for `pairFirstWarmupMs` at c=64 first: V8 goes on compiling a hot path for seconds, and the
+    // contender with more code on it pays for that longer (with 1 s the axios adapter measured 0.89 of axios at c=1 with
+    // 18 % more CPU per request; with 8 s, 0.99 with the same CPU). The targets are about the steady state.
     const freshWorker = async (name: ContenderName): Promise<Child> => {
       const worker = await startWorker();
       await worker.call({ type: 'init', env: servers.env, contender: name });
@@ -288,7 +292,7 @@ async function s1(servers: Servers): Promise<NonNullable<BenchResults['s1']>> {
     }
   }
   for (const spec of specs) table[spec.name]!.errors = errors[spec.name] ?? 0;
-  return { rounds: plan.rounds, windowMs: plan.windowMs, warmupMs: plan.warmupMs, results: table, pairRounds: plan.pairRounds, pairCycles: plan.pairCycles, pairWindowMs: plan.pairWindowMs, pairFreshWorkers: true, pinned, pairs };
+  return { rounds: plan.rounds, windowMs: plan.windowMs, warmupMs: plan.warmupMs, results: table, pairRounds: plan.pairRounds, pairCycles: plan.pairCycles, pairWindowMs: plan.pairWindowMs, pairFreshWorkers: true, pairFirstWarmupMs: plan.pairFirstWarmupMs, pinned, pairs };
 }
 
 // ---------------------------------------------------------------------------------------------------------------
