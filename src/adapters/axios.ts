@@ -47,9 +47,6 @@ interface Sent {
   dpop?: { token: OAuthToken; url: string; nonceRetry: boolean } | undefined;
 }
 
-/** Where an authenticated request keeps what it was sent with (a symbol: axios's mergeConfig never copies it to a retry). */
-const SENT = Symbol('oauth-client-credentials.sent');
-
 /**
  * What a request gets, decided once when axios starts it, before any interceptor runs (`config.oauth` is read then):
  * the token's key, and the token cached at that moment. A request with a cached token takes the synchronous
@@ -62,6 +59,8 @@ interface Plan {
   retry: boolean;
   /** A bad `config.oauth`: the request rejects with it. */
   error?: unknown;
+  /** What the request was sent with, once it was (undefined again once a retry is under way). */
+  sent: Sent | undefined;
 }
 
 /**
@@ -75,10 +74,16 @@ function isCached(plan: Plan | typeof LATER): boolean {
   return plan !== LATER && plan.token !== undefined;
 }
 
-/** Where a request keeps its plan (a symbol, like {@link SENT}: never copied to a retry). */
+/** Where a request keeps its plan (a symbol: axios's mergeConfig never copies it to a retry, which plans again). */
 const PLAN = Symbol('oauth-client-credentials.plan');
 
-type Tracked = InternalAxiosRequestConfig & { [SENT]?: Sent; [PLAN]?: Plan | typeof LATER };
+type Tracked = InternalAxiosRequestConfig & { [PLAN]?: Plan | typeof LATER };
+
+/** What the request of `config` was sent with, if it went out with this adapter's token. */
+function sentWith(config: InternalAxiosRequestConfig | undefined): Sent | undefined {
+  const plan = config === undefined ? undefined : (config as Tracked)[PLAN];
+  return plan === undefined || plan === LATER ? undefined : plan.sent;
+}
 
 const ABSOLUTE = /^([a-z][a-z\d+\-.]*:)?\/\//i;
 
@@ -158,9 +163,9 @@ export function attachClientCredentials(instance: AxiosInstance, client: TokenAc
     try {
       if (selection !== undefined) assertSelectorKeys(selection, 'oauth', 'of `config.oauth` (axios)');
       const key = selection ? access.key(selection) : defaultKey;
-      return { key, token: access.peek(key), retry: selection?.retryOnUnauthorized ?? defaultRetry };
+      return { key, token: access.peek(key), retry: selection?.retryOnUnauthorized ?? defaultRetry, sent: undefined };
     } catch (error) {
-      return { key: defaultKey, token: undefined, retry: false, error };
+      return { key: defaultKey, token: undefined, retry: false, error, sent: undefined };
     }
   };
 
@@ -176,9 +181,9 @@ export function attachClientCredentials(instance: AxiosInstance, client: TokenAc
       const url = fullUrl(config);
       config.headers.DPoP = access.proof(token, config.method ?? 'get', url);
       config.beforeRedirect = dpopRedirects(config.beforeRedirect, token);
-      config[SENT] = { key: plan.key, accessToken: token.accessToken, retry: plan.retry && again, dpop: { token, url, nonceRetry: again } };
+      plan.sent = { key: plan.key, accessToken: token.accessToken, retry: plan.retry && again, dpop: { token, url, nonceRetry: again } };
     } else if (plan.retry && again) {
-      config[SENT] = { key: plan.key, accessToken: token.accessToken, retry: true };
+      plan.sent = { key: plan.key, accessToken: token.accessToken, retry: true };
     }
     return config;
   };
@@ -213,7 +218,7 @@ export function attachClientCredentials(instance: AxiosInstance, client: TokenAc
   const onWait = async (config: Tracked): Promise<InternalAxiosRequestConfig> => {
     if (!wantsToken(config)) return config;
     const planned = config[PLAN];
-    const plan = planned === undefined || planned === LATER ? planFor(config) : planned;
+    const plan = planned === undefined || planned === LATER ? (config[PLAN] = planFor(config)) : planned;
     if (plan.error !== undefined) throw plan.error;
     const token = access.peek(plan.key) ?? (await access.token(plan.key, config.signal as AbortSignal | undefined));
     return authorize(config, plan, token);
@@ -221,7 +226,7 @@ export function attachClientCredentials(instance: AxiosInstance, client: TokenAc
 
   /** A 401 to a token this adapter sent (already refused): send the request again with a new one (the header marks the retry). */
   const recover = async (config: InternalAxiosRequestConfig, state: Sent): Promise<AxiosResponse> => {
-    delete (config as Tracked)[SENT];
+    delete (config as Tracked)[PLAN];
     const fresh = await access.token(state.key, config.signal as AbortSignal | undefined);
     access.retried(state.key);
     config.headers.set('Authorization', access.authorization(fresh));
@@ -234,7 +239,7 @@ export function attachClientCredentials(instance: AxiosInstance, client: TokenAc
     const dpop = state.dpop!;
     if (!access.nonceRetry(dpop.url, response.status, header(response, 'dpop-nonce'), header(response, 'www-authenticate')) || !dpop.nonceRetry) return undefined;
     const config = response.config;
-    delete (config as Tracked)[SENT];
+    delete (config as Tracked)[PLAN];
     config.headers.set('DPoP', access.proof(dpop.token, config.method ?? 'get', dpop.url));
     return instance.request(config);
   };
@@ -243,7 +248,7 @@ export function attachClientCredentials(instance: AxiosInstance, client: TokenAc
   const waitId = instance.interceptors.request.use(onWait, null, { synchronous: false, runWhen: (config) => !isCached(planOf(config)) });
   const responseId = instance.interceptors.response.use(
     (response) => {
-      const sent = (response.config as Tracked)[SENT];
+      const sent = sentWith(response.config);
       if (sent?.dpop !== undefined) {
         const again = nonceRetry(response, sent);
         if (again !== undefined) return again;
@@ -253,7 +258,7 @@ export function attachClientCredentials(instance: AxiosInstance, client: TokenAc
     },
     (error: { response?: AxiosResponse; config?: InternalAxiosRequestConfig }) => {
       const config = error?.config;
-      const sent = config ? (config as Tracked)[SENT] : undefined;
+      const sent = sentWith(config);
       if (sent?.dpop !== undefined && error.response) {
         const again = nonceRetry(error.response, sent);
         if (again !== undefined) return again;
