@@ -1,11 +1,11 @@
 /**
  * S9, the broker scenario (`node dist/bench/run.js --only S9`, or `node dist/bench/broker.js`): requests through
- * `client-credentials serve` against, side by side in one run and on one Node upstream:
+ * `oauth-client-credentials serve` against, side by side in one run and on one Node upstream:
  *   direct   straight to the upstream (no proxy)
  *   floor    a minimal undici pass-through with a fixed Authorization header (the Node floor)
  *   fastify  a minimal Node proxy on @fastify/http-proxy with a token hook (what a Node team would write)
  *   nginx    Debian's nginx, one worker, keep-alive upstream, a fixed Authorization header (the limit of a proxy)
- *   broker   `client-credentials serve` (the token from its Client, route matching, header filtering)
+ *   broker   `oauth-client-credentials serve` (the token from its Client, route matching, header filtering)
  * The rates come from two long-lived load generators (one per concurrency, `loadgen` mode) driven slice by slice, as
  * S1's adapter pairs are: a round is `cycles` cycles of one short slice per contender, the order rotating every cycle
  * and round; a round's ratio is one contender's requests over all its slices against the other's, and a target is met
@@ -482,7 +482,7 @@ export interface BrokerBenchResults {
 
 const LABELS: Record<string, string> = {
   direct: 'straight to the upstream (no proxy)',
-  broker: '`client-credentials serve`',
+  broker: '`oauth-client-credentials serve`',
   floor: 'minimal undici pass-through, fixed header (Node floor)',
   fastify: '@fastify/http-proxy with a token hook',
   nginx: 'nginx 1 worker, keep-alive upstream, fixed header',
@@ -818,7 +818,7 @@ export function renderBrokerSection(r: BrokerBenchResults): string {
   const s = (ms: number): string => `${ms / 1000} s`;
   const lines = [
     START,
-    '## S9: the token broker (`client-credentials serve`) as a reverse proxy',
+    '## S9: the token broker (`oauth-client-credentials serve`) as a reverse proxy',
     '',
     `Measured ${r.date.slice(0, 10)} with \`${r.command}\` on ${r.machine}; load average before the bench started ${r.loadAverageAtStart.join(', ')} (1, 5, 15 min); processes other than the bench's used ${(r.otherWork * 100).toFixed(1)} % of the machine's CPU time during it.`,
     '',

@@ -1,5 +1,5 @@
 /**
- * `npm run bench`: measures client-credentials against the bare HTTP request (raw `undici.request`, raw `fetch`) and
+ * `npm run bench`: measures oauth-client-credentials against the bare HTTP request (raw `undici.request`, raw `fetch`) and
  * against the peers, in one run, and writes bench/results/<date>.json, bench/results/latest.json, docs/bench.md and
  * docs/bench.svg.
  *
@@ -12,7 +12,7 @@
  *   --quick             every scenario, briefly; asserts that each ran and that our Client's correctness counts hold
  *                       (no speed is asserted). Results go to the OS temp directory, not bench/results.
  *   --only S1,S3        run only these scenarios (results are not written to bench/results).
- *   --only S9           the broker scenario (bench/broker.ts): `client-credentials serve` vs direct, nginx, fastify, undici.
+ *   --only S9           the broker scenario (bench/broker.ts): `oauth-client-credentials serve` vs direct, nginx, fastify, undici.
  *                       With `--rounds N`: N rounds instead of 15, and bench/results/broker.json and docs/bench.md are
  *                       left as they are (a look at the spread, not a result to publish).
  *   --merge             with --only: put these scenarios' results into bench/results/latest.json in place of theirs,

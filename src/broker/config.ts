@@ -1,5 +1,5 @@
 /**
- * The broker's configuration (`client-credentials serve --config broker.json`): the JSON schema, `${ENV}` references,
+ * The broker's configuration (`oauth-client-credentials serve --config broker.json`): the JSON schema, `${ENV}` references,
  * and validation with typed errors that name the JSON path of the offending value (`clients.crm.scopes[1]`), with a
  * "did you mean" for unknown keys. Pure: the caller reads the file and passes the environment.
  */

@@ -177,7 +177,7 @@ export function parseCommandLine(argv: readonly string[]): ParsedArgs {
   } catch (error) {
     const unknown = /^Unknown option '(--?[^']+)'/.exec((error as Error).message)?.[1];
     if (unknown !== undefined && command === undefined && commandsWith(unknown).length > 0) {
-      // `client-credentials --client-id x` (the command forgotten): the option exists, the command is missing.
+      // `oauth-client-credentials --client-id x` (the command forgotten): the option exists, the command is missing.
       throw new CliError(`no command given (${unknown} is an option of ${commandsWith(unknown).join(', ')})`, 'put a command first, e.g. `oauth-client-credentials token ' + unknown + ' …`; see `oauth-client-credentials help`');
     }
     if (unknown !== undefined) {

@@ -1,5 +1,5 @@
 /**
- * `client-credentials call METHOD URL`: one authenticated request, curl-like. The body goes to stdout; `-i` puts the
+ * `oauth-client-credentials call METHOD URL`: one authenticated request, curl-like. The body goes to stdout; `-i` puts the
  * status line and headers before it. A 401 goes through the library's recovery (new token, one retry). Any secret or
  * token the response echoes back is shown as `[redacted]`.
  */

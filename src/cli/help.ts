@@ -1,5 +1,5 @@
 /**
- * The help texts: `client-credentials help [COMMAND]`, `--help`.
+ * The help texts: `oauth-client-credentials help [COMMAND]`, `--help`.
  */
 import type { CommandName } from './args.js';
 

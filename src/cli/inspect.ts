@@ -1,5 +1,5 @@
 /**
- * `client-credentials inspect [TOKEN|-]`: decodes a JWT's header and claims, shows the time claims as local times and
+ * `oauth-client-credentials inspect [TOKEN|-]`: decodes a JWT's header and claims, shows the time claims as local times and
  * relative to now, and says plainly that the signature was not verified. Never prints the token itself.
  */
 import { resolve } from 'node:path';
@@ -193,7 +193,7 @@ async function verifyChecks(token: string, flags: Flags, io: Io, nowMs: number):
       transport: createTransport(dispatcher),
       now: nowMs,
       timeout: Math.round(seconds * 1000),
-      userAgent: 'client-credentials-cli',
+      userAgent: 'oauth-client-credentials-cli',
     });
   } finally {
     await dispatcher.close();

@@ -14,7 +14,7 @@ process.on('SIGINT', () => {
   controller.abort();
 });
 process.stdout.on('error', (error: NodeJS.ErrnoException) => {
-  // A closed pipe (`client-credentials call … | head -1`) is not a failure of ours.
+  // A closed pipe (`oauth-client-credentials call … | head -1`) is not a failure of ours.
   if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
   throw error;
 });

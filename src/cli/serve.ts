@@ -1,5 +1,5 @@
 /**
- * `client-credentials serve --config broker.json`: runs the token broker (src/broker/) until SIGTERM or Ctrl-C;
+ * `oauth-client-credentials serve --config broker.json`: runs the token broker (src/broker/) until SIGTERM or Ctrl-C;
  * SIGHUP reloads its configuration. `--check` validates the configuration and the files it names, and exits.
  */
 import { dirname, resolve } from 'node:path';

@@ -102,7 +102,7 @@ export async function openSession(flags: Flags, io: Io, out: Output, version: st
   }
 
   const client = new Client(
-    clientConfiguration(settings, { ...(tokenStore ? { tokenStore, tokenStoreKey } : {}), userAgent: `client-credentials-cli/${version}`, ...(flags['allow-insecure-http'] ? { allowInsecureHttp: true } : {}) }),
+    clientConfiguration(settings, { ...(tokenStore ? { tokenStore, tokenStoreKey } : {}), userAgent: `oauth-client-credentials-cli/${version}`, ...(flags['allow-insecure-http'] ? { allowInsecureHttp: true } : {}) }),
   );
   if (out.verbose) {
     for (const name of EVENTS) client.on(name, (event) => out.debug(describeEvent(name, event, Date.now())));

@@ -1,5 +1,5 @@
 /**
- * `client-credentials token`: prints the access token alone (so `$(client-credentials token)` works), or with
+ * `oauth-client-credentials token`: prints the access token alone (so `$(oauth-client-credentials token)` works), or with
  * `--json` the whole OAuthToken. The token comes from the file cache while it has more than a quarter of its life left.
  */
 import type { Flags } from './args.js';

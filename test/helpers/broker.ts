@@ -1,5 +1,5 @@
 /**
- * Runs `client-credentials serve` as a child process from a config object, and an upstream node:http server that
+ * Runs `oauth-client-credentials serve` as a child process from a config object, and an upstream node:http server that
  * records what reaches it. For the broker's end-to-end tests and its bench scenario.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
