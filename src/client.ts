@@ -155,6 +155,9 @@ interface Transports {
   transport: Transport;
 }
 
+/** The HTTP method of each shorthand request method (`client.get`…). */
+const VERB_METHODS = { get: 'GET', post: 'POST', put: 'PUT', patch: 'PATCH', delete: 'DELETE' } as const;
+
 /** The dispatcher slot of a Client whose transport is the runtime's fetch (nothing to close). */
 const NO_DISPATCHER = { close: async () => undefined } as unknown as Dispatcher;
 
@@ -342,37 +345,38 @@ export class Client implements TokenAccessSource {
 
   /** `GET path`. */
   get<T = unknown, O extends Omit<RequestOptions, 'method' | 'path'> = Omit<RequestOptions, 'method' | 'path'> & JsonResponse>(path: string, options?: O): Promise<ResponseFor<O, T>> {
-    const invalid = callOptionsError('get', options);
-    if (invalid) return Promise.reject(invalid);
-    return this.request<T, RequestOptions>({ ...options, method: 'GET', path }) as Promise<ResponseFor<O, T>>;
+    return this.#verb('get', path, options) as Promise<ResponseFor<O, T>>;
   }
 
   /** `POST path` with a JSON body. */
   post<T = unknown, O extends Omit<RequestOptions, 'method' | 'path' | 'json'> = Omit<RequestOptions, 'method' | 'path' | 'json'> & JsonResponse>(path: string, json?: unknown, options?: O): Promise<ResponseFor<O, T>> {
-    const invalid = callOptionsError('post', options);
-    if (invalid) return Promise.reject(invalid);
-    return this.request<T, RequestOptions>({ ...options, method: 'POST', path, json }) as Promise<ResponseFor<O, T>>;
+    return this.#verb('post', path, options, json) as Promise<ResponseFor<O, T>>;
   }
 
   /** `PUT path` with a JSON body. */
   put<T = unknown, O extends Omit<RequestOptions, 'method' | 'path' | 'json'> = Omit<RequestOptions, 'method' | 'path' | 'json'> & JsonResponse>(path: string, json?: unknown, options?: O): Promise<ResponseFor<O, T>> {
-    const invalid = callOptionsError('put', options);
-    if (invalid) return Promise.reject(invalid);
-    return this.request<T, RequestOptions>({ ...options, method: 'PUT', path, json }) as Promise<ResponseFor<O, T>>;
+    return this.#verb('put', path, options, json) as Promise<ResponseFor<O, T>>;
   }
 
   /** `PATCH path` with a JSON body. */
   patch<T = unknown, O extends Omit<RequestOptions, 'method' | 'path' | 'json'> = Omit<RequestOptions, 'method' | 'path' | 'json'> & JsonResponse>(path: string, json?: unknown, options?: O): Promise<ResponseFor<O, T>> {
-    const invalid = callOptionsError('patch', options);
-    if (invalid) return Promise.reject(invalid);
-    return this.request<T, RequestOptions>({ ...options, method: 'PATCH', path, json }) as Promise<ResponseFor<O, T>>;
+    return this.#verb('patch', path, options, json) as Promise<ResponseFor<O, T>>;
   }
 
   /** `DELETE path`. */
   delete<T = unknown, O extends Omit<RequestOptions, 'method' | 'path'> = Omit<RequestOptions, 'method' | 'path'> & JsonResponse>(path: string, options?: O): Promise<ResponseFor<O, T>> {
-    const invalid = callOptionsError('delete', options);
+    return this.#verb('delete', path, options) as Promise<ResponseFor<O, T>>;
+  }
+
+  /**
+   * What `get`, `post`, `put`, `patch` and `delete` send: `options` (refused unless it is an object, before it is
+   * spread) with the method and path, and for the three body methods the `json` argument.
+   */
+  #verb(name: keyof typeof VERB_METHODS, path: string, options: object | undefined, json?: unknown): Promise<unknown> {
+    const invalid = callOptionsError(name, options);
     if (invalid) return Promise.reject(invalid);
-    return this.request<T, RequestOptions>({ ...options, method: 'DELETE', path }) as Promise<ResponseFor<O, T>>;
+    const method = VERB_METHODS[name];
+    return this.request<unknown, RequestOptions>(name === 'get' || name === 'delete' ? { ...options, method, path } : { ...options, method, path, json });
   }
 
   #url(path: string, query: Record<string, QueryValue> | undefined, auth: boolean): string {

@@ -28,7 +28,7 @@ export const CLIENT_ASSERTION_ALGORITHMS: readonly PrivateKeyAlgorithm[] = [
  * is still found once the client is accepted again.
  */
 export class BasicEncodingMemory {
-  readonly #byEndpoint = new Map<string, BasicEncoding | { refused: BasicEncoding }>();
+  readonly #byEndpoint = new Map<string, BasicEncoding | { alone: BasicEncoding }>();
 
   /** The encoding that worked at `tokenUrl`, or undefined when nothing is known yet (or both were refused). */
   get(tokenUrl: string): BasicEncoding | undefined {
@@ -39,7 +39,7 @@ export class BasicEncodingMemory {
   /** After both encodings were refused at `tokenUrl`: the one to try alone next; else undefined. */
   nextAfterRefusals(tokenUrl: string): BasicEncoding | undefined {
     const known = this.#byEndpoint.get(tokenUrl);
-    return typeof known === 'object' ? known.refused : undefined;
+    return typeof known === 'object' ? known.alone : undefined;
   }
 
   /** Remembers that `encoding` is the one to use at `tokenUrl`. */
@@ -49,10 +49,10 @@ export class BasicEncodingMemory {
 
   /** Remembers that `tried` was refused at `tokenUrl` after the other was too: the other goes alone next time. */
   refused(tokenUrl: string, tried: BasicEncoding): void {
-    this.#put(tokenUrl, { refused: tried === 'raw' ? 'rfc6749' : 'raw' });
+    this.#put(tokenUrl, { alone: tried === 'raw' ? 'rfc6749' : 'raw' });
   }
 
-  #put(tokenUrl: string, value: BasicEncoding | { refused: BasicEncoding }): void {
+  #put(tokenUrl: string, value: BasicEncoding | { alone: BasicEncoding }): void {
     if (this.#byEndpoint.size >= 64 && !this.#byEndpoint.has(tokenUrl)) this.#byEndpoint.clear();
     this.#byEndpoint.set(tokenUrl, value);
   }
