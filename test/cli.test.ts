@@ -368,6 +368,7 @@ test('call sends -H headers, --data and --json bodies and the query; an echoed t
   assert.deepEqual(echoed.query, { a: '1', b: 'two' });
   assert.equal(echoed.headers['x-one'], '1');
   assert.equal(echoed.headers['x-two'], 'second value');
+  assert.match(echoed.headers['user-agent'] ?? '', /^oauth-client-credentials-cli\/\d+\.\d+\.\d+/, 'the CLI names itself by the package name');
   assert.equal(echoed.headers['content-type'], 'application/x-www-form-urlencoded');
   assert.equal(echoed.body, 'k=v&x=y');
   assert.equal(echoed.headers['authorization'], 'Bearer [redacted]', 'the API echoed the token; the CLI shows it redacted');
