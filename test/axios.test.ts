@@ -201,3 +201,60 @@ test('axios: a redirect to a subdomain that is not an allowed origin gets no tok
     await new Promise((resolve) => server.close(resolve));
   }
 });
+
+test('axios: the token is not in util.inspect or JSON.stringify of an error (config headers, the request sent, an echoing body), nor of a request config; a resend of error.config gets the token again', async () => {
+  // An API that answers 500 echoing the Authorization it got, or resets the connection (a network error from
+  // follow-redirects, which keeps its own copy of the headers); a 200 elsewhere.
+  const { createServer } = await import('node:http');
+  const { inspect } = await import('node:util');
+  const { closeServer, listenLocal } = await import('./helpers/http.js');
+  const server = createServer((req, res) => {
+    if (req.url === '/reset') return req.socket.destroy();
+    if (req.url === '/echo-500') return res.writeHead(500, { 'content-type': 'application/json' }).end(JSON.stringify({ got: req.headers.authorization }));
+    res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+  });
+  const apiUrl = await listenLocal(server);
+  const client = new Client({ baseUrl: apiUrl, tokenUrl: servers.stack.op.tokenUrl, clientCredentialsAuthCredentials: SVC_CREDENTIALS });
+  const instance = axios.create({ baseURL: apiUrl });
+  const detach = attachClientCredentials(instance, client);
+  try {
+    const ok = await instance.get('/ok');
+    const token = (await client.clientCredentialsAuthManager.getToken()).accessToken;
+    assert.equal(ok.status, 200);
+    // Our own bookkeeping on the config (a symbol property, which util.inspect shows) holds no token. (The
+    // config's `Authorization` itself is axios's, as with a header set by hand.)
+    const ours = Object.getOwnPropertySymbols(ok.config).map((symbol) => inspect((ok.config as unknown as Record<symbol, unknown>)[symbol], { depth: Infinity }));
+    assert.ok(ours.length > 0 && ours.every((text) => !text.includes(token)), `inspect of the adapter's record on the config shows the token: ${ours.join()}`);
+    const cases: [string, object][] = [
+      ['an HTTP error echoing the token', { url: '/echo-500' }],
+      ['an HTTP error without redirects (native http)', { url: '/echo-500', maxRedirects: 0 }],
+      ['a network error', { url: '/reset' }],
+      ["axios's fetch adapter", { url: '/echo-500', adapter: 'fetch' }],
+    ];
+    for (const [label, config] of cases) {
+      const error = await instance.request(config).then(
+        () => assert.fail(`${label}: resolved`),
+        (e: unknown) => e as AxiosError,
+      );
+      assert.ok(error.isAxiosError, label);
+      for (const [view, text] of [
+        ['inspect', inspect(error)],
+        ['inspect depth Infinity', inspect(error, { depth: Infinity })],
+        ['JSON.stringify', JSON.stringify(error)],
+      ] as const) {
+        assert.ok(!text.includes(token), `${label}: ${view} of the error shows the token`);
+      }
+      // The caller can still resend the failed request's config (as axios-retry does): it gets the token again.
+      if (config !== cases[2]![1]) {
+        const again = await instance.request({ ...error.config, url: '/ok' });
+        assert.equal(again.status, 200, label);
+      }
+    }
+    const sent = await instance.request({ url: '/ok' });
+    assert.equal(sent.status, 200);
+  } finally {
+    detach();
+    await client.close();
+    await closeServer(server);
+  }
+});
