@@ -501,6 +501,7 @@ export class Client implements TokenAccessSource {
       dpop: core.dpop,
       baseUrl: this.#config.baseUrl,
       learn: (accessToken) => core.redactor.addToken(accessToken),
+      scrub: (value) => core.redactor.scrub(value),
       allowInsecureHttp: this.#config.allowInsecureHttp,
     });
   }

@@ -18,6 +18,7 @@ import type { TokenSelector } from '../configuration.js';
 import type { OAuthToken } from '../token.js';
 import { requireAllowedOrigins, type AccessKey, type TokenAccess, type TokenAccessSource } from './tokenAccess.js';
 import { assertSelectorKeys, SELECTOR_OPTION_KEYS } from '../optionKeys.js';
+import { concealTokens } from './axiosErrors.js';
 
 /** Per-request token options, as `config.oauth` of an axios request. */
 export interface AxiosOAuthOptions extends TokenSelector {
@@ -47,20 +48,31 @@ interface Sent {
   dpop?: { token: OAuthToken; url: string; nonceRetry: boolean } | undefined;
 }
 
+/** Node's `util.inspect.custom`, spelled without Node's types. */
+const INSPECT: unique symbol = Symbol.for('nodejs.util.inspect.custom');
+
 /**
  * What a request gets, decided once when axios starts it, before any interceptor runs (`config.oauth` is read then):
  * the token's key, and the token cached at that moment. A request with a cached token takes the synchronous
- * interceptor, any other the asynchronous one.
+ * interceptor, any other the asynchronous one. It sits on the request's config, which callers log: `util.inspect`
+ * shows it without the token.
  */
-interface Plan {
-  key: AccessKey;
-  /** Undefined: the request waits for a token. */
-  token: OAuthToken | undefined;
-  retry: boolean;
-  /** A bad `config.oauth`: the request rejects with it. */
-  error?: unknown;
+class Plan {
   /** What the request was sent with, once it was (undefined again once a retry is under way). */
-  sent: Sent | undefined;
+  sent: Sent | undefined = undefined;
+  /** A bad `config.oauth`: the request rejects with it. */
+  error: unknown = undefined;
+
+  constructor(
+    readonly key: AccessKey,
+    /** Undefined: the request waits for a token. */
+    readonly token: OAuthToken | undefined,
+    readonly retry: boolean,
+  ) {}
+
+  [INSPECT](): string {
+    return 'Plan [oauth-client-credentials]';
+  }
 }
 
 /**
@@ -163,9 +175,11 @@ export function attachClientCredentials(instance: AxiosInstance, client: TokenAc
     try {
       if (selection !== undefined) assertSelectorKeys(selection, 'oauth', 'of `config.oauth` (axios)');
       const key = selection ? access.key(selection) : defaultKey;
-      return { key, token: access.peek(key), retry: selection?.retryOnUnauthorized ?? defaultRetry, sent: undefined };
+      return new Plan(key, access.peek(key), selection?.retryOnUnauthorized ?? defaultRetry);
     } catch (error) {
-      return { key: defaultKey, token: undefined, retry: false, error, sent: undefined };
+      const refused = new Plan(defaultKey, undefined, false);
+      refused.error = error;
+      return refused;
     }
   };
 
@@ -264,7 +278,10 @@ export function attachClientCredentials(instance: AxiosInstance, client: TokenAc
         if (again !== undefined) return again;
       }
       const state = error?.response?.status === 401 && sent?.retry && !landedElsewhere(error.response) ? sent : undefined;
-      return state && access.unauthorized(state.key, state.accessToken) ? recover(config!, state) : Promise.reject(error);
+      if (state && access.unauthorized(state.key, state.accessToken)) return recover(config!, state);
+      // The request is over and the caller gets the error: without the token it was sent with (a caller logs errors).
+      if (config !== undefined && (config as Tracked)[PLAN] instanceof Plan) concealTokens(error, access.scrub);
+      return Promise.reject(error);
     },
   );
   return () => {

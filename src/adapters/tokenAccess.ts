@@ -36,6 +36,8 @@ export interface TokenAccessParts {
   baseUrl?: string | undefined;
   /** Learns a token before it is sent (the Client's redactor). */
   learn?: (accessToken: string) => void;
+  /** Replaces every token and secret the Client knows in a string or plain data (the Client's redactor). */
+  scrub?: <T>(value: T) => T;
   /** The Client's `allowInsecureHttp`: without it, no allowed origin may be plain `http:` to another machine. */
   allowInsecureHttp?: boolean;
 }
@@ -91,6 +93,11 @@ export interface TokenAccess {
    * more try with it: a 401 whose `WWW-Authenticate` asks for `use_dpop_nonce`, with a nonce not used before.
    */
   nonceRetry(url: string, status: number, nonce: string | null | undefined, wwwAuthenticate: string | null | undefined): boolean;
+  /**
+   * `value` with every token and secret the Client knows replaced by `[redacted]`: a string, or plain data (arrays and
+   * plain objects, changed in place). Anything else is returned as it is.
+   */
+  scrub<T>(value: T): T;
 }
 
 /**
@@ -114,6 +121,15 @@ function isDpopBound(token: OAuthToken): boolean {
   return type === 'DPoP' || (type.length === 4 && type.toLowerCase() === 'dpop');
 }
 
+/** A string, or plain data (an array, or an object whose prototype is `Object.prototype` or null). */
+function isPlain(value: unknown): boolean {
+  if (typeof value === 'string') return true;
+  if (typeof value !== 'object' || value === null) return false;
+  if (Array.isArray(value)) return true;
+  const proto = Object.getPrototypeOf(value) as unknown;
+  return proto === Object.prototype || proto === null;
+}
+
 /** `origin + pathname` of `url`, or undefined when it does not parse. */
 function endpointOf(url: string | undefined): string | undefined {
   if (!url) return undefined;
@@ -129,6 +145,7 @@ function endpointOf(url: string | undefined): string | undefined {
 export function createTokenAccess(parts: TokenAccessParts): TokenAccess {
   const { lifecycle, events, counters, allowedOrigins, timeout, dpop } = parts;
   const learn = parts.learn;
+  const scrub = parts.scrub;
   // Origins seen in a form other than the normal one (`HTTP://Host:80`), with their verdict.
   const verdicts = new Map<string, boolean>();
   const slowAllows = (origin: string): boolean => {
@@ -233,6 +250,9 @@ export function createTokenAccess(parts: TokenAccessParts): TokenAccess {
       if (dpop === undefined || !nonce) return false;
       const fresh = dpop.remember(url, { 'dpop-nonce': nonce });
       return fresh && status === 401 && wwwAuthenticate != null && asksForNonce({ 'www-authenticate': wwwAuthenticate });
+    },
+    scrub(value) {
+      return scrub === undefined || !isPlain(value) ? value : scrub(value);
     },
   };
 }
