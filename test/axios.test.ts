@@ -2,6 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import axios, { type AxiosError } from 'axios';
+import axios17 from 'axios-1-7';
 import { attachClientCredentials } from '../src/adapters/axios.js';
 import { Client, InvalidOptionError } from '../src/index.js';
 import { adapterCases, adapterClient, adapterServers, type AdapterUnderTest } from './helpers/adapterCases.js';
@@ -168,39 +169,46 @@ test('axios: a 401 from another origin after a redirect keeps the token (follow-
   }
 });
 
-test('axios: a redirect to a subdomain that is not an allowed origin gets no token', async () => {
-  // follow-redirects' rules for Authorization treat subdomains apart (its source keeps the header for a subdomain
-  // host): a guard that the token still never reaches one. One server answers for api.test and evil.api.test (by
-  // Host), both resolved to 127.0.0.1 through axios's `lookup`.
-  const { createServer } = await import('node:http');
-  const seen: { host: string | undefined; authorization: string | undefined }[] = [];
-  const server = createServer((req, res) => {
-    seen.push({ host: req.headers.host, authorization: req.headers.authorization });
-    if (req.headers.host?.startsWith('api.test') && req.url === '/away') res.writeHead(302, { location: `http://evil.${req.headers.host}/x` }).end();
-    else if (req.headers.host?.startsWith('api.test') && req.url === '/stay') res.writeHead(302, { location: '/landed' }).end();
-    else res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+// axios from 1.18 strips Authorization on any cross-origin redirect by itself; the versions before it (the peer range
+// starts at 1.7) leave that to follow-redirects, which keeps it for a subdomain: both must keep the token home.
+for (const [version, axiosOf] of [
+  [`${(await import('axios/package.json', { with: { type: 'json' } })).default.version} (installed)`, axios],
+  ['1.7.9 (the oldest of the peer range)', axios17 as unknown as typeof axios],
+] as const) {
+  test(`axios ${version}: a redirect to a subdomain that is not an allowed origin gets no token`, async () => {
+    // follow-redirects' rules for Authorization treat subdomains apart (its source keeps the header for a subdomain
+    // host): a guard that the token still never reaches one. One server answers for api.test and evil.api.test (by
+    // Host), both resolved to 127.0.0.1 through axios's `lookup`.
+    const { createServer } = await import('node:http');
+    const seen: { host: string | undefined; authorization: string | undefined }[] = [];
+    const server = createServer((req, res) => {
+      seen.push({ host: req.headers.host, authorization: req.headers.authorization });
+      if (req.headers.host?.startsWith('api.test') && req.url === '/away') res.writeHead(302, { location: `http://evil.${req.headers.host}/x` }).end();
+      else if (req.headers.host?.startsWith('api.test') && req.url === '/stay') res.writeHead(302, { location: '/landed' }).end();
+      else res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as { port: number }).port;
+    const client = new Client({ baseUrl: `http://api.test:${port}`, allowInsecureHttp: true, tokenUrl: servers.stack.op.tokenUrl, clientCredentialsAuthCredentials: SVC_CREDENTIALS });
+    const lookup = (_host: string, _options: unknown, callback: (error: Error | null, address: string, family: number) => void): void => callback(null, '127.0.0.1', 4);
+    const api = axiosOf.create({ baseURL: `http://api.test:${port}`, lookup } as Parameters<typeof axios.create>[0]);
+    attachClientCredentials(api, client);
+    try {
+      assert.equal((await api.get('/away')).status, 200);
+      const token = (await client.clientCredentialsAuthManager.getToken()).accessToken;
+      assert.deepEqual(seen, [
+        { host: `api.test:${port}`, authorization: `Bearer ${token}` },
+        { host: `evil.api.test:${port}`, authorization: undefined },
+      ]);
+      // A redirect within the allowed origin keeps the token.
+      assert.equal((await api.get('/stay')).status, 200);
+      assert.equal(seen.at(-1)!.authorization, `Bearer ${token}`);
+    } finally {
+      await client.close();
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  const client = new Client({ baseUrl: `http://api.test:${port}`, allowInsecureHttp: true, tokenUrl: servers.stack.op.tokenUrl, clientCredentialsAuthCredentials: SVC_CREDENTIALS });
-  const lookup = (_host: string, _options: unknown, callback: (error: Error | null, address: string, family: number) => void): void => callback(null, '127.0.0.1', 4);
-  const api = axios.create({ baseURL: `http://api.test:${port}`, lookup } as Parameters<typeof axios.create>[0]);
-  attachClientCredentials(api, client);
-  try {
-    assert.equal((await api.get('/away')).status, 200);
-    const token = (await client.clientCredentialsAuthManager.getToken()).accessToken;
-    assert.deepEqual(seen, [
-      { host: `api.test:${port}`, authorization: `Bearer ${token}` },
-      { host: `evil.api.test:${port}`, authorization: undefined },
-    ]);
-    // A redirect within the allowed origin keeps the token.
-    assert.equal((await api.get('/stay')).status, 200);
-    assert.equal(seen.at(-1)!.authorization, `Bearer ${token}`);
-  } finally {
-    await client.close();
-    await new Promise((resolve) => server.close(resolve));
-  }
-});
+}
 
 test('axios: the token is not in util.inspect or JSON.stringify of an error (config headers, the request sent, an echoing body), nor of a request config; a resend of error.config gets the token again', async () => {
   // An API that answers 500 echoing the Authorization it got, or resets the connection (a network error from
