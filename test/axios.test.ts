@@ -203,6 +203,15 @@ for (const [version, axiosOf] of [
       // A redirect within the allowed origin keeps the token.
       assert.equal((await api.get('/stay')).status, 200);
       assert.equal(seen.at(-1)!.authorization, `Bearer ${token}`);
+      // A beforeRedirect of the caller's own still runs, after the guard.
+      const hops: string[] = [];
+      const beforeRedirect = (options: Record<string, unknown>) => {
+        hops.push(`${String(options['href'])} ${String((options['headers'] as Record<string, unknown>)['Authorization'])}`);
+      };
+      assert.equal((await api.get('/away', { beforeRedirect })).status, 200);
+      assert.equal((await api.get('/stay', { beforeRedirect })).status, 200);
+      assert.deepEqual(hops, [`http://evil.api.test:${port}/x undefined`, `http://api.test:${port}/landed Bearer ${token}`]);
+      assert.deepEqual(seen.slice(-4).map((r) => r.authorization), [`Bearer ${token}`, undefined, `Bearer ${token}`, `Bearer ${token}`]);
     } finally {
       await client.close();
       await new Promise((resolve) => server.close(resolve));

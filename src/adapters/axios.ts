@@ -196,10 +196,41 @@ export function attachClientCredentials(instance: AxiosInstance, client: TokenAc
       config.headers.DPoP = access.proof(token, config.method ?? 'get', url);
       config.beforeRedirect = dpopRedirects(config.beforeRedirect, token);
       plan.sent = { key: plan.key, accessToken: token.accessToken, retry: plan.retry && again, dpop: { token, url, nonceRetry: again } };
-    } else if (plan.retry && again) {
-      plan.sent = { key: plan.key, accessToken: token.accessToken, retry: true };
+    } else {
+      config.beforeRedirect = guarded(config.beforeRedirect);
+      if (plan.retry && again) plan.sent = { key: plan.key, accessToken: token.accessToken, retry: true };
     }
     return config;
+  };
+
+  type BeforeRedirect = NonNullable<InternalAxiosRequestConfig['beforeRedirect']>;
+  /**
+   * follow-redirects' hook of a request sent with the token: a hop to an origin that may not receive it goes without
+   * `Authorization`. axios strips it on a cross-origin hop only from 1.18; before, follow-redirects alone decides, and
+   * it keeps the header for a subdomain and on a switch from http to https.
+   */
+  const keepHome: BeforeRedirect = (options) => {
+    const next = options as RedirectOptions;
+    if (next.href !== undefined && access.allowsUrl(next.href)) return;
+    const headers = next.headers ?? {};
+    for (const name of Object.keys(headers)) if (name.toLowerCase() === 'authorization') delete headers[name];
+  };
+  /** The caller's own `beforeRedirect` hooks, each run after {@link keepHome} (one wrapper per hook, made once). */
+  const chained = new WeakMap<BeforeRedirect, BeforeRedirect>();
+  const wrappers = new WeakSet<BeforeRedirect>();
+  /** `keepHome`, or `keepHome` then the caller's hook (a request retried comes back with the hook it was given). */
+  const guarded = (theirs: InternalAxiosRequestConfig['beforeRedirect']): BeforeRedirect => {
+    if (theirs === undefined || theirs === keepHome || wrappers.has(theirs)) return theirs ?? keepHome;
+    let wrapper = chained.get(theirs);
+    if (wrapper === undefined) {
+      wrapper = (options, responseDetails, requestDetails) => {
+        keepHome(options, responseDetails, requestDetails);
+        theirs(options, responseDetails, requestDetails);
+      };
+      chained.set(theirs, wrapper);
+      wrappers.add(wrapper);
+    }
+    return wrapper;
   };
 
   /**
