@@ -235,3 +235,33 @@ test('client.fetch: a 401 from another origin after a redirect keeps the token (
     await origins.close();
   }
 });
+
+test('client.fetch: headers given as any iterable of pairs (a Map, a generator), as fetch takes them, are all sent; an Authorization among them is left alone', async () => {
+  const client = adapterClient(servers);
+  try {
+    const url = `${servers.stack.api.url}/echo`;
+    const token = (await client.clientCredentialsAuthManager.getToken()).accessToken;
+    const echoed = async (headers: Iterable<[string, string]>) => {
+      const response = await client.fetch(url, { headers: headers as unknown as RequestInit["headers"] });
+      assert.equal(response.status, 200);
+      return ((await response.json()) as { headers: Record<string, string> }).headers;
+    };
+    const fromMap = await echoed(new Map([['X-Map', 'm']]));
+    assert.equal(fromMap['x-map'], 'm');
+    assert.equal(fromMap.authorization, `Bearer ${token}`);
+    const fromGenerator = await echoed((function* () {
+      yield ['x-generated', 'g'] as [string, string];
+    })());
+    assert.equal(fromGenerator['x-generated'], 'g');
+    assert.equal(fromGenerator.authorization, `Bearer ${token}`);
+    // The caller's own Authorization in a Map: sent as given, and its 401 is the answer (no retry, no token refused).
+    const seen = servers.stack.api.requests.length;
+    const own = await client.fetch(url, { headers: new Map([['Authorization', 'Bearer mine']]) as unknown as RequestInit["headers"] });
+    assert.equal(own.status, 401);
+    await own.body?.cancel();
+    assert.deepEqual(servers.stack.api.requests.slice(seen).map((r) => r.headers.authorization), ['Bearer mine']);
+    assert.equal(client.stats().unauthorizedRetries, 0);
+  } finally {
+    await client.close();
+  }
+});
