@@ -45,6 +45,14 @@ function hasAuthorization(headers: HeadersInit): boolean {
   return false;
 }
 
+/**
+ * Whether `headers` is an iterable of pairs other than an array or `Headers` (a `Map`, a generator): fetch takes any,
+ * and a generator can be read only once, so such headers are copied into `Headers` before they are looked at.
+ */
+function isOtherIterable(headers: HeadersInit): boolean {
+  return !(headers instanceof Headers) && !Array.isArray(headers) && typeof (headers as Partial<Iterable<unknown>>)[Symbol.iterator] === 'function';
+}
+
 /** `headers` plus `authorization: value` (and `dpop: proof` when given), leaving the caller's object alone. */
 function withAuthorization(headers: HeadersInit | undefined, value: string, proof?: string): HeadersInit {
   if (proof !== undefined) {
@@ -149,6 +157,7 @@ export function createFetch(access: TokenAccess): ClientFetch {
     // A relative URL goes under `baseUrl`, as with `client.request`; the origin rules below apply to the result.
     if (typeof input === 'string' && baseUrl !== undefined && !isAbsolute(input)) input = onBase(baseUrl, input);
     const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
+    if (init?.headers !== undefined && isOtherIterable(init.headers)) init = { ...init, headers: new Headers(init.headers) };
     const explicit = init?.headers !== undefined ? hasAuthorization(init.headers) : input instanceof Request && input.headers.has('authorization');
     if (explicit || !access.allowsUrl(url) || (endpoint !== undefined && url.startsWith(endpoint) && isEndpoint(url, endpoint))) {
       return send(input, init, undefined);
