@@ -165,13 +165,26 @@ const NO_DISPATCHER = { close: async () => undefined } as unknown as Dispatcher;
 const AUTH_OPTIONS = optionsOfKind('token', 'connection');
 const IO_OPTIONS = optionsOfKind('connection');
 
+/**
+ * `value` as one query value: a string, number or boolean as its `String()`. Anything else (an object, a symbol, a
+ * function, a nested array, null inside an array…) is an {@link InvalidOptionError}: it would be sent as
+ * `[object Object]` or `null`, or throw a bare TypeError.
+ */
+function queryValue(name: string, value: unknown, inArray: boolean): string {
+  const type = typeof value;
+  if (type === 'string') return value as string;
+  if (type === 'number' || type === 'boolean') return String(value);
+  const what = value === null ? 'null' : value === undefined ? 'undefined' : Array.isArray(value) ? 'an array' : type === 'object' ? 'an object' : `a ${type}`;
+  throw new InvalidOptionError('query', `has ${what} ${inArray ? 'in the array of' : 'for'} ${JSON.stringify(name.slice(0, 40))}: a query value is a string, a number, a boolean or an array of them (null or undefined leaves the parameter out)`);
+}
+
 function appendQuery(url: string, query: Record<string, QueryValue>): string {
   const params = new URLSearchParams();
   for (const name in query) {
     const value = query[name];
     if (value === undefined || value === null) continue;
-    if (Array.isArray(value)) for (const item of value) params.append(name, String(item));
-    else params.append(name, String(value));
+    if (Array.isArray(value)) for (const item of value) params.append(name, queryValue(name, item, true));
+    else params.append(name, queryValue(name, value, false));
   }
   const qs = params.toString();
   return qs ? `${url}${url.includes('?') ? '&' : '?'}${qs}` : url;

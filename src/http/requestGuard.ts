@@ -26,19 +26,54 @@ export function assertHeaderValue(path: string, value: unknown): void {
 }
 
 /**
- * Checks a headers object: an object of valid names and string values (`undefined` values too when
- * `allowUndefined`: undici leaves those headers out). `path` names it, e.g. `headers`.
+ * Why undici refuses a header it sets itself (`transfer-encoding`, `keep-alive`, `upgrade`, `expect`, a `connection`
+ * other than `close` or `keep-alive`, a `content-length` that is not a number), or undefined. A caller that forwards
+ * an incoming request's headers sends these; refused here, they fail before any I/O rather than as a network error.
  */
-export function assertHeaders(path: string, headers: unknown, allowUndefined = false): void {
-  if (headers === undefined) return;
+function refusedHeaderProblem(name: string, value: unknown): string | undefined {
+  // Only names of these lengths can be one of them: others are not lower-cased.
+  switch (name.length) {
+    case 6:
+    case 7:
+    case 10:
+    case 14:
+    case 17:
+      break;
+    default:
+      return undefined;
+  }
+  const lower = name.toLowerCase();
+  if (lower === 'transfer-encoding' || lower === 'keep-alive' || lower === 'upgrade' || lower === 'expect') return `sets \`${lower}\`, which the HTTP client manages itself (undici refuses it); leave it out`;
+  if (lower === 'connection' && typeof value === 'string' && !/^(?:close|keep-alive)$/i.test(value)) return 'sets `connection` to something other than `close` or `keep-alive` (undici refuses it); leave it out';
+  if (lower === 'content-length' && typeof value === 'string' && !/^\d{1,15}$/.test(value)) return 'sets `content-length` to something other than a number of bytes';
+  return undefined;
+}
+
+/**
+ * Checks a headers object: an object (not a `Headers` or a `Map`, whose entries would be ignored) of valid names and
+ * string values (`undefined` values too when `allowUndefined`: undici leaves those headers out), without the headers
+ * undici refuses. `path` names it, e.g. `headers`.
+ *
+ * @returns the `content-length` value given, if any (checked against the body by the caller).
+ */
+export function assertHeaders(path: string, headers: unknown, allowUndefined = false): string | undefined {
+  if (headers === undefined) return undefined;
   if (typeof headers !== 'object' || headers === null || Array.isArray(headers)) throw new InvalidOptionError(path, `must be an object of strings, got ${describeType(headers)}`);
+  if (typeof (headers as Partial<Iterable<unknown>>)[Symbol.iterator] === 'function') {
+    throw new InvalidOptionError(path, `must be a plain object of strings, got a ${headers.constructor?.name ?? 'iterable'} (its entries are not its properties; pass \`Object.fromEntries(headers)\`)`);
+  }
+  let contentLength: string | undefined;
   for (const name in headers) {
     if (!TOKEN.test(name)) throw new InvalidOptionError(path, `has a header name that is not an RFC 9110 token (${JSON.stringify(name.slice(0, 40))})`);
     const value = (headers as Record<string, unknown>)[name];
     if (value === undefined && allowUndefined) continue;
     const problem = headerValueProblem(value);
     if (problem) throw new InvalidOptionError(path, `has a value for ${name} that ${problem}`);
+    const refused = refusedHeaderProblem(name, value);
+    if (refused) throw new InvalidOptionError(path, refused);
+    if (name.length === 14 && name.toLowerCase() === 'content-length') contentLength = value as string;
   }
+  return contentLength;
 }
 
 function describeType(value: unknown): string {
@@ -70,14 +105,23 @@ export function checkRequestOptions(options: unknown): void {
   if (method !== undefined && method !== '' && method !== 'GET' && (typeof method !== 'string' || !TOKEN.test(method))) {
     throw new InvalidOptionError('method', typeof method === 'string' ? 'is not a valid HTTP method (RFC 9110 token characters only)' : `must be a string, got ${describeType(method)}`);
   }
+  if (typeof method === 'string' && method.length === 7 && method.toUpperCase() === 'CONNECT') throw new InvalidOptionError('method', 'is CONNECT, which opens a tunnel: the Client sends requests, not tunnels (undici refuses it)');
   if (path !== undefined && typeof path !== 'string') throw new InvalidOptionError('path', `must be a string, got ${describeType(path)}`);
   if (query !== undefined && (typeof query !== 'object' || query === null || Array.isArray(query))) throw new InvalidOptionError('query', `must be an object, got ${describeType(query)}`);
-  assertHeaders('headers', headers, true);
+  const contentLength = assertHeaders('headers', headers, true);
   if (body !== undefined && typeof body !== 'string' && !(body instanceof Uint8Array)) throw new InvalidOptionError('body', `must be a string or a Uint8Array, got ${describeType(body)}`);
   if (body !== undefined && o['json'] !== undefined) throw new InvalidOptionError('json', 'cannot be combined with `body`: give one of them (`json` for a value sent as JSON, `body` for a raw string or bytes)');
+  if (contentLength !== undefined) assertContentLength(contentLength, body as string | Uint8Array | undefined, o['json']);
   if (signal !== undefined && !isAbortSignal(signal)) throw new InvalidOptionError('signal', `must be an AbortSignal, got ${describeType(signal)}`);
   optionalBoolean('auth', o['auth']);
   optionalBoolean('retryOnUnauthorized', o['retryOnUnauthorized']);
+}
+
+/** Throws unless a request's own `content-length` header is the byte length of its body (undici refuses a mismatch). */
+function assertContentLength(declared: string, body: string | Uint8Array | undefined, json: unknown): void {
+  const text = body === undefined && json !== undefined ? jsonBody(json) : body;
+  const length = text === undefined ? 0 : typeof text === 'string' ? Buffer.byteLength(text) : text.byteLength;
+  if (Number(declared) !== length) throw new InvalidOptionError('headers', `has a content-length of ${declared} for a body of ${length} bytes (undici refuses the mismatch); leave it out, the HTTP client sets it`);
 }
 
 /**
