@@ -159,3 +159,52 @@ test('client.request (fast-check): careless queries and forwarded headers give a
   assert.ok(runs >= 10, `only ${runs} runs`);
   assert.equal((await warm.get('/things')).statusCode, 200);
 });
+
+test('a token selection of the wrong type (scopes: 5, resource: {}) is an InvalidOptionError before any I/O, in client.request, client.fetch, the interceptor and axios (it was a bare TypeError: "scopes?.join is not a function")', async () => {
+  for (const [label, selection, option] of [
+    ['scopes: 5', { scopes: 5 }, 'scopes'],
+    ['scopes: {}', { scopes: {} }, 'scopes'],
+    ['resource: 5', { resource: 5 }, 'resource'],
+    ['resource: { a: 1 } with scopes', { scopes: 'api:read', resource: { a: 1 } }, 'resource'],
+    ['scopes: true', { scopes: true }, 'scopes'],
+  ] as const) {
+    await assertRefused(`client.request ${label}`, { path: '/things', ...selection }, option);
+    const tokens = tokenRequestCounter(stack.op);
+    const cold = newClient();
+    try {
+      const isRefusal = (error: unknown) => error instanceof InvalidOptionError && error.option === option;
+      await assert.rejects(cold.fetch(`${stack.api.url}/things`, { oauth: selection as never }), isRefusal, `client.fetch ${label}`);
+      assert.throws(() => cold.interceptor(selection as never), isRefusal, `client.interceptor ${label}`);
+      const { default: axios } = await import('axios');
+      const { attachClientCredentials } = await import('../src/adapters/axios.js');
+      assert.throws(() => attachClientCredentials(axios.create(), cold, selection as never), isRefusal, `attachClientCredentials ${label}`);
+      const instance = axios.create({ baseURL: stack.api.url });
+      attachClientCredentials(instance, cold);
+      await assert.rejects(instance.get('/things', { oauth: selection as never }), isRefusal, `axios config.oauth ${label}`);
+    } finally {
+      await cold.close();
+    }
+    assert.equal(tokens(), 0, `${label}: a token was requested`);
+  }
+});
+
+test('client.fetch takes what fetch takes: a String object or another object with a toString is the URL (as fetch stringifies it), and a number or undefined is fetch\'s own TypeError with no token request (they crashed inside client.fetch: "reading \'startsWith\'")', async () => {
+  const url = `${stack.api.url}/things`;
+  const token = (await warm.clientCredentialsAuthManager.getToken()).accessToken;
+  for (const input of [new String(url), { toString: () => url }]) {
+    const response = await warm.fetch(input as unknown as string);
+    assert.equal(response.status, 200, inspect(input));
+    await response.body?.cancel();
+    assert.equal(stack.api.requests.at(-1)!.headers.authorization, `Bearer ${token}`);
+  }
+  const tokens = tokenRequestCounter(stack.op);
+  const cold = newClient();
+  try {
+    for (const input of [123, undefined, null]) {
+      await assert.rejects(cold.fetch(input as unknown as string), (error: unknown) => error instanceof TypeError && /Failed to parse URL/.test(error.message), inspect(input));
+    }
+  } finally {
+    await cold.close();
+  }
+  assert.equal(tokens(), 0);
+});
