@@ -50,6 +50,17 @@ export interface AuthCore {
 }
 
 /**
+ * One part of a selection's memo key: a string as it is, an array of strings joined, none as `\u0000`; a value of
+ * another type (a JavaScript caller's `scopes: 5`) gets a part no valid selection has, and is refused when the key is
+ * made (joining it could throw a bare TypeError).
+ */
+function memoPart(value: unknown): string {
+  if (typeof value === 'string') return value;
+  if (Array.isArray(value) && value.every((item) => typeof item === 'string')) return value.join(' ');
+  return value === undefined ? '\u0000' : '\u0002';
+}
+
+/**
  * Builds the auth core of a Client from its resolved configuration: the redactor (which learns the secret first),
  * events and counters, the token endpoint (with discovery and DPoP), the fetcher, the cache keys, the store, the
  * token source and the lifecycle, and the manager over them. `transport` sends the token requests.
@@ -101,9 +112,7 @@ export function createAuthCore(config: ResolvedConfiguration, transport: Transpo
     const { scopes, resource, audience } = selector;
     const scopesOnly = typeof scopes === 'string' && resource === undefined && audience === undefined;
     const keys = scopesOnly ? byScopes : bySelection;
-    const memo = scopesOnly
-      ? scopes
-      : `${typeof scopes === 'string' ? scopes : (scopes?.join(' ') ?? '\u0000')}\u0001${typeof resource === 'string' ? resource : (resource?.join(' ') ?? '\u0000')}\u0001${audience ?? '\u0000'}`;
+    const memo = scopesOnly ? scopes : `${memoPart(scopes)}\u0001${memoPart(resource)}\u0001${audience ?? '\u0000'}`;
     let key = keys.get(memo);
     if (!key) {
       if (keys.size >= config.maxCachedTokens) keys.clear();
