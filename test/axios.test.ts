@@ -275,3 +275,21 @@ test('axios: the token is not in util.inspect or JSON.stringify of an error (con
     await closeServer(server);
   }
 });
+
+test('axios: a URL object as `url` (axios takes one) gets the token on an allowed origin and none elsewhere (the adapter threw "url.startsWith is not a function")', async () => {
+  const client = adapterClient(servers, manualClock());
+  const instance = axios.create();
+  const detach = attachClientCredentials(instance, client);
+  try {
+    const own = await instance.get(new URL(`${servers.stack.api.url}/things`) as unknown as string);
+    assert.equal(own.status, 200);
+    const token = (await client.clientCredentialsAuthManager.getToken()).accessToken;
+    assert.equal(servers.stack.api.requests.at(-1)!.headers.authorization, `Bearer ${token}`);
+    const elsewhere = await instance.get(new URL(`${servers.other.url}/public`) as unknown as string);
+    assert.equal(elsewhere.status, 200);
+    assert.equal(servers.other.requests.at(-1)!.headers.authorization, undefined);
+  } finally {
+    detach();
+    await client.close();
+  }
+});
