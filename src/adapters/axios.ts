@@ -104,7 +104,8 @@ const ABSOLUTE = /^([a-z][a-z\d+\-.]*:)?\/\//i;
  * else `baseURL`, which a relative `url` is appended to.
  */
 function targetUrl(config: InternalAxiosRequestConfig): string {
-  const url = config.url ?? '';
+  // String(): axios also takes a URL object as `url`.
+  const url = config.url === undefined ? '' : String(config.url);
   const base = config.baseURL;
   if (base && (config.allowAbsoluteUrls === false || !ABSOLUTE.test(url))) return base;
   return url;
@@ -112,7 +113,7 @@ function targetUrl(config: InternalAxiosRequestConfig): string {
 
 /** The URL axios will call for `config`, as axios joins `baseURL` and `url` (the query aside: a proof's `htu` has none). */
 function fullUrl(config: InternalAxiosRequestConfig): string {
-  const url = config.url ?? '';
+  const url = config.url === undefined ? '' : String(config.url);
   const base = config.baseURL;
   if (!base || (config.allowAbsoluteUrls !== false && ABSOLUTE.test(url))) return url;
   return url ? `${base.replace(/\/?\/$/, '')}/${url.replace(/^\/+/, '')}` : base;
