@@ -293,3 +293,22 @@ test('axios: a URL object as `url` (axios takes one) gets the token on an allowe
     await client.close();
   }
 });
+
+test("axios: a request authenticated by axios's own `auth` option (Basic) is left alone: no token, and its 401 neither refuses the Client's token nor is retried (the token was thrown away and a new one fetched)", async () => {
+  const client = adapterClient(servers, manualClock());
+  const instance = axios.create({ baseURL: servers.stack.api.url });
+  const detach = attachClientCredentials(instance, client);
+  try {
+    assert.equal((await instance.get('/things')).status, 200);
+    const token = (await client.clientCredentialsAuthManager.getToken()).accessToken;
+    const seen = servers.stack.api.requests.length;
+    await assert.rejects(instance.get('/things', { auth: { username: 'user', password: 'pass' } }), (e: AxiosError) => e.response?.status === 401);
+    assert.deepEqual(servers.stack.api.requests.slice(seen).map((r) => r.headers.authorization), [`Basic ${Buffer.from('user:pass').toString('base64')}`]);
+    assert.equal(client.stats().unauthorizedRetries, 0);
+    assert.equal(client.stats().tokenRequests, 1, 'the token was refused and replaced');
+    assert.equal((await client.clientCredentialsAuthManager.getToken()).accessToken, token);
+  } finally {
+    detach();
+    await client.close();
+  }
+});
