@@ -167,8 +167,11 @@ export function attachClientCredentials(instance: AxiosInstance, client: TokenAc
   const defaultKey = access.key(options);
   const defaultRetry = options.retryOnUnauthorized ?? access.retryOnUnauthorized;
 
-  /** Whether `config` gets the Client's token: it names no `Authorization` of its own and goes to an allowed origin. */
-  const wantsToken = (config: InternalAxiosRequestConfig): boolean => !config.headers.has('authorization') && access.allowsUrl(targetUrl(config));
+  /**
+   * Whether `config` gets the Client's token: it names no `Authorization` of its own, no `auth` (axios's Basic
+   * credentials, which replace any `Authorization`), and goes to an allowed origin.
+   */
+  const wantsToken = (config: InternalAxiosRequestConfig): boolean => config.auth == null && !config.headers.has('authorization') && access.allowsUrl(targetUrl(config));
 
   /** The plan of a request that wants a token now. */
   const planFor = (config: InternalAxiosRequestConfig): Plan => {
