@@ -31,13 +31,24 @@ export function assertHeaderValue(path: string, value: unknown): void {
  * an incoming request's headers sends these; refused here, they fail before any I/O rather than as a network error.
  */
 function refusedHeaderProblem(name: string, value: unknown): string | undefined {
-  // Only names of these lengths can be one of them: others are not lower-cased.
+  // Only a name of one of these lengths, starting with the right letter (any case), can be one of them: the others
+  // (`accept`, `content-type`…) are not lower-cased.
+  const initial = name.charCodeAt(0) | 0x20;
   switch (name.length) {
-    case 6:
-    case 7:
-    case 10:
-    case 14:
-    case 17:
+    case 6: // expect
+      if (initial !== 101) return undefined;
+      break;
+    case 7: // upgrade
+      if (initial !== 117) return undefined;
+      break;
+    case 10: // keep-alive, connection
+      if (initial !== 107 && initial !== 99) return undefined;
+      break;
+    case 14: // content-length
+      if (initial !== 99) return undefined;
+      break;
+    case 17: // transfer-encoding
+      if (initial !== 116) return undefined;
       break;
     default:
       return undefined;
@@ -59,11 +70,10 @@ function refusedHeaderProblem(name: string, value: unknown): string | undefined 
 export function assertHeaders(path: string, headers: unknown, allowUndefined = false): string | undefined {
   if (headers === undefined) return undefined;
   if (typeof headers !== 'object' || headers === null || Array.isArray(headers)) throw new InvalidOptionError(path, `must be an object of strings, got ${describeType(headers)}`);
-  if (typeof (headers as Partial<Iterable<unknown>>)[Symbol.iterator] === 'function') {
-    throw new InvalidOptionError(path, `must be a plain object of strings, got a ${headers.constructor?.name ?? 'iterable'} (its entries are not its properties; pass \`Object.fromEntries(headers)\`)`);
-  }
   let contentLength: string | undefined;
+  let names = 0;
   for (const name in headers) {
+    names++;
     if (!TOKEN.test(name)) throw new InvalidOptionError(path, `has a header name that is not an RFC 9110 token (${JSON.stringify(name.slice(0, 40))})`);
     const value = (headers as Record<string, unknown>)[name];
     if (value === undefined && allowUndefined) continue;
@@ -71,7 +81,11 @@ export function assertHeaders(path: string, headers: unknown, allowUndefined = f
     if (problem) throw new InvalidOptionError(path, `has a value for ${name} that ${problem}`);
     const refused = refusedHeaderProblem(name, value);
     if (refused) throw new InvalidOptionError(path, refused);
-    if (name.length === 14 && name.toLowerCase() === 'content-length') contentLength = value as string;
+    if (name.length === 14 && (name.charCodeAt(0) | 0x20) === 99 && name.toLowerCase() === 'content-length') contentLength = value as string;
+  }
+  // A `Headers` or a `Map` has no enumerable properties: its entries would be dropped without a word.
+  if (names === 0 && typeof (headers as Partial<Iterable<unknown>>)[Symbol.iterator] === 'function') {
+    throw new InvalidOptionError(path, `must be a plain object of strings, got a ${headers.constructor?.name ?? 'iterable'} (its entries are not its properties; pass \`Object.fromEntries(headers)\`)`);
   }
   return contentLength;
 }
