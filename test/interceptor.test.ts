@@ -174,3 +174,42 @@ test('interceptor: with undici\'s redirect interceptor inside it, a 401 from ano
     await origins.close();
   }
 });
+
+test('interceptor: headers given as a generator (undici takes any iterable of pairs) reach the API whole, with the token, or with the caller\'s own Authorization (they were read up to look for Authorization, and sent empty)', async () => {
+  const clock = manualClock();
+  const client = adapterClient(servers, clock);
+  const agent = new Agent();
+  const dispatcher = agent.compose(client.interceptor());
+  try {
+    const url = `${servers.stack.api.url}/echo`;
+    const token = (await client.clientCredentialsAuthManager.getToken()).accessToken;
+    const echoed = async (headers: () => Iterable<[string, string]>, body?: string) => {
+      const response = await request(url, { method: body === undefined ? 'GET' : 'POST', body, headers: headers() as unknown as Record<string, string>, dispatcher });
+      const text = await response.body.text();
+      return { status: response.statusCode, headers: response.statusCode === 200 ? (JSON.parse(text) as { headers: Record<string, string> }).headers : {} };
+    };
+    const plain = await echoed(function* () {
+      yield ['x-generated', 'g'];
+    });
+    assert.equal(plain.headers['x-generated'], 'g');
+    assert.equal(plain.headers.authorization, `Bearer ${token}`);
+    const seen = servers.stack.api.requests.length;
+    const own = await echoed(function* () {
+      yield ['x-generated', 'g'];
+      yield ['Authorization', 'Bearer mine'];
+    });
+    assert.equal(own.status, 401);
+    assert.deepEqual(servers.stack.api.requests.slice(seen).map((r) => [r.headers.authorization, r.headers['x-generated']]), [['Bearer mine', 'g']]);
+    // A 401 to the token: the retry (a string body) is sent with the caller's headers too.
+    servers.stack.api.revoke(token);
+    const retried = await echoed(function* () {
+      yield ['x-generated', 'again'];
+    }, 'body');
+    assert.equal(retried.status, 200);
+    assert.equal(retried.headers['x-generated'], 'again');
+    assert.equal(client.stats().unauthorizedRetries, 1);
+  } finally {
+    await agent.close();
+    await client.close();
+  }
+});
