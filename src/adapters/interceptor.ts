@@ -56,32 +56,32 @@ interface Recovery {
   resend?: ((handler: AuthHandler) => void) | undefined;
 }
 
-/** Whether undici's request `headers` (object, flat array, or iterable of pairs) name `authorization`. */
+/**
+ * undici's request `headers` as this interceptor reads them: an iterable of pairs other than an array (a `Map`, a
+ * generator, which can be read only once) as a flat array, read once; an object or a flat array as they are.
+ */
+function readableHeaders(headers: Headers): Headers {
+  if (headers === undefined || headers === null || Array.isArray(headers) || typeof (headers as Partial<Iterable<unknown>>)[Symbol.iterator] !== 'function') return headers;
+  const flat: string[] = [];
+  for (const [name, value] of headers as Iterable<[string, string]>) flat.push(name, value);
+  return flat;
+}
+
+/** Whether undici's request `headers` (object or flat array, see {@link readableHeaders}) name `authorization`. */
 function hasAuthorization(headers: Headers): boolean {
   if (headers === undefined || headers === null) return false;
   if (Array.isArray(headers)) {
     for (let i = 0; i < headers.length; i += 2) if (String(headers[i]).toLowerCase() === 'authorization') return true;
     return false;
   }
-  if (typeof (headers as Iterable<unknown>)[Symbol.iterator] === 'function') {
-    for (const pair of headers as Iterable<[string, unknown]>) if (String(pair[0]).toLowerCase() === 'authorization') return true;
-    return false;
-  }
   for (const name in headers) if (name.length === 13 && name.toLowerCase() === 'authorization') return true;
   return false;
 }
 
-/** `headers` plus `authorization: value` (and `dpop: proof` when given), in a new object or array. */
+/** `headers` (object or flat array) plus `authorization: value` (and `dpop: proof` when given), in a new object or array. */
 function withAuthorization(headers: Headers, value: string, proof?: string): Headers {
   if (headers === undefined || headers === null) return proof === undefined ? { authorization: value } : { authorization: value, dpop: proof };
   if (Array.isArray(headers)) return proof === undefined ? [...(headers as string[]), 'authorization', value] : [...(headers as string[]), 'authorization', value, 'dpop', proof];
-  if (typeof (headers as Iterable<unknown>)[Symbol.iterator] === 'function') {
-    const out: Record<string, string> = {};
-    for (const [name, v] of headers as Iterable<[string, string]>) out[name] = v;
-    out.authorization = value;
-    if (proof !== undefined) out.dpop = proof;
-    return out;
-  }
   if (proof === undefined) return { ...(headers as Record<string, string>), authorization: value };
   return { ...(headers as Record<string, string>), authorization: value, dpop: proof };
 }
@@ -334,7 +334,10 @@ function interceptorOf(access: TokenAccess, options: InterceptorOptions): Dispat
     };
 
     return function authenticate(opts, handler) {
-      if (!access.allowsOrigin(opts.origin) || hasAuthorization(opts.headers) || isEndpoint(opts)) return dispatch(opts, handler);
+      if (!access.allowsOrigin(opts.origin)) return dispatch(opts, handler);
+      const headers = readableHeaders(opts.headers);
+      if (headers !== opts.headers) opts = { ...opts, headers };
+      if (hasAuthorization(headers) || isEndpoint(opts)) return dispatch(opts, handler);
       const canRetry = retryOnUnauthorized && replayable(opts.body);
       const token = access.peek(key);
       if (token !== undefined) return send(opts, handlerFor(handler, opts, token, canRetry), token);
