@@ -312,3 +312,37 @@ test("axios: a request authenticated by axios's own `auth` option (Basic) is lef
     await client.close();
   }
 });
+
+test("axios: responseType 'stream': the 401's body is released before the retry (its socket was held: with maxSockets 1 the retry waited forever)", async () => {
+  const { createServer, Agent: HttpAgent } = await import('node:http');
+  const { closeServer, listenLocal } = await import('./helpers/http.js');
+  const refused = new Set<string>();
+  const server = createServer((req, res) => {
+    req.resume();
+    if (refused.has(String(req.headers.authorization))) res.writeHead(401, { 'www-authenticate': 'Bearer error="invalid_token"' }).end('x'.repeat(100_000));
+    else res.writeHead(200, { 'content-type': 'text/plain' }).end('ok');
+  });
+  server.keepAliveTimeout = 60_000; // the server keeps an idle connection open, as nginx does for 75 s
+  const apiUrl = await listenLocal(server);
+  const client = new Client({ baseUrl: apiUrl, tokenUrl: servers.stack.op.tokenUrl, clientCredentialsAuthCredentials: SVC_CREDENTIALS });
+  const httpAgent = new HttpAgent({ keepAlive: true, maxSockets: 1 });
+  const instance = axios.create({ baseURL: apiUrl, httpAgent, responseType: 'stream' });
+  const detach = attachClientCredentials(instance, client);
+  try {
+    const first = await instance.get('/things');
+    first.data.resume();
+    refused.add(`Bearer ${(await client.clientCredentialsAuthManager.getToken()).accessToken}`);
+    let timer: NodeJS.Timeout | undefined;
+    const retried = await Promise.race([instance.get('/things'), new Promise<'hung'>((resolve) => (timer = setTimeout(() => resolve('hung'), 5_000)))]);
+    clearTimeout(timer);
+    assert.notEqual(retried, 'hung', 'the retry waited for the socket the unread 401 holds');
+    assert.equal(retried === 'hung' ? 0 : retried.status, 200);
+    if (retried !== 'hung') retried.data.resume();
+    assert.equal(client.stats().unauthorizedRetries, 1);
+  } finally {
+    detach();
+    httpAgent.destroy();
+    await client.close();
+    await closeServer(server);
+  }
+});
