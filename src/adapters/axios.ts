@@ -146,6 +146,17 @@ interface RedirectOptions {
   headers?: Record<string, unknown>;
 }
 
+/**
+ * Lets go of the body of a response that is answered by sending the request again: with `responseType: 'stream'` it
+ * is unread, and holds its connection (a Node stream, or the fetch adapter's web stream) until it is consumed.
+ */
+function discard(response: AxiosResponse): void {
+  const data = response.data as { destroy?: unknown; cancel?: unknown } | null | undefined;
+  if (typeof data !== 'object' || data === null) return;
+  if (typeof data.destroy === 'function') (data as { destroy(): void }).destroy();
+  else if (data instanceof ReadableStream) void data.cancel().catch(() => undefined);
+}
+
 /** Whether axios request data can be sent twice: everything but streams and async iterables. */
 function replayable(data: unknown): boolean {
   if (data === undefined || data === null || typeof data !== 'object') return true;
@@ -274,7 +285,8 @@ export function attachClientCredentials(instance: AxiosInstance, client: TokenAc
   };
 
   /** A 401 to a token this adapter sent (already refused): send the request again with a new one (the header marks the retry). */
-  const recover = async (config: InternalAxiosRequestConfig, state: Sent): Promise<AxiosResponse> => {
+  const recover = async (config: InternalAxiosRequestConfig, state: Sent, response: AxiosResponse): Promise<AxiosResponse> => {
+    discard(response);
     delete (config as Tracked)[PLAN];
     const fresh = await access.token(state.key, config.signal as AbortSignal | undefined);
     access.retried(state.key);
@@ -288,6 +300,7 @@ export function attachClientCredentials(instance: AxiosInstance, client: TokenAc
     const dpop = state.dpop!;
     if (!access.nonceRetry(dpop.url, response.status, header(response, 'dpop-nonce'), header(response, 'www-authenticate')) || !dpop.nonceRetry) return undefined;
     const config = response.config;
+    discard(response);
     delete (config as Tracked)[PLAN];
     config.headers.set('DPoP', access.proof(dpop.token, config.method ?? 'get', dpop.url));
     return instance.request(config);
@@ -303,7 +316,7 @@ export function attachClientCredentials(instance: AxiosInstance, client: TokenAc
         if (again !== undefined) return again;
       }
       const state = response.status === 401 && sent?.retry && !landedElsewhere(response) ? sent : undefined;
-      return state && access.unauthorized(state.key, state.accessToken) ? recover(response.config, state) : response;
+      return state && access.unauthorized(state.key, state.accessToken) ? recover(response.config, state, response) : response;
     },
     (error: { response?: AxiosResponse; config?: InternalAxiosRequestConfig }) => {
       const config = error?.config;
@@ -313,7 +326,7 @@ export function attachClientCredentials(instance: AxiosInstance, client: TokenAc
         if (again !== undefined) return again;
       }
       const state = error?.response?.status === 401 && sent?.retry && !landedElsewhere(error.response) ? sent : undefined;
-      if (state && access.unauthorized(state.key, state.accessToken)) return recover(config!, state);
+      if (state && access.unauthorized(state.key, state.accessToken)) return recover(config!, state, error.response!);
       // The request is over and the caller gets the error: without the token it was sent with (a caller logs errors).
       if (config !== undefined && (config as Tracked)[PLAN] instanceof Plan) concealTokens(error, access.scrub);
       return Promise.reject(error);
