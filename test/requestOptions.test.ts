@@ -197,14 +197,19 @@ test('client.fetch takes what fetch takes: a String object or another object wit
     await response.body?.cancel();
     assert.equal(stack.api.requests.at(-1)!.headers.authorization, `Bearer ${token}`);
   }
+  // What fetch refuses (it does not resolve relative URLs, nor take a Request of another fetch implementation, such as
+  // the undici package's): its own TypeError, no token request, nothing sent (not the relative "[object Request]").
+  const { Request: UndiciRequest } = await import('undici');
   const tokens = tokenRequestCounter(stack.op);
+  const sent = stack.api.requests.length;
   const cold = newClient();
   try {
-    for (const input of [123, undefined, null]) {
+    for (const input of [123, undefined, null, new String('/things'), new UndiciRequest(url)]) {
       await assert.rejects(cold.fetch(input as unknown as string), (error: unknown) => error instanceof TypeError && /Failed to parse URL/.test(error.message), inspect(input));
     }
   } finally {
     await cold.close();
   }
   assert.equal(tokens(), 0);
+  assert.equal(stack.api.requests.length, sent);
 });

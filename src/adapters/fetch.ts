@@ -155,9 +155,11 @@ export function createFetch(access: TokenAccess): ClientFetch {
   /** One call (`hops`: redirects followed so far by {@link sendDpop}). */
   const run = async (input: string | URL | Request, init: ClientFetchInit | undefined, hops: number): Promise<Response> => {
     if (typeof input !== 'string' && !(input instanceof URL) && !(input instanceof Request)) {
-      // fetch stringifies any other object (a String, a URL of another realm); a number or undefined is its own TypeError.
-      if (typeof input !== 'object' || input === null) return send(input, init, undefined);
-      input = String(input);
+      // fetch stringifies any other input (a String, a URL of another realm) and refuses what is not an absolute URL
+      // then (a number, undefined, a Request of another fetch: "[object Request]"): such an input is fetch's alone.
+      const text = typeof input === 'object' && input !== null ? String(input) : '';
+      if (!isAbsolute(text)) return send(input, init, undefined);
+      input = text;
     }
     // A relative URL goes under `baseUrl`, as with `client.request`; the origin rules below apply to the result.
     if (typeof input === 'string' && baseUrl !== undefined && !isAbsolute(input)) input = onBase(baseUrl, input);
