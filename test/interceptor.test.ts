@@ -213,3 +213,41 @@ test('interceptor: headers given as a generator (undici takes any iterable of pa
     await client.close();
   }
 });
+
+test('interceptor: a 401 whose body never ends is answered by the retry at once (the caller waited for that body, unseen, until undici\'s 300 s body timeout)', async () => {
+  const { createServer } = await import('node:http');
+  const { closeServer, listenLocal } = await import('./helpers/http.js');
+  const refused = new Set<string>();
+  const drips = new Set<NodeJS.Timeout>();
+  const server = createServer((req, res) => {
+    req.resume();
+    if (!refused.has(String(req.headers.authorization))) return res.writeHead(200, { 'content-type': 'text/plain' }).end('ok');
+    res.writeHead(401, { 'www-authenticate': 'Bearer error="invalid_token"' });
+    const drip = setInterval(() => res.write('.'), 100);
+    drips.add(drip);
+    res.on('close', () => clearInterval(drip));
+  });
+  const apiUrl = await listenLocal(server);
+  const client = new Client({ baseUrl: apiUrl, tokenUrl: servers.stack.op.tokenUrl, clientCredentialsAuthCredentials: SVC_CREDENTIALS });
+  const agent = new Agent();
+  const dispatcher = agent.compose(client.interceptor());
+  try {
+    const first = await request(`${apiUrl}/things`, { dispatcher });
+    assert.equal(first.statusCode, 200);
+    await first.body.text();
+    refused.add(`Bearer ${(await client.clientCredentialsAuthManager.getToken()).accessToken}`);
+    let timer: NodeJS.Timeout | undefined;
+    const retried = await Promise.race([
+      request(`${apiUrl}/things`, { method: 'PUT', body: 'replayable', dispatcher }).then(async (r) => ({ status: r.statusCode, body: await r.body.text() })),
+      new Promise<'hung'>((resolve) => (timer = setTimeout(() => resolve('hung'), 5_000))),
+    ]);
+    clearTimeout(timer);
+    assert.deepEqual(retried, { status: 200, body: 'ok' });
+    assert.equal(client.stats().unauthorizedRetries, 1);
+  } finally {
+    for (const drip of drips) clearInterval(drip);
+    await agent.destroy();
+    await client.close();
+    await closeServer(server);
+  }
+});
