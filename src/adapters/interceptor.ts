@@ -97,6 +97,9 @@ function replayable(body: unknown): boolean {
   return body === undefined || body === null || typeof body === 'string' || body instanceof Uint8Array;
 }
 
+/** The reason an attempt whose answer is swallowed is aborted with (never shown: the retry follows). */
+const SWALLOWED = new Error('oauth-client-credentials: answered by sending the request again');
+
 /**
  * Wraps the caller's handler for one authenticated request: it is the controller the caller sees (so an abort
  * reaches whichever attempt is current, or the wait for a token), and it swallows a first 401 to retry.
@@ -194,15 +197,35 @@ class AuthHandler implements Handler, Controller {
 
   onResponseStart(controller: Controller, statusCode: number, headers: Parameters<NonNullable<Handler['onResponseStart']>>[2], statusMessage?: string): void {
     const recovery = this.#recovery;
-    if (recovery?.nonce?.(statusCode, headers) && this.#resend !== undefined) {
-      this.#swallowing = 'nonce';
-      return;
-    }
-    if (statusCode === 401 && this.#retry !== undefined && !this.#landedElsewhere() && (recovery!.refuse?.(recovery!.token) ?? true)) {
-      this.#swallowing = 'token';
-      return;
-    }
+    if (recovery?.nonce?.(statusCode, headers) && this.#resend !== undefined) return this.#swallow(controller, 'nonce');
+    if (statusCode === 401 && this.#retry !== undefined && !this.#landedElsewhere() && (recovery!.refuse?.(recovery!.token) ?? true)) return this.#swallow(controller, 'token');
     this.#handler.onResponseStart?.(this, statusCode, headers, statusMessage);
+  }
+
+  /**
+   * Answers a response by sending the request again, without reading its body: the attempt is aborted at once (a
+   * server dripping that body would otherwise hold the request, which the caller cannot see), and the retry goes out
+   * when undici reports the abort.
+   */
+  #swallow(controller: Controller, why: 'token' | 'nonce'): void {
+    this.#swallowing = why;
+    this.#controller = undefined;
+    controller.abort(SWALLOWED);
+  }
+
+  /** Sends the request again after a swallowed answer (for a new token, or with the DPoP nonce). */
+  #again(): void {
+    const why = this.#swallowing;
+    this.#swallowing = undefined;
+    if (why === 'nonce') {
+      const resend = this.#resend!;
+      this.#resend = undefined;
+      resend(this);
+    } else {
+      const retry = this.#retry!;
+      this.#retry = undefined;
+      retry(this, this.#recovery!.opts, this.#recovery!.token);
+    }
   }
 
   /**
@@ -225,31 +248,20 @@ class AuthHandler implements Handler, Controller {
   }
 
   onResponseEnd(controller: Controller, trailers: Parameters<NonNullable<Handler['onResponseEnd']>>[1]): void {
-    if (this.#swallowing === 'nonce') {
-      this.#swallowing = undefined;
-      const resend = this.#resend!;
-      this.#resend = undefined;
-      resend(this);
-      return;
-    }
-    if (this.#swallowing === 'token') {
-      this.#swallowing = undefined;
-      const retry = this.#retry!;
-      this.#retry = undefined;
-      retry(this, this.#recovery!.opts, this.#recovery!.token);
-      return;
-    }
+    if (this.#swallowing !== undefined) return this.#again();
     this.#finished = true;
     this.#handler.onResponseEnd?.(this, trailers);
   }
 
   onResponseError(controller: Controller, error: Error): void {
+    // The abort of a swallowed answer, unless the caller aborted meanwhile.
+    if (error === SWALLOWED && this.#swallowing !== undefined && this.#abortReason === null) return this.#again();
     this.#swallowing = undefined;
     this.#resend = undefined;
     this.#retry = undefined;
     if (this.#finished) return;
     this.#finished = true;
-    this.#handler.onResponseError?.(this, error);
+    this.#handler.onResponseError?.(this, error === SWALLOWED ? (this.#abortReason ?? error) : error);
   }
 }
 
