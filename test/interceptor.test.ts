@@ -251,3 +251,30 @@ test('interceptor: a 401 whose body never ends is answered by the retry at once 
     await closeServer(server);
   }
 });
+
+test('interceptor: an abort while the retry after a 401 waits for a new token ends the request at once, with the abort reason', async () => {
+  const client = adapterClient(servers, manualClock(), { tokenUrl: servers.stack.proxiedTokenUrl });
+  const agent = new Agent();
+  const dispatcher = agent.compose(client.interceptor());
+  try {
+    const first = await request(`${servers.stack.api.url}/things`, { dispatcher });
+    assert.equal(first.statusCode, 200);
+    await first.body.text();
+    servers.stack.api.revoke((await client.clientCredentialsAuthManager.getToken()).accessToken);
+    servers.stack.proxy.inject({ kind: 'hang' }, 10); // every token request (a hedged one too) hangs
+    const seen = servers.stack.api.requests.length;
+    const controller = new AbortController();
+    const reason = new Error('caller gave up');
+    const started = Date.now();
+    const pending = request(`${servers.stack.api.url}/things`, { dispatcher, signal: controller.signal });
+    setTimeout(() => controller.abort(reason), 300);
+    const outcome = await pending.then((r) => `resolved ${r.statusCode}`, (e: unknown) => e);
+    assert.equal(outcome, reason, String(outcome));
+    assert.ok(Date.now() - started < 3_000, `took ${Date.now() - started} ms`);
+    assert.equal(servers.stack.api.requests.length - seen, 1, 'only the refused attempt reached the API');
+  } finally {
+    servers.stack.proxy.clear();
+    await agent.close();
+    await client.close();
+  }
+});
