@@ -219,7 +219,7 @@ for (const [version, axiosOf] of [
   });
 }
 
-test('axios: the token is not in util.inspect or JSON.stringify of an error (config headers, the request sent, an echoing body), nor of a request config; a resend of error.config gets the token again', async () => {
+test('axios: the token is not in util.inspect or JSON.stringify of an error (config headers, the request sent, an echoing body or header), nor of a request config; a resend of error.config gets the token again', async () => {
   // An API that answers 500 echoing the Authorization it got, or resets the connection (a network error from
   // follow-redirects, which keeps its own copy of the headers); a 200 elsewhere.
   const { createServer } = await import('node:http');
@@ -227,7 +227,7 @@ test('axios: the token is not in util.inspect or JSON.stringify of an error (con
   const { closeServer, listenLocal } = await import('./helpers/http.js');
   const server = createServer((req, res) => {
     if (req.url === '/reset') return req.socket.destroy();
-    if (req.url === '/echo-500') return res.writeHead(500, { 'content-type': 'application/json' }).end(JSON.stringify({ got: req.headers.authorization }));
+    if (req.url === '/echo-500') return res.writeHead(500, { 'content-type': 'application/json', 'x-echo': String(req.headers.authorization) }).end(JSON.stringify({ got: req.headers.authorization }));
     res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
   });
   const apiUrl = await listenLocal(server);
