@@ -10,7 +10,7 @@
 interface ErrorParts {
   config?: { headers?: unknown } | undefined;
   request?: unknown;
-  response?: { data?: unknown } | undefined;
+  response?: { data?: unknown; headers?: unknown } | undefined;
 }
 
 /** The parts of a request object (Node's `ClientRequest`, follow-redirects' `RedirectableRequest`) that hold headers. */
@@ -19,6 +19,7 @@ interface RequestParts {
   _options?: { headers?: unknown } | undefined;
   _currentRequest?: unknown;
   _redirectable?: unknown;
+  res?: { headers?: unknown; rawHeaders?: unknown } | undefined;
 }
 
 /**
@@ -59,12 +60,29 @@ function concealRequest(request: unknown, scrub: <T>(value: T) => T): void {
     }
   }
   dropLeakingHeaders(parts._options?.headers, scrub);
+  // The response it got (Node's IncomingMessage): headers that echo the token.
+  const res = parts.res;
+  if (typeof res === 'object' && res !== null) {
+    redactStrings(res.headers, scrub);
+    redactStrings(res.rawHeaders, scrub);
+  }
+}
+
+/** Redacts, in place, the string values of an object or array of headers. */
+function redactStrings(headers: unknown, scrub: <T>(value: T) => T): void {
+  if (typeof headers !== 'object' || headers === null) return;
+  const record = headers as Record<string, unknown>;
+  for (const name of Object.keys(record)) {
+    const value = record[name];
+    if (typeof value === 'string') record[name] = scrub(value);
+  }
 }
 
 /**
  * Takes the Client's tokens out of `error` (an `AxiosError` of a request this adapter authenticated): `config`'s
  * headers that hold one are deleted; the request's header text is redacted (follow-redirects' request and the
- * native one under it); a response body that is a string or parsed JSON is redacted. Other errors are left alone.
+ * native one under it); a response body that is a string or parsed JSON, and response headers, are redacted. Other
+ * errors are left alone.
  * Called once the request has ended, on the error path only.
  */
 export function concealTokens(error: unknown, scrub: <T>(value: T) => T): void {
@@ -77,5 +95,8 @@ export function concealTokens(error: unknown, scrub: <T>(value: T) => T): void {
     for (const each of requests) concealRequest(each, scrub);
   }
   const response = parts.response;
-  if (typeof response === 'object' && response !== null && response.data !== undefined) response.data = scrub(response.data);
+  if (typeof response !== 'object' || response === null) return;
+  if (response.data !== undefined) response.data = scrub(response.data);
+  // Response headers that echo it (an `AxiosHeaders`, or the fetch adapter's plain object): redacted in place.
+  redactStrings(response.headers, scrub);
 }
