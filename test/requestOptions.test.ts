@@ -167,6 +167,7 @@ test('a token selection of the wrong type (scopes: 5, resource: {}) is an Invali
     ['resource: 5', { resource: 5 }, 'resource'],
     ['resource: { a: 1 } with scopes', { scopes: 'api:read', resource: { a: 1 } }, 'resource'],
     ['scopes: true', { scopes: true }, 'scopes'],
+    ['audience: a Symbol', { audience: Symbol('a') }, 'audience'],
   ] as const) {
     await assertRefused(`client.request ${label}`, { path: '/things', ...selection }, option);
     const tokens = tokenRequestCounter(stack.op);
@@ -212,4 +213,29 @@ test('client.fetch takes what fetch takes: a String object or another object wit
   }
   assert.equal(tokens(), 0);
   assert.equal(stack.api.requests.length, sent);
+});
+
+test('retryOnUnauthorized that is not a boolean (\'false\', 0, a Symbol) is an InvalidOptionError in client.fetch, the interceptor and axios, as in client.request (a truthy string turned retries on)', async () => {
+  const { default: axios } = await import('axios');
+  const { attachClientCredentials } = await import('../src/adapters/axios.js');
+  const isRefusal = (error: unknown) => error instanceof InvalidOptionError && /retryOnUnauthorized$/.test(error.option);
+  for (const value of ['false', 0, Symbol('r'), null]) {
+    const label = inspect(value);
+    await assertRefused(`client.request ${label}`, { path: '/things', retryOnUnauthorized: value }, 'retryOnUnauthorized');
+    const tokens = tokenRequestCounter(stack.op);
+    const sent = stack.api.requests.length;
+    const cold = newClient();
+    try {
+      await assert.rejects(cold.fetch(`${stack.api.url}/things`, { oauth: { retryOnUnauthorized: value as never } }), isRefusal, `client.fetch ${label}`);
+      assert.throws(() => cold.interceptor({ retryOnUnauthorized: value as never }), isRefusal, `client.interceptor ${label}`);
+      assert.throws(() => attachClientCredentials(axios.create(), cold, { retryOnUnauthorized: value as never }), isRefusal, `attachClientCredentials ${label}`);
+      const instance = axios.create({ baseURL: stack.api.url });
+      attachClientCredentials(instance, cold);
+      await assert.rejects(instance.get('/things', { oauth: { retryOnUnauthorized: value as never } }), isRefusal, `axios config.oauth ${label}`);
+    } finally {
+      await cold.close();
+    }
+    assert.equal(tokens(), 0, `${label}: a token was requested`);
+    assert.equal(stack.api.requests.length, sent, `${label}: the API was called`);
+  }
 });
