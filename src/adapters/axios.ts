@@ -16,7 +16,7 @@
 import type { AxiosInstance, AxiosResponse, InternalAxiosRequestConfig } from 'axios';
 import type { TokenSelector } from '../configuration.js';
 import type { OAuthToken } from '../token.js';
-import { requireAllowedOrigins, type AccessKey, type TokenAccess, type TokenAccessSource } from './tokenAccess.js';
+import { requireAllowedOrigins, retryOption, type AccessKey, type TokenAccess, type TokenAccessSource } from './tokenAccess.js';
 import { assertSelectorKeys, SELECTOR_OPTION_KEYS } from '../optionKeys.js';
 import { concealTokens } from './axiosErrors.js';
 
@@ -176,7 +176,7 @@ export function attachClientCredentials(instance: AxiosInstance, client: TokenAc
   assertSelectorKeys(options, '', 'of attachClientCredentials()');
   options ??= {}; // a JavaScript caller's null selects nothing, like undefined
   const defaultKey = access.key(options);
-  const defaultRetry = options.retryOnUnauthorized ?? access.retryOnUnauthorized;
+  const defaultRetry = retryOption(options.retryOnUnauthorized, 'retryOnUnauthorized') ?? access.retryOnUnauthorized;
 
   /**
    * Whether `config` gets the Client's token: it names no `Authorization` of its own, no `auth` (axios's Basic
@@ -190,7 +190,8 @@ export function attachClientCredentials(instance: AxiosInstance, client: TokenAc
     try {
       if (selection !== undefined) assertSelectorKeys(selection, 'oauth', 'of `config.oauth` (axios)');
       const key = selection ? access.key(selection) : defaultKey;
-      return new Plan(key, access.peek(key), selection?.retryOnUnauthorized ?? defaultRetry);
+      const retry = (selection ? retryOption(selection.retryOnUnauthorized, 'oauth.retryOnUnauthorized') : undefined) ?? defaultRetry;
+      return new Plan(key, access.peek(key), retry);
     } catch (error) {
       const refused = new Plan(defaultKey, undefined, false);
       refused.error = error;

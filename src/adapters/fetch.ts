@@ -6,7 +6,7 @@
  */
 import type { TokenSelector } from '../configuration.js';
 import type { OAuthToken } from '../token.js';
-import { requireAllowedOrigins, type AccessKey, type TokenAccess } from './tokenAccess.js';
+import { requireAllowedOrigins, retryOption, type AccessKey, type TokenAccess } from './tokenAccess.js';
 import { assertSelectorKeys, SELECTOR_OPTION_KEYS } from '../optionKeys.js';
 
 /** A `fetch` headers init. */
@@ -172,9 +172,9 @@ export function createFetch(access: TokenAccess): ClientFetch {
     const options = init?.oauth;
     if (options !== undefined) assertSelectorKeys(options, 'oauth', 'of `init.oauth` (client.fetch)');
     const key: AccessKey = options ? access.key(options) : access.key();
+    const retry = (options ? retryOption(options.retryOnUnauthorized, 'oauth.retryOnUnauthorized') : undefined) ?? access.retryOnUnauthorized;
     const signal = init?.signal ?? (input instanceof Request ? input.signal : undefined);
     const token = access.peek(key) ?? (await access.token(key, signal));
-    const retry = options?.retryOnUnauthorized ?? access.retryOnUnauthorized;
     if (access.dpop) {
       // A Client with a DPoP key: a DPoP-bound token goes out with a proof, a Bearer one as usual.
       if (input instanceof Request) {

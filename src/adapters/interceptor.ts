@@ -13,7 +13,7 @@
 import type { Dispatcher } from 'undici';
 import type { TokenSelector } from '../configuration.js';
 import type { OAuthToken } from '../token.js';
-import { requireAllowedOrigins, type AccessKey, type TokenAccess } from './tokenAccess.js';
+import { requireAllowedOrigins, retryOption, type AccessKey, type TokenAccess } from './tokenAccess.js';
 import { assertSelectorKeys, SELECTOR_OPTION_KEYS } from '../optionKeys.js';
 import { RuntimeUnsupportedError } from '../errors.js';
 import { undiciIsUsable } from '../http/fetchTransport.js';
@@ -279,7 +279,7 @@ function interceptorOf(access: TokenAccess, options: InterceptorOptions): Dispat
   }
   assertSelectorKeys(options, '', 'of client.interceptor()');
   const key: AccessKey = access.key(options);
-  const retryOnUnauthorized = options.retryOnUnauthorized ?? access.retryOnUnauthorized;
+  const retryOnUnauthorized = retryOption(options.retryOnUnauthorized, 'retryOnUnauthorized') ?? access.retryOnUnauthorized;
   // The token endpoint is never given a token (and never waits on one: that would wait on itself).
   let endpointOrigin: string | undefined;
   let endpointPath: string | undefined;

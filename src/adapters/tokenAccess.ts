@@ -258,6 +258,15 @@ export function createTokenAccess(parts: TokenAccessParts): TokenAccess {
 }
 
 /**
+ * A `retryOnUnauthorized` option of an adapter (`path` names it): a boolean, or undefined for the default. Anything
+ * else is an {@link InvalidOptionError}, as in `client.request` (a JavaScript caller's `'false'` would turn retries on).
+ */
+export function retryOption(value: unknown, path: string): boolean | undefined {
+  if (value === undefined || typeof value === 'boolean') return value;
+  throw new InvalidOptionError(path, `must be a boolean, got ${value === null ? 'null' : typeof value}`);
+}
+
+/**
  * Throws unless the Client names at least one origin that may receive its token (adapters never guess), and, without
  * `allowInsecureHttp`, none of them is plain `http:` to another machine (the token would cross the network in clear).
  */

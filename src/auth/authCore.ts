@@ -112,7 +112,7 @@ export function createAuthCore(config: ResolvedConfiguration, transport: Transpo
     const { scopes, resource, audience } = selector;
     const scopesOnly = typeof scopes === 'string' && resource === undefined && audience === undefined;
     const keys = scopesOnly ? byScopes : bySelection;
-    const memo = scopesOnly ? scopes : `${memoPart(scopes)}\u0001${memoPart(resource)}\u0001${audience ?? '\u0000'}`;
+    const memo = scopesOnly ? scopes : `${memoPart(scopes)}\u0001${memoPart(resource)}\u0001${memoPart(audience)}`;
     let key = keys.get(memo);
     if (!key) {
       if (keys.size >= config.maxCachedTokens) keys.clear();
