@@ -382,7 +382,13 @@ export function resolveConfiguration(config: ClientConfiguration = {}): Resolved
   }
   const allowedOrigins = new Set<string>();
   if (baseUrl) allowedOrigins.add(new URL(baseUrl).origin);
-  for (const [i, origin] of (config.allowedOrigins ?? []).entries()) allowedOrigins.add(new URL(checkUrl(`allowedOrigins[${i}]`, origin)).origin);
+  for (const [i, origin] of (config.allowedOrigins ?? []).entries()) {
+    const url = new URL(checkUrl(`allowedOrigins[${i}]`, origin));
+    const host = url.host;
+    // The URL parser takes `*` in a host name, so a wildcard would be kept, and would never match a request.
+    if (host.includes('*')) throw new InvalidOptionError(`allowedOrigins[${i}]`, `is a pattern (\`${host}\`), but origins are matched exactly: list each origin the token may go to, e.g. 'https://api.example.com'`);
+    allowedOrigins.add(url.origin);
+  }
   return {
     baseUrl,
     tokenUrl,

@@ -339,6 +339,20 @@ describe('invalid options fail at construction and name the option path', () => 
     }
   });
 
+
+  test('a wildcard in allowedOrigins is refused at construction (the URL parser keeps `*` in a host, and it would never match)', async () => {
+    for (const pattern of ['https://*.example.com', 'https://api*.example.com:8443', 'http://*']) {
+      assert.throws(
+        () => new Client({ baseUrl: stack.api.url, allowedOrigins: [stack.api.url, pattern], tokenUrl: stack.op.tokenUrl, clientCredentialsAuthCredentials: credentials }),
+        (e: unknown) => e instanceof InvalidOptionError && e.code === 'ERR_INVALID_OPTION' && e.option === 'allowedOrigins[1]' && /is a pattern .*matched exactly/.test(e.message),
+        pattern,
+      );
+    }
+    // An exact origin, with a path or an upper-case host, is still taken as its origin.
+    const client = new Client({ baseUrl: stack.api.url, allowedOrigins: ['https://API.example.com/v2'], tokenUrl: stack.op.tokenUrl, clientCredentialsAuthCredentials: credentials });
+    assert.ok(client.tokenAccess().allowsUrl('https://api.example.com/things'));
+    await client.close();
+  });
   test('property: any host name followed by a path, given without its scheme, is refused with the https URL; any absolute path follows baseUrl', () => {
     const base = 'https://api.example.com/v1';
     fc.assert(

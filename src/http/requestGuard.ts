@@ -25,39 +25,20 @@ export function assertHeaderValue(path: string, value: unknown): void {
   if (problem) throw new InvalidOptionError(path, problem);
 }
 
+/** The headers undici sets itself, in lower case: a caller's are refused (see {@link refusedHeaderProblem}). */
+const MANAGED_HEADERS = new Set(['transfer-encoding', 'keep-alive', 'upgrade', 'expect', 'connection', 'content-length']);
+
 /**
  * Why undici refuses a header it sets itself (`transfer-encoding`, `keep-alive`, `upgrade`, `expect`, a `connection`
  * other than `close` or `keep-alive`, a `content-length` that is not a number), or undefined. A caller that forwards
  * an incoming request's headers sends these; refused here, they fail before any I/O rather than as a network error.
+ * `lower` is the header's name in lower case.
  */
-function refusedHeaderProblem(name: string, value: unknown): string | undefined {
-  // Only a name of one of these lengths, starting with the right letter (any case), can be one of them: the others
-  // (`accept`, `content-type`…) are not lower-cased.
-  const initial = name.charCodeAt(0) | 0x20;
-  switch (name.length) {
-    case 6: // expect
-      if (initial !== 101) return undefined;
-      break;
-    case 7: // upgrade
-      if (initial !== 117) return undefined;
-      break;
-    case 10: // keep-alive, connection
-      if (initial !== 107 && initial !== 99) return undefined;
-      break;
-    case 14: // content-length
-      if (initial !== 99) return undefined;
-      break;
-    case 17: // transfer-encoding
-      if (initial !== 116) return undefined;
-      break;
-    default:
-      return undefined;
-  }
-  const lower = name.toLowerCase();
-  if (lower === 'transfer-encoding' || lower === 'keep-alive' || lower === 'upgrade' || lower === 'expect') return `sets \`${lower}\`, which the HTTP client manages itself (undici refuses it); leave it out`;
-  if (lower === 'connection' && typeof value === 'string' && !/^(?:close|keep-alive)$/i.test(value)) return 'sets `connection` to something other than `close` or `keep-alive` (undici refuses it); leave it out';
-  if (lower === 'content-length' && typeof value === 'string' && !/^\d{1,15}$/.test(value)) return 'sets `content-length` to something other than a number of bytes';
-  return undefined;
+function refusedHeaderProblem(lower: string, value: unknown): string | undefined {
+  if (!MANAGED_HEADERS.has(lower)) return undefined;
+  if (lower === 'connection') return typeof value === 'string' && !/^(?:close|keep-alive)$/i.test(value) ? 'sets `connection` to something other than `close` or `keep-alive` (undici refuses it); leave it out' : undefined;
+  if (lower === 'content-length') return typeof value === 'string' && !/^\d{1,15}$/.test(value) ? 'sets `content-length` to something other than a number of bytes' : undefined;
+  return `sets \`${lower}\`, which the HTTP client manages itself (undici refuses it); leave it out`;
 }
 
 /**
@@ -79,9 +60,10 @@ export function assertHeaders(path: string, headers: unknown, allowUndefined = f
     if (value === undefined && allowUndefined) continue;
     const problem = headerValueProblem(value);
     if (problem) throw new InvalidOptionError(path, `has a value for ${name} that ${problem}`);
-    const refused = refusedHeaderProblem(name, value);
+    const lower = name.toLowerCase(); // the same string, not a copy, when it is already in lower case
+    const refused = refusedHeaderProblem(lower, value);
     if (refused) throw new InvalidOptionError(path, refused);
-    if (name.length === 14 && (name.charCodeAt(0) | 0x20) === 99 && name.toLowerCase() === 'content-length') contentLength = value as string;
+    if (lower === 'content-length') contentLength = value as string;
   }
   // A `Headers` or a `Map` has no enumerable properties: its entries would be dropped without a word.
   if (names === 0 && typeof (headers as Partial<Iterable<unknown>>)[Symbol.iterator] === 'function') {
