@@ -10,7 +10,7 @@ import type { TokenKey } from './auth/tokenKey.js';
 import { dpopTransport } from './auth/dpop.js';
 import type { TokenEndpointContext } from './auth/tokenEndpoint.js';
 import { resolveConfiguration, type ClientConfiguration, type ResolvedConfiguration } from './configuration.js';
-import { InvalidOptionError, ResponseTooLargeError } from './errors.js';
+import { InvalidOptionError, ResponseTooLargeError, TimeoutError } from './errors.js';
 import { CLIENT_EVENT_NAMES, type ClientEventName, type ClientStats, type Listener } from './events.js';
 import { assertSecureDestination, callOptionsError, checkRequestOptions, isInsecureRemote, jsonBody, parseAbsoluteUrl } from './http/requestGuard.js';
 import { BodyTooLargeError, closeDispatcher, createDispatcher, createTransport, describeUrl, isNormalOrigin, isVerbatimPath, type HttpRequest, type HttpResponse, type Transport } from './http/transport.js';
@@ -48,7 +48,7 @@ export interface RequestOptions {
   auth?: boolean;
   /** Cancels the request, including a token fetch it waits on. */
   signal?: AbortSignal;
-  /** Timeout in ms (0 to 2^31−1) for the whole of this request, body included, and for its wait for a token (`TimeoutError`); default the Client's `timeout`. */
+  /** Timeout in ms (0 to 2^31−1) for the whole of this request (`TimeoutError`): its wait for a token, the exchange, body included, and a retry after a 401 share it; default the Client's `timeout`. */
   timeout?: number;
   /** Scopes for this request's token, instead of the configured `oAuthScopes`; tokens are cached per scope set. */
   scopes?: string | readonly string[];
@@ -271,11 +271,27 @@ export class Client implements TokenAccessSource {
    * sent once more with a new one, joining the fetch that replaces it; undefined when the key's tokens keep being
    * refused (a route that refuses every token: its 401 goes to the caller, with no token request).
    */
+  /**
+   * Waits for a token for `request`, within what is left of its `timeout`: the wait starts the request's deadline
+   * (kept by the transport), so the token wait, the exchange and a retry after a 401 share one `timeout`.
+   */
+  #waitForToken(key: TokenKey, request: HttpRequest): Promise<OAuthToken> {
+    if (!request.timeout) return this.#access.token(key, request.signal, request.timeout);
+    const now = Date.now();
+    if (request.deadline === undefined) {
+      request.deadline = now + request.timeout;
+      return this.#access.token(key, request.signal, request.timeout);
+    }
+    const left = request.deadline - now;
+    if (left <= 0) return Promise.reject(new TimeoutError(`${request.method} ${describeUrl(request.url)} timed out after ${request.timeout} ms`, request.timeout));
+    return this.#access.token(key, request.signal, left);
+  }
+
   async #afterUnauthorized(request: HttpRequest, key: TokenKey, token: OAuthToken, response: HttpResponse): Promise<HttpResponse | undefined> {
     const access = this.#access;
     if (!access.unauthorized(key, token.accessToken)) return undefined;
     void response.stream?.cancel().catch(() => undefined);
-    const fresh = await access.token(key, request.signal, request.timeout);
+    const fresh = await this.#waitForToken(key, request);
     access.retried(key);
     request.headers.authorization = access.authorization(fresh);
     return this.#transport(request);
@@ -304,7 +320,7 @@ export class Client implements TokenAccessSource {
       let token: OAuthToken | undefined;
       if (key !== undefined) {
         const access = this.#access;
-        token = access.peek(key) ?? (await access.token(key, request.signal, request.timeout));
+        token = access.peek(key) ?? (await this.#waitForToken(key, request));
         request.headers.authorization = access.authorization(token);
       }
       let response = await this.#transport(request);
@@ -334,7 +350,7 @@ export class Client implements TokenAccessSource {
       headers['content-type'] ??= 'application/json';
     }
     const timeout = options.timeout === undefined ? this.#config.timeout : requestTimeout(options.timeout);
-    const request: HttpRequest = { method, url, headers, body, signal: options.signal, timeout, maxBodyBytes: this.#config.maxResponseBytes };
+    const request: HttpRequest = { method, url, headers, body, signal: options.signal, timeout, deadline: undefined, maxBodyBytes: this.#config.maxResponseBytes };
     // A path like `/things` on `baseUrl` reaches undici already split (the transport neither splits nor parses it).
     const base = this.#baseSplit;
     const path = options.path;

@@ -422,6 +422,46 @@ describe('cancellation and timeouts reach the token fetch', () => {
     assert.equal((await client.get('/things')).statusCode, 200);
   });
 
+  test("a request's `timeout` bounds the whole call: its token wait, the exchange and a retry after a 401 share it", async () => {
+    // An API that answers each request after 1.5 s: 401 to the first of each pair, 200 to the second.
+    let served = 0;
+    const server = http.createServer((req, res) => {
+      const status = served++ % 2 === 0 ? 401 : 200;
+      req.resume();
+      setTimeout(() => res.writeHead(status, { 'content-type': 'application/json' }).end('{}'), 1_500);
+    });
+    const url = await listenLocal(server);
+    try {
+      // A token request that takes 1.5 s, then an API answer that takes 1.5 s: 3 s in all, for a 2.5 s timeout.
+      const slowToken = makeClient({ baseUrl: url, retry: false });
+      stack.proxy.inject({ kind: 'delay', ms: 1_500 });
+      served = 1; // a 200 first
+      let started = Date.now();
+      let error = await rejection(() => slowToken.get('/things', { timeout: 2_500 }));
+      assert.ok(error instanceof TimeoutError, String(error));
+      assert.ok(Date.now() - started < 2_900 + 1_000, `ended after ${Date.now() - started} ms`);
+      await slowToken.close();
+      // A first attempt answered 401 after 1.5 s, and its retry another 1.5 s later: the retry gets what is left.
+      const refused = makeClient({ baseUrl: url, retry: false });
+      assert.ok((await refused.clientCredentialsAuthManager.getToken()).accessToken);
+      served = 0;
+      started = Date.now();
+      error = await rejection(() => refused.get('/things', { timeout: 2_500 }));
+      assert.ok(error instanceof TimeoutError, String(error));
+      assert.equal(served, 2, 'the retry was sent, with the time that was left');
+      await refused.close();
+      // With time enough for all of it, the same call succeeds (on a new Client: the last one just had a token refused).
+      const patient = makeClient({ baseUrl: url, retry: false });
+      served = 0;
+      assert.equal((await patient.get('/things', { timeout: 6_000 })).statusCode, 200);
+      assert.equal(served, 2);
+      await patient.close();
+    } finally {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    }
+  });
+
   test('a caller giving up (signal or timeout) does not cancel the shared token request; close() does, at once', async () => {
     // A token endpoint that never answers and records when the client hangs up.
     let received = 0;

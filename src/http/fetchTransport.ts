@@ -43,20 +43,26 @@ function headersOf(response: Response): Record<string, string> {
 
 /**
  * Creates a transport on `globalThis.fetch`. Redirects are not followed (as with undici's `request`); `timeout`
- * bounds the wait for the headers and each wait between body chunks; `maxBodyBytes` caps the body.
+ * bounds the wait for the headers (until the request's `deadline` when it has one) and each wait between body
+ * chunks; `maxBodyBytes` caps the body.
  */
 export function createFetchTransport(options: FetchTransportOptions = {}): Transport {
   return async function send(req: HttpRequest): Promise<HttpResponse> {
     const timer = new AbortController();
     let handle: ReturnType<typeof setTimeout> | undefined;
-    const arm = (): void => {
+    const arm = (ms = req.timeout): void => {
       if (!req.timeout) return;
       clearTimeout(handle);
-      handle = setTimeout(() => timer.abort(new TimeoutError(`${req.method} ${req.url.replace(/[?#].*$/, '')} timed out after ${req.timeout} ms`, req.timeout ?? 0)), req.timeout);
+      handle = setTimeout(() => timer.abort(new TimeoutError(`${req.method} ${req.url.replace(/[?#].*$/, '')} timed out after ${req.timeout} ms`, req.timeout ?? 0)), Math.max(0, ms ?? 0));
     };
     const signal = req.signal ? AbortSignal.any([req.signal, timer.signal]) : timer.signal;
     try {
-      arm();
+      // A request sent again (after a 401), or after a wait for its token, waits for its headers only until the
+      // deadline it was given first.
+      if (req.timeout) {
+        req.deadline ??= Date.now() + req.timeout;
+        arm(req.deadline - Date.now());
+      }
       const init: RequestInit & Record<string, unknown> = { method: req.method, headers: req.headers, redirect: 'manual', signal };
       if (req.body !== undefined) init.body = req.body as NonNullable<RequestInit["body"]>;
       if (options.tls) init.tls = options.tls;

@@ -19,6 +19,12 @@ export interface HttpRequest {
   signal?: AbortSignal | undefined;
   /** Milliseconds the whole request may take, body included; 0 or undefined: undici's defaults (per phase). */
   timeout?: number | undefined;
+  /**
+   * Epoch ms by which the exchange must be over: set from `timeout` when the request is first sent (or earlier, by a
+   * caller that first waited for a token), and kept when the same request is sent again (a retry after a 401), so
+   * `timeout` bounds the whole call.
+   */
+  deadline?: number | undefined;
   /** Never follow a redirect, even through a dispatcher composed with undici's redirect interceptor. */
   noRedirects?: boolean | undefined;
   /** Largest body to read, in bytes; a larger one rejects with `BodyTooLargeError` from the caller's mapper. */
@@ -353,9 +359,12 @@ export function createTransport(dispatcherLike: DispatcherLike, fresh = false): 
   return async function send(req: HttpRequest): Promise<HttpResponse> {
     // One deadline for the whole exchange: undici's own timeouts are per phase, and a server dripping a byte at a
     // time never trips its body timeout. The headers get `timeout`; the body gets what is left, then it is destroyed.
-    const deadline = req.timeout ? Date.now() + req.timeout : 0;
+    // A request sent again (after a 401), or after a wait for its token, keeps the deadline it was given first.
+    const given = req.deadline;
+    const deadline = given ?? (req.timeout ? (req.deadline = Date.now() + req.timeout) : 0);
     let bodyDeadline: Deadline | undefined;
     try {
+      const left = given === undefined ? req.timeout : given - Date.now();
       // undici's `request(url)` parses the URL, then passes these options with `origin` and `path` to the dispatcher
       // (`dispatcher` included: interceptors may read it). For a URL in normal form the hot path does that split itself.
       const options = {
@@ -366,8 +375,9 @@ export function createTransport(dispatcherLike: DispatcherLike, fresh = false): 
         dispatcher,
       } as Dispatcher.RequestOptions & { dispatcher: Dispatcher };
       if (req.timeout) {
-        options.headersTimeout = req.timeout;
-        options.bodyTimeout = req.timeout;
+        if (left! <= 0) throw new TimeoutError(`${req.method} ${describeUrl(req.url)} timed out after ${req.timeout} ms`, req.timeout);
+        options.headersTimeout = left!;
+        options.bodyTimeout = left!;
       }
       // undici's redirect interceptor follows only when `maxRedirections` is set; 0 turns it off for this request.
       if (req.noRedirects) (options as { maxRedirections?: number }).maxRedirections = 0;
