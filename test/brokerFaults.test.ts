@@ -1,0 +1,299 @@
+/**
+ * The token broker attacked as a hostile upstream, an impatient caller, a careless operator and a dying process would:
+ * the broker runs as a child process (`serve`), in front of real node:http upstreams and a real token endpoint.
+ * Each test here failed on the code before its fix (see its comment).
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { connect } from 'node:net';
+import { writeFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { closeServer, listenLocal } from './helpers/http.js';
+import { parsePrometheus } from './helpers/prometheus.js';
+import { startScripted, sendJson, type ScriptedServer } from './helpers/scripted.js';
+import { secretFile, startBrokerProcess, tempDir, type BrokerProcess } from './helpers/broker.js';
+
+/** What the upstream saw of one request: when it arrived and when its connection went away unanswered. */
+interface Seen {
+  url: string;
+  at: number;
+  bodyBytes: number;
+  /** ms after arrival when the response closed without being finished (the broker gave up on it). */
+  abandonedAfter?: number;
+}
+
+/** An upstream whose answer depends on the path: `/hang*` never answers, `/not-modified`, `/no-content` and the rest. */
+async function startUpstream(): Promise<{ url: string; seen: Seen[]; close(): Promise<void> }> {
+  const seen: Seen[] = [];
+  const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const record: Seen = { url: req.url ?? '', at: Date.now(), bodyBytes: 0 };
+    seen.push(record);
+    res.on('close', () => {
+      if (!res.writableFinished) record.abandonedAfter = Date.now() - record.at;
+    });
+    req.on('data', (chunk: Buffer) => (record.bodyBytes += chunk.length));
+    req.on('error', () => undefined);
+    if (record.url.includes('/hang')) return;
+    req.on('end', () => {
+      // A 304 to a conditional GET may carry the representation's Content-Length (RFC 9110 §8.6); a 204 must not,
+      // and some servers send one anyway.
+      if (record.url.includes('/not-modified')) return void res.writeHead(304, { etag: '"v1"', 'content-length': '1234' }).end();
+      if (record.url.includes('/no-content')) return void res.writeHead(204, { 'content-length': '5' }).end();
+      res.writeHead(200, { 'content-type': 'text/plain' }).end('ok');
+    });
+  });
+  const url = await listenLocal(server);
+  return { url, seen, close: () => closeServer(server) };
+}
+
+/** A token endpoint that answers after `delay()` ms. */
+function startTokenEndpoint(delay: () => number): Promise<ScriptedServer> {
+  let n = 0;
+  return startScripted(async (_req, res) => {
+    await sleep(delay());
+    sendJson(res, 200, { access_token: `tok-${++n}-${'x'.repeat(24)}`, token_type: 'Bearer', expires_in: 3600 });
+  });
+}
+
+/** Sends `text` on a new connection; resolves with what came back before the server closed it (or `waitMs`). */
+function raw(port: number, text: string, waitMs = 10_000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1');
+    let out = '';
+    const timer = setTimeout(() => socket.destroy(), waitMs);
+    socket.on('data', (d: Buffer) => (out += d.toString('latin1')));
+    socket.on('close', () => {
+      clearTimeout(timer);
+      resolve(out);
+    });
+    socket.on('error', reject);
+    socket.write(text);
+  });
+}
+
+/** Opens a connection, sends `text`, and closes it `afterMs` later without waiting for an answer. */
+async function sendAndLeave(port: number, text: string | (string | Buffer)[], afterMs: number): Promise<void> {
+  const socket = connect(port, '127.0.0.1');
+  socket.on('error', () => undefined);
+  for (const part of typeof text === 'string' ? [text] : text) socket.write(part);
+  await sleep(afterMs);
+  socket.destroy();
+}
+
+async function until(condition: () => boolean, timeoutMs: number): Promise<boolean> {
+  const end = Date.now() + timeoutMs;
+  while (!condition() && Date.now() < end) await sleep(25);
+  return condition();
+}
+
+function portOf(url: string): number {
+  return Number(new URL(url).port);
+}
+
+describe('serve: hostile upstreams and impatient callers', () => {
+  let upstream: Awaited<ReturnType<typeof startUpstream>>;
+  let tokens: ScriptedServer;
+  let tokenDelay = 0;
+  let broker: BrokerProcess;
+  let port: number;
+
+  before(async () => {
+    upstream = await startUpstream();
+    tokens = await startTokenEndpoint(() => tokenDelay);
+    const dir = tempDir();
+    secretFile(dir, 's', 'svc-secret');
+    broker = await startBrokerProcess({
+      listen: '127.0.0.1:0',
+      admin: '127.0.0.1:0',
+      upstreamTimeoutSeconds: 30,
+      clients: {
+        svc: { tokenUrl: `${tokens.url}/token`, clientId: 'svc', clientSecretFile: 's' },
+        cold: { tokenUrl: `${tokens.url}/token`, clientId: 'cold', clientSecretFile: 's' },
+      },
+      routes: [
+        { path: '/api/', upstream: `${upstream.url}/v2/`, client: 'svc' },
+        { path: '/cold/', upstream: `${upstream.url}/v3/`, client: 'cold' },
+      ],
+    }, dir);
+    port = portOf(broker.url);
+    assert.match(await raw(port, 'GET /api/warm HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n'), /^HTTP\/1\.1 200 /);
+  });
+
+  after(async () => {
+    await broker?.stop('SIGKILL');
+    await upstream?.close();
+    await tokens?.close();
+  });
+
+  test('a 304 with Content-Length (conditional GET) and a 204 that declares one reach the caller, complete', async () => {
+    // Before: undici reports the missing body as a content-length mismatch; the broker had started the response and
+    // cut the connection: the caller got nothing at all (a revalidating cache saw the request fail).
+    const notModified = await raw(port, 'GET /api/not-modified HTTP/1.1\r\nhost: x\r\nif-none-match: "v1"\r\nconnection: close\r\n\r\n');
+    assert.match(notModified, /^HTTP\/1\.1 304 /);
+    assert.match(notModified, /\r\netag: "v1"\r\n/i);
+    const noContent = await raw(port, 'GET /api/no-content HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n');
+    assert.match(noContent, /^HTTP\/1\.1 204 /);
+    assert.doesNotMatch(noContent, /content-length/i, 'a 204 carries no Content-Length (RFC 9110 §8.6)');
+    // Node's own fetch (undici) reads the broker's 304 (it refuses one with a Content-Length and no body).
+    const viaFetch = await fetch(`${broker.url}/api/not-modified`, { headers: { 'if-none-match': '"v1"' } });
+    assert.equal(viaFetch.status, 304);
+    assert.equal(viaFetch.headers.get('etag'), '"v1"');
+    // A keep-alive caller goes on with its next request on the same connection.
+    const twice = await raw(port, 'GET /api/not-modified HTTP/1.1\r\nhost: x\r\n\r\nGET /api/after HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n');
+    assert.match(twice, /^HTTP\/1\.1 304 [\s\S]*HTTP\/1\.1 200 [\s\S]*ok$/);
+  });
+
+  test('a caller that goes away before the upstream answers has its upstream request aborted at once', async () => {
+    // Before: the upstream request ran on until the upstream answered or upstreamTimeoutSeconds (30 s here) passed,
+    // holding an upstream connection for a caller long gone.
+    await sendAndLeave(port, 'GET /api/hang-get HTTP/1.1\r\nhost: x\r\n\r\n', 500);
+    await sendAndLeave(port, ['POST /api/hang-post HTTP/1.1\r\nhost: x\r\ncontent-length: 5\r\n\r\n', 'hello'], 500);
+    for (const url of ['/v2/hang-get', '/v2/hang-post']) {
+      const record = (): Seen | undefined => upstream.seen.find((s) => s.url === url);
+      assert.ok(await until(() => record()?.abandonedAfter !== undefined, 8_000), `${url}: the upstream request was not aborted`);
+      assert.ok(record()!.abandonedAfter! < 8_000);
+    }
+  });
+
+  test('a caller that goes away while its token is being fetched: the request never reaches the upstream', async () => {
+    // Before: the request went upstream once the token came, POST body and all, for a caller that had gone (and may
+    // have retried it elsewhere: a side effect done twice).
+    tokenDelay = 1_500;
+    try {
+      await sendAndLeave(port, 'POST /cold/side-effect HTTP/1.1\r\nhost: x\r\ncontent-length: 3\r\n\r\nabc', 300);
+      assert.ok(await until(() => tokens.requests.length >= 2, 10_000), 'the token request was made');
+      await sleep(2_500);
+      assert.equal(upstream.seen.filter((s) => s.url === '/v3/side-effect').length, 0);
+    } finally {
+      tokenDelay = 0;
+    }
+    // The token fetched for it serves the next caller.
+    assert.match(await raw(port, 'GET /cold/next HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n'), /^HTTP\/1\.1 200 /);
+  });
+
+  test('a caller that goes away mid-upload is counted as 499, not logged as an upstream failure', async () => {
+    // Before: its own disconnect came back as the upstream request's error, logged as upstream_failed and counted
+    // as a 502 of the route: a dashboard showed an upstream fault where a caller had given up.
+    const from = broker.logs.length;
+    await sendAndLeave(port, ['POST /api/hang-upload HTTP/1.1\r\nhost: x\r\ncontent-length: 1000000\r\n\r\n', Buffer.alloc(100_000, 97)], 500);
+    assert.ok(await until(() => upstream.seen.find((s) => s.url === '/v2/hang-upload')?.abandonedAfter !== undefined, 8_000));
+    await sleep(200);
+    assert.deepEqual(broker.logs.slice(from).filter((l) => l['event'] === 'upstream_failed'), []);
+    const metrics = await new Promise<string>((resolve, reject) => {
+      httpRequest(`${broker.adminUrl}/metrics`, (res) => {
+        let text = '';
+        res.on('data', (d: Buffer) => (text += d.toString()));
+        res.on('end', () => resolve(text));
+      }).on('error', reject).end();
+    });
+    const samples = parsePrometheus(metrics).get('broker_proxied_requests_total')!.samples;
+    assert.equal(samples.find((s) => s.labels['route'] === '/api/' && s.labels['status'] === '502'), undefined);
+    assert.ok(samples.find((s) => s.labels['route'] === '/api/' && s.labels['status'] === '499')!.value >= 1);
+  });
+});
+
+describe('serve: a dying process and a careless operator', () => {
+  let upstream: Awaited<ReturnType<typeof startUpstream>>;
+  let tokens: ScriptedServer;
+
+  before(async () => {
+    upstream = await startUpstream();
+    tokens = await startTokenEndpoint(() => 0);
+  });
+
+  after(async () => {
+    await upstream?.close();
+    await tokens?.close();
+  });
+
+  test('SIGTERM: a request the upstream never answers is cut when shutdownGraceSeconds ends, and the process exits', async () => {
+    // Before: the callers' connections were closed at the end of the grace, but the upstream requests ran on, and
+    // the exit waited for them: upstreamTimeoutSeconds (30 s here) instead of the 1 s grace.
+    const dir = tempDir();
+    secretFile(dir, 's', 'svc-secret');
+    const broker = await startBrokerProcess({
+      listen: '127.0.0.1:0',
+      shutdownGraceSeconds: 1,
+      upstreamTimeoutSeconds: 30,
+      clients: { svc: { tokenUrl: `${tokens.url}/token`, clientId: 'svc', clientSecretFile: 's' } },
+      routes: [{ path: '/', upstream: upstream.url, client: 'svc' }],
+    }, dir);
+    try {
+      const socket = connect(portOf(broker.url), '127.0.0.1');
+      socket.on('error', () => undefined);
+      const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+      socket.write('GET /hang-at-shutdown HTTP/1.1\r\nhost: x\r\n\r\n');
+      assert.ok(await until(() => upstream.seen.some((s) => s.url === '/hang-at-shutdown'), 10_000));
+      const started = Date.now();
+      const exited = broker.stop('SIGTERM', 40_000);
+      await broker.waitFor('grace_expired', 10_000, 0);
+      await closed;
+      assert.equal(await exited, 0);
+      const took = Date.now() - started;
+      assert.ok(took < 12_000, `exited ${took} ms after SIGTERM with a 1 s grace`);
+      assert.ok(upstream.seen.find((s) => s.url === '/hang-at-shutdown')!.abandonedAfter !== undefined, 'the upstream request was aborted');
+    } finally {
+      await broker.stop('SIGKILL');
+    }
+  });
+
+  test('SIGHUP applies a new upstreamTimeoutSeconds; a new watchIntervalSeconds says it needs a restart', async () => {
+    // Before: both were read once at start; the reload logged `reloaded` and no `restart_needed`, and the old
+    // timeout went on applying (docs/broker.md lists only listen, admin, tokenApi, tokenStore and allowRemote as
+    // needing a restart).
+    const dir = tempDir();
+    secretFile(dir, 's', 'svc-secret');
+    const config = {
+      listen: '127.0.0.1:0',
+      upstreamTimeoutSeconds: 30,
+      clients: { svc: { tokenUrl: `${tokens.url}/token`, clientId: 'svc', clientSecretFile: 's' } },
+      routes: [{ path: '/', upstream: upstream.url, client: 'svc' }],
+    };
+    const broker = await startBrokerProcess(config, dir);
+    try {
+      const from = broker.logs.length;
+      writeFileSync(broker.configPath, JSON.stringify({ ...config, upstreamTimeoutSeconds: 1, watchIntervalSeconds: 5 }));
+      broker.child.kill('SIGHUP');
+      await broker.waitFor('reloaded', 20_000, from);
+      const restart = broker.logs.slice(from).find((l) => l['event'] === 'restart_needed');
+      assert.deepEqual(restart?.['settings'], ['watchIntervalSeconds']);
+      const started = Date.now();
+      const reply = await raw(portOf(broker.url), 'GET /hang-timeout HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n', 15_000);
+      assert.match(reply, /^HTTP\/1\.1 504 /);
+      assert.ok(Date.now() - started < 12_000);
+    } finally {
+      await broker.stop('SIGKILL');
+    }
+  });
+
+  test('a config file with a JSON syntax error: the log names the line and column, and quotes none of the file', async () => {
+    // Before: V8's message quoted the text around the error, so an unquoted inline secret reached the log
+    // (`Unexpected token 'i', ..."tSecret": inline-sec"... is not valid JSON`).
+    const dir = tempDir();
+    const config = {
+      listen: '127.0.0.1:0',
+      clients: { svc: { tokenUrl: `${tokens.url}/token`, clientId: 'svc', clientSecret: 'first-inline-secret' } },
+      routes: [{ path: '/', upstream: upstream.url, client: 'svc' }],
+    };
+    const broker = await startBrokerProcess(config, dir);
+    try {
+      const text = JSON.stringify(config, null, 2);
+      const lines = text.split('\n');
+      const line = lines.findIndex((l) => l.includes('first-inline-secret'));
+      const column = lines[line]!.indexOf('"first-inline-secret"') + 1;
+      for (const broken of [text.replace('"first-inline-secret"', 'second-inline-secret'), text.replace('"first-inline-secret"', 'secret-at-the-end').slice(0, text.indexOf('"first-inline-secret"') + 12)]) {
+        const from = broker.logs.length;
+        writeFileSync(broker.configPath, broken);
+        broker.child.kill('SIGHUP');
+        const failed = JSON.stringify(await broker.waitFor('reload_failed', 20_000, from));
+        assert.doesNotMatch(failed, /second-in|inline|secret-at/, failed);
+        assert.match(failed, /not valid JSON/);
+      }
+      const first = JSON.stringify(broker.logs.filter((l) => l['event'] === 'reload_failed')[0]);
+      assert.match(first, new RegExp(`line ${line + 1}, column ${column}`), first);
+    } finally {
+      await broker.stop('SIGKILL');
+    }
+  });
+});
