@@ -166,6 +166,10 @@ describe('broker headers (RFC 9110 §7.6.1)', () => {
     assert.equal(out.authorization, 'Bearer caller');
     assert.equal(out.dpop, 'proof');
     assert.deepEqual(forwardResponseHeaders({ connection: 'x-a', 'x-a': '1', 'keep-alive': 't', 'transfer-encoding': 'chunked', 'set-cookie': ['a=1', 'b=2'], 'content-type': 't/p' }), ['set-cookie', 'a=1', 'set-cookie', 'b=2', 'content-type', 't/p']);
+    // A 204 or 304 goes without Content-Length (undici callers fail on a 304's); other statuses keep it.
+    assert.deepEqual(forwardResponseHeaders({ etag: '"v"', 'content-length': '1234' }, 304), ['etag', '"v"']);
+    assert.deepEqual(forwardResponseHeaders({ 'content-length': '5' }, 204), []);
+    assert.deepEqual(forwardResponseHeaders({ 'content-length': '5' }, 200), ['content-length', '5']);
   });
 });
 

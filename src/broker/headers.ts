@@ -86,12 +86,17 @@ export function forwardRequestHeaders(raw: readonly string[]): ForwardedRequestH
   return { headers: kept, authorization, dpop, contentLength, chunked, otherCoding };
 }
 
-/** The response fields (undici's parsed object) to send back, as a flat list for `writeHead`. */
-export function forwardResponseHeaders(headers: Record<string, string | string[] | undefined>): string[] {
+/**
+ * The response fields (undici's parsed object) to send back, as a flat list for `writeHead`. A 204 or 304 (`status`)
+ * goes without `Content-Length`: a 204 must not carry one, and a 304's (the representation's length) makes undici
+ * callers, Node's `fetch` among them, fail on a body length mismatch.
+ */
+export function forwardResponseHeaders(headers: Record<string, string | string[] | undefined>, status = 200): string[] {
   const listed = connectionOptions(headers['connection']);
+  const bodiless = status === 204 || status === 304;
   const out: string[] = [];
   for (const name in headers) {
-    if (RESPONSE_DROPPED.has(name) || listed?.has(name)) continue;
+    if (RESPONSE_DROPPED.has(name) || listed?.has(name) || (bodiless && name === 'content-length')) continue;
     const value = headers[name];
     if (value === undefined) continue;
     if (typeof value === 'string') out.push(name, value);

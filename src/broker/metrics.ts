@@ -45,7 +45,7 @@ export class BrokerMetrics {
     return counters;
   }
 
-  /** A proxied request ended with `status` (502/503/504 when the broker answered for the upstream). */
+  /** A proxied request ended with `status` (502/503/504 when the broker answered for the upstream, 499 when its caller went away first). */
   proxied(route: string, status: number): void {
     const statuses = this.#route(route).statuses;
     statuses.set(status, (statuses.get(status) ?? 0) + 1);
@@ -101,7 +101,7 @@ export class BrokerMetrics {
     perClient('broker_token_store_errors_total', 'counter', 'Token store operations that failed or timed out.', (c) => c.stats.storeErrors);
     perClient('broker_circuit_open', 'gauge', 'Whether the token endpoint circuit breaker is open (1) or closed (0).', (c) => (c.stats.circuitOpen ? 1 : 0));
     perClient('broker_token_held', 'gauge', 'Whether the client holds a usable token now.', (c) => (c.hasToken ? 1 : 0));
-    family('broker_proxied_requests_total', 'counter', 'Proxied requests by route and response status.');
+    family('broker_proxied_requests_total', 'counter', 'Proxied requests by route and response status (499: the caller went away first).');
     for (const [route, counters] of this.#routes) {
       for (const [status, count] of counters.statuses) lines.push(`broker_proxied_requests_total{route="${escapeLabel(route)}",status="${status}"} ${count}`);
     }

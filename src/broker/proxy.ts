@@ -36,6 +36,9 @@ export interface ProxyOptions {
   readonly draining: () => boolean;
 }
 
+/** The status a request is counted under in metrics when its caller went away before its response began (nginx's 499). */
+export const CALLER_GONE = 499;
+
 /** The `maxHeadersCount` of the broker's servers: a request with this many header fields or more is refused. */
 export const MAX_HEADER_FIELDS = 2000;
 
@@ -75,6 +78,8 @@ type Replay = 'token' | 'nonce';
 class UpstreamAttempt implements Dispatcher.DispatchHandler {
   #discarding = false;
   #started = false;
+  /** The final response's status, once it began. */
+  #status = 0;
   #controller: Dispatcher.DispatchController | undefined;
   /** Resumes the upstream once the caller drained (made on first backpressure only). */
   #resume: (() => void) | undefined;
@@ -92,6 +97,12 @@ class UpstreamAttempt implements Dispatcher.DispatchHandler {
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
     this.#controller = controller;
+    if (this.request.gone) controller.abort(new Error('the caller went away'));
+  }
+
+  /** The caller went away: the upstream request is aborted (its connection closed), whatever it was doing. */
+  callerGone(): void {
+    this.#controller?.abort(new Error('the caller went away'));
   }
 
   onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
@@ -118,10 +129,11 @@ class UpstreamAttempt implements Dispatcher.DispatchHandler {
     }
     proxy.metrics.proxied(label, statusCode);
     this.#started = true;
+    this.#status = statusCode;
     if (proxy.draining()) res.shouldKeepAlive = false;
     // No cork here: Node corks the socket at the response's first write until the next tick, so headers, a small body
     // and its end already leave in one write.
-    res.writeHead(statusCode, forwardResponseHeaders(headers));
+    res.writeHead(statusCode, forwardResponseHeaders(headers, statusCode));
     if (res.destroyed) controller.abort(new Error('the caller went away'));
   }
 
@@ -161,7 +173,19 @@ class UpstreamAttempt implements Dispatcher.DispatchHandler {
     clearTimeout(this.#stall);
     if (this.#discarding) return;
     const { res, proxy, label, route } = this.request;
+    // A 204 or 304 ends with its headers, whatever Content-Length it declares (a 304's is the representation's, RFC
+    // 9110 §8.6); undici reports the body it did not get as a mismatch.
+    if ((this.#status === 204 || this.#status === 304) && (error as { code?: string }).code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH') {
+      res.end();
+      return;
+    }
     if (this.#started || res.headersSent) {
+      res.destroy();
+      return;
+    }
+    // The caller's own disconnect (mid-upload, or waiting for the answer) is no fault of the upstream's.
+    if (this.request.callerGone()) {
+      proxy.metrics.proxied(label, CALLER_GONE);
       res.destroy();
       return;
     }
@@ -192,9 +216,14 @@ class ProxiedRequest {
   /** The body is kept (read whole), so a 401 can be replayed. */
   keep = true;
   replayed = false;
+  /** The caller's connection closed before its response was complete. */
+  gone = false;
+  /** The upstream attempt in flight. */
+  attempt: UpstreamAttempt | undefined;
 
   constructor(
     readonly proxy: ProxyOptions,
+    readonly req: IncomingMessage,
     readonly res: ServerResponse,
     readonly match: RouteMatch,
     readonly client: BrokerClient,
@@ -208,6 +237,16 @@ class ProxiedRequest {
     this.method = method;
     this.url = client.signer ? match.route.origin + match.path : '';
     this.authAt = headers.length;
+    res.on('close', () => {
+      if (res.writableFinished) return;
+      this.gone = true;
+      this.attempt?.callerGone();
+    });
+  }
+
+  /** Whether the caller went away before its response was complete (its upload cut short, or its connection closed). */
+  callerGone(): boolean {
+    return this.gone || this.res.destroyed || (this.req.destroyed && !this.req.complete);
   }
 
   /** Sends the request upstream, with the client's token unless the caller's goes. */
@@ -231,12 +270,14 @@ class ProxiedRequest {
 
   dispatch(token: OAuthToken | undefined): void {
     const { proxy, client, headers } = this;
+    // A caller that left while its token was fetched: nothing goes upstream (it may have retried elsewhere).
+    if (this.gone) return proxy.metrics.proxied(this.label, CALLER_GONE);
     if (token !== undefined) {
       headers.length = this.authAt;
       headers.push('authorization', client.access.authorization(token));
       if (client.signer !== undefined && token.tokenType.toLowerCase() === 'dpop') headers.push('dpop', client.signer.proof(this.method, this.url, token.accessToken));
     }
-    const attempt = new UpstreamAttempt(this, token, this.keep && !this.replayed);
+    const attempt = (this.attempt = new UpstreamAttempt(this, token, this.keep && !this.replayed));
     proxy.upstreams.pool(this.route.origin).dispatch({ path: this.match.path, method: this.method, headers, body: this.body, headersTimeout: proxy.upstreamTimeoutMs, bodyTimeout: proxy.upstreamTimeoutMs }, attempt);
   }
 
@@ -285,7 +326,7 @@ function forward(o: ProxyOptions, req: IncomingMessage, res: ServerResponse, mat
     headers.push('authorization', forwarded.authorization!);
     if (forwarded.dpop !== undefined) headers.push('dpop', forwarded.dpop);
   }
-  const request = new ProxiedRequest(o, res, match, client, req.method!, headers, passCaller);
+  const request = new ProxiedRequest(o, req, res, match, client, req.method!, headers, passCaller);
   const length = forwarded.contentLength;
   if (!forwarded.chunked && (length === undefined || length === '0')) return request.send();
   // A caller that stops sending mid-body would otherwise hold its socket, and for a streamed body an upstream
