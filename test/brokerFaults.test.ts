@@ -267,7 +267,7 @@ describe('serve: a dying process and a careless operator', () => {
     }
   });
 
-  test('a config file with a JSON syntax error: the log names the line and column, and quotes none of the file', async () => {
+  test('a config file with a JSON syntax error: the log says what is wrong, and quotes none of the file', async () => {
     // Before: V8's message quoted the text around the error, so an unquoted inline secret reached the log
     // (`Unexpected token 'i', ..."tSecret": inline-sec"... is not valid JSON`).
     const dir = tempDir();
@@ -279,19 +279,14 @@ describe('serve: a dying process and a careless operator', () => {
     const broker = await startBrokerProcess(config, dir);
     try {
       const text = JSON.stringify(config, null, 2);
-      const lines = text.split('\n');
-      const line = lines.findIndex((l) => l.includes('first-inline-secret'));
-      const column = lines[line]!.indexOf('"first-inline-secret"') + 1;
       for (const broken of [text.replace('"first-inline-secret"', 'second-inline-secret'), text.replace('"first-inline-secret"', 'secret-at-the-end').slice(0, text.indexOf('"first-inline-secret"') + 12)]) {
         const from = broker.logs.length;
         writeFileSync(broker.configPath, broken);
         broker.child.kill('SIGHUP');
         const failed = JSON.stringify(await broker.waitFor('reload_failed', 20_000, from));
         assert.doesNotMatch(failed, /second-in|inline|secret-at/, failed);
-        assert.match(failed, /not valid JSON/);
+        assert.match(failed, /broker\.json: unexpected character\)/);
       }
-      const first = JSON.stringify(broker.logs.filter((l) => l['event'] === 'reload_failed')[0]);
-      assert.match(first, new RegExp(`line ${line + 1}, column ${column}`), first);
     } finally {
       await broker.stop('SIGKILL');
     }

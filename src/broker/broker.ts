@@ -7,6 +7,7 @@ import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { dirname } from 'node:path';
+import { jsonSyntaxProblem } from '../cli/failure.js';
 import { InvalidOptionError } from '../errors.js';
 import { fileReadProblem, MAX_FILE_BYTES, readSmallRegularFile } from '../io/smallFile.js';
 import { Redactor } from '../redaction.js';
@@ -56,7 +57,8 @@ export async function loadBrokerConfig(path: string, env: Readonly<Record<string
   try {
     json = JSON.parse(text);
   } catch (error) {
-    throw new InvalidOptionError('--config', `names a file that is not valid JSON (${path}: ${(error as Error).message})`);
+    // Never V8's message as it is: it quotes the text around the error, an inline secret included.
+    throw new InvalidOptionError('--config', `names a file that is not valid JSON (${path}: ${jsonSyntaxProblem(error)})`);
   }
   return parseBrokerConfig(json, env);
 }
