@@ -213,7 +213,7 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
   let state: State;
   {
     const { clients } = await open(config);
-    state = { config, clients, routes: compileRoutes(config.routes) };
+    state = { config, clients, routes: compileRoutes(config.routes), upstreamTimeoutMs: config.upstreamTimeoutMs };
   }
   let draining = false;
   const upstreams = new UpstreamPools({ keepAliveTimeout: 30_000, keepAliveMaxTimeout: 600_000, connect: { timeout: 10_000 } });
@@ -250,12 +250,12 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
     }
     if (retired.length) {
       state = { ...state, clients };
-      retire(retired, config.upstreamTimeoutMs);
+      retire(retired, state.upstreamTimeoutMs);
     }
     await watchAll();
   }
 
-  const proxy = httpServer(createProxyHandler({ state: () => state, upstreams, metrics, log, upstreamTimeoutMs: config.upstreamTimeoutMs, draining: () => draining }));
+  const proxy = httpServer(createProxyHandler({ state: () => state, upstreams, metrics, log, draining: () => draining }));
   const servers: Server[] = [proxy];
   const addresses: Record<'listen' | 'admin' | 'tokenApiSocket' | 'tokenApiListen', string | undefined> = { listen: undefined, admin: undefined, tokenApiSocket: undefined, tokenApiListen: undefined };
   try {
@@ -299,11 +299,15 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
       return false;
     }
     const unchanged = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
-    const needsRestart = (['listen', 'admin', 'tokenApi', 'tokenStore', 'allowRemote'] as const).filter((k) => !unchanged(config[k], next[k]));
+    // Settings read once at start, by their names in the file.
+    const needsRestart = (['listen', 'admin', 'tokenApi', 'tokenStore', 'allowRemote', 'watchIntervalMs'] as const)
+      .filter((k) => !unchanged(config[k], next[k]))
+      .map((k) => (k === 'watchIntervalMs' ? 'watchIntervalSeconds' : k));
     if (needsRestart.length) log('warn', 'restart_needed', { settings: needsRestart, note: 'these settings take effect at the next start' });
     const retired = [...state.clients.values()].filter((c) => !opened.kept.has(c.name));
-    state = { config: next, clients: opened.clients, routes: compileRoutes(next.routes) };
-    retire(retired, config.upstreamTimeoutMs);
+    const previousTimeoutMs = state.upstreamTimeoutMs;
+    state = { config: next, clients: opened.clients, routes: compileRoutes(next.routes), upstreamTimeoutMs: next.upstreamTimeoutMs };
+    retire(retired, Math.max(previousTimeoutMs, next.upstreamTimeoutMs));
     await watchAll();
     metrics.reloaded(true);
     log('info', 'reloaded', { clients: [...opened.clients.keys()], reopened: opened.fresh.map((c) => c.name), routes: next.routes.map((r) => r.path) });
@@ -314,12 +318,13 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
   const shutdown = (): Promise<void> =>
     (shutting ??= (async () => {
       draining = true;
-      log('info', 'draining', { graceSeconds: config.shutdownGraceMs / 1000 });
+      const graceMs = state.config.shutdownGraceMs;
+      log('info', 'draining', { graceSeconds: graceMs / 1000 });
       watcher.close();
       const closed = Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
       const idle = setInterval(() => servers.forEach((s) => s.closeIdleConnections()), 50);
       let timer: NodeJS.Timeout | undefined;
-      const expired = await Promise.race([closed.then(() => false), new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), config.shutdownGraceMs)))]);
+      const expired = await Promise.race([closed.then(() => false), new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), graceMs)))]);
       clearInterval(idle);
       clearTimeout(timer);
       if (expired) {

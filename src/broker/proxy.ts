@@ -17,10 +17,12 @@ import type { BrokerMetrics } from './metrics.js';
 import { matchRoute, type CompiledRoute, type RouteMatch } from './routes.js';
 import type { UpstreamPools } from './upstreams.js';
 
-/** The routes and clients in force (swapped whole by a reload). */
+/** The routes, clients and timeout in force (swapped whole by a reload). */
 export interface ProxyState {
   readonly routes: readonly CompiledRoute[];
   readonly clients: ReadonlyMap<string, BrokerClient>;
+  /** How long an upstream may take to send its headers and between body chunks, and a caller between two reads or writes. */
+  readonly upstreamTimeoutMs: number;
 }
 
 /** What the proxy handler needs. */
@@ -31,7 +33,6 @@ export interface ProxyOptions {
   readonly upstreams: UpstreamPools;
   readonly metrics: BrokerMetrics;
   readonly log: Log;
-  readonly upstreamTimeoutMs: number;
   /** True once shutdown started: responses then close their connection. */
   readonly draining: () => boolean;
 }
@@ -153,7 +154,7 @@ class UpstreamAttempt implements Dispatcher.DispatchHandler {
       }));
       // A caller that stops reading would hold the upstream connection for ever: after upstreamTimeoutMs without
       // draining, both are closed.
-      this.#stall = setTimeout(stalled, this.request.proxy.upstreamTimeoutMs, this);
+      this.#stall = setTimeout(stalled, this.request.timeoutMs, this);
     }
   }
 
@@ -231,6 +232,8 @@ class ProxiedRequest {
     readonly headers: string[],
     /** The caller's Authorization goes upstream (the route passes it through and the caller sent one). */
     readonly passCaller: boolean,
+    /** The upstream timeout in force when the request came. */
+    readonly timeoutMs: number,
   ) {
     this.route = match.route;
     this.label = match.route.config.path;
@@ -278,7 +281,7 @@ class ProxiedRequest {
       if (client.signer !== undefined && token.tokenType.toLowerCase() === 'dpop') headers.push('dpop', client.signer.proof(this.method, this.url, token.accessToken));
     }
     const attempt = (this.attempt = new UpstreamAttempt(this, token, this.keep && !this.replayed));
-    proxy.upstreams.pool(this.route.origin).dispatch({ path: this.match.path, method: this.method, headers, body: this.body, headersTimeout: proxy.upstreamTimeoutMs, bodyTimeout: proxy.upstreamTimeoutMs }, attempt);
+    proxy.upstreams.pool(this.route.origin).dispatch({ path: this.match.path, method: this.method, headers, body: this.body, headersTimeout: this.timeoutMs, bodyTimeout: this.timeoutMs }, attempt);
   }
 
   /** The upstream's 401 is replayed with a new token (or the nonce it sent), once the attempt's callback returned. */
@@ -311,7 +314,7 @@ class ProxiedRequest {
 }
 
 /** Filters the request's headers and sends it upstream, after reading its body when it is small enough to keep. */
-function forward(o: ProxyOptions, req: IncomingMessage, res: ServerResponse, match: RouteMatch, client: BrokerClient): void {
+function forward(o: ProxyOptions, req: IncomingMessage, res: ServerResponse, match: RouteMatch, client: BrokerClient, timeoutMs: number): void {
   const route = match.route;
   const forwarded = forwardRequestHeaders(req.rawHeaders);
   if (forwarded.otherCoding) {
@@ -326,12 +329,12 @@ function forward(o: ProxyOptions, req: IncomingMessage, res: ServerResponse, mat
     headers.push('authorization', forwarded.authorization!);
     if (forwarded.dpop !== undefined) headers.push('dpop', forwarded.dpop);
   }
-  const request = new ProxiedRequest(o, req, res, match, client, req.method!, headers, passCaller);
+  const request = new ProxiedRequest(o, req, res, match, client, req.method!, headers, passCaller, timeoutMs);
   const length = forwarded.contentLength;
   if (!forwarded.chunked && (length === undefined || length === '0')) return request.send();
   // A caller that stops sending mid-body would otherwise hold its socket, and for a streamed body an upstream
   // connection, for ever: silent for upstreamTimeoutMs, it is disconnected (the upstream request is aborted).
-  req.setTimeout(o.upstreamTimeoutMs);
+  req.setTimeout(timeoutMs);
   req.once('end', () => req.socket?.setTimeout(0));
   const size = length === undefined ? Infinity : Number(length);
   if (size > route.config.replayBodyBytes) {
@@ -376,7 +379,7 @@ export function createProxyHandler(o: ProxyOptions): (req: IncomingMessage, res:
       return;
     }
     try {
-      forward(o, req, res, match, state.clients.get(match.route.config.client)!);
+      forward(o, req, res, match, state.clients.get(match.route.config.client)!, state.upstreamTimeoutMs);
     } catch (error) {
       o.log('error', 'proxy_failed', { route: match.route.config.path, error: describeError(error) });
       if (!res.headersSent && !res.destroyed) answer(res, 502, 'proxy_failed', 'the broker could not forward the request');
