@@ -8,11 +8,15 @@ import assert from 'node:assert/strict';
 import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { connect } from 'node:net';
 import { writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { closeServer, listenLocal } from './helpers/http.js';
 import { parsePrometheus } from './helpers/prometheus.js';
 import { startScripted, sendJson, type ScriptedServer } from './helpers/scripted.js';
-import { secretFile, startBrokerProcess, tempDir, type BrokerProcess } from './helpers/broker.js';
+import { CLI_MAIN, secretFile, startBrokerProcess, tempDir, type BrokerProcess } from './helpers/broker.js';
+import { startRedis, type RedisHandle } from './helpers/redis.js';
+import { startTcpProxy } from './helpers/tcpProxy.js';
 
 /** What the upstream saw of one request: when it arrived and when its connection went away unanswered. */
 interface Seen {
@@ -289,6 +293,50 @@ describe('serve: a dying process and a careless operator', () => {
       }
     } finally {
       await broker.stop('SIGKILL');
+    }
+  });
+
+  test('SIGHUP while the broker starts (its token store slow to answer) reloads once it listens, instead of killing it', async (t) => {
+    // Before: the SIGHUP handler was installed only once startup was done, so a reload asked for during startup
+    // (systemctl reload, a config reloader, or one just after the `listening` line) killed the broker: SIGHUP's
+    // default action.
+    let redis: RedisHandle;
+    try {
+      redis = await startRedis();
+    } catch (error) {
+      t.skip(`no redis-server: ${(error as Error).message}`);
+      return;
+    }
+    const slow = await startTcpProxy(redis.port);
+    // The store's first command is held back 3 s: startup waits for it.
+    slow.delayMatching('*', 3_000);
+    const dir = tempDir();
+    secretFile(dir, 's', 'svc-secret');
+    const configPath = join(dir, 'broker.json');
+    writeFileSync(configPath, JSON.stringify({
+      listen: '127.0.0.1:0',
+      tokenStore: slow.url,
+      clients: { svc: { tokenUrl: `${tokens.url}/token`, clientId: 'svc', clientSecretFile: 's' } },
+      routes: [{ path: '/', upstream: upstream.url, client: 'svc' }],
+    }));
+    const child = spawn(process.execPath, [CLI_MAIN, 'serve', '--config', configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    const exited = new Promise<string>((resolve) => child.once('exit', (code, signal) => resolve(`${code}/${signal}`)));
+    try {
+      assert.ok(await until(() => slow.delayed >= 1, 15_000), 'the broker reached its token store');
+      assert.ok(!out.includes('"listening"'), 'still starting');
+      child.kill('SIGHUP');
+      assert.ok(await until(() => out.includes('"reloaded"') || child.exitCode !== null || child.signalCode !== null, 20_000), out);
+      assert.equal(child.signalCode, null, `the broker was killed by ${child.signalCode}`);
+      assert.match(out, /"event":"listening"[\s\S]*"event":"reloaded"/);
+      child.kill('SIGTERM');
+      assert.equal(await exited, '0/null');
+    } finally {
+      child.kill('SIGKILL');
+      await slow.close();
+      await redis.close();
     }
   });
 });
