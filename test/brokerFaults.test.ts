@@ -9,6 +9,9 @@ import { createServer, request as httpRequest, type IncomingMessage, type Server
 import { connect } from 'node:net';
 import { writeFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { createServer as createHttpsServer } from 'node:https';
+import type { TLSSocket } from 'node:tls';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { closeServer, listenLocal } from './helpers/http.js';
@@ -16,6 +19,8 @@ import { parsePrometheus } from './helpers/prometheus.js';
 import { startScripted, sendJson, type ScriptedServer } from './helpers/scripted.js';
 import { CLI_MAIN, secretFile, startBrokerProcess, tempDir, type BrokerProcess } from './helpers/broker.js';
 import { startRedis, type RedisHandle } from './helpers/redis.js';
+import { testCertificates } from './helpers/certs.js';
+import { startOidcProvider } from './helpers/oidc.js';
 import { startTcpProxy } from './helpers/tcpProxy.js';
 
 /** What the upstream saw of one request: when it arrived and when its connection went away unanswered. */
@@ -337,6 +342,50 @@ describe('serve: a dying process and a careless operator', () => {
       child.kill('SIGKILL');
       await slow.close();
       await redis.close();
+    }
+  });
+});
+
+describe('serve: certificate-bound tokens (RFC 8705)', () => {
+  test('a route whose client has a certificate presents it to the upstream, so the upstream accepts the token bound to it', async () => {
+    // Before: the upstream connections carried no client certificate (one pool per origin for every client), so a
+    // resource server checking the binding (RFC 8705 §3) refused every token the broker sent: 401 for each request.
+    const certs = testCertificates();
+    const op = await startOidcProvider({
+      mtls: { key: certs.serverKey, cert: certs.serverCert, ca: certs.ca },
+      clients: [{ client_id: 'mtls-a', token_endpoint_auth_method: 'tls_client_auth', tls_client_auth_subject_dn: 'CN=client-a', tls_client_certificate_bound_access_tokens: true }],
+    });
+    // The resource server: HTTPS asking for a client certificate; 200 only when the token's cnf names the one presented.
+    const verdicts: string[] = [];
+    const api = createHttpsServer({ key: certs.serverKey, cert: certs.serverCert, ca: certs.ca, requestCert: true, rejectUnauthorized: false }, (req, res) => {
+      const token = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1] ?? '';
+      const cnf = (JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString() || '{}') as { cnf?: Record<string, string> }).cnf;
+      const presented = (req.socket as TLSSocket).getPeerCertificate();
+      const thumbprint = presented.raw ? createHash('sha256').update(presented.raw).digest('base64url') : undefined;
+      const verdict = thumbprint === undefined ? 'no certificate' : cnf?.['x5t#S256'] === thumbprint ? 'ok' : 'not bound to it';
+      verdicts.push(verdict);
+      res.writeHead(verdict === 'ok' ? 200 : 401, { 'content-type': 'text/plain', ...(verdict === 'ok' ? {} : { 'www-authenticate': 'Bearer error="invalid_token"' }) });
+      res.end(verdict);
+    });
+    const apiUrl = (await listenLocal(api)).replace(/^http:/, 'https:');
+    const dir = tempDir();
+    for (const [name, text] of [['cert.pem', certs.clientCert], ['key.pem', certs.clientKey], ['ca.pem', certs.ca]] as const) secretFile(dir, name, text);
+    // The broker trusts the test CA for every connection, so only the client certificate is missing on the old code.
+    const broker = await startBrokerProcess({
+      listen: '127.0.0.1:0',
+      clients: { bound: { tokenUrl: op.tokenUrl, clientId: 'mtls-a', authMethod: 'tls_client_auth', cert: 'cert.pem', key: 'key.pem', ca: 'ca.pem' } },
+      routes: [{ path: '/bound/', upstream: `${apiUrl}/`, client: 'bound' }],
+    }, dir, { NODE_EXTRA_CA_CERTS: join(dir, 'ca.pem') });
+    try {
+      for (let i = 0; i < 3; i++) {
+        const reply = await raw(portOf(broker.url), `GET /bound/thing/${i} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n`);
+        assert.match(reply, /^HTTP\/1\.1 200 [\s\S]*\r\n\r\nok$/, `${reply}\n${verdicts.join(', ')}`);
+      }
+      assert.deepEqual(verdicts, ['ok', 'ok', 'ok']);
+    } finally {
+      await broker.stop('SIGKILL');
+      await closeServer(api as unknown as Server);
+      await op.close();
     }
   });
 });
