@@ -280,6 +280,29 @@ describe('UpstreamPools', () => {
       await pools.close();
     }
   });
+
+  test('a client with TLS settings has pools of its own, closed when it is released', async () => {
+    const server = createServer((_req, res) => res.end('ok'));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const pools = new UpstreamPools({ keepAliveTimeout: 30_000 });
+    const a = { ca: 'a' };
+    const b = { ca: 'a' };
+    try {
+      assert.equal(pools.pool(origin, a), pools.pool(origin, a));
+      assert.notEqual(pools.pool(origin, a), pools.pool(origin));
+      assert.notEqual(pools.pool(origin, a), pools.pool(origin, b), 'one set per client (by object), not per value');
+      const own = pools.pool(origin, a);
+      assert.equal(await (await own.request({ path: '/', method: 'GET' })).body.text(), 'ok');
+      await pools.release(a);
+      await assert.rejects(own.request({ path: '/', method: 'GET' }), { code: /^UND_ERR_(CLOSED|DESTROYED)$/ });
+      assert.equal(await (await pools.pool(origin).request({ path: '/', method: 'GET' })).body.text(), 'ok');
+      await pools.release(undefined);
+    } finally {
+      server.close();
+      await pools.close();
+    }
+  });
 });
 
 test('docs/broker.md lists every event the broker logs (its own and the Client events it forwards)', () => {

@@ -149,11 +149,11 @@ function logEvents(client: BrokerClient, log: Log): void {
   }
 }
 
-/** Closes clients a little later, so that requests that already hold them finish. */
-function retire(clients: Iterable<BrokerClient>, afterMs: number): void {
+/** Closes clients (and their own upstream pools) a little later, so that requests that already hold them finish. */
+function retire(clients: Iterable<BrokerClient>, afterMs: number, upstreams: UpstreamPools): void {
   const list = [...clients];
   if (list.length === 0) return;
-  setTimeout(() => void Promise.all(list.map((c) => c.client.close())), afterMs).unref();
+  setTimeout(() => void Promise.all(list.flatMap((c) => [c.client.close(), upstreams.release(c.upstreamTls)])), afterMs).unref();
 }
 
 /**
@@ -250,7 +250,7 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
     }
     if (retired.length) {
       state = { ...state, clients };
-      retire(retired, state.upstreamTimeoutMs);
+      retire(retired, state.upstreamTimeoutMs, upstreams);
     }
     await watchAll();
   }
@@ -307,7 +307,7 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
     const retired = [...state.clients.values()].filter((c) => !opened.kept.has(c.name));
     const previousTimeoutMs = state.upstreamTimeoutMs;
     state = { config: next, clients: opened.clients, routes: compileRoutes(next.routes), upstreamTimeoutMs: next.upstreamTimeoutMs };
-    retire(retired, Math.max(previousTimeoutMs, next.upstreamTimeoutMs));
+    retire(retired, Math.max(previousTimeoutMs, next.upstreamTimeoutMs), upstreams);
     await watchAll();
     metrics.reloaded(true);
     log('info', 'reloaded', { clients: [...opened.clients.keys()], reopened: opened.fresh.map((c) => c.name), routes: next.routes.map((r) => r.path) });

@@ -281,7 +281,7 @@ class ProxiedRequest {
       if (client.signer !== undefined && token.tokenType.toLowerCase() === 'dpop') headers.push('dpop', client.signer.proof(this.method, this.url, token.accessToken));
     }
     const attempt = (this.attempt = new UpstreamAttempt(this, token, this.keep && !this.replayed));
-    proxy.upstreams.pool(this.route.origin).dispatch({ path: this.match.path, method: this.method, headers, body: this.body, headersTimeout: this.timeoutMs, bodyTimeout: this.timeoutMs }, attempt);
+    proxy.upstreams.pool(this.route.origin, client.upstreamTls).dispatch({ path: this.match.path, method: this.method, headers, body: this.body, headersTimeout: this.timeoutMs, bodyTimeout: this.timeoutMs }, attempt);
   }
 
   /** The upstream's 401 is replayed with a new token (or the nonce it sent), once the attempt's callback returned. */
