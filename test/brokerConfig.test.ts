@@ -94,6 +94,19 @@ describe('broker config', () => {
     rejects({ ...base, routes: [{ ...base.routes[0], upstream: '${1BAD}' }] }, 'routes[0].upstream', /malformed/);
     assert.deepEqual(expandEnvironment({ a: ['${X}${X}'] }, { X: 'y' }), { a: ['yy'] });
   });
+
+  test('property: a value from the environment is taken as it is, never expanded again (`${`, `$${`, `$&` in it stay)', () => {
+    const piece = fc.constantFrom('${', '}', '$${', '$&', '$1', '$', '{', 'a', '${OTHER}', '\\');
+    fc.assert(
+      fc.property(fc.array(piece, { maxLength: 12 }).map((parts) => parts.join('')), fc.string({ maxLength: 8 }), (value, other) => {
+        const env = { VALUE: value, OTHER: other };
+        assert.equal(expandEnvironment('${VALUE}', env), value);
+        assert.equal(expandEnvironment('<${VALUE}|${VALUE}>', env), `<${value}|${value}>`);
+        assert.equal(expandEnvironment('$${VALUE}=${VALUE}', env), `\${VALUE}=${value}`);
+      }),
+      { numRuns: 300 },
+    );
+  });
 });
 
 describe('broker routes', () => {
