@@ -28,6 +28,8 @@ interface Seen {
   url: string;
   at: number;
   bodyBytes: number;
+  /** The request's Via header. */
+  via: string | undefined;
   /** ms after arrival when the response closed without being finished (the broker gave up on it). */
   abandonedAfter?: number;
 }
@@ -36,7 +38,7 @@ interface Seen {
 async function startUpstream(): Promise<{ url: string; seen: Seen[]; close(): Promise<void> }> {
   const seen: Seen[] = [];
   const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
-    const record: Seen = { url: req.url ?? '', at: Date.now(), bodyBytes: 0 };
+    const record: Seen = { url: req.url ?? '', at: Date.now(), bodyBytes: 0, via: req.headers.via };
     seen.push(record);
     res.on('close', () => {
       if (!res.writableFinished) record.abandonedAfter = Date.now() - record.at;
@@ -386,6 +388,51 @@ describe('serve: certificate-bound tokens (RFC 8705)', () => {
       await broker.stop('SIGKILL');
       await closeServer(api as unknown as Server);
       await op.close();
+    }
+  });
+});
+
+describe('serve: a route that leads back to the broker', () => {
+  test('a request that already passed through this broker is refused with 508, not forwarded until the process runs out of files', async () => {
+    // Before: the broker added no Via (RFC 9110 §7.6.3 asks a gateway for one) and could not see its own requests
+    // come back: one request to a route whose upstream is the broker itself chained requests through it until
+    // connect() failed with EMFILE (20 000 descriptors here, in about 3 s), starving every other caller meanwhile.
+    const tokens = await startScripted(async (_req, res) => sendJson(res, 200, { access_token: `tok-${'x'.repeat(24)}`, token_type: 'Bearer', expires_in: 3600 }));
+    const upstream = await startUpstream();
+    const port = await new Promise<number>((resolve) => {
+      const probe = createServer();
+      probe.listen(0, '127.0.0.1', () => {
+        const { port: free } = probe.address() as { port: number };
+        probe.close(() => resolve(free));
+      });
+    });
+    const dir = tempDir();
+    secretFile(dir, 's', 'svc-secret');
+    const broker = await startBrokerProcess({
+      listen: `127.0.0.1:${port}`,
+      upstreamTimeoutSeconds: 10,
+      clients: { svc: { tokenUrl: `${tokens.url}/token`, clientId: 'svc', clientSecretFile: 's' } },
+      routes: [
+        { path: '/loop/', upstream: `http://127.0.0.1:${port}/loop/`, client: 'svc' },
+        { path: '/api/', upstream: `${upstream.url}/v2/`, client: 'svc' },
+      ],
+    }, dir);
+    try {
+      const started = Date.now();
+      const looped = await raw(port, 'GET /loop/x HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n');
+      assert.match(looped, /^HTTP\/1\.1 508 /, looped.slice(0, 200));
+      assert.match(looped, /"loop_detected"/);
+      assert.ok(Date.now() - started < 5_000);
+      // The upstream of a route sees the broker in Via, after what the caller sent.
+      const ok = await raw(port, 'GET /api/x HTTP/1.1\r\nhost: x\r\nvia: 1.1 edge\r\nconnection: close\r\n\r\n');
+      assert.match(ok, /^HTTP\/1\.1 200 /);
+      const via = upstream.seen.at(-1)!.via;
+      assert.match(via ?? '', /^1\.1 edge, 1\.1 oauth-broker-[0-9a-f]{8}$/);
+      assert.equal(broker.logs.filter((l) => l['event'] === 'upstream_failed').length, 0);
+    } finally {
+      await broker.stop('SIGKILL');
+      await upstream.close();
+      await tokens.close();
     }
   });
 });
