@@ -171,7 +171,11 @@ describe('broker headers (RFC 9110 §7.6.1)', () => {
     const out = forwardRequestHeaders(raw);
     assert.deepEqual(out.headers, ['X-Kept', 'a', 'x-kept', 'b']);
     assert.equal(out.chunked, true);
-    assert.deepEqual(forwardRequestHeaders(['Content-Length', '5', 'Connection', 'keep-alive', 'X-A', '1']), { headers: ['Content-Length', '5', 'X-A', '1'], authorization: undefined, dpop: undefined, contentLength: '5', chunked: false, otherCoding: false });
+    assert.deepEqual(forwardRequestHeaders(['Content-Length', '5', 'Connection', 'keep-alive', 'X-A', '1']), { headers: ['Content-Length', '5', 'X-A', '1'], authorization: undefined, dpop: undefined, contentLength: '5', chunked: false, otherCoding: false, loop: false });
+    // Via: forwarded (the broker adds its own after it); the broker's own pseudonym in any Via line is a loop.
+    assert.deepEqual(forwardRequestHeaders(['Via', '1.1 edge', 'X-A', '1'], 'oauth-broker-00ff00ff').headers, ['Via', '1.1 edge', 'X-A', '1']);
+    assert.equal(forwardRequestHeaders(['Via', '1.1 edge'], 'oauth-broker-00ff00ff').loop, false);
+    assert.equal(forwardRequestHeaders(['Via', '1.1 edge', 'via', '1.0 x, 1.1 oauth-broker-00ff00ff'], 'oauth-broker-00ff00ff').loop, true);
     assert.equal(forwardRequestHeaders(['Transfer-Encoding', 'chunked']).otherCoding, false);
     assert.equal(forwardRequestHeaders(['Transfer-Encoding', 'gzip, chunked']).otherCoding, true);
     assert.equal(forwardRequestHeaders(['Transfer-Encoding', 'gzip', 'Transfer-Encoding', 'chunked']).otherCoding, true);

@@ -3,6 +3,7 @@
  * admin and token API servers, re-reads secret and key files when they change, reloads the configuration on demand
  * (a bad one keeps the old and logs why), and shuts down draining in-flight requests within a grace period.
  */
+import { randomBytes } from 'node:crypto';
 import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -255,7 +256,7 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
     await watchAll();
   }
 
-  const proxy = httpServer(createProxyHandler({ state: () => state, upstreams, metrics, log, draining: () => draining }));
+  const proxy = httpServer(createProxyHandler({ state: () => state, upstreams, metrics, log, draining: () => draining, via: `oauth-broker-${randomBytes(4).toString('hex')}` }));
   const servers: Server[] = [proxy];
   const addresses: Record<'listen' | 'admin' | 'tokenApiSocket' | 'tokenApiListen', string | undefined> = { listen: undefined, admin: undefined, tokenApiSocket: undefined, tokenApiListen: undefined };
   try {

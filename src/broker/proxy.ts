@@ -35,6 +35,11 @@ export interface ProxyOptions {
   readonly log: Log;
   /** True once shutdown started: responses then close their connection. */
   readonly draining: () => boolean;
+  /**
+   * This broker's pseudonym in `Via` (`oauth-broker-<random>`, one per process): added to every request sent upstream,
+   * and a request that arrives with it has come back round a loop (a route whose upstream leads to this broker).
+   */
+  readonly via: string;
 }
 
 /** The status a request is counted under in metrics when its caller went away before its response began (nginx's 499). */
@@ -316,7 +321,14 @@ class ProxiedRequest {
 /** Filters the request's headers and sends it upstream, after reading its body when it is small enough to keep. */
 function forward(o: ProxyOptions, req: IncomingMessage, res: ServerResponse, match: RouteMatch, client: BrokerClient, timeoutMs: number): void {
   const route = match.route;
-  const forwarded = forwardRequestHeaders(req.rawHeaders);
+  const forwarded = forwardRequestHeaders(req.rawHeaders, o.via);
+  if (forwarded.loop) {
+    o.metrics.refused();
+    o.log('error', 'loop_detected', { route: route.config.path, upstream: route.origin });
+    res.shouldKeepAlive = false;
+    answer(res, 508, 'loop_detected', 'this request already passed through this broker: a route leads back to it');
+    return;
+  }
   if (forwarded.otherCoding) {
     o.metrics.refused();
     res.shouldKeepAlive = false;
@@ -324,6 +336,7 @@ function forward(o: ProxyOptions, req: IncomingMessage, res: ServerResponse, mat
     return;
   }
   const headers = forwarded.headers;
+  headers.push('via', `1.1 ${o.via}`);
   const passCaller = route.config.passAuthorization && forwarded.authorization !== undefined;
   if (passCaller) {
     headers.push('authorization', forwarded.authorization!);
