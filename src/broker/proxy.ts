@@ -319,7 +319,7 @@ class ProxiedRequest {
 }
 
 /** Filters the request's headers and sends it upstream, after reading its body when it is small enough to keep. */
-function forward(o: ProxyOptions, req: IncomingMessage, res: ServerResponse, match: RouteMatch, client: BrokerClient, timeoutMs: number): void {
+function forward(o: ProxyOptions, req: IncomingMessage, res: ServerResponse, match: RouteMatch, client: BrokerClient, timeoutMs: number, viaEntry: string): void {
   const route = match.route;
   const forwarded = forwardRequestHeaders(req.rawHeaders, o.via);
   if (forwarded.loop) {
@@ -336,7 +336,7 @@ function forward(o: ProxyOptions, req: IncomingMessage, res: ServerResponse, mat
     return;
   }
   const headers = forwarded.headers;
-  headers.push('via', `1.1 ${o.via}`);
+  headers.push('via', viaEntry);
   const passCaller = route.config.passAuthorization && forwarded.authorization !== undefined;
   if (passCaller) {
     headers.push('authorization', forwarded.authorization!);
@@ -369,6 +369,7 @@ function forward(o: ProxyOptions, req: IncomingMessage, res: ServerResponse, mat
  * and paths that could leave a route's prefix get 400; none of them reaches an upstream.
  */
 export function createProxyHandler(o: ProxyOptions): (req: IncomingMessage, res: ServerResponse) => void {
+  const viaEntry = `1.1 ${o.via}`;
   return (req, res) => {
     if (o.draining()) res.shouldKeepAlive = false;
     // Node keeps the first MAX_HEADER_FIELDS fields and drops the rest silently (a Content-Length among them would be
@@ -392,7 +393,7 @@ export function createProxyHandler(o: ProxyOptions): (req: IncomingMessage, res:
       return;
     }
     try {
-      forward(o, req, res, match, state.clients.get(match.route.config.client)!, state.upstreamTimeoutMs);
+      forward(o, req, res, match, state.clients.get(match.route.config.client)!, state.upstreamTimeoutMs, viaEntry);
     } catch (error) {
       o.log('error', 'proxy_failed', { route: match.route.config.path, error: describeError(error) });
       if (!res.headersSent && !res.destroyed) answer(res, 502, 'proxy_failed', 'the broker could not forward the request');
