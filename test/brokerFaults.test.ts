@@ -436,3 +436,40 @@ describe('serve: a route that leads back to the broker', () => {
     }
   });
 });
+
+describe('serve: two brokers on one socket path', () => {
+  test('a second broker started on a socket path a running broker listens on fails to start and leaves that socket alone', async () => {
+    // Before: any socket file at the path was unlinked as stale, live or not: a second `serve` started by mistake
+    // took the running broker's token API socket (and its callers) and, once stopped, left nothing at the path: the
+    // running broker was unreachable there until restarted.
+    const tokens = await startScripted(async (_req, res) => sendJson(res, 200, { access_token: `tok-${'y'.repeat(24)}`, token_type: 'Bearer', expires_in: 3600 }));
+    const dir = tempDir();
+    secretFile(dir, 's', 'svc-secret');
+    const socketPath = join(dir, 'token.sock');
+    const config = {
+      listen: '127.0.0.1:0',
+      tokenApi: { socket: socketPath },
+      clients: { svc: { tokenUrl: `${tokens.url}/token`, clientId: 'svc', clientSecretFile: 's' } },
+      routes: [],
+    };
+    const first = await startBrokerProcess(config, dir, {}, 'first.json');
+    const viaSocket = (): Promise<number> => new Promise((resolve, reject) => {
+      httpRequest({ socketPath, path: '/v1/token/svc' }, (res) => {
+        res.resume();
+        resolve(res.statusCode!);
+      }).on('error', reject).end();
+    });
+    try {
+      assert.equal(await viaSocket(), 200);
+      let second: BrokerProcess | undefined;
+      const started = await startBrokerProcess(config, dir, {}, 'second.json').then((b) => (second = b), (error: Error) => error);
+      await second?.stop('SIGTERM');
+      assert.ok(started instanceof Error, 'the second broker started');
+      assert.match(started.message, /token\.sock.*in use/);
+      assert.equal(await viaSocket(), 200, 'the first broker still answers on its socket');
+    } finally {
+      await first.stop('SIGKILL');
+      await tokens.close();
+    }
+  });
+});
