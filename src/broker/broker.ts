@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo } from 'node:net';
 import { dirname } from 'node:path';
 import { jsonSyntaxProblem } from '../cli/failure.js';
 import { InvalidOptionError } from '../errors.js';
@@ -68,15 +68,34 @@ interface State extends ProxyState {
   readonly config: BrokerConfig;
 }
 
-function listen(server: Server, endpoint: Endpoint, mode?: number): Promise<string> {
+/**
+ * Whether a process accepts connections on the Unix socket at `path`. Only a refused connection (a socket file left
+ * by a process that ended) says it is free: a socket that cannot be probed is not taken either.
+ */
+function socketInUse(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = connect(path);
+    probe.once('connect', () => {
+      probe.destroy();
+      resolve(true);
+    });
+    probe.once('error', (error: NodeJS.ErrnoException) => resolve(error.code !== 'ECONNREFUSED' && error.code !== 'ENOENT'));
+  });
+}
+
+/** Listens on `endpoint` (the value of config `option`); a Unix socket file is replaced only when no process uses it. */
+async function listen(server: Server, endpoint: Endpoint, option: string, mode?: number): Promise<string> {
+  if (endpoint.kind === 'unix' && lstatSync(endpoint.path, { throwIfNoEntry: false })?.isSocket()) {
+    if (await socketInUse(endpoint.path)) throw new InvalidOptionError(option, `names ${endpoint.path}, a socket in use by a running process (another broker?): stop it, or choose another path`);
+    try {
+      unlinkSync(endpoint.path);
+    } catch {
+      // listen reports the real problem
+    }
+  }
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     if (endpoint.kind === 'unix') {
-      try {
-        if (lstatSync(endpoint.path, { throwIfNoEntry: false })?.isSocket()) unlinkSync(endpoint.path);
-      } catch {
-        // listen reports the real problem
-      }
       // The socket is created under this umask, so it is never reachable by others, even for a moment.
       const previous = mode !== undefined ? process.umask(0o777 & ~mode) : undefined;
       try {
@@ -260,22 +279,22 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
   const servers: Server[] = [proxy];
   const addresses: Record<'listen' | 'admin' | 'tokenApiSocket' | 'tokenApiListen', string | undefined> = { listen: undefined, admin: undefined, tokenApiSocket: undefined, tokenApiListen: undefined };
   try {
-    addresses.listen = await listen(proxy, config.listen, config.listen.kind === 'unix' ? 0o600 : undefined);
+    addresses.listen = await listen(proxy, config.listen, 'listen', config.listen.kind === 'unix' ? 0o600 : undefined);
     if (config.admin) {
       const admin = httpServer(createAdminHandler({ clients: () => state.clients, metrics, readyTimeoutMs: 10_000, draining: () => draining }));
       servers.push(admin);
-      addresses.admin = await listen(admin, config.admin, config.admin.kind === 'unix' ? 0o600 : undefined);
+      addresses.admin = await listen(admin, config.admin, 'admin', config.admin.kind === 'unix' ? 0o600 : undefined);
     }
     if (config.tokenApi?.socket !== undefined) {
       const api = httpServer(createTokenApiHandler({ clients: () => state.clients, keys: undefined, metrics, log, now: Date.now }));
       servers.push(api);
-      addresses.tokenApiSocket = await listen(api, { kind: 'unix', path: config.tokenApi.socket }, 0o600);
+      addresses.tokenApiSocket = await listen(api, { kind: 'unix', path: config.tokenApi.socket }, 'tokenApi.socket', 0o600);
     }
     if (config.tokenApi?.listen !== undefined) {
       const tcp = config.tokenApi.listen;
       const api = httpServer(createTokenApiHandler({ clients: () => state.clients, keys: tcp.kind === 'tcp' ? keys : undefined, metrics, log, now: Date.now }));
       servers.push(api);
-      addresses.tokenApiListen = await listen(api, tcp, tcp.kind === 'unix' ? 0o600 : undefined);
+      addresses.tokenApiListen = await listen(api, tcp, 'tokenApi.listen', tcp.kind === 'unix' ? 0o600 : undefined);
     }
   } catch (error) {
     for (const server of servers) server.close();
