@@ -46,6 +46,13 @@ async function startUpstream(): Promise<{ url: string; seen: Seen[]; close(): Pr
     req.on('data', (chunk: Buffer) => (record.bodyBytes += chunk.length));
     req.on('error', () => undefined);
     if (record.url.includes('/hang')) return;
+    // The first request gets a 401 whose body never ends (16 KiB every 50 ms); the replay gets 200.
+    if (record.url.includes('/endless-401') && !seen.some((s) => s !== record && s.url === record.url)) {
+      res.writeHead(401, { 'www-authenticate': 'Bearer error="invalid_token"', 'content-type': 'text/plain' });
+      const timer = setInterval(() => res.write(Buffer.alloc(16_384, 120)), 50);
+      res.on('close', () => clearInterval(timer));
+      return;
+    }
     req.on('end', () => {
       // A 304 to a conditional GET may carry the representation's Content-Length (RFC 9110 §8.6); a 204 must not,
       // and some servers send one anyway.
@@ -181,6 +188,16 @@ describe('serve: hostile upstreams and impatient callers', () => {
     }
     // The token fetched for it serves the next caller.
     assert.match(await raw(port, 'GET /cold/next HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n'), /^HTTP\/1\.1 200 /);
+  });
+
+  test('a 401 replayed with a new token: the refused response is closed, not read for as long as the upstream sends it', async () => {
+    // Before: the refused attempt's body was read and dropped to its end, so an upstream that kept sending it held
+    // the connection (and the broker's reading) for good, long after the caller had its answer.
+    const reply = await raw(port, 'GET /api/endless-401 HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n');
+    assert.match(reply, /^HTTP\/1\.1 200 /);
+    const refused = (): Seen | undefined => upstream.seen.find((s) => s.url === '/v2/endless-401');
+    assert.ok(await until(() => refused()?.abandonedAfter !== undefined, 6_000), 'the 401 response is still being read');
+    assert.equal(upstream.seen.filter((s) => s.url === '/v2/endless-401').length, 2);
   });
 
   test('a caller that goes away mid-upload is counted as 499, not logged as an upstream failure', async () => {
