@@ -106,6 +106,16 @@ class UpstreamAttempt implements Dispatcher.DispatchHandler {
     if (this.request.gone) controller.abort(new Error('the caller went away'));
   }
 
+  /**
+   * The 401 is replayed: this response is closed rather than read to its end (an upstream may send a refusal's body
+   * for as long as it likes; the caller gets the replay's answer).
+   */
+  #replay(controller: Dispatcher.DispatchController, why: Replay): void {
+    this.#discarding = true;
+    controller.abort(new Error('refused: replayed'));
+    this.request.replay(why);
+  }
+
   /** The caller went away: the upstream request is aborted (its connection closed), whatever it was doing. */
   callerGone(): void {
     this.#controller?.abort(new Error('the caller went away'));
@@ -121,17 +131,9 @@ class UpstreamAttempt implements Dispatcher.DispatchHandler {
     const signer = client.signer;
     const freshNonce = signer !== undefined && token !== undefined && headers['dpop-nonce'] !== undefined && signer.remember(request.url, headers as Record<string, string>);
     if (statusCode === 401 && token !== undefined) {
-      if (this.mayReplay && freshNonce && asksForNonce(headers as Record<string, string>)) {
-        this.#discarding = true;
-        request.replay('nonce');
-        return;
-      }
+      if (this.mayReplay && freshNonce && asksForNonce(headers as Record<string, string>)) return this.#replay(controller, 'nonce');
       // The token is dropped (the next request gets a new one) even when this request cannot be replayed.
-      if (client.access.unauthorized(client.key, token.accessToken) && this.mayReplay) {
-        this.#discarding = true;
-        request.replay('token');
-        return;
-      }
+      if (client.access.unauthorized(client.key, token.accessToken) && this.mayReplay) return this.#replay(controller, 'token');
     }
     proxy.metrics.proxied(label, statusCode);
     this.#started = true;
