@@ -490,3 +490,46 @@ describe('serve: two brokers on one socket path', () => {
     }
   });
 });
+
+describe('serve: a reload while rotated files are being taken in', () => {
+  test('SIGHUP adding a client and a route while a CA file shared by many clients rotates: both changes stay', async () => {
+    // Before: the reload and the rotation each built their state from the one they started with, and the one that
+    // finished last won: the rotation, begun from the state before the reload, put the old clients back, so the new
+    // route's client was missing and every request to it got 502 proxy_failed until the next reload.
+    const tokens = await startScripted(async (_req, res) => sendJson(res, 200, { access_token: `tok-${'z'.repeat(24)}`, token_type: 'Bearer', expires_in: 3600 }));
+    const upstream = await startUpstream();
+    const dir = tempDir();
+    secretFile(dir, 's', 'svc-secret');
+    const ca = testCertificates().ca;
+    const caPath = secretFile(dir, 'ca.pem', ca);
+    const clients: Record<string, unknown> = {};
+    for (let i = 0; i < 60; i++) clients[`c${i}`] = { tokenUrl: `${tokens.url}/token`, clientId: `c${i}`, clientSecretFile: 's', ca: 'ca.pem' };
+    const config = { listen: '127.0.0.1:0', watchIntervalSeconds: 0.05, clients, routes: [{ path: '/a/', upstream: upstream.url, client: 'c0' }] };
+    const broker = await startBrokerProcess(config, dir);
+    try {
+      for (let round = 0; round < 2; round++) {
+        const from = broker.logs.length;
+        const name = `new${round}`;
+        writeFileSync(broker.configPath, JSON.stringify({
+          ...config,
+          clients: { ...clients, [name]: { tokenUrl: `${tokens.url}/token`, clientId: name, clientSecretFile: 's' } },
+          routes: [...config.routes, { path: `/${name}/`, upstream: upstream.url, client: name }],
+        }));
+        broker.child.kill('SIGHUP');
+        await sleep(5);
+        writeFileSync(caPath, `${ca}\n# rotated ${round}\n`);
+        await broker.waitFor('reloaded', 20_000, from);
+        assert.ok(await until(() => broker.logs.slice(from).filter((l) => l['event'] === 'client_files_reloaded').length >= 60, 20_000), 'the rotation was taken in');
+        await sleep(300);
+        const reply = await raw(portOf(broker.url), `GET /${name}/x HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n`);
+        assert.match(reply, /^HTTP\/1\.1 200 /, reply.slice(0, 200));
+        assert.match(await raw(portOf(broker.url), 'GET /a/x HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n'), /^HTTP\/1\.1 200 /);
+      }
+      assert.deepEqual(broker.logs.filter((l) => l['event'] === 'proxy_failed'), []);
+    } finally {
+      await broker.stop('SIGKILL');
+      await upstream.close();
+      await tokens.close();
+    }
+  });
+});
