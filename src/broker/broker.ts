@@ -238,7 +238,15 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
   let draining = false;
   const upstreams = new UpstreamPools({ keepAliveTimeout: 30_000, keepAliveMaxTimeout: 600_000, connect: { timeout: 10_000 } });
 
-  const watcher = new FileWatcher(config.watchIntervalMs, (paths) => void filesChanged(paths));
+  // Reloads and rotated files are taken in one at a time, each from the state the previous one left: two at once
+  // would each build on the state they started from, and the later to finish would undo the other.
+  let changing: Promise<unknown> = Promise.resolve();
+  const oneAtATime = <T>(change: () => Promise<T>): Promise<T> => {
+    const done = changing.then(change, change);
+    changing = done.catch(() => undefined);
+    return done;
+  };
+  const watcher = new FileWatcher(config.watchIntervalMs, (paths) => void oneAtATime(() => filesChanged(paths)));
   const watchAll = (): Promise<void> => watcher.watch([...[...state.clients.values()].flatMap((c) => c.files), ...(keyPath !== undefined ? [keyPath] : [])]);
 
   /** Re-opens the clients built from a changed file, each starting with the token its predecessor held. */
@@ -306,7 +314,7 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
   await watchAll();
   log('info', 'listening', { ...addresses, clients: [...state.clients.keys()], routes: config.routes.map((r) => r.path), tokenStore: config.tokenStore === 'memory' ? 'memory' : 'redis' });
 
-  const reload = async (): Promise<boolean> => {
+  const reloadNow = async (): Promise<boolean> => {
     if (draining) return false;
     let next: BrokerConfig;
     let opened;
@@ -357,5 +365,5 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
       log('info', 'stopped', {});
     })());
 
-  return { addresses, reload, shutdown };
+  return { addresses, reload: () => oneAtATime(reloadNow), shutdown };
 }
