@@ -9,7 +9,7 @@ import { createServer, request as httpRequest, type IncomingMessage, type Server
 import { connect, createServer as createNetServer } from 'node:net';
 import { writeFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, generateKeyPairSync } from 'node:crypto';
 import { createServer as createHttpsServer } from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import { join } from 'node:path';
@@ -21,6 +21,7 @@ import { CLI_MAIN, secretFile, startBrokerProcess, tempDir, type BrokerProcess }
 import { startRedis, type RedisHandle } from './helpers/redis.js';
 import { testCertificates } from './helpers/certs.js';
 import { startOidcProvider } from './helpers/oidc.js';
+import { modOauth2Skip, startModOauth2 } from './helpers/modOauth2.js';
 import { startTcpProxy } from './helpers/tcpProxy.js';
 
 /** What the upstream saw of one request: when it arrived and when its connection went away unanswered. */
@@ -574,6 +575,40 @@ describe('serve: an upstream that echoes the token', () => {
       await broker.stop('SIGKILL');
       await new Promise<void>((resolve) => upstream.close(() => resolve()));
       await tokens.close();
+    }
+  });
+});
+
+describe('serve: TRACE', () => {
+  test('TRACE is refused (405): an upstream that reflects it (Apache: TraceEnable is on by default) would hand the caller the token', async (t) => {
+    // Before: TRACE went upstream with the broker's Authorization, and Apache answered with the request it received,
+    // token included, as message/http: the caller (an agent that must never hold a secret) read the token.
+    const skip = modOauth2Skip();
+    if (skip) {
+      t.skip(skip);
+      return;
+    }
+    const { publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const apache = await startModOauth2({ keys: [{ ...publicKey.export({ format: 'jwk' }), kid: 'k1', alg: 'ES256', use: 'sig' }] });
+    const tokens = await startScripted(async (_req, res) => sendJson(res, 200, { access_token: `traced-token-${'t'.repeat(24)}`, token_type: 'Bearer', expires_in: 3600 }));
+    const dir = tempDir();
+    secretFile(dir, 's', 'svc-secret');
+    const broker = await startBrokerProcess({
+      listen: '127.0.0.1:0',
+      clients: { svc: { tokenUrl: `${tokens.url}/token`, clientId: 'svc', clientSecretFile: 's' } },
+      routes: [{ path: '/', upstream: apache.url, client: 'svc' }],
+    }, dir);
+    try {
+      const traced = await raw(portOf(broker.url), 'TRACE /index.html HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n');
+      assert.doesNotMatch(traced, /traced-token/, 'the token came back to the caller');
+      assert.match(traced, /^HTTP\/1\.1 405 /);
+      assert.match(traced, /\r\nallow: /i);
+      // Other methods go through as before.
+      assert.match(await raw(portOf(broker.url), 'GET /index.html HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n'), /^HTTP\/1\.1 200 [\s\S]*ok\n$/);
+    } finally {
+      await broker.stop('SIGKILL');
+      await tokens.close();
+      await apache.close();
     }
   });
 });
