@@ -45,6 +45,9 @@ export interface ProxyOptions {
 /** The status a request is counted under in metrics when its caller went away before its response began (nginx's 499). */
 export const CALLER_GONE = 499;
 
+/** The `Allow` of a refused TRACE: the RFC 9110 methods the broker forwards (it forwards other methods too). */
+const FORWARDED_METHODS = 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS';
+
 /** The `maxHeadersCount` of the broker's servers: a request with this many header fields or more is refused. */
 export const MAX_HEADER_FIELDS = 2000;
 
@@ -380,6 +383,14 @@ export function createProxyHandler(o: ProxyOptions): (req: IncomingMessage, res:
       o.metrics.refused();
       res.shouldKeepAlive = false;
       answer(res, 431, 'too_many_header_fields', `a request may have at most ${MAX_HEADER_FIELDS - 1} header fields`);
+      return;
+    }
+    // A TRACE is answered with the request as received (RFC 9110 §9.3.8), so the token the broker adds would come back
+    // to the caller: it is refused, as are the tunnels (CONNECT, upgrades).
+    if (req.method === 'TRACE') {
+      o.metrics.refused();
+      res.setHeader('allow', FORWARDED_METHODS);
+      answer(res, 405, 'method_not_allowed', 'TRACE is not forwarded: the upstream would echo the access token back');
       return;
     }
     const state = o.state();
