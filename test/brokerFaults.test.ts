@@ -91,14 +91,18 @@ function raw(port: number, text: string, waitMs = 10_000): Promise<string> {
   });
 }
 
-/** Opens a connection, sends `text`, and closes it `afterMs` later without waiting for an answer. */
-async function sendAndLeave(port: number, text: string | (string | Buffer)[], afterMs: number): Promise<void> {
+/** Opens a connection, sends `text`, and closes it once `ready()` holds (at most 15 s) without waiting for an answer. */
+async function sendAndLeave(port: number, text: string | (string | Buffer)[], ready: () => boolean): Promise<void> {
   const socket = connect(port, '127.0.0.1');
   socket.on('error', () => undefined);
   for (const part of typeof text === 'string' ? [text] : text) socket.write(part);
-  await sleep(afterMs);
+  assert.ok(await until(ready, 15_000), 'the request got where the test needs it');
+  await sleep(100);
   socket.destroy();
 }
+
+/** Whether the upstream saw a request for `url`. */
+const reached = (upstream: { seen: Seen[] }, url: string) => (): boolean => upstream.seen.some((s) => s.url === url);
 
 async function until(condition: () => boolean, timeoutMs: number): Promise<boolean> {
   const end = Date.now() + timeoutMs;
@@ -166,8 +170,8 @@ describe('serve: hostile upstreams and impatient callers', () => {
   test('a caller that goes away before the upstream answers has its upstream request aborted at once', async () => {
     // Before: the upstream request ran on until the upstream answered or upstreamTimeoutSeconds (30 s here) passed,
     // holding an upstream connection for a caller long gone.
-    await sendAndLeave(port, 'GET /api/hang-get HTTP/1.1\r\nhost: x\r\n\r\n', 500);
-    await sendAndLeave(port, ['POST /api/hang-post HTTP/1.1\r\nhost: x\r\ncontent-length: 5\r\n\r\n', 'hello'], 500);
+    await sendAndLeave(port, 'GET /api/hang-get HTTP/1.1\r\nhost: x\r\n\r\n', reached(upstream, '/v2/hang-get'));
+    await sendAndLeave(port, ['POST /api/hang-post HTTP/1.1\r\nhost: x\r\ncontent-length: 5\r\n\r\n', 'hello'], reached(upstream, '/v2/hang-post'));
     for (const url of ['/v2/hang-get', '/v2/hang-post']) {
       const record = (): Seen | undefined => upstream.seen.find((s) => s.url === url);
       assert.ok(await until(() => record()?.abandonedAfter !== undefined, 8_000), `${url}: the upstream request was not aborted`);
@@ -180,9 +184,9 @@ describe('serve: hostile upstreams and impatient callers', () => {
     // have retried it elsewhere: a side effect done twice).
     tokenDelay = 1_500;
     try {
-      await sendAndLeave(port, 'POST /cold/side-effect HTTP/1.1\r\nhost: x\r\ncontent-length: 3\r\n\r\nabc', 300);
-      assert.ok(await until(() => tokens.requests.length >= 2, 10_000), 'the token request was made');
-      await sleep(2_500);
+      // The caller leaves once the token request is at the (slow) token endpoint.
+      await sendAndLeave(port, 'POST /cold/side-effect HTTP/1.1\r\nhost: x\r\ncontent-length: 3\r\n\r\nabc', () => tokens.requests.length >= 2);
+      await sleep(3_000);
       assert.equal(upstream.seen.filter((s) => s.url === '/v3/side-effect').length, 0);
     } finally {
       tokenDelay = 0;
@@ -205,7 +209,7 @@ describe('serve: hostile upstreams and impatient callers', () => {
     // Before: its own disconnect came back as the upstream request's error, logged as upstream_failed and counted
     // as a 502 of the route: a dashboard showed an upstream fault where a caller had given up.
     const from = broker.logs.length;
-    await sendAndLeave(port, ['POST /api/hang-upload HTTP/1.1\r\nhost: x\r\ncontent-length: 1000000\r\n\r\n', Buffer.alloc(100_000, 97)], 500);
+    await sendAndLeave(port, ['POST /api/hang-upload HTTP/1.1\r\nhost: x\r\ncontent-length: 1000000\r\n\r\n', Buffer.alloc(100_000, 97)], reached(upstream, '/v2/hang-upload'));
     assert.ok(await until(() => upstream.seen.find((s) => s.url === '/v2/hang-upload')?.abandonedAfter !== undefined, 8_000));
     await sleep(200);
     assert.deepEqual(broker.logs.slice(from).filter((l) => l['event'] === 'upstream_failed'), []);
