@@ -64,7 +64,7 @@ export class BrokerMetrics {
     }
   }
 
-  /** A request the proxy refused before any route (no route, absolute-form, CONNECT, unsafe path). */
+  /** A request the proxy refused before any route (no route, absolute-form, CONNECT, TRACE, unsafe path, a loop back to the broker). */
   refused(): void {
     this.#refused++;
   }
@@ -117,7 +117,7 @@ export class BrokerMetrics {
       lines.push(`broker_upstream_latency_seconds_sum{route="${label}"} ${counters.latencySum}`);
       lines.push(`broker_upstream_latency_seconds_count{route="${label}"} ${counters.latencyCount}`);
     }
-    family('broker_refused_requests_total', 'counter', 'Requests refused before routing (no route, absolute-form, CONNECT, unsafe path).');
+    family('broker_refused_requests_total', 'counter', 'Requests refused before routing (no route, absolute-form, CONNECT, TRACE, unsafe path, a loop back to the broker).');
     lines.push(`broker_refused_requests_total ${this.#refused}`);
     family('broker_token_api_requests_total', 'counter', 'Token API requests answered.');
     lines.push(`broker_token_api_requests_total ${this.#tokenApiRequests}`);
