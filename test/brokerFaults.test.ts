@@ -58,6 +58,10 @@ async function startUpstream(): Promise<{ url: string; seen: Seen[]; close(): Pr
       // A 304 to a conditional GET may carry the representation's Content-Length (RFC 9110 §8.6); a 204 must not,
       // and some servers send one anyway.
       if (record.url.includes('/not-modified')) return void res.writeHead(304, { etag: '"v1"', 'content-length': '1234' }).end();
+      // A trailing-slash redirect as Django and Rails send it (path-absolute), and one as an absolute URL.
+      if (record.url.endsWith('/slashless')) return void res.writeHead(301, { location: `${record.url}/` }).end();
+      if (record.url.endsWith('/absolute-redirect')) return void res.writeHead(302, { location: `http://${req.headers.host}/v2/elsewhere?x=1` }).end();
+      if (record.url.endsWith('/outside-redirect')) return void res.writeHead(302, { location: '/login' }).end();
       if (record.url.includes('/no-content')) return void res.writeHead(204, { 'content-length': '5' }).end();
       res.writeHead(200, { 'content-type': 'text/plain' }).end('ok');
     });
@@ -165,6 +169,21 @@ describe('serve: hostile upstreams and impatient callers', () => {
     // A keep-alive caller goes on with its next request on the same connection.
     const twice = await raw(port, 'GET /api/not-modified HTTP/1.1\r\nhost: x\r\n\r\nGET /api/after HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n');
     assert.match(twice, /^HTTP\/1\.1 304 [\s\S]*HTTP\/1\.1 200 [\s\S]*\r\nok\r\n/);
+  });
+
+  test('a redirect into the route\'s upstream path comes back under the route\'s prefix, so that following it works', async () => {
+    // Before: the upstream's Location went out as it was (`/v2/things/slashless/`): the caller followed it to the
+    // broker's /v2/…, which no route serves (404), or to the upstream itself, without a token.
+    const slash = await raw(port, 'GET /api/things/slashless HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n');
+    assert.match(slash, /^HTTP\/1\.1 301 [\s\S]*\r\nlocation: \/api\/things\/slashless\/\r\n/i);
+    const absolute = await raw(port, 'GET /api/absolute-redirect HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n');
+    assert.match(absolute, /\r\nlocation: \/api\/elsewhere\?x=1\r\n/i);
+    // Somewhere outside the route's upstream path: left as it is.
+    assert.match(await raw(port, 'GET /api/outside-redirect HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n'), /\r\nlocation: \/login\r\n/i);
+    // Followed by a client, the redirect ends at the upstream, through the broker.
+    const followed = await fetch(`${broker.url}/api/things/slashless`);
+    assert.equal(followed.status, 200);
+    assert.equal(upstream.seen.at(-1)!.url, '/v2/things/slashless/');
   });
 
   test('a caller that goes away before the upstream answers has its upstream request aborted at once', async () => {
