@@ -10,7 +10,7 @@ import { ErrorCode, InvalidOptionError } from '../src/index.js';
 import { expandEnvironment, parseBrokerConfig } from '../src/broker/config.js';
 import { parseEndpoint } from '../src/broker/endpoint.js';
 import { forwardRequestHeaders, forwardResponseHeaders } from '../src/broker/headers.js';
-import { compileRoutes, isUnsafePath, matchRoute } from '../src/broker/routes.js';
+import { compileRoutes, isUnsafePath, matchRoute, rewriteLocation } from '../src/broker/routes.js';
 import { FileWatcher } from '../src/broker/watch.js';
 import { UpstreamPools } from '../src/broker/upstreams.js';
 import { createServer } from 'node:http';
@@ -155,6 +155,31 @@ describe('broker routes', () => {
       assert.ok(!path.startsWith('//'), t);
       assert.equal(new URL(m.route.origin + m.path).pathname.startsWith(m.route.basePath), true, t);
     }), { numRuns: 2_000 });
+  });
+
+  test('property: a Location into a route\'s upstream base path, rewritten under the prefix and requested, reaches what it named', () => {
+    const route = routes.find((r) => r.config.path === '/crm/')!;
+    const root = routes.find((r) => r.config.path === '/bare')!;
+    assert.equal(rewriteLocation('/v2/things/', route, routes), '/crm/things/');
+    assert.equal(rewriteLocation('https://api.example.com/v2/x?y=1', route, routes), '/crm/x?y=1');
+    assert.equal(rewriteLocation('https://api.example.com/other', route, routes), 'https://api.example.com/other');
+    assert.equal(rewriteLocation('/v2x/y', route, routes), '/v2x/y');
+    assert.equal(rewriteLocation('//api.example.com/v2/x', route, routes), '//api.example.com/v2/x');
+    assert.equal(rewriteLocation('https://api.example.com.evil/v2/x', route, routes), 'https://api.example.com.evil/v2/x');
+    assert.equal(rewriteLocation('things/', route, routes), 'things/');
+    // /crm/admin is another route's prefix: that Location stays as it is rather than lead to the other upstream.
+    assert.equal(rewriteLocation('/v2/admin/x', route, routes), '/v2/admin/x');
+    const tail = fc.array(fc.constantFrom('a', 'things', 'v2', '', 'x y', '%20', 'admin', '..'), { maxLength: 4 }).map((p) => p.join('/'));
+    fc.assert(fc.property(fc.constantFrom(route, root), tail, fc.constantFrom('', '?q=1'), fc.boolean(), (r, rest, query, absolute) => {
+      const upstreamPath = `${r.basePath}/${rest}${query}`;
+      const rewritten = rewriteLocation(absolute ? r.origin + upstreamPath : upstreamPath, r, routes);
+      const m = matchRoute(routes, rewritten);
+      // Left as it was, or refused (a `//` path, a dot segment): safe; served, it must reach what the Location named.
+      if (rewritten === (absolute ? r.origin + upstreamPath : upstreamPath) || typeof m === 'string') return;
+      assert.ok(m !== undefined, rewritten);
+      assert.equal(m.route, r, rewritten);
+      assert.equal(m.path, upstreamPath, rewritten);
+    }), { numRuns: 1_000 });
   });
 
   test('unsafe paths', () => {

@@ -14,7 +14,7 @@ import type { BrokerClient } from './clients.js';
 import { forwardRequestHeaders, forwardResponseHeaders } from './headers.js';
 import { describeError, type Log } from './log.js';
 import type { BrokerMetrics } from './metrics.js';
-import { matchRoute, type CompiledRoute, type RouteMatch } from './routes.js';
+import { matchRoute, rewriteLocation, type CompiledRoute, type RouteMatch } from './routes.js';
 import type { UpstreamPools } from './upstreams.js';
 
 /** The routes, clients and timeout in force (swapped whole by a reload). */
@@ -144,6 +144,9 @@ class UpstreamAttempt implements Dispatcher.DispatchHandler {
     if (proxy.draining()) res.shouldKeepAlive = false;
     // No cork here: Node corks the socket at the response's first write until the next tick, so headers, a small body
     // and its end already leave in one write.
+    // A redirect into the upstream's base path is followed through the broker, under the route's prefix.
+    const location = headers['location'];
+    if (typeof location === 'string') headers['location'] = rewriteLocation(location, request.route, proxy.state().routes);
     res.writeHead(statusCode, forwardResponseHeaders(headers, statusCode));
     if (res.destroyed) controller.abort(new Error('the caller went away'));
   }
