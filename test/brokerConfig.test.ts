@@ -10,7 +10,7 @@ import { ErrorCode, InvalidOptionError } from '../src/index.js';
 import { expandEnvironment, parseBrokerConfig } from '../src/broker/config.js';
 import { parseEndpoint } from '../src/broker/endpoint.js';
 import { forwardRequestHeaders, forwardResponseHeaders } from '../src/broker/headers.js';
-import { compileRoutes, isUnsafePath, matchRoute } from '../src/broker/routes.js';
+import { compileRoutes, isUnsafePath, matchRoute, rewriteLocation } from '../src/broker/routes.js';
 import { FileWatcher } from '../src/broker/watch.js';
 import { UpstreamPools } from '../src/broker/upstreams.js';
 import { createServer } from 'node:http';
@@ -94,6 +94,19 @@ describe('broker config', () => {
     rejects({ ...base, routes: [{ ...base.routes[0], upstream: '${1BAD}' }] }, 'routes[0].upstream', /malformed/);
     assert.deepEqual(expandEnvironment({ a: ['${X}${X}'] }, { X: 'y' }), { a: ['yy'] });
   });
+
+  test('property: a value from the environment is taken as it is, never expanded again (`${`, `$${`, `$&` in it stay)', () => {
+    const piece = fc.constantFrom('${', '}', '$${', '$&', '$1', '$', '{', 'a', '${OTHER}', '\\');
+    fc.assert(
+      fc.property(fc.array(piece, { maxLength: 12 }).map((parts) => parts.join('')), fc.string({ maxLength: 8 }), (value, other) => {
+        const env = { VALUE: value, OTHER: other };
+        assert.equal(expandEnvironment('${VALUE}', env), value);
+        assert.equal(expandEnvironment('<${VALUE}|${VALUE}>', env), `<${value}|${value}>`);
+        assert.equal(expandEnvironment('$${VALUE}=${VALUE}', env), `\${VALUE}=${value}`);
+      }),
+      { numRuns: 300 },
+    );
+  });
 });
 
 describe('broker routes', () => {
@@ -144,6 +157,31 @@ describe('broker routes', () => {
     }), { numRuns: 2_000 });
   });
 
+  test('property: a Location into a route\'s upstream base path, rewritten under the prefix and requested, reaches what it named', () => {
+    const route = routes.find((r) => r.config.path === '/crm/')!;
+    const root = routes.find((r) => r.config.path === '/bare')!;
+    assert.equal(rewriteLocation('/v2/things/', route, routes), '/crm/things/');
+    assert.equal(rewriteLocation('https://api.example.com/v2/x?y=1', route, routes), '/crm/x?y=1');
+    assert.equal(rewriteLocation('https://api.example.com/other', route, routes), 'https://api.example.com/other');
+    assert.equal(rewriteLocation('/v2x/y', route, routes), '/v2x/y');
+    assert.equal(rewriteLocation('//api.example.com/v2/x', route, routes), '//api.example.com/v2/x');
+    assert.equal(rewriteLocation('https://api.example.com.evil/v2/x', route, routes), 'https://api.example.com.evil/v2/x');
+    assert.equal(rewriteLocation('things/', route, routes), 'things/');
+    // /crm/admin is another route's prefix: that Location stays as it is rather than lead to the other upstream.
+    assert.equal(rewriteLocation('/v2/admin/x', route, routes), '/v2/admin/x');
+    const tail = fc.array(fc.constantFrom('a', 'things', 'v2', '', 'x y', '%20', 'admin', '..'), { maxLength: 4 }).map((p) => p.join('/'));
+    fc.assert(fc.property(fc.constantFrom(route, root), tail, fc.constantFrom('', '?q=1'), fc.boolean(), (r, rest, query, absolute) => {
+      const upstreamPath = `${r.basePath}/${rest}${query}`;
+      const rewritten = rewriteLocation(absolute ? r.origin + upstreamPath : upstreamPath, r, routes);
+      const m = matchRoute(routes, rewritten);
+      // Left as it was, or refused (a `//` path, a dot segment): safe; served, it must reach what the Location named.
+      if (rewritten === (absolute ? r.origin + upstreamPath : upstreamPath) || typeof m === 'string') return;
+      assert.ok(m !== undefined, rewritten);
+      assert.equal(m.route, r, rewritten);
+      assert.equal(m.path, upstreamPath, rewritten);
+    }), { numRuns: 1_000 });
+  });
+
   test('unsafe paths', () => {
     for (const p of ['/a/..', '/a/../b', '/./a', '/a/%2e%2e/b', '/a/.%2e/b', '/a%2fb', '/a%5cb', '/a\\b', '/a%00']) assert.equal(isUnsafePath(p), true, p);
     // Tomcat and Jetty read `..;x` as `..`; some upstreams decode twice.
@@ -158,7 +196,11 @@ describe('broker headers (RFC 9110 §7.6.1)', () => {
     const out = forwardRequestHeaders(raw);
     assert.deepEqual(out.headers, ['X-Kept', 'a', 'x-kept', 'b']);
     assert.equal(out.chunked, true);
-    assert.deepEqual(forwardRequestHeaders(['Content-Length', '5', 'Connection', 'keep-alive', 'X-A', '1']), { headers: ['Content-Length', '5', 'X-A', '1'], authorization: undefined, dpop: undefined, contentLength: '5', chunked: false, otherCoding: false });
+    assert.deepEqual(forwardRequestHeaders(['Content-Length', '5', 'Connection', 'keep-alive', 'X-A', '1']), { headers: ['Content-Length', '5', 'X-A', '1'], authorization: undefined, dpop: undefined, contentLength: '5', chunked: false, otherCoding: false, loop: false });
+    // Via: forwarded (the broker adds its own after it); the broker's own pseudonym in any Via line is a loop.
+    assert.deepEqual(forwardRequestHeaders(['Via', '1.1 edge', 'X-A', '1'], 'oauth-broker-00ff00ff').headers, ['Via', '1.1 edge', 'X-A', '1']);
+    assert.equal(forwardRequestHeaders(['Via', '1.1 edge'], 'oauth-broker-00ff00ff').loop, false);
+    assert.equal(forwardRequestHeaders(['Via', '1.1 edge', 'via', '1.0 x, 1.1 oauth-broker-00ff00ff'], 'oauth-broker-00ff00ff').loop, true);
     assert.equal(forwardRequestHeaders(['Transfer-Encoding', 'chunked']).otherCoding, false);
     assert.equal(forwardRequestHeaders(['Transfer-Encoding', 'gzip, chunked']).otherCoding, true);
     assert.equal(forwardRequestHeaders(['Transfer-Encoding', 'gzip', 'Transfer-Encoding', 'chunked']).otherCoding, true);
@@ -166,6 +208,10 @@ describe('broker headers (RFC 9110 §7.6.1)', () => {
     assert.equal(out.authorization, 'Bearer caller');
     assert.equal(out.dpop, 'proof');
     assert.deepEqual(forwardResponseHeaders({ connection: 'x-a', 'x-a': '1', 'keep-alive': 't', 'transfer-encoding': 'chunked', 'set-cookie': ['a=1', 'b=2'], 'content-type': 't/p' }), ['set-cookie', 'a=1', 'set-cookie', 'b=2', 'content-type', 't/p']);
+    // A 204 or 304 goes without Content-Length (undici callers fail on a 304's); other statuses keep it.
+    assert.deepEqual(forwardResponseHeaders({ etag: '"v"', 'content-length': '1234' }, 304), ['etag', '"v"']);
+    assert.deepEqual(forwardResponseHeaders({ 'content-length': '5' }, 204), []);
+    assert.deepEqual(forwardResponseHeaders({ 'content-length': '5' }, 200), ['content-length', '5']);
   });
 });
 
@@ -271,6 +317,29 @@ describe('UpstreamPools', () => {
       await assert.rejects(pools.pool(origin).request({ path: '/', method: 'GET' }), { code: /^UND_ERR_(CLOSED|DESTROYED)$/ });
       await assert.rejects(pools.pool('http://127.0.0.1:9').request({ path: '/', method: 'GET' }), { code: /^UND_ERR_(CLOSED|DESTROYED)$/ });
       await pools.close();
+    } finally {
+      server.close();
+      await pools.close();
+    }
+  });
+
+  test('a client with TLS settings has pools of its own, closed when it is released', async () => {
+    const server = createServer((_req, res) => res.end('ok'));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const pools = new UpstreamPools({ keepAliveTimeout: 30_000 });
+    const a = { ca: 'a' };
+    const b = { ca: 'a' };
+    try {
+      assert.equal(pools.pool(origin, a), pools.pool(origin, a));
+      assert.notEqual(pools.pool(origin, a), pools.pool(origin));
+      assert.notEqual(pools.pool(origin, a), pools.pool(origin, b), 'one set per client (by object), not per value');
+      const own = pools.pool(origin, a);
+      assert.equal(await (await own.request({ path: '/', method: 'GET' })).body.text(), 'ok');
+      await pools.release(a);
+      await assert.rejects(own.request({ path: '/', method: 'GET' }), { code: /^UND_ERR_(CLOSED|DESTROYED)$/ });
+      assert.equal(await (await pools.pool(origin).request({ path: '/', method: 'GET' })).body.text(), 'ok');
+      await pools.release(undefined);
     } finally {
       server.close();
       await pools.close();

@@ -3,10 +3,12 @@
  * admin and token API servers, re-reads secret and key files when they change, reloads the configuration on demand
  * (a bad one keeps the old and logs why), and shuts down draining in-flight requests within a grace period.
  */
+import { randomBytes } from 'node:crypto';
 import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo } from 'node:net';
 import { dirname } from 'node:path';
+import { jsonSyntaxProblem } from '../cli/failure.js';
 import { InvalidOptionError } from '../errors.js';
 import { fileReadProblem, MAX_FILE_BYTES, readSmallRegularFile } from '../io/smallFile.js';
 import { Redactor } from '../redaction.js';
@@ -56,7 +58,8 @@ export async function loadBrokerConfig(path: string, env: Readonly<Record<string
   try {
     json = JSON.parse(text);
   } catch (error) {
-    throw new InvalidOptionError('--config', `names a file that is not valid JSON (${path}: ${(error as Error).message})`);
+    // Never V8's message as it is: it quotes the text around the error, an inline secret included.
+    throw new InvalidOptionError('--config', `names a file that is not valid JSON (${path}: ${jsonSyntaxProblem(error)})`);
   }
   return parseBrokerConfig(json, env);
 }
@@ -65,15 +68,34 @@ interface State extends ProxyState {
   readonly config: BrokerConfig;
 }
 
-function listen(server: Server, endpoint: Endpoint, mode?: number): Promise<string> {
+/**
+ * Whether a process accepts connections on the Unix socket at `path`. Only a refused connection (a socket file left
+ * by a process that ended) says it is free: a socket that cannot be probed is not taken either.
+ */
+function socketInUse(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = connect(path);
+    probe.once('connect', () => {
+      probe.destroy();
+      resolve(true);
+    });
+    probe.once('error', (error: NodeJS.ErrnoException) => resolve(error.code !== 'ECONNREFUSED' && error.code !== 'ENOENT'));
+  });
+}
+
+/** Listens on `endpoint` (the value of config `option`); a Unix socket file is replaced only when no process uses it. */
+async function listen(server: Server, endpoint: Endpoint, option: string, mode?: number): Promise<string> {
+  if (endpoint.kind === 'unix' && lstatSync(endpoint.path, { throwIfNoEntry: false })?.isSocket()) {
+    if (await socketInUse(endpoint.path)) throw new InvalidOptionError(option, `names ${endpoint.path}, a socket in use by a running process (another broker?): stop it, or choose another path`);
+    try {
+      unlinkSync(endpoint.path);
+    } catch {
+      // listen reports the real problem
+    }
+  }
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     if (endpoint.kind === 'unix') {
-      try {
-        if (lstatSync(endpoint.path, { throwIfNoEntry: false })?.isSocket()) unlinkSync(endpoint.path);
-      } catch {
-        // listen reports the real problem
-      }
       // The socket is created under this umask, so it is never reachable by others, even for a moment.
       const previous = mode !== undefined ? process.umask(0o777 & ~mode) : undefined;
       try {
@@ -147,11 +169,11 @@ function logEvents(client: BrokerClient, log: Log): void {
   }
 }
 
-/** Closes clients a little later, so that requests that already hold them finish. */
-function retire(clients: Iterable<BrokerClient>, afterMs: number): void {
+/** Closes clients (and their own upstream pools) a little later, so that requests that already hold them finish. */
+function retire(clients: Iterable<BrokerClient>, afterMs: number, upstreams: UpstreamPools): void {
   const list = [...clients];
   if (list.length === 0) return;
-  setTimeout(() => void Promise.all(list.map((c) => c.client.close())), afterMs).unref();
+  setTimeout(() => void Promise.all(list.flatMap((c) => [c.client.close(), upstreams.release(c.upstreamTls)])), afterMs).unref();
 }
 
 /**
@@ -211,12 +233,20 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
   let state: State;
   {
     const { clients } = await open(config);
-    state = { config, clients, routes: compileRoutes(config.routes) };
+    state = { config, clients, routes: compileRoutes(config.routes), upstreamTimeoutMs: config.upstreamTimeoutMs };
   }
   let draining = false;
   const upstreams = new UpstreamPools({ keepAliveTimeout: 30_000, keepAliveMaxTimeout: 600_000, connect: { timeout: 10_000 } });
 
-  const watcher = new FileWatcher(config.watchIntervalMs, (paths) => void filesChanged(paths));
+  // Reloads and rotated files are taken in one at a time, each from the state the previous one left: two at once
+  // would each build on the state they started from, and the later to finish would undo the other.
+  let changing: Promise<unknown> = Promise.resolve();
+  const oneAtATime = <T>(change: () => Promise<T>): Promise<T> => {
+    const done = changing.then(change, change);
+    changing = done.catch(() => undefined);
+    return done;
+  };
+  const watcher = new FileWatcher(config.watchIntervalMs, (paths) => void oneAtATime(() => filesChanged(paths)));
   const watchAll = (): Promise<void> => watcher.watch([...[...state.clients.values()].flatMap((c) => c.files), ...(keyPath !== undefined ? [keyPath] : [])]);
 
   /** Re-opens the clients built from a changed file, each starting with the token its predecessor held. */
@@ -248,31 +278,31 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
     }
     if (retired.length) {
       state = { ...state, clients };
-      retire(retired, config.upstreamTimeoutMs);
+      retire(retired, state.upstreamTimeoutMs, upstreams);
     }
     await watchAll();
   }
 
-  const proxy = httpServer(createProxyHandler({ state: () => state, upstreams, metrics, log, upstreamTimeoutMs: config.upstreamTimeoutMs, draining: () => draining }));
+  const proxy = httpServer(createProxyHandler({ state: () => state, upstreams, metrics, log, draining: () => draining, via: `oauth-broker-${randomBytes(4).toString('hex')}` }));
   const servers: Server[] = [proxy];
   const addresses: Record<'listen' | 'admin' | 'tokenApiSocket' | 'tokenApiListen', string | undefined> = { listen: undefined, admin: undefined, tokenApiSocket: undefined, tokenApiListen: undefined };
   try {
-    addresses.listen = await listen(proxy, config.listen, config.listen.kind === 'unix' ? 0o600 : undefined);
+    addresses.listen = await listen(proxy, config.listen, 'listen', config.listen.kind === 'unix' ? 0o600 : undefined);
     if (config.admin) {
       const admin = httpServer(createAdminHandler({ clients: () => state.clients, metrics, readyTimeoutMs: 10_000, draining: () => draining }));
       servers.push(admin);
-      addresses.admin = await listen(admin, config.admin, config.admin.kind === 'unix' ? 0o600 : undefined);
+      addresses.admin = await listen(admin, config.admin, 'admin', config.admin.kind === 'unix' ? 0o600 : undefined);
     }
     if (config.tokenApi?.socket !== undefined) {
       const api = httpServer(createTokenApiHandler({ clients: () => state.clients, keys: undefined, metrics, log, now: Date.now }));
       servers.push(api);
-      addresses.tokenApiSocket = await listen(api, { kind: 'unix', path: config.tokenApi.socket }, 0o600);
+      addresses.tokenApiSocket = await listen(api, { kind: 'unix', path: config.tokenApi.socket }, 'tokenApi.socket', 0o600);
     }
     if (config.tokenApi?.listen !== undefined) {
       const tcp = config.tokenApi.listen;
       const api = httpServer(createTokenApiHandler({ clients: () => state.clients, keys: tcp.kind === 'tcp' ? keys : undefined, metrics, log, now: Date.now }));
       servers.push(api);
-      addresses.tokenApiListen = await listen(api, tcp, tcp.kind === 'unix' ? 0o600 : undefined);
+      addresses.tokenApiListen = await listen(api, tcp, 'tokenApi.listen', tcp.kind === 'unix' ? 0o600 : undefined);
     }
   } catch (error) {
     for (const server of servers) server.close();
@@ -284,7 +314,7 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
   await watchAll();
   log('info', 'listening', { ...addresses, clients: [...state.clients.keys()], routes: config.routes.map((r) => r.path), tokenStore: config.tokenStore === 'memory' ? 'memory' : 'redis' });
 
-  const reload = async (): Promise<boolean> => {
+  const reloadNow = async (): Promise<boolean> => {
     if (draining) return false;
     let next: BrokerConfig;
     let opened;
@@ -297,11 +327,15 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
       return false;
     }
     const unchanged = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
-    const needsRestart = (['listen', 'admin', 'tokenApi', 'tokenStore', 'allowRemote'] as const).filter((k) => !unchanged(config[k], next[k]));
+    // Settings read once at start, by their names in the file.
+    const needsRestart = (['listen', 'admin', 'tokenApi', 'tokenStore', 'allowRemote', 'watchIntervalMs'] as const)
+      .filter((k) => !unchanged(config[k], next[k]))
+      .map((k) => (k === 'watchIntervalMs' ? 'watchIntervalSeconds' : k));
     if (needsRestart.length) log('warn', 'restart_needed', { settings: needsRestart, note: 'these settings take effect at the next start' });
     const retired = [...state.clients.values()].filter((c) => !opened.kept.has(c.name));
-    state = { config: next, clients: opened.clients, routes: compileRoutes(next.routes) };
-    retire(retired, config.upstreamTimeoutMs);
+    const previousTimeoutMs = state.upstreamTimeoutMs;
+    state = { config: next, clients: opened.clients, routes: compileRoutes(next.routes), upstreamTimeoutMs: next.upstreamTimeoutMs };
+    retire(retired, Math.max(previousTimeoutMs, next.upstreamTimeoutMs), upstreams);
     await watchAll();
     metrics.reloaded(true);
     log('info', 'reloaded', { clients: [...opened.clients.keys()], reopened: opened.fresh.map((c) => c.name), routes: next.routes.map((r) => r.path) });
@@ -312,12 +346,13 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
   const shutdown = (): Promise<void> =>
     (shutting ??= (async () => {
       draining = true;
-      log('info', 'draining', { graceSeconds: config.shutdownGraceMs / 1000 });
+      const graceMs = state.config.shutdownGraceMs;
+      log('info', 'draining', { graceSeconds: graceMs / 1000 });
       watcher.close();
       const closed = Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
       const idle = setInterval(() => servers.forEach((s) => s.closeIdleConnections()), 50);
       let timer: NodeJS.Timeout | undefined;
-      const expired = await Promise.race([closed.then(() => false), new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), config.shutdownGraceMs)))]);
+      const expired = await Promise.race([closed.then(() => false), new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), graceMs)))]);
       clearInterval(idle);
       clearTimeout(timer);
       if (expired) {
@@ -330,5 +365,5 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
       log('info', 'stopped', {});
     })());
 
-  return { addresses, reload, shutdown };
+  return { addresses, reload: () => oneAtATime(reloadNow), shutdown };
 }

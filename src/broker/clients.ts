@@ -17,6 +17,7 @@ import type { AccessKey, TokenAccess } from '../adapters/tokenAccess.js';
 import type { TokenStore } from '../stores/tokenStore.js';
 import type { OAuthToken } from '../token.js';
 import type { BrokerClientConfig } from './config.js';
+import type { UpstreamTls } from './upstreams.js';
 
 /** One open client of the broker. */
 export interface BrokerClient {
@@ -36,6 +37,11 @@ export interface BrokerClient {
   readonly fingerprint: string;
   /** Secrets read from files, for the log's redactor. */
   readonly secrets: readonly string[];
+  /**
+   * The client's certificate and CAs (`cert`, `key`, `ca`), for its routes' upstream connections too: a
+   * certificate-bound token is accepted only with its certificate (RFC 8705 §3). Undefined when it has none.
+   */
+  readonly upstreamTls: UpstreamTls | undefined;
 }
 
 /** What opening a client needs besides its configuration. */
@@ -96,10 +102,11 @@ export async function openBrokerClient(config: BrokerClientConfig, options: Open
   }
   const signer = dpopKey ? createDpopSigner({ privateKey: dpopKey }, Date.now) : undefined;
 
+  const tls: UpstreamTls | undefined = cert !== undefined || ca !== undefined ? { ...(cert !== undefined ? { cert } : {}), ...(key !== undefined ? { key } : {}), ...(ca !== undefined ? { ca: `${rootCertificates.join('\n')}\n${ca}` } : {}) } : undefined;
   const configuration: ClientConfiguration = {
     ...(config.tokenUrl !== undefined ? { tokenUrl: config.tokenUrl } : {}),
     ...(config.issuer !== undefined ? { issuer: config.issuer } : {}),
-    ...(cert !== undefined || ca !== undefined ? { tls: { ...(cert !== undefined ? { cert } : {}), ...(key !== undefined ? { key } : {}), ...(ca !== undefined ? { ca: `${rootCertificates.join('\n')}\n${ca}` } : {}) } } : {}),
+    ...(tls !== undefined ? { tls: { ...tls } } : {}),
     ...(dpopKey ? { dpop: { privateKey: dpopKey } } : {}),
     ...(options.tokenStore ? { tokenStore: options.tokenStore } : {}),
     ...(config.retries !== undefined ? { retry: { maxAttempts: config.retries + 1 } } : {}),
@@ -138,5 +145,6 @@ export async function openBrokerClient(config: BrokerClientConfig, options: Open
     files,
     fingerprint: digest.digest('hex'),
     secrets: [secret, privateKeyText, key, dpopText].filter((s): s is string => s !== undefined && s !== ''),
+    upstreamTls: tls,
   };
 }

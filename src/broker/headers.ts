@@ -1,7 +1,9 @@
 /**
  * Header handling of the broker's proxy, as RFC 9110 §7.6.1 says for an intermediary: hop-by-hop fields (and the
  * fields the `Connection` header names) are not forwarded, in either direction. Requests also lose `Host` (the
- * upstream's is sent), `Expect`, and the caller's `Authorization`/`DPoP` unless the route passes them through. Pure.
+ * upstream's is sent), `Expect`, and the caller's `Authorization`/`DPoP` unless the route passes them through. The
+ * proxy adds its own `Via` entry (RFC 9110 §7.6.3), and a request whose `Via` already holds it has come back round a
+ * loop. Pure.
  *
  * @see https://www.rfc-editor.org/rfc/rfc9110#section-7.6.1
  */
@@ -40,6 +42,8 @@ export interface ForwardedRequestHeaders {
    * chunking, so the body would reach the upstream still gzip-coded and described as plain. Such a request is refused.
    */
   readonly otherCoding: boolean;
+  /** Whether a `Via` field holds `via` (this broker's own entry): the request went through it already. */
+  readonly loop: boolean;
 }
 
 /**
@@ -47,7 +51,7 @@ export interface ForwardedRequestHeaders {
  * lazily built `req.headers` object is never needed). `Authorization` and `DPoP` are returned apart: the proxy
  * decides whether the caller's or its own go out.
  */
-export function forwardRequestHeaders(raw: readonly string[]): ForwardedRequestHeaders {
+export function forwardRequestHeaders(raw: readonly string[], via?: string): ForwardedRequestHeaders {
   const headers: string[] = [];
   let authorization: string | undefined;
   let dpop: string | undefined;
@@ -55,6 +59,7 @@ export function forwardRequestHeaders(raw: readonly string[]): ForwardedRequestH
   let contentLength: string | undefined;
   let chunked = false;
   let otherCoding = false;
+  let loop = false;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
     const value = raw[i + 1]!;
@@ -72,6 +77,7 @@ export function forwardRequestHeaders(raw: readonly string[]): ForwardedRequestH
       continue;
     }
     if (lower === 'content-length') contentLength = value;
+    else if (lower === 'via') loop ||= via !== undefined && value.includes(via);
     else if (lower === 'transfer-encoding') {
       chunked = true;
       if (value.trim().toLowerCase() !== 'chunked') otherCoding = true;
@@ -80,18 +86,23 @@ export function forwardRequestHeaders(raw: readonly string[]): ForwardedRequestH
     headers.push(name, value);
   }
   const listed = connectionOptions(connection);
-  if (listed === undefined) return { headers, authorization, dpop, contentLength, chunked, otherCoding };
+  if (listed === undefined) return { headers, authorization, dpop, contentLength, chunked, otherCoding, loop };
   const kept: string[] = [];
   for (let i = 0; i < headers.length; i += 2) if (!listed.has(headers[i]!.toLowerCase())) kept.push(headers[i]!, headers[i + 1]!);
-  return { headers: kept, authorization, dpop, contentLength, chunked, otherCoding };
+  return { headers: kept, authorization, dpop, contentLength, chunked, otherCoding, loop };
 }
 
-/** The response fields (undici's parsed object) to send back, as a flat list for `writeHead`. */
-export function forwardResponseHeaders(headers: Record<string, string | string[] | undefined>): string[] {
+/**
+ * The response fields (undici's parsed object) to send back, as a flat list for `writeHead`. A 204 or 304 (`status`)
+ * goes without `Content-Length`: a 204 must not carry one, and a 304's (the representation's length) makes undici
+ * callers, Node's `fetch` among them, fail on a body length mismatch.
+ */
+export function forwardResponseHeaders(headers: Record<string, string | string[] | undefined>, status = 200): string[] {
   const listed = connectionOptions(headers['connection']);
+  const bodiless = status === 204 || status === 304;
   const out: string[] = [];
   for (const name in headers) {
-    if (RESPONSE_DROPPED.has(name) || listed?.has(name)) continue;
+    if (RESPONSE_DROPPED.has(name) || listed?.has(name) || (bodiless && name === 'content-length')) continue;
     const value = headers[name];
     if (value === undefined) continue;
     if (typeof value === 'string') out.push(name, value);

@@ -45,7 +45,7 @@ export class BrokerMetrics {
     return counters;
   }
 
-  /** A proxied request ended with `status` (502/503/504 when the broker answered for the upstream). */
+  /** A proxied request ended with `status` (502/503/504 when the broker answered for the upstream, 499 when its caller went away first). */
   proxied(route: string, status: number): void {
     const statuses = this.#route(route).statuses;
     statuses.set(status, (statuses.get(status) ?? 0) + 1);
@@ -64,7 +64,7 @@ export class BrokerMetrics {
     }
   }
 
-  /** A request the proxy refused before any route (no route, absolute-form, CONNECT, unsafe path). */
+  /** A request the proxy refused before any route (no route, absolute-form, CONNECT, TRACE, unsafe path, a loop back to the broker). */
   refused(): void {
     this.#refused++;
   }
@@ -101,7 +101,7 @@ export class BrokerMetrics {
     perClient('broker_token_store_errors_total', 'counter', 'Token store operations that failed or timed out.', (c) => c.stats.storeErrors);
     perClient('broker_circuit_open', 'gauge', 'Whether the token endpoint circuit breaker is open (1) or closed (0).', (c) => (c.stats.circuitOpen ? 1 : 0));
     perClient('broker_token_held', 'gauge', 'Whether the client holds a usable token now.', (c) => (c.hasToken ? 1 : 0));
-    family('broker_proxied_requests_total', 'counter', 'Proxied requests by route and response status.');
+    family('broker_proxied_requests_total', 'counter', 'Proxied requests by route and response status (499: the caller went away first).');
     for (const [route, counters] of this.#routes) {
       for (const [status, count] of counters.statuses) lines.push(`broker_proxied_requests_total{route="${escapeLabel(route)}",status="${status}"} ${count}`);
     }
@@ -117,7 +117,7 @@ export class BrokerMetrics {
       lines.push(`broker_upstream_latency_seconds_sum{route="${label}"} ${counters.latencySum}`);
       lines.push(`broker_upstream_latency_seconds_count{route="${label}"} ${counters.latencyCount}`);
     }
-    family('broker_refused_requests_total', 'counter', 'Requests refused before routing (no route, absolute-form, CONNECT, unsafe path).');
+    family('broker_refused_requests_total', 'counter', 'Requests refused before routing (no route, absolute-form, CONNECT, TRACE, unsafe path, a loop back to the broker).');
     lines.push(`broker_refused_requests_total ${this.#refused}`);
     family('broker_token_api_requests_total', 'counter', 'Token API requests answered.');
     lines.push(`broker_token_api_requests_total ${this.#tokenApiRequests}`);

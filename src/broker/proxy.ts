@@ -14,13 +14,15 @@ import type { BrokerClient } from './clients.js';
 import { forwardRequestHeaders, forwardResponseHeaders } from './headers.js';
 import { describeError, type Log } from './log.js';
 import type { BrokerMetrics } from './metrics.js';
-import { matchRoute, type CompiledRoute, type RouteMatch } from './routes.js';
+import { matchRoute, rewriteLocation, type CompiledRoute, type RouteMatch } from './routes.js';
 import type { UpstreamPools } from './upstreams.js';
 
-/** The routes and clients in force (swapped whole by a reload). */
+/** The routes, clients and timeout in force (swapped whole by a reload). */
 export interface ProxyState {
   readonly routes: readonly CompiledRoute[];
   readonly clients: ReadonlyMap<string, BrokerClient>;
+  /** How long an upstream may take to send its headers and between body chunks, and a caller between two reads or writes. */
+  readonly upstreamTimeoutMs: number;
 }
 
 /** What the proxy handler needs. */
@@ -31,10 +33,20 @@ export interface ProxyOptions {
   readonly upstreams: UpstreamPools;
   readonly metrics: BrokerMetrics;
   readonly log: Log;
-  readonly upstreamTimeoutMs: number;
   /** True once shutdown started: responses then close their connection. */
   readonly draining: () => boolean;
+  /**
+   * This broker's pseudonym in `Via` (`oauth-broker-<random>`, one per process): added to every request sent upstream,
+   * and a request that arrives with it has come back round a loop (a route whose upstream leads to this broker).
+   */
+  readonly via: string;
 }
+
+/** The status a request is counted under in metrics when its caller went away before its response began (nginx's 499). */
+export const CALLER_GONE = 499;
+
+/** The `Allow` of a refused TRACE: the RFC 9110 methods the broker forwards (it forwards other methods too). */
+const FORWARDED_METHODS = 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS';
 
 /** The `maxHeadersCount` of the broker's servers: a request with this many header fields or more is refused. */
 export const MAX_HEADER_FIELDS = 2000;
@@ -75,6 +87,8 @@ type Replay = 'token' | 'nonce';
 class UpstreamAttempt implements Dispatcher.DispatchHandler {
   #discarding = false;
   #started = false;
+  /** The final response's status, once it began. */
+  #status = 0;
   #controller: Dispatcher.DispatchController | undefined;
   /** Resumes the upstream once the caller drained (made on first backpressure only). */
   #resume: (() => void) | undefined;
@@ -92,6 +106,22 @@ class UpstreamAttempt implements Dispatcher.DispatchHandler {
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
     this.#controller = controller;
+    if (this.request.gone) controller.abort(new Error('the caller went away'));
+  }
+
+  /**
+   * The 401 is replayed: this response is closed rather than read to its end (an upstream may send a refusal's body
+   * for as long as it likes; the caller gets the replay's answer).
+   */
+  #replay(controller: Dispatcher.DispatchController, why: Replay): void {
+    this.#discarding = true;
+    controller.abort(new Error('refused: replayed'));
+    this.request.replay(why);
+  }
+
+  /** The caller went away: the upstream request is aborted (its connection closed), whatever it was doing. */
+  callerGone(): void {
+    this.#controller?.abort(new Error('the caller went away'));
   }
 
   onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
@@ -104,24 +134,20 @@ class UpstreamAttempt implements Dispatcher.DispatchHandler {
     const signer = client.signer;
     const freshNonce = signer !== undefined && token !== undefined && headers['dpop-nonce'] !== undefined && signer.remember(request.url, headers as Record<string, string>);
     if (statusCode === 401 && token !== undefined) {
-      if (this.mayReplay && freshNonce && asksForNonce(headers as Record<string, string>)) {
-        this.#discarding = true;
-        request.replay('nonce');
-        return;
-      }
+      if (this.mayReplay && freshNonce && asksForNonce(headers as Record<string, string>)) return this.#replay(controller, 'nonce');
       // The token is dropped (the next request gets a new one) even when this request cannot be replayed.
-      if (client.access.unauthorized(client.key, token.accessToken) && this.mayReplay) {
-        this.#discarding = true;
-        request.replay('token');
-        return;
-      }
+      if (client.access.unauthorized(client.key, token.accessToken) && this.mayReplay) return this.#replay(controller, 'token');
     }
     proxy.metrics.proxied(label, statusCode);
     this.#started = true;
+    this.#status = statusCode;
     if (proxy.draining()) res.shouldKeepAlive = false;
     // No cork here: Node corks the socket at the response's first write until the next tick, so headers, a small body
     // and its end already leave in one write.
-    res.writeHead(statusCode, forwardResponseHeaders(headers));
+    // A redirect into the upstream's base path is followed through the broker, under the route's prefix.
+    const location = headers['location'];
+    if (typeof location === 'string') headers['location'] = rewriteLocation(location, request.route, proxy.state().routes);
+    res.writeHead(statusCode, forwardResponseHeaders(headers, statusCode));
     if (res.destroyed) controller.abort(new Error('the caller went away'));
   }
 
@@ -141,7 +167,7 @@ class UpstreamAttempt implements Dispatcher.DispatchHandler {
       }));
       // A caller that stops reading would hold the upstream connection for ever: after upstreamTimeoutMs without
       // draining, both are closed.
-      this.#stall = setTimeout(stalled, this.request.proxy.upstreamTimeoutMs, this);
+      this.#stall = setTimeout(stalled, this.request.timeoutMs, this);
     }
   }
 
@@ -161,7 +187,19 @@ class UpstreamAttempt implements Dispatcher.DispatchHandler {
     clearTimeout(this.#stall);
     if (this.#discarding) return;
     const { res, proxy, label, route } = this.request;
+    // A 204 or 304 ends with its headers, whatever Content-Length it declares (a 304's is the representation's, RFC
+    // 9110 §8.6); undici reports the body it did not get as a mismatch.
+    if ((this.#status === 204 || this.#status === 304) && (error as { code?: string }).code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH') {
+      res.end();
+      return;
+    }
     if (this.#started || res.headersSent) {
+      res.destroy();
+      return;
+    }
+    // The caller's own disconnect (mid-upload, or waiting for the answer) is no fault of the upstream's.
+    if (this.request.callerGone()) {
+      proxy.metrics.proxied(label, CALLER_GONE);
       res.destroy();
       return;
     }
@@ -192,9 +230,14 @@ class ProxiedRequest {
   /** The body is kept (read whole), so a 401 can be replayed. */
   keep = true;
   replayed = false;
+  /** The caller's connection closed before its response was complete. */
+  gone = false;
+  /** The upstream attempt in flight. */
+  attempt: UpstreamAttempt | undefined;
 
   constructor(
     readonly proxy: ProxyOptions,
+    readonly req: IncomingMessage,
     readonly res: ServerResponse,
     readonly match: RouteMatch,
     readonly client: BrokerClient,
@@ -202,12 +245,24 @@ class ProxiedRequest {
     readonly headers: string[],
     /** The caller's Authorization goes upstream (the route passes it through and the caller sent one). */
     readonly passCaller: boolean,
+    /** The upstream timeout in force when the request came. */
+    readonly timeoutMs: number,
   ) {
     this.route = match.route;
     this.label = match.route.config.path;
     this.method = method;
     this.url = client.signer ? match.route.origin + match.path : '';
     this.authAt = headers.length;
+    res.on('close', () => {
+      if (res.writableFinished) return;
+      this.gone = true;
+      this.attempt?.callerGone();
+    });
+  }
+
+  /** Whether the caller went away before its response was complete (its upload cut short, or its connection closed). */
+  callerGone(): boolean {
+    return this.gone || this.res.destroyed || (this.req.destroyed && !this.req.complete);
   }
 
   /** Sends the request upstream, with the client's token unless the caller's goes. */
@@ -231,13 +286,15 @@ class ProxiedRequest {
 
   dispatch(token: OAuthToken | undefined): void {
     const { proxy, client, headers } = this;
+    // A caller that left while its token was fetched: nothing goes upstream (it may have retried elsewhere).
+    if (this.gone) return proxy.metrics.proxied(this.label, CALLER_GONE);
     if (token !== undefined) {
       headers.length = this.authAt;
       headers.push('authorization', client.access.authorization(token));
       if (client.signer !== undefined && token.tokenType.toLowerCase() === 'dpop') headers.push('dpop', client.signer.proof(this.method, this.url, token.accessToken));
     }
-    const attempt = new UpstreamAttempt(this, token, this.keep && !this.replayed);
-    proxy.upstreams.pool(this.route.origin).dispatch({ path: this.match.path, method: this.method, headers, body: this.body, headersTimeout: proxy.upstreamTimeoutMs, bodyTimeout: proxy.upstreamTimeoutMs }, attempt);
+    const attempt = (this.attempt = new UpstreamAttempt(this, token, this.keep && !this.replayed));
+    proxy.upstreams.pool(this.route.origin, client.upstreamTls).dispatch({ path: this.match.path, method: this.method, headers, body: this.body, headersTimeout: this.timeoutMs, bodyTimeout: this.timeoutMs }, attempt);
   }
 
   /** The upstream's 401 is replayed with a new token (or the nonce it sent), once the attempt's callback returned. */
@@ -270,9 +327,16 @@ class ProxiedRequest {
 }
 
 /** Filters the request's headers and sends it upstream, after reading its body when it is small enough to keep. */
-function forward(o: ProxyOptions, req: IncomingMessage, res: ServerResponse, match: RouteMatch, client: BrokerClient): void {
+function forward(o: ProxyOptions, req: IncomingMessage, res: ServerResponse, match: RouteMatch, client: BrokerClient, timeoutMs: number, viaEntry: string): void {
   const route = match.route;
-  const forwarded = forwardRequestHeaders(req.rawHeaders);
+  const forwarded = forwardRequestHeaders(req.rawHeaders, o.via);
+  if (forwarded.loop) {
+    o.metrics.refused();
+    o.log('error', 'loop_detected', { route: route.config.path, upstream: route.origin });
+    res.shouldKeepAlive = false;
+    answer(res, 508, 'loop_detected', 'this request already passed through this broker: a route leads back to it');
+    return;
+  }
   if (forwarded.otherCoding) {
     o.metrics.refused();
     res.shouldKeepAlive = false;
@@ -280,17 +344,18 @@ function forward(o: ProxyOptions, req: IncomingMessage, res: ServerResponse, mat
     return;
   }
   const headers = forwarded.headers;
+  headers.push('via', viaEntry);
   const passCaller = route.config.passAuthorization && forwarded.authorization !== undefined;
   if (passCaller) {
     headers.push('authorization', forwarded.authorization!);
     if (forwarded.dpop !== undefined) headers.push('dpop', forwarded.dpop);
   }
-  const request = new ProxiedRequest(o, res, match, client, req.method!, headers, passCaller);
+  const request = new ProxiedRequest(o, req, res, match, client, req.method!, headers, passCaller, timeoutMs);
   const length = forwarded.contentLength;
   if (!forwarded.chunked && (length === undefined || length === '0')) return request.send();
   // A caller that stops sending mid-body would otherwise hold its socket, and for a streamed body an upstream
   // connection, for ever: silent for upstreamTimeoutMs, it is disconnected (the upstream request is aborted).
-  req.setTimeout(o.upstreamTimeoutMs);
+  req.setTimeout(timeoutMs);
   req.once('end', () => req.socket?.setTimeout(0));
   const size = length === undefined ? Infinity : Number(length);
   if (size > route.config.replayBodyBytes) {
@@ -312,6 +377,7 @@ function forward(o: ProxyOptions, req: IncomingMessage, res: ServerResponse, mat
  * and paths that could leave a route's prefix get 400; none of them reaches an upstream.
  */
 export function createProxyHandler(o: ProxyOptions): (req: IncomingMessage, res: ServerResponse) => void {
+  const viaEntry = `1.1 ${o.via}`;
   return (req, res) => {
     if (o.draining()) res.shouldKeepAlive = false;
     // Node keeps the first MAX_HEADER_FIELDS fields and drops the rest silently (a Content-Length among them would be
@@ -320,6 +386,14 @@ export function createProxyHandler(o: ProxyOptions): (req: IncomingMessage, res:
       o.metrics.refused();
       res.shouldKeepAlive = false;
       answer(res, 431, 'too_many_header_fields', `a request may have at most ${MAX_HEADER_FIELDS - 1} header fields`);
+      return;
+    }
+    // A TRACE is answered with the request as received (RFC 9110 §9.3.8), so the token the broker adds would come back
+    // to the caller: it is refused, as are the tunnels (CONNECT, upgrades).
+    if (req.method === 'TRACE') {
+      o.metrics.refused();
+      res.setHeader('allow', FORWARDED_METHODS);
+      answer(res, 405, 'method_not_allowed', 'TRACE is not forwarded: the upstream would echo the access token back');
       return;
     }
     const state = o.state();
@@ -335,7 +409,7 @@ export function createProxyHandler(o: ProxyOptions): (req: IncomingMessage, res:
       return;
     }
     try {
-      forward(o, req, res, match, state.clients.get(match.route.config.client)!);
+      forward(o, req, res, match, state.clients.get(match.route.config.client)!, state.upstreamTimeoutMs, viaEntry);
     } catch (error) {
       o.log('error', 'proxy_failed', { route: match.route.config.path, error: describeError(error) });
       if (!res.headersSent && !res.destroyed) answer(res, 502, 'proxy_failed', 'the broker could not forward the request');

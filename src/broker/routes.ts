@@ -81,3 +81,25 @@ export function matchRoute(routes: readonly CompiledRoute[], target: string): Ro
   }
   return undefined;
 }
+
+/**
+ * A `Location` the route's upstream sent, as the caller must follow it: one that points into the upstream's base path
+ * (path-absolute, `/v2/things/`, or absolute on the upstream's origin) comes back under the route's prefix
+ * (`/crm/things/`), when that path leads back to the same route (`routes`: every route, for a longer prefix that
+ * would take it elsewhere); any other is left as it is. Pure.
+ */
+export function rewriteLocation(location: string, route: CompiledRoute, routes: readonly CompiledRoute[]): string {
+  let path: string;
+  if (location.charCodeAt(0) === 47 /* / */) {
+    if (location.charCodeAt(1) === 47) return location;
+    path = location;
+  } else if (location.startsWith(route.origin) && location.charCodeAt(route.origin.length) === 47) path = location.slice(route.origin.length);
+  else return location;
+  const base = route.basePath;
+  if (!path.startsWith(base)) return location;
+  const rest = path.slice(base.length);
+  if (rest !== '' && rest.charCodeAt(0) !== 47 && rest.charCodeAt(0) !== 63 /* ? */ && rest.charCodeAt(0) !== 35 /* # */) return location;
+  const rewritten = route.prefix + (rest === '' || rest.charCodeAt(0) !== 47 ? `/${rest}` : rest);
+  const back = matchRoute(routes, rewritten);
+  return typeof back === 'object' && back.route === route ? rewritten : location;
+}

@@ -3,7 +3,7 @@
  * SIGHUP reloads its configuration. `--check` validates the configuration and the files it names, and exits.
  */
 import { dirname, resolve } from 'node:path';
-import { loadBrokerConfig, startBroker } from '../broker/broker.js';
+import { loadBrokerConfig, startBroker, type Broker } from '../broker/broker.js';
 import { openBrokerClient } from '../broker/clients.js';
 import type { Flags } from './args.js';
 import { CliError, ExitCode } from './failure.js';
@@ -25,8 +25,14 @@ export async function serveCommand(positionals: readonly string[], flags: Flags,
     out.result(`ok: ${config.clients.size} client(s), ${config.routes.length} route(s)\n`);
     return ExitCode.Ok;
   }
-  const broker = await startBroker({ configPath, env: io.env, write: (line) => io.stdout.write(line), userAgent });
-  const onHup = (): void => void broker.reload();
+  // The handlers are in place before startup, which may take a while (a token store to reach): a SIGHUP's default
+  // action would kill the broker. A reload asked for during startup is done once it listens; a SIGTERM stops it then.
+  let broker: Broker | undefined;
+  let reloadAsked = false;
+  const onHup = (): void => {
+    if (broker) void broker.reload();
+    else reloadAsked = true;
+  };
   let resolveStop!: () => void;
   const stopped = new Promise<void>((r) => (resolveStop = r));
   const onTerm = (): void => resolveStop();
@@ -34,6 +40,8 @@ export async function serveCommand(positionals: readonly string[], flags: Flags,
   process.on('SIGTERM', onTerm);
   signal.addEventListener('abort', onTerm, { once: true });
   try {
+    broker = await startBroker({ configPath, env: io.env, write: (line) => io.stdout.write(line), userAgent });
+    if (reloadAsked) void broker.reload();
     await stopped;
     await broker.shutdown();
   } finally {
