@@ -38,6 +38,22 @@ function rejects(config: unknown, path: string, message: RegExp, env: Record<str
 }
 
 describe('broker config', () => {
+  test('a URL that does not parse is named in the error without what comes before its @ (a password)', () => {
+    for (const [where, config] of [
+      ['clients.crm.tokenUrl', { ...base, clients: { crm: { ...base.clients.crm, tokenUrl: 'https://svc:pa ss-hunter2@auth example.com/token' } } }],
+      ['routes[0].upstream', { ...base, routes: [{ ...base.routes[0]!, upstream: 'https://svc:hunter2-secret@api.example.com:99999/' }] }],
+    ] as const) {
+      rejects(config, where, /must be an absolute http\(s\) URL, got "…@/);
+      try {
+        parseBrokerConfig(config, {});
+      } catch (error) {
+        assert.doesNotMatch((error as Error).message, /hunter2/);
+      }
+    }
+    // A URL without userinfo is shown as it is.
+    rejects({ ...base, routes: [{ ...base.routes[0]!, upstream: 'https://api example.com/' }] }, 'routes[0].upstream', /got "https:\/\/api example\.com\/"/);
+  });
+
   test('the issue\'s example parses, with defaults', () => {
     const config = parseBrokerConfig({ ...base, admin: '127.0.0.1:9901', tokenApi: { socket: '/run/oauth-broker/broker.sock' }, tokenStore: 'redis://127.0.0.1:6379' }, {});
     assert.deepEqual(config.listen, { kind: 'tcp', host: '127.0.0.1', port: 8080 });

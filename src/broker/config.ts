@@ -160,12 +160,19 @@ function strings(value: unknown): string[] {
   return typeof value === 'string' ? value.split(/\s+/).filter(Boolean) : (value as string[]).slice();
 }
 
+/** A URL that does not parse, for an error message: what comes before an `@` (userinfo, perhaps a password) left out. */
+function shownUrl(value: string): string {
+  const at = value.lastIndexOf('@');
+  const text = at < 0 ? value : `…${value.slice(at)}`;
+  return JSON.stringify(text.length > 120 ? `${text.slice(0, 120)}…` : text);
+}
+
 function httpUrl(value: string, path: string): URL {
   let url: URL;
   try {
     url = new URL(value);
   } catch {
-    fail(path, `must be an absolute http(s) URL, got "${value}"`);
+    fail(path, `must be an absolute http(s) URL, got ${shownUrl(value)}`);
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:') fail(path, `must be an http(s) URL, got "${url.protocol}"`);
   if (url.username || url.password) fail(path, 'must not hold credentials (user:password@)');

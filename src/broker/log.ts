@@ -1,7 +1,7 @@
 /**
  * The broker's log: one JSON object per line and per event (`{"time","level","event",…}`). Callers pass only
- * non-secret fields; every string is also scrubbed by the broker's redactor (secrets read from files, tokens seen),
- * as a second guard.
+ * non-secret fields; every string is also scrubbed by the broker's redactor (the secrets read from files, as a second
+ * guard; tokens never reach a field: the proxy and the token API pass none).
  */
 import type { Redactor } from '../redaction.js';
 
