@@ -10,10 +10,10 @@ import type { TokenKey } from './auth/tokenKey.js';
 import { dpopTransport } from './auth/dpop.js';
 import type { TokenEndpointContext } from './auth/tokenEndpoint.js';
 import { resolveConfiguration, type ClientConfiguration, type ResolvedConfiguration } from './configuration.js';
-import { InvalidOptionError, ResponseTooLargeError, TimeoutError } from './errors.js';
+import { InvalidOptionError, ResponseTooLargeError } from './errors.js';
 import { CLIENT_EVENT_NAMES, type ClientEventName, type ClientStats, type Listener } from './events.js';
 import { assertSecureDestination, callOptionsError, checkRequestOptions, isInsecureRemote, jsonBody, parseAbsoluteUrl } from './http/requestGuard.js';
-import { BodyTooLargeError, closeDispatcher, createDispatcher, createTransport, describeUrl, isNormalOrigin, isVerbatimPath, type HttpRequest, type HttpResponse, type Transport } from './http/transport.js';
+import { BodyTooLargeError, closeDispatcher, createDispatcher, createTransport, describeUrl, isNormalOrigin, isVerbatimPath, timedOut, type HttpRequest, type HttpResponse, type Transport } from './http/transport.js';
 import { createFetchTransport, undiciIsUsable } from './http/fetchTransport.js';
 import { createProxyDispatcher } from './http/proxy.js';
 import { toApiResponse, transportResponseType, type ResponseType } from './http/responseBody.js';
@@ -283,7 +283,7 @@ export class Client implements TokenAccessSource {
       return this.#access.token(key, request.signal, request.timeout);
     }
     const left = request.deadline - now;
-    if (left <= 0) return Promise.reject(new TimeoutError(`${request.method} ${describeUrl(request.url)} timed out after ${request.timeout} ms`, request.timeout));
+    if (left <= 0) return Promise.reject(timedOut(request));
     return this.#access.token(key, request.signal, left);
   }
 

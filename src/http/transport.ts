@@ -266,7 +266,7 @@ export function mapTransportError(error: unknown, req: HttpRequest): Error {
     return new AbortError(`${req.method} ${describeUrl(req.url)} was not sent: the Client is closed (its connection pool is closed)`, { cause });
   }
   if (code && TIMEOUT_CODES.has(code)) {
-    return new TimeoutError(`${req.method} ${describeUrl(req.url)} timed out after ${req.timeout ?? 0} ms`, req.timeout ?? 0, { cause });
+    return timedOut(req, { cause });
   }
   const refusal = runtimeRefusal(cause, `${req.method} ${describeUrl(req.url)}`);
   if (refusal) return refusal;
@@ -345,6 +345,12 @@ export async function closeDispatcher(dispatcherLike: DispatcherLike, graceMs: n
   await dispatcher.destroy(reason).catch(() => undefined);
 }
 
+/** The {@link TimeoutError} of `req`, which took longer than its `timeout`. */
+export function timedOut(req: HttpRequest, options?: { cause?: unknown }): TimeoutError {
+  const timeout = req.timeout ?? 0;
+  return new TimeoutError(`${req.method} ${describeUrl(req.url)} timed out after ${timeout} ms`, timeout, options);
+}
+
 /**
  * Creates the transport that sends requests through `dispatcher`. `fresh`: the dispatcher is a plain undici Agent of
  * our own, whose response headers objects nobody else holds (so they are handed on without a copy).
@@ -375,7 +381,7 @@ export function createTransport(dispatcherLike: DispatcherLike, fresh = false): 
         dispatcher,
       } as Dispatcher.RequestOptions & { dispatcher: Dispatcher };
       if (req.timeout) {
-        if (left! <= 0) throw new TimeoutError(`${req.method} ${describeUrl(req.url)} timed out after ${req.timeout} ms`, req.timeout);
+        if (left! <= 0) throw timedOut(req);
         options.headersTimeout = left!;
         options.bodyTimeout = left!;
       }
@@ -394,7 +400,7 @@ export function createTransport(dispatcherLike: DispatcherLike, fresh = false): 
       if (req.responseType === 'stream') return { statusCode: res.statusCode, headers, body: '', stream: webStream(res.body, req) };
       if (deadline) {
         const body = res.body;
-        bodyDeadline = deadlines.add(deadline, () => body.destroy(new TimeoutError(`${req.method} ${describeUrl(req.url)} timed out after ${req.timeout} ms`, req.timeout!)));
+        bodyDeadline = deadlines.add(deadline, () => body.destroy(timedOut(req)));
       }
       if (req.responseType === 'bytes') {
         const bytes = req.maxBodyBytes === undefined ? new Uint8Array(await res.body.arrayBuffer()) : await readCappedRaw(res, req.maxBodyBytes, headers);
