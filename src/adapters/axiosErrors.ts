@@ -23,17 +23,32 @@ interface RequestParts {
 }
 
 /**
+ * Calls `act` with each own key of `headers` (an object or array of headers) whose string value holds a token the
+ * redactor knows, and the value redacted. One walk for both ways of taking a token out: delete or redact.
+ */
+function eachLeaking(headers: unknown, scrub: <T>(value: T) => T, act: (record: Record<string, unknown>, name: string, redacted: string) => void): void {
+  if (typeof headers !== 'object' || headers === null) return;
+  const record = headers as Record<string, unknown>;
+  for (const name of Object.keys(record)) {
+    const value = record[name];
+    if (typeof value !== 'string') continue;
+    const redacted = scrub(value);
+    if (redacted !== value) act(record, name, redacted);
+  }
+}
+
+/**
  * Deletes the headers of `headers` (a plain object or an `AxiosHeaders`) whose value holds a known token. Deleted
  * rather than redacted: a caller that sends `error.config` again (as axios-retry does) then gets a token again,
  * instead of sending `[redacted]` as its own `Authorization`.
  */
 function dropLeakingHeaders(headers: unknown, scrub: <T>(value: T) => T): void {
-  if (typeof headers !== 'object' || headers === null) return;
-  const record = headers as Record<string, unknown>;
-  for (const name of Object.keys(record)) {
-    const value = record[name];
-    if (typeof value === 'string' && scrub(value) !== value) delete record[name];
-  }
+  eachLeaking(headers, scrub, (record, name) => delete record[name]);
+}
+
+/** Redacts, in place, the string values of an object or array of headers. */
+function redactStrings(headers: unknown, scrub: <T>(value: T) => T): void {
+  eachLeaking(headers, scrub, (record, name, redacted) => (record[name] = redacted));
 }
 
 /** Redacts the header text and header map of a request that was sent (or failed), and follow-redirects' copy. */
@@ -65,16 +80,6 @@ function concealRequest(request: unknown, scrub: <T>(value: T) => T): void {
   if (typeof res === 'object' && res !== null) {
     redactStrings(res.headers, scrub);
     redactStrings(res.rawHeaders, scrub);
-  }
-}
-
-/** Redacts, in place, the string values of an object or array of headers. */
-function redactStrings(headers: unknown, scrub: <T>(value: T) => T): void {
-  if (typeof headers !== 'object' || headers === null) return;
-  const record = headers as Record<string, unknown>;
-  for (const name of Object.keys(record)) {
-    const value = record[name];
-    if (typeof value === 'string') record[name] = scrub(value);
   }
 }
 
