@@ -9,7 +9,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import axios, { type AxiosError } from 'axios';
-import { Agent, getGlobalDispatcher, request, setGlobalDispatcher } from 'undici';
+import { Agent, getGlobalDispatcher, interceptors, request, setGlobalDispatcher } from 'undici';
 import { attachClientCredentials } from '../src/adapters/axios.js';
 import { Client } from '../src/index.js';
 import { DEFAULT_OIDC_CLIENTS, startOidcProvider, type OidcProviderHandle } from './helpers/oidc.js';
@@ -151,6 +151,21 @@ const adapters: Adapter[] = [
     },
   },
   {
+    name: 'undici.request through undici\'s redirect interceptor listed after client.interceptor()',
+    follows: true,
+    attach: (client) => {
+      const agent = new Agent();
+      const dispatcher = agent.compose(client.interceptor(), interceptors.redirect({ maxRedirections: 3 }));
+      return {
+        send: async (method, url, body) => {
+          const response = await request(url, { dispatcher, method: method as 'GET', ...(body !== undefined ? { body } : {}) });
+          return { status: response.statusCode, body: parse(await response.body.text()) };
+        },
+        close: () => agent.close(),
+      };
+    },
+  },
+  {
     name: 'axios with attachClientCredentials',
     follows: true,
     attach: (client) => {
@@ -251,6 +266,27 @@ for (const adapter of adapters) {
       assert.deepEqual([atApi.verdict, atApi.proof!.htm, atApi.proof!.htu], ['ok', 'POST', `${api.url}/things`]);
     }));
 }
+
+test('client.interceptor() with undici\'s redirect interceptor inside it: a DPoP-bound request is not followed (its proof would go to the next hop, another origin included); the 3xx reaches the caller', async () => {
+  const client = makeClient();
+  const agent = new Agent();
+  // The wrong order: the redirect interceptor runs inside ours, so ours never sees the hops (docs/dpop.md: list ours first).
+  const dispatcher = agent.compose(interceptors.redirect({ maxRedirections: 3 }), client.interceptor());
+  try {
+    const otherStart = other.requests.length;
+    const away = await request(`${hop.url}/away`, { dispatcher });
+    await away.body.dump();
+    assert.equal(away.statusCode, 302);
+    assert.equal(other.requests.length, otherStart, 'nothing reached the other origin');
+    // A request sent without the Client's token follows redirects as the dispatcher says.
+    const own = await request(`${hop.url}/away`, { dispatcher, headers: { authorization: 'Bearer mine' } });
+    await own.body.dump();
+    assert.equal(own.statusCode, 200);
+  } finally {
+    await agent.close();
+    await client.close();
+  }
+});
 
 test('client.fetch: a DPoP-bound token refused with 401 is dropped and the call retried once with a new token and proof', async () => {
   const client = makeClient();
