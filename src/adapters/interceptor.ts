@@ -301,7 +301,11 @@ function interceptorOf(access: TokenAccess, options: InterceptorOptions): Dispat
     /** Dispatches `opts` with `token` (and, for a DPoP-bound token, a new proof for this method and URL). */
     const send = (opts: Dispatcher.DispatchOptions, handler: Handler, token: OAuthToken): boolean => {
       const proof = access.dpop ? access.proof(token, opts.method, urlOf(opts)) : undefined;
-      return dispatch({ ...opts, headers: withAuthorization(opts.headers, access.authorization(token), proof) }, handler);
+      const sent: Dispatcher.DispatchOptions & { maxRedirections?: number } = { ...opts, headers: withAuthorization(opts.headers, access.authorization(token), proof) };
+      // A proof is for one URL, and a redirect interceptor inside this one would carry it to each hop (undici drops
+      // only Authorization): a DPoP-bound request is not followed there. Listed after ours, it still follows.
+      if (proof !== undefined) sent.maxRedirections = 0;
+      return dispatch(sent, handler);
     };
 
     const refuse = (token: OAuthToken): boolean => access.unauthorized(key, token.accessToken);
