@@ -427,6 +427,37 @@ describe('serve: outages and fleets', () => {
     }
   });
 
+  test('a token endpoint that accepts and never answers: a request with no token held gets 503 within the client\'s tokenTimeoutSeconds, on the proxy and the token API', async () => {
+    const fault: FaultProxyHandle = await startFaultProxy(op.tokenUrl.replace(/\/token$/, ''));
+    await fault.setShape({ kind: 'hang' });
+    const dir = tempDir();
+    secretFile(dir, 's', 'svc-secret');
+    const socketPath = join(dir, 'broker.sock');
+    const broker = await startBrokerProcess({
+      listen: '127.0.0.1:0',
+      tokenApi: { socket: socketPath },
+      clients: { svc: { tokenUrl: `${fault.url}/token`, clientId: 'svc', clientSecretFile: 's', tokenTimeoutSeconds: 1.5 } },
+      routes: [{ path: '/', upstream: upstream.url, client: 'svc' }],
+    }, dir);
+    try {
+      // Without the bound this took the token request's 30 s, then a retry's (about 60 s before a 503).
+      const started = Date.now();
+      const [proxied, token] = await Promise.all([call(`${broker.url}/during`), call('http://broker/v1/token/svc', { socketPath })]);
+      const took = Date.now() - started;
+      assert.equal(proxied.status, 503);
+      assert.equal(token.status, 503);
+      assert.ok(took >= 1_400 && took < 15_000, `answered after ${took} ms`);
+      assert.ok(fault.hanging >= 1, 'the token request went out and hung');
+      // The endpoint back: the next request gets a token.
+      await fault.setShape(undefined);
+      assert.equal((await call(`${broker.url}/after`)).status, 200);
+    } finally {
+      await fault.setShape(undefined);
+      await broker.stop('SIGKILL');
+      await fault.close();
+    }
+  });
+
   test('two brokers on one Redis make one token request between them', async () => {
     // No skip without redis-server: .ci/run installs it, and a test that skips itself proves nothing.
     const redis = await startRedis();

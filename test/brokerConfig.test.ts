@@ -61,6 +61,8 @@ describe('broker config', () => {
     assert.deepEqual(config.clients.get('crm')!.scopes, ['crm.read']);
     assert.equal(config.routes[0]!.replayBodyBytes, 65_536);
     assert.equal(config.shutdownGraceMs, 30_000);
+    assert.equal(config.clients.get('crm')!.tokenTimeoutMs, 30_000);
+    assert.equal(parseBrokerConfig({ ...base, clients: { crm: { ...base.clients.crm, tokenTimeoutSeconds: 2.5 } } }, {}).clients.get('crm')!.tokenTimeoutMs, 2_500);
     assert.equal(parseBrokerConfig(base, {}).tokenStore, 'memory');
   });
 
@@ -90,6 +92,8 @@ describe('broker config', () => {
     rejects({ ...base, tokenApi: { listen: '127.0.0.1:9' } }, 'tokenApi.keyFile', /required/);
     rejects({ ...base, tokenApi: { socket: 'relative.sock' } }, 'tokenApi.socket', /absolute/);
     rejects([], '(root)', /JSON object/);
+    rejects({ ...base, clients: { crm: { ...base.clients.crm, tokenTimeoutSeconds: 0 } } }, 'clients.crm.tokenTimeoutSeconds', /between 0.1 and 300 seconds/);
+    rejects({ ...base, clients: { crm: { ...base.clients.crm, tokenTimeoutSeconds: '5' } } }, 'clients.crm.tokenTimeoutSeconds', /a number/);
   });
 
   test('listen, admin and tokenApi.listen must be loopback or a Unix socket unless allowRemote', () => {

@@ -111,6 +111,8 @@ export async function openBrokerClient(config: BrokerClientConfig, options: Open
     ...(options.tokenStore ? { tokenStore: options.tokenStore } : {}),
     ...(config.retries !== undefined ? { retry: { maxAttempts: config.retries + 1 } } : {}),
     ...(config.allowInsecureHttp ? { allowInsecureHttp: true } : {}),
+    // Each token request, and each wait for a token (a proxied request or a token API call with none held).
+    timeout: config.tokenTimeoutMs,
     userAgent: options.userAgent,
     clientCredentialsAuthCredentials: {
       oAuthClientId: config.clientId,

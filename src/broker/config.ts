@@ -35,6 +35,11 @@ export interface BrokerClientConfig {
   readonly clockSkew?: number;
   /** Retries of the token endpoint after the first attempt. */
   readonly retries?: number;
+  /**
+   * The longest a token request may take, and a request with no token held waits for one before its 503 (retries
+   * included): the Client's `timeout`.
+   */
+  readonly tokenTimeoutMs: number;
   /** Plain http to a token endpoint that is not on this machine. */
   readonly allowInsecureHttp: boolean;
 }
@@ -93,7 +98,7 @@ const TOKEN_API: Shape = { socket: 'string', listen: 'string', keyFile: 'string'
 const CLIENT: Shape = {
   tokenUrl: 'string', issuer: 'string', clientId: 'string', clientSecret: 'string', clientSecretFile: 'string', authMethod: 'string',
   privateKeyFile: 'string', cert: 'string', key: 'string', ca: 'string', dpop: 'dpop', scopes: 'strings', resource: 'strings',
-  audience: 'string', clockSkew: 'number', retries: 'number', allowInsecureHttp: 'boolean',
+  audience: 'string', clockSkew: 'number', retries: 'number', tokenTimeoutSeconds: 'number', allowInsecureHttp: 'boolean',
 };
 const ROUTE: Shape = { path: 'string', upstream: 'string', client: 'string', passAuthorization: 'boolean', replayBodyBytes: 'number', allowInsecureHttp: 'boolean' };
 
@@ -231,6 +236,7 @@ function parseClient(name: string, value: unknown): BrokerClientConfig {
   if (clockSkew !== undefined && (clockSkew < 0 || clockSkew > 86_400)) fail(`${path}.clockSkew`, `must be from 0 to 86400 seconds, got ${clockSkew}`);
   const retries = c['retries'] as number | undefined;
   if (retries !== undefined && (!Number.isInteger(retries) || retries < 0 || retries > 10)) fail(`${path}.retries`, `must be a whole number from 0 to 10, got ${retries}`);
+  const tokenTimeoutMs = seconds(c['tokenTimeoutSeconds'], `${path}.tokenTimeoutSeconds`, 0.1, 300, 30_000);
   return {
     name,
     clientId: c['clientId'],
@@ -248,6 +254,7 @@ function parseClient(name: string, value: unknown): BrokerClientConfig {
     ...(c['audience'] !== undefined ? { audience: c['audience'] as string } : {}),
     ...(clockSkew !== undefined ? { clockSkew } : {}),
     ...(retries !== undefined ? { retries } : {}),
+    tokenTimeoutMs,
     allowInsecureHttp: c['allowInsecureHttp'] === true,
   };
 }
