@@ -8,6 +8,8 @@ import type { DispatcherLike } from '../types/dispatcher.js';
 import { AbortError, NetworkError, TimeoutError, ClientCredentialsError } from '../errors.js';
 import { runtimeRefusal } from './runtimeErrors.js';
 import { Deadlines, type Deadline } from './deadlines.js';
+import { BodyTooLargeError, declaredLength } from './bodyLimit.js';
+import { BodyCollector, type Collected, type CollectShared } from './bodyCollector.js';
 
 /** One HTTP request as the transport sends it. */
 export interface HttpRequest {
@@ -57,13 +59,7 @@ export interface HttpResponse {
 /** Sends one request. */
 export type Transport = (request: HttpRequest) => Promise<HttpResponse>;
 
-/** Raised by the transport when a body exceeds `maxBodyBytes`. */
-export class BodyTooLargeError extends Error {
-  override name = 'BodyTooLargeError';
-  constructor(readonly limit: number, readonly statusCode: number, readonly headers: Record<string, string>) {
-    super(`Response body is larger than ${limit} bytes`);
-  }
-}
+export { BodyTooLargeError };
 
 /** A keep-alive undici Agent, as the Client uses by default. `connect` carries TLS options (mTLS). */
 export function createDispatcher(connect?: Record<string, unknown>): DispatcherLike & { close(): Promise<void> } {
@@ -108,16 +104,6 @@ async function readCappedBytes(body: AsyncIterable<Uint8Array>, limit: number, s
   return Buffer.concat(chunks);
 }
 
-/**
- * The body's declared `content-length` when it is a single valid number, else undefined (chunked, or repeated
- * values): with one, the HTTP parser delivers exactly that many bytes, so the cap can be checked before reading.
- */
-function declaredLength(headers: Record<string, string>): number | undefined {
-  const value = headers['content-length'];
-  if (value === undefined || value === '') return undefined;
-  const length = Number(value);
-  return Number.isSafeInteger(length) && length >= 0 ? length : undefined;
-}
 
 /**
  * Whether the body declares a `content-length` within `limit`: then undici reads it in one go (the hot path), since
@@ -351,6 +337,13 @@ export function timedOut(req: HttpRequest, options?: { cause?: unknown }): Timeo
   return new TimeoutError(`${req.method} ${describeUrl(req.url)} timed out after ${timeout} ms`, timeout, options);
 }
 
+/** Sends `options` and reads the whole response into memory, through a {@link BodyCollector}. */
+function collect(dispatcher: Dispatcher, options: Dispatcher.DispatchOptions, req: HttpRequest, deadline: number, shared: CollectShared<HttpRequest>): Promise<Collected> {
+  return new Promise<Collected>((resolve, reject) => {
+    dispatcher.dispatch(options, new BodyCollector(req, deadline, shared, resolve, reject));
+  });
+}
+
 /**
  * Creates the transport that sends requests through `dispatcher`. `fresh`: the dispatcher is a plain undici Agent of
  * our own, whose response headers objects nobody else holds (so they are handed on without a copy).
@@ -362,6 +355,8 @@ export function createTransport(dispatcherLike: DispatcherLike, fresh = false): 
   const origins = new Map<string, boolean>();
   /** The deadlines of the bodies this transport is reading (one timer for all of them). */
   const deadlines = new Deadlines();
+  /** What each collected response shares (see {@link BodyCollector}; only on a dispatcher of our own, `fresh`). */
+  const shared: CollectShared<HttpRequest> = { deadlines, headersOf, timedOut };
   return async function send(req: HttpRequest): Promise<HttpResponse> {
     // One deadline for the whole exchange: undici's own timeouts are per phase, and a server dripping a byte at a
     // time never trips its body timeout. The headers get `timeout`; the body gets what is left, then it is destroyed.
@@ -392,6 +387,8 @@ export function createTransport(dispatcherLike: DispatcherLike, fresh = false): 
       if (split) {
         options.origin = split.origin;
         options.path = split.path;
+        // The hot path: the body read in the handler, without undici's body stream (see bodyCollector.ts).
+        if (fresh && req.responseType !== 'stream') return await collect(dispatcher, options, req, deadline, shared);
         res = await dispatcher.request(options);
       } else {
         res = await request(req.url, options);
