@@ -105,6 +105,9 @@ async function readCappedBytes(body: AsyncIterable<Uint8Array>, limit: number, s
 }
 
 
+/** Listens to an error nobody is waiting for. */
+function ignore(): void {}
+
 /**
  * Whether the body declares a `content-length` within `limit`: then undici reads it in one go (the hot path), since
  * the HTTP parser delivers exactly that many bytes. One declared larger is refused unread (the body destroyed); false:
@@ -114,7 +117,8 @@ function declaredWithin(res: Dispatcher.ResponseData<unknown>, limit: number, he
   const length = declaredLength(headers);
   if (length === undefined) return false;
   if (length <= limit) return true;
-  res.body.destroy();
+  // Destroyed unread, undici's body stream emits an abort error: nobody reads it, so nobody must hear it either.
+  res.body.on('error', ignore).destroy();
   throw new BodyTooLargeError(limit, res.statusCode, headers);
 }
 
