@@ -258,3 +258,32 @@ test('a config key or a JWT alg named like an Object.prototype member is unknown
     await dispatcher.close();
   }
 });
+
+test('--resource that is not an absolute URI and --audience (or its variable) with a control character: exit 2 naming the flag, nothing sent', async () => {
+  let hits = 0;
+  const server = http.createServer((_req, res) => {
+    hits++;
+    res.writeHead(200, { 'content-type': 'application/json' }).end('{"access_token":"tok-cli-resource-0001","token_type":"Bearer","expires_in":300}');
+  });
+  const url = await listenLocal(server);
+  try {
+    const base = ['token', '--token-url', `${url}/token`, '--client-id', 'id'];
+    const cases: [string[], Record<string, string>, RegExp][] = [
+      [['--resource', '/relative'], {}, /--resource .*absolute URI/],
+      [['--resource', 'https://api.example.com/#x'], {}, /--resource .*fragment/],
+      [['--audience', 'api\r\nX-Injected: 1'], {}, /--audience .*control character/],
+      [[], { CLIENT_CREDENTIALS_AUDIENCE: 'api\n' }, /--audience .*control character/],
+      [[], { CLIENT_CREDENTIALS_RESOURCE: 'api' }, /--resource .*absolute URI/],
+    ];
+    for (const [args, env, message] of cases) {
+      const run = await cli([...base, ...args], { O_AUTH_CLIENT_SECRET: SECRET, ...env });
+      assert.equal(run.code, 2, `${args.join(' ')} ${JSON.stringify(env)}\n${run.stderr}`);
+      assert.match(run.stderr, message);
+      assert.equal(run.stdout, '');
+      assertNoSecret(run);
+    }
+    assert.equal(hits, 0);
+  } finally {
+    await closeServer(server);
+  }
+});
