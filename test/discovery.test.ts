@@ -198,6 +198,22 @@ describe('against a metadata server the test controls', () => {
     assert.equal(tokenRequests().at(-1)!.url, '/moved/token');
   });
 
+  test('a token_endpoint that looks like an http(s) URL but does not parse is a DiscoveryError invalid_metadata (not a bare TypeError), with no token request', async () => {
+    for (const bad of ['https://exa mple.com/token', 'http://[::1/token', 'https://host:99999/token']) {
+      documents.set('/.well-known/oauth-authorization-server/tenant-a', { ...baseMetadata(), token_endpoint: bad });
+      const client = makeClient({ issuer: issuerA(), clientCredentialsAuthCredentials: secret });
+      await assert.rejects(client.clientCredentialsAuthManager.fetchToken(), (e: unknown) => e instanceof DiscoveryError && e.reason === 'invalid_metadata' && /token_endpoint/.test(e.message), bad);
+    }
+    assert.equal(tokenRequests().length, 0);
+  });
+
+  test('a token_endpoint whose scheme is in upper case (RFC 3986 §3.1: case-insensitive) is used, as the mTLS alias already is', async () => {
+    documents.set('/.well-known/oauth-authorization-server/tenant-a', { ...baseMetadata(), token_endpoint: `${url.replace(/^http/, 'HTTP')}/tenant-a/token` });
+    const client = makeClient({ issuer: issuerA(), clientCredentialsAuthCredentials: secret });
+    await client.clientCredentialsAuthManager.fetchToken();
+    assert.equal(tokenRequests().length, 1);
+  });
+
   test('a connection failure at the token endpoint drops the metadata too', async () => {
     const dead = http.createServer();
     const deadUrl = await listenLocal(dead);
