@@ -70,6 +70,11 @@ export function metadataUrls(issuer: string): [string, string] {
 
 const TLS_METHODS: readonly ClientAuthMethod[] = ['tls_client_auth', 'self_signed_tls_client_auth'];
 
+/** An http(s) URL that parses (the scheme in any case, RFC 3986 §3.1). */
+function isHttpUrl(value: unknown): value is string {
+  return typeof value === 'string' && /^https?:\/\//i.test(value) && URL.canParse(value);
+}
+
 function stringArray(value: unknown): string[] | undefined {
   return Array.isArray(value) && value.every((v) => typeof v === 'string') ? (value as string[]) : undefined;
 }
@@ -204,8 +209,8 @@ export class Discovery {
     }
     for (const member of ['token_endpoint', 'jwks_uri'] as const) {
       const value = json[member];
-      if (value !== undefined && (typeof value !== 'string' || !/^https?:\/\//.test(value))) {
-        throw new DiscoveryError('invalid_metadata', `The metadata of ${this.issuer} has an invalid ${member}`);
+      if (value !== undefined && !isHttpUrl(value)) {
+        throw new DiscoveryError('invalid_metadata', `The metadata of ${this.issuer} has an invalid ${member} (an http(s) URL is required)`);
       }
     }
     const aliases = json['mtls_endpoint_aliases'];
@@ -213,7 +218,7 @@ export class Discovery {
       throw new DiscoveryError('invalid_metadata', `The metadata of ${this.issuer} has an invalid mtls_endpoint_aliases`);
     }
     const alias = (aliases as Record<string, unknown> | undefined)?.['token_endpoint'];
-    if (alias !== undefined && (typeof alias !== 'string' || !/^https?:\/\//i.test(alias) || !URL.canParse(alias))) {
+    if (alias !== undefined && !isHttpUrl(alias)) {
       throw new DiscoveryError('invalid_metadata', `The metadata of ${this.issuer} has an invalid mtls_endpoint_aliases.token_endpoint (an http(s) URL is required)`);
     }
     // The client secret goes where these point: plain http only to this machine, as for the `tokenUrl` option.
