@@ -106,3 +106,36 @@ describe('files named by flags', () => {
     assert.equal(op.tokenRequests.length, before);
   });
 });
+
+describe('files written on Windows', () => {
+  const BOM = '\uFEFF';
+  const utf16 = (text: string): Buffer => Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(text, 'utf16le')]);
+
+  test('a secret file with a UTF-8 byte order mark and a CRLF ending (Notepad before Windows 10 1903) gives the secret itself', async () => {
+    const path = join(work, 'secret-bom');
+    await writeFile(path, `${BOM}svc-secret\r\n`, { mode: 0o600 });
+    const run = await cli([...withToken(), '--client-secret-file', path]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.ok(run.stdout.trim().length > 0);
+  });
+
+  test('a config file with a UTF-8 byte order mark (PowerShell 5 `Set-Content -Encoding utf8`) is read as JSON', async () => {
+    const path = join(work, 'config-bom.json');
+    await writeFile(path, `${BOM}{ "tokenUrl": "${op.tokenUrl}", "clientId": "svc" }\r\n`);
+    const run = await cli(['token', '--config', path, '--client-secret-file', secretFile]);
+    assert.equal(run.code, 0, run.stderr);
+  });
+
+  test('a UTF-16 secret or config file (PowerShell 5 `>` and `Out-File`) is refused, saying so, instead of sending mangled bytes', async () => {
+    const secret = join(work, 'secret-utf16');
+    await writeFile(secret, utf16('svc-secret\r\n'), { mode: 0o600 });
+    let run = await cli([...withToken(), '--client-secret-file', secret]);
+    assert.equal(run.code, 2, run.stderr);
+    assert.match(run.stderr, /client secret file .*UTF-16/);
+    const config = join(work, 'config-utf16.json');
+    await writeFile(config, utf16(`{ "tokenUrl": "${op.tokenUrl}", "clientId": "svc" }\r\n`));
+    run = await cli(['token', '--config', config, '--client-secret-file', secretFile]);
+    assert.equal(run.code, 2, run.stderr);
+    assert.match(run.stderr, /config file .*UTF-16/);
+  });
+});
