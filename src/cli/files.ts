@@ -25,10 +25,25 @@ export async function readSmallRegularFile(path: string, maxBytes: number): Prom
  * (REASON: the fs error code, `not a regular file …` or `larger than … bytes`), with `hint` when given.
  */
 export async function readFlagFile(path: string, what: string, maxBytes: number, hint?: string): Promise<string> {
+  let text: string;
   try {
-    return await readSmallRegularFile(path, maxBytes);
+    text = await readSmallRegularFile(path, maxBytes);
   } catch (error) {
     const reason = error instanceof CliError ? error.message : (error as NodeJS.ErrnoException).code ?? 'error';
     throw new CliError(`cannot read the ${what} file ${path}: ${reason}`, hint);
   }
+  return windowsText(text, `the ${what} file ${path}`);
+}
+
+/**
+ * The text of a file as a Windows editor may have written it: a UTF-8 byte order mark (older Notepad, PowerShell 5's
+ * `-Encoding utf8`) dropped, as it is no part of the content. UTF-16 (PowerShell 5's `>` and `Out-File`), read as
+ * UTF-8, is two replacement characters then NULs: refused, rather than sent as mangled bytes.
+ * @throws CliError naming `what` (e.g. `the config file PATH`) when the text is UTF-16.
+ */
+export function windowsText(text: string, what: string): string {
+  if (text.startsWith('\uFFFD\uFFFD') && text.includes('\u0000')) {
+    throw new CliError(`${what} is UTF-16 (as PowerShell 5's \`>\` and Out-File write), not UTF-8`, 'save it as UTF-8, e.g. `Set-Content -Encoding ascii` or `-Encoding utf8`');
+  }
+  return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
 }

@@ -9,7 +9,7 @@ import { CLIENT_AUTH_METHODS, type ClientAuthMethod, type ClientConfiguration } 
 import type { Flags } from './args.js';
 import { suggest } from '../optionKeys.js';
 import { CliError, jsonSyntaxProblem } from './failure.js';
-import { MAX_FILE_BYTES, readFlagFile, readSmallRegularFile } from './files.js';
+import { MAX_FILE_BYTES, readFlagFile, readSmallRegularFile, windowsText } from './files.js';
 import { SECRET_ENVIRONMENT } from './knownSecrets.js';
 import type { Io, Output } from './output.js';
 
@@ -218,7 +218,7 @@ async function readSecretFile(path: string, source: string): Promise<string> {
     const reason = error instanceof CliError ? error.message : (error as NodeJS.ErrnoException).code ?? 'error';
     throw new CliError(`cannot read the client secret file ${path} (${source}): ${reason}`, 'a secret piped from a command goes in with --client-secret-stdin');
   }
-  return text.replace(/\r?\n$/, '');
+  return windowsText(text, `the client secret file ${path} (${source})`).replace(/\r?\n$/, '');
 }
 
 async function resolveSecret(flags: Flags, io: Io, out: Output, config: ConfigFile): Promise<Sourced<string> | undefined> {
