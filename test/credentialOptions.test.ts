@@ -174,6 +174,9 @@ describe('bad values are typed errors before any I/O', () => {
     ...['grant_type', 'scope', 'resource', 'audience', 'client_secret', 'client_assertion', 'client_assertion_type'].map((name): [string, Record<string, unknown>, RegExp] =>
       [`tokenParameters.${name}`, { oAuthClientSecret: 'secret-value', tokenParameters: { [name]: 'x' } }, new RegExp(`tokenParameters\\.${name}`)]),
     ['tokenParameters not strings', { oAuthClientSecret: 'secret-value', tokenParameters: { account_id: 1 } }, /tokenParameters/],
+    ['assertionAudience empty (it was sent as aud "")', { privateKey: key, assertionAudience: '' }, /assertionAudience/],
+    ['assertionAudience not a string (it was sent as aud 42)', { privateKey: key, assertionAudience: 42 }, /assertionAudience/],
+    ['assertionAudience with CR/LF', { privateKey: key, assertionAudience: 'https://as.example.com/token\r\n' }, /assertionAudience/],
   ];
   test('a public KeyObject as privateKey (or as the DPoP key) is an InvalidOptionError at construction, not a bare TypeError at the first token request', () => {
     const { publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
