@@ -269,7 +269,7 @@ function resolveCredentials(raw: unknown, path: string): ResolvedCredentials | u
     privateKey: c.privateKey,
     algorithm: c.privateKeyAlgorithm,
     keyId: checkString(`${path}.keyId`, c.keyId),
-    audience: c.assertionAudience,
+    audience: parseAudience(c.assertionAudience, `${path}.assertionAudience`),
     clientAssertion: c.clientAssertion,
     basicEncoding: c.basicEncoding,
     basicMemory: c.basicEncoding === undefined ? new BasicEncodingMemory() : undefined,
