@@ -93,13 +93,14 @@ function redirectOrigin(location: string | undefined, tokenUrl: string): string 
 }
 
 /**
- * An RFC 6749 §5.2 error in a 2xx answer: `{"error": "…"}`, or a nested `{"error": {"code"|"type": "…", "message": "…"}}`
+ * An RFC 6749 §5.2 error in a 2xx answer: `{"error": "…"}` (not empty), or a nested `{"error": {"code"|"type": "…", "message": "…"}}`
  * (only when no `access_token` came with it).
  */
 function errorIn2xx(value: unknown): OAuthProviderErrorBody | undefined {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
   const record = value as Record<string, unknown>;
-  if (isErrorBody(record)) return record;
+  // An empty `error` is no RFC 6749 error code (`1*NQSCHAR`): some frameworks serialise "no error" so.
+  if (isErrorBody(record) && record.error !== '') return record;
   const nested = record['error'];
   if (typeof record['access_token'] === 'string' || typeof nested !== 'object' || nested === null) return undefined;
   const inner = nested as Record<string, unknown>;
