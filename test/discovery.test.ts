@@ -7,11 +7,13 @@
 import { after, before, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import https from 'node:https';
 import { generateKeyPairSync } from 'node:crypto';
 import { Client, DiscoveryError, InvalidOptionError, NetworkError, type ClientConfiguration } from '../src/index.js';
 import { metadataUrls } from '../src/auth/discovery.js';
 import { closeServer, listenLocal, readBody, type RecordedRequest } from './helpers/http.js';
 import { manualClock, startStack, type Stack } from './helpers/fixtures.js';
+import { testCertificates } from './helpers/certs.js';
 
 type Credentials = NonNullable<ClientConfiguration['clientCredentialsAuthCredentials']>;
 const clients: Client[] = [];
@@ -226,4 +228,33 @@ describe('against a metadata server the test controls', () => {
     assert.equal(metadataRequests().length, 2);
     assert.equal(tokenRequests().length, 1);
   });
+});
+
+test('an https issuer whose metadata names a plain-http token endpoint (loopback included: any local user may listen there) is a DiscoveryError insecure_endpoint, unless allowInsecureHttp', async () => {
+  const { ca, serverKey, serverCert } = testCertificates();
+  let posts = 0;
+  const plain = http.createServer((req, res) => {
+    if (req.method === 'POST') posts++;
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ access_token: 'tok-downgrade-0001', token_type: 'Bearer', expires_in: 60 }));
+  });
+  const plainUrl = await listenLocal(plain);
+  let issuer = '';
+  const tlsServer = https.createServer({ key: serverKey, cert: serverCert }, (req, res) => {
+    const doc = { issuer, token_endpoint: `${plainUrl}/token`, mtls_endpoint_aliases: { token_endpoint: `${plainUrl}/mtls/token` } };
+    if (req.url === '/.well-known/oauth-authorization-server') return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(doc));
+    res.writeHead(404).end();
+  });
+  issuer = (await listenLocal(tlsServer)).replace('http:', 'https:');
+  try {
+    for (const clientAuthMethod of ['client_secret_basic', 'tls_client_auth'] as const) {
+      const client = makeClient({ issuer, tls: { ca }, clientCredentialsAuthCredentials: { oAuthClientId: 'c1', oAuthClientSecret: 'c1-secret-downgrade', clientAuthMethod } });
+      await assert.rejects(client.clientCredentialsAuthManager.fetchToken(), (e: unknown) => e instanceof DiscoveryError && e.reason === 'insecure_endpoint', clientAuthMethod);
+    }
+    assert.equal(posts, 0);
+    const allowed = makeClient({ issuer, tls: { ca }, allowInsecureHttp: true, clientCredentialsAuthCredentials: { oAuthClientId: 'c1', oAuthClientSecret: 'c1-secret-downgrade' } });
+    assert.equal((await allowed.clientCredentialsAuthManager.fetchToken()).accessToken, 'tok-downgrade-0001');
+  } finally {
+    await closeServer(tlsServer);
+    await closeServer(plain);
+  }
 });
