@@ -221,10 +221,16 @@ export class Discovery {
     if (alias !== undefined && !isHttpUrl(alias)) {
       throw new DiscoveryError('invalid_metadata', `The metadata of ${this.issuer} has an invalid mtls_endpoint_aliases.token_endpoint (an http(s) URL is required)`);
     }
-    // The client secret goes where these point: plain http only to this machine, as for the `tokenUrl` option.
+    // The client secret goes where these point: plain http only to this machine, as for the `tokenUrl` option, and
+    // never from an https issuer (a downgrade: on loopback, any local user may be listening on that port).
+    const secureIssuer = /^https:/i.test(this.issuer);
     for (const [member, value] of [['token_endpoint', json['token_endpoint']], ['mtls_endpoint_aliases.token_endpoint', alias]] as const) {
-      if (typeof value === 'string' && !this.#options.allowInsecureHttp && isInsecureRemote(value)) {
+      if (typeof value !== 'string' || this.#options.allowInsecureHttp) continue;
+      if (isInsecureRemote(value)) {
         throw new DiscoveryError('insecure_endpoint', `The metadata of ${this.issuer} names a ${member} on plain http to another host (${describeUrl(value)}): the client secret would travel unencrypted (set \`allowInsecureHttp: true\` to allow it)`);
+      }
+      if (secureIssuer && /^http:/i.test(value)) {
+        throw new DiscoveryError('insecure_endpoint', `The metadata of the https issuer ${this.issuer} names a ${member} on plain http (${describeUrl(value)}): the client secret would leave TLS (set \`allowInsecureHttp: true\` to allow it)`);
       }
     }
     for (const member of ['token_endpoint_auth_methods_supported', 'token_endpoint_auth_signing_alg_values_supported', 'dpop_signing_alg_values_supported'] as const) {
