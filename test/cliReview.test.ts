@@ -287,3 +287,44 @@ test('--resource that is not an absolute URI and --audience (or its variable) wi
     await closeServer(server);
   }
 });
+
+test('token --json: members the server added to its answer that echo the client secret (a debug endpoint) are redacted; the token itself is printed as it is', async () => {
+  const { run } = await import('../src/cli/run.js');
+  const { variantsOf } = await import('../src/redaction.js');
+  const secret = 'p+s/s:w%rd~ünï "q" <x>&y=z-0123';
+  const server = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (d: Buffer) => (body += d.toString('utf8')));
+    req.on('end', () => {
+      const basic = Buffer.from((req.headers.authorization ?? '').replace(/^Basic /, ''), 'base64').toString('utf8');
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({
+        access_token: 'tok-json-echo-0001', token_type: 'Bearer', expires_in: 300, scope: 'read',
+        debug: { body, authorization: req.headers.authorization, basic, decoded: decodeURIComponent(basic.slice(basic.indexOf(':') + 1).replace(/\+/g, ' ')) },
+      }));
+    });
+  });
+  const url = await listenLocal(server);
+  try {
+    for (const method of ['client_secret_basic', 'client_secret_post']) {
+      let written = '';
+      const io = {
+        stdout: { write: (d: string | Uint8Array) => (written += String(d)) },
+        stderr: { write: (t: string) => (written += t) },
+        readStdin: async () => '',
+        stdinIsTTY: false,
+        env: { HOME: work, CLIENT_CREDENTIALS_CACHE: 'off', O_AUTH_CLIENT_SECRET: secret },
+        cwd: work,
+      };
+      const code = await run(['token', '--json', '--token-url', `${url}/token`, '--client-id', 'id', '--auth-method', method], io);
+      assert.equal(code, 0, written);
+      const printed = JSON.parse(written) as Record<string, unknown>;
+      assert.equal(printed['accessToken'], 'tok-json-echo-0001');
+      assert.equal(printed['scope'], 'read');
+      for (const form of [...variantsOf(secret), Buffer.from(`id:${secret}`).toString('base64')]) {
+        assert.ok(!written.includes(form), `${method}: the secret was printed as ${form}:\n${written}`);
+      }
+    }
+  } finally {
+    await closeServer(server);
+  }
+});
