@@ -259,7 +259,11 @@ export async function requestToken(
   if (assertion) context.learn?.(assertion);
   try {
     const { response, sentAt } = await postTokenRequest(context, form, headers, signal);
-    return { ...response, result: parseTokenResponse(response, sentAt, context.lifetime, requestSecrets(form, headers), context.tokenUrl), sentAt };
+    const token = parseTokenResponse(response, sentAt, context.lifetime, requestSecrets(form, headers), context.tokenUrl);
+    // The server's own members may echo the request (a debug endpoint): the token leaves without its credentials
+    // (scrubbed before this token's own id_token is learnt, so that one is kept).
+    if (token.extra && context.redact) token.extra = context.redact(token.extra);
+    return { ...response, result: token, sentAt };
   } catch (error) {
     throw context.redact ? context.redact(error) : error;
   }
