@@ -258,3 +258,40 @@ test('an https issuer whose metadata names a plain-http token endpoint (loopback
     await closeServer(plain);
   }
 });
+
+test('inspect --verify (verifyAccessToken): keys from a plain-http jwks_uri of an https issuer, or an issuer on plain http to another host, verify nothing', async () => {
+  const { SignJWT, exportJWK } = await import('jose');
+  const { verifyAccessToken } = await import('../src/auth/accessTokenVerification.js');
+  const { createDispatcher, createTransport } = await import('../src/http/transport.js');
+  const { ca, serverKey, serverCert } = testCertificates();
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  let jwksFetches = 0;
+  const plain = http.createServer((_req, res) => {
+    jwksFetches++;
+    void exportJWK(publicKey).then((jwk) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: [{ ...jwk, kid: 'k1', use: 'sig' }] })));
+  });
+  const plainUrl = await listenLocal(plain);
+  let issuer = '';
+  const tlsServer = https.createServer({ key: serverKey, cert: serverCert }, (req, res) => {
+    if (req.url === '/.well-known/oauth-authorization-server') return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ issuer, token_endpoint: `${issuer}/token`, jwks_uri: `${plainUrl}/jwks` }));
+    res.writeHead(404).end();
+  });
+  issuer = (await listenLocal(tlsServer)).replace('http:', 'https:');
+  const dispatcher = createDispatcher({ ca });
+  try {
+    const now = Date.now();
+    const token = await new SignJWT({ sub: 'svc', aud: 'api' }).setProtectedHeader({ alg: 'ES256', typ: 'at+jwt', kid: 'k1' }).setIssuer(issuer).setIssuedAt(Math.floor(now / 1000)).setExpirationTime(Math.floor(now / 1000) + 300).sign(privateKey);
+    const options = { issuer, transport: createTransport(dispatcher), now, timeout: 5_000, userAgent: 'test' };
+    const downgraded = (await verifyAccessToken(token, options)).find((c) => c.name === 'signature')!;
+    assert.equal(downgraded.ok, false, downgraded.detail);
+    assert.match(downgraded.detail, /plain http/);
+    assert.equal(jwksFetches, 0);
+    const remote = (await verifyAccessToken(token, { ...options, issuer: 'http://as.example.test' })).find((c) => c.name === 'signature')!;
+    assert.equal(remote.ok, false);
+    assert.match(remote.detail, /plain http/);
+  } finally {
+    await dispatcher.close();
+    await closeServer(tlsServer);
+    await closeServer(plain);
+  }
+});
