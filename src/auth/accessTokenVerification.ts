@@ -6,7 +6,8 @@
 import { constants, createPublicKey, verify, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { decodeJwt } from '../jwt.js';
 import { messageOf } from '../errors.js';
-import type { Transport } from '../http/transport.js';
+import { describeUrl, type Transport } from '../http/transport.js';
+import { isInsecureRemote } from '../http/requestGuard.js';
 import { Discovery } from './discovery.js';
 
 /** The name of one check. */
@@ -106,8 +107,13 @@ async function signatureCheck(token: string, header: Record<string, unknown>, op
   }
   let keys: JsonWebKey[];
   try {
+    // Keys read in clear could be anyone's: a signature they verify proves nothing.
+    if (isInsecureRemote(options.issuer)) return { name: 'signature', ok: false, detail: `the issuer ${describeUrl(options.issuer)} is plain http to another host: its keys could be anyone's` };
     const metadata = await new Discovery({ issuer: options.issuer, transport: options.transport, now: () => options.now, timeout: options.timeout, userAgent: options.userAgent }).metadata();
     if (!metadata.jwks_uri) return { name: 'signature', ok: false, detail: `the metadata of ${options.issuer} has no jwks_uri` };
+    if (isInsecureRemote(metadata.jwks_uri) || (/^https:/i.test(options.issuer) && /^http:/i.test(metadata.jwks_uri))) {
+      return { name: 'signature', ok: false, detail: `the jwks_uri of ${options.issuer} is plain http (${describeUrl(metadata.jwks_uri)}): its keys could be anyone's` };
+    }
     keys = await fetchJwks(metadata.jwks_uri, options);
   } catch (error) {
     return { name: 'signature', ok: false, detail: `the issuer's keys could not be had: ${messageOf(error)}` };
