@@ -328,3 +328,18 @@ test('token --json: members the server added to its answer that echo the client 
     await closeServer(server);
   }
 });
+
+test('--token-param naming a parameter the library sets is refused in the CLI\'s words (the flag and the option to use), not the library\'s option paths', async () => {
+  const cases: [string, RegExp][] = [
+    ['client_secret=x', /error: --token-param client_secret is set by the library; use --client-secret-file, --client-secret-stdin or \$O_AUTH_CLIENT_SECRET\n/],
+    ['SCOPE=x', /error: --token-param SCOPE is set by the library; use --scope\n/],
+    ['grant_type=x', /error: --token-param grant_type is set by the library; use --grant-type\n/],
+    ['client_assertion=x', /error: --token-param client_assertion is set by the library; use --client-assertion-file or --private-key-file\n/],
+  ];
+  for (const [param, message] of cases) {
+    const run = await cli(['token', '--token-url', 'http://127.0.0.1:9/token', '--client-id', 'id', '--token-param', param], { O_AUTH_CLIENT_SECRET: SECRET });
+    assert.equal(run.code, 2, run.stderr);
+    assert.match(run.stderr, message);
+    assert.doesNotMatch(run.stderr, /clientCredentialsAuthCredentials|oAuth/);
+  }
+});
