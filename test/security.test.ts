@@ -634,3 +634,17 @@ test('a token answer whose extra members echo the request (a debug endpoint) han
     }
   }
 });
+
+test('a token endpoint\'s HTML error page quoting the POST data HTML-escaped (Django DEBUG=True) has the secret redacted from the ApiError', async () => {
+  const escape = (v: string) => v.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#x27;');
+  const server = await serve((_req, res, recorded) => {
+    const rows = [...new URLSearchParams(recorded.body)].map(([k, v]) => `<tr><td>${escape(k)}</td><td class="code"><pre>&#x27;${escape(v)}&#x27;</pre></td></tr>`).join('\n');
+    res.writeHead(500, { 'content-type': 'text/html; charset=utf-8' }).end(`<!DOCTYPE html><html><body><h1>KeyError at /o/token/</h1><table>${rows}</table></body></html>`);
+  });
+  const client = makeClient({ tokenUrl: `${server.url}/o/token/`, retry: false, clientCredentialsAuthCredentials: { oAuthClientId: CLIENT_ID, oAuthClientSecret: SECRET, clientAuthMethod: 'client_secret_post' } });
+  const error = await client.clientCredentialsAuthManager.fetchToken().then(() => assert.fail('expected a rejection'), (e: unknown) => e as ApiError);
+  assert.ok(error instanceof ApiError);
+  const surfaces = `${error.message}${String(error.body)}${JSON.stringify(error)}${inspect(error, { depth: 10 })}`;
+  assert.ok(String(error.body).includes('client_secret'), 'the page is kept');
+  assert.ok(!surfaces.includes(escape(SECRET)), `the HTML-escaped secret survived:\n${surfaces.slice(0, 2000)}`);
+});
