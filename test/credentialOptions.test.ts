@@ -174,6 +174,10 @@ describe('bad values are typed errors before any I/O', () => {
     ...['grant_type', 'scope', 'resource', 'audience', 'client_secret', 'client_assertion', 'client_assertion_type'].map((name): [string, Record<string, unknown>, RegExp] =>
       [`tokenParameters.${name}`, { oAuthClientSecret: 'secret-value', tokenParameters: { [name]: 'x' } }, new RegExp(`tokenParameters\\.${name}`)]),
     ['tokenParameters not strings', { oAuthClientSecret: 'secret-value', tokenParameters: { account_id: 1 } }, /tokenParameters/],
+    ['privateKey an encrypted PEM: says so and how to decrypt it', { privateKey: key.export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: 'pass-phrase' }) }, /privateKey.*encrypted PEM.*openssl pkey/],
+    ['privateKey a certificate: says so', { privateKey: testCertificates().clientCert }, /privateKey.*is a certificate/],
+    ['privateKey a public PEM: says so', { privateKey: generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }) }, /privateKey.*is a public key/],
+    ['privateKey a public JWK: says so', { privateKey: generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'jwk' }) }, /privateKey.*public JWK/],
     ['assertionAudience empty (it was sent as aud "")', { privateKey: key, assertionAudience: '' }, /assertionAudience/],
     ['assertionAudience not a string (it was sent as aud 42)', { privateKey: key, assertionAudience: 42 }, /assertionAudience/],
     ['assertionAudience with CR/LF', { privateKey: key, assertionAudience: 'https://as.example.com/token\r\n' }, /assertionAudience/],
