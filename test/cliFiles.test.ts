@@ -7,7 +7,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtemp, open, rm, truncate, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, open, rm, truncate, writeFile } from 'node:fs/promises';
+import { generateKeyPairSync } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startOidcProvider, type OidcProviderHandle } from './helpers/oidc.js';
@@ -137,5 +138,24 @@ describe('files written on Windows', () => {
     run = await cli(['token', '--config', config, '--client-secret-file', secretFile]);
     assert.equal(run.code, 2, run.stderr);
     assert.match(run.stderr, /config file .*UTF-16/);
+  });
+});
+
+describe('files that others may read', () => {
+  test('a client secret file or private key file that group or others may read gets a warning naming chmod 600 (as a config file holding clientSecret does); 0600 gets none; the token is still fetched', async () => {
+    const readable = join(work, 'secret-0644');
+    await writeFile(readable, 'svc-secret\n', { mode: 0o644 });
+    await chmod(readable, 0o644);
+    const warned = await cli([...withToken(), '--client-secret-file', readable]);
+    assert.equal(warned.code, 0, warned.stderr);
+    assert.match(warned.stderr, new RegExp(`warning: the client secret file ${readable.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} may be read by other users; run: chmod 600 `));
+    const quiet = await cli([...withToken(), '--client-secret-file', secretFile]);
+    assert.equal(quiet.code, 0, quiet.stderr);
+    assert.doesNotMatch(quiet.stderr, /chmod/);
+    const key = join(work, 'key-0640.pem');
+    await writeFile(key, generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o640 });
+    await chmod(key, 0o640);
+    const keyRun = await cli(['token', '--client-id', 'svc', '--token-url', op.tokenUrl, '--private-key-file', key]);
+    assert.match(keyRun.stderr, /warning: the private key file .* may be read by other users; run: chmod 600 /);
   });
 });
