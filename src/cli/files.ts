@@ -4,6 +4,7 @@
  * a FIFO, a device or a huge file given by mistake is refused at once with a CliError instead of hanging or filling memory.
  */
 import { MAX_FILE_BYTES, NotSmallRegularFileError, readSmallRegularFile as readSmallFile } from '../io/smallFile.js';
+import { stat } from 'node:fs/promises';
 import { CliError } from './failure.js';
 
 export { MAX_FILE_BYTES };
@@ -46,4 +47,17 @@ export function windowsText(text: string, what: string): string {
     throw new CliError(`${what} is UTF-16 (as PowerShell 5's \`>\` and Out-File write), not UTF-8`, 'save it as UTF-8, e.g. `Set-Content -Encoding ascii` or `-Encoding utf8`');
   }
   return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+}
+
+/**
+ * Warns through `warn` when a file holding a secret (a client secret, a private key) may be read by group or others,
+ * as for a config file holding `clientSecret`: ssh refuses such a key; this says how to fix it. Not on Windows.
+ */
+export async function warnIfOthersMayRead(path: string, what: string, warn: (message: string) => void): Promise<void> {
+  if (process.platform === 'win32') return;
+  try {
+    if (((await stat(path)).mode & 0o044) !== 0) warn(`the ${what} file ${path} may be read by other users; run: chmod 600 ${path}`);
+  } catch {
+    // it was read a moment ago; a file gone since is not worth a warning
+  }
 }
