@@ -343,3 +343,28 @@ test('--token-param naming a parameter the library sets is refused in the CLI\'s
     assert.doesNotMatch(run.stderr, /clientCredentialsAuthCredentials|oAuth/);
   }
 });
+
+test('--verbose never prints the password of a URL given with user:password@ (token URL, base URL, issuer, the URL of call), long or short', async () => {
+  const server = http.createServer((req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' }).end(req.url === '/token' ? '{"access_token":"tok-userinfo-0001","token_type":"Bearer","expires_in":300}' : '{"ok":true}');
+  });
+  const url = await listenLocal(server);
+  try {
+    for (const password of ['p4ssw0rd-userinfo-long', 'pw', 'p%7eword-x']) {
+      const withUser = (u: string, path: string) => u.replace('http://', `http://user:${password}@`) + path;
+      for (const args of [
+        ['token', '--token-url', withUser(url, '/token')],
+        ['call', 'GET', withUser(url, '/api'), '--token-url', `${url}/token`],
+        ['call', 'GET', '/api', '--base-url', withUser(url, ''), '--token-url', `${url}/token`],
+        ['token', '--issuer', withUser('http://127.0.0.1:9', '')],
+      ]) {
+        const run = await cli([...args, '--client-id', 'id', '--verbose', '--retries', '0'], { O_AUTH_CLIENT_SECRET: SECRET });
+        const printed = `${run.stdout}${run.stderr}`;
+        assert.ok(!printed.includes(`:${password}@`) && (password.length < 8 || !printed.includes(decodeURIComponent(password))), `${args.join(' ')} printed the password:\n${printed}`);
+        assert.match(run.stderr, /\* /, 'verbose lines were printed');
+      }
+    }
+  } finally {
+    await closeServer(server);
+  }
+});
