@@ -255,6 +255,18 @@ async function resolveSecret(flags: Flags, io: Io, out: Output, config: ConfigFi
   return secret;
 }
 
+/** Registers the password of `url` (as written and decoded) with the output's redactor. */
+function learnUrlPassword(url: string, out: Output): void {
+  const password = /^[a-z][a-z\d+.-]*:\/\/[^/?#@:]*:([^/?#@]*)@/i.exec(url)?.[1];
+  if (!password) return;
+  out.redactor.add(password);
+  try {
+    out.redactor.add(decodeURIComponent(password));
+  } catch {
+    // not percent-encoded
+  }
+}
+
 /** Reads the settings of the `token` and `call` commands; registers the secret with the output's redactor at once. */
 export async function resolveSettings(flags: Flags, io: Io, out: Output, defaultCachePath: () => string): Promise<Settings> {
   const configPath = flags.config ?? fromEnv(io, ENVIRONMENT.config)?.value;
@@ -265,6 +277,8 @@ export async function resolveSettings(flags: Flags, io: Io, out: Output, default
 
   const tokenUrl = pick(flags['token-url'], 'token-url', io, ENVIRONMENT.tokenUrl, config, 'tokenUrl');
   const baseUrl = pick(flags['base-url'], 'base-url', io, ENVIRONMENT.baseUrl, config, 'baseUrl');
+  // A password in a URL is a credential too: never printed, whatever prints it.
+  for (const setting of [tokenUrl, baseUrl]) if (setting) learnUrlPassword(setting.value, out);
   const clientId = pick(flags['client-id'], 'client-id', io, ENVIRONMENT.clientId, config, 'clientId');
   if (clientId && clientSecret) out.redactor.addBasic(clientId.value, clientSecret.value);
 
@@ -311,6 +325,7 @@ export async function resolveSettings(flags: Flags, io: Io, out: Output, default
   }
 
   const issuer = pick(flags.issuer, 'issuer', io, ENVIRONMENT.issuer, config, 'issuer');
+  if (issuer) learnUrlPassword(issuer.value, out);
   const readPem = async (setting: Sourced<string> | undefined, what: string, secret = false): Promise<Sourced<string> | undefined> => {
     if (!setting) return undefined;
     const path = resolvePath(setting, io, config);
