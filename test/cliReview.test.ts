@@ -368,3 +368,14 @@ test('--verbose never prints the password of a URL given with user:password@ (to
     await closeServer(server);
   }
 });
+
+test('inspect of a JWT whose times are beyond any date (exp 1e400, iat -1e20): no NaN dates, in text or --json', async () => {
+  const part = (value: string) => Buffer.from(value).toString('base64url');
+  const jwt = `${part('{"alg":"RS256","typ":"at+jwt"}')}.${part('{"exp":1e400,"iat":-1e20,"nbf":8.7e15}')}.c2ln`;
+  for (const args of [['inspect', jwt], ['inspect', '--json', jwt]]) {
+    const run = await cli(args);
+    assert.equal(run.code, 0, run.stderr);
+    assert.doesNotMatch(run.stdout, /NaN/, run.stdout);
+    assert.match(run.stdout, /out of range/);
+  }
+});
