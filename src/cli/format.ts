@@ -10,6 +10,7 @@ function pad(n: number, width = 2): string {
 /** A local date-time with its offset, e.g. `2026-11-28 14:05:09 +01:00`. */
 export function localTime(unixSeconds: number): string {
   const d = new Date(unixSeconds * 1000);
+  if (Number.isNaN(d.getTime())) return 'out of range (no date)';
   const offset = -d.getTimezoneOffset();
   const sign = offset >= 0 ? '+' : '-';
   const abs = Math.abs(offset);
