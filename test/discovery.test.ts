@@ -295,3 +295,34 @@ test('inspect --verify (verifyAccessToken): keys from a plain-http jwks_uri of a
     await closeServer(plain);
   }
 });
+
+test('inspect --verify (verifyAccessToken): a token whose nbf is still ahead fails an nbf check (RFC 7519 §4.1.5); one valid since a while passes it', async () => {
+  const { SignJWT, exportJWK } = await import('jose');
+  const { verifyAccessToken } = await import('../src/auth/accessTokenVerification.js');
+  const { createDispatcher, createTransport } = await import('../src/http/transport.js');
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  let issuer = '';
+  const server = http.createServer((req, res) => {
+    if (req.url === '/.well-known/oauth-authorization-server') return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ issuer, token_endpoint: `${issuer}/token`, jwks_uri: `${issuer}/jwks` }));
+    if (req.url === '/jwks') return void exportJWK(publicKey).then((jwk) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: [{ ...jwk, kid: 'k1' }] })));
+    res.writeHead(404).end();
+  });
+  issuer = await listenLocal(server);
+  const dispatcher = createDispatcher();
+  try {
+    const now = Date.now();
+    const seconds = Math.floor(now / 1000);
+    const sign = (nbf: number) => new SignJWT({ sub: 'svc', aud: 'api', nbf }).setProtectedHeader({ alg: 'ES256', typ: 'at+jwt', kid: 'k1' }).setIssuer(issuer).setIssuedAt(seconds).setExpirationTime(seconds + 7200).sign(privateKey);
+    const options = { issuer, transport: createTransport(dispatcher), now, timeout: 5_000, userAgent: 'test' };
+    const ahead = await verifyAccessToken(await sign(seconds + 3600), options);
+    assert.equal(ahead.find((c) => c.name === 'signature')?.ok, true);
+    const nbf = ahead.find((c) => (c.name as string) === 'nbf');
+    assert.equal(nbf?.ok, false, JSON.stringify(ahead));
+    assert.match(nbf!.detail, /not valid before/);
+    const since = await verifyAccessToken(await sign(seconds - 10), options);
+    assert.ok(since.every((c) => c.ok), JSON.stringify(since));
+  } finally {
+    await dispatcher.close();
+    await closeServer(server);
+  }
+});
