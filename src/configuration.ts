@@ -161,16 +161,20 @@ function isLoopbackName(host: string): boolean {
 /** RFC 3986 §4.3 `absolute-URI` without a fragment: a scheme, `:`, then URI characters other than `#`. */
 const ABSOLUTE_URI = /^[A-Za-z][A-Za-z0-9+.-]*:[A-Za-z0-9\-._~:/?[\]@!$&'()*+,;=%]+$/;
 
+/** An application ID (a UUID), which Entra ID's v1 endpoint takes as `resource` beside App ID URIs. */
+const APPLICATION_ID = /^[\da-f]{8}-[\da-f]{4}-[\da-f]{4}-[\da-f]{4}-[\da-f]{12}$/i;
+
 /**
  * Reads RFC 8707 resource indicators given as one string or an array of strings, each an absolute URI without a
- * fragment (§2): a path such as `/api` would be read by each server its own way, or not at all.
+ * fragment (§2): a path such as `/api` would be read by each server its own way, or not at all. The one exception is
+ * a bare application ID (a UUID), which Entra ID's v1 endpoint (older than RFC 8707) takes.
  */
 export function parseResource(value: unknown, path = 'resource'): string[] {
   if (value === undefined) return [];
   const list = typeof value === 'string' ? [value] : Array.isArray(value) ? [...(value as unknown[])] : undefined;
   if (!list || !list.every((r) => typeof r === 'string' && r)) throw new InvalidOptionError(path, 'must be a string or an array of strings');
   for (const resource of list as string[]) {
-    if (!ABSOLUTE_URI.test(resource)) {
+    if (!ABSOLUTE_URI.test(resource) && !APPLICATION_ID.test(resource)) {
       throw new InvalidOptionError(path, 'must be an absolute URI without a fragment (RFC 8707 §2), e.g. `https://api.example.com/`: a scheme, no spaces, control or non-ASCII characters (percent-encode them), no `#`');
     }
   }

@@ -239,11 +239,13 @@ describe('resource and audience: RFC 8707 absolute URIs and audiences without co
     assert.equal(hits, 0);
   });
 
-  test('absolute URIs (with a query), URNs, and audiences of printable text are still accepted and sent', async () => {
+  test('absolute URIs (with a query), URNs, an Entra v1 application ID, and audiences of printable text are still accepted and sent', async () => {
     const client = make({ resource: ['https://api.example.com/v1?tenant=a', 'urn:example:api'], audience: 'https://api.example.com' });
     await client.clientCredentialsAuthManager.getToken();
     await client.clientCredentialsAuthManager.getToken({ resource: 'https://other.example.com', audience: 'my api (prod)' });
-    assert.equal(hits, 2);
+    // Entra ID v1 takes an application ID (a UUID) as resource, beside App ID URIs: the one value that is no URI.
+    await client.clientCredentialsAuthManager.getToken({ resource: '00000003-0000-0000-c000-000000000000' });
+    assert.equal(hits, 3);
     hits = 0;
   });
 
