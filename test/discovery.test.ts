@@ -326,3 +326,31 @@ test('inspect --verify (verifyAccessToken): a token whose nbf is still ahead fai
     await closeServer(server);
   }
 });
+
+test('metadata text quoted in a DiscoveryError (a wrong issuer, the methods and algorithms offered) cannot forge log lines or flood them: control characters escaped, bounded length', async () => {
+  const forged = `https://as.example\r\n2026-12-08T00:00:00Z ERROR forged line\u001b[31m${'A'.repeat(100_000)}`;
+  const documents: Record<string, unknown>[] = [
+    { issuer: forged },
+    { issuer: '', token_endpoint: '', token_endpoint_auth_methods_supported: Array.from({ length: 5_000 }, (_, i) => `m${i}\r\nforged`) },
+    { issuer: '', token_endpoint: '', token_endpoint_auth_signing_alg_values_supported: [`RS\n${'B'.repeat(50_000)}`] },
+  ];
+  let current: Record<string, unknown> = {};
+  let issuer = '';
+  const server = http.createServer((req, res) => {
+    if (req.url === '/.well-known/oauth-authorization-server') return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ ...current, ...(current['issuer'] === '' ? { issuer, token_endpoint: `${issuer}/token` } : {}) }));
+    res.writeHead(404).end();
+  });
+  issuer = await listenLocal(server);
+  try {
+    for (const [i, doc] of documents.entries()) {
+      current = doc;
+      const client = makeClient({ issuer, clientCredentialsAuthCredentials: i === 2 ? { oAuthClientId: 'c1', oAuthClientSecret: 'c1-secret-value', clientAuthMethod: 'client_secret_jwt', privateKeyAlgorithm: 'HS256' } : { oAuthClientId: 'c1', oAuthClientSecret: 'c1-secret-value' } });
+      const error = await client.clientCredentialsAuthManager.fetchToken().then(() => assert.fail('expected a DiscoveryError'), (e: unknown) => e);
+      assert.ok(error instanceof DiscoveryError, String(error));
+      assert.doesNotMatch(error.message, /[\r\n\u001b]/, `document ${i}`);
+      assert.ok(error.message.length < 1_000, `document ${i}: ${error.message.length} characters`);
+    }
+  } finally {
+    await closeServer(server);
+  }
+});
