@@ -75,6 +75,25 @@ function isHttpUrl(value: unknown): value is string {
   return typeof value === 'string' && /^https?:\/\//i.test(value) && URL.canParse(value);
 }
 
+/** Longest piece of metadata text quoted in an error, and most list entries. */
+const QUOTE_LENGTH = 100;
+const QUOTE_ENTRIES = 20;
+
+/**
+ * Server text for an error message: JSON-escaped (no control character can forge a log line) and bounded (no
+ * document can flood one).
+ */
+function quoted(value: string): string {
+  const text = JSON.stringify(value.length > QUOTE_LENGTH ? `${value.slice(0, QUOTE_LENGTH)}…` : value).slice(1, -1);
+  return text.replace(/[\u007f-\u009f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+/** A server's list for an error message: each entry {@link quoted}, at most {@link QUOTE_ENTRIES} of them. */
+export function quotedList(values: readonly string[]): string {
+  const shown = values.slice(0, QUOTE_ENTRIES).map(quoted).join(', ');
+  return values.length > QUOTE_ENTRIES ? `${shown} and ${values.length - QUOTE_ENTRIES} more` : shown;
+}
+
 function stringArray(value: unknown): string[] | undefined {
   return Array.isArray(value) && value.every((v) => typeof v === 'string') ? (value as string[]) : undefined;
 }
@@ -131,7 +150,7 @@ export class Discovery {
       if (!fallback) {
         throw new DiscoveryError(
           'unsupported_method',
-          `The authorization server ${this.issuer} does not offer client authentication method ${clientAuth.method} (it offers ${methods.join(', ') || 'none'})`,
+          `The authorization server ${this.issuer} does not offer client authentication method ${clientAuth.method} (it offers ${quotedList(methods) || 'none'})`,
         );
       }
       auth = { ...clientAuth, method: fallback };
@@ -141,7 +160,7 @@ export class Discovery {
     if (signs && auth.algorithm && algorithms && !algorithms.includes(auth.algorithm)) {
       throw new DiscoveryError(
         'unsupported_algorithm',
-        `The authorization server ${this.issuer} does not accept ${auth.algorithm} client assertions (it accepts ${algorithms.join(', ') || 'none'})`,
+        `The authorization server ${this.issuer} does not accept ${auth.algorithm} client assertions (it accepts ${quotedList(algorithms) || 'none'})`,
       );
     }
     const alias = TLS_METHODS.includes(auth.method) ? metadata.mtls_endpoint_aliases?.token_endpoint : undefined;
@@ -204,7 +223,7 @@ export class Discovery {
 
   #check(json: Record<string, unknown>, url: string): AuthorizationServerMetadata {
     if (json['issuer'] !== this.issuer) {
-      const found = typeof json['issuer'] === 'string' ? json['issuer'] : 'none';
+      const found = typeof json['issuer'] === 'string' ? quoted(json['issuer']) : 'none';
       throw new DiscoveryError('issuer_mismatch', `The metadata at ${describeUrl(url)} names issuer ${found}, not ${this.issuer} (RFC 8414 §3.3)`);
     }
     for (const member of ['token_endpoint', 'jwks_uri'] as const) {

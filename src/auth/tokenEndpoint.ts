@@ -8,7 +8,7 @@ import { AbortError, ApiError, DiscoveryError, MalformedTokenResponseError, OAut
 import { BodyTooLargeError, describeUrl, type HttpResponse, type Transport } from '../http/transport.js';
 import { variantsOf } from '../redaction.js';
 import { clientAuthParts, platformAssertion, platformAssertionParts, rawBasicDiffers, type BasicEncoding, type ClientAuthInput, type ClientAuthParts } from './clientAuthentication.js';
-import { staleMetadataFailure, type Discovery } from './discovery.js';
+import { quotedList, staleMetadataFailure, type Discovery } from './discovery.js';
 import type { DpopSigner } from './dpop.js';
 import { tokenFromResponse, type LifetimePolicy, type OAuthToken, type TokenResponseWire } from '../token.js';
 
@@ -291,7 +291,7 @@ export async function sendTokenRequest(
     algorithms = resolved.signingAlgorithms;
     const dpopAlgorithms = resolved.metadata.dpop_signing_alg_values_supported;
     if (dpop && dpopAlgorithms && !dpopAlgorithms.includes(dpop.algorithm)) {
-      throw new DiscoveryError('unsupported_algorithm', `The authorization server ${discovery.issuer} does not accept ${dpop.algorithm} DPoP proofs (it accepts ${dpopAlgorithms.join(', ') || 'none'})`);
+      throw new DiscoveryError('unsupported_algorithm', `The authorization server ${discovery.issuer} does not accept ${dpop.algorithm} DPoP proofs (it accepts ${quotedList(dpopAlgorithms) || 'none'})`);
     }
   }
   // Automatic client_secret_basic: RFC 6749 first, unless this endpoint is known to want the raw pair.
