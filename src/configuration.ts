@@ -158,12 +158,39 @@ function isLoopbackName(host: string): boolean {
   return name === 'localhost' || name.startsWith('127.');
 }
 
-/** Reads RFC 8707 resource indicators given as one string or an array of non-empty strings. */
+/** RFC 3986 §4.3 `absolute-URI` without a fragment: a scheme, `:`, then URI characters other than `#`. */
+const ABSOLUTE_URI = /^[A-Za-z][A-Za-z0-9+.-]*:[A-Za-z0-9\-._~:/?[\]@!$&'()*+,;=%]+$/;
+
+/** An application ID (a UUID), which Entra ID's v1 endpoint takes as `resource` beside App ID URIs. */
+const APPLICATION_ID = /^[\da-f]{8}-[\da-f]{4}-[\da-f]{4}-[\da-f]{4}-[\da-f]{12}$/i;
+
+/**
+ * Reads RFC 8707 resource indicators given as one string or an array of strings, each an absolute URI without a
+ * fragment (§2): a path such as `/api` would be read by each server its own way, or not at all. The one exception is
+ * a bare application ID (a UUID), which Entra ID's v1 endpoint (older than RFC 8707) takes.
+ */
 export function parseResource(value: unknown, path = 'resource'): string[] {
   if (value === undefined) return [];
   const list = typeof value === 'string' ? [value] : Array.isArray(value) ? [...(value as unknown[])] : undefined;
   if (!list || !list.every((r) => typeof r === 'string' && r)) throw new InvalidOptionError(path, 'must be a string or an array of strings');
+  for (const resource of list as string[]) {
+    if (!ABSOLUTE_URI.test(resource) && !APPLICATION_ID.test(resource)) {
+      throw new InvalidOptionError(path, 'must be an absolute URI without a fragment (RFC 8707 §2), e.g. `https://api.example.com/`: a scheme, no spaces, control or non-ASCII characters (percent-encode them), no `#`');
+    }
+  }
   return list as string[];
+}
+
+/** A C0 or C1 control character, DEL, or a lone surrogate (which the form encoding would turn into U+FFFD). */
+// eslint-disable-next-line no-control-regex
+const CONTROL_OR_LONE_SURROGATE = /[\u0000-\u001f\u007f-\u009f]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/** Reads the `audience` parameter: a non-empty string without control characters (CR/LF would split a log line). */
+export function parseAudience(value: unknown, path = 'audience'): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || value === '') throw new InvalidOptionError(path, 'must be a non-empty string');
+  if (CONTROL_OR_LONE_SURROGATE.test(value)) throw new InvalidOptionError(path, 'has a control character (or a lone surrogate); an audience is printable text, e.g. `https://api.example.com`');
+  return value;
 }
 
 /** RFC 6749 §3.3 `scope-token`: printable ASCII except space, `"` and `\`. */
@@ -246,7 +273,7 @@ function resolveCredentials(raw: unknown, path: string): ResolvedCredentials | u
     privateKey: c.privateKey,
     algorithm: c.privateKeyAlgorithm,
     keyId: checkString(`${path}.keyId`, c.keyId),
-    audience: c.assertionAudience,
+    audience: parseAudience(c.assertionAudience, `${path}.assertionAudience`),
     clientAssertion: c.clientAssertion,
     basicEncoding: c.basicEncoding,
     basicMemory: c.basicEncoding === undefined ? new BasicEncodingMemory() : undefined,
@@ -277,7 +304,7 @@ function resolveCredentials(raw: unknown, path: string): ResolvedCredentials | u
     clientAuth,
     scopes: parseScopes(c.oAuthScopes, `${path}.oAuthScopes`),
     resource,
-    audience: checkString(`${path}.audience`, c.audience),
+    audience: parseAudience(c.audience, `${path}.audience`),
     extra,
     presetToken: c.oAuthToken,
     clockSkew: skew,

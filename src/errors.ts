@@ -254,6 +254,14 @@ export interface OAuthProviderErrorBody {
  *
  * @see https://www.rfc-editor.org/rfc/rfc6749#section-5.2
  */
+const CONTROL_ESCAPES: Readonly<Record<string, string>> = { '\n': '\\n', '\r': '\\r', '\t': '\\t', '\b': '\\b', '\f': '\\f' };
+
+/** Control characters as JSON writes them (`\r`, `\n`, `\u001b`…), so that server text in a message stays one line. */
+function escapeControls(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => CONTROL_ESCAPES[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 export class OAuthProviderError extends ApiError<OAuthProviderErrorBody> {
   override name = 'OAuthProviderError';
   /** The server's `error` value, e.g. `invalid_client`. */
@@ -267,7 +275,8 @@ export class OAuthProviderError extends ApiError<OAuthProviderErrorBody> {
     const { error, error_description: rawDescription, error_uri: rawUri } = response.result;
     // The server's JSON is not trusted to match RFC 6749 §5.2: a non-string description or URI is left out.
     const description = typeof rawDescription === 'string' && rawDescription !== '' ? rawDescription : undefined;
-    super(response, `OAuth provider error ${response.statusCode} ${error}${description ? `: ${description}` : ''}`, ErrorCode.OAuthProvider);
+    // RFC 6749 §5.2 allows no control character in either: escaped in the message, which ends up in logs.
+    super(response, `OAuth provider error ${response.statusCode} ${escapeControls(error)}${description ? `: ${escapeControls(description)}` : ''}`, ErrorCode.OAuthProvider);
     this.error = error;
     this.errorDescription = description;
     this.errorUri = typeof rawUri === 'string' ? rawUri : undefined;

@@ -436,7 +436,7 @@ test('a token the API revoked is replaced through the library\'s 401 recovery, a
 
 test('a bad secret exits 3 with the cause, the hint and what the server said', async () => {
   const badFile = join(work, 'bad-secret');
-  await writeFile(badFile, 'not-the-secret');
+  await writeFile(badFile, 'not-the-secret', { mode: 0o600 }); // 0600: a file others may read gets a warning line first
   const run = await cli(['token', '--client-secret-file', badFile]);
   assert.equal(run.code, 3);
   assert.equal(run.stdout, '');

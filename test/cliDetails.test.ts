@@ -6,6 +6,8 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import { spawn } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,7 +15,7 @@ import { startStack, type Stack } from './helpers/fixtures.js';
 import { cacheKey } from '../src/cli/cache.js';
 import { closeServer, listenLocal } from './helpers/http.js';
 import { startHttpProxy, type HttpProxyHandle } from './helpers/httpProxy.js';
-import { runCli, type Run } from './helpers/cliRun.js';
+import { CLI, runCli, type Run } from './helpers/cliRun.js';
 
 const ALL_BYTES = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
 
@@ -128,5 +130,33 @@ test('the CLI cache key: runs that start at once on a fresh cache agree on one k
     }
   } finally {
     await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('stdout that cannot be written (a full disk: /dev/full) is one error line and exit 2, not a crash with a stack trace; a full stderr does not crash either', async () => {
+  const env = { PATH: process.env['PATH'] ?? '', HOME: work, CLIENT_CREDENTIALS_TOKEN_URL: stack.op.tokenUrl, CLIENT_CREDENTIALS_CLIENT_ID: 'svc', CLIENT_CREDENTIALS_CLIENT_SECRET: 'svc-secret', CLIENT_CREDENTIALS_CACHE: 'off' };
+  const runWith = (args: string[], stdio: [string, number | 'pipe', number | 'pipe']): Promise<{ code: number | null; stderr: string }> =>
+    new Promise((resolve, reject) => {
+      const child = spawn(process.execPath, [CLI, ...args], { env, stdio: stdio as never });
+      let stderr = '';
+      child.stderr?.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
+      child.on('error', reject);
+      child.on('close', (code) => resolve({ code, stderr }));
+    });
+  const full = openSync('/dev/full', 'w');
+  try {
+    for (const args of [['token'], ['token', '--json'], ['call', 'GET', `${stack.api.url}/things`]]) {
+      const run = await runWith(args, ['ignore', full, 'pipe']);
+      assert.equal(run.code, 2, `${args.join(' ')}: ${run.stderr}`);
+      assert.match(run.stderr, /^oauth-client-credentials: error: cannot write to standard output: ENOSPC\n$/);
+    }
+    // stderr full, stdout full too: nothing can be said, but the exit code still says it failed, without a crash (1).
+    const both = await runWith(['token'], ['ignore', full, full]);
+    assert.equal(both.code, 2);
+    // stderr full with a usage error: the usage exit code, not a crash.
+    const usage = await runWith(['token', '--retries', '-1'], ['ignore', 'pipe', full]);
+    assert.equal(usage.code, 2);
+  } finally {
+    closeSync(full);
   }
 });

@@ -7,7 +7,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtemp, open, rm, truncate, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, open, rm, truncate, writeFile } from 'node:fs/promises';
+import { generateKeyPairSync } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startOidcProvider, type OidcProviderHandle } from './helpers/oidc.js';
@@ -104,5 +105,57 @@ describe('files named by flags', () => {
     assert.equal(body.code, 2, body.stderr);
     assert.match(body.stderr, /cannot read --data file .*big\.body: larger than 67108864 bytes/);
     assert.equal(op.tokenRequests.length, before);
+  });
+});
+
+describe('files written on Windows', () => {
+  const BOM = '\uFEFF';
+  const utf16 = (text: string): Buffer => Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(text, 'utf16le')]);
+
+  test('a secret file with a UTF-8 byte order mark and a CRLF ending (Notepad before Windows 10 1903) gives the secret itself', async () => {
+    const path = join(work, 'secret-bom');
+    await writeFile(path, `${BOM}svc-secret\r\n`, { mode: 0o600 });
+    const run = await cli([...withToken(), '--client-secret-file', path]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.ok(run.stdout.trim().length > 0);
+  });
+
+  test('a config file with a UTF-8 byte order mark (PowerShell 5 `Set-Content -Encoding utf8`) is read as JSON', async () => {
+    const path = join(work, 'config-bom.json');
+    await writeFile(path, `${BOM}{ "tokenUrl": "${op.tokenUrl}", "clientId": "svc" }\r\n`);
+    const run = await cli(['token', '--config', path, '--client-secret-file', secretFile]);
+    assert.equal(run.code, 0, run.stderr);
+  });
+
+  test('a UTF-16 secret or config file (PowerShell 5 `>` and `Out-File`) is refused, saying so, instead of sending mangled bytes', async () => {
+    const secret = join(work, 'secret-utf16');
+    await writeFile(secret, utf16('svc-secret\r\n'), { mode: 0o600 });
+    let run = await cli([...withToken(), '--client-secret-file', secret]);
+    assert.equal(run.code, 2, run.stderr);
+    assert.match(run.stderr, /client secret file .*UTF-16/);
+    const config = join(work, 'config-utf16.json');
+    await writeFile(config, utf16(`{ "tokenUrl": "${op.tokenUrl}", "clientId": "svc" }\r\n`));
+    run = await cli(['token', '--config', config, '--client-secret-file', secretFile]);
+    assert.equal(run.code, 2, run.stderr);
+    assert.match(run.stderr, /config file .*UTF-16/);
+  });
+});
+
+describe('files that others may read', () => {
+  test('a client secret file or private key file that group or others may read gets a warning naming chmod 600 (as a config file holding clientSecret does); 0600 gets none; the token is still fetched', async () => {
+    const readable = join(work, 'secret-0644');
+    await writeFile(readable, 'svc-secret\n', { mode: 0o644 });
+    await chmod(readable, 0o644);
+    const warned = await cli([...withToken(), '--client-secret-file', readable]);
+    assert.equal(warned.code, 0, warned.stderr);
+    assert.match(warned.stderr, new RegExp(`warning: the client secret file ${readable.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} may be read by other users; run: chmod 600 `));
+    const quiet = await cli([...withToken(), '--client-secret-file', secretFile]);
+    assert.equal(quiet.code, 0, quiet.stderr);
+    assert.doesNotMatch(quiet.stderr, /chmod/);
+    const key = join(work, 'key-0640.pem');
+    await writeFile(key, generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o640 });
+    await chmod(key, 0o640);
+    const keyRun = await cli(['token', '--client-id', 'svc', '--token-url', op.tokenUrl, '--private-key-file', key]);
+    assert.match(keyRun.stderr, /warning: the private key file .* may be read by other users; run: chmod 600 /);
   });
 });

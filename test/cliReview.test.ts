@@ -258,3 +258,124 @@ test('a config key or a JWT alg named like an Object.prototype member is unknown
     await dispatcher.close();
   }
 });
+
+test('--resource that is not an absolute URI and --audience (or its variable) with a control character: exit 2 naming the flag, nothing sent', async () => {
+  let hits = 0;
+  const server = http.createServer((_req, res) => {
+    hits++;
+    res.writeHead(200, { 'content-type': 'application/json' }).end('{"access_token":"tok-cli-resource-0001","token_type":"Bearer","expires_in":300}');
+  });
+  const url = await listenLocal(server);
+  try {
+    const base = ['token', '--token-url', `${url}/token`, '--client-id', 'id'];
+    const cases: [string[], Record<string, string>, RegExp][] = [
+      [['--resource', '/relative'], {}, /--resource .*absolute URI/],
+      [['--resource', 'https://api.example.com/#x'], {}, /--resource .*fragment/],
+      [['--audience', 'api\r\nX-Injected: 1'], {}, /--audience .*control character/],
+      [[], { CLIENT_CREDENTIALS_AUDIENCE: 'api\n' }, /--audience .*control character/],
+      [[], { CLIENT_CREDENTIALS_RESOURCE: 'api' }, /--resource .*absolute URI/],
+    ];
+    for (const [args, env, message] of cases) {
+      const run = await cli([...base, ...args], { O_AUTH_CLIENT_SECRET: SECRET, ...env });
+      assert.equal(run.code, 2, `${args.join(' ')} ${JSON.stringify(env)}\n${run.stderr}`);
+      assert.match(run.stderr, message);
+      assert.equal(run.stdout, '');
+      assertNoSecret(run);
+    }
+    assert.equal(hits, 0);
+  } finally {
+    await closeServer(server);
+  }
+});
+
+test('token --json: members the server added to its answer that echo the client secret (a debug endpoint) are redacted; the token itself is printed as it is', async () => {
+  const { run } = await import('../src/cli/run.js');
+  const { variantsOf } = await import('../src/redaction.js');
+  const secret = 'p+s/s:w%rd~ünï "q" <x>&y=z-0123';
+  const server = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (d: Buffer) => (body += d.toString('utf8')));
+    req.on('end', () => {
+      const basic = Buffer.from((req.headers.authorization ?? '').replace(/^Basic /, ''), 'base64').toString('utf8');
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({
+        access_token: 'tok-json-echo-0001', token_type: 'Bearer', expires_in: 300, scope: 'read',
+        debug: { body, authorization: req.headers.authorization, basic, decoded: decodeURIComponent(basic.slice(basic.indexOf(':') + 1).replace(/\+/g, ' ')) },
+      }));
+    });
+  });
+  const url = await listenLocal(server);
+  try {
+    for (const method of ['client_secret_basic', 'client_secret_post']) {
+      let written = '';
+      const io = {
+        stdout: { write: (d: string | Uint8Array) => (written += String(d)) },
+        stderr: { write: (t: string) => (written += t) },
+        readStdin: async () => '',
+        stdinIsTTY: false,
+        env: { HOME: work, CLIENT_CREDENTIALS_CACHE: 'off', O_AUTH_CLIENT_SECRET: secret },
+        cwd: work,
+      };
+      const code = await run(['token', '--json', '--token-url', `${url}/token`, '--client-id', 'id', '--auth-method', method], io);
+      assert.equal(code, 0, written);
+      const printed = JSON.parse(written) as Record<string, unknown>;
+      assert.equal(printed['accessToken'], 'tok-json-echo-0001');
+      assert.equal(printed['scope'], 'read');
+      for (const form of [...variantsOf(secret), Buffer.from(`id:${secret}`).toString('base64')]) {
+        assert.ok(!written.includes(form), `${method}: the secret was printed as ${form}:\n${written}`);
+      }
+    }
+  } finally {
+    await closeServer(server);
+  }
+});
+
+test('--token-param naming a parameter the library sets is refused in the CLI\'s words (the flag and the option to use), not the library\'s option paths', async () => {
+  const cases: [string, RegExp][] = [
+    ['client_secret=x', /error: --token-param client_secret is set by the library; use --client-secret-file, --client-secret-stdin or \$O_AUTH_CLIENT_SECRET\n/],
+    ['SCOPE=x', /error: --token-param SCOPE is set by the library; use --scope\n/],
+    ['grant_type=x', /error: --token-param grant_type is set by the library; use --grant-type\n/],
+    ['client_assertion=x', /error: --token-param client_assertion is set by the library; use --client-assertion-file or --private-key-file\n/],
+  ];
+  for (const [param, message] of cases) {
+    const run = await cli(['token', '--token-url', 'http://127.0.0.1:9/token', '--client-id', 'id', '--token-param', param], { O_AUTH_CLIENT_SECRET: SECRET });
+    assert.equal(run.code, 2, run.stderr);
+    assert.match(run.stderr, message);
+    assert.doesNotMatch(run.stderr, /clientCredentialsAuthCredentials|oAuth/);
+  }
+});
+
+test('--verbose never prints the password of a URL given with user:password@ (token URL, base URL, issuer, the URL of call), long or short', async () => {
+  const server = http.createServer((req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' }).end(req.url === '/token' ? '{"access_token":"tok-userinfo-0001","token_type":"Bearer","expires_in":300}' : '{"ok":true}');
+  });
+  const url = await listenLocal(server);
+  try {
+    for (const password of ['p4ssw0rd-userinfo-long', 'pw', 'p%7eword-x']) {
+      const withUser = (u: string, path: string) => u.replace('http://', `http://user:${password}@`) + path;
+      for (const args of [
+        ['token', '--token-url', withUser(url, '/token')],
+        ['call', 'GET', withUser(url, '/api'), '--token-url', `${url}/token`],
+        ['call', 'GET', '/api', '--base-url', withUser(url, ''), '--token-url', `${url}/token`],
+        ['token', '--issuer', withUser('http://127.0.0.1:9', '')],
+      ]) {
+        const run = await cli([...args, '--client-id', 'id', '--verbose', '--retries', '0'], { O_AUTH_CLIENT_SECRET: SECRET });
+        const printed = `${run.stdout}${run.stderr}`;
+        assert.ok(!printed.includes(`:${password}@`) && (password.length < 8 || !printed.includes(decodeURIComponent(password))), `${args.join(' ')} printed the password:\n${printed}`);
+        assert.match(run.stderr, /\* /, 'verbose lines were printed');
+      }
+    }
+  } finally {
+    await closeServer(server);
+  }
+});
+
+test('inspect of a JWT whose times are beyond any date (exp 1e400, iat -1e20): no NaN dates, in text or --json', async () => {
+  const part = (value: string) => Buffer.from(value).toString('base64url');
+  const jwt = `${part('{"alg":"RS256","typ":"at+jwt"}')}.${part('{"exp":1e400,"iat":-1e20,"nbf":8.7e15}')}.c2ln`;
+  for (const args of [['inspect', jwt], ['inspect', '--json', jwt]]) {
+    const run = await cli(args);
+    assert.equal(run.code, 0, run.stderr);
+    assert.doesNotMatch(run.stdout, /NaN/, run.stdout);
+    assert.match(run.stdout, /out of range/);
+  }
+});

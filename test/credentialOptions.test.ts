@@ -13,6 +13,7 @@ import { CallbackError, Client, DiscoveryError, InvalidOptionError, type ClientC
 import { DEFAULT_OIDC_CLIENTS, startOidcProvider, type OidcProviderHandle } from './helpers/oidc.js';
 import { sendJson, startScripted } from './helpers/scripted.js';
 import { testCertificates } from './helpers/certs.js';
+import fc from 'fast-check';
 
 const publicJwk = (key: KeyObject, kid: string) => ({ ...key.export({ format: 'jwk' }), kid, use: 'sig' });
 const headerOf = (jwt: string): Record<string, unknown> => JSON.parse(Buffer.from(jwt.split('.')[0]!, 'base64url').toString('utf8')) as Record<string, unknown>;
@@ -173,10 +174,107 @@ describe('bad values are typed errors before any I/O', () => {
     ...['grant_type', 'scope', 'resource', 'audience', 'client_secret', 'client_assertion', 'client_assertion_type'].map((name): [string, Record<string, unknown>, RegExp] =>
       [`tokenParameters.${name}`, { oAuthClientSecret: 'secret-value', tokenParameters: { [name]: 'x' } }, new RegExp(`tokenParameters\\.${name}`)]),
     ['tokenParameters not strings', { oAuthClientSecret: 'secret-value', tokenParameters: { account_id: 1 } }, /tokenParameters/],
+    ['privateKey an encrypted PEM: says so and how to decrypt it', { privateKey: key.export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: 'pass-phrase' }) }, /privateKey.*encrypted PEM.*openssl pkey/],
+    ['privateKey a certificate: says so', { privateKey: testCertificates().clientCert }, /privateKey.*is a certificate/],
+    ['privateKey a public PEM: says so', { privateKey: generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }) }, /privateKey.*is a public key/],
+    ['privateKey a public JWK: says so', { privateKey: generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'jwk' }) }, /privateKey.*public JWK/],
+    ['assertionAudience empty (it was sent as aud "")', { privateKey: key, assertionAudience: '' }, /assertionAudience/],
+    ['assertionAudience not a string (it was sent as aud 42)', { privateKey: key, assertionAudience: 42 }, /assertionAudience/],
+    ['assertionAudience with CR/LF', { privateKey: key, assertionAudience: 'https://as.example.com/token\r\n' }, /assertionAudience/],
   ];
+  test('a public KeyObject as privateKey (or as the DPoP key) is an InvalidOptionError at construction, not a bare TypeError at the first token request', () => {
+    const { publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    assert.throws(() => make({ privateKey: publicKey }), (error: unknown) => error instanceof InvalidOptionError && error.option === 'clientCredentialsAuthCredentials.privateKey' && /public key/.test(error.message));
+    assert.throws(
+      () => new Client({ tokenUrl: 'http://127.0.0.1:9/token', dpop: { privateKey: publicKey }, clientCredentialsAuthCredentials: { oAuthClientId: 'id', oAuthClientSecret: 'secret-value-123' } }),
+      (error: unknown) => error instanceof InvalidOptionError && error.option === 'dpop.privateKey' && /public key/.test(error.message),
+    );
+  });
   for (const [label, credentials, message] of cases) {
     test(label, () => {
       assert.throws(() => make(credentials), (error: unknown) => error instanceof InvalidOptionError && error.code === 'ERR_INVALID_OPTION' && message.test(error.message));
     });
   }
+});
+
+describe('resource and audience: RFC 8707 absolute URIs and audiences without control characters, refused before any I/O', () => {
+  // A token endpoint that counts what reaches it: a refused value must send nothing.
+  let hits = 0;
+  let server: Awaited<ReturnType<typeof startScripted>>;
+  before(async () => {
+    server = await startScripted((_req, res) => {
+      hits++;
+      sendJson(res, 200, { access_token: 'tok-resource-audience-0001', token_type: 'Bearer', expires_in: 300 });
+    });
+  });
+  after(() => server.close());
+  const make = (credentials: Record<string, unknown> = {}): Client =>
+    new Client({ baseUrl: server.url, tokenUrl: `${server.url}/token`, retry: false, clientCredentialsAuthCredentials: { oAuthClientId: 'id', oAuthClientSecret: 'secret-value-123', ...credentials } });
+  const typed = (option: RegExp) => (error: unknown): boolean => error instanceof InvalidOptionError && error.code === 'ERR_INVALID_OPTION' && option.test(error.option);
+
+  const badResources = ['/relative', 'relative/path', 'api.example.com', 'https://api.example.com/#frag', 'https://api.example.com/ x', 'https://api.example.com/\r\nX: y', 'urn:x\u0000', 'https://bücher.example/', ' https://api.example.com/', '#', ':nothing'];
+  const badAudiences = ['a\r\nb', 'api\n', '\u0000', 'x\u007f', 'x\u0085y', 'tab\there', 'lone \ud800 surrogate'];
+
+  test('configured: a resource that is not an absolute URI, or has a fragment, and an audience with a control character are InvalidOptionErrors', () => {
+    for (const resource of badResources) {
+      assert.throws(() => make({ resource }), typed(/^clientCredentialsAuthCredentials\.resource$/), JSON.stringify(resource));
+      assert.throws(() => make({ resource: ['https://ok.example.com/', resource] }), typed(/^clientCredentialsAuthCredentials\.resource$/), JSON.stringify(resource));
+    }
+    for (const audience of badAudiences) assert.throws(() => make({ audience }), typed(/^clientCredentialsAuthCredentials\.audience$/), JSON.stringify(audience));
+    assert.equal(hits, 0);
+  });
+
+  test('per request (the manager and client.request): the same values are refused before any I/O, every time (a refusal is not memoised as a key)', async () => {
+    const client = make();
+    for (let round = 0; round < 2; round++) {
+      for (const resource of badResources) {
+        await assert.rejects(client.clientCredentialsAuthManager.getToken({ resource }), typed(/^resource$/), JSON.stringify(resource));
+        await assert.rejects(client.request({ method: 'GET', path: '/api', resource }), typed(/^resource$/), JSON.stringify(resource));
+      }
+      for (const audience of badAudiences) {
+        await assert.rejects(client.clientCredentialsAuthManager.getToken({ audience }), typed(/^audience$/), JSON.stringify(audience));
+        await assert.rejects(client.request({ method: 'GET', path: '/api', audience }), typed(/^audience$/), JSON.stringify(audience));
+      }
+    }
+    assert.equal(hits, 0);
+  });
+
+  test('absolute URIs (with a query), URNs, an Entra v1 application ID, and audiences of printable text are still accepted and sent', async () => {
+    const client = make({ resource: ['https://api.example.com/v1?tenant=a', 'urn:example:api'], audience: 'https://api.example.com' });
+    await client.clientCredentialsAuthManager.getToken();
+    await client.clientCredentialsAuthManager.getToken({ resource: 'https://other.example.com', audience: 'my api (prod)' });
+    // Entra ID v1 takes an application ID (a UUID) as resource, beside App ID URIs: the one value that is no URI.
+    await client.clientCredentialsAuthManager.getToken({ resource: '00000003-0000-0000-c000-000000000000' });
+    assert.equal(hits, 3);
+    hits = 0;
+  });
+
+  test('property: an audience holding any control character, or a resource without a scheme, is refused before any I/O', async () => {
+    const control = fc.integer({ min: 0, max: 0x9f }).filter((c) => c < 0x20 || c >= 0x7f).map((c) => String.fromCharCode(c));
+    const client = make();
+    await fc.assert(
+      fc.asyncProperty(fc.string(), control, fc.string(), async (before, c, afterText) => {
+        const audience = `${before}${c}${afterText}`;
+        assert.throws(() => make({ audience }), typed(/audience$/));
+        await assert.rejects(client.clientCredentialsAuthManager.getToken({ audience }), typed(/^audience$/));
+      }),
+      { numRuns: 200 },
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.webPath(), async (path) => {
+        const resource = path === '' ? '/' : path;
+        assert.throws(() => make({ resource }), typed(/resource$/));
+        await assert.rejects(client.clientCredentialsAuthManager.getToken({ resource }), typed(/^resource$/));
+      }),
+      { numRuns: 100 },
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.webUrl({ withQueryParameters: true }), async (url) => {
+        make({ resource: url });
+        assert.doesNotThrow(() => make({ resource: url }));
+      }),
+      { numRuns: 100 },
+    );
+    assert.equal(hits, 0);
+  });
 });

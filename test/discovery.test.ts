@@ -7,11 +7,13 @@
 import { after, before, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import https from 'node:https';
 import { generateKeyPairSync } from 'node:crypto';
 import { Client, DiscoveryError, InvalidOptionError, NetworkError, type ClientConfiguration } from '../src/index.js';
 import { metadataUrls } from '../src/auth/discovery.js';
 import { closeServer, listenLocal, readBody, type RecordedRequest } from './helpers/http.js';
 import { manualClock, startStack, type Stack } from './helpers/fixtures.js';
+import { testCertificates } from './helpers/certs.js';
 
 type Credentials = NonNullable<ClientConfiguration['clientCredentialsAuthCredentials']>;
 const clients: Client[] = [];
@@ -198,6 +200,22 @@ describe('against a metadata server the test controls', () => {
     assert.equal(tokenRequests().at(-1)!.url, '/moved/token');
   });
 
+  test('a token_endpoint that looks like an http(s) URL but does not parse is a DiscoveryError invalid_metadata (not a bare TypeError), with no token request', async () => {
+    for (const bad of ['https://exa mple.com/token', 'http://[::1/token', 'https://host:99999/token']) {
+      documents.set('/.well-known/oauth-authorization-server/tenant-a', { ...baseMetadata(), token_endpoint: bad });
+      const client = makeClient({ issuer: issuerA(), clientCredentialsAuthCredentials: secret });
+      await assert.rejects(client.clientCredentialsAuthManager.fetchToken(), (e: unknown) => e instanceof DiscoveryError && e.reason === 'invalid_metadata' && /token_endpoint/.test(e.message), bad);
+    }
+    assert.equal(tokenRequests().length, 0);
+  });
+
+  test('a token_endpoint whose scheme is in upper case (RFC 3986 §3.1: case-insensitive) is used, as the mTLS alias already is', async () => {
+    documents.set('/.well-known/oauth-authorization-server/tenant-a', { ...baseMetadata(), token_endpoint: `${url.replace(/^http/, 'HTTP')}/tenant-a/token` });
+    const client = makeClient({ issuer: issuerA(), clientCredentialsAuthCredentials: secret });
+    await client.clientCredentialsAuthManager.fetchToken();
+    assert.equal(tokenRequests().length, 1);
+  });
+
   test('a connection failure at the token endpoint drops the metadata too', async () => {
     const dead = http.createServer();
     const deadUrl = await listenLocal(dead);
@@ -210,4 +228,129 @@ describe('against a metadata server the test controls', () => {
     assert.equal(metadataRequests().length, 2);
     assert.equal(tokenRequests().length, 1);
   });
+});
+
+test('an https issuer whose metadata names a plain-http token endpoint (loopback included: any local user may listen there) is a DiscoveryError insecure_endpoint, unless allowInsecureHttp', async () => {
+  const { ca, serverKey, serverCert } = testCertificates();
+  let posts = 0;
+  const plain = http.createServer((req, res) => {
+    if (req.method === 'POST') posts++;
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ access_token: 'tok-downgrade-0001', token_type: 'Bearer', expires_in: 60 }));
+  });
+  const plainUrl = await listenLocal(plain);
+  let issuer = '';
+  const tlsServer = https.createServer({ key: serverKey, cert: serverCert }, (req, res) => {
+    const doc = { issuer, token_endpoint: `${plainUrl}/token`, mtls_endpoint_aliases: { token_endpoint: `${plainUrl}/mtls/token` } };
+    if (req.url === '/.well-known/oauth-authorization-server') return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(doc));
+    res.writeHead(404).end();
+  });
+  issuer = (await listenLocal(tlsServer)).replace('http:', 'https:');
+  try {
+    for (const clientAuthMethod of ['client_secret_basic', 'tls_client_auth'] as const) {
+      const client = makeClient({ issuer, tls: { ca }, clientCredentialsAuthCredentials: { oAuthClientId: 'c1', oAuthClientSecret: 'c1-secret-downgrade', clientAuthMethod } });
+      await assert.rejects(client.clientCredentialsAuthManager.fetchToken(), (e: unknown) => e instanceof DiscoveryError && e.reason === 'insecure_endpoint', clientAuthMethod);
+    }
+    assert.equal(posts, 0);
+    const allowed = makeClient({ issuer, tls: { ca }, allowInsecureHttp: true, clientCredentialsAuthCredentials: { oAuthClientId: 'c1', oAuthClientSecret: 'c1-secret-downgrade' } });
+    assert.equal((await allowed.clientCredentialsAuthManager.fetchToken()).accessToken, 'tok-downgrade-0001');
+  } finally {
+    await closeServer(tlsServer);
+    await closeServer(plain);
+  }
+});
+
+test('inspect --verify (verifyAccessToken): keys from a plain-http jwks_uri of an https issuer, or an issuer on plain http to another host, verify nothing', async () => {
+  const { SignJWT, exportJWK } = await import('jose');
+  const { verifyAccessToken } = await import('../src/auth/accessTokenVerification.js');
+  const { createDispatcher, createTransport } = await import('../src/http/transport.js');
+  const { ca, serverKey, serverCert } = testCertificates();
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  let jwksFetches = 0;
+  const plain = http.createServer((_req, res) => {
+    jwksFetches++;
+    void exportJWK(publicKey).then((jwk) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: [{ ...jwk, kid: 'k1', use: 'sig' }] })));
+  });
+  const plainUrl = await listenLocal(plain);
+  let issuer = '';
+  const tlsServer = https.createServer({ key: serverKey, cert: serverCert }, (req, res) => {
+    if (req.url === '/.well-known/oauth-authorization-server') return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ issuer, token_endpoint: `${issuer}/token`, jwks_uri: `${plainUrl}/jwks` }));
+    res.writeHead(404).end();
+  });
+  issuer = (await listenLocal(tlsServer)).replace('http:', 'https:');
+  const dispatcher = createDispatcher({ ca });
+  try {
+    const now = Date.now();
+    const token = await new SignJWT({ sub: 'svc', aud: 'api' }).setProtectedHeader({ alg: 'ES256', typ: 'at+jwt', kid: 'k1' }).setIssuer(issuer).setIssuedAt(Math.floor(now / 1000)).setExpirationTime(Math.floor(now / 1000) + 300).sign(privateKey);
+    const options = { issuer, transport: createTransport(dispatcher), now, timeout: 5_000, userAgent: 'test' };
+    const downgraded = (await verifyAccessToken(token, options)).find((c) => c.name === 'signature')!;
+    assert.equal(downgraded.ok, false, downgraded.detail);
+    assert.match(downgraded.detail, /plain http/);
+    assert.equal(jwksFetches, 0);
+    const remote = (await verifyAccessToken(token, { ...options, issuer: 'http://as.example.test' })).find((c) => c.name === 'signature')!;
+    assert.equal(remote.ok, false);
+    assert.match(remote.detail, /plain http/);
+  } finally {
+    await dispatcher.close();
+    await closeServer(tlsServer);
+    await closeServer(plain);
+  }
+});
+
+test('inspect --verify (verifyAccessToken): a token whose nbf is still ahead fails an nbf check (RFC 7519 §4.1.5); one valid since a while passes it', async () => {
+  const { SignJWT, exportJWK } = await import('jose');
+  const { verifyAccessToken } = await import('../src/auth/accessTokenVerification.js');
+  const { createDispatcher, createTransport } = await import('../src/http/transport.js');
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  let issuer = '';
+  const server = http.createServer((req, res) => {
+    if (req.url === '/.well-known/oauth-authorization-server') return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ issuer, token_endpoint: `${issuer}/token`, jwks_uri: `${issuer}/jwks` }));
+    if (req.url === '/jwks') return void exportJWK(publicKey).then((jwk) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: [{ ...jwk, kid: 'k1' }] })));
+    res.writeHead(404).end();
+  });
+  issuer = await listenLocal(server);
+  const dispatcher = createDispatcher();
+  try {
+    const now = Date.now();
+    const seconds = Math.floor(now / 1000);
+    const sign = (nbf: number) => new SignJWT({ sub: 'svc', aud: 'api', nbf }).setProtectedHeader({ alg: 'ES256', typ: 'at+jwt', kid: 'k1' }).setIssuer(issuer).setIssuedAt(seconds).setExpirationTime(seconds + 7200).sign(privateKey);
+    const options = { issuer, transport: createTransport(dispatcher), now, timeout: 5_000, userAgent: 'test' };
+    const ahead = await verifyAccessToken(await sign(seconds + 3600), options);
+    assert.equal(ahead.find((c) => c.name === 'signature')?.ok, true);
+    const nbf = ahead.find((c) => (c.name as string) === 'nbf');
+    assert.equal(nbf?.ok, false, JSON.stringify(ahead));
+    assert.match(nbf!.detail, /not valid before/);
+    const since = await verifyAccessToken(await sign(seconds - 10), options);
+    assert.ok(since.every((c) => c.ok), JSON.stringify(since));
+  } finally {
+    await dispatcher.close();
+    await closeServer(server);
+  }
+});
+
+test('metadata text quoted in a DiscoveryError (a wrong issuer, the methods and algorithms offered) cannot forge log lines or flood them: control characters escaped, bounded length', async () => {
+  const forged = `https://as.example\r\n2026-12-08T00:00:00Z ERROR forged line\u001b[31m${'A'.repeat(100_000)}`;
+  const documents: Record<string, unknown>[] = [
+    { issuer: forged },
+    { issuer: '', token_endpoint: '', token_endpoint_auth_methods_supported: Array.from({ length: 5_000 }, (_, i) => `m${i}\r\nforged`) },
+    { issuer: '', token_endpoint: '', token_endpoint_auth_signing_alg_values_supported: [`RS\n${'B'.repeat(50_000)}`] },
+  ];
+  let current: Record<string, unknown> = {};
+  let issuer = '';
+  const server = http.createServer((req, res) => {
+    if (req.url === '/.well-known/oauth-authorization-server') return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ ...current, ...(current['issuer'] === '' ? { issuer, token_endpoint: `${issuer}/token` } : {}) }));
+    res.writeHead(404).end();
+  });
+  issuer = await listenLocal(server);
+  try {
+    for (const [i, doc] of documents.entries()) {
+      current = doc;
+      const client = makeClient({ issuer, clientCredentialsAuthCredentials: i === 2 ? { oAuthClientId: 'c1', oAuthClientSecret: 'c1-secret-value', clientAuthMethod: 'client_secret_jwt', privateKeyAlgorithm: 'HS256' } : { oAuthClientId: 'c1', oAuthClientSecret: 'c1-secret-value' } });
+      const error = await client.clientCredentialsAuthManager.fetchToken().then(() => assert.fail('expected a DiscoveryError'), (e: unknown) => e);
+      assert.ok(error instanceof DiscoveryError, String(error));
+      assert.doesNotMatch(error.message, /[\r\n\u001b]/, `document ${i}`);
+      assert.ok(error.message.length < 1_000, `document ${i}: ${error.message.length} characters`);
+    }
+  } finally {
+    await closeServer(server);
+  }
 });

@@ -238,3 +238,27 @@ test('bytes (the CLI writes a download as it came): mixed-case escapes, non-ASCI
   const out = Buffer.from(redactor.redactBytes(body));
   assert.deepEqual(out, Buffer.concat([Buffer.from([0xff, 0x00]), Buffer.from(`${REDACTED}|${REDACTED}|${REDACTED}`), Buffer.from([0xfe])]));
 });
+
+/** HTML escapes as servers' error pages write them (a debug page quoting the POST data: Django, Flask/Werkzeug, PHP, Go). */
+function htmlForms(value: string): string[] {
+  const escape = (map: Record<string, string>) => value.replace(/[&<>"']/g, (c) => map[c]!);
+  return [
+    escape({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#x27;' }), // Python html.escape, Django
+    escape({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#039;' }), // PHP htmlspecialchars
+    escape({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&#34;', "'": '&#39;' }), // Go html/template, Werkzeug
+  ];
+}
+
+test('a secret HTML-escaped by a server\'s error page (Django\'s debug page, PHP, Go templates) never survives', () => {
+  fc.assert(
+    fc.property(secretArb.filter((s) => /[&<>"']/.test(s)), fc.nat(), (secret, which) => {
+      const redactor = new Redactor();
+      redactor.add(secret);
+      const forms = htmlForms(secret);
+      const form = forms[which % forms.length]!;
+      const out = redactor.redact(`<td>client_secret</td><td class="code"><pre>${form}</pre></td>`);
+      assert.ok(!out.includes(form), `${JSON.stringify(form)} survived in ${JSON.stringify(out)}`);
+    }),
+    { seed: 20_3, numRuns: 1_000, interruptAfterTimeLimit: TIME_LIMIT_MS },
+  );
+});

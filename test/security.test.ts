@@ -26,6 +26,7 @@ import {
   TokenEndpointRedirectError,
   type ClientConfiguration,
   type ClientEventName,
+  type OAuthToken,
 } from '../src/index.js';
 import { Redactor, REDACTED, basicCredentials, formEncode } from '../src/redaction.js';
 import { sendJson, startScripted, tokenScript, type ScriptedServer } from './helpers/scripted.js';
@@ -589,4 +590,61 @@ test('CLI: a plain-http token URL off loopback is a usage error naming --token-u
   assert.match(refused.stderr, /--token-url is plain http/);
   const parsed = await runCli(['token', '--no-cache', '--allow-insecure-http', '--timeout', '0.001', '--retries', '0'], { ...env, CLIENT_CREDENTIALS_TOKEN_URL: 'http://127.0.0.1:1/token' });
   assert.notEqual(parsed.code, 2, parsed.stderr);
+});
+
+test('a token answer whose extra members echo the request (a debug endpoint) hands out no client secret or assertion: not in getToken(), oAuthOnTokenUpdate, nor the token store; an id_token in extra is kept', async () => {
+  const { generateKeyPairSync } = await import('node:crypto');
+  const { variantsOf } = await import('../src/redaction.js');
+  const key = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+  let assertion = '';
+  const server = await serve((req, res, recorded) => {
+    const form = new URLSearchParams(recorded.body);
+    assertion = form.get('client_assertion') ?? '';
+    const basic = Buffer.from((req.headers.authorization ?? '').replace(/^Basic /, ''), 'base64').toString('utf8');
+    sendJson(res, 200, {
+      access_token: 'tok-extra-echo-0001', token_type: 'Bearer', expires_in: 300, id_token: 'eyJhbGciOiJub25lIn0.eyJzdWIiOiJhcHAifQ.',
+      debug: { body: recorded.body, authorization: req.headers.authorization, basic, form: Object.fromEntries(form) },
+    });
+  });
+  for (const auth of [{ oAuthClientSecret: SECRET }, { oAuthClientSecret: SECRET, clientAuthMethod: 'client_secret_post' as const }, { privateKey: key }]) {
+    const stored: string[] = [];
+    const store = new (class extends MemoryTokenStore {
+      override async set(k: string, t: OAuthToken, ttl: number): Promise<void> {
+        stored.push(JSON.stringify(t));
+        return super.set(k, t, ttl);
+      }
+      override async setIfNotNewer(k: string, t: OAuthToken, ttl: number): Promise<boolean> {
+        stored.push(JSON.stringify(t));
+        return super.setIfNotNewer(k, t, ttl);
+      }
+    })();
+    const updates: unknown[] = [];
+    const client = makeClient({
+      tokenUrl: `${server.url}/token`, retry: false, tokenStore: store, tokenStoreKey: 'k'.repeat(32),
+      clientCredentialsAuthCredentials: { oAuthClientId: CLIENT_ID, ...auth, oAuthOnTokenUpdate: (token) => void updates.push(token) },
+    });
+    const token = await client.clientCredentialsAuthManager.getToken();
+    assert.equal(token.accessToken, 'tok-extra-echo-0001');
+    assert.equal(token.extra?.['id_token'], 'eyJhbGciOiJub25lIn0.eyJzdWIiOiJhcHAifQ.');
+    const surfaces = `${JSON.stringify(token)}${inspect(token, { depth: 20 })}${JSON.stringify(updates)}${stored.join('')}`;
+    assert.ok(stored.length > 0, 'the store was written');
+    const values = 'privateKey' in auth ? [assertion] : [SECRET, basicCredentials(CLIENT_ID, SECRET)];
+    for (const value of values) {
+      for (const form of variantsOf(value)) assert.ok(!surfaces.includes(form), `${Object.keys(auth).join('+')}: handed out as ${form}`);
+    }
+  }
+});
+
+test('a token endpoint\'s HTML error page quoting the POST data HTML-escaped (Django DEBUG=True) has the secret redacted from the ApiError', async () => {
+  const escape = (v: string) => v.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#x27;');
+  const server = await serve((_req, res, recorded) => {
+    const rows = [...new URLSearchParams(recorded.body)].map(([k, v]) => `<tr><td>${escape(k)}</td><td class="code"><pre>&#x27;${escape(v)}&#x27;</pre></td></tr>`).join('\n');
+    res.writeHead(500, { 'content-type': 'text/html; charset=utf-8' }).end(`<!DOCTYPE html><html><body><h1>KeyError at /o/token/</h1><table>${rows}</table></body></html>`);
+  });
+  const client = makeClient({ tokenUrl: `${server.url}/o/token/`, retry: false, clientCredentialsAuthCredentials: { oAuthClientId: CLIENT_ID, oAuthClientSecret: SECRET, clientAuthMethod: 'client_secret_post' } });
+  const error = await client.clientCredentialsAuthManager.fetchToken().then(() => assert.fail('expected a rejection'), (e: unknown) => e as ApiError);
+  assert.ok(error instanceof ApiError);
+  const surfaces = `${error.message}${String(error.body)}${JSON.stringify(error)}${inspect(error, { depth: 10 })}`;
+  assert.ok(String(error.body).includes('client_secret'), 'the page is kept');
+  assert.ok(!surfaces.includes(escape(SECRET)), `the HTML-escaped secret survived:\n${surfaces.slice(0, 2000)}`);
 });

@@ -20,6 +20,9 @@ const answers: Record<string, Answer> = {
   '/message': { status: 400, type: 'application/json', body: JSON.stringify({ message: 'Client authentication failed (unknown client)' }) },
   '/nested-error': { status: 502, type: 'application/json', body: JSON.stringify({ error: { code: 'E42', message: 'upstream directory down' } }) },
   '/text': { status: 403, type: 'text/plain', body: `Forbidden:\u0000 bad\r\n\tclient\u001b[31m ${'x'.repeat(400)}` },
+  '/empty-error-with-token': { status: 200, type: 'application/json', body: JSON.stringify({ access_token: 'tok-empty-error-1', token_type: 'Bearer', expires_in: 600, error: '', error_description: '' }) },
+  '/empty-error-alone': { status: 200, type: 'application/json', body: JSON.stringify({ error: '' }) },
+  '/forged-lines': { status: 400, type: 'application/json', body: JSON.stringify({ error: 'invalid_client\r\n2026-12-08 ERROR forged', error_description: `bad\r\n2026-12-08 INFO forged\u001b[31m\u2028` }) },
   '/echo-secret': { status: 400, type: 'text/plain', body: `cannot authenticate client with secret ${SECRET}` },
 };
 
@@ -114,3 +117,19 @@ for (const method of ['client_secret_basic', 'client_secret_post'] as const) {
     });
   });
 }
+
+test('a 200 with a token and an empty `error` member (as some frameworks serialise "no error") gives the token; an empty error alone is a malformed response, not "provider error 200 " with no code', async () => {
+  const token = await fetchFrom('/empty-error-with-token');
+  assert.equal(token.accessToken, 'tok-empty-error-1');
+  await assert.rejects(fetchFrom('/empty-error-alone'), { code: 'ERR_MALFORMED_TOKEN_RESPONSE' });
+});
+
+test('an OAuthProviderError message cannot forge a log line: CR, LF, ESC and the other control characters of error and error_description are escaped (the properties keep the server\'s text)', async () => {
+  await assert.rejects(fetchFrom('/forged-lines'), (e: unknown) => {
+    assert.ok(e instanceof OAuthProviderError);
+    assert.doesNotMatch(e.message, /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/, JSON.stringify(e.message));
+    assert.match(e.message, /invalid_client\\r\\n2026-12-08 ERROR forged: bad\\r\\n2026-12-08 INFO forged\\u001b\[31m/);
+    assert.equal(e.errorDescription, 'bad\r\n2026-12-08 INFO forged\u001b[31m\u2028');
+    return true;
+  });
+});

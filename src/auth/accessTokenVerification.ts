@@ -1,16 +1,17 @@
 /**
  * Verification of a JWT access token (RFC 9068) against its issuer: the signature with a key of the issuer's JWKS
- * (found through discovery), and the claims `typ` (`at+jwt`), `iss`, `aud`, `exp`, `iat`. Every check is reported
+ * (found through discovery), and the claims `typ` (`at+jwt`), `iss`, `aud`, `exp`, `iat`, `nbf`. Every check is reported
  * on its own, so a caller can say which one failed. Used by the CLI's `inspect --verify`.
  */
 import { constants, createPublicKey, verify, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { decodeJwt } from '../jwt.js';
 import { messageOf } from '../errors.js';
-import type { Transport } from '../http/transport.js';
+import { describeUrl, type Transport } from '../http/transport.js';
+import { isInsecureRemote } from '../http/requestGuard.js';
 import { Discovery } from './discovery.js';
 
 /** The name of one check. */
-export type AccessTokenCheckName = 'format' | 'typ' | 'signature' | 'iss' | 'aud' | 'exp' | 'iat';
+export type AccessTokenCheckName = 'format' | 'typ' | 'signature' | 'iss' | 'aud' | 'exp' | 'iat' | 'nbf';
 
 /** The outcome of one check. */
 export interface AccessTokenCheck {
@@ -65,7 +66,10 @@ async function fetchJwks(url: string, options: AccessTokenVerificationOptions): 
   return json.keys as JsonWebKey[];
 }
 
-/** Verifies `token` against `options.issuer`; one entry per check, in order: format, typ, signature, iss, aud, exp, iat. */
+/**
+ * Verifies `token` against `options.issuer`; one entry per check, in order: format, typ, signature, iss, aud, exp, iat,
+ * and nbf when the token has one.
+ */
 export async function verifyAccessToken(token: string, options: AccessTokenVerificationOptions): Promise<AccessTokenCheck[]> {
   const decoded = decodeJwt(token);
   if (!decoded) return [{ name: 'format', ok: false, detail: 'not a signed JWT (JWS compact serialization)' }];
@@ -96,6 +100,13 @@ export async function verifyAccessToken(token: string, options: AccessTokenVerif
   const leeway = options.leeway ?? 60;
   if (typeof iat !== 'number') checks.push({ name: 'iat', ok: false, detail: 'iat is missing' });
   else checks.push({ name: 'iat', ok: iat <= nowSeconds + leeway, detail: iat <= nowSeconds + leeway ? `issued ${Math.round(nowSeconds - iat)} s ago` : `issued ${Math.round(iat - nowSeconds)} s in the future` });
+
+  // RFC 7519 §4.1.5: not to be accepted before nbf (with the same leeway as iat).
+  const nbf = payload['nbf'];
+  if (nbf !== undefined) {
+    if (typeof nbf !== 'number') checks.push({ name: 'nbf', ok: false, detail: 'nbf is not a number' });
+    else checks.push({ name: 'nbf', ok: nbf <= nowSeconds + leeway, detail: nbf <= nowSeconds + leeway ? `valid since ${Math.round(nowSeconds - nbf)} s` : `not valid before ${Math.round(nbf - nowSeconds)} s from now` });
+  }
   return checks;
 }
 
@@ -106,8 +117,13 @@ async function signatureCheck(token: string, header: Record<string, unknown>, op
   }
   let keys: JsonWebKey[];
   try {
+    // Keys read in clear could be anyone's: a signature they verify proves nothing.
+    if (isInsecureRemote(options.issuer)) return { name: 'signature', ok: false, detail: `the issuer ${describeUrl(options.issuer)} is plain http to another host: its keys could be anyone's` };
     const metadata = await new Discovery({ issuer: options.issuer, transport: options.transport, now: () => options.now, timeout: options.timeout, userAgent: options.userAgent }).metadata();
     if (!metadata.jwks_uri) return { name: 'signature', ok: false, detail: `the metadata of ${options.issuer} has no jwks_uri` };
+    if (isInsecureRemote(metadata.jwks_uri) || (/^https:/i.test(options.issuer) && /^http:/i.test(metadata.jwks_uri))) {
+      return { name: 'signature', ok: false, detail: `the jwks_uri of ${options.issuer} is plain http (${describeUrl(metadata.jwks_uri)}): its keys could be anyone's` };
+    }
     keys = await fetchJwks(metadata.jwks_uri, options);
   } catch (error) {
     return { name: 'signature', ok: false, detail: `the issuer's keys could not be had: ${messageOf(error)}` };

@@ -12,7 +12,7 @@ import { TokenSource } from './tokenSource.js';
 import { Discovery } from './discovery.js';
 import { createDpopSigner, type DpopSigner } from './dpop.js';
 import { credentialParameterValues, type TokenEndpointContext, type TokenRequestParameters } from './tokenEndpoint.js';
-import { parseResource, parseScopes, type ResolvedConfiguration, type TokenSelector } from '../configuration.js';
+import { parseAudience, parseResource, parseScopes, type ResolvedConfiguration, type TokenSelector } from '../configuration.js';
 import { InvalidOptionError, MissingCredentialsError, TokenExpiredError } from '../errors.js';
 import { emptyStats, EventHub } from '../events.js';
 import type { Transport } from '../http/transport.js';
@@ -120,10 +120,7 @@ export function createAuthCore(config: ResolvedConfiguration, transport: Transpo
       // slice: an exact-size copy, for thousands of cached keys
       if (scopes !== undefined) parameters.scopes = parseScopes(scopes, 'scopes').slice();
       if (resource !== undefined) parameters.resource = parseResource(resource);
-      if (audience !== undefined) {
-        if (typeof audience !== 'string' || audience === '') throw new InvalidOptionError('audience', 'must be a non-empty string');
-        parameters.audience = audience;
-      }
+      if (audience !== undefined) parameters.audience = parseAudience(audience);
       key = tokenKey(keyBase[0], keyBase[1], parameters);
       keys.set(memo, key);
     }

@@ -3,7 +3,7 @@
  * Each method turns the client's credentials into headers and form fields of one token request.
  */
 import { createHmac, randomUUID } from 'node:crypto';
-import { keyAlgorithms, signJws, toKeyObject } from './jws.js';
+import { keyAlgorithms, privateKeyProblem, signJws, toKeyObject } from './jws.js';
 import { CallbackError, InvalidOptionError } from '../errors.js';
 
 export type { BasicEncoding, CertificateThumbprint, ClientAssertionSource, ClientAuthMethod, PrivateKeyAlgorithm, KeyObjectLike, X509CertificateLike } from '../types/keys.js';
@@ -254,7 +254,7 @@ export function validateClientAuth(input: ClientAuthInput, path: string): void {
     try {
       toKeyObject(input.privateKey);
     } catch {
-      throw new InvalidOptionError(`${path}.privateKey`, 'is not a valid private key (PEM, JWK or KeyObject)');
+      throw new InvalidOptionError(`${path}.privateKey`, privateKeyProblem(input.privateKey));
     }
   }
   if (input.algorithm !== undefined && !CLIENT_ASSERTION_ALGORITHMS.includes(input.algorithm)) {

@@ -70,6 +70,30 @@ export function metadataUrls(issuer: string): [string, string] {
 
 const TLS_METHODS: readonly ClientAuthMethod[] = ['tls_client_auth', 'self_signed_tls_client_auth'];
 
+/** An http(s) URL that parses (the scheme in any case, RFC 3986 §3.1). */
+function isHttpUrl(value: unknown): value is string {
+  return typeof value === 'string' && /^https?:\/\//i.test(value) && URL.canParse(value);
+}
+
+/** Longest piece of metadata text quoted in an error, and most list entries. */
+const QUOTE_LENGTH = 100;
+const QUOTE_ENTRIES = 20;
+
+/**
+ * Server text for an error message: JSON-escaped (no control character can forge a log line) and bounded (no
+ * document can flood one).
+ */
+function quoted(value: string): string {
+  const text = JSON.stringify(value.length > QUOTE_LENGTH ? `${value.slice(0, QUOTE_LENGTH)}…` : value).slice(1, -1);
+  return text.replace(/[\u007f-\u009f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+/** A server's list for an error message: each entry {@link quoted}, at most {@link QUOTE_ENTRIES} of them. */
+export function quotedList(values: readonly string[]): string {
+  const shown = values.slice(0, QUOTE_ENTRIES).map(quoted).join(', ');
+  return values.length > QUOTE_ENTRIES ? `${shown} and ${values.length - QUOTE_ENTRIES} more` : shown;
+}
+
 function stringArray(value: unknown): string[] | undefined {
   return Array.isArray(value) && value.every((v) => typeof v === 'string') ? (value as string[]) : undefined;
 }
@@ -126,7 +150,7 @@ export class Discovery {
       if (!fallback) {
         throw new DiscoveryError(
           'unsupported_method',
-          `The authorization server ${this.issuer} does not offer client authentication method ${clientAuth.method} (it offers ${methods.join(', ') || 'none'})`,
+          `The authorization server ${this.issuer} does not offer client authentication method ${clientAuth.method} (it offers ${quotedList(methods) || 'none'})`,
         );
       }
       auth = { ...clientAuth, method: fallback };
@@ -136,7 +160,7 @@ export class Discovery {
     if (signs && auth.algorithm && algorithms && !algorithms.includes(auth.algorithm)) {
       throw new DiscoveryError(
         'unsupported_algorithm',
-        `The authorization server ${this.issuer} does not accept ${auth.algorithm} client assertions (it accepts ${algorithms.join(', ') || 'none'})`,
+        `The authorization server ${this.issuer} does not accept ${auth.algorithm} client assertions (it accepts ${quotedList(algorithms) || 'none'})`,
       );
     }
     const alias = TLS_METHODS.includes(auth.method) ? metadata.mtls_endpoint_aliases?.token_endpoint : undefined;
@@ -199,13 +223,13 @@ export class Discovery {
 
   #check(json: Record<string, unknown>, url: string): AuthorizationServerMetadata {
     if (json['issuer'] !== this.issuer) {
-      const found = typeof json['issuer'] === 'string' ? json['issuer'] : 'none';
+      const found = typeof json['issuer'] === 'string' ? quoted(json['issuer']) : 'none';
       throw new DiscoveryError('issuer_mismatch', `The metadata at ${describeUrl(url)} names issuer ${found}, not ${this.issuer} (RFC 8414 §3.3)`);
     }
     for (const member of ['token_endpoint', 'jwks_uri'] as const) {
       const value = json[member];
-      if (value !== undefined && (typeof value !== 'string' || !/^https?:\/\//.test(value))) {
-        throw new DiscoveryError('invalid_metadata', `The metadata of ${this.issuer} has an invalid ${member}`);
+      if (value !== undefined && !isHttpUrl(value)) {
+        throw new DiscoveryError('invalid_metadata', `The metadata of ${this.issuer} has an invalid ${member} (an http(s) URL is required)`);
       }
     }
     const aliases = json['mtls_endpoint_aliases'];
@@ -213,13 +237,19 @@ export class Discovery {
       throw new DiscoveryError('invalid_metadata', `The metadata of ${this.issuer} has an invalid mtls_endpoint_aliases`);
     }
     const alias = (aliases as Record<string, unknown> | undefined)?.['token_endpoint'];
-    if (alias !== undefined && (typeof alias !== 'string' || !/^https?:\/\//i.test(alias) || !URL.canParse(alias))) {
+    if (alias !== undefined && !isHttpUrl(alias)) {
       throw new DiscoveryError('invalid_metadata', `The metadata of ${this.issuer} has an invalid mtls_endpoint_aliases.token_endpoint (an http(s) URL is required)`);
     }
-    // The client secret goes where these point: plain http only to this machine, as for the `tokenUrl` option.
+    // The client secret goes where these point: plain http only to this machine, as for the `tokenUrl` option, and
+    // never from an https issuer (a downgrade: on loopback, any local user may be listening on that port).
+    const secureIssuer = /^https:/i.test(this.issuer);
     for (const [member, value] of [['token_endpoint', json['token_endpoint']], ['mtls_endpoint_aliases.token_endpoint', alias]] as const) {
-      if (typeof value === 'string' && !this.#options.allowInsecureHttp && isInsecureRemote(value)) {
+      if (typeof value !== 'string' || this.#options.allowInsecureHttp) continue;
+      if (isInsecureRemote(value)) {
         throw new DiscoveryError('insecure_endpoint', `The metadata of ${this.issuer} names a ${member} on plain http to another host (${describeUrl(value)}): the client secret would travel unencrypted (set \`allowInsecureHttp: true\` to allow it)`);
+      }
+      if (secureIssuer && /^http:/i.test(value)) {
+        throw new DiscoveryError('insecure_endpoint', `The metadata of the https issuer ${this.issuer} names a ${member} on plain http (${describeUrl(value)}): the client secret would leave TLS (set \`allowInsecureHttp: true\` to allow it)`);
       }
     }
     for (const member of ['token_endpoint_auth_methods_supported', 'token_endpoint_auth_signing_alg_values_supported', 'dpop_signing_alg_values_supported'] as const) {

@@ -11,7 +11,7 @@ import { createHash, createPublicKey, generateKeyPairSync, randomUUID, type KeyO
 import { InvalidOptionError } from '../errors.js';
 import type { HttpRequest, HttpResponse, Transport } from '../http/transport.js';
 import type { KeyObjectLike, PrivateKeyAlgorithm } from '../types/keys.js';
-import { keyAlgorithms, signJws, toKeyObject } from './jws.js';
+import { keyAlgorithms, privateKeyProblem, signJws, toKeyObject } from './jws.js';
 
 export type { DpopOption } from '../types/dpop.js';
 import type { DpopOption } from '../types/dpop.js';
@@ -131,7 +131,7 @@ export function createDpopSigner(option: DpopOption | undefined, now: () => numb
   try {
     key = toKeyObject(option.privateKey);
   } catch {
-    throw new InvalidOptionError('dpop.privateKey', 'is not a valid private key (PEM, JWK or KeyObject)');
+    throw new InvalidOptionError('dpop.privateKey', privateKeyProblem(option.privateKey));
   }
   // A DPoP key is asymmetric, and its public half goes into each proof as a JWK (Node cannot export RSA-PSS keys so).
   const supported = key.asymmetricKeyType === 'rsa-pss' ? [] : keyAlgorithms(key);

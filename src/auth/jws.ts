@@ -35,16 +35,44 @@ export function certificateHeader(certificate: string | Uint8Array | X509Certifi
 
 const keyObjects = new WeakMap<object, KeyObject>();
 
-/** A private key given as PEM, JWK or KeyObject, as a KeyObject (JWK conversions are memoised). */
+/**
+ * A private key given as PEM, JWK or KeyObject, as a KeyObject (JWK conversions are memoised).
+ * @throws Error when it is not a private key (a public or secret KeyObject included); {@link privateKeyProblem} says why.
+ */
 export function toKeyObject(key: string | Record<string, unknown> | KeyObjectLike): KeyObject {
   if (typeof key === 'string') return createPrivateKey(key);
-  if ('asymmetricKeyType' in key && typeof (key as KeyObjectLike).export === 'function') return key as unknown as KeyObject;
+  if ('asymmetricKeyType' in key && typeof (key as KeyObjectLike).export === 'function') {
+    // A public KeyObject would pass until the first signature, and fail there with Node's bare TypeError.
+    if ((key as unknown as KeyObject).type !== 'private') throw new Error('not a private key');
+    return key as unknown as KeyObject;
+  }
   let converted = keyObjects.get(key);
   if (!converted) {
     converted = createPrivateKey({ key: key as JsonWebKey, format: 'jwk' });
     keyObjects.set(key, converted);
   }
   return converted;
+}
+
+/**
+ * Why `key`, given as a private key, cannot be used: an encrypted PEM, a public key, a certificate, or none of the
+ * forms. Never quotes the key.
+ */
+export function privateKeyProblem(key: unknown): string {
+  if (typeof key === 'string') {
+    if (/-----BEGIN ENCRYPTED PRIVATE KEY-----|Proc-Type:\s*4,ENCRYPTED/.test(key)) {
+      return 'is an encrypted PEM key: decrypt it first (`openssl pkey -in key.pem -out plain.pem`), or pass `crypto.createPrivateKey({ key, passphrase })`';
+    }
+    if (/-----BEGIN (?:RSA )?PUBLIC KEY-----/.test(key)) return 'is a public key: give the private key (PEM, JWK or KeyObject)';
+    if (key.includes('-----BEGIN CERTIFICATE-----')) return 'is a certificate: give the private key (PEM, JWK or KeyObject)';
+  } else if (typeof key === 'object' && key !== null) {
+    const type = (key as { type?: unknown }).type;
+    if (type === 'public') return 'is a public key: give the private key (PEM, JWK or KeyObject)';
+    if (type === 'secret') return 'is a secret (symmetric) KeyObject: give an asymmetric private key (PEM, JWK or KeyObject)';
+    const jwk = key as Record<string, unknown>;
+    if (typeof jwk['kty'] === 'string' && jwk['kty'] !== 'oct' && jwk['d'] === undefined) return 'is a public JWK (it has no `d`): give the private key';
+  }
+  return 'is not a valid private key (PEM, JWK or KeyObject)';
 }
 
 /** The JWS algorithms a private key can sign with, its default first. Empty for an unsupported key type. */

@@ -8,7 +8,7 @@ import { AbortError, ApiError, DiscoveryError, MalformedTokenResponseError, OAut
 import { BodyTooLargeError, describeUrl, type HttpResponse, type Transport } from '../http/transport.js';
 import { variantsOf } from '../redaction.js';
 import { clientAuthParts, platformAssertion, platformAssertionParts, rawBasicDiffers, type BasicEncoding, type ClientAuthInput, type ClientAuthParts } from './clientAuthentication.js';
-import { staleMetadataFailure, type Discovery } from './discovery.js';
+import { quotedList, staleMetadataFailure, type Discovery } from './discovery.js';
 import type { DpopSigner } from './dpop.js';
 import { tokenFromResponse, type LifetimePolicy, type OAuthToken, type TokenResponseWire } from '../token.js';
 
@@ -93,13 +93,14 @@ function redirectOrigin(location: string | undefined, tokenUrl: string): string 
 }
 
 /**
- * An RFC 6749 §5.2 error in a 2xx answer: `{"error": "…"}`, or a nested `{"error": {"code"|"type": "…", "message": "…"}}`
+ * An RFC 6749 §5.2 error in a 2xx answer: `{"error": "…"}` (not empty), or a nested `{"error": {"code"|"type": "…", "message": "…"}}`
  * (only when no `access_token` came with it).
  */
 function errorIn2xx(value: unknown): OAuthProviderErrorBody | undefined {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
   const record = value as Record<string, unknown>;
-  if (isErrorBody(record)) return record;
+  // An empty `error` is no RFC 6749 error code (`1*NQSCHAR`): some frameworks serialise "no error" so.
+  if (isErrorBody(record) && record.error !== '') return record;
   const nested = record['error'];
   if (typeof record['access_token'] === 'string' || typeof nested !== 'object' || nested === null) return undefined;
   const inner = nested as Record<string, unknown>;
@@ -258,7 +259,11 @@ export async function requestToken(
   if (assertion) context.learn?.(assertion);
   try {
     const { response, sentAt } = await postTokenRequest(context, form, headers, signal);
-    return { ...response, result: parseTokenResponse(response, sentAt, context.lifetime, requestSecrets(form, headers), context.tokenUrl), sentAt };
+    const token = parseTokenResponse(response, sentAt, context.lifetime, requestSecrets(form, headers), context.tokenUrl);
+    // The server's own members may echo the request (a debug endpoint): the token leaves without its credentials
+    // (scrubbed before this token's own id_token is learnt, so that one is kept).
+    if (token.extra && context.redact) token.extra = context.redact(token.extra);
+    return { ...response, result: token, sentAt };
   } catch (error) {
     throw context.redact ? context.redact(error) : error;
   }
@@ -286,7 +291,7 @@ export async function sendTokenRequest(
     algorithms = resolved.signingAlgorithms;
     const dpopAlgorithms = resolved.metadata.dpop_signing_alg_values_supported;
     if (dpop && dpopAlgorithms && !dpopAlgorithms.includes(dpop.algorithm)) {
-      throw new DiscoveryError('unsupported_algorithm', `The authorization server ${discovery.issuer} does not accept ${dpop.algorithm} DPoP proofs (it accepts ${dpopAlgorithms.join(', ') || 'none'})`);
+      throw new DiscoveryError('unsupported_algorithm', `The authorization server ${discovery.issuer} does not accept ${dpop.algorithm} DPoP proofs (it accepts ${quotedList(dpopAlgorithms) || 'none'})`);
     }
   }
   // Automatic client_secret_basic: RFC 6749 first, unless this endpoint is known to want the raw pair.

@@ -9,6 +9,7 @@ import type { Flags } from './args.js';
 import { checkCallArguments } from './callArguments.js';
 import { CliError, ExitCode, jsonSyntaxProblem, statusLine, type Phase } from './failure.js';
 import { MAX_FILE_BYTES, readSmallRegularFile } from './files.js';
+import { withoutCredentials } from './format.js';
 import type { Io, Output } from './output.js';
 import type { Session } from './session.js';
 
@@ -84,7 +85,7 @@ export async function callCommand(session: Session, positionals: string[], flags
   });
 
   const started = Date.now();
-  out.debug(`> ${method} ${url}`);
+  out.debug(`> ${method} ${withoutCredentials(url)}`);
   for (const [name, value] of Object.entries(headers)) out.debug(`> ${name}: ${value}`);
   let response: ApiResponse<undefined, Uint8Array> | undefined;
   let failure: ApiError | undefined;

@@ -94,6 +94,20 @@ const OPTION_FLAGS: Record<string, string> = {
   allowedOrigins: '--base-url',
 };
 
+/** The option path of one `--token-param NAME`, up to NAME. */
+const TOKEN_PARAMETERS = 'clientCredentialsAuthCredentials.tokenParameters.';
+
+/** The library's options that set a reserved token parameter (the advice of its error) → the CLI's flags. */
+const RESERVED_PARAMETER_FLAGS: Record<string, string> = {
+  '`grantType`': '--grant-type',
+  '`oAuthScopes`': '--scope',
+  '`resource`': '--resource',
+  '`audience`': '--audience',
+  '`oAuthClientId`': '--client-id',
+  '`oAuthClientSecret`': '--client-secret-file, --client-secret-stdin or $O_AUTH_CLIENT_SECRET',
+  '`clientAssertion` or `privateKey`': '--client-assertion-file or --private-key-file',
+};
+
 const PROVIDER_HINTS: Record<string, string> = {
   invalid_client: 'check the client id and secret and the authentication method (--auth-method)',
   invalid_scope: 'check --scope: the client may not be allowed that scope, or the server does not know it',
@@ -153,9 +167,11 @@ export function describeFailure(error: unknown, phase: Phase): FailureReport {
 function describe(error: unknown, phase: Phase): FailureReport {
   if (error instanceof CliError) return { exitCode: error.exitCode, cause: error.message, hint: error.hint };
   if (error instanceof InvalidOptionError) {
-    const flag = OPTION_FLAGS[error.option] ?? `\`${error.option}\``;
+    const param = error.option.startsWith(TOKEN_PARAMETERS) ? error.option.slice(TOKEN_PARAMETERS.length) : undefined;
+    const flag = OPTION_FLAGS[error.option] ?? (param ? `--token-param ${param}` : `\`${error.option}\``);
     const prefix = `The \`${error.option}\` option `;
-    const problem = (error.message.startsWith(prefix) ? error.message.slice(prefix.length) : error.message).replace(/ \(add it to `allowedOrigins`\)$/, '');
+    let problem = (error.message.startsWith(prefix) ? error.message.slice(prefix.length) : error.message).replace(/ \(add it to `allowedOrigins`\)$/, '');
+    if (param) problem = problem.replace(/; use (.+)$/, (whole, library: string) => (Object.hasOwn(RESERVED_PARAMETER_FLAGS, library) ? `; use ${RESERVED_PARAMETER_FLAGS[library]}` : whole));
     const hint = error.option === 'path' ? 'the access token is only sent to the origin of --base-url; give a URL on it, or leave --base-url unset' : undefined;
     return { exitCode: ExitCode.Usage, cause: `${flag} ${problem}`, hint };
   }

@@ -1,6 +1,6 @@
 /**
- * Human formatting of times: local date-times with their UTC offset, and "in 4 min" / "3 min ago".
- * Pure: the current time is passed in.
+ * Human formatting of times: local date-times with their UTC offset, and "in 4 min" / "3 min ago"; and of URLs, shown
+ * without their credentials. Pure: the current time is passed in.
  */
 
 function pad(n: number, width = 2): string {
@@ -10,6 +10,7 @@ function pad(n: number, width = 2): string {
 /** A local date-time with its offset, e.g. `2026-11-28 14:05:09 +01:00`. */
 export function localTime(unixSeconds: number): string {
   const d = new Date(unixSeconds * 1000);
+  if (Number.isNaN(d.getTime())) return 'out of range (no date)';
   const offset = -d.getTimezoneOffset();
   const sign = offset >= 0 ? '+' : '-';
   const abs = Math.abs(offset);
@@ -40,3 +41,16 @@ export function expiryPhrase(exp: number, nowMs: number): string {
   return delta > 0 ? `expires in ${duration(delta)}` : `expired ${duration(delta)} ago`;
 }
 
+
+/** `url` without a `user:password@` part, for display (a text that does not parse loses what precedes its `@`). */
+export function withoutCredentials(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.username === '' && parsed.password === '') return url;
+    parsed.username = '';
+    parsed.password = '';
+    return parsed.href;
+  } catch {
+    return url.replace(/\/\/[^/?#]*@/, '//');
+  }
+}

@@ -6,7 +6,7 @@
 import { Client, FileTokenStore, type ClientEvents, type TokenStore } from '../index.js';
 import type { Flags } from './args.js';
 import { cacheKey, cacheStoreKey, cliTokenCache, defaultCachePath } from './cache.js';
-import { expiryPhrase } from './format.js';
+import { expiryPhrase, withoutCredentials } from './format.js';
 import type { Io, Output } from './output.js';
 import { authMethodOf, clientConfiguration, requireCredentials, resolveSettings, type Settings } from './settings.js';
 
@@ -58,13 +58,13 @@ export async function openSession(flags: Flags, io: Io, out: Output, version: st
   const settings = await resolveSettings(flags, io, out, () => defaultCachePath(io.env));
   requireCredentials(settings);
   if (out.verbose) {
-    if (settings.tokenUrl) out.debug(`token URL ${settings.tokenUrl.value} (${settings.tokenUrl.source})`);
-    if (settings.issuer) out.debug(`issuer ${settings.issuer.value} (${settings.issuer.source}): the token endpoint is discovered`);
+    if (settings.tokenUrl) out.debug(`token URL ${withoutCredentials(settings.tokenUrl.value)} (${settings.tokenUrl.source})`);
+    if (settings.issuer) out.debug(`issuer ${withoutCredentials(settings.issuer.value)} (${settings.issuer.source}): the token endpoint is discovered`);
     if (settings.cert) out.debug(settings.key ? `client certificate from ${settings.cert.source}, key from ${settings.key.source} (not shown)` : `certificate of the private key from ${settings.cert.source}: its x5t#S256 goes in the assertion header`);
     if (settings.clientAssertion) out.debug(`client assertion from ${settings.clientAssertion.source}, read for each token request (not shown)`);
     if (settings.ca) out.debug(`trusted CA certificates from ${settings.ca.source}`);
     if (settings.dpop) out.debug('DPoP: tokens are bound to a key made for this run, so they are not cached between runs');
-    if (settings.baseUrl) out.debug(`base URL ${settings.baseUrl.value} (${settings.baseUrl.source})`);
+    if (settings.baseUrl) out.debug(`base URL ${withoutCredentials(settings.baseUrl.value)} (${settings.baseUrl.source})`);
     out.debug(`client id ${settings.clientId!.value} (${settings.clientId!.source}), authentication ${authMethodOf(settings)}`);
     if (settings.clientSecret) out.debug(`client secret from ${settings.clientSecret.source} (not shown)`);
     if (settings.scopes.length) out.debug(`scope "${settings.scopes.join(' ')}"`);

@@ -9,7 +9,7 @@ import { CLIENT_AUTH_METHODS, type ClientAuthMethod, type ClientConfiguration } 
 import type { Flags } from './args.js';
 import { suggest } from '../optionKeys.js';
 import { CliError, jsonSyntaxProblem } from './failure.js';
-import { MAX_FILE_BYTES, readFlagFile, readSmallRegularFile } from './files.js';
+import { MAX_FILE_BYTES, readFlagFile, readSmallRegularFile, warnIfOthersMayRead, windowsText } from './files.js';
 import { SECRET_ENVIRONMENT } from './knownSecrets.js';
 import type { Io, Output } from './output.js';
 
@@ -210,7 +210,7 @@ function parseNumber(setting: Sourced<string> | undefined, what: string, min: nu
   return n;
 }
 
-async function readSecretFile(path: string, source: string): Promise<string> {
+async function readSecretFile(path: string, source: string, out: Output): Promise<string> {
   let text: string;
   try {
     text = await readSmallRegularFile(path, MAX_FILE_BYTES.secret);
@@ -218,7 +218,8 @@ async function readSecretFile(path: string, source: string): Promise<string> {
     const reason = error instanceof CliError ? error.message : (error as NodeJS.ErrnoException).code ?? 'error';
     throw new CliError(`cannot read the client secret file ${path} (${source}): ${reason}`, 'a secret piped from a command goes in with --client-secret-stdin');
   }
-  return text.replace(/\r?\n$/, '');
+  await warnIfOthersMayRead(path, 'client secret', (message) => out.warn(message));
+  return windowsText(text, `the client secret file ${path} (${source})`).replace(/\r?\n$/, '');
 }
 
 async function resolveSecret(flags: Flags, io: Io, out: Output, config: ConfigFile): Promise<Sourced<string> | undefined> {
@@ -230,7 +231,7 @@ async function resolveSecret(flags: Flags, io: Io, out: Output, config: ConfigFi
     secret = { value: (await io.readStdin()).replace(/\r?\n$/, ''), source: '--client-secret-stdin' };
   } else if (flags['client-secret-file'] !== undefined) {
     const path = resolve(io.cwd, flags['client-secret-file']);
-    secret = { value: await readSecretFile(path, '--client-secret-file'), source: `--client-secret-file ${path}` };
+    secret = { value: await readSecretFile(path, '--client-secret-file', out), source: `--client-secret-file ${path}` };
   } else if (flags['client-secret'] !== undefined) {
     out.warn('a secret given with --client-secret is visible to other users in the process list (ps); use --client-secret-file, --client-secret-stdin or $O_AUTH_CLIENT_SECRET instead');
     secret = { value: flags['client-secret'], source: '--client-secret' };
@@ -238,11 +239,11 @@ async function resolveSecret(flags: Flags, io: Io, out: Output, config: ConfigFi
     const env = fromEnv(io, ENVIRONMENT.clientSecret);
     const envFile = fromEnv(io, ENVIRONMENT.clientSecretFile);
     if (env) secret = env;
-    else if (envFile) secret = { value: await readSecretFile(resolve(io.cwd, envFile.value), envFile.source), source: `${envFile.source} ${envFile.value}` };
+    else if (envFile) secret = { value: await readSecretFile(resolve(io.cwd, envFile.value), envFile.source, out), source: `${envFile.source} ${envFile.value}` };
     else if (typeof config.clientSecret === 'string') secret = { value: config.clientSecret, source: `"clientSecret" in ${config.path}` };
     else if (typeof config.clientSecretFile === 'string') {
       const path = resolvePath({ value: config.clientSecretFile, source: '"clientSecretFile"' }, io, config);
-      secret = { value: await readSecretFile(path, `"clientSecretFile" in ${config.path}`), source: `"clientSecretFile" in ${config.path}` };
+      secret = { value: await readSecretFile(path, `"clientSecretFile" in ${config.path}`, out), source: `"clientSecretFile" in ${config.path}` };
     }
   }
   // A secret pasted into the environment or a config file often brings a newline along; no real secret ends in one.
@@ -252,6 +253,18 @@ async function resolveSecret(flags: Flags, io: Io, out: Output, config: ConfigFi
   }
   if (secret && secret.value === '') throw new CliError(`the client secret from ${secret.source} is empty`);
   return secret;
+}
+
+/** Registers the password of `url` (as written and decoded) with the output's redactor. */
+function learnUrlPassword(url: string, out: Output): void {
+  const password = /^[a-z][a-z\d+.-]*:\/\/[^/?#@:]*:([^/?#@]*)@/i.exec(url)?.[1];
+  if (!password) return;
+  out.redactor.add(password);
+  try {
+    out.redactor.add(decodeURIComponent(password));
+  } catch {
+    // not percent-encoded
+  }
 }
 
 /** Reads the settings of the `token` and `call` commands; registers the secret with the output's redactor at once. */
@@ -264,6 +277,8 @@ export async function resolveSettings(flags: Flags, io: Io, out: Output, default
 
   const tokenUrl = pick(flags['token-url'], 'token-url', io, ENVIRONMENT.tokenUrl, config, 'tokenUrl');
   const baseUrl = pick(flags['base-url'], 'base-url', io, ENVIRONMENT.baseUrl, config, 'baseUrl');
+  // A password in a URL is a credential too: never printed, whatever prints it.
+  for (const setting of [tokenUrl, baseUrl]) if (setting) learnUrlPassword(setting.value, out);
   const clientId = pick(flags['client-id'], 'client-id', io, ENVIRONMENT.clientId, config, 'clientId');
   if (clientId && clientSecret) out.redactor.addBasic(clientId.value, clientSecret.value);
 
@@ -276,6 +291,7 @@ export async function resolveSettings(flags: Flags, io: Io, out: Output, default
   if (keyFile) {
     const path = resolvePath(keyFile, io, config);
     privateKey = { value: await readFlagFile(path, 'private key', MAX_FILE_BYTES.pem), source: `${keyFile.source} ${path}` };
+    await warnIfOthersMayRead(path, 'private key', (message) => out.warn(message));
   }
 
   const keyId = pick(flags['key-id'], 'key-id', io, ENVIRONMENT.keyId, config, 'keyId');
@@ -309,13 +325,16 @@ export async function resolveSettings(flags: Flags, io: Io, out: Output, default
   }
 
   const issuer = pick(flags.issuer, 'issuer', io, ENVIRONMENT.issuer, config, 'issuer');
-  const readPem = async (setting: Sourced<string> | undefined, what: string): Promise<Sourced<string> | undefined> => {
+  if (issuer) learnUrlPassword(issuer.value, out);
+  const readPem = async (setting: Sourced<string> | undefined, what: string, secret = false): Promise<Sourced<string> | undefined> => {
     if (!setting) return undefined;
     const path = resolvePath(setting, io, config);
-    return { value: await readFlagFile(path, what, MAX_FILE_BYTES.pem), source: `${setting.source} ${path}` };
+    const value = await readFlagFile(path, what, MAX_FILE_BYTES.pem);
+    if (secret) await warnIfOthersMayRead(path, what, (message) => out.warn(message));
+    return { value, source: `${setting.source} ${path}` };
   };
   const cert = await readPem(pick(flags.cert, 'cert', io, ENVIRONMENT.cert, config, 'cert'), 'client certificate');
-  const tlsKey = await readPem(pick(flags.key, 'key', io, ENVIRONMENT.key, config, 'key'), 'client certificate key');
+  const tlsKey = await readPem(pick(flags.key, 'key', io, ENVIRONMENT.key, config, 'key'), 'client certificate key', true);
   const ca = await readPem(pick(flags.ca, 'ca', io, ENVIRONMENT.ca, config, 'ca'), 'CA certificate');
   const dpopEnv = fromEnv(io, ENVIRONMENT.dpop)?.value;
   const dpop = flags.dpop === true || (dpopEnv !== undefined ? /^(1|true|yes)$/i.test(dpopEnv) : config.dpop === true);

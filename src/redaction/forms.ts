@@ -13,6 +13,17 @@ export function basicCredentials(clientId: string, secret: string): string {
   return Buffer.from(`${formEncode(clientId)}:${formEncode(secret)}`).toString('base64');
 }
 
+const HTML_ESCAPES: readonly Readonly<Record<string, string>>[] = [
+  { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#x27;' }, // Python html.escape, Django
+  { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#039;' }, // PHP htmlspecialchars
+  { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&#34;', "'": '&#39;' }, // Go html/template, Werkzeug
+];
+
+/** `value` HTML-escaped in the three spellings servers' error pages use. */
+function htmlForms(value: string): string[] {
+  return HTML_ESCAPES.map((map) => value.replace(/[&<>"']/g, (c) => map[c]!));
+}
+
 const hex4 = (c: string): string => `\\u${c.charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}`;
 
 /**
@@ -20,7 +31,7 @@ const hex4 = (c: string): string => `\\u${c.charCodeAt(0).toString(16).toUpperCa
  * `URLSearchParams` writes it (`~` as `%7E`); percent-encoded (`encodeURIComponent`, `encodeURI`); and each of those
  * JSON-escaped: as `JSON.stringify` writes it, with non-ASCII as `\uXXXX` (PHP, Python), with `<`, `>`, `&` as
  * `\u003C`… (Go), with those, `'`, `+`, `` ` `` and non-ASCII escaped (.NET `System.Text.Json`), each with and without
- * `\/` (PHP). Matched against a text whose escapes were upper-cased by {@link upperCaseEscapes}.
+ * `\/` (PHP); and, for a value with `&<>"'`, HTML-escaped as error pages write it (`&quot;`, `&#x27;`, `&#039;`, `&#34;`). Matched against a text whose escapes were upper-cased by {@link upperCaseEscapes}.
  */
 export function canonicalForms(value: string): string[] {
   const base = new Set([value, new URLSearchParams([['', value]]).toString().slice(1)]);
@@ -44,6 +55,8 @@ export function canonicalForms(value: string): string[] {
       out.add(escaped.replaceAll('/', '\\/'));
     }
   }
+  // HTML-escaped, as an error page quoting the request writes it (Django's debug page, PHP, Go and Werkzeug templates).
+  if (/[&<>"']/.test(value)) for (const form of htmlForms(value)) out.add(form);
   // A value with a literal `%aa` or `\u00e9` of its own: also as it reads once a text's escapes are upper-cased.
   for (const form of [...out]) {
     const upper = upperCaseEscapes(form);
