@@ -1,0 +1,53 @@
+// Adversarial review of the token lifecycle (r25a): each test is a defect found by attacking the lifecycle as a slow or
+// hostile token endpoint, a hanging store or a careless caller would, and failed on the code before its fix. Real servers:
+// oidc-provider behind the fault proxy, redis-server.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Client } from '../src/index.js';
+import { SVC_CREDENTIALS, startStack, type Stack } from './helpers/fixtures.js';
+
+let stack: Stack;
+
+before(async () => {
+  stack = await startStack({ ttl: 60 });
+});
+after(async () => {
+  await stack.proxy.setShape(undefined);
+  await stack.close();
+});
+
+/** Resolves with what `promise` settled with, or 'pending' after `ms`. */
+async function within<T>(promise: Promise<T>, ms: number): Promise<{ value?: T; error?: unknown; pending?: true }> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<{ pending: true }>((resolve) => (timer = setTimeout(() => resolve({ pending: true }), ms)));
+  try {
+    return await Promise.race([promise.then((value) => ({ value }), (error: unknown) => ({ error })), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+describe('a slow token endpoint (every answer takes 3.5 s) is waited for, not hedged to death', () => {
+  for (const [name, shape] of [
+    ['answers after 3.5 s', { kind: 'delay', ms: 3_500 }],
+    ['drips its body, one byte every 50 ms (about 3.3 s)', { kind: 'drip', intervalMs: 50 }],
+  ] as const) {
+    test(`${name}: a cold caller gets its token in about that time, with a handful of token requests (it took 30 s and 30 requests: each attempt was abandoned to make room for a hedge before it could answer)`, async () => {
+      const client = new Client({ tokenUrl: stack.proxiedTokenUrl, clientCredentialsAuthCredentials: SVC_CREDENTIALS });
+      await stack.proxy.setShape(shape);
+      const before = stack.proxy.requests;
+      const started = Date.now();
+      try {
+        const outcome = await within(client.clientCredentialsAuthManager.getToken(), 15_000);
+        const elapsed = Date.now() - started;
+        assert.ok(outcome.value, `no token after ${elapsed} ms: ${outcome.pending ? 'still waiting' : String(outcome.error)}`);
+        assert.ok(elapsed < 12_000, `the token came after ${elapsed} ms`);
+        const requests = stack.proxy.requests - before;
+        assert.ok(requests <= 8, `${requests} token requests for one token`);
+      } finally {
+        await stack.proxy.setShape(undefined);
+        await client.close();
+      }
+    });
+  }
+});
