@@ -3,8 +3,8 @@
 // oidc-provider behind the fault proxy, redis-server.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Client } from '../src/index.js';
-import { SVC_CREDENTIALS, startStack, type Stack } from './helpers/fixtures.js';
+import { Client, type ClientEvents } from '../src/index.js';
+import { SVC_CREDENTIALS, manualClock, startStack, type Stack } from './helpers/fixtures.js';
 
 let stack: Stack;
 
@@ -49,5 +49,40 @@ describe('a slow token endpoint (every answer takes 3.5 s) is waited for, not he
         await client.close();
       }
     });
+  }
+});
+
+test('an endpoint that became slow (2.5 s, after a fast first token): a background refresh still succeeds before the token expires, nobody waits (every background attempt was abandoned after 1 s, four times the first latency, until the expiry)', async () => {
+  const clock = manualClock();
+  const client = new Client({ tokenUrl: stack.proxiedTokenUrl, clock, clientCredentialsAuthCredentials: SVC_CREDENTIALS });
+  const outcomes: string[] = [];
+  let settled: (() => void) | undefined;
+  client.on('refreshFailed', (e: ClientEvents['refreshFailed']) => {
+    outcomes.push(`failed: ${e.error.name}`);
+    settled?.();
+  });
+  client.on('tokenRefreshed', () => {
+    outcomes.push('refreshed');
+    settled?.();
+  });
+  try {
+    const first = await client.clientCredentialsAuthManager.getToken(); // fast: the hedge delay drops to 0.25 s
+    await stack.proxy.setShape({ kind: 'delay', ms: 2_500 });
+    const expiryMs = first.expiry! * 1000;
+    clock.set(expiryMs - 30_000); // stale: half of the 60 s lifetime left
+    const waits = client.stats().waits;
+    while (!outcomes.includes('refreshed') && clock.now() < expiryMs - 1_000) {
+      const started = client.stats().backgroundRefreshes;
+      const done = new Promise<void>((resolve) => (settled = resolve));
+      assert.equal((await client.clientCredentialsAuthManager.getToken()).accessToken, first.accessToken);
+      if (client.stats().backgroundRefreshes > started) await done;
+      clock.advance(1_000);
+    }
+    assert.ok(outcomes.includes('refreshed'), `no background refresh succeeded before the expiry: ${outcomes.join(', ')}`);
+    assert.ok(outcomes.length <= 5, `${outcomes.length} background attempts: ${outcomes.join(', ')}`);
+    assert.equal(client.stats().waits, waits, 'nobody waited');
+  } finally {
+    await stack.proxy.setShape(undefined);
+    await client.close();
   }
 });
