@@ -373,10 +373,11 @@ export class TokenLifecycle {
     entry.lastAttemptAt = this.#o.now();
     const flight = this.#startFlight(entry, true);
     flight.promise.catch(noop);
-    // Bounded by the time the token has left (and by an adaptive multiple of the latency): a request that is never
-    // answered neither blocks the key nor keeps the process alive; it counts as a failure and is paced like one.
+    // Bounded by the time the token has left (and by an adaptive multiple of the latency, growing with each failure so
+    // that a slow endpoint gets to answer): a request that is never answered neither blocks the key nor keeps the
+    // process alive; it counts as a failure and is paced like one.
     const left = (entry.record?.expiresAtMs ?? this.#o.now()) - this.#o.now();
-    const ms = backgroundAttemptBound(this.#o.hedgeDelay?.() ?? MAX_HEDGE_DELAY, left, Number.POSITIVE_INFINITY);
+    const ms = backgroundAttemptBound(this.#o.hedgeDelay?.() ?? MAX_HEDGE_DELAY, left, Number.POSITIVE_INFINITY, entry.refreshFailures);
     flight.bound = setTimeout(() => {
       flight.boundHit = true;
       flight.controller.abort(new TimeoutError(`The background token refresh did not answer within ${Math.round(ms)} ms`, ms));
