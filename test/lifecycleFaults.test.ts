@@ -3,8 +3,11 @@
 // oidc-provider behind the fault proxy, redis-server.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Client, type ClientEvents } from '../src/index.js';
+import { createClient } from 'redis';
+import { AbortError, Client, type ClientEvents } from '../src/index.js';
+import { RedisTokenStore } from '../src/stores/redis.js';
 import { SVC_CREDENTIALS, manualClock, startStack, type Stack } from './helpers/fixtures.js';
+import { startRedis } from './helpers/redis.js';
 
 let stack: Stack;
 
@@ -84,5 +87,33 @@ test('an endpoint that became slow (2.5 s, after a fast first token): a backgrou
   } finally {
     await stack.proxy.setShape(undefined);
     await client.close();
+  }
+});
+
+test('close() while Redis hangs (CLIENT PAUSE) under a caller waiting for its first token: the caller is rejected at once with AbortError (it waited out two tokenStoreTimeouts, the store read and the lease, and the process was held as long)', async () => {
+  const redis = await startRedis();
+  const connection = createClient({ url: redis.url });
+  connection.on('error', () => undefined);
+  await connection.connect();
+  const admin = createClient({ url: redis.url });
+  admin.on('error', () => undefined);
+  await admin.connect();
+  const store = new RedisTokenStore({ client: connection, pubsub: false });
+  const client = new Client({ tokenUrl: stack.proxiedTokenUrl, tokenStore: store, tokenStoreTimeout: 5_000, clientCredentialsAuthCredentials: SVC_CREDENTIALS });
+  try {
+    await admin.sendCommand(['CLIENT', 'PAUSE', '20000', 'ALL']);
+    const pending = client.clientCredentialsAuthManager.getToken();
+    await new Promise((resolve) => setTimeout(resolve, 200)); // the store read is hanging
+    const closedAt = Date.now();
+    await client.close();
+    const outcome = await within(pending, 4_000);
+    const after = Date.now() - closedAt;
+    assert.ok(outcome.error instanceof AbortError, `after close(): ${outcome.pending ? 'still waiting' : String(outcome.error ?? 'a token')} ${after} ms later`);
+    assert.ok(after < 1_000, `rejected ${after} ms after close()`);
+  } finally {
+    await client.close();
+    connection.destroy();
+    admin.destroy();
+    await redis.close();
   }
 });
