@@ -301,8 +301,14 @@ export class TokenLifecycle {
   close(): void {
     this.#closed = true;
     this.#life.abort(new AbortError('The Client was closed'));
-    for (const flight of this.#flights) flight.controller.abort(new AbortError('The Client was closed while a token was being fetched'));
     for (const entry of this.#cache.values()) entry.flight = undefined;
+    for (const flight of this.#flights) {
+      const error = new AbortError('The Client was closed while a token was being fetched');
+      flight.controller.abort(error);
+      // Its waiters are rejected now, not when the acquisition notices: a store call that hangs (a paused Redis) would
+      // hold them, and the process, for a store timeout or two.
+      this.#settle(undefined, flight, undefined, error);
+    }
   }
 
   /** Remembers a refused access token (by value, for every key; the oldest refusal is forgotten first). */
@@ -409,12 +415,12 @@ export class TokenLifecycle {
   }
 
   /** Settles `flight` once (its own answer, or a rival's token), and ends its keep-alive. */
-  #settle(entry: Entry, flight: Flight, token: OAuthToken | undefined, error: unknown): void {
+  #settle(entry: Entry | undefined, flight: Flight, token: OAuthToken | undefined, error: unknown): void {
     if (flight.settled) return;
     flight.settled = true;
     if (flight.hold) clearInterval(flight.hold);
     flight.hold = undefined;
-    if (entry.flight === flight) entry.flight = undefined;
+    if (entry?.flight === flight) entry.flight = undefined;
     if (token) flight.resolve(token);
     else flight.reject(error);
   }

@@ -124,6 +124,9 @@ export class GuardedStore {
         new Promise<never>((_, reject) => {
           // A sum of two bounded options may pass Node's timer limit (a longer delay would fire at once).
           timer = setTimeout(() => reject(new TokenStoreError(operation, `token store ${operation} timed out after ${timeoutMs} ms`)), Math.min(timeoutMs, MAX_TIMER_MS));
+          // A caller waiting for a token keeps the process alive (the lifecycle's hold), not a store call left hanging
+          // after close().
+          timer.unref();
         }),
       ]);
     } catch (error) {
