@@ -199,6 +199,8 @@ describe('issue 18: pacing, hedging and trial rules (pure)', () => {
     assert.equal(backgroundAttemptBound(250, 1_800_000, 30_000, 3), 8_000);
     assert.equal(backgroundAttemptBound(250, 1_800_000, 30_000, 10), 30_000);
     assert.equal(backgroundAttemptBound(1_000, 8_000, 30_000, 3), 4_000, 'short tokens keep the first bound');
+    assert.equal(backgroundAttemptBound(250, 1_800_000, Number.POSITIVE_INFINITY, 10, 5_000), 5_000, 'the growth stops at the token request timeout');
+    assert.equal(backgroundAttemptBound(1_000, 1_800_000, Number.POSITIVE_INFINITY, 10, 200), 4_000, 'never below the first bound');
   });
 
   test('an open circuit with nothing being tried makes the caller the trial (it waits the rest of the interval); with a trial out, callers are refused', () => {

@@ -64,6 +64,8 @@ export interface LifecycleOptions {
    * at most 1 s); default 1 s.
    */
   hedgeDelay?: () => number;
+  /** The bound of one token request (`tokenRequestTimeout`): a background attempt's bound grows no further; default none. */
+  attemptTimeout?: number;
 }
 
 /** The result of {@link TokenLifecycle.refuse}. */
@@ -383,7 +385,7 @@ export class TokenLifecycle {
     // that a slow endpoint gets to answer): a request that is never answered neither blocks the key nor keeps the
     // process alive; it counts as a failure and is paced like one.
     const left = (entry.record?.expiresAtMs ?? this.#o.now()) - this.#o.now();
-    const ms = backgroundAttemptBound(this.#o.hedgeDelay?.() ?? MAX_HEDGE_DELAY, left, Number.POSITIVE_INFINITY, entry.refreshFailures);
+    const ms = backgroundAttemptBound(this.#o.hedgeDelay?.() ?? MAX_HEDGE_DELAY, left, Number.POSITIVE_INFINITY, entry.refreshFailures, this.#o.attemptTimeout);
     flight.bound = setTimeout(() => {
       flight.boundHit = true;
       flight.controller.abort(new TimeoutError(`The background token refresh did not answer within ${Math.round(ms)} ms`, ms));
