@@ -117,3 +117,23 @@ test('close() while Redis hangs (CLIENT PAUSE) under a caller waiting for its fi
     await redis.close();
   }
 });
+
+test('maxCachedTokens: selections the token endpoint refuses (invalid_scope) do not push the cached tokens of good selections out (each refused selection evicted a valid token, which then had to be fetched again)', async () => {
+  const client = new Client({ tokenUrl: stack.op.tokenUrl, maxCachedTokens: 3, clientCredentialsAuthCredentials: SVC_CREDENTIALS });
+  const manager = client.clientCredentialsAuthManager;
+  const good = ['api:read', 'api:write', 'api:read api:write'];
+  try {
+    const tokens = await Promise.all(good.map((scopes) => manager.getToken({ scopes })));
+    const requests = client.stats().tokenRequests;
+    for (const scopes of ['api:admin', 'api:admin api:read', 'api:admin api:write', 'api:read api:admin api:write']) {
+      await assert.rejects(manager.getToken({ scopes }), (error: { error?: string }) => error.error === 'invalid_scope');
+    }
+    const again = await Promise.all(good.map((scopes) => manager.getToken({ scopes })));
+    const kept = again.filter((t, i) => t.accessToken === tokens[i]!.accessToken).length;
+    assert.equal(kept, good.length, `${good.length - kept} of the ${good.length} good selections lost their token`);
+    assert.equal(client.stats().tokenRequests - requests, 4, 'one token request per refused selection, none for the good ones');
+    assert.ok(client.stats().cachedTokens <= 3, `${client.stats().cachedTokens} entries cached`);
+  } finally {
+    await client.close();
+  }
+});
