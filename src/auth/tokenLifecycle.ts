@@ -141,6 +141,8 @@ export class TokenLifecycle {
       options.maxEntries,
       (key) => ({ key, record: undefined, generation: 0, flight: undefined, refreshFailures: 0, nextRefreshAt: 0, lastAttemptAt: -Infinity, lastRefusalAt: -Infinity, insisted: undefined }),
       (entry) => entry.flight !== undefined,
+      // A selection whose fetch failed (nothing cached, nothing insisted on) goes before any cached token.
+      (entry) => entry.record === undefined && entry.insisted === undefined,
     );
   }
 
@@ -159,7 +161,8 @@ export class TokenLifecycle {
    * refresh), else undefined and the caller must `wait()`. This is the request hot path.
    */
   peek(key: TokenKey): OAuthToken | undefined {
-    const entry = this.#cache.entry(key);
+    const entry = this.#cache.get(key);
+    if (entry === undefined) return undefined;
     const record = entry.record;
     if (record === undefined) return undefined;
     const now = this.#o.now();
@@ -270,9 +273,9 @@ export class TokenLifecycle {
    * back moments ago (a caching identity provider: it would hand it back again).
    */
   refuse(key: TokenKey, accessToken: string): RefuseOutcome {
-    const entry = this.#cache.entry(key);
-    if (entry.record?.token.accessToken !== accessToken) {
-      if (this.#insisted(entry)?.accessToken === accessToken) return 'throttled';
+    const entry = this.#cache.get(key);
+    if (!entry?.record || entry.record.token.accessToken !== accessToken) {
+      if (entry && this.#insisted(entry)?.accessToken === accessToken) return 'throttled';
       this.#remember(accessToken);
       return 'replaced';
     }
@@ -287,11 +290,12 @@ export class TokenLifecycle {
 
   /** Installs a token by hand (`updateToken(token)`, a preset `oAuthToken`). */
   set(key: TokenKey, token: OAuthTokenInput, source: 'preset' | 'manual'): OAuthToken {
-    const entry = this.#cache.entry(key);
     const record = recordFromInput(token, this.#o.now(), this.#o.policy, source, source === 'preset' ? 'oAuthToken' : 'token');
+    const entry = this.#cache.entry(key);
     entry.generation++;
     entry.flight = undefined;
     this.#install(entry, record, false);
+    this.#cache.trim();
     return record.token;
   }
 
