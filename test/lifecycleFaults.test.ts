@@ -3,9 +3,12 @@
 // oidc-provider behind the fault proxy, redis-server.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { createClient } from 'redis';
 import { AbortError, Client, type ClientEvents } from '../src/index.js';
 import { RedisTokenStore } from '../src/stores/redis.js';
+import { TokenCache } from '../src/auth/tokenCache.js';
+import type { TokenKey } from '../src/auth/tokenKey.js';
 import { SVC_CREDENTIALS, manualClock, startStack, type Stack } from './helpers/fixtures.js';
 import { startRedis } from './helpers/redis.js';
 
@@ -136,4 +139,34 @@ test('maxCachedTokens: selections the token endpoint refuses (invalid_scope) do 
   } finally {
     await client.close();
   }
+});
+
+test('property: the token cache never evicts a busy entry, evicts empty entries before any holding a token, and trim() restores its bound unless every entry is busy', () => {
+  type E = { key: TokenKey; busy: boolean; empty: boolean };
+  const op = fc.oneof(
+    fc.record({ kind: fc.constant('entry' as const), id: fc.nat(12), busy: fc.boolean(), empty: fc.boolean() }),
+    fc.record({ kind: fc.constant('get' as const), id: fc.nat(12) }),
+    fc.record({ kind: fc.constant('settle' as const), id: fc.nat(12), empty: fc.boolean() }),
+    fc.record({ kind: fc.constant('trim' as const) }),
+  );
+  fc.assert(fc.property(fc.integer({ min: 1, max: 5 }), fc.array(op, { maxLength: 60 }), (max, ops) => {
+    const cache = new TokenCache<E>(max, (key) => ({ key, busy: false, empty: true }), (e) => e.busy, (e) => e.empty);
+    const keyOf = (id: number) => ({ id: `k${id}` }) as unknown as TokenKey;
+    for (const o of ops) {
+      if (o.kind === 'entry') Object.assign(cache.entry(keyOf(o.id)), { busy: o.busy, empty: o.empty });
+      else if (o.kind === 'get') cache.get(keyOf(o.id));
+      else if (o.kind === 'settle') {
+        const e = cache.find(keyOf(o.id));
+        if (e) Object.assign(e, { busy: false, empty: o.empty });
+      } else {
+        const before = [...cache.values()];
+        cache.trim();
+        const after = new Set(cache.values());
+        const evicted = before.filter((e) => !after.has(e));
+        assert.ok(evicted.every((e) => !e.busy), 'a busy entry was evicted');
+        if (evicted.some((e) => !e.empty)) assert.ok([...after].every((e) => !e.empty || e.busy), 'a token was evicted while an idle empty entry stayed');
+        assert.ok(cache.size <= max || [...after].every((e) => e.busy), `${cache.size} entries over a bound of ${max}`);
+      }
+    }
+  }), { seed: 25, numRuns: 500 });
 });
