@@ -170,3 +170,50 @@ test('property: the token cache never evicts a busy entry, evicts empty entries 
     }
   }), { seed: 25, numRuns: 500 });
 });
+
+test('Redis hanging (CLIENT PAUSE) for longer than the stale window: a background refresh fetches on its own before the token expires, so no caller waits at the expiry (the refresh was postponed until the expiry, and callers then waited out the store read, the lease probe and the write: 3 s with the default store timeout)', async () => {
+  const redis = await startRedis();
+  const connection = createClient({ url: redis.url });
+  connection.on('error', () => undefined);
+  await connection.connect();
+  const admin = createClient({ url: redis.url });
+  admin.on('error', () => undefined);
+  await admin.connect();
+  const clock = manualClock();
+  const store = new RedisTokenStore({ client: connection, pubsub: false });
+  const client = new Client({ tokenUrl: stack.proxiedTokenUrl, clock, tokenStore: store, tokenStoreTimeout: 300, clientCredentialsAuthCredentials: SVC_CREDENTIALS });
+  const outcomes: string[] = [];
+  let settled: (() => void) | undefined;
+  client.on('refreshFailed', (e: ClientEvents['refreshFailed']) => {
+    outcomes.push(`failed: ${(e.error as { code?: string }).code}`);
+    settled?.();
+  });
+  client.on('tokenRefreshed', () => {
+    outcomes.push('refreshed');
+    settled?.();
+  });
+  try {
+    const first = await client.clientCredentialsAuthManager.getToken();
+    await admin.sendCommand(['CLIENT', 'PAUSE', '60000', 'ALL']);
+    const expiryMs = first.expiry! * 1000;
+    clock.set(expiryMs - 30_000); // stale: half of the 60 s lifetime left
+    while (!outcomes.includes('refreshed') && clock.now() < expiryMs - 1_000) {
+      const started = client.stats().backgroundRefreshes;
+      const done = new Promise<void>((resolve) => (settled = resolve));
+      assert.equal((await client.clientCredentialsAuthManager.getToken()).accessToken, first.accessToken);
+      if (client.stats().backgroundRefreshes > started) await done;
+      clock.advance(1_000);
+    }
+    assert.ok(outcomes.includes('refreshed'), `no background refresh succeeded before the expiry: ${outcomes.join(', ')}`);
+    assert.ok(outcomes.some((o) => o === 'failed: ERR_TOKEN_STORE'), 'early in the stale window the refresh waits for the store (postponed)');
+    const waits = client.stats().waits;
+    clock.set(expiryMs);
+    assert.notEqual((await client.clientCredentialsAuthManager.getToken()).accessToken, first.accessToken);
+    assert.equal(client.stats().waits, waits, 'nobody waited at the expiry');
+  } finally {
+    await client.close();
+    connection.destroy();
+    admin.destroy();
+    await redis.close();
+  }
+});
