@@ -446,7 +446,10 @@ export class TokenLifecycle {
     const refused = (accessToken: string) => this.#refusals.has(accessToken);
     try {
       for (let round = 0; ; round++) {
-        const record = await this.#o.source.acquire({ key: entry.key, signal, background, current: entry.record?.token, refused });
+        const current = entry.record;
+        // A store outage postpones a background refresh in the first three quarters of the stale window only.
+        const postpone = background && current !== undefined && this.#o.now() < current.expiresAtMs - (current.expiresAtMs - current.staleAtMs) / 4;
+        const record = await this.#o.source.acquire({ key: entry.key, signal, background, current: current?.token, refused, postpone });
         if (this.#closed) throw new AbortError('The Client was closed while a token was being fetched');
         // Late: a rival answered first, or the background bound passed. Dropped, never installed.
         if (flight.superseded || signal.aborted) throw new AbortError('The token arrived after another answer or its bound; it is dropped');
