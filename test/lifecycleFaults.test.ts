@@ -5,7 +5,10 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { createClient } from 'redis';
-import { AbortError, Client, type ClientEvents } from '../src/index.js';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { AbortError, Client, FileTokenStore, MemoryTokenStore, type ClientEvents, type TokenStore } from '../src/index.js';
 import { RedisTokenStore } from '../src/stores/redis.js';
 import { TokenCache } from '../src/auth/tokenCache.js';
 import type { TokenKey } from '../src/auth/tokenKey.js';
@@ -216,4 +219,64 @@ test('Redis hanging (CLIENT PAUSE) for longer than the stale window: a backgroun
     admin.destroy();
     await redis.close();
   }
+});
+
+describe('a corrupt store entry with a far expiry is overwritten by the next token (the compare-and-set kept it, as a "newer" token, so the fleet never shared a token again)', () => {
+  /** The store key of the test credentials (from a throwaway Client's event). */
+  async function keyHash(): Promise<string> {
+    const probe = new Client({ tokenUrl: stack.op.tokenUrl, clientCredentialsAuthCredentials: SVC_CREDENTIALS });
+    let hash = '';
+    probe.on('tokenFetched', (e) => (hash = e.key));
+    await probe.clientCredentialsAuthManager.getToken();
+    await probe.close();
+    return hash;
+  }
+  const corrupt = { expiry: 4_102_444_800, tokenType: 'Bearer' }; // year 2100, and no access token
+
+  async function shared(store: TokenStore): Promise<void> {
+    const a = new Client({ tokenUrl: stack.op.tokenUrl, tokenStore: store, clientCredentialsAuthCredentials: SVC_CREDENTIALS });
+    const b = new Client({ tokenUrl: stack.op.tokenUrl, tokenStore: store, clientCredentialsAuthCredentials: SVC_CREDENTIALS });
+    try {
+      const token = await a.clientCredentialsAuthManager.getToken();
+      assert.equal(a.stats().tokenRequests, 1);
+      const other = await b.clientCredentialsAuthManager.getToken();
+      assert.equal(b.stats().tokenRequests, 0, 'the second Client took the token from the store');
+      assert.equal(other.accessToken === token.accessToken, true);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  }
+
+  test('MemoryTokenStore', async () => {
+    const store = new MemoryTokenStore();
+    await store.set(await keyHash(), corrupt as never, 60_000);
+    await shared(store);
+  });
+
+  test('FileTokenStore', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'r25a-'));
+    try {
+      const file = path.join(dir, 'tokens.json');
+      await writeFile(file, JSON.stringify({ version: 1, entries: { [await keyHash()]: { token: corrupt, expiresAt: Date.now() + 60_000 } } }), { mode: 0o600 });
+      await shared(new FileTokenStore({ path: file }));
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('RedisTokenStore', async () => {
+    const redis = await startRedis();
+    const connection = createClient({ url: redis.url });
+    connection.on('error', () => undefined);
+    await connection.connect();
+    try {
+      const store = new RedisTokenStore({ client: connection, pubsub: false });
+      await connection.set(store.tokenKey(await keyHash()), JSON.stringify(corrupt), { PX: 60_000 });
+      await shared(store);
+    } finally {
+      connection.destroy();
+      await redis.close();
+    }
+  });
 });
