@@ -280,3 +280,33 @@ describe('a corrupt store entry with a far expiry is overwritten by the next tok
     }
   });
 });
+
+test('a token store 300 ms away (each call): the first background refresh installs its token though the store write outlasted the attempt bound (the token, fetched in time, was dropped and fetched again)', async () => {
+  const memory = new MemoryTokenStore();
+  const later = <T>(value: () => Promise<T>): Promise<T> => new Promise((resolve, reject) => setTimeout(() => value().then(resolve, reject), 300));
+  // A real store behind 300 ms of latency per call, as a Redis in another region.
+  const distant: TokenStore = {
+    get: (key) => later(() => memory.get(key)),
+    set: (key, token, ttl) => later(() => memory.set(key, token, ttl)),
+    setIfNotNewer: (key, token, ttl) => later(() => memory.setIfNotNewer(key, token, ttl)),
+    delete: (key, accessToken) => later(() => memory.delete(key, accessToken)),
+    acquireLease: (key, ttl) => later(() => memory.acquireLease(key, ttl)),
+  };
+  const clock = manualClock();
+  const client = new Client({ tokenUrl: stack.op.tokenUrl, clock, tokenStore: distant, tokenStoreTimeout: 2_000, clientCredentialsAuthCredentials: SVC_CREDENTIALS });
+  try {
+    const first = await client.clientCredentialsAuthManager.getToken(); // a fast answer: the background attempt bound is 1 s
+    clock.set(first.expiry! * 1000 - 30_000); // stale
+    const requests = client.stats().tokenRequests;
+    const outcome = new Promise<string>((resolve) => {
+      client.on('tokenRefreshed', () => resolve('refreshed'));
+      client.on('refreshFailed', (e) => resolve(`failed: ${e.error.name}: ${e.error.message}`));
+    });
+    assert.equal((await client.clientCredentialsAuthManager.getToken()).accessToken, first.accessToken);
+    assert.equal(await outcome, 'refreshed');
+    assert.equal(client.stats().tokenRequests - requests, 1);
+    assert.notEqual((await client.clientCredentialsAuthManager.getToken()).accessToken, first.accessToken);
+  } finally {
+    await client.close();
+  }
+});
