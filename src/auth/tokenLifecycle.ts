@@ -451,8 +451,9 @@ export class TokenLifecycle {
         const postpone = background && current !== undefined && this.#o.now() < current.expiresAtMs - (current.expiresAtMs - current.staleAtMs) / 4;
         const record = await this.#o.source.acquire({ key: entry.key, signal, background, current: current?.token, refused, postpone });
         if (this.#closed) throw new AbortError('The Client was closed while a token was being fetched');
-        // Late: a rival answered first, or the background bound passed. Dropped, never installed.
-        if (flight.superseded || signal.aborted) throw new AbortError('The token arrived after another answer or its bound; it is dropped');
+        // Late: a rival answered first. Dropped, never installed. (A token that came back although the background bound
+        // passed meanwhile, in a slow store write after a timely fetch, is as good as any: it is installed.)
+        if (flight.superseded || (signal.aborted && !flight.boundHit)) throw new AbortError('The token arrived after another answer; it is dropped');
         // Detached before anything is announced, so a listener that reacts to the event sees no fetch running.
         if (entry.flight === flight && !refused(record.token.accessToken)) entry.flight = undefined;
         if (entry.generation !== generation) return record.token; // replaced by hand meanwhile: for this fetch's waiters only
