@@ -310,3 +310,38 @@ test('a token store 300 ms away (each call): the first background refresh instal
     await client.close();
   }
 });
+
+test('a lease holder whose token request failed does not keep the lease object forever: 200 selections refused by the endpoint leave no lease behind in the Client (each one stayed in the store guard, a leak per failing selection)', async () => {
+  const { setFlagsFromString } = await import('node:v8');
+  const { runInNewContext } = await import('node:vm');
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  const memory = new MemoryTokenStore({ maxEntries: 10 });
+  const leases: WeakRef<object>[] = [];
+  // A real store; the test keeps a weak reference to every lease it hands out.
+  const store: TokenStore = {
+    get: (key) => memory.get(key),
+    set: (key, token, ttl) => memory.set(key, token, ttl),
+    delete: (key, accessToken) => memory.delete(key, accessToken),
+    acquireLease: async (key, ttl) => {
+      const lease = await memory.acquireLease(key, ttl);
+      if (lease) leases.push(new WeakRef(lease));
+      return lease;
+    },
+  };
+  const client = new Client({ tokenUrl: stack.op.tokenUrl, tokenStore: store, maxCachedTokens: 10, clientCredentialsAuthCredentials: SVC_CREDENTIALS });
+  try {
+    for (let i = 0; i < 200; i++) {
+      await assert.rejects(client.clientCredentialsAuthManager.getToken({ scopes: `api:admin x${i}` }), (error: { error?: string }) => error.error === 'invalid_scope');
+    }
+    assert.equal(leases.length, 200);
+    for (let i = 0; i < 3; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      gc();
+    }
+    const alive = leases.filter((ref) => ref.deref() !== undefined).length;
+    assert.ok(alive <= 10, `${alive} of 200 leases are still referenced`);
+  } finally {
+    await client.close();
+  }
+});
