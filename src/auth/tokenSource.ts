@@ -149,7 +149,7 @@ export class TokenSource {
           // After a failure the lease is kept until a second after the attempt started: the fleet's pace, about one
           // token request per second per key however many processes are failing (the next holder takes it then).
           const keep = ATTEMPT_INTERVAL - (monotonic() - started);
-          if (failed && keep > 0) void store.extend(lease.lease, keep);
+          if (failed && keep > 0) void store.lapse(lease.lease, keep);
           else void store.release(lease.lease);
         }
       }

@@ -263,6 +263,21 @@ export class GuardedStore {
   }
 
   /**
+   * Gives a lease up without releasing it: it lapses by itself `ms` from now (the fleet's pace after a failed token
+   * request: the next holder takes it no sooner), and this process no longer counts it as held.
+   */
+  async lapse(lease: TokenLease, ms: number): Promise<void> {
+    if (lease instanceof GuardedLease) {
+      if (lease.released) return;
+      if (this.#held.get(lease.key) === lease) this.#held.delete(lease.key);
+      await this.extend(lease, ms);
+      lease.released = true;
+      return;
+    }
+    await this.extend(lease, ms);
+  }
+
+  /**
    * Renews a lease, even inside the back-off (a lapsed lease lets a second process fetch). Resolves false when the
    * lease is no longer ours (then it is marked lost, reported as `storeError` and never renewed again) or the store
    * failed; a renewal still running is shared rather than doubled.
