@@ -281,19 +281,19 @@ describe('a corrupt store entry with a far expiry is overwritten by the next tok
   });
 });
 
-test('a token store 300 ms away (each call): the first background refresh installs its token though the store write outlasted the attempt bound (the token, fetched in time, was dropped and fetched again)', async () => {
+test('a token store whose writes take 1.5 s (reads 0.1 s): the first background refresh installs its token though the store write outlasted the attempt bound (the token, fetched in time, was dropped and fetched again)', async () => {
   const memory = new MemoryTokenStore();
-  const later = <T>(value: () => Promise<T>): Promise<T> => new Promise((resolve, reject) => setTimeout(() => value().then(resolve, reject), 300));
-  // A real store behind 300 ms of latency per call, as a Redis in another region.
+  const later = <T>(ms: number, value: () => Promise<T>): Promise<T> => new Promise((resolve, reject) => setTimeout(() => value().then(resolve, reject), ms));
+  // A real store behind latency, as a distant or busy Redis: reads and leases 0.1 s, writes 1.5 s.
   const distant: TokenStore = {
-    get: (key) => later(() => memory.get(key)),
-    set: (key, token, ttl) => later(() => memory.set(key, token, ttl)),
-    setIfNotNewer: (key, token, ttl) => later(() => memory.setIfNotNewer(key, token, ttl)),
-    delete: (key, accessToken) => later(() => memory.delete(key, accessToken)),
-    acquireLease: (key, ttl) => later(() => memory.acquireLease(key, ttl)),
+    get: (key) => later(100, () => memory.get(key)),
+    set: (key, token, ttl) => later(1_500, () => memory.set(key, token, ttl)),
+    setIfNotNewer: (key, token, ttl) => later(1_500, () => memory.setIfNotNewer(key, token, ttl)),
+    delete: (key, accessToken) => later(100, () => memory.delete(key, accessToken)),
+    acquireLease: (key, ttl) => later(100, () => memory.acquireLease(key, ttl)),
   };
   const clock = manualClock();
-  const client = new Client({ tokenUrl: stack.op.tokenUrl, clock, tokenStore: distant, tokenStoreTimeout: 2_000, clientCredentialsAuthCredentials: SVC_CREDENTIALS });
+  const client = new Client({ tokenUrl: stack.op.tokenUrl, clock, tokenStore: distant, tokenStoreTimeout: 3_000, clientCredentialsAuthCredentials: SVC_CREDENTIALS });
   try {
     const first = await client.clientCredentialsAuthManager.getToken(); // a fast answer: the background attempt bound is 1 s
     clock.set(first.expiry! * 1000 - 30_000); // stale
