@@ -187,6 +187,22 @@ describe('issue 18: pacing, hedging and trial rules (pure)', () => {
     }), { seed: 18, numRuns: 500 });
   });
 
+  test('a background attempt may run twice as long after each failure, up to a quarter of the time left (never less than the first bound, never past the expiry)', () => {
+    fc.assert(fc.property(fc.integer({ min: MIN_HEDGE_DELAY, max: MAX_HEDGE_DELAY }), fc.integer({ min: 0, max: 3_600_000 }), fc.integer({ min: 1, max: 60_000 }), fc.nat(20), (h, left, timeout, failures) => {
+      const first = backgroundAttemptBound(h, left, timeout);
+      const bound = backgroundAttemptBound(h, left, timeout, failures);
+      assert.ok(bound >= first && bound >= backgroundAttemptBound(h, left, timeout, failures - 1));
+      assert.ok(bound <= Math.max(left, 1) && bound <= timeout);
+      assert.ok(bound <= Math.max(left / 4, first, 1));
+    }), { seed: 25, numRuns: 500 });
+    assert.equal(backgroundAttemptBound(250, 1_800_000, 30_000, 0), 1_000);
+    assert.equal(backgroundAttemptBound(250, 1_800_000, 30_000, 3), 8_000);
+    assert.equal(backgroundAttemptBound(250, 1_800_000, 30_000, 10), 30_000);
+    assert.equal(backgroundAttemptBound(1_000, 8_000, 30_000, 3), 4_000, 'short tokens keep the first bound');
+    assert.equal(backgroundAttemptBound(250, 1_800_000, Number.POSITIVE_INFINITY, 10, 5_000), 5_000, 'the growth stops at the token request timeout');
+    assert.equal(backgroundAttemptBound(1_000, 1_800_000, Number.POSITIVE_INFINITY, 10, 200), 4_000, 'never below the first bound');
+  });
+
   test('an open circuit with nothing being tried makes the caller the trial (it waits the rest of the interval); with a trial out, callers are refused', () => {
     const breaker = new CircuitBreaker({ failureThreshold: 1, maxProbeInterval: 1_000 });
     assert.equal(breaker.claimTrial(0), undefined, 'closed: nothing to claim');

@@ -156,7 +156,7 @@ export function createAuthCore(config: ResolvedConfiguration, transport: Transpo
     redactor.addToken(token.refreshToken);
     if (token.extra) for (const secret of extraSecrets(token)) redactor.addToken(secret);
   };
-  const lifecycle = new TokenLifecycle({ now, monotonic, policy, maxEntries: config.maxCachedTokens, events, counters, source, onTokenUpdate: credentials?.onTokenUpdate, learn, store, hedgeDelay: () => fetcher?.hedgeDelay() ?? MAX_HEDGE_DELAY });
+  const lifecycle = new TokenLifecycle({ now, monotonic, policy, maxEntries: config.maxCachedTokens, events, counters, source, onTokenUpdate: credentials?.onTokenUpdate, learn, store, hedgeDelay: () => fetcher?.hedgeDelay() ?? MAX_HEDGE_DELAY, attemptTimeout: config.tokenRequestTimeout });
   managerContext.lifecycle = lifecycle;
   redactor.addToken(credentials?.presetToken?.accessToken);
   if (credentials?.presetToken) lifecycle.set(defaultKey, credentials.presetToken, 'preset');

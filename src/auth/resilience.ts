@@ -225,10 +225,14 @@ export function nextBackgroundAttempt(nowMs: number, failures: number, leftMs: n
 
 /**
  * The longest a background refresh attempt may run, in ms: four times the hedge delay (itself derived from observed
- * latency), at least {@link ATTEMPT_INTERVAL}, and never past the moment the token being served expires (nor past
- * `timeoutMs`, the bound of any one attempt). An attempt that does not answer in that time is abandoned (its socket
- * closed) and counted as a failure, so a black-holed request neither blocks the key nor keeps the process alive.
+ * latency), at least {@link ATTEMPT_INTERVAL}, twice as long after each consecutive failure (`failures`) up to a quarter
+ * of the time left and `growthCapMs` (the token request timeout), and never past the moment the token being served
+ * expires (nor past `timeoutMs`). An attempt that does not answer in that time is abandoned (its socket closed) and counts
+ * as a failure, so a black-holed request neither blocks the key nor keeps the process alive; the growth lets an endpoint
+ * that became slower than the first bound (it looks black-holed until it answers) answer a later attempt in time.
  */
-export function backgroundAttemptBound(hedgeDelayMs: number, leftMs: number, timeoutMs: number): number {
-  return Math.max(Math.min(Math.max(hedgeDelayMs * 4, ATTEMPT_INTERVAL), leftMs, timeoutMs), 1);
+export function backgroundAttemptBound(hedgeDelayMs: number, leftMs: number, timeoutMs: number, failures = 0, growthCapMs = Number.POSITIVE_INFINITY): number {
+  const base = Math.max(hedgeDelayMs * 4, ATTEMPT_INTERVAL);
+  const grown = Math.min(base * 2 ** Math.min(Math.max(failures, 0), 6), Math.max(Math.min(leftMs / 4, growthCapMs), base));
+  return Math.max(Math.min(grown, leftMs, timeoutMs), 1);
 }

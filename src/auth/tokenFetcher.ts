@@ -89,8 +89,9 @@ export class TokenFetcher {
    * waiting for the token does).
    *
    * Hedging: an attempt that has not answered within {@link hedgeDelay} (at most 1 s) does not hold the fetch: another
-   * one goes out, then one every 0.75 s while none answers, at most {@link MAX_ATTEMPTS_IN_FLIGHT} at once (the oldest is
-   * abandoned, its socket closed, to make room). The first answer wins and the others are abandoned; a late answer is
+   * one goes out, then one every 0.75 s while none answers, at most {@link MAX_ATTEMPTS_IN_FLIGHT} at once (the first
+   * attempt is kept, for an endpoint that is slow rather than black-holed; the oldest of the others is abandoned, its
+   * socket closed, to make room). The first answer wins and the others are abandoned; a late answer is
    * never returned. `tokenRequestTimeout` bounds each attempt's life; `retry.maxElapsed` the whole fetch.
    */
   async fetch(parameters: TokenRequestParameters, options: FetchOptions = {}): Promise<OAuthToken> {
@@ -123,7 +124,9 @@ export class TokenFetcher {
         if (signal?.aborted) throw new AbortError('The token request was aborted', { cause: signal.reason });
         if (due) {
           due = false;
-          if (inFlight.length >= MAX_ATTEMPTS_IN_FLIGHT) inFlight.shift()!.controller.abort(new AbortError('A newer attempt replaced this unanswered token request'));
+          // The oldest attempt is kept: it is the first to answer when the endpoint is slow rather than black-holed
+          // (abandoning it meant no attempt ever lived long enough to answer an endpoint slower than ~2.5 s).
+          if (inFlight.length >= MAX_ATTEMPTS_IN_FLIGHT) inFlight.splice(1, 1)[0]!.controller.abort(new AbortError('A newer attempt replaced this unanswered token request'));
           if (inFlight.length > 0) hedges++;
           inFlight.push(this.#launch(parameters, signal, extraFields));
           const first = inFlight.length === 1;

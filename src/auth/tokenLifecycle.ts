@@ -64,6 +64,8 @@ export interface LifecycleOptions {
    * at most 1 s); default 1 s.
    */
   hedgeDelay?: () => number;
+  /** The bound of one token request (`tokenRequestTimeout`): a background attempt's bound grows no further; default none. */
+  attemptTimeout?: number;
 }
 
 /** The result of {@link TokenLifecycle.refuse}. */
@@ -139,6 +141,8 @@ export class TokenLifecycle {
       options.maxEntries,
       (key) => ({ key, record: undefined, generation: 0, flight: undefined, refreshFailures: 0, nextRefreshAt: 0, lastAttemptAt: -Infinity, lastRefusalAt: -Infinity, insisted: undefined }),
       (entry) => entry.flight !== undefined,
+      // A selection whose fetch failed (nothing cached, nothing insisted on) goes before any cached token.
+      (entry) => entry.record === undefined && entry.insisted === undefined,
     );
   }
 
@@ -157,7 +161,8 @@ export class TokenLifecycle {
    * refresh), else undefined and the caller must `wait()`. This is the request hot path.
    */
   peek(key: TokenKey): OAuthToken | undefined {
-    const entry = this.#cache.entry(key);
+    const entry = this.#cache.get(key);
+    if (entry === undefined) return undefined;
     const record = entry.record;
     if (record === undefined) return undefined;
     const now = this.#o.now();
@@ -268,9 +273,9 @@ export class TokenLifecycle {
    * back moments ago (a caching identity provider: it would hand it back again).
    */
   refuse(key: TokenKey, accessToken: string): RefuseOutcome {
-    const entry = this.#cache.entry(key);
-    if (entry.record?.token.accessToken !== accessToken) {
-      if (this.#insisted(entry)?.accessToken === accessToken) return 'throttled';
+    const entry = this.#cache.get(key);
+    if (!entry?.record || entry.record.token.accessToken !== accessToken) {
+      if (entry && this.#insisted(entry)?.accessToken === accessToken) return 'throttled';
       this.#remember(accessToken);
       return 'replaced';
     }
@@ -285,11 +290,12 @@ export class TokenLifecycle {
 
   /** Installs a token by hand (`updateToken(token)`, a preset `oAuthToken`). */
   set(key: TokenKey, token: OAuthTokenInput, source: 'preset' | 'manual'): OAuthToken {
-    const entry = this.#cache.entry(key);
     const record = recordFromInput(token, this.#o.now(), this.#o.policy, source, source === 'preset' ? 'oAuthToken' : 'token');
+    const entry = this.#cache.entry(key);
     entry.generation++;
     entry.flight = undefined;
     this.#install(entry, record, false);
+    this.#cache.trim();
     return record.token;
   }
 
@@ -301,8 +307,14 @@ export class TokenLifecycle {
   close(): void {
     this.#closed = true;
     this.#life.abort(new AbortError('The Client was closed'));
-    for (const flight of this.#flights) flight.controller.abort(new AbortError('The Client was closed while a token was being fetched'));
     for (const entry of this.#cache.values()) entry.flight = undefined;
+    for (const flight of this.#flights) {
+      const error = new AbortError('The Client was closed while a token was being fetched');
+      flight.controller.abort(error);
+      // Its waiters are rejected now, not when the acquisition notices: a store call that hangs (a paused Redis) would
+      // hold them, and the process, for a store timeout or two.
+      this.#settle(undefined, flight, undefined, error);
+    }
   }
 
   /** Remembers a refused access token (by value, for every key; the oldest refusal is forgotten first). */
@@ -373,10 +385,11 @@ export class TokenLifecycle {
     entry.lastAttemptAt = this.#o.now();
     const flight = this.#startFlight(entry, true);
     flight.promise.catch(noop);
-    // Bounded by the time the token has left (and by an adaptive multiple of the latency): a request that is never
-    // answered neither blocks the key nor keeps the process alive; it counts as a failure and is paced like one.
+    // Bounded by the time the token has left (and by an adaptive multiple of the latency, growing with each failure so
+    // that a slow endpoint gets to answer): a request that is never answered neither blocks the key nor keeps the
+    // process alive; it counts as a failure and is paced like one.
     const left = (entry.record?.expiresAtMs ?? this.#o.now()) - this.#o.now();
-    const ms = backgroundAttemptBound(this.#o.hedgeDelay?.() ?? MAX_HEDGE_DELAY, left, Number.POSITIVE_INFINITY);
+    const ms = backgroundAttemptBound(this.#o.hedgeDelay?.() ?? MAX_HEDGE_DELAY, left, Number.POSITIVE_INFINITY, entry.refreshFailures, this.#o.attemptTimeout);
     flight.bound = setTimeout(() => {
       flight.boundHit = true;
       flight.controller.abort(new TimeoutError(`The background token refresh did not answer within ${Math.round(ms)} ms`, ms));
@@ -408,12 +421,12 @@ export class TokenLifecycle {
   }
 
   /** Settles `flight` once (its own answer, or a rival's token), and ends its keep-alive. */
-  #settle(entry: Entry, flight: Flight, token: OAuthToken | undefined, error: unknown): void {
+  #settle(entry: Entry | undefined, flight: Flight, token: OAuthToken | undefined, error: unknown): void {
     if (flight.settled) return;
     flight.settled = true;
     if (flight.hold) clearInterval(flight.hold);
     flight.hold = undefined;
-    if (entry.flight === flight) entry.flight = undefined;
+    if (entry?.flight === flight) entry.flight = undefined;
     if (token) flight.resolve(token);
     else flight.reject(error);
   }
@@ -433,10 +446,14 @@ export class TokenLifecycle {
     const refused = (accessToken: string) => this.#refusals.has(accessToken);
     try {
       for (let round = 0; ; round++) {
-        const record = await this.#o.source.acquire({ key: entry.key, signal, background, current: entry.record?.token, refused });
+        const current = entry.record;
+        // A store outage postpones a background refresh in the first three quarters of the stale window only.
+        const postpone = background && current !== undefined && this.#o.now() < current.expiresAtMs - (current.expiresAtMs - current.staleAtMs) / 4;
+        const record = await this.#o.source.acquire({ key: entry.key, signal, background, current: current?.token, refused, postpone });
         if (this.#closed) throw new AbortError('The Client was closed while a token was being fetched');
-        // Late: a rival answered first, or the background bound passed. Dropped, never installed.
-        if (flight.superseded || signal.aborted) throw new AbortError('The token arrived after another answer or its bound; it is dropped');
+        // Late: a rival answered first. Dropped, never installed. (A token that came back although the background bound
+        // passed meanwhile, in a slow store write after a timely fetch, is as good as any: it is installed.)
+        if (flight.superseded || (signal.aborted && !flight.boundHit)) throw new AbortError('The token arrived after another answer; it is dropped');
         // Detached before anything is announced, so a listener that reacts to the event sees no fetch running.
         if (entry.flight === flight && !refused(record.token.accessToken)) entry.flight = undefined;
         if (entry.generation !== generation) return record.token; // replaced by hand meanwhile: for this fetch's waiters only

@@ -54,6 +54,11 @@ export interface AcquireRequest {
   background: boolean;
   /** The token cached now, if any: a store or provider must offer a different one. */
   current: OAuthToken | undefined;
+  /**
+   * A store that cannot take a lease postpones this acquisition (a background refresh with time to spare) rather than
+   * have this process fetch on its own; see {@link TokenSource.acquire}.
+   */
+  postpone?: boolean;
   /** Whether the API refused this access token. */
   refused: (accessToken: string) => boolean;
 }
@@ -111,10 +116,11 @@ export class TokenSource {
     for (;;) {
       const lease = await store.acquireLease(hash, leaseTtl);
       if (lease.state === 'unavailable') {
-        // The store cannot coordinate the fleet right now (a Redis restart, a back-off). While the token is still
-        // served, a background refresh waits for it rather than have every process fetch at once; once the token has
-        // expired, callers are waiting, and this process fetches on its own.
-        if (request.background && request.current !== undefined) {
+        // The store cannot coordinate the fleet right now (a Redis restart, a back-off). While the token has time to
+        // spare, a background refresh waits for it rather than have every process fetch at once; late in the stale
+        // window (the store may be down or hanging for long) or once the token has expired, this process fetches on
+        // its own, so that callers never wait for a store at the expiry.
+        if (request.postpone) {
           throw new TokenStoreError('acquireLease', 'the token store is unavailable: the background refresh is postponed while the current token is served');
         }
         return undefined;
@@ -143,7 +149,7 @@ export class TokenSource {
           // After a failure the lease is kept until a second after the attempt started: the fleet's pace, about one
           // token request per second per key however many processes are failing (the next holder takes it then).
           const keep = ATTEMPT_INTERVAL - (monotonic() - started);
-          if (failed && keep > 0) void store.extend(lease.lease, keep);
+          if (failed && keep > 0) void store.lapse(lease.lease, keep);
           else void store.release(lease.lease);
         }
       }

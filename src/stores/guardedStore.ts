@@ -124,6 +124,9 @@ export class GuardedStore {
         new Promise<never>((_, reject) => {
           // A sum of two bounded options may pass Node's timer limit (a longer delay would fire at once).
           timer = setTimeout(() => reject(new TokenStoreError(operation, `token store ${operation} timed out after ${timeoutMs} ms`)), Math.min(timeoutMs, MAX_TIMER_MS));
+          // A caller waiting for a token keeps the process alive (the lifecycle's hold), not a store call left hanging
+          // after close().
+          timer.unref();
         }),
       ]);
     } catch (error) {
@@ -257,6 +260,21 @@ export class GuardedStore {
       if (lease.lost) return; // someone else's now
     }
     await this.#run('release', undefined, () => lease.release(), this.timeoutMs, true);
+  }
+
+  /**
+   * Gives a lease up without releasing it: it lapses by itself `ms` from now (the fleet's pace after a failed token
+   * request: the next holder takes it no sooner), and this process no longer counts it as held.
+   */
+  async lapse(lease: TokenLease, ms: number): Promise<void> {
+    if (lease instanceof GuardedLease) {
+      if (lease.released) return;
+      if (this.#held.get(lease.key) === lease) this.#held.delete(lease.key);
+      await this.extend(lease, ms);
+      lease.released = true;
+      return;
+    }
+    await this.extend(lease, ms);
   }
 
   /**

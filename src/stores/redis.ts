@@ -67,12 +67,12 @@ return redis.call('DEL', KEYS[1])`;
 
 /**
  * Compare-and-set of a token: stores ARGV[1] for ARGV[2] ms unless the stored token expires later than ARGV[3]
- * (unix seconds). Returns 1 when it stored it.
+ * (unix seconds). Returns 1 when it stored it. A stored value without an access token is corrupt, never newer.
  */
 const SET_IF_NOT_NEWER = `local v = redis.call('GET', KEYS[1])
 if v then
   local ok, t = pcall(cjson.decode, v)
-  if ok and type(t) == 'table' and type(t.expiry) == 'number' and t.expiry > tonumber(ARGV[3]) then return 0 end
+  if ok and type(t) == 'table' and type(t.accessToken) == 'string' and t.accessToken ~= '' and type(t.expiry) == 'number' and t.expiry > tonumber(ARGV[3]) then return 0 end
 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return 1`;

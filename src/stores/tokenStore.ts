@@ -43,11 +43,12 @@ export function checkLeaseOption(path: string, value: unknown): number | undefin
   return value;
 }
 
-/** Whether `stored` (a stored entry, possibly corrupt) expires later than `token`: then `token` must not replace it. */
+/**
+ * Whether `stored` (a stored entry, possibly corrupt) is a token that expires later than `token`: then `token` must not
+ * replace it. A corrupt entry (not a token) is never newer, whatever expiry it carries: the next token overwrites it.
+ */
 export function isNewerEntry(stored: unknown, token: OAuthToken): boolean {
-  if (typeof stored !== 'object' || stored === null) return false;
-  const expiry = (stored as Partial<OAuthToken>).expiry;
-  return typeof expiry === 'number' && Number.isFinite(expiry) && expiry > (token.expiry ?? -Infinity);
+  return isStoredToken(stored) && stored.expiry! > (token.expiry ?? -Infinity);
 }
 
 /**

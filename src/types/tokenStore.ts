@@ -47,8 +47,9 @@ export interface TokenStore {
   delete(key: string, accessToken?: string): Promise<void>;
   /**
    * Optional compare-and-set, atomic in the store: stores `token` like {@link set} unless the entry stored under `key`
-   * expires later than `token` (a newer token, e.g. from a process that took over a lapsed lease). Resolves whether
-   * it stored it. Without it, the Client reads the entry first and then sets (not atomic).
+   * is a token that expires later than `token` (a newer token, e.g. from a process that took over a lapsed lease); a
+   * corrupt entry is replaced, whatever expiry it carries. Resolves whether it stored it. Without it, the Client reads
+   * the entry first and then sets (not atomic).
    */
   setIfNotNewer?(key: string, token: OAuthToken, ttlMs: number): Promise<boolean>;
   /**
