@@ -43,6 +43,25 @@ for (const [name, env] of [['O_AUTH_CLIENT_SECRET', { O_AUTH_CLIENT_SECRET: SECR
   });
 }
 
+/**
+ * The in-process CLI's io, with stdout and stderr captured together into `written`: no stdin, no terminal, the test's
+ * work folder as HOME and cwd, no token cache, plus `env`.
+ */
+function capturedIo(env: Record<string, string>) {
+  const out = {
+    written: '',
+    io: {
+      stdout: { write: (d: string | Uint8Array) => (out.written += String(d)) },
+      stderr: { write: (t: string) => (out.written += t) },
+      readStdin: async () => '',
+      stdinIsTTY: false,
+      env: { HOME: work, CLIENT_CREDENTIALS_CACHE: 'off', ...env },
+      cwd: work,
+    },
+  };
+  return out;
+}
+
 test('an unreadable --client-secret-file named by the secret itself is not printed', async () => {
   const run = await cli(['token', '--client-secret-file', SECRET], { O_AUTH_CLIENT_SECRET: SECRET });
   assert.equal(run.code, 2);
@@ -218,19 +237,11 @@ test('property: whatever the misuse, a client secret from the environment or the
   );
   await fc.assert(
     fc.asyncProperty(secret, misuse, fc.boolean(), async (s, make, onLine) => {
-      let written = '';
-      const io = {
-        stdout: { write: (d: string | Uint8Array) => (written += String(d)) },
-        stderr: { write: (t: string) => (written += t) },
-        readStdin: async () => '',
-        stdinIsTTY: false,
-        env: onLine ? { HOME: work, CLIENT_CREDENTIALS_CACHE: 'off' } : { HOME: work, CLIENT_CREDENTIALS_CACHE: 'off', O_AUTH_CLIENT_SECRET: s },
-        cwd: work,
-      };
+      const out = capturedIo(onLine ? {} : { O_AUTH_CLIENT_SECRET: s });
       const argv = make(s);
-      const code = await run(onLine ? [...argv, '--client-secret', s] : argv, io);
+      const code = await run(onLine ? [...argv, '--client-secret', s] : argv, out.io);
       assert.notEqual(code, 0);
-      assert.ok(!written.includes(s), `${argv.join(' ')} printed the secret:\n${written}`);
+      assert.ok(!out.written.includes(s), `${argv.join(' ')} printed the secret:\n${out.written}`);
     }),
     { numRuns: 60 },
   );
@@ -306,16 +317,9 @@ test('token --json: members the server added to its answer that echo the client 
   const url = await listenLocal(server);
   try {
     for (const method of ['client_secret_basic', 'client_secret_post']) {
-      let written = '';
-      const io = {
-        stdout: { write: (d: string | Uint8Array) => (written += String(d)) },
-        stderr: { write: (t: string) => (written += t) },
-        readStdin: async () => '',
-        stdinIsTTY: false,
-        env: { HOME: work, CLIENT_CREDENTIALS_CACHE: 'off', O_AUTH_CLIENT_SECRET: secret },
-        cwd: work,
-      };
-      const code = await run(['token', '--json', '--token-url', `${url}/token`, '--client-id', 'id', '--auth-method', method], io);
+      const out = capturedIo({ O_AUTH_CLIENT_SECRET: secret });
+      const code = await run(['token', '--json', '--token-url', `${url}/token`, '--client-id', 'id', '--auth-method', method], out.io);
+      const { written } = out;
       assert.equal(code, 0, written);
       const printed = JSON.parse(written) as Record<string, unknown>;
       assert.equal(printed['accessToken'], 'tok-json-echo-0001');

@@ -8,7 +8,7 @@ import { createClient } from 'redis';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { AbortError, Client, FileTokenStore, MemoryTokenStore, type ClientEvents, type TokenStore } from '../src/index.js';
+import { AbortError, Client, FileTokenStore, MemoryTokenStore, type ClientEvents, type OAuthToken, type TokenStore } from '../src/index.js';
 import { RedisTokenStore } from '../src/stores/redis.js';
 import { TokenCache } from '../src/auth/tokenCache.js';
 import type { TokenKey } from '../src/auth/tokenKey.js';
@@ -61,32 +61,58 @@ describe('a slow token endpoint (every answer takes 3.5 s) is waited for, not he
   }
 });
 
-test('an endpoint that became slow (2.5 s, after a fast first token): a background refresh still succeeds before the token expires, nobody waits (every background attempt was abandoned after 1 s, four times the first latency, until the expiry)', async () => {
-  const clock = manualClock();
-  const client = new Client({ tokenUrl: stack.proxiedTokenUrl, clock, clientCredentialsAuthCredentials: SVC_CREDENTIALS });
+/** Two connections to one redis-server: the token store's, and one that pauses the server under it. */
+async function storeAndAdmin(url: string) {
+  const [connection, admin] = [createClient({ url }), createClient({ url })];
+  for (const each of [connection, admin]) {
+    each.on('error', () => undefined);
+    await each.connect();
+  }
+  return { connection, admin };
+}
+
+/**
+ * Records `client`'s background refreshes: `refreshed`, or `failed: ` and what `failure` says of the error. Its walk
+ * sets the clock to the middle of `first`'s 60 s lifetime (stale), then steps it a second at a time: each step reads
+ * the token (still `first`) and waits for the background attempt it started, until one refreshed or a second is
+ * left. It returns the outcomes (which go on growing with later attempts).
+ */
+function watchRefreshes(client: Client, failure: (error: Error) => string) {
   const outcomes: string[] = [];
   let settled: (() => void) | undefined;
   client.on('refreshFailed', (e: ClientEvents['refreshFailed']) => {
-    outcomes.push(`failed: ${e.error.name}`);
+    outcomes.push(`failed: ${failure(e.error)}`);
     settled?.();
   });
   client.on('tokenRefreshed', () => {
     outcomes.push('refreshed');
     settled?.();
   });
+  return {
+    async walkStaleWindow(clock: ReturnType<typeof manualClock>, first: OAuthToken): Promise<string[]> {
+      const expiryMs = first.expiry! * 1000;
+      clock.set(expiryMs - 30_000);
+      while (!outcomes.includes('refreshed') && clock.now() < expiryMs - 1_000) {
+        const started = client.stats().backgroundRefreshes;
+        const done = new Promise<void>((resolve) => (settled = resolve));
+        assert.equal((await client.clientCredentialsAuthManager.getToken()).accessToken, first.accessToken);
+        if (client.stats().backgroundRefreshes > started) await done;
+        clock.advance(1_000);
+      }
+      return outcomes;
+    },
+  };
+}
+
+test('an endpoint that became slow (2.5 s, after a fast first token): a background refresh still succeeds before the token expires, nobody waits (every background attempt was abandoned after 1 s, four times the first latency, until the expiry)', async () => {
+  const clock = manualClock();
+  const client = new Client({ tokenUrl: stack.proxiedTokenUrl, clock, clientCredentialsAuthCredentials: SVC_CREDENTIALS });
+  const watch = watchRefreshes(client, (error) => error.name);
   try {
     const first = await client.clientCredentialsAuthManager.getToken(); // fast: the hedge delay drops to 0.25 s
     await stack.proxy.setShape({ kind: 'delay', ms: 2_500 });
-    const expiryMs = first.expiry! * 1000;
-    clock.set(expiryMs - 30_000); // stale: half of the 60 s lifetime left
     const waits = client.stats().waits;
-    while (!outcomes.includes('refreshed') && clock.now() < expiryMs - 1_000) {
-      const started = client.stats().backgroundRefreshes;
-      const done = new Promise<void>((resolve) => (settled = resolve));
-      assert.equal((await client.clientCredentialsAuthManager.getToken()).accessToken, first.accessToken);
-      if (client.stats().backgroundRefreshes > started) await done;
-      clock.advance(1_000);
-    }
+    const outcomes = await watch.walkStaleWindow(clock, first);
     assert.ok(outcomes.includes('refreshed'), `no background refresh succeeded before the expiry: ${outcomes.join(', ')}`);
     assert.ok(outcomes.length <= 5, `${outcomes.length} background attempts: ${outcomes.join(', ')}`);
     assert.equal(client.stats().waits, waits, 'nobody waited');
@@ -98,12 +124,7 @@ test('an endpoint that became slow (2.5 s, after a fast first token): a backgrou
 
 test('close() while Redis hangs (CLIENT PAUSE) under a caller waiting for its first token: the caller is rejected at once with AbortError (it waited out two tokenStoreTimeouts, the store read and the lease, and the process was held as long)', async () => {
   const redis = await startRedis();
-  const connection = createClient({ url: redis.url });
-  connection.on('error', () => undefined);
-  await connection.connect();
-  const admin = createClient({ url: redis.url });
-  admin.on('error', () => undefined);
-  await admin.connect();
+  const { connection, admin } = await storeAndAdmin(redis.url);
   const store = new RedisTokenStore({ client: connection, pubsub: false });
   const client = new Client({ tokenUrl: stack.proxiedTokenUrl, tokenStore: store, tokenStoreTimeout: 5_000, clientCredentialsAuthCredentials: SVC_CREDENTIALS });
   try {
@@ -176,37 +197,16 @@ test('property: the token cache never evicts a busy entry, evicts empty entries 
 
 test('Redis hanging (CLIENT PAUSE) for longer than the stale window: a background refresh fetches on its own before the token expires, so no caller waits at the expiry (the refresh was postponed until the expiry, and callers then waited out the store read, the lease probe and the write: 3 s with the default store timeout)', async () => {
   const redis = await startRedis();
-  const connection = createClient({ url: redis.url });
-  connection.on('error', () => undefined);
-  await connection.connect();
-  const admin = createClient({ url: redis.url });
-  admin.on('error', () => undefined);
-  await admin.connect();
+  const { connection, admin } = await storeAndAdmin(redis.url);
   const clock = manualClock();
   const store = new RedisTokenStore({ client: connection, pubsub: false });
   const client = new Client({ tokenUrl: stack.proxiedTokenUrl, clock, tokenStore: store, tokenStoreTimeout: 300, clientCredentialsAuthCredentials: SVC_CREDENTIALS });
-  const outcomes: string[] = [];
-  let settled: (() => void) | undefined;
-  client.on('refreshFailed', (e: ClientEvents['refreshFailed']) => {
-    outcomes.push(`failed: ${(e.error as { code?: string }).code}`);
-    settled?.();
-  });
-  client.on('tokenRefreshed', () => {
-    outcomes.push('refreshed');
-    settled?.();
-  });
+  const watch = watchRefreshes(client, (error) => String((error as { code?: string }).code));
   try {
     const first = await client.clientCredentialsAuthManager.getToken();
     await admin.sendCommand(['CLIENT', 'PAUSE', '60000', 'ALL']);
     const expiryMs = first.expiry! * 1000;
-    clock.set(expiryMs - 30_000); // stale: half of the 60 s lifetime left
-    while (!outcomes.includes('refreshed') && clock.now() < expiryMs - 1_000) {
-      const started = client.stats().backgroundRefreshes;
-      const done = new Promise<void>((resolve) => (settled = resolve));
-      assert.equal((await client.clientCredentialsAuthManager.getToken()).accessToken, first.accessToken);
-      if (client.stats().backgroundRefreshes > started) await done;
-      clock.advance(1_000);
-    }
+    const outcomes = await watch.walkStaleWindow(clock, first);
     assert.ok(outcomes.includes('refreshed'), `no background refresh succeeded before the expiry: ${outcomes.join(', ')}`);
     assert.ok(outcomes.some((o) => o === 'failed: ERR_TOKEN_STORE'), 'early in the stale window the refresh waits for the store (postponed)');
     const waits = client.stats().waits;
