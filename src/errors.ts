@@ -248,20 +248,24 @@ export interface OAuthProviderErrorBody {
   error_uri?: string;
 }
 
+const CONTROL_ESCAPES: Readonly<Record<string, string>> = { '\n': '\\n', '\r': '\\r', '\t': '\\t', '\b': '\\b', '\f': '\\f' };
+
+/**
+ * Server text for an error message, which ends up in logs: control characters as JSON writes them (`\r`, `\n`,
+ * `\u001b`…), and the line separators and bidirectional marks that reorder or split what a terminal shows, as
+ * `\uXXXX`, so that it stays one honest line.
+ */
+export function escapeControls(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, (c) => CONTROL_ESCAPES[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 /**
  * The authorization server refused the token request with an RFC 6749 §5.2 error.
  * The message keeps the server's `error` and `error_description`.
  *
  * @see https://www.rfc-editor.org/rfc/rfc6749#section-5.2
  */
-const CONTROL_ESCAPES: Readonly<Record<string, string>> = { '\n': '\\n', '\r': '\\r', '\t': '\\t', '\b': '\\b', '\f': '\\f' };
-
-/** Control characters as JSON writes them (`\r`, `\n`, `\u001b`…), so that server text in a message stays one line. */
-function escapeControls(text: string): string {
-  // eslint-disable-next-line no-control-regex
-  return text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => CONTROL_ESCAPES[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
-}
-
 export class OAuthProviderError extends ApiError<OAuthProviderErrorBody> {
   override name = 'OAuthProviderError';
   /** The server's `error` value, e.g. `invalid_client`. */

@@ -8,7 +8,7 @@
  * supported authentication methods and signing algorithms, used to choose defaults and to fail early with a
  * {@link DiscoveryError} when the configured method or algorithm is not offered.
  */
-import { ApiError, DiscoveryError, NetworkError, TimeoutError } from '../errors.js';
+import { ApiError, DiscoveryError, NetworkError, TimeoutError, escapeControls } from '../errors.js';
 import { isInsecureRemote } from '../http/requestGuard.js';
 import { describeUrl, type Transport } from '../http/transport.js';
 import type { ClientAuthInput, ClientAuthMethod } from './clientAuthentication.js';
@@ -84,8 +84,7 @@ const QUOTE_ENTRIES = 20;
  * document can flood one).
  */
 function quoted(value: string): string {
-  const text = JSON.stringify(value.length > QUOTE_LENGTH ? `${value.slice(0, QUOTE_LENGTH)}…` : value).slice(1, -1);
-  return text.replace(/[\u007f-\u009f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return escapeControls(JSON.stringify(value.length > QUOTE_LENGTH ? `${value.slice(0, QUOTE_LENGTH)}…` : value).slice(1, -1));
 }
 
 /** A server's list for an error message: each entry {@link quoted}, at most {@link QUOTE_ENTRIES} of them. */
