@@ -39,6 +39,8 @@ export interface S1PairCell {
   cpuUsBare?: number;
   rpsOurs?: number;
   rpsBare?: number;
+  /** Median CPU time per request of the peer (µs), beside `cpuUsOurs`: whether a gap to the peer is CPU or scheduling. */
+  cpuUsPeer?: number;
   /** Ours over the peer: the quotient of the two ratios to the bare client of the same round. */
   peerRatio?: number;
   peerRatioQ1?: number;

@@ -203,7 +203,7 @@ async function s1(servers: Servers): Promise<NonNullable<BenchResults['s1']>> {
       if (!workers.has(pair.ours) || !workers.has(pair.bare)) continue;
       const peer = pair.peer && workers.has(pair.peer) ? pair.peer : undefined;
       const row: S1Pair = { ours: pair.ours, bare: pair.bare, ...(peer ? { peer } : {}), c1: emptyPairCell(), c64: emptyPairCell() };
-      const raw = { c1: { ours: [] as number[], bare: [] as number[], cpuOurs: [] as number[], cpuBare: [] as number[] }, c64: { ours: [] as number[], bare: [] as number[], cpuOurs: [] as number[], cpuBare: [] as number[] } };
+      const raw = { c1: { ours: [] as number[], bare: [] as number[], cpuOurs: [] as number[], cpuBare: [] as number[], cpuPeer: [] as number[] }, c64: { ours: [] as number[], bare: [] as number[], cpuOurs: [] as number[], cpuBare: [] as number[], cpuPeer: [] as number[] } };
       const lineup: ContenderName[] = peer ? [pair.bare, pair.ours, peer] : [pair.bare, pair.ours];
       for (let roundNo = 0; roundNo < plan.pairRounds; roundNo++) {
         const roundWorkers = new Map<ContenderName, Child>();
@@ -236,7 +236,7 @@ async function s1(servers: Servers): Promise<NonNullable<BenchResults['s1']>> {
                 raw[`c${c}`].bare.push(bare.rps);
                 raw[`c${c}`].cpuOurs.push(measured.cpuUs);
                 raw[`c${c}`].cpuBare.push(bare.cpuUs);
-              }
+              } else raw[`c${c}`].cpuPeer.push(measured.cpuUs);
             }
             const cell = row[`c${c}`];
             cell.ratios.push(round(relative[pair.ours]!.rps, 3));
@@ -260,11 +260,11 @@ async function s1(servers: Servers): Promise<NonNullable<BenchResults['s1']>> {
         });
         if (peer) {
           const p = quartiles(cell.peerRatios!);
-          Object.assign(cell, { peerRatio: round(p.median, 3), peerRatioQ1: round(p.q1, 3), peerRatioQ3: round(p.q3, 3) });
+          Object.assign(cell, { cpuUsPeer: round(median(raw[`c${c}`].cpuPeer), 1), peerRatio: round(p.median, 3), peerRatioQ1: round(p.q1, 3), peerRatioQ3: round(p.q3, 3) });
         } else delete cell.peerRatios;
       }
       pairs.push(row);
-      const fmt = (cell: S1PairCell): string => `${cell.ratio} [${cell.ratioQ1}–${cell.ratioQ3}] (CPU ${cell.cpuUsOurs} vs ${cell.cpuUsBare} µs/req)${peer ? `, vs ${peer} ${cell.peerRatio} [${cell.peerRatioQ1}–${cell.peerRatioQ3}]` : ''}`;
+      const fmt = (cell: S1PairCell): string => `${cell.ratio} [${cell.ratioQ1}–${cell.ratioQ3}] (CPU ${cell.cpuUsOurs} vs ${cell.cpuUsBare} µs/req)${peer ? `, vs ${peer} ${cell.peerRatio} [${cell.peerRatioQ1}–${cell.peerRatioQ3}] (its CPU ${cell.cpuUsPeer} µs/req)` : ''}`;
       log(`  pair ${pair.ours}/${pair.bare}: c=1 ${fmt(row.c1)}; c=64 ${fmt(row.c64)}`);
     }
   } finally {
