@@ -20,7 +20,7 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const token = (accessToken: string) => ({ accessToken, tokenType: 'Bearer', expiresAt: Date.now() + 3_600_000 });
+const token = (accessToken: string) => ({ accessToken, tokenType: 'Bearer', expiresIn: 3600, expiry: Math.floor(Date.now() / 1000) + 3600 });
 const storeModule = new URL('../src/stores/file.js', import.meta.url).href;
 
 async function exists(file: string): Promise<boolean> {
@@ -47,7 +47,7 @@ async function killMidWrite(file: string): Promise<string[]> {
     const store = new FileTokenStore({ path: ${JSON.stringify(file)}, lockTimeout: 60000 });
     const big = 'x'.repeat(200000);
     process.send('ready');
-    for (let i = 0; ; i++) await store.set('k' + (i % 20), { accessToken: big + i, tokenType: 'Bearer', expiresAt: Date.now() + 3600000 }, 3600000);
+    for (let i = 0; ; i++) await store.set('k' + (i % 20), { accessToken: big + i, tokenType: 'Bearer', expiresIn: 3600, expiry: Math.floor(Date.now() / 1000) + 3600 }, 3600000);
   `;
   const folder = path.dirname(file);
   for (let attempt = 0; attempt < 20; attempt++) {

@@ -5,7 +5,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
 import { realpathSync, statSync } from 'node:fs';
-import { link, mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { link, lstat, mkdir, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { hostname, homedir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -56,6 +56,15 @@ const WRITE_LOCK_TTL = 10_000;
 const GUARD_STALE = 2_000;
 /** How far a lock's recorded expiry may be ahead of the lock time before it is distrusted (clock steps, plants). */
 const EXPIRY_SLACK = 1_000;
+/**
+ * A temporary file of this store's naming pattern older than this (by its mtime) is a leftover of a writer that died
+ * between creating and renaming it (SIGKILL, power loss), and is removed. A write lives a few milliseconds, and a
+ * writer this late has lost the write lock (WRITE_LOCK_TTL) and every guard long before. The age is all that counts:
+ * the pid in the name may be another host's or another container's (a shared volume), so it proves nothing here.
+ */
+const TEMP_STALE = 5 * 60_000;
+/** How often (on the store's clock) a long-lived store looks for leftover temporary files again. */
+const TEMP_SWEEP_EVERY = 60_000;
 
 /**
  * The default token file: `$XDG_CACHE_HOME/client-credentials/tokens.json`, else `~/.cache/client-credentials/tokens.json`.
@@ -84,6 +93,10 @@ export function defaultTokenFilePath(env: Readonly<Record<string, string | undef
  *   it exists and before first use; once all are safe, only this user or root can change them): else
  *   {@link UnsafeTokenStoreFolderError}.
  * - A corrupt file reads as empty and is overwritten by the next write.
+ * - Temporary files left by a writer that died mid-write (`<path>.<pid>.<uuid>.tmp`, `<path>.lock.<pid>.<uuid>.tmp`,
+ *   `<path>.<key>.lease.<pid>.<uuid>.tmp`) are removed at first use and then at most once a minute, once their mtime
+ *   is 5 minutes old; fresher ones may be another process's write in progress and are left alone. Nothing else in
+ *   the folder is touched (symbolic links and folders included).
  *
  * The file holds access tokens: keep it on a local disk that only this user can read.
  *
@@ -103,6 +116,7 @@ export class FileTokenStore implements TokenStore {
   readonly #now: () => number;
   readonly #id = `${hostname()}:${process.pid}:${randomUUID()}`;
   #dirReady = false;
+  #lastSweep: number | undefined;
 
   constructor(options: FileTokenStoreOptions = {}) {
     if (options.path !== undefined && (typeof options.path !== 'string' || options.path === '')) throw new InvalidOptionError('FileTokenStore.path', 'must be a non-empty string');
@@ -349,11 +363,39 @@ export class FileTokenStore implements TokenStore {
   }
 
   async #ensureDir(): Promise<void> {
-    if (this.#dirReady) return;
-    const folder = path.dirname(this.path);
-    await mkdir(folder, { recursive: true, mode: 0o700 });
-    checkFolderChain(folder);
-    this.#dirReady = true;
+    if (!this.#dirReady) {
+      const folder = path.dirname(this.path);
+      await mkdir(folder, { recursive: true, mode: 0o700 });
+      checkFolderChain(folder);
+      this.#dirReady = true;
+    }
+    const now = this.#now();
+    if (this.#lastSweep === undefined || !(now - this.#lastSweep < TEMP_SWEEP_EVERY && now >= this.#lastSweep)) {
+      this.#lastSweep = now;
+      await removeLeftoverTemps(this.path).catch(() => undefined); // best effort: a failed sweep never fails a read or write
+    }
+  }
+}
+
+/**
+ * Whether `name` (in the folder of the token file `base`) is a temporary file this store writes: `base`, `base.lock`
+ * or `base.<key>.lease` ({@link fileSafe} keys), then `.<pid>.<uuid>.tmp` with a lowercase UUID as randomUUID makes.
+ */
+function isOwnTempName(base: string, name: string): boolean {
+  if (!name.startsWith(`${base}.`)) return false;
+  return /^(?:lock\.|[A-Za-z0-9_-]{1,100}\.lease\.)?\d{1,10}\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.tmp$/.test(name.slice(base.length + 1));
+}
+
+/** Removes the regular files of {@link isOwnTempName}'s pattern beside `file` whose mtime is {@link TEMP_STALE} old. */
+async function removeLeftoverTemps(file: string): Promise<void> {
+  const folder = path.dirname(file);
+  const base = path.basename(file);
+  for (const name of await readdir(folder)) {
+    if (!isOwnTempName(base, name)) continue;
+    const leftover = path.join(folder, name);
+    const info = await lstat(leftover).catch(() => undefined);
+    if (!info?.isFile() || Date.now() - info.mtimeMs < TEMP_STALE) continue;
+    await unlinkIfExists(leftover).catch(() => undefined);
   }
 }
 
