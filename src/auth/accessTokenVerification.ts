@@ -5,7 +5,7 @@
  */
 import { constants, createPublicKey, verify, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { decodeJwt } from '../jwt.js';
-import { messageOf } from '../errors.js';
+import { escapeControls, messageOf } from '../errors.js';
 import { describeUrl, type Transport } from '../http/transport.js';
 import { isInsecureRemote } from '../http/requestGuard.js';
 import { Discovery } from './discovery.js';
@@ -36,12 +36,95 @@ export interface AccessTokenVerificationOptions {
   leeway?: number;
 }
 
-const ALGORITHMS: Record<string, { kty: string; hash: string | null; pss?: boolean; ec?: boolean }> = {
+/**
+ * The algorithms a public key can verify, with what each needs of the key (RFC 7518 §3.3-3.5, RFC 8037 §3.1 and the
+ * fully specified `Ed25519` of RFC 9864): the JWK `kty`, the curves (JOSE names) for EC and OKP, the hash.
+ */
+const ALGORITHMS: Record<string, { kty: string; hash: string | null; pss?: boolean; ec?: boolean; curves?: readonly string[] }> = {
   RS256: { kty: 'RSA', hash: 'sha256' }, RS384: { kty: 'RSA', hash: 'sha384' }, RS512: { kty: 'RSA', hash: 'sha512' },
   PS256: { kty: 'RSA', hash: 'sha256', pss: true }, PS384: { kty: 'RSA', hash: 'sha384', pss: true }, PS512: { kty: 'RSA', hash: 'sha512', pss: true },
-  ES256: { kty: 'EC', hash: 'sha256', ec: true }, ES384: { kty: 'EC', hash: 'sha384', ec: true }, ES512: { kty: 'EC', hash: 'sha512', ec: true },
-  EdDSA: { kty: 'OKP', hash: null }, Ed25519: { kty: 'OKP', hash: null },
+  ES256: { kty: 'EC', hash: 'sha256', ec: true, curves: ['P-256'] }, ES384: { kty: 'EC', hash: 'sha384', ec: true, curves: ['P-384'] }, ES512: { kty: 'EC', hash: 'sha512', ec: true, curves: ['P-521'] },
+  EdDSA: { kty: 'OKP', hash: null, curves: ['Ed25519', 'Ed448'] }, Ed25519: { kty: 'OKP', hash: null, curves: ['Ed25519'] },
 };
+
+/** RFC 7518 §3.3 and §3.5: an RSA key for RS* and PS* has 2048 bits or more. */
+const MIN_RSA_BITS = 2048;
+
+/** Node's names of the curves, as JOSE spells them. */
+const CURVES: Record<string, string> = { prime256v1: 'P-256', secp384r1: 'P-384', secp521r1: 'P-521', ed25519: 'Ed25519', ed448: 'Ed448' };
+
+/**
+ * The header parameters RFC 7515 and RFC 7516 (JWA's are among them) define: `crit` must not name them
+ * (RFC 7515 §4.1.11).
+ */
+const REGISTERED_HEADER_PARAMETERS = new Set(['alg', 'jku', 'jwk', 'kid', 'x5u', 'x5c', 'x5t', 'x5t#S256', 'typ', 'cty', 'crit', 'enc', 'zip', 'epk', 'apu', 'apv', 'iv', 'tag', 'p2s', 'p2c']);
+
+/** Server or token text quoted in a detail: control characters escaped, length bounded. */
+function quoted(text: string): string {
+  return `"${escapeControls(text.length > 80 ? `${text.slice(0, 80)}…` : text)}"`;
+}
+
+/**
+ * Why the token's `crit` header cannot be honoured, or undefined when it has none. This verifier understands no
+ * extension, so any well-formed `crit` fails too: RFC 7515 §4.1.11 makes a JWS whose critical extensions the recipient
+ * does not understand invalid.
+ */
+export function critProblem(header: Record<string, unknown>): string | undefined {
+  if (!Object.hasOwn(header, 'crit')) return undefined;
+  const crit = header['crit'];
+  if (!Array.isArray(crit) || crit.length === 0) return 'crit must be a non-empty array of header parameter names (RFC 7515 §4.1.11)';
+  if (crit.some((name) => typeof name !== 'string' || name === '')) return 'crit must list header parameter names as non-empty strings (RFC 7515 §4.1.11)';
+  const names = crit as string[];
+  const registered = names.find((name) => REGISTERED_HEADER_PARAMETERS.has(name));
+  if (registered !== undefined) return `crit names ${quoted(registered)}, a registered header parameter, which it must not (RFC 7515 §4.1.11)`;
+  if (new Set(names).size !== names.length) return 'crit names a parameter twice (RFC 7515 §4.1.11)';
+  const absent = names.find((name) => !Object.hasOwn(header, name));
+  if (absent !== undefined) return `crit names ${quoted(absent)}, which is absent from the header (RFC 7515 §4.1.11)`;
+  return `crit names ${names.slice(0, 5).map(quoted).join(', ')}: an extension this verifier does not understand, so the token is refused (RFC 7515 §4.1.11)`;
+}
+
+/** Why `alg` in a token's header can never be verified with an issuer's public keys, or undefined. */
+function algProblem(alg: unknown): string | undefined {
+  if (typeof alg !== 'string') return 'alg is missing';
+  if (alg === 'none') return 'alg is none: an unsecured token proves nothing (RFC 7518 §3.6)';
+  if (/^HS\d+$/.test(alg)) return `alg is ${alg}, a MAC with a shared secret: only a signature checked with the issuer's public keys proves who issued the token`;
+  if (!Object.hasOwn(ALGORITHMS, alg)) return `alg ${escapeControls(alg.slice(0, 80))} cannot be verified with the issuer's public keys`;
+  return undefined;
+}
+
+/** JWK members that bear on what a key may verify. */
+type Jwk = JsonWebKey & { kid?: unknown; use?: unknown; alg?: unknown; key_ops?: unknown };
+
+/**
+ * Why the JWK cannot verify a signature with `alg`, judged by what it says of itself (RFC 7517 §4: `kty`, `use`,
+ * `key_ops`, `alg`; RFC 7518 §6: `crv`), or undefined.
+ */
+export function jwkProblem(alg: string, jwk: Jwk): string | undefined {
+  const spec = ALGORITHMS[alg]!;
+  if (jwk.kty !== spec.kty) return `its kty is ${typeof jwk.kty === 'string' ? quoted(jwk.kty) : 'missing'}, and ${alg} needs ${spec.kty}`;
+  if (jwk.use !== undefined && jwk.use !== 'sig') return `its use is ${typeof jwk.use === 'string' ? quoted(jwk.use) : 'not a string'}, not sig (RFC 7517 §4.2)`;
+  if (jwk.key_ops !== undefined && !(Array.isArray(jwk.key_ops) && jwk.key_ops.includes('verify'))) return 'its key_ops do not include verify (RFC 7517 §4.3)';
+  if (jwk.alg !== undefined && jwk.alg !== alg) return `it is for ${typeof jwk.alg === 'string' ? quoted(jwk.alg) : 'a non-string alg'}, not ${alg} (RFC 7517 §4.4)`;
+  if (spec.curves && jwk.crv !== undefined && !spec.curves.includes(jwk.crv)) return `its crv is ${quoted(String(jwk.crv))}, and ${alg} needs ${spec.curves.join(' or ')} (RFC 7518 §3.4, RFC 8037 §3.1)`;
+  return undefined;
+}
+
+/** Why the imported key cannot verify `alg` (its type, curve or size, whatever its JWK claimed), or undefined. */
+export function keyObjectProblem(alg: string, key: KeyObject): string | undefined {
+  const spec = ALGORITHMS[alg]!;
+  const type = key.asymmetricKeyType;
+  if (spec.kty === 'RSA') {
+    if (type !== 'rsa' && !(spec.pss && type === 'rsa-pss')) return `it is not an RSA key, and ${alg} needs one`;
+    const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
+    if (bits < MIN_RSA_BITS) return `its modulus is ${bits} bits, and ${alg} needs ${MIN_RSA_BITS} or more (RFC 7518 §3.3)`;
+    return undefined;
+  }
+  const curve = type === 'ec' ? CURVES[key.asymmetricKeyDetails?.namedCurve ?? ''] : CURVES[type ?? ''];
+  if (curve === undefined || !spec.curves!.includes(curve) || (spec.kty === 'EC') !== (type === 'ec')) {
+    return `its curve is ${curve ?? 'not one JOSE names'}, and ${alg} needs ${spec.curves!.join(' or ')} (RFC 7518 §3.4, RFC 8037 §3.1)`;
+  }
+  return undefined;
+}
 
 function verifySignature(alg: string, key: KeyObject, signingInput: string, signature: Buffer): boolean {
   const spec = ALGORITHMS[alg]!;
@@ -112,10 +195,9 @@ export async function verifyAccessToken(token: string, options: AccessTokenVerif
 
 async function signatureCheck(token: string, header: Record<string, unknown>, options: AccessTokenVerificationOptions): Promise<AccessTokenCheck> {
   const alg = header['alg'];
-  if (typeof alg !== 'string' || !Object.hasOwn(ALGORITHMS, alg)) {
-    return { name: 'signature', ok: false, detail: `alg ${typeof alg === 'string' ? alg : 'missing'} cannot be verified with the issuer's public keys` };
-  }
-  let keys: JsonWebKey[];
+  const refused = algProblem(alg) ?? critProblem(header);
+  if (refused !== undefined || typeof alg !== 'string') return { name: 'signature', ok: false, detail: refused ?? 'alg is missing' };
+  let keys: Jwk[];
   try {
     // Keys read in clear could be anyone's: a signature they verify proves nothing.
     if (isInsecureRemote(options.issuer)) return { name: 'signature', ok: false, detail: `the issuer ${describeUrl(options.issuer)} is plain http to another host: its keys could be anyone's` };
@@ -124,26 +206,44 @@ async function signatureCheck(token: string, header: Record<string, unknown>, op
     if (isInsecureRemote(metadata.jwks_uri) || (/^https:/i.test(options.issuer) && /^http:/i.test(metadata.jwks_uri))) {
       return { name: 'signature', ok: false, detail: `the jwks_uri of ${options.issuer} is plain http (${describeUrl(metadata.jwks_uri)}): its keys could be anyone's` };
     }
-    keys = await fetchJwks(metadata.jwks_uri, options);
+    keys = (await fetchJwks(metadata.jwks_uri, options)).filter((k): k is Jwk => typeof k === 'object' && k !== null);
   } catch (error) {
     return { name: 'signature', ok: false, detail: `the issuer's keys could not be had: ${messageOf(error)}` };
   }
   const kid = typeof header['kid'] === 'string' ? header['kid'] : undefined;
-  const spec = ALGORITHMS[alg]!;
-  const candidates = keys.filter((k) => {
-    const jwk = k as JsonWebKey & { kid?: string; use?: string; alg?: string };
-    return jwk.kty === spec.kty && (kid === undefined || jwk.kid === kid) && (jwk.use === undefined || jwk.use === 'sig') && (jwk.alg === undefined || jwk.alg === alg);
-  });
-  if (candidates.length === 0) return { name: 'signature', ok: false, detail: `no ${alg} key${kid ? ` with kid ${kid}` : ''} in the issuer's JWKS` };
+  const named = kid === undefined ? keys : keys.filter((jwk) => jwk.kid === kid);
+  if (named.length === 0) return { name: 'signature', ok: false, detail: `no key with kid ${quoted(kid!)} in the issuer's JWKS` };
   const [h, p, s] = token.split('.') as [string, string, string];
-  for (const jwk of candidates) {
+  const problems: string[] = [];
+  let usable = 0;
+  for (const jwk of named) {
+    let problem = jwkProblem(alg, jwk);
+    let key: KeyObject | undefined;
+    if (problem === undefined) {
+      try {
+        key = createPublicKey({ key: jwk, format: 'jwk' });
+        problem = keyObjectProblem(alg, key);
+      } catch {
+        problem = 'it does not import as a public key';
+      }
+    }
+    if (problem !== undefined || key === undefined) {
+      // Without a kid, keys of another type are simply other keys; with one, the named key is the one that failed.
+      if (kid !== undefined || jwk.kty === ALGORITHMS[alg]!.kty) problems.push(`${typeof jwk.kid === 'string' ? `key ${quoted(jwk.kid)}` : 'a key'}: ${problem ?? 'unusable'}`);
+      continue;
+    }
+    usable++;
     try {
-      if (verifySignature(alg, createPublicKey({ key: jwk, format: 'jwk' }), `${h}.${p}`, Buffer.from(s, 'base64url'))) {
-        return { name: 'signature', ok: true, detail: `${alg}${kid ? `, kid ${kid}` : ''}, from ${options.issuer}` };
+      if (verifySignature(alg, key, `${h}.${p}`, Buffer.from(s, 'base64url'))) {
+        return { name: 'signature', ok: true, detail: `${alg}${kid ? `, kid ${quoted(kid)}` : ''}, from ${options.issuer}` };
       }
     } catch {
-      // a key that does not import: try the next
+      // a signature Node cannot even check with this key: not a match
     }
   }
-  return { name: 'signature', ok: false, detail: `the ${alg} signature does not match the issuer's key${kid ? ` ${kid}` : 's'}` };
+  if (usable === 0) {
+    const why = problems.length > 0 ? `: ${problems.slice(0, 3).join('; ')}` : '';
+    return { name: 'signature', ok: false, detail: `no key in the issuer's JWKS can verify ${alg}${kid ? ` (kid ${quoted(kid)})` : ''}${why}` };
+  }
+  return { name: 'signature', ok: false, detail: `the ${alg} signature does not match the issuer's key${kid ? ` ${quoted(kid)}` : 's'}` };
 }
