@@ -229,6 +229,42 @@ export function clientAuthParts(input: ClientAuthInput, tokenUrl: string, nowMs:
   }
 }
 
+/** The methods that send the client secret (as such or as the key of an HMAC assertion). */
+const SECRET_METHODS: readonly ClientAuthMethod[] = ['client_secret_basic', 'client_secret_post', 'client_secret_jwt'];
+
+/**
+ * Refuses a credential that `input.method` never sends, when the method was chosen explicitly (`none` and the TLS
+ * methods are always explicit): the caller meant something else, and a silently unused secret hides the mistake.
+ * Without `clientAuthMethod`, a secret and a key together are a legitimate pair: client_secret_basic is used, and
+ * private_key_jwt when discovery shows the server does not offer the secret methods.
+ */
+function checkUnsentCredentials(input: ClientAuthInput, path: string): void {
+  const explicit = input.methodExplicit !== false || input.method === 'none' || TLS_AUTH_METHODS.includes(input.method);
+  if (!explicit) return;
+  const method = input.method;
+  const secretMethods = SECRET_METHODS.join(', ');
+  if (input.clientSecret !== undefined && !SECRET_METHODS.includes(method)) {
+    const instead =
+      method === 'none'
+        ? `a public client has no secret: remove \`oAuthClientSecret\`, or set \`clientAuthMethod\` to one of ${secretMethods} if the server gave this client a secret`
+        : method === 'private_key_jwt'
+          ? `remove \`oAuthClientSecret\` (the assertion is signed with \`privateKey\`), or leave \`clientAuthMethod\` unset to use the secret and fall back to private_key_jwt where the server offers only that`
+          : `the client authenticates with its TLS certificate: remove \`oAuthClientSecret\` (to key a shared token store's entries, use \`tokenStoreKey\`), or set \`clientAuthMethod\` to one of ${secretMethods}`;
+    throw new InvalidOptionError(`${path}.oAuthClientSecret`, `is set, but clientAuthMethod ${method} never sends it: ${instead}`);
+  }
+  if (input.privateKey !== undefined && method !== 'private_key_jwt') {
+    const instead = TLS_AUTH_METHODS.includes(method)
+      ? 'the TLS client key goes in `tls.key`, not in `privateKey`: move it there'
+      : method === 'none'
+        ? 'a public client signs nothing: remove `privateKey`, or set `clientAuthMethod` to private_key_jwt'
+        : 'remove `privateKey`, or set `clientAuthMethod` to private_key_jwt (or leave it unset to use both, the secret first)';
+    throw new InvalidOptionError(`${path}.privateKey`, `is set, but clientAuthMethod ${method} never sends an assertion signed with it: ${instead}`);
+  }
+}
+
+/** The methods that authenticate with the TLS client certificate (RFC 8705). */
+const TLS_AUTH_METHODS: readonly ClientAuthMethod[] = ['tls_client_auth', 'self_signed_tls_client_auth'];
+
 /** Validates that `input` has what its method needs, naming the missing option. */
 export function validateClientAuth(input: ClientAuthInput, path: string): void {
   if (!CLIENT_AUTH_METHODS.includes(input.method)) throw new InvalidOptionError(`${path}.clientAuthMethod`, `must be one of ${CLIENT_AUTH_METHODS.join(', ')}`);
@@ -257,6 +293,7 @@ export function validateClientAuth(input: ClientAuthInput, path: string): void {
       throw new InvalidOptionError(`${path}.privateKey`, privateKeyProblem(input.privateKey));
     }
   }
+  checkUnsentCredentials(input, path);
   if (input.algorithm !== undefined && !CLIENT_ASSERTION_ALGORITHMS.includes(input.algorithm)) {
     throw new InvalidOptionError(`${path}.privateKeyAlgorithm`, `must be one of ${CLIENT_ASSERTION_ALGORITHMS.join(', ')}`);
   }

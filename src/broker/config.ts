@@ -225,6 +225,14 @@ function parseClient(name: string, value: unknown): BrokerClientConfig {
   if (effective === 'private_key_jwt' && c['privateKeyFile'] === undefined) fail(`${path}.privateKeyFile`, 'is required for private_key_jwt');
   if ((c['cert'] === undefined) !== (c['key'] === undefined)) fail(`${path}.${c['cert'] === undefined ? 'cert' : 'key'}`, 'is required with `cert`/`key`: a client certificate needs both files');
   if ((effective === 'tls_client_auth' || effective === 'self_signed_tls_client_auth') && c['cert'] === undefined) fail(`${path}.cert`, `is required for ${effective}`);
+  // A credential the configured method never sends is a mistake (the library refuses it too).
+  const secretKey = c['clientSecretFile'] !== undefined ? 'clientSecretFile' : c['clientSecret'] !== undefined ? 'clientSecret' : undefined;
+  if (method !== undefined && secretKey !== undefined && !['client_secret_basic', 'client_secret_post', 'client_secret_jwt'].includes(method)) {
+    fail(`${path}.${secretKey}`, `is set, but authMethod ${method} never sends a secret: remove it${method === 'none' ? ' (a public client has none)' : ''}, or choose a client_secret_* method`);
+  }
+  if (method !== undefined && c['privateKeyFile'] !== undefined && method !== 'private_key_jwt') {
+    fail(`${path}.privateKeyFile`, `is set, but authMethod ${method} signs no assertion: remove it${method.includes('tls') ? ' (the TLS client key goes in `key`)' : ''}, or choose private_key_jwt`);
+  }
   let dpop: BrokerClientConfig['dpop'];
   if (c['dpop'] === true) dpop = true;
   else if (isObject(c['dpop'])) {

@@ -417,7 +417,21 @@ export function requireCredentials(settings: Settings): void {
   if ((method === 'tls_client_auth' || method === 'self_signed_tls_client_auth') && !settings.cert) {
     throw new CliError(`${method} needs a client certificate`, 'give --cert FILE and --key FILE (PEM), and --ca FILE if the server\'s certificate is not publicly trusted');
   }
-  if (['client_secret_basic', 'client_secret_post', 'client_secret_jwt'].includes(method) && !settings.clientSecret) {
+  // A credential the chosen method never sends is a mistake, not a fallback (as the library rules).
+  const secretMethod = ['client_secret_basic', 'client_secret_post', 'client_secret_jwt'].includes(method);
+  if (settings.authMethod && settings.clientSecret && !secretMethod) {
+    throw new CliError(
+      `${settings.authMethod.source} ${method} never sends a client secret, but one is set (${settings.clientSecret.source})`,
+      method === 'none' ? 'a public client has no secret: remove it, or choose --auth-method client_secret_basic (or client_secret_post, client_secret_jwt)' : `remove the secret, or leave --auth-method unset`,
+    );
+  }
+  if (settings.authMethod && settings.privateKey && method !== 'private_key_jwt') {
+    throw new CliError(
+      `${settings.authMethod.source} ${method} signs no assertion, but a private key is set (${settings.privateKey.source})`,
+      method === 'tls_client_auth' || method === 'self_signed_tls_client_auth' ? 'the TLS client key goes in --key' : 'remove it, or choose --auth-method private_key_jwt',
+    );
+  }
+  if (secretMethod && !settings.clientSecret) {
     throw new CliError('no client secret is set', 'give --client-secret-file FILE or --client-secret-stdin, or set O_AUTH_CLIENT_SECRET (or CLIENT_CREDENTIALS_CLIENT_SECRET)');
   }
 }
