@@ -10,6 +10,7 @@ import type { Flags } from './args.js';
 import { suggest } from '../optionKeys.js';
 import { CliError, jsonSyntaxProblem } from './failure.js';
 import { MAX_FILE_BYTES, readFlagFile, readSmallRegularFile, warnIfOthersMayRead, windowsText } from './files.js';
+import { secretText } from '../io/smallFile.js';
 import { SECRET_ENVIRONMENT } from './knownSecrets.js';
 import type { Io, Output } from './output.js';
 
@@ -219,7 +220,7 @@ async function readSecretFile(path: string, source: string, out: Output): Promis
     throw new CliError(`cannot read the client secret file ${path} (${source}): ${reason}`, 'a secret piped from a command goes in with --client-secret-stdin');
   }
   await warnIfOthersMayRead(path, 'client secret', (message) => out.warn(message));
-  return windowsText(text, `the client secret file ${path} (${source})`).replace(/\r?\n$/, '');
+  return secretText(windowsText(text, `the client secret file ${path} (${source})`));
 }
 
 async function resolveSecret(flags: Flags, io: Io, out: Output, config: ConfigFile): Promise<Sourced<string> | undefined> {
@@ -228,7 +229,7 @@ async function resolveSecret(flags: Flags, io: Io, out: Output, config: ConfigFi
   let secret: Sourced<string> | undefined;
   if (flags['client-secret-stdin']) {
     if (io.stdinIsTTY) out.warn('reading the client secret from standard input: type it, then press Enter and Ctrl-D');
-    secret = { value: (await io.readStdin()).replace(/\r?\n$/, ''), source: '--client-secret-stdin' };
+    secret = { value: secretText(await io.readStdin()), source: '--client-secret-stdin' };
   } else if (flags['client-secret-file'] !== undefined) {
     const path = resolve(io.cwd, flags['client-secret-file']);
     secret = { value: await readSecretFile(path, '--client-secret-file', out), source: `--client-secret-file ${path}` };

@@ -58,3 +58,15 @@ export async function readSmallRegularFile(path: string, maxBytes: number): Prom
 export function fileReadProblem(error: unknown): string {
   return error instanceof NotSmallRegularFileError ? error.message : (error as NodeJS.ErrnoException)?.code ?? 'error';
 }
+
+/**
+ * A client secret as read from a file or standard input: every trailing CR and LF removed. RFC 6749 Appendix A.2
+ * makes a client secret `*VSCHAR` (%x20-7E), so a line break is never part of one, while `echo`, editors, heredocs
+ * and YAML block scalars add one or more (most tools strip exactly one; Kubernetes and Prometheus strip all
+ * whitespace). A trailing space is a legal VSCHAR and is kept.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc6749#appendix-A.2
+ */
+export function secretText(text: string): string {
+  return text.replace(/[\r\n]+$/, '');
+}
