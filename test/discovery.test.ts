@@ -247,7 +247,7 @@ test('an https issuer whose metadata names a plain-http token endpoint (loopback
   issuer = (await listenLocal(tlsServer)).replace('http:', 'https:');
   try {
     for (const clientAuthMethod of ['client_secret_basic', 'tls_client_auth'] as const) {
-      const client = makeClient({ issuer, tls: { ca }, clientCredentialsAuthCredentials: { oAuthClientId: 'c1', oAuthClientSecret: 'c1-secret-downgrade', clientAuthMethod } });
+      const client = makeClient({ issuer, tls: { ca }, clientCredentialsAuthCredentials: { oAuthClientId: 'c1', clientAuthMethod, ...(clientAuthMethod === 'tls_client_auth' ? {} : { oAuthClientSecret: 'c1-secret-downgrade' }) } });
       await assert.rejects(client.clientCredentialsAuthManager.fetchToken(), (e: unknown) => e instanceof DiscoveryError && e.reason === 'insecure_endpoint', clientAuthMethod);
     }
     assert.equal(posts, 0);

@@ -239,8 +239,7 @@ const SECRET_METHODS: readonly ClientAuthMethod[] = ['client_secret_basic', 'cli
  * private_key_jwt when discovery shows the server does not offer the secret methods.
  */
 function checkUnsentCredentials(input: ClientAuthInput, path: string): void {
-  const explicit = input.methodExplicit !== false || input.method === 'none' || TLS_AUTH_METHODS.includes(input.method);
-  if (!explicit) return;
+  if (input.methodExplicit === false) return;
   const method = input.method;
   const secretMethods = SECRET_METHODS.join(', ');
   if (input.clientSecret !== undefined && !SECRET_METHODS.includes(method)) {
@@ -248,7 +247,7 @@ function checkUnsentCredentials(input: ClientAuthInput, path: string): void {
       method === 'none'
         ? `a public client has no secret: remove \`oAuthClientSecret\`, or set \`clientAuthMethod\` to one of ${secretMethods} if the server gave this client a secret`
         : method === 'private_key_jwt'
-          ? `remove \`oAuthClientSecret\` (the assertion is signed with \`privateKey\`), or leave \`clientAuthMethod\` unset to use the secret and fall back to private_key_jwt where the server offers only that`
+          ? `remove \`oAuthClientSecret\` (the assertion is signed with \`privateKey\`), or leave \`clientAuthMethod\` unset to use the secret (with \`issuer\`, discovery falls back to private_key_jwt when the server does not offer the secret methods)`
           : `the client authenticates with its TLS certificate: remove \`oAuthClientSecret\` (to key a shared token store's entries, use \`tokenStoreKey\`), or set \`clientAuthMethod\` to one of ${secretMethods}`;
     throw new InvalidOptionError(`${path}.oAuthClientSecret`, `is set, but clientAuthMethod ${method} never sends it: ${instead}`);
   }
