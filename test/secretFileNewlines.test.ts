@@ -11,7 +11,9 @@ import http from 'node:http';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import fc from 'fast-check';
 import { parseBrokerConfig } from '../src/broker/config.js';
+import { secretText } from '../src/io/smallFile.js';
 import { openBrokerClient } from '../src/broker/clients.js';
 import { closeServer, listenLocal } from './helpers/http.js';
 import { runCli } from './helpers/cliRun.js';
@@ -49,6 +51,15 @@ async function secretFile(name: string, content: string): Promise<string> {
   await writeFile(file, content, { mode: 0o600 });
   return file;
 }
+
+test('property: any RFC 6749 secret (VSCHAR) followed by any run of CR and LF reads back as the secret, trailing spaces included', () => {
+  const vschar = fc.integer({ min: 0x20, max: 0x7e }).map((code) => String.fromCharCode(code));
+  fc.assert(
+    fc.property(fc.array(vschar, { minLength: 1, maxLength: 64 }).map((chars) => chars.join('')), fc.array(fc.constantFrom('\r', '\n')).map((c) => c.join('')), (secret, breaks) => {
+      assert.equal(secretText(secret + breaks), secret);
+    }),
+  );
+});
 
 describe('the CLI', () => {
   for (const [name, ending] of ENDINGS) {
