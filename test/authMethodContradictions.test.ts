@@ -110,7 +110,7 @@ describe('the CLI', () => {
     const before = requests;
     const run = await runCli(['token', '--token-url', tokenUrl, '--client-id', 'svc', '--auth-method', 'none', '--client-secret-file', file, '--cache', 'off']);
     assert.equal(run.code, 2, run.stderr);
-    assert.match(run.stderr, /--auth-method none/);
+    assert.match(run.stderr, /none \(--auth-method\)/);
     assert.match(run.stderr, /--client-secret-file/);
     assert.ok(!run.stderr.includes(SECRET) && !run.stdout.includes(SECRET));
     assert.equal(requests, before);
@@ -121,6 +121,27 @@ describe('the CLI', () => {
     assert.equal(run.code, 2, run.stderr);
     assert.match(run.stderr, /O_AUTH_CLIENT_SECRET/);
     assert.ok(!run.stderr.includes(SECRET));
+  });
+
+  test('authMethod none and clientSecretFile in a --config file: exit 2 naming both keys of the file', async () => {
+    const file = path.join(dir, 'secret2');
+    await writeFile(file, SECRET, { mode: 0o600 });
+    const config = path.join(dir, 'config.json');
+    await writeFile(config, JSON.stringify({ tokenUrl, clientId: 'svc', authMethod: 'none', clientSecretFile: file }), { mode: 0o600 });
+    const run = await runCli(['token', '--config', config, '--cache', 'off']);
+    assert.equal(run.code, 2, run.stderr);
+    assert.match(run.stderr, /"authMethod"/);
+    assert.match(run.stderr, /"clientSecretFile"/);
+    assert.ok(!run.stderr.includes(SECRET));
+  });
+
+  test('--auth-method tls_client_auth with --private-key-file: exit 2, the TLS key goes in --key', async () => {
+    const keyFile = path.join(dir, 'key.pem');
+    await writeFile(keyFile, PEM, { mode: 0o600 });
+    const run = await runCli(['token', '--token-url', tokenUrl, '--client-id', 'svc', '--auth-method', 'tls_client_auth', '--private-key-file', keyFile, '--cert', keyFile, '--key', keyFile, '--cache', 'off']);
+    assert.equal(run.code, 2, run.stderr);
+    assert.match(run.stderr, /--private-key-file/);
+    assert.match(run.stderr, /--key/);
   });
 
   test('--auth-method none alone still works (a public client)', async () => {

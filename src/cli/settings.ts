@@ -422,13 +422,13 @@ export function requireCredentials(settings: Settings): void {
   const secretMethod = ['client_secret_basic', 'client_secret_post', 'client_secret_jwt'].includes(method);
   if (settings.authMethod && settings.clientSecret && !secretMethod) {
     throw new CliError(
-      `${settings.authMethod.source} ${method} never sends a client secret, but one is set (${settings.clientSecret.source})`,
+      `the authentication method ${method} (${settings.authMethod.source}) never sends a client secret, but one is set (${settings.clientSecret.source})`,
       method === 'none' ? 'a public client has no secret: remove it, or choose --auth-method client_secret_basic (or client_secret_post, client_secret_jwt)' : `remove the secret, or leave --auth-method unset`,
     );
   }
   if (settings.authMethod && settings.privateKey && method !== 'private_key_jwt') {
     throw new CliError(
-      `${settings.authMethod.source} ${method} signs no assertion, but a private key is set (${settings.privateKey.source})`,
+      `the authentication method ${method} (${settings.authMethod.source}) signs no assertion, but a private key is set (${settings.privateKey.source})`,
       method === 'tls_client_auth' || method === 'self_signed_tls_client_auth' ? 'the TLS client key goes in --key' : 'remove it, or choose --auth-method private_key_jwt',
     );
   }
