@@ -159,4 +159,15 @@ describe('the broker config', () => {
     };
     assert.throws(() => parseBrokerConfig(config, {}), (error: unknown) => error instanceof InvalidOptionError && error.option === 'clients.crm.clientSecretFile' && /none/.test(error.message));
   });
+
+  test('a secret and privateKeyFile with no authMethod: refused, naming authMethod (the docs promise private_key_jwt, the library would send the secret)', () => {
+    const config = {
+      listen: '127.0.0.1:0',
+      clients: { crm: { tokenUrl, clientId: 'svc', clientSecretFile: '/run/secrets/crm', privateKeyFile: '/run/secrets/crm.pem' } },
+      routes: [{ path: '/crm/', upstream: 'http://127.0.0.1:9/', client: 'crm' }],
+    };
+    assert.throws(() => parseBrokerConfig(config, {}), (error: unknown) => error instanceof InvalidOptionError && error.option === 'clients.crm.authMethod' && /private_key_jwt/.test(error.message));
+    const chosen = { ...config, clients: { crm: { ...config.clients.crm, authMethod: 'private_key_jwt', clientSecretFile: undefined } } };
+    assert.equal(parseBrokerConfig(JSON.parse(JSON.stringify(chosen)), {}).clients.get('crm')!.authMethod, 'private_key_jwt');
+  });
 });

@@ -218,6 +218,12 @@ function parseClient(name: string, value: unknown): BrokerClientConfig {
     const close = suggest(method, CLIENT_AUTH_METHODS);
     fail(`${path}.authMethod`, `must be one of ${CLIENT_AUTH_METHODS.join(', ')}, got "${method}"${close ? `: did you mean "${close}"?` : ''}`);
   }
+  const hasSecret = c['clientSecret'] !== undefined || c['clientSecretFile'] !== undefined;
+  // privateKeyFile alone means private_key_jwt; with a secret too, which one is meant must be said (the library alone
+  // would send the secret, the docs promise the key).
+  if (method === undefined && hasSecret && c['privateKeyFile'] !== undefined) {
+    fail(`${path}.authMethod`, 'is required when both a client secret and `privateKeyFile` are set: private_key_jwt to sign with the key, or a client_secret_* method (then remove privateKeyFile)');
+  }
   const effective = method ?? (c['privateKeyFile'] !== undefined ? 'private_key_jwt' : 'client_secret_basic');
   if (['client_secret_basic', 'client_secret_post', 'client_secret_jwt'].includes(effective) && c['clientSecret'] === undefined && c['clientSecretFile'] === undefined) {
     fail(`${path}.clientSecretFile`, `is required for ${effective} (or \`clientSecret\`)`);
