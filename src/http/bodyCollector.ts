@@ -77,8 +77,9 @@ export class BodyCollector<R extends CollectRequest> implements Dispatcher.Dispa
   }
 
   onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
-    // 1xx (103 Early Hints…): informational, the final answer follows.
-    if (statusCode < 200) return;
+    // 1xx (103 Early Hints…): informational, the final answer follows. undici restarts its headers timer at each
+    // one, so the whole-request deadline starts at the first: a 1xx flood must not outlast `timeout`.
+    if (statusCode < 200) return this.#startDeadline();
     const limit = this.req.maxBodyBytes;
     this.#statusCode = statusCode;
     const own = (this.#headers = this.shared.headersOf(headers));
@@ -86,7 +87,13 @@ export class BodyCollector<R extends CollectRequest> implements Dispatcher.Dispa
       const declared = declaredLength(own);
       if (declared !== undefined && declared > limit) return controller.abort(new BodyTooLargeError(limit, statusCode, own));
     }
-    if (this.deadline) this.#deadline = this.shared.deadlines.add(this.deadline, () => this.#end(this.shared.timedOut(this.req)));
+    this.#startDeadline();
+  }
+
+  /** Puts the body's deadline on the shared timer, once (at the first 1xx answer or at the final one). */
+  #startDeadline(): void {
+    // Two comparisons: no deadline, or one already running (after a 1xx).
+    if (this.deadline && this.#deadline === undefined) this.#deadline = this.shared.deadlines.add(this.deadline, () => this.#end(this.shared.timedOut(this.req)));
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {

@@ -388,6 +388,14 @@ export function createTransport(dispatcherLike: DispatcherLike, fresh = false): 
       if (req.noRedirects) (options as { maxRedirections?: number }).maxRedirections = 0;
       const split = req.origin !== undefined && req.path !== undefined ? (req as { origin: string; path: string }) : splitUrl(req.url, origins);
       let res: Dispatcher.ResponseData<unknown>;
+      let headerTimer: AbortController | undefined;
+      if (deadline && !(fresh && split && req.responseType !== 'stream')) {
+        // undici restarts its headers timer at each 1xx answer, which request() never shows: a 1xx flood would
+        // outlast `timeout`. So until the headers arrive, the deadline aborts the request (the handler path does so itself).
+        const timer = (headerTimer = new AbortController());
+        options.signal = req.signal ? AbortSignal.any([req.signal, timer.signal]) : timer.signal;
+        bodyDeadline = deadlines.add(deadline, () => timer.abort(timedOut(req)));
+      }
       if (split) {
         options.origin = split.origin;
         options.path = split.path;
@@ -396,6 +404,10 @@ export function createTransport(dispatcherLike: DispatcherLike, fresh = false): 
         res = await dispatcher.request(options);
       } else {
         res = await request(req.url, options);
+      }
+      if (headerTimer !== undefined) {
+        deadlines.delete(bodyDeadline!);
+        bodyDeadline = undefined;
       }
       const headers = headersOf(res.headers);
       if (req.responseType === 'stream') return { statusCode: res.statusCode, headers, body: '', stream: webStream(res.body, req) };
