@@ -1,0 +1,81 @@
+/**
+ * DPoP nonces under concurrency (RFC 9449 §8, §9): requests that set out together with no nonce (or the same stale
+ * one) are all told `use_dpop_nonce` with the same new nonce. The first answer to arrive makes the Client remember it;
+ * each of the others must still be retried once, since its proof carried the old one.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Client } from '../src/index.js';
+import { DEFAULT_OIDC_CLIENTS, startOidcProvider, type OidcProviderHandle } from './helpers/oidc.js';
+import { startDpopApi, type DpopApiHandle } from './helpers/dpopApi.js';
+import { startScripted } from './helpers/scripted.js';
+
+const DPOP_CLIENT = { oAuthClientId: 'dpop-svc', oAuthClientSecret: 'dpop-secret', oAuthScopes: 'api:read' };
+let op: OidcProviderHandle;
+let api: DpopApiHandle;
+
+before(async () => {
+  op = await startOidcProvider({
+    dpop: 'nonce',
+    clients: [...DEFAULT_OIDC_CLIENTS, { client_id: 'dpop-svc', client_secret: 'dpop-secret', dpop_bound_access_tokens: true }],
+  });
+  api = await startDpopApi({ issuer: op.issuer, jwksUrl: op.jwksUrl, audience: op.resource, requireNonce: true });
+});
+after(async () => {
+  await api.close();
+  await op.close();
+});
+
+/** The `nonce` claim of a DPoP proof. */
+function nonceOf(proof: string): unknown {
+  return JSON.parse(Buffer.from(proof.split('.')[1]!, 'base64url').toString()).nonce;
+}
+
+test('concurrent API requests all refused for the same new nonce are each retried with it: every one succeeds', async () => {
+  const client = new Client({ baseUrl: api.url, tokenUrl: op.tokenUrl, retry: false, clientCredentialsAuthCredentials: DPOP_CLIENT, dpop: true });
+  try {
+    await client.clientCredentialsAuthManager.fetchToken();
+    api.rotateNonce();
+    const tokensBefore = op.tokenRequests.length;
+    const apiBefore = api.requests.length;
+    const statuses = await Promise.all(Array.from({ length: 8 }, () => client.get('/things').then((r) => r.statusCode, (e: { statusCode?: number }) => e.statusCode ?? -1)));
+    assert.deepEqual(statuses, Array(8).fill(200));
+    // Each retried with the nonce, not recovered by dropping a good token and fetching another.
+    assert.equal(op.tokenRequests.length, tokensBefore, 'no token was fetched again');
+    assert.equal(api.requests.length - apiBefore, 16, 'one refusal and one retry each');
+  } finally {
+    await client.close();
+  }
+});
+
+test('concurrent token requests (two scope sets) both refused for the same new nonce are each retried with it', async () => {
+  const NONCE = 'nonce-1';
+  let waiting: (() => void)[] = [];
+  const server = await startScripted(async (req, res) => {
+    if (req.url !== '/token') {
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
+      return;
+    }
+    if (nonceOf(String(req.headers.dpop)) !== NONCE) {
+      // Both first requests are held until the second arrives, so both carry no nonce.
+      await new Promise<void>((resolve) => {
+        waiting.push(resolve);
+        if (waiting.length === 2) for (const go of waiting.splice(0)) go();
+        setTimeout(resolve, 2_000);
+      });
+      res.writeHead(400, { 'content-type': 'application/json', 'dpop-nonce': NONCE }).end('{"error":"use_dpop_nonce","error_description":"nonce required"}');
+      return;
+    }
+    const scope = new URLSearchParams(String((req as { body?: string }).body ?? '')).get('scope');
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ access_token: `tok-${scope ?? 'x'}`, token_type: 'DPoP', expires_in: 300 }));
+  });
+  const client = new Client({ baseUrl: server.url, tokenUrl: `${server.url}/token`, retry: false, clientCredentialsAuthCredentials: { oAuthClientId: 'c', oAuthClientSecret: 's' }, dpop: true });
+  try {
+    const outcomes = await Promise.all(['a', 'b'].map((scopes) => client.request({ path: '/api', scopes }).then(() => 'ok', (e: Error) => `${e.name}: ${e.message}`)));
+    assert.deepEqual(outcomes, ['ok', 'ok']);
+    waiting = [];
+  } finally {
+    await client.close();
+    await server.close();
+  }
+});
