@@ -7,8 +7,12 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server, type Socket } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
+import fc from 'fast-check';
 import { Agent } from 'undici';
-import { Client, TimeoutError } from '../src/index.js';
+import { Client, ResponseTooLargeError, TimeoutError } from '../src/index.js';
+import { startScripted, type ScriptedServer } from './helpers/scripted.js';
 
 /** A raw TCP server on 127.0.0.1 that hands each connection to `onConnection`. */
 async function rawServer(onConnection: (socket: Socket) => void): Promise<{ url: string; close(): Promise<void> }> {
@@ -86,4 +90,92 @@ describe('a 1xx flood does not outlast the request\'s timeout', () => {
       }
     });
   }
+});
+
+/** `body` compressed with `coding` (`identity`: as it is). */
+function encode(body: Buffer, coding: Coding): Buffer {
+  if (coding === 'gzip') return gzipSync(body);
+  if (coding === 'deflate') return deflateSync(body);
+  if (coding === 'br') return brotliCompressSync(body);
+  return body;
+}
+type Coding = 'gzip' | 'deflate' | 'br' | 'identity';
+
+describe('a server that compresses answers nobody asked it to compress (RFC 9110 §12.5.3: no Accept-Encoding means any coding)', () => {
+  /** What the next answer is: its body, coding, and whether its length is declared. */
+  let next: { body: Buffer; coding: Coding; declared: boolean; cuts: number[] } = { body: Buffer.alloc(0), coding: 'identity', declared: true, cuts: [] };
+  let server: ScriptedServer;
+  before(async () => {
+    server = await startScripted(async (req, res) => {
+      const body = req.url === '/token' ? Buffer.from(JSON.stringify({ access_token: 'tok-compressed', token_type: 'Bearer', expires_in: 300 })) : next.body;
+      const coding = req.url === '/token' ? 'gzip' : next.coding;
+      const wire = encode(body, coding);
+      const headers: Record<string, string> = { 'content-type': 'application/json', 'content-encoding': coding };
+      if (next.declared || req.url === '/token') headers['content-length'] = String(wire.length);
+      res.writeHead(200, headers);
+      const at = [...new Set(next.cuts.map((c) => c % (wire.length + 1)))].sort((a, b) => a - b);
+      let from = 0;
+      for (const cut of [...at, wire.length]) {
+        if (cut > from) res.write(wire.subarray(from, cut));
+        from = cut;
+        await sleep(1);
+      }
+      res.end();
+    });
+  });
+  after(() => server.close());
+
+  test('a gzip token answer gives the token', async () => {
+    const client = new Client({ baseUrl: server.url, tokenUrl: `${server.url}/token`, retry: false, clientCredentialsAuthCredentials: { oAuthClientId: 'c', oAuthClientSecret: 'a-long-enough-secret' } });
+    try {
+      const token = await client.clientCredentialsAuthManager.fetchToken();
+      assert.equal(token.accessToken, 'tok-compressed');
+    } finally {
+      await client.close();
+    }
+  });
+
+  test('property: any JSON body in any coding, cut anywhere, reads the same on both paths, as JSON and as bytes', async () => {
+    const theirs = new Agent();
+    const own = new Client({ baseUrl: server.url, maxResponseBytes: 4096 });
+    const caller = new Client({ baseUrl: server.url, maxResponseBytes: 4096, dispatcher: theirs });
+    try {
+      await fc.assert(
+        fc.asyncProperty(fc.json({ maxDepth: 3 }), fc.constantFrom<Coding>('gzip', 'deflate', 'br', 'identity'), fc.boolean(), fc.array(fc.nat(300), { maxLength: 4 }), async (json, coding, declared, cuts) => {
+          const body = Buffer.from(json);
+          next = { body, coding, declared, cuts };
+          for (const client of [own, caller]) {
+            const asJson = await client.request({ path: '/x', auth: false });
+            assert.deepEqual(asJson.result, JSON.parse(json));
+            const asBytes = await client.request({ path: '/x', auth: false, responseType: 'bytes' });
+            assert.deepEqual(Buffer.from(asBytes.body as Uint8Array), body);
+          }
+        }),
+        { numRuns: 60 },
+      );
+    } finally {
+      await own.close();
+      await caller.close();
+      await theirs.close();
+    }
+  });
+
+  test('a compression bomb (a few kB that expand past maxResponseBytes) is refused: ResponseTooLargeError on both paths', async () => {
+    const theirs = new Agent();
+    const own = new Client({ baseUrl: server.url, maxResponseBytes: 64 * 1024 });
+    const caller = new Client({ baseUrl: server.url, maxResponseBytes: 64 * 1024, dispatcher: theirs });
+    try {
+      for (const coding of ['gzip', 'deflate', 'br'] as const) {
+        next = { body: Buffer.alloc(50 * 1024 * 1024, 0x20), coding, declared: true, cuts: [] };
+        for (const client of [own, caller]) {
+          const error = await client.request({ path: '/x', auth: false }).then(() => assert.fail('the bomb was read'), (e: unknown) => e);
+          assert.ok(error instanceof ResponseTooLargeError, `${coding}: ${String(error)}`);
+        }
+      }
+    } finally {
+      await own.close();
+      await caller.close();
+      await theirs.close();
+    }
+  });
 });
