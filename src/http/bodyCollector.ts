@@ -7,6 +7,7 @@
  */
 import type { Dispatcher } from 'undici';
 import { BodyTooLargeError, declaredLength } from './bodyLimit.js';
+import { decodeContent, utf8Text } from './contentEncoding.js';
 import type { Deadline, Deadlines } from './deadlines.js';
 
 /** What a collected response resolves with (the transport's `HttpResponse`, text or bytes). */
@@ -105,6 +106,9 @@ export class BodyCollector<R extends CollectRequest> implements Dispatcher.Dispa
 
   onResponseEnd(): void {
     this.#settle();
+    // One lookup: a compressed body (rare; see contentEncoding.ts) takes its own way.
+    const coding = this.#headers['content-encoding'];
+    if (coding !== undefined) return this.#endEncoded(coding);
     const chunks = this.#chunks;
     const statusCode = this.#statusCode;
     if (this.req.responseType === 'bytes') {
@@ -119,9 +123,21 @@ export class BodyCollector<R extends CollectRequest> implements Dispatcher.Dispa
       return;
     }
     const all = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, this.#size);
-    // A UTF-8 byte order mark is dropped, as undici's `text()` and fetch's drop it.
-    const bom = all.length >= 3 && all[0] === 0xef && all[1] === 0xbb && all[2] === 0xbf;
-    this.resolve({ statusCode, headers: this.#headers, body: all.toString('utf8', bom ? 3 : 0) });
+    this.resolve({ statusCode, headers: this.#headers, body: utf8Text(all) });
+  }
+
+  /** Resolves with the body decoded from its `Content-Encoding`, or rejects when it decodes past the cap. */
+  #endEncoded(coding: string): void {
+    const statusCode = this.#statusCode;
+    let all: Buffer;
+    try {
+      all = decodeContent(Buffer.concat(this.#chunks, this.#size), coding, this.req.maxBodyBytes, statusCode, this.#headers);
+    } catch (error) {
+      return this.reject(error);
+    }
+    const headers = this.#headers;
+    if (this.req.responseType === 'bytes') this.resolve({ statusCode, headers, body: '', bytes: new Uint8Array(all) });
+    else this.resolve({ statusCode, headers, body: utf8Text(all) });
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {

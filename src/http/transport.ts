@@ -10,6 +10,7 @@ import { runtimeRefusal } from './runtimeErrors.js';
 import { Deadlines, type Deadline } from './deadlines.js';
 import { BodyTooLargeError, declaredLength } from './bodyLimit.js';
 import { BodyCollector, type Collected, type CollectShared } from './bodyCollector.js';
+import { decodeContent, utf8Text } from './contentEncoding.js';
 
 /** One HTTP request as the transport sends it. */
 export interface HttpRequest {
@@ -132,10 +133,14 @@ function readCapped(res: Dispatcher.ResponseData<unknown>, limit: number, header
 
 /** Reads a body that declares no length, counting its bytes against `limit`, as UTF-8 text. */
 async function readCountedText(res: Dispatcher.ResponseData<unknown>, limit: number, headers: Record<string, string>): Promise<string> {
-  const bytes = await readCappedBytes(res.body, limit, res.statusCode, headers);
   // A UTF-8 byte order mark is dropped, as undici's `text()` (and fetch's) drops it on the path above.
-  const bom = bytes.length >= 3 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf;
-  return bytes.toString('utf8', bom ? 3 : 0);
+  return utf8Text(await readCappedBytes(res.body, limit, res.statusCode, headers));
+}
+
+/** Reads a body of at most `limit` bytes into a Buffer (see {@link declaredWithin}). */
+async function readCappedBuffer(res: Dispatcher.ResponseData<unknown>, limit: number, headers: Record<string, string>): Promise<Buffer> {
+  if (declaredWithin(res, limit, headers)) return Buffer.from(await res.body.arrayBuffer());
+  return readCappedBytes(res.body, limit, res.statusCode, headers);
 }
 
 /** Reads a body of at most `limit` bytes as bytes (see {@link declaredWithin}). */
@@ -414,6 +419,14 @@ export function createTransport(dispatcherLike: DispatcherLike, fresh = false): 
       if (deadline) {
         const body = res.body;
         bodyDeadline = deadlines.add(deadline, () => body.destroy(timedOut(req)));
+      }
+      const coding = headers['content-encoding'];
+      if (coding !== undefined) {
+        // A compressed body (see contentEncoding.ts): read as bytes, then decoded within the same cap.
+        const raw = req.maxBodyBytes === undefined ? Buffer.from(await res.body.arrayBuffer()) : await readCappedBuffer(res, req.maxBodyBytes, headers);
+        const decoded = decodeContent(raw, coding, req.maxBodyBytes, res.statusCode, headers);
+        if (req.responseType === 'bytes') return { statusCode: res.statusCode, headers, body: '', bytes: new Uint8Array(decoded) };
+        return { statusCode: res.statusCode, headers, body: utf8Text(decoded) };
       }
       if (req.responseType === 'bytes') {
         const bytes = req.maxBodyBytes === undefined ? new Uint8Array(await res.body.arrayBuffer()) : await readCappedRaw(res, req.maxBodyBytes, headers);
