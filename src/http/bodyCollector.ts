@@ -6,7 +6,7 @@
  * declared or counted size past the cap refused, the caller's `signal` and the whole-request deadline end it.
  */
 import type { Dispatcher } from 'undici';
-import { BodyTooLargeError, declaredLength } from './bodyLimit.js';
+import { BodyTooLargeError, bodyFollows, declaredLength } from './bodyLimit.js';
 import { decodeContent, utf8Text } from './contentEncoding.js';
 import type { Deadline, Deadlines } from './deadlines.js';
 
@@ -21,6 +21,8 @@ export interface Collected {
 
 /** What the request asks of its response. */
 export interface CollectRequest {
+  /** The request's method (a HEAD answer has no body, whatever length it declares). */
+  method?: string | undefined;
   /** Largest body, in bytes. */
   maxBodyBytes?: number | undefined;
   /** `bytes`: the body as bytes; else as text. */
@@ -86,7 +88,7 @@ export class BodyCollector<R extends CollectRequest> implements Dispatcher.Dispa
     const own = (this.#headers = this.shared.headersOf(headers));
     if (limit !== undefined) {
       const declared = declaredLength(own);
-      if (declared !== undefined && declared > limit) return controller.abort(new BodyTooLargeError(limit, statusCode, own));
+      if (declared !== undefined && declared > limit && bodyFollows(this.req.method)) return controller.abort(new BodyTooLargeError(limit, statusCode, own));
     }
     this.#startDeadline();
   }

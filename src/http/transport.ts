@@ -8,7 +8,7 @@ import type { DispatcherLike } from '../types/dispatcher.js';
 import { AbortError, NetworkError, TimeoutError, ClientCredentialsError } from '../errors.js';
 import { runtimeRefusal } from './runtimeErrors.js';
 import { Deadlines, type Deadline } from './deadlines.js';
-import { BodyTooLargeError, declaredLength } from './bodyLimit.js';
+import { BodyTooLargeError, bodyFollows, declaredLength } from './bodyLimit.js';
 import { BodyCollector, type Collected, type CollectShared } from './bodyCollector.js';
 import { decodeContent, utf8Text } from './contentEncoding.js';
 
@@ -114,10 +114,10 @@ function ignore(): void {}
  * the HTTP parser delivers exactly that many bytes. One declared larger is refused unread (the body destroyed); false:
  * no length declared, so the body is counted as it arrives.
  */
-function declaredWithin(res: Dispatcher.ResponseData<unknown>, limit: number, headers: Record<string, string>): boolean {
+function declaredWithin(res: Dispatcher.ResponseData<unknown>, limit: number, headers: Record<string, string>, method: string): boolean {
   const length = declaredLength(headers);
   if (length === undefined) return false;
-  if (length <= limit) return true;
+  if (length <= limit || !bodyFollows(method)) return true;
   // Destroyed unread, undici's body stream emits an abort error: nobody reads it, so nobody must hear it either.
   res.body.on('error', ignore).destroy();
   throw new BodyTooLargeError(limit, res.statusCode, headers);
@@ -127,8 +127,8 @@ function declaredWithin(res: Dispatcher.ResponseData<unknown>, limit: number, he
  * Reads a body of at most `limit` bytes as UTF-8 text (see {@link declaredWithin}). Not `async`: a body that declares
  * its length gets undici's own promise, without a second one around it.
  */
-function readCapped(res: Dispatcher.ResponseData<unknown>, limit: number, headers: Record<string, string>): Promise<string> {
-  return declaredWithin(res, limit, headers) ? res.body.text() : readCountedText(res, limit, headers);
+function readCapped(res: Dispatcher.ResponseData<unknown>, limit: number, headers: Record<string, string>, method: string): Promise<string> {
+  return declaredWithin(res, limit, headers, method) ? res.body.text() : readCountedText(res, limit, headers);
 }
 
 /** Reads a body that declares no length, counting its bytes against `limit`, as UTF-8 text. */
@@ -138,14 +138,14 @@ async function readCountedText(res: Dispatcher.ResponseData<unknown>, limit: num
 }
 
 /** Reads a body of at most `limit` bytes into a Buffer (see {@link declaredWithin}). */
-async function readCappedBuffer(res: Dispatcher.ResponseData<unknown>, limit: number, headers: Record<string, string>): Promise<Buffer> {
-  if (declaredWithin(res, limit, headers)) return Buffer.from(await res.body.arrayBuffer());
+async function readCappedBuffer(res: Dispatcher.ResponseData<unknown>, limit: number, headers: Record<string, string>, method: string): Promise<Buffer> {
+  if (declaredWithin(res, limit, headers, method)) return Buffer.from(await res.body.arrayBuffer());
   return readCappedBytes(res.body, limit, res.statusCode, headers);
 }
 
 /** Reads a body of at most `limit` bytes as bytes (see {@link declaredWithin}). */
-async function readCappedRaw(res: Dispatcher.ResponseData<unknown>, limit: number, headers: Record<string, string>): Promise<Uint8Array> {
-  if (declaredWithin(res, limit, headers)) return new Uint8Array(await res.body.arrayBuffer());
+async function readCappedRaw(res: Dispatcher.ResponseData<unknown>, limit: number, headers: Record<string, string>, method: string): Promise<Uint8Array> {
+  if (declaredWithin(res, limit, headers, method)) return new Uint8Array(await res.body.arrayBuffer());
   return plainBytes(await readCappedBytes(res.body, limit, res.statusCode, headers));
 }
 
@@ -423,16 +423,16 @@ export function createTransport(dispatcherLike: DispatcherLike, fresh = false): 
       const coding = headers['content-encoding'];
       if (coding !== undefined) {
         // A compressed body (see contentEncoding.ts): read as bytes, then decoded within the same cap.
-        const raw = req.maxBodyBytes === undefined ? Buffer.from(await res.body.arrayBuffer()) : await readCappedBuffer(res, req.maxBodyBytes, headers);
+        const raw = req.maxBodyBytes === undefined ? Buffer.from(await res.body.arrayBuffer()) : await readCappedBuffer(res, req.maxBodyBytes, headers, req.method);
         const decoded = decodeContent(raw, coding, req.maxBodyBytes, res.statusCode, headers);
         if (req.responseType === 'bytes') return { statusCode: res.statusCode, headers, body: '', bytes: new Uint8Array(decoded) };
         return { statusCode: res.statusCode, headers, body: utf8Text(decoded) };
       }
       if (req.responseType === 'bytes') {
-        const bytes = req.maxBodyBytes === undefined ? new Uint8Array(await res.body.arrayBuffer()) : await readCappedRaw(res, req.maxBodyBytes, headers);
+        const bytes = req.maxBodyBytes === undefined ? new Uint8Array(await res.body.arrayBuffer()) : await readCappedRaw(res, req.maxBodyBytes, headers, req.method);
         return { statusCode: res.statusCode, headers, body: '', bytes };
       }
-      const body = req.maxBodyBytes === undefined ? await res.body.text() : await readCapped(res, req.maxBodyBytes, headers);
+      const body = req.maxBodyBytes === undefined ? await res.body.text() : await readCapped(res, req.maxBodyBytes, headers, req.method);
       return { statusCode: res.statusCode, headers, body };
     } catch (error) {
       throw mapTransportError(error, req);
