@@ -5,6 +5,7 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { Client } from '../src/index.js';
 import { DEFAULT_OIDC_CLIENTS, startOidcProvider, type OidcProviderHandle } from './helpers/oidc.js';
 import { startDpopApi, type DpopApiHandle } from './helpers/dpopApi.js';
@@ -75,6 +76,49 @@ test('concurrent token requests (two scope sets) both refused for the same new n
     const outcomes = await Promise.all(['a', 'b'].map((scopes) => client.request({ path: '/api', scopes }).then(() => 'ok', (e: Error) => `${e.name}: ${e.message}`)));
     assert.deepEqual(outcomes, ['ok', 'ok']);
     waiting = [];
+  } finally {
+    await client.close();
+    await server.close();
+  }
+});
+
+test('property: every proof\'s htu is the URL the resource server received, without query and fragment (RFC 9449 §4.3, as oidc-provider compares it)', async () => {
+  const seen: { target: string; host: string; proof: string }[] = [];
+  const server = await startScripted((req, res) => {
+    if (req.url === '/token') {
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ access_token: 'tok-htu', token_type: 'DPoP', expires_in: 300 }));
+      return;
+    }
+    seen.push({ target: req.url ?? '', host: req.headers.host ?? '', proof: String(req.headers.dpop) });
+    res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+  });
+  const client = new Client({ baseUrl: server.url, tokenUrl: `${server.url}/token`, retry: false, clientCredentialsAuthCredentials: { oAuthClientId: 'c', oAuthClientSecret: 'a-long-enough-secret' }, dpop: true });
+  const segment = fc.string({ unit: fc.constantFrom('a', 'Z', '0', '-', '.', '_', '~', '%', '%41', '%7e', ' ', 'é', '日', '!', '$', '&', "'", '(', '*', '+', ',', ';', '=', ':', '@', '[', '|', '^', '`', '{'), maxLength: 6 });
+  try {
+    await fc.assert(
+      fc.asyncProperty(fc.array(segment, { minLength: 1, maxLength: 4 }), fc.option(segment), fc.option(segment), fc.constantFrom('GET', 'post', 'DELETE'), async (segments, query, fragment, method) => {
+        const path = `/${segments.join('/')}${query !== null ? `?${query}` : ''}${fragment !== null ? `#${fragment}` : ''}`;
+        let sent: boolean;
+        try {
+          await client.request({ method, path, auth: true });
+          sent = true;
+        } catch (error) {
+          // A path the Client refuses before any I/O (a typed error) sends nothing.
+          assert.ok((error as { code?: string }).code?.startsWith('ERR_'), String(error));
+          sent = false;
+        }
+        if (!sent) return;
+        const { target, host, proof } = seen.at(-1)!;
+        // As koa (oidc-provider) builds it: origin and request-target concatenated (a target of `//` is a path).
+        const received = new URL(`http://${host}${target}`);
+        received.search = '';
+        received.hash = '';
+        const claims = JSON.parse(Buffer.from(proof.split('.')[1]!, 'base64url').toString());
+        assert.equal(claims.htu, received.href);
+        assert.equal(claims.htm, method.toUpperCase());
+      }),
+      { numRuns: 150 },
+    );
   } finally {
     await client.close();
     await server.close();
