@@ -34,16 +34,17 @@ async function rawServer(onConnection: (socket: Socket) => void): Promise<{ url:
   };
 }
 
-/** Reads one request's head from `socket`, then calls `answer`. */
+/** Calls `answer` with the path of each request `socket` carries (requests without a body, as these tests send). */
 function onRequest(socket: Socket, answer: (path: string) => void): void {
-  let head = '';
-  const onData = (data: Buffer): void => {
-    head += data.toString('latin1');
-    if (!head.includes('\r\n\r\n')) return;
-    socket.off('data', onData);
-    answer(head.split(' ')[1] ?? '/');
-  };
-  socket.on('data', onData);
+  let buffered = '';
+  socket.on('data', (data: Buffer) => {
+    buffered += data.toString('latin1');
+    for (let end = buffered.indexOf('\r\n\r\n'); end >= 0; end = buffered.indexOf('\r\n\r\n')) {
+      const head = buffered.slice(0, end);
+      buffered = buffered.slice(end + 4);
+      answer(head.split(' ')[1] ?? '/');
+    }
+  });
 }
 
 const OK = 'HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 11\r\n\r\n{"ok":true}';
@@ -201,6 +202,58 @@ describe('the Content-Length of a HEAD answer is no body past maxResponseBytes',
         assert.equal(head.body, '');
         await assert.rejects(client.request({ path: '/file', auth: false }), ResponseTooLargeError);
         assert.equal((await client.request({ method: 'head', path: '/file', auth: false })).statusCode, 200);
+      } finally {
+        await client.close();
+        await theirs?.close();
+      }
+    });
+  }
+});
+
+describe('odd framing from a raw server: a typed answer or a typed error, and the Client goes on serving', () => {
+  /** Raw answers by path; `null`: write nothing and close. */
+  const answers: Record<string, { wire: string; expect: 'ok' | 'error'; body?: string }> = {
+    '/trailers': { wire: 'HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\ntrailer: x-sum\r\n\r\n5\r\n{"a":\r\n2\r\n1}\r\n0\r\nx-sum: 7\r\n\r\n', expect: 'ok', body: '{"a":1}' },
+    // undici sends no Expect: 100-continue, and refuses a 100 as a bad response.
+    '/continue': { wire: `HTTP/1.1 100 Continue\r\n\r\n${OK}`, expect: 'error' },
+    '/switch': { wire: 'HTTP/1.1 101 Switching Protocols\r\nupgrade: h2c\r\nconnection: upgrade\r\n\r\n', expect: 'error' },
+    '/two-lengths': { wire: 'HTTP/1.1 200 OK\r\ncontent-length: 2\r\ncontent-length: 3\r\n\r\n{}', expect: 'error' },
+    '/short': { wire: 'HTTP/1.1 200 OK\r\ncontent-length: 20\r\n\r\n{"a":1}', expect: 'error' },
+    '/garbage': { wire: 'HTTX/9 OK\r\n\r\n', expect: 'error' },
+    '/nothing': { wire: '', expect: 'error' },
+  };
+  let server: { url: string; close(): Promise<void> };
+  before(async () => {
+    server = await rawServer((socket) =>
+      onRequest(socket, (path) => {
+        const answer = answers[path];
+        if (answer === undefined) socket.write(OK);
+        else if (path === '/short' || path === '/nothing') socket.end(answer.wire);
+        else socket.write(answer.wire);
+      }),
+    );
+  });
+  after(() => server.close());
+
+  for (const via of ['the Client\'s own dispatcher', 'a dispatcher of the caller\'s'] as const) {
+    test(`via ${via}`, async () => {
+      const theirs = via === 'a dispatcher of the caller\'s' ? new Agent() : undefined;
+      // No retries: each answer is seen once, and an error is its own, not the timeout of a retry loop.
+      const client = new Client({ baseUrl: server.url, retry: false, ...(theirs ? { dispatcher: theirs } : {}) });
+      try {
+        for (const [path, answer] of Object.entries(answers)) {
+          const outcome = await client.request({ path, auth: false, responseType: 'text', timeout: 3_000 }).then(
+            (r) => ({ ok: true, body: r.body as string }),
+            (e: { code?: string; name: string }) => ({ ok: false, code: e.code, name: e.name }),
+          );
+          if (answer.expect === 'ok') assert.deepEqual(outcome, { ok: true, body: answer.body }, path);
+          else {
+            assert.equal(outcome.ok, false, path);
+            assert.match(String((outcome as { code?: string }).code), /^ERR_/, `${path}: ${JSON.stringify(outcome)}`);
+            assert.notEqual((outcome as { code?: string }).code, 'ERR_TIMEOUT', `${path} hung until the timeout`);
+          }
+          assert.deepEqual((await client.request({ path: '/ok', auth: false, timeout: 3_000 })).result, { ok: true }, `after ${path}`);
+        }
       } finally {
         await client.close();
         await theirs?.close();
