@@ -124,3 +124,35 @@ test('property: every proof\'s htu is the URL the resource server received, with
     await server.close();
   }
 });
+
+test('a use_dpop_nonce refusal of a streamed request is let go before the retry: its connection is not held open unread', async () => {
+  let nonce = 'n-1';
+  const open = new Set<import('node:net').Socket>();
+  const server = await startScripted((req, res) => {
+    if (req.url === '/token') {
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ access_token: 'tok-stream', token_type: 'DPoP', expires_in: 300 }));
+      return;
+    }
+    open.add(req.socket);
+    req.socket.once('close', () => open.delete(req.socket));
+    if (nonceOf(String(req.headers.dpop)) !== nonce) {
+      // A refusal with a body larger than the socket buffers: unread, it holds the connection.
+      res.writeHead(401, { 'content-type': 'text/plain', 'www-authenticate': 'DPoP error="use_dpop_nonce"', 'dpop-nonce': nonce }).end(Buffer.alloc(16 * 1024 * 1024, 0x61));
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'text/plain' }).end('streamed');
+  });
+  const client = new Client({ baseUrl: server.url, tokenUrl: `${server.url}/token`, retry: false, clientCredentialsAuthCredentials: { oAuthClientId: 'c', oAuthClientSecret: 'a-long-enough-secret' }, dpop: true });
+  try {
+    const response = await client.request({ path: '/stream', responseType: 'stream' });
+    assert.equal(response.statusCode, 200);
+    assert.equal(await new Response(response.body).text(), 'streamed');
+    // The refused request's connection closes (its body discarded); only the one that answered 200 may stay.
+    for (let i = 0; i < 40 && open.size > 1; i++) await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.ok(open.size <= 1, `${open.size} connections still open`);
+    nonce = 'n-2';
+  } finally {
+    await client.close();
+    await server.close();
+  }
+});
