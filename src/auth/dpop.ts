@@ -178,6 +178,8 @@ export function dpopTransport(signer: DpopSigner | undefined, transport: Transpo
     const response = await transport(request);
     signer.remember(request.url, response.headers);
     if (response.statusCode !== 401 || !asksForNonce(response.headers) || !signer.hasNewerNonce(request.url, proof)) return response;
+    // A streamed refusal is let go: unread, its body would hold the connection.
+    void response.stream?.cancel().catch(() => undefined);
     request.headers.dpop = signer.proof(request.method, request.url, accessToken);
     const retried = await transport(request);
     signer.remember(request.url, retried.headers);

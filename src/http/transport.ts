@@ -153,7 +153,7 @@ async function readCappedRaw(res: Dispatcher.ResponseData<unknown>, limit: numbe
  * A web ReadableStream over a response body, pulled as the caller reads (no buffering ahead); a failure while reading
  * errors the stream with the same typed error the transport throws; cancelling it discards the body.
  */
-function webStream(body: AsyncIterable<Uint8Array>, req: HttpRequest): ReadableStream<Uint8Array> {
+function webStream(body: Dispatcher.ResponseData<unknown>['body'], req: HttpRequest): ReadableStream<Uint8Array> {
   const chunks = body[Symbol.asyncIterator]();
   return new ReadableStream<Uint8Array>(
     {
@@ -166,8 +166,10 @@ function webStream(body: AsyncIterable<Uint8Array>, req: HttpRequest): ReadableS
           controller.error(mapTransportError(error, req));
         }
       },
-      async cancel() {
-        await chunks.return?.();
+      cancel() {
+        // Destroyed, not only its iterator returned: an iterator never pulled returns without touching the stream, and
+        // the unread body would hold its connection. Nobody reads the abort error destroying it emits.
+        body.on('error', ignore).destroy();
       },
     },
     { highWaterMark: 0 },
