@@ -261,3 +261,25 @@ describe('odd framing from a raw server: a typed answer or a typed error, and th
     });
   }
 });
+
+test('a request waiting for a connection (all 128 taken by a server that never answers) rejects at once when its signal aborts', async () => {
+  const server = await rawServer(() => undefined);
+  const client = new Client({ baseUrl: server.url, retry: false, closeTimeout: 100 });
+  try {
+    const hung = Array.from({ length: 128 }, () => client.request({ path: '/hang', auth: false }).catch((e: unknown) => e));
+    await sleep(300);
+    const controller = new AbortController();
+    const started = Date.now();
+    setTimeout(() => controller.abort(new Error('caller gave up')), 100);
+    const call = client.request({ path: '/queued', auth: false, signal: controller.signal }).then(() => assert.fail('answered'), (e: unknown) => e);
+    // undici's own bound is its 300 s headers timeout of the requests ahead.
+    const error = await Promise.race([call, sleep(8_000).then(() => new Error('still waiting after 8 s'))]);
+    assert.equal((error as Error).name, 'AbortError', String(error));
+    assert.ok(Date.now() - started < 3_000, `rejected after ${Date.now() - started} ms`);
+    await client.close();
+    for (const outcome of await Promise.all(hung)) assert.equal((outcome as Error).name, 'AbortError');
+  } finally {
+    await client.close();
+    await server.close();
+  }
+});
