@@ -66,7 +66,7 @@ export class BodyCollector<R extends CollectRequest> implements Dispatcher.Dispa
   ) {
     const { signal } = req;
     if (signal !== undefined) {
-      if (signal.aborted) this.#early = signal.reason;
+      if (signal.aborted) this.#end(signal.reason);
       else {
         this.#onAbort = () => this.#end(signal.reason);
         signal.addEventListener('abort', this.#onAbort, { once: true });
@@ -147,10 +147,15 @@ export class BodyCollector<R extends CollectRequest> implements Dispatcher.Dispa
     this.reject(error);
   }
 
-  /** Ends the request with `reason` (the caller's abort, the deadline): undici then reports it as the error. */
+  /**
+   * Ends the request with `reason` (the caller's abort, the deadline): undici then reports it as the error. A request
+   * still waiting for a connection rejects at once (undici aborts it when its turn comes, before sending it): else it
+   * would wait for the requests ahead of it, which a server that never answers holds for undici's 300 s.
+   */
   #end(reason: unknown): void {
-    if (this.#controller === undefined) this.#early = reason;
-    else this.#controller.abort(reason as Error);
+    if (this.#controller !== undefined) return this.#controller.abort(reason as Error);
+    this.#early = reason;
+    this.reject(reason);
   }
 
   /** Forgets the deadline and the abort listener, once the response ended either way. */
