@@ -47,6 +47,12 @@ export function htu(url: string): string {
   return u.href;
 }
 
+/** The `nonce` claim of a proof this module signed (undefined when it has none). */
+function nonceClaim(proof: string): unknown {
+  const payload = proof.slice(proof.indexOf('.') + 1, proof.lastIndexOf('.'));
+  return (JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as { nonce?: unknown }).nonce;
+}
+
 function originOf(url: string): string {
   try {
     return new URL(url).origin;
@@ -104,6 +110,16 @@ export class DpopSigner {
   }
 
   /**
+   * Whether the nonce remembered for `url`'s origin is one `proof` did not carry, so a `use_dpop_nonce` refusal of
+   * that proof is worth one retry. Compared with the proof, not with the nonce known before its answer: requests sent
+   * together with the same stale nonce are each refused, and only the first answer brings a nonce new to the Client.
+   */
+  hasNewerNonce(url: string, proof: string): boolean {
+    const nonce = this.nonce(url);
+    return nonce !== undefined && nonce !== nonceClaim(proof);
+  }
+
+  /**
    * Remembers the `DPoP-Nonce` of a response from `url`.
    * @returns true when it is a new nonce (worth a retry after a `use_dpop_nonce` error).
    */
@@ -149,8 +165,8 @@ export function asksForNonce(headers: Record<string, string>): boolean {
 
 /**
  * A transport that adds a DPoP proof to every request sent with `Authorization: DPoP <token>` (htm, htu, ath,
- * the origin's nonce), remembers the nonces responses carry, and retries once with the new nonce when the resource
- * server answers 401 `use_dpop_nonce`. Other requests pass through untouched. Without a signer: `transport` itself.
+ * the origin's nonce), remembers the nonces responses carry, and retries once when the resource server answers 401
+ * `use_dpop_nonce` and a nonce other than the proof's is now known. Other requests pass through untouched. Without a signer: `transport` itself.
  */
 export function dpopTransport(signer: DpopSigner | undefined, transport: Transport): Transport {
   if (!signer) return transport;
@@ -158,10 +174,12 @@ export function dpopTransport(signer: DpopSigner | undefined, transport: Transpo
     const authorization = request.headers.authorization;
     if (authorization === undefined || !/^dpop /i.test(authorization)) return transport(request);
     const accessToken = authorization.slice(5).trim();
-    request.headers.dpop = signer.proof(request.method, request.url, accessToken);
+    const proof = (request.headers.dpop = signer.proof(request.method, request.url, accessToken));
     const response = await transport(request);
-    const fresh = signer.remember(request.url, response.headers);
-    if (response.statusCode !== 401 || !fresh || !asksForNonce(response.headers)) return response;
+    signer.remember(request.url, response.headers);
+    if (response.statusCode !== 401 || !asksForNonce(response.headers) || !signer.hasNewerNonce(request.url, proof)) return response;
+    // A streamed refusal is let go: unread, its body would hold the connection.
+    void response.stream?.cancel().catch(() => undefined);
     request.headers.dpop = signer.proof(request.method, request.url, accessToken);
     const retried = await transport(request);
     signer.remember(request.url, retried.headers);

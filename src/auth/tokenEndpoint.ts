@@ -272,7 +272,7 @@ export async function requestToken(
 /**
  * One authenticated token request: resolves the endpoint through discovery when configured, authenticates the
  * client, adds a DPoP proof when configured, POSTs and parses. A 404 or a connection failure drops the cached
- * metadata, so the next attempt reads it again. A DPoP `use_dpop_nonce` error with a new nonce is retried once.
+ * metadata, so the next attempt reads it again. A DPoP `use_dpop_nonce` error is retried once when a nonce other than the proof's is known.
  */
 export async function sendTokenRequest(
   context: TokenEndpointContext,
@@ -319,8 +319,8 @@ export async function sendTokenRequest(
       return response;
     } catch (error) {
       if (dpop && error instanceof ApiError) {
-        const fresh = dpop.remember(context.tokenUrl, error.headers);
-        if (fresh && !nonceRetried && error instanceof OAuthProviderError && error.error === 'use_dpop_nonce') {
+        dpop.remember(context.tokenUrl, error.headers);
+        if (!nonceRetried && error instanceof OAuthProviderError && error.error === 'use_dpop_nonce' && dpop.hasNewerNonce(context.tokenUrl, headers.dpop!)) {
           nonceRetried = true;
           continue;
         }

@@ -6,7 +6,8 @@
  * declared or counted size past the cap refused, the caller's `signal` and the whole-request deadline end it.
  */
 import type { Dispatcher } from 'undici';
-import { BodyTooLargeError, declaredLength } from './bodyLimit.js';
+import { BodyTooLargeError, bodyFollows, declaredLength } from './bodyLimit.js';
+import { decodeContent, utf8Text } from './contentEncoding.js';
 import type { Deadline, Deadlines } from './deadlines.js';
 
 /** What a collected response resolves with (the transport's `HttpResponse`, text or bytes). */
@@ -20,6 +21,8 @@ export interface Collected {
 
 /** What the request asks of its response. */
 export interface CollectRequest {
+  /** The request's method (a HEAD answer has no body, whatever length it declares). */
+  method?: string | undefined;
   /** Largest body, in bytes. */
   maxBodyBytes?: number | undefined;
   /** `bytes`: the body as bytes; else as text. */
@@ -63,7 +66,7 @@ export class BodyCollector<R extends CollectRequest> implements Dispatcher.Dispa
   ) {
     const { signal } = req;
     if (signal !== undefined) {
-      if (signal.aborted) this.#early = signal.reason;
+      if (signal.aborted) this.#end(signal.reason);
       else {
         this.#onAbort = () => this.#end(signal.reason);
         signal.addEventListener('abort', this.#onAbort, { once: true });
@@ -77,16 +80,23 @@ export class BodyCollector<R extends CollectRequest> implements Dispatcher.Dispa
   }
 
   onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
-    // 1xx (103 Early Hints…): informational, the final answer follows.
-    if (statusCode < 200) return;
+    // 1xx (103 Early Hints…): informational, the final answer follows. undici restarts its headers timer at each
+    // one, so the whole-request deadline starts at the first: a 1xx flood must not outlast `timeout`.
+    if (statusCode < 200) return this.#startDeadline();
     const limit = this.req.maxBodyBytes;
     this.#statusCode = statusCode;
     const own = (this.#headers = this.shared.headersOf(headers));
     if (limit !== undefined) {
       const declared = declaredLength(own);
-      if (declared !== undefined && declared > limit) return controller.abort(new BodyTooLargeError(limit, statusCode, own));
+      if (declared !== undefined && declared > limit && bodyFollows(this.req.method)) return controller.abort(new BodyTooLargeError(limit, statusCode, own));
     }
-    if (this.deadline) this.#deadline = this.shared.deadlines.add(this.deadline, () => this.#end(this.shared.timedOut(this.req)));
+    this.#startDeadline();
+  }
+
+  /** Puts the body's deadline on the shared timer, once (at the first 1xx answer or at the final one). */
+  #startDeadline(): void {
+    // Two comparisons: no deadline, or one already running (after a 1xx).
+    if (this.deadline && this.#deadline === undefined) this.#deadline = this.shared.deadlines.add(this.deadline, () => this.#end(this.shared.timedOut(this.req)));
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
@@ -98,6 +108,9 @@ export class BodyCollector<R extends CollectRequest> implements Dispatcher.Dispa
 
   onResponseEnd(): void {
     this.#settle();
+    // One lookup: a compressed body (rare; see contentEncoding.ts) takes its own way.
+    const coding = this.#headers['content-encoding'];
+    if (coding !== undefined) return this.#endEncoded(coding);
     const chunks = this.#chunks;
     const statusCode = this.#statusCode;
     if (this.req.responseType === 'bytes') {
@@ -112,9 +125,21 @@ export class BodyCollector<R extends CollectRequest> implements Dispatcher.Dispa
       return;
     }
     const all = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, this.#size);
-    // A UTF-8 byte order mark is dropped, as undici's `text()` and fetch's drop it.
-    const bom = all.length >= 3 && all[0] === 0xef && all[1] === 0xbb && all[2] === 0xbf;
-    this.resolve({ statusCode, headers: this.#headers, body: all.toString('utf8', bom ? 3 : 0) });
+    this.resolve({ statusCode, headers: this.#headers, body: utf8Text(all) });
+  }
+
+  /** Resolves with the body decoded from its `Content-Encoding`, or rejects when it decodes past the cap. */
+  #endEncoded(coding: string): void {
+    const statusCode = this.#statusCode;
+    let all: Buffer;
+    try {
+      all = decodeContent(Buffer.concat(this.#chunks, this.#size), coding, this.req.maxBodyBytes, statusCode, this.#headers);
+    } catch (error) {
+      return this.reject(error);
+    }
+    const headers = this.#headers;
+    if (this.req.responseType === 'bytes') this.resolve({ statusCode, headers, body: '', bytes: new Uint8Array(all) });
+    else this.resolve({ statusCode, headers, body: utf8Text(all) });
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
@@ -122,10 +147,15 @@ export class BodyCollector<R extends CollectRequest> implements Dispatcher.Dispa
     this.reject(error);
   }
 
-  /** Ends the request with `reason` (the caller's abort, the deadline): undici then reports it as the error. */
+  /**
+   * Ends the request with `reason` (the caller's abort, the deadline): undici then reports it as the error. A request
+   * still waiting for a connection rejects at once (undici aborts it when its turn comes, before sending it): else it
+   * would wait for the requests ahead of it, which a server that never answers holds for undici's 300 s.
+   */
   #end(reason: unknown): void {
-    if (this.#controller === undefined) this.#early = reason;
-    else this.#controller.abort(reason as Error);
+    if (this.#controller !== undefined) return this.#controller.abort(reason as Error);
+    this.#early = reason;
+    this.reject(reason);
   }
 
   /** Forgets the deadline and the abort listener, once the response ended either way. */

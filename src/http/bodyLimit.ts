@@ -21,3 +21,11 @@ export function declaredLength(headers: Record<string, string>): number | undefi
   const length = Number(value);
   return Number.isSafeInteger(length) && length >= 0 ? length : undefined;
 }
+
+/**
+ * Whether a response to `method` has a body: the `content-length` of a HEAD answer is the length of the
+ * representation, and no body follows (RFC 9110 §9.3.2), so it is no body past the cap.
+ */
+export function bodyFollows(method: string | undefined): boolean {
+  return method !== 'HEAD';
+}

@@ -8,8 +8,9 @@ import type { DispatcherLike } from '../types/dispatcher.js';
 import { AbortError, NetworkError, TimeoutError, ClientCredentialsError } from '../errors.js';
 import { runtimeRefusal } from './runtimeErrors.js';
 import { Deadlines, type Deadline } from './deadlines.js';
-import { BodyTooLargeError, declaredLength } from './bodyLimit.js';
+import { BodyTooLargeError, bodyFollows, declaredLength } from './bodyLimit.js';
 import { BodyCollector, type Collected, type CollectShared } from './bodyCollector.js';
+import { decodeContent, utf8Text } from './contentEncoding.js';
 
 /** One HTTP request as the transport sends it. */
 export interface HttpRequest {
@@ -113,10 +114,10 @@ function ignore(): void {}
  * the HTTP parser delivers exactly that many bytes. One declared larger is refused unread (the body destroyed); false:
  * no length declared, so the body is counted as it arrives.
  */
-function declaredWithin(res: Dispatcher.ResponseData<unknown>, limit: number, headers: Record<string, string>): boolean {
+function declaredWithin(res: Dispatcher.ResponseData<unknown>, limit: number, headers: Record<string, string>, method: string): boolean {
   const length = declaredLength(headers);
   if (length === undefined) return false;
-  if (length <= limit) return true;
+  if (length <= limit || !bodyFollows(method)) return true;
   // Destroyed unread, undici's body stream emits an abort error: nobody reads it, so nobody must hear it either.
   res.body.on('error', ignore).destroy();
   throw new BodyTooLargeError(limit, res.statusCode, headers);
@@ -126,21 +127,25 @@ function declaredWithin(res: Dispatcher.ResponseData<unknown>, limit: number, he
  * Reads a body of at most `limit` bytes as UTF-8 text (see {@link declaredWithin}). Not `async`: a body that declares
  * its length gets undici's own promise, without a second one around it.
  */
-function readCapped(res: Dispatcher.ResponseData<unknown>, limit: number, headers: Record<string, string>): Promise<string> {
-  return declaredWithin(res, limit, headers) ? res.body.text() : readCountedText(res, limit, headers);
+function readCapped(res: Dispatcher.ResponseData<unknown>, limit: number, headers: Record<string, string>, method: string): Promise<string> {
+  return declaredWithin(res, limit, headers, method) ? res.body.text() : readCountedText(res, limit, headers);
 }
 
 /** Reads a body that declares no length, counting its bytes against `limit`, as UTF-8 text. */
 async function readCountedText(res: Dispatcher.ResponseData<unknown>, limit: number, headers: Record<string, string>): Promise<string> {
-  const bytes = await readCappedBytes(res.body, limit, res.statusCode, headers);
   // A UTF-8 byte order mark is dropped, as undici's `text()` (and fetch's) drops it on the path above.
-  const bom = bytes.length >= 3 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf;
-  return bytes.toString('utf8', bom ? 3 : 0);
+  return utf8Text(await readCappedBytes(res.body, limit, res.statusCode, headers));
+}
+
+/** Reads a body of at most `limit` bytes into a Buffer (see {@link declaredWithin}). */
+async function readCappedBuffer(res: Dispatcher.ResponseData<unknown>, limit: number, headers: Record<string, string>, method: string): Promise<Buffer> {
+  if (declaredWithin(res, limit, headers, method)) return Buffer.from(await res.body.arrayBuffer());
+  return readCappedBytes(res.body, limit, res.statusCode, headers);
 }
 
 /** Reads a body of at most `limit` bytes as bytes (see {@link declaredWithin}). */
-async function readCappedRaw(res: Dispatcher.ResponseData<unknown>, limit: number, headers: Record<string, string>): Promise<Uint8Array> {
-  if (declaredWithin(res, limit, headers)) return new Uint8Array(await res.body.arrayBuffer());
+async function readCappedRaw(res: Dispatcher.ResponseData<unknown>, limit: number, headers: Record<string, string>, method: string): Promise<Uint8Array> {
+  if (declaredWithin(res, limit, headers, method)) return new Uint8Array(await res.body.arrayBuffer());
   return plainBytes(await readCappedBytes(res.body, limit, res.statusCode, headers));
 }
 
@@ -148,7 +153,7 @@ async function readCappedRaw(res: Dispatcher.ResponseData<unknown>, limit: numbe
  * A web ReadableStream over a response body, pulled as the caller reads (no buffering ahead); a failure while reading
  * errors the stream with the same typed error the transport throws; cancelling it discards the body.
  */
-function webStream(body: AsyncIterable<Uint8Array>, req: HttpRequest): ReadableStream<Uint8Array> {
+function webStream(body: Dispatcher.ResponseData<unknown>['body'], req: HttpRequest): ReadableStream<Uint8Array> {
   const chunks = body[Symbol.asyncIterator]();
   return new ReadableStream<Uint8Array>(
     {
@@ -161,8 +166,10 @@ function webStream(body: AsyncIterable<Uint8Array>, req: HttpRequest): ReadableS
           controller.error(mapTransportError(error, req));
         }
       },
-      async cancel() {
-        await chunks.return?.();
+      cancel() {
+        // Destroyed, not only its iterator returned: an iterator never pulled returns without touching the stream, and
+        // the unread body would hold its connection. Nobody reads the abort error destroying it emits.
+        body.on('error', ignore).destroy();
       },
     },
     { highWaterMark: 0 },
@@ -388,6 +395,14 @@ export function createTransport(dispatcherLike: DispatcherLike, fresh = false): 
       if (req.noRedirects) (options as { maxRedirections?: number }).maxRedirections = 0;
       const split = req.origin !== undefined && req.path !== undefined ? (req as { origin: string; path: string }) : splitUrl(req.url, origins);
       let res: Dispatcher.ResponseData<unknown>;
+      let headerTimer: AbortController | undefined;
+      if (deadline && !(fresh && split && req.responseType !== 'stream')) {
+        // undici restarts its headers timer at each 1xx answer, which request() never shows: a 1xx flood would
+        // outlast `timeout`. So until the headers arrive, the deadline aborts the request (the handler path does so itself).
+        const timer = (headerTimer = new AbortController());
+        options.signal = req.signal ? AbortSignal.any([req.signal, timer.signal]) : timer.signal;
+        bodyDeadline = deadlines.add(deadline, () => timer.abort(timedOut(req)));
+      }
       if (split) {
         options.origin = split.origin;
         options.path = split.path;
@@ -397,17 +412,29 @@ export function createTransport(dispatcherLike: DispatcherLike, fresh = false): 
       } else {
         res = await request(req.url, options);
       }
+      if (headerTimer !== undefined) {
+        deadlines.delete(bodyDeadline!);
+        bodyDeadline = undefined;
+      }
       const headers = headersOf(res.headers);
       if (req.responseType === 'stream') return { statusCode: res.statusCode, headers, body: '', stream: webStream(res.body, req) };
       if (deadline) {
         const body = res.body;
         bodyDeadline = deadlines.add(deadline, () => body.destroy(timedOut(req)));
       }
+      const coding = headers['content-encoding'];
+      if (coding !== undefined) {
+        // A compressed body (see contentEncoding.ts): read as bytes, then decoded within the same cap.
+        const raw = req.maxBodyBytes === undefined ? Buffer.from(await res.body.arrayBuffer()) : await readCappedBuffer(res, req.maxBodyBytes, headers, req.method);
+        const decoded = decodeContent(raw, coding, req.maxBodyBytes, res.statusCode, headers);
+        if (req.responseType === 'bytes') return { statusCode: res.statusCode, headers, body: '', bytes: new Uint8Array(decoded) };
+        return { statusCode: res.statusCode, headers, body: utf8Text(decoded) };
+      }
       if (req.responseType === 'bytes') {
-        const bytes = req.maxBodyBytes === undefined ? new Uint8Array(await res.body.arrayBuffer()) : await readCappedRaw(res, req.maxBodyBytes, headers);
+        const bytes = req.maxBodyBytes === undefined ? new Uint8Array(await res.body.arrayBuffer()) : await readCappedRaw(res, req.maxBodyBytes, headers, req.method);
         return { statusCode: res.statusCode, headers, body: '', bytes };
       }
-      const body = req.maxBodyBytes === undefined ? await res.body.text() : await readCapped(res, req.maxBodyBytes, headers);
+      const body = req.maxBodyBytes === undefined ? await res.body.text() : await readCapped(res, req.maxBodyBytes, headers, req.method);
       return { statusCode: res.statusCode, headers, body };
     } catch (error) {
       throw mapTransportError(error, req);
