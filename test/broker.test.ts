@@ -508,6 +508,15 @@ describe('serve: DPoP', () => {
       assert.equal(new Set(accepted.map((r) => r.proof!['jti'])).size, 4);
       assert.match(String(accepted[0]!.headers.authorization), /^DPoP /);
       assert.equal(op.tokenRequests.length >= 1 && op.tokenRequests.length <= 2, true, 'one token (after at most one nonce round trip)');
+      // The API rotates its nonce: requests sent together with the stale one are each replayed with the new one,
+      // and no good token is dropped for it.
+      api.rotateNonce();
+      const tokens = op.tokenRequests.length;
+      const before = api.requests.length;
+      const together = await Promise.all(Array.from({ length: 6 }, () => call(`${broker.url}/dpop/things`)));
+      const verdicts = api.requests.slice(before).map((r) => r.verdict);
+      assert.deepEqual(together.map((r) => r.status), Array(6).fill(200), verdicts.join(', '));
+      assert.equal(op.tokenRequests.length, tokens, `no token fetched again: ${verdicts.join(', ')}`);
       // The token API does not hand out a token bound to the broker's key.
       const viaApi = await call('http://broker/v1/token/d', { socketPath: join(dir, 't.sock') });
       assert.equal(viaApi.status, 409);

@@ -236,6 +236,19 @@ for (const adapter of adapters) {
       assert.equal(new Set(jtis).size, jtis.length);
     }));
 
+  test(`${adapter.name}: requests sent together with the same stale nonce are each retried with the new one (no good token dropped)`, () =>
+    withSession(adapter, async (session) => {
+      assert.equal((await session.send('GET', `${api.url}/things`)).status, 200);
+      api.rotateNonce();
+      const tokensBefore = op.tokenRequests.length;
+      const start = api.requests.length;
+      const answers = await Promise.all(Array.from({ length: 6 }, () => session.send('GET', `${api.url}/things`)));
+      const verdicts = api.requests.slice(start).map((r) => r.verdict);
+      assert.deepEqual(answers.map((a) => a.status), Array(6).fill(200), verdicts.join(', '));
+      assert.equal(op.tokenRequests.length, tokensBefore, `no token fetched again: ${verdicts.join(', ')}`);
+      assert.equal(verdicts.filter((v) => v === 'ok').length, 6);
+    }));
+
   test(`${adapter.name}: a redirect carries neither Authorization nor DPoP to another origin; an allowed one gets its own proof`, () =>
     withSession(adapter, async (session) => {
       assert.equal((await session.send('GET', `${api.url}/things`)).status, 200);

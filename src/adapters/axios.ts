@@ -45,7 +45,7 @@ interface Sent {
   accessToken: string;
   retry: boolean;
   /** A DPoP-bound token: the token, and the URL its proof was for (to learn the API's nonce and retry once with it). */
-  dpop?: { token: OAuthToken; url: string; nonceRetry: boolean } | undefined;
+  dpop?: { token: OAuthToken; url: string; proof: string | undefined; nonceRetry: boolean } | undefined;
 }
 
 /** Node's `util.inspect.custom`, spelled without Node's types. */
@@ -209,9 +209,10 @@ export function attachClientCredentials(instance: AxiosInstance, client: TokenAc
     const again = replayable(config.data);
     if (access.dpop && access.dpopBound(token)) {
       const url = fullUrl(config);
-      config.headers.DPoP = access.proof(token, config.method ?? 'get', url);
+      const proof = access.proof(token, config.method ?? 'get', url);
+      config.headers.DPoP = proof;
       config.beforeRedirect = dpopRedirects(config.beforeRedirect, token);
-      plan.sent = { key: plan.key, accessToken: token.accessToken, retry: plan.retry && again, dpop: { token, url, nonceRetry: again } };
+      plan.sent = { key: plan.key, accessToken: token.accessToken, retry: plan.retry && again, dpop: { token, url, proof, nonceRetry: again } };
     } else {
       config.beforeRedirect = guarded(config.beforeRedirect);
       if (plan.retry && again) plan.sent = { key: plan.key, accessToken: token.accessToken, retry: true };
@@ -299,7 +300,7 @@ export function attachClientCredentials(instance: AxiosInstance, client: TokenAc
   /** A DPoP-bound request's answer: its nonce learned; when the API asks for a new one, the request sent once more with it. */
   const nonceRetry = (response: AxiosResponse, state: Sent): Promise<AxiosResponse> | undefined => {
     const dpop = state.dpop!;
-    if (!access.nonceRetry(dpop.url, response.status, header(response, 'dpop-nonce'), header(response, 'www-authenticate')) || !dpop.nonceRetry) return undefined;
+    if (!access.nonceRetry(dpop.url, response.status, header(response, 'dpop-nonce'), header(response, 'www-authenticate'), dpop.proof) || !dpop.nonceRetry) return undefined;
     const config = response.config;
     discard(response);
     delete (config as Tracked)[PLAN];

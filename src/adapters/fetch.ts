@@ -137,7 +137,7 @@ export function createFetch(access: TokenAccess): ClientFetch {
     const attemptInit: RequestInit = follow ? { ...init, redirect: 'manual' } : (init ?? {});
     const authorization = access.authorization(token);
     let response = await send(url, attemptInit, authorization, proof);
-    if (access.nonceRetry(url, response.status, response.headers.get('dpop-nonce'), response.headers.get('www-authenticate')) && replayable(init?.body)) {
+    if (access.nonceRetry(url, response.status, response.headers.get('dpop-nonce'), response.headers.get('www-authenticate'), proof) && replayable(init?.body)) {
       void response.body?.cancel().catch(() => undefined);
       response = await send(url, attemptInit, authorization, access.proof(token, method, url));
       access.nonceRetry(url, response.status, response.headers.get('dpop-nonce'), undefined);

@@ -51,7 +51,7 @@ interface Recovery {
   /** Refuses the token on a 401 and says whether to retry (false: a route that refuses every token). */
   refuse?: ((token: OAuthToken) => boolean) | undefined;
   /** DPoP: remembers the answer's nonce and says whether to send once more with it (`use_dpop_nonce`). */
-  nonce?: ((statusCode: number, headers: unknown) => boolean) | undefined;
+  nonce?: ((statusCode: number, headers: unknown, proof: string | undefined) => boolean) | undefined;
   /** DPoP: sends the request once more, with the same token and a new proof. */
   resend?: ((handler: AuthHandler) => void) | undefined;
 }
@@ -122,6 +122,8 @@ class AuthHandler implements Handler, Controller {
   readonly #recovery: Recovery | undefined;
   /** The URLs of the hops so far, when undici's redirect interceptor runs inside this one (its `context.history`). */
   #history: readonly URL[] | undefined;
+  /** The DPoP proof the current attempt was sent with (a `use_dpop_nonce` refusal is retried when it is outdated). */
+  proof: string | undefined = undefined;
 
   constructor(handler: Handler, recovery?: Recovery) {
     this.#handler = handler;
@@ -197,7 +199,7 @@ class AuthHandler implements Handler, Controller {
 
   onResponseStart(controller: Controller, statusCode: number, headers: Parameters<NonNullable<Handler['onResponseStart']>>[2], statusMessage?: string): void {
     const recovery = this.#recovery;
-    if (recovery?.nonce?.(statusCode, headers) && this.#resend !== undefined) return this.#swallow(controller, 'nonce');
+    if (recovery?.nonce?.(statusCode, headers, this.proof) && this.#resend !== undefined) return this.#swallow(controller, 'nonce');
     if (statusCode === 401 && this.#retry !== undefined && !this.#landedElsewhere() && (recovery!.refuse?.(recovery!.token) ?? true)) return this.#swallow(controller, 'token');
     this.#handler.onResponseStart?.(this, statusCode, headers, statusMessage);
   }
@@ -304,7 +306,10 @@ function interceptorOf(access: TokenAccess, options: InterceptorOptions): Dispat
       const sent: Dispatcher.DispatchOptions & { maxRedirections?: number } = { ...opts, headers: withAuthorization(opts.headers, access.authorization(token), proof) };
       // A proof is for one URL, and a redirect interceptor inside this one would carry it to each hop (undici drops
       // only Authorization): a DPoP-bound request is not followed there. Listed after ours, it still follows.
-      if (proof !== undefined) sent.maxRedirections = 0;
+      if (proof !== undefined) {
+        sent.maxRedirections = 0;
+        if (handler instanceof AuthHandler) handler.proof = proof;
+      }
       return dispatch(sent, handler);
     };
 
@@ -343,7 +348,7 @@ function interceptorOf(access: TokenAccess, options: InterceptorOptions): Dispat
       if (dpop) {
         const url = urlOf(opts);
         const again = replayable(opts.body);
-        recovery.nonce = (statusCode, headers) => access.nonceRetry(url, statusCode, headerValue(headers, 'dpop-nonce'), headerValue(headers, 'www-authenticate')) && again;
+        recovery.nonce = (statusCode, headers, proof) => access.nonceRetry(url, statusCode, headerValue(headers, 'dpop-nonce'), headerValue(headers, 'www-authenticate'), proof) && again;
         recovery.resend = (self) => send(opts, self, token);
       }
       return new AuthHandler(handler, recovery);

@@ -90,9 +90,11 @@ export interface TokenAccess {
   proof(token: OAuthToken, method: string, url: string): string | undefined;
   /**
    * Remembers the `DPoP-Nonce` (`nonce`) a response from `url` carried, and says whether the request is worth one
-   * more try with it: a 401 whose `WWW-Authenticate` asks for `use_dpop_nonce`, with a nonce not used before.
+   * more try: a 401 whose `WWW-Authenticate` asks for `use_dpop_nonce`, when the nonce now known for the origin is not
+   * the one `proof` (the refused request's) carried. Requests sent together with the same stale nonce each get their
+   * retry, not only the one whose answer brought the new nonce first. No `proof`: remembers only.
    */
-  nonceRetry(url: string, status: number, nonce: string | null | undefined, wwwAuthenticate: string | null | undefined): boolean;
+  nonceRetry(url: string, status: number, nonce: string | null | undefined, wwwAuthenticate: string | null | undefined, proof?: string): boolean;
   /**
    * `value` with every token and secret the Client knows replaced by `[redacted]`: a string, or plain data (arrays and
    * plain objects, changed in place). Anything else is returned as it is.
@@ -246,10 +248,10 @@ export function createTokenAccess(parts: TokenAccessParts): TokenAccess {
     proof(token, method, url) {
       return dpop !== undefined && isDpopBound(token) ? dpop.proof(method, url, token.accessToken) : undefined;
     },
-    nonceRetry(url, status, nonce, wwwAuthenticate) {
-      if (dpop === undefined || !nonce) return false;
-      const fresh = dpop.remember(url, { 'dpop-nonce': nonce });
-      return fresh && status === 401 && wwwAuthenticate != null && asksForNonce({ 'www-authenticate': wwwAuthenticate });
+    nonceRetry(url, status, nonce, wwwAuthenticate, proof) {
+      if (dpop === undefined) return false;
+      if (nonce) dpop.remember(url, { 'dpop-nonce': nonce });
+      return status === 401 && proof !== undefined && wwwAuthenticate != null && asksForNonce({ 'www-authenticate': wwwAuthenticate }) && dpop.hasNewerNonce(url, proof);
     },
     scrub(value) {
       return scrub === undefined || !isPlain(value) ? value : scrub(value);

@@ -132,9 +132,10 @@ class UpstreamAttempt implements Dispatcher.DispatchHandler {
     const { proxy, label, res, client } = request;
     proxy.metrics.latency(label, (performance.now() - this.sentAt) / 1000);
     const signer = client.signer;
-    const freshNonce = signer !== undefined && token !== undefined && headers['dpop-nonce'] !== undefined && signer.remember(request.url, headers as Record<string, string>);
+    if (signer !== undefined && token !== undefined && headers['dpop-nonce'] !== undefined) signer.remember(request.url, headers as Record<string, string>);
     if (statusCode === 401 && token !== undefined) {
-      if (this.mayReplay && freshNonce && asksForNonce(headers as Record<string, string>)) return this.#replay(controller, 'nonce');
+      const outdated = signer !== undefined && request.proof !== undefined && asksForNonce(headers as Record<string, string>) && signer.hasNewerNonce(request.url, request.proof);
+      if (this.mayReplay && outdated) return this.#replay(controller, 'nonce');
       // The token is dropped (the next request gets a new one) even when this request cannot be replayed.
       if (client.access.unauthorized(client.key, token.accessToken) && this.mayReplay) return this.#replay(controller, 'token');
     }
@@ -223,6 +224,8 @@ class ProxiedRequest {
   readonly label: string;
   /** The upstream URL a DPoP proof is made for (`''` for a client without DPoP). */
   readonly url: string;
+  /** The DPoP proof of the latest attempt (a `use_dpop_nonce` refusal is replayed when its nonce is outdated). */
+  proof: string | undefined = undefined;
   readonly method: string;
   /** Where the token's fields go in `headers` (a replay overwrites them). */
   readonly authAt: number;
@@ -291,7 +294,7 @@ class ProxiedRequest {
     if (token !== undefined) {
       headers.length = this.authAt;
       headers.push('authorization', client.access.authorization(token));
-      if (client.signer !== undefined && token.tokenType.toLowerCase() === 'dpop') headers.push('dpop', client.signer.proof(this.method, this.url, token.accessToken));
+      if (client.signer !== undefined && token.tokenType.toLowerCase() === 'dpop') headers.push('dpop', (this.proof = client.signer.proof(this.method, this.url, token.accessToken)));
     }
     const attempt = (this.attempt = new UpstreamAttempt(this, token, this.keep && !this.replayed));
     proxy.upstreams.pool(this.route.origin, client.upstreamTls).dispatch({ path: this.match.path, method: this.method, headers, body: this.body, headersTimeout: this.timeoutMs, bodyTimeout: this.timeoutMs }, attempt);
