@@ -262,7 +262,7 @@ describe('odd framing from a raw server: a typed answer or a typed error, and th
   }
 });
 
-test('a request waiting for a connection (all 128 taken by a server that never answers) rejects at once when its signal aborts', async () => {
+test('a request waiting for a connection (all 128 taken by a server that never answers) rejects at once when its signal aborts, or at its timeout', async () => {
   const server = await rawServer(() => undefined);
   const client = new Client({ baseUrl: server.url, retry: false, closeTimeout: 100 });
   try {
@@ -276,6 +276,10 @@ test('a request waiting for a connection (all 128 taken by a server that never a
     const error = await Promise.race([call, sleep(8_000).then(() => new Error('still waiting after 8 s'))]);
     assert.equal((error as Error).name, 'AbortError', String(error));
     assert.ok(Date.now() - started < 3_000, `rejected after ${Date.now() - started} ms`);
+    // And its timeout bounds the wait as well (undici's headers timer starts only once a request is sent).
+    const timed = client.request({ path: '/queued', auth: false, timeout: 300 }).then(() => assert.fail('answered'), (e: unknown) => e);
+    const timeout = await Promise.race([timed, sleep(8_000).then(() => new Error('still waiting after 8 s'))]);
+    assert.equal((timeout as Error).name, 'TimeoutError', String(timeout));
     await client.close();
     for (const outcome of await Promise.all(hung)) assert.equal((outcome as Error).name, 'AbortError');
   } finally {

@@ -55,7 +55,7 @@ export class BodyCollector<R extends CollectRequest> implements Dispatcher.Dispa
   #onAbort: (() => void) | undefined;
 
   /**
-   * @param deadline epoch ms by which the body must be read (0: none).
+   * @param deadline epoch ms by which the whole exchange must be over (0: none).
    */
   constructor(
     readonly req: R,
@@ -64,6 +64,9 @@ export class BodyCollector<R extends CollectRequest> implements Dispatcher.Dispa
     readonly resolve: (response: Collected) => void,
     readonly reject: (error: unknown) => void,
   ) {
+    // The deadline runs from the dispatch, as `timeout` bounds the whole request: undici's headers timer starts only
+    // once the request is sent (not while it waits for a connection) and restarts at each 1xx answer.
+    if (deadline) this.#deadline = shared.deadlines.add(deadline, () => this.#end(shared.timedOut(req)));
     const { signal } = req;
     if (signal !== undefined) {
       if (signal.aborted) this.#end(signal.reason);
@@ -80,9 +83,8 @@ export class BodyCollector<R extends CollectRequest> implements Dispatcher.Dispa
   }
 
   onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
-    // 1xx (103 Early Hints…): informational, the final answer follows. undici restarts its headers timer at each
-    // one, so the whole-request deadline starts at the first: a 1xx flood must not outlast `timeout`.
-    if (statusCode < 200) return this.#startDeadline();
+    // 1xx (103 Early Hints…): informational, the final answer follows.
+    if (statusCode < 200) return;
     const limit = this.req.maxBodyBytes;
     this.#statusCode = statusCode;
     const own = (this.#headers = this.shared.headersOf(headers));
@@ -90,13 +92,6 @@ export class BodyCollector<R extends CollectRequest> implements Dispatcher.Dispa
       const declared = declaredLength(own);
       if (declared !== undefined && declared > limit && bodyFollows(this.req.method)) return controller.abort(new BodyTooLargeError(limit, statusCode, own));
     }
-    this.#startDeadline();
-  }
-
-  /** Puts the body's deadline on the shared timer, once (at the first 1xx answer or at the final one). */
-  #startDeadline(): void {
-    // Two comparisons: no deadline, or one already running (after a 1xx).
-    if (this.deadline && this.#deadline === undefined) this.#deadline = this.shared.deadlines.add(this.deadline, () => this.#end(this.shared.timedOut(this.req)));
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
