@@ -8,26 +8,22 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { Client, InvalidOptionError, MemoryTokenStore, type ClientConfiguration } from '../src/index.js';
-import { DEFAULT_OIDC_CLIENTS, startOidcProvider, type OidcProviderHandle } from './helpers/oidc.js';
-import { startDpopApi, type DpopApiHandle } from './helpers/dpopApi.js';
+import type { OidcProviderHandle } from './helpers/oidc.js';
+import { DPOP_CLIENT, startDpopWorld, type DpopApiHandle, type DpopWorld } from './helpers/dpopApi.js';
 import { manualClock } from './helpers/fixtures.js';
 
-const DPOP_CLIENT = { oAuthClientId: 'dpop-svc', oAuthClientSecret: 'dpop-secret', oAuthScopes: 'api:read' };
+let world: DpopWorld;
 let op: OidcProviderHandle;
 let api: DpopApiHandle;
 const clients: Client[] = [];
 
 before(async () => {
-  op = await startOidcProvider({
-    dpop: 'nonce',
-    clients: [...DEFAULT_OIDC_CLIENTS, { client_id: 'dpop-svc', client_secret: 'dpop-secret', dpop_bound_access_tokens: true }],
-  });
-  api = await startDpopApi({ issuer: op.issuer, jwksUrl: op.jwksUrl, audience: op.resource, requireNonce: true });
+  world = await startDpopWorld();
+  ({ op, api } = world);
 });
 after(async () => {
   await Promise.all(clients.map((c) => c.close()));
-  await api.close();
-  await op.close();
+  await world.close();
 });
 
 function makeClient(config: Partial<ClientConfiguration> = {}): Client {

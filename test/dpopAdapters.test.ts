@@ -12,11 +12,10 @@ import axios, { type AxiosError } from 'axios';
 import { Agent, getGlobalDispatcher, interceptors, request, setGlobalDispatcher } from 'undici';
 import { attachClientCredentials } from '../src/adapters/axios.js';
 import { Client } from '../src/index.js';
-import { DEFAULT_OIDC_CLIENTS, startOidcProvider, type OidcProviderHandle } from './helpers/oidc.js';
-import { startDpopApi, type DpopApiHandle } from './helpers/dpopApi.js';
+import type { OidcProviderHandle } from './helpers/oidc.js';
+import { DPOP_CLIENT, startDpopWorld, type DpopApiHandle, type DpopWorld } from './helpers/dpopApi.js';
 import { closeServer, listenLocal, readBody, type RecordedRequest } from './helpers/http.js';
 
-const DPOP_CLIENT = { oAuthClientId: 'dpop-svc', oAuthClientSecret: 'dpop-secret', oAuthScopes: 'api:read' };
 
 /** A server that records what it receives; `/away` redirects to `other`, `/to-api` to the DPoP API (307). */
 interface Recorder {
@@ -36,17 +35,15 @@ async function recorder(route: (req: http.IncomingMessage, res: http.ServerRespo
   return { url: await listenLocal(server), requests, server };
 }
 
+let world: DpopWorld;
 let op: OidcProviderHandle;
 let api: DpopApiHandle;
 let other: Recorder;
 let hop: Recorder;
 
 before(async () => {
-  op = await startOidcProvider({
-    dpop: 'nonce',
-    clients: [...DEFAULT_OIDC_CLIENTS, { client_id: 'dpop-svc', client_secret: 'dpop-secret', dpop_bound_access_tokens: true }],
-  });
-  api = await startDpopApi({ issuer: op.issuer, jwksUrl: op.jwksUrl, audience: op.resource, requireNonce: true });
+  world = await startDpopWorld();
+  ({ op, api } = world);
   other = await recorder((req, res) => {
     if (req.url !== '/deny') return false;
     res.writeHead(401, { 'www-authenticate': 'DPoP error="invalid_token"' }).end();
@@ -63,8 +60,7 @@ before(async () => {
 after(async () => {
   await closeServer(hop.server);
   await closeServer(other.server);
-  await api.close();
-  await op.close();
+  await world.close();
 });
 
 /** One response as the cases see it. */

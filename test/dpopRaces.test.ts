@@ -7,24 +7,20 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { Client } from '../src/index.js';
-import { DEFAULT_OIDC_CLIENTS, startOidcProvider, type OidcProviderHandle } from './helpers/oidc.js';
-import { startDpopApi, type DpopApiHandle } from './helpers/dpopApi.js';
+import type { OidcProviderHandle } from './helpers/oidc.js';
+import { DPOP_CLIENT, startDpopWorld, type DpopApiHandle, type DpopWorld } from './helpers/dpopApi.js';
 import { startScripted } from './helpers/scripted.js';
 
-const DPOP_CLIENT = { oAuthClientId: 'dpop-svc', oAuthClientSecret: 'dpop-secret', oAuthScopes: 'api:read' };
+let world: DpopWorld;
 let op: OidcProviderHandle;
 let api: DpopApiHandle;
 
 before(async () => {
-  op = await startOidcProvider({
-    dpop: 'nonce',
-    clients: [...DEFAULT_OIDC_CLIENTS, { client_id: 'dpop-svc', client_secret: 'dpop-secret', dpop_bound_access_tokens: true }],
-  });
-  api = await startDpopApi({ issuer: op.issuer, jwksUrl: op.jwksUrl, audience: op.resource, requireNonce: true });
+  world = await startDpopWorld();
+  ({ op, api } = world);
 });
 after(async () => {
-  await api.close();
-  await op.close();
+  await world.close();
 });
 
 /** The `nonce` claim of a DPoP proof. */

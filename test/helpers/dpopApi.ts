@@ -10,6 +10,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { createHash, randomBytes } from 'node:crypto';
 import { calculateJwkThumbprint, createRemoteJWKSet, EmbeddedJWK, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import { closeServer, listenLocal, readBody } from './http.js';
+import { DEFAULT_OIDC_CLIENTS, startOidcProvider, type OidcProviderHandle } from './oidc.js';
 
 /** One request the DPoP API saw, with its verdict. */
 export interface DpopApiRequest {
@@ -101,5 +102,32 @@ export async function startDpopApi(options: DpopApiOptions): Promise<DpopApiHand
     requests,
     rotateNonce: () => (nonce = randomBytes(12).toString('base64url')),
     close: () => closeServer(server),
+  };
+}
+
+/** The DPoP-bound client of {@link startDpopWorld}, as `clientCredentialsAuthCredentials`. */
+export const DPOP_CLIENT = { oAuthClientId: 'dpop-svc', oAuthClientSecret: 'dpop-secret', oAuthScopes: 'api:read' };
+
+/** oidc-provider issuing DPoP-bound tokens with nonces to {@link DPOP_CLIENT}, and a resource server that requires nonces. */
+export interface DpopWorld {
+  op: OidcProviderHandle;
+  api: DpopApiHandle;
+  close(): Promise<void>;
+}
+
+/** Starts the {@link DpopWorld} the DPoP tests share. */
+export async function startDpopWorld(): Promise<DpopWorld> {
+  const op = await startOidcProvider({
+    dpop: 'nonce',
+    clients: [...DEFAULT_OIDC_CLIENTS, { client_id: 'dpop-svc', client_secret: 'dpop-secret', dpop_bound_access_tokens: true }],
+  });
+  const api = await startDpopApi({ issuer: op.issuer, jwksUrl: op.jwksUrl, audience: op.resource, requireNonce: true });
+  return {
+    op,
+    api,
+    async close() {
+      await api.close();
+      await op.close();
+    },
   };
 }
