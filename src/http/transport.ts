@@ -145,8 +145,7 @@ async function readCappedBuffer(res: Dispatcher.ResponseData<unknown>, limit: nu
 
 /** Reads a body of at most `limit` bytes as bytes (see {@link declaredWithin}). */
 async function readCappedRaw(res: Dispatcher.ResponseData<unknown>, limit: number, headers: Record<string, string>, method: string): Promise<Uint8Array> {
-  if (declaredWithin(res, limit, headers, method)) return new Uint8Array(await res.body.arrayBuffer());
-  return plainBytes(await readCappedBytes(res.body, limit, res.statusCode, headers));
+  return plainBytes(await readCappedBuffer(res, limit, headers, method));
 }
 
 /**
